@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what Fleuve needs to build, run and test on Debian 12, and nothing when it is all
+# there (idempotent, quiet). Sourced by run.sh and test.sh; safe to run on its own.
+set -euo pipefail
+
+APT_PACKAGES=(
+  build-essential pkg-config clang libclang-dev          # RocksDB (C++), bindgen
+  libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev libswscale-dev libswresample-dev libavutil-dev ffmpeg
+  systemd                                                 # systemd-analyze verify in the tests
+  openssl curl ca-certificates                            # test certificates, rustup
+  nginx-light wrk                                         # benches/compare/serve-vs-nginx.sh
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # nginx-light starts a default site on port 80; the benchmark runs its own instance.
+  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+fi
+
+# Rust: Debian 12's rustc is too old; use rustup's stable toolchain.
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: installing the Rust toolchain with rustup" >&2
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy -c rustfmt >/dev/null
+  . "$HOME/.cargo/env"
+fi
+
+# One persistent target directory outside the clone, so every clone (and CI) builds warm.
+if [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  if [ -w /var/cache ] || [ "$(id -u)" -eq 0 ]; then
+    export CARGO_TARGET_DIR=/var/cache/fleuve/target
+  else
+    export CARGO_TARGET_DIR="$HOME/.cache/fleuve/target"
+  fi
+fi
+mkdir -p "$CARGO_TARGET_DIR"
+export FLEUVE_BIN="$CARGO_TARGET_DIR/release/fleuve"

@@ -1,0 +1,104 @@
+//! API errors in PeerTube's shape: RFC 7807 problem documents (`application/problem+json`) with
+//! PeerTube's `code` and the legacy `error` field that older clients read.
+
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderValue, StatusCode};
+use serde_json::json;
+
+/// An error answer of the REST API.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// PeerTube error code (`invalid_grant`, …), when one applies.
+    pub code: Option<&'static str>,
+    /// Human-readable detail naming the offending value.
+    pub detail: String,
+    /// Extra headers (e.g. `Retry-After`).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with a status and detail.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code: None,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Adds a PeerTube error code.
+    pub fn code(mut self, code: &'static str) -> ApiError {
+        self.code = Some(code);
+        self
+    }
+
+    /// 400.
+    pub fn bad_request(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    /// 401.
+    pub fn unauthorized(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, detail)
+    }
+
+    /// 403.
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    /// 500, logging the cause (the client gets no internals).
+    pub fn internal(context: &str, err: impl std::fmt::Display) -> ApiError {
+        tracing::error!(context, error = %err, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("internal error: {context}"))
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        ApiError::internal("metadata store", e)
+    }
+}
+
+impl From<crate::engine::blocking::PoolGone> for ApiError {
+    fn from(e: crate::engine::blocking::PoolGone) -> ApiError {
+        ApiError::internal("blocking pool", e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("Error");
+        let type_url = match self.code {
+            Some(code) => format!("https://docs.joinpeertube.org/api-rest-reference.html#section/Errors/{code}"),
+            None => "about:blank".to_string(),
+        };
+        let mut body = json!({
+            "type": type_url,
+            "title": title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+            "error": self.detail,
+        });
+        if let Some(code) = self.code {
+            body["code"] = json!(code);
+        }
+        let mut resp = (self.status, body.to_string()).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json; charset=utf-8"),
+        );
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}

@@ -1,0 +1,58 @@
+//! The HTTP API that is not the media hot path: PeerTube's REST API (login, users, config),
+//! admin status and metrics, routed with axum.
+
+pub mod auth;
+pub mod error;
+pub mod instance;
+pub mod ratelimit;
+pub mod users;
+
+use crate::app::SharedApp;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use error::ApiError;
+
+/// Largest request body the API accepts (uploads get their own limits).
+const MAX_API_BODY: usize = 1 << 20;
+
+/// The router for one shard.
+pub fn router(app: SharedApp) -> Router {
+    Router::new()
+        .route("/api/v1/oauth-clients/local", get(auth::local_client))
+        .route("/api/v1/users/token", post(auth::token))
+        .route("/api/v1/users/revoke-token", post(auth::revoke))
+        .route("/api/v1/users/me", get(users::me))
+        .route("/api/v1/config", get(instance::config))
+        .route("/api/v1/admin/status", get(instance::status))
+        .route("/metrics", get(instance::metrics))
+        .route("/", get(home))
+        .fallback(fallback)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_API_BODY))
+        .with_state(app)
+}
+
+async fn home(axum::extract::State(app): axum::extract::State<SharedApp>) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{name}</title></head>\
+         <body><h1>{name}</h1><p>Fleuve {version} is running.</p></body></html>",
+        name = html_escape(&app.config.instance.name),
+        version = env!("CARGO_PKG_VERSION"),
+    ))
+}
+
+async fn fallback(uri: http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::not_found(format!("no API route {}", uri.path())).into_response()
+    } else {
+        (http::StatusCode::NOT_FOUND, "not found\n").into_response()
+    }
+}
+
+/// Escapes text for HTML.
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -1,0 +1,77 @@
+//! What every shard shares: configuration, the metadata store, the blocking pool, metrics and a
+//! description of the running engine. Cheap to clone (`Arc`), `Send + Sync`, so the API handlers
+//! (axum) can use it from any shard.
+
+use crate::config::Config;
+use crate::engine::blocking::BlockingPool;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One shard as started.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardInfo {
+    /// Shard index.
+    pub index: usize,
+    /// Core it is pinned to (None when pinning failed or is unsupported).
+    pub core: Option<usize>,
+}
+
+/// The running engine, for logs and the admin status endpoint.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineInfo {
+    /// Shards and their cores.
+    pub shards: Vec<ShardInfo>,
+    /// File I/O backend in use (`io_uring` or `portable`).
+    pub io_backend: &'static str,
+    /// Why the portable backend is used, when it is.
+    pub io_fallback_reason: Option<String>,
+    /// Media cache bytes per shard.
+    pub cache_bytes_per_shard: u64,
+    /// Whether TLS is on.
+    pub tls: bool,
+    /// The address the listeners are bound to.
+    pub listen: String,
+}
+
+/// Shared application state.
+pub struct App {
+    /// Effective configuration.
+    pub config: Config,
+    /// Public URL without trailing slash.
+    pub public_url: String,
+    /// `host[:port]` of the public URL (what the `Host` header must say for local clients).
+    pub public_host: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Metadata store.
+    pub store: Arc<Store>,
+    /// Blocking pool.
+    pub pool: BlockingPool,
+    /// Metrics of all shards.
+    pub metrics: Metrics,
+    /// Engine description.
+    pub engine: EngineInfo,
+    /// Start time.
+    pub started: Instant,
+    /// Login attempts per client IP (rate limit).
+    pub login_limiter: crate::api::ratelimit::RateLimiter,
+}
+
+/// Shared handle.
+pub type SharedApp = Arc<App>;
+
+/// `host[:port]` of a URL (`http://a.b:9000/x` → `a.b:9000`).
+pub fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.split('/').next().unwrap_or_default().to_string()
+}
+
+/// The peer address of a request's connection, put in request extensions by the shard.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);

@@ -1,0 +1,502 @@
+//! The effective configuration: embedded defaults, then `fleuve.toml`, then `FLEUVE_*`
+//! environment variables, then command-line flags (later wins).
+//!
+//! Every key is optional. Environment names are derived from the key path: `media.cache_bytes`
+//! is `FLEUVE_MEDIA_CACHE_BYTES`, `listen` is `FLEUVE_LISTEN`. Every knob is documented in
+//! `docs/configuration.md`; a test keeps that page and this file in step.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file (or the merged result) is not valid.
+    #[error("invalid configuration{}: {message}", .origin.as_ref().map(|o| format!(" in {o}")).unwrap_or_default())]
+    Invalid {
+        /// Where the bad value came from (file path or variable name).
+        origin: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration. Field docs are the reference for `docs/configuration.md`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory holding `meta/` (RocksDB), `media/` and `tmp/`.
+    pub data_dir: PathBuf,
+    /// Address the HTTP(S) listeners bind, one `SO_REUSEPORT` socket per shard. Port 0 picks a
+    /// free port (tests).
+    pub listen: String,
+    /// Public base URL of this instance (scheme, host, optional port). Empty: derived from
+    /// `listen` (and `localhost` when listening on all addresses).
+    pub public_url: String,
+    /// Thread-per-core engine settings.
+    pub engine: EngineConfig,
+    /// TLS for the listeners.
+    pub tls: TlsConfig,
+    /// Media serving settings.
+    pub media: MediaConfig,
+    /// Login and token settings.
+    pub auth: AuthConfig,
+    /// How the instance presents itself.
+    pub instance: InstanceConfig,
+}
+
+/// `[engine]`: shards, cores and I/O.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Number of shards (event-loop threads, each pinned to one core). 0 = one per core in `cores`
+    /// (or per available core when `cores` is empty).
+    pub shards: usize,
+    /// Core ids the shards are pinned to, in order. Empty = all cores the process may run on.
+    pub cores: Vec<usize>,
+    /// File I/O backend: `auto` (io_uring when the kernel allows it, else portable), `uring`
+    /// (fail if unavailable) or `portable` (pread on a small blocking pool).
+    pub io: String,
+    /// Threads in the blocking pool (file reads on the portable path, fsyncing writes, password
+    /// hashing).
+    pub blocking_threads: usize,
+    /// Seconds to let in-flight requests finish after SIGINT/SIGTERM before closing them.
+    pub drain_timeout_secs: u64,
+    /// Seconds a client may take to send request headers before the connection is closed.
+    pub header_read_timeout_secs: u64,
+}
+
+/// `[tls]`: optional TLS on the same listeners (HTTP/1.1 and HTTP/2 by ALPN).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain. TLS is on when both `cert` and `key` are set.
+    pub cert: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+}
+
+/// `[media]`: the segment server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Bytes of hot file ranges kept in memory, split evenly between shards. 0 = 1/8 of RAM.
+    pub cache_bytes: u64,
+    /// Milliseconds a cached file's metadata (size, mtime) is trusted before it is checked again.
+    pub revalidate_ms: u64,
+    /// `Cache-Control: max-age` in seconds for media files (fMP4, MP4, torrents, images); they are
+    /// also marked `immutable` since their names change when their content does.
+    pub media_max_age_secs: u64,
+    /// `Cache-Control: max-age` in seconds for playlists and JSON.
+    pub playlist_max_age_secs: u64,
+}
+
+/// `[auth]`: OAuth tokens and the first account.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Lifetime of an access token in seconds (PeerTube: 1 day).
+    pub access_token_lifetime_secs: u64,
+    /// Lifetime of a refresh token in seconds (PeerTube: 2 weeks).
+    pub refresh_token_lifetime_secs: u64,
+    /// Login attempts allowed per client IP per 5 minutes (PeerTube: 15).
+    pub login_attempts_per_5min: u32,
+}
+
+/// `[instance]`: what `GET /api/v1/config` and pages show.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InstanceConfig {
+    /// Instance name.
+    pub name: String,
+    /// One-line description.
+    pub short_description: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            listen: "127.0.0.1:9000".into(),
+            public_url: String::new(),
+            engine: EngineConfig::default(),
+            tls: TlsConfig::default(),
+            media: MediaConfig::default(),
+            auth: AuthConfig::default(),
+            instance: InstanceConfig::default(),
+        }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            shards: 0,
+            cores: Vec::new(),
+            io: "auto".into(),
+            blocking_threads: 2,
+            drain_timeout_secs: 10,
+            header_read_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            cache_bytes: 0,
+            revalidate_ms: 1000,
+            media_max_age_secs: 31_536_000,
+            playlist_max_age_secs: 2,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            access_token_lifetime_secs: 86_400,
+            refresh_token_lifetime_secs: 1_209_600,
+            login_attempts_per_5min: 15,
+        }
+    }
+}
+
+impl Default for InstanceConfig {
+    fn default() -> Self {
+        InstanceConfig {
+            name: "Fleuve".into(),
+            short_description: "A Fleuve video appliance, speaking PeerTube's protocols.".into(),
+        }
+    }
+}
+
+/// Keys whose values are never printed (`fleuve config --print`).
+const SECRET_KEYS: &[&str] = &["password", "secret", "token"];
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then `FLEUVE_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut tree = toml::Value::try_from(Config::default()).map_err(|e| invalid(None, e))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let from_file: toml::Value = toml::from_str(&text)
+                .map_err(|e| invalid(Some(path.display().to_string()), e))?;
+            // Validate the file alone first so errors name the file, not the merge.
+            Config::deserialize(from_file.clone())
+                .map_err(|e| invalid(Some(path.display().to_string()), e))?;
+            merge(&mut tree, from_file);
+        }
+        let defaults = toml::Value::try_from(Config::default()).map_err(|e| invalid(None, e))?;
+        let mut leaves = Vec::new();
+        collect_leaves(&defaults, &mut Vec::new(), &mut leaves);
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("FLEUVE_") else {
+                continue;
+            };
+            if let Some((path, default)) = leaves.iter().find(|(p, _)| env_name(p) == rest) {
+                let parsed = parse_env_value(default, &value).map_err(|m| {
+                    invalid(Some(name.clone()), format!("{m} (got {value:?})"))
+                })?;
+                set_path(&mut tree, path, parsed);
+            }
+        }
+        let config = Config::deserialize(tree).map_err(|e| invalid(None, e))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if !["auto", "uring", "portable"].contains(&self.engine.io.as_str()) {
+            return Err(invalid(
+                Some("engine.io".into()),
+                format!(
+                    "unknown I/O backend {:?}; expected auto, uring or portable",
+                    self.engine.io
+                ),
+            ));
+        }
+        if self.engine.blocking_threads == 0 {
+            return Err(invalid(
+                Some("engine.blocking_threads".into()),
+                "must be at least 1",
+            ));
+        }
+        if self.tls.cert.is_empty() != self.tls.key.is_empty() {
+            return Err(invalid(
+                Some("tls".into()),
+                "set both tls.cert and tls.key, or neither",
+            ));
+        }
+        if !self.public_url.is_empty() {
+            let ok = (self.public_url.starts_with("http://")
+                || self.public_url.starts_with("https://"))
+                && self.public_url.parse::<http::Uri>().is_ok();
+            if !ok {
+                return Err(invalid(
+                    Some("public_url".into()),
+                    format!(
+                        "{:?} is not an http(s) URL like https://videos.example.org",
+                        self.public_url
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The listen address as a socket address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            invalid(
+                Some("listen".into()),
+                format!(
+                    "{:?} is not HOST:PORT with an IP address (e.g. 127.0.0.1:9000 or [::]:443)",
+                    self.listen
+                ),
+            )
+        })
+    }
+
+    /// Whether TLS is configured.
+    pub fn tls_enabled(&self) -> bool {
+        !self.tls.cert.is_empty()
+    }
+
+    /// The public URL, derived from the bound address when not configured (no trailing slash).
+    pub fn effective_public_url(&self, bound: SocketAddr) -> String {
+        if !self.public_url.is_empty() {
+            return self.public_url.trim_end_matches('/').to_string();
+        }
+        let scheme = if self.tls_enabled() { "https" } else { "http" };
+        let host = if bound.ip().is_unspecified() {
+            "localhost".to_string()
+        } else if bound.is_ipv6() {
+            format!("[{}]", bound.ip())
+        } else {
+            bound.ip().to_string()
+        };
+        format!("{scheme}://{host}:{}", bound.port())
+    }
+
+    /// The effective configuration as TOML, with secret-looking values redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut tree = toml::Value::try_from(self).unwrap_or(toml::Value::Table(Default::default()));
+        redact(&mut tree);
+        toml::to_string_pretty(&tree).unwrap_or_default()
+    }
+
+    /// Every key path with its environment variable name (for docs and tests).
+    pub fn documented_keys() -> Vec<(String, String)> {
+        let defaults = toml::Value::try_from(Config::default()).expect("defaults serialize");
+        let mut leaves = Vec::new();
+        collect_leaves(&defaults, &mut Vec::new(), &mut leaves);
+        leaves
+            .into_iter()
+            .map(|(p, _)| (p.join("."), format!("FLEUVE_{}", env_name(&p))))
+            .collect()
+    }
+}
+
+fn invalid(origin: Option<String>, message: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        origin,
+        message: message.to_string(),
+    }
+}
+
+fn env_name(path: &[String]) -> String {
+    path.join("_").to_uppercase()
+}
+
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+fn collect_leaves(v: &toml::Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, toml::Value)>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, child) in t {
+                path.push(k.clone());
+                collect_leaves(child, path, out);
+                path.pop();
+            }
+        }
+        other => out.push((path.clone(), other.clone())),
+    }
+}
+
+fn set_path(tree: &mut toml::Value, path: &[String], value: toml::Value) {
+    let mut cur = tree;
+    for (i, key) in path.iter().enumerate() {
+        let toml::Value::Table(t) = cur else { return };
+        if i + 1 == path.len() {
+            t.insert(key.clone(), value);
+            return;
+        }
+        cur = t
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+}
+
+fn parse_env_value(default: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+    Ok(match default {
+        toml::Value::String(_) => toml::Value::String(raw.to_string()),
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw.trim()
+                .parse::<i64>()
+                .map_err(|_| "expected an integer".to_string())?,
+        ),
+        toml::Value::Boolean(_) => match raw.trim() {
+            "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
+            "0" | "false" | "no" | "off" => toml::Value::Boolean(false),
+            _ => return Err("expected true or false".into()),
+        },
+        toml::Value::Float(_) => toml::Value::Float(
+            raw.trim()
+                .parse::<f64>()
+                .map_err(|_| "expected a number".to_string())?,
+        ),
+        toml::Value::Array(_) => {
+            // Comma-separated list of integers or strings: "0,1,2" or "a,b".
+            let items: Vec<toml::Value> = raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| match s.parse::<i64>() {
+                    Ok(n) => toml::Value::Integer(n),
+                    Err(_) => toml::Value::String(s.to_string()),
+                })
+                .collect();
+            toml::Value::Array(items)
+        }
+        other => return Err(format!("cannot set a {} from the environment", other.type_str())),
+    })
+}
+
+fn redact(v: &mut toml::Value) {
+    if let toml::Value::Table(t) = v {
+        for (k, child) in t.iter_mut() {
+            if SECRET_KEYS.iter().any(|s| k.contains(s)) {
+                if let toml::Value::String(s) = child {
+                    if !s.is_empty() {
+                        *s = "<redacted>".into();
+                    }
+                }
+            } else {
+                redact(child);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.listen, "127.0.0.1:9000");
+        assert_eq!(c.engine.shards, 0);
+        assert_eq!(
+            c.effective_public_url("127.0.0.1:9000".parse().unwrap()),
+            "http://127.0.0.1:9000"
+        );
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("fleuve.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:1234\"\n[media]\ncache_bytes = 5\n").unwrap();
+        let c = Config::load(
+            Some(&f),
+            env(&[
+                ("FLEUVE_MEDIA_CACHE_BYTES", "77"),
+                ("FLEUVE_ENGINE_CORES", "0,1"),
+                ("FLEUVE_ENGINE_IO", "portable"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:1234");
+        assert_eq!(c.media.cache_bytes, 77);
+        assert_eq!(c.engine.cores, vec![0, 1]);
+        assert_eq!(c.engine.io, "portable");
+    }
+
+    #[test]
+    fn bad_values_name_the_culprit() {
+        let err = Config::load(None, env(&[("FLEUVE_MEDIA_CACHE_BYTES", "lots")])).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("FLEUVE_MEDIA_CACHE_BYTES") && msg.contains("lots"), "{msg}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("fleuve.toml");
+        std::fs::write(&f, "[media]\ncache_byte = 5\n").unwrap();
+        let msg = Config::load(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(msg.contains("cache_byte") && msg.contains("fleuve.toml"), "{msg}");
+
+        let msg = Config::load(None, env(&[("FLEUVE_LISTEN", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("nowhere"), "{msg}");
+        let msg = Config::load(None, env(&[("FLEUVE_ENGINE_IO", "magic")]))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("magic"), "{msg}");
+    }
+
+    #[test]
+    fn every_key_is_documented() {
+        let doc = include_str!("../docs/configuration.md");
+        for (key, env) in Config::documented_keys() {
+            assert!(doc.contains(&format!("`{key}`")), "docs/configuration.md lacks `{key}`");
+            assert!(doc.contains(&env), "docs/configuration.md lacks {env}");
+        }
+    }
+
+    #[test]
+    fn print_is_valid_toml_and_round_trips() {
+        let c = Config::default();
+        let printed = c.to_redacted_toml();
+        let back: Config = toml::from_str(&printed).unwrap();
+        assert_eq!(back, c);
+    }
+}

@@ -1,0 +1,263 @@
+//! The thread-per-core engine: binds one listener per shard, starts and pins the shards, tells
+//! systemd when it is ready, and shuts everything down in order on SIGINT/SIGTERM (stop
+//! accepting, drain in-flight responses, flush the store).
+
+pub mod blocking;
+pub mod listener;
+pub mod shard;
+pub mod systemd;
+pub mod tls;
+
+use crate::app::{host_of, App, EngineInfo, ShardInfo};
+use crate::config::Config;
+use crate::media::fileio::{choose_backend, IoBackend};
+use crate::metrics::Metrics;
+use crate::store::{DataDirLock, Store};
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Name of the file, in the data dir, that holds the bound address and public URL while the
+/// server runs (written once every shard accepts; scripts and tests wait for it).
+pub const ADDR_FILE: &str = "fleuve.addr";
+
+/// Runs the server until SIGINT/SIGTERM.
+pub fn serve(config: Config) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let data_dir = config.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let _lock = DataDirLock::acquire(&data_dir)?;
+    let _ = std::fs::remove_file(data_dir.join(ADDR_FILE));
+    let store = Arc::new(Store::open(&data_dir.join("meta"))?);
+    let media_root = prepare_media_dirs(&data_dir)?;
+
+    let cores = choose_cores(&config)?;
+    let n = cores.len();
+    let (backend, fallback) = choose_backend(&config.engine.io, n).map_err(anyhow::Error::msg)?;
+    if let Some(why) = &fallback {
+        if backend == IoBackend::Portable && config.engine.io != "portable" {
+            tracing::warn!(reason = %why, "io_uring unavailable; serving files through the portable pread path");
+        } else {
+            tracing::info!(reason = %why, "portable file I/O selected");
+        }
+    }
+    let listen = config.listen_addr()?;
+    let listeners = listener::bind_shards(listen, n)?;
+    let bound = listeners[0].local_addr()?;
+    let public_url = config.effective_public_url(bound);
+    let tls = if config.tls_enabled() {
+        Some(tls::load(Path::new(&config.tls.cert), Path::new(&config.tls.key)).map_err(anyhow::Error::msg)?)
+    } else {
+        None
+    };
+    let cache_total = if config.media.cache_bytes > 0 {
+        config.media.cache_bytes
+    } else {
+        total_memory().unwrap_or(8 << 30) / 8
+    };
+    let pool = blocking::BlockingPool::new(config.engine.blocking_threads, &cores);
+    let metrics = Metrics::new(n);
+    let engine = EngineInfo {
+        shards: cores
+            .iter()
+            .enumerate()
+            .map(|(index, core)| ShardInfo {
+                index,
+                core: Some(*core),
+            })
+            .collect(),
+        io_backend: backend.name(),
+        io_fallback_reason: fallback,
+        cache_bytes_per_shard: cache_total / n as u64,
+        tls: tls.is_some(),
+        listen: bound.to_string(),
+    };
+    let app = Arc::new(App {
+        public_host: host_of(&public_url),
+        public_url: public_url.clone(),
+        data_dir: data_dir.clone(),
+        store: store.clone(),
+        pool: pool.clone(),
+        metrics: metrics.clone(),
+        engine,
+        started,
+        login_limiter: crate::api::ratelimit::RateLimiter::new(
+            config.auth.login_attempts_per_5min,
+            Duration::from_secs(300),
+        ),
+        config,
+    });
+    crate::api::auth::bootstrap(&app).context("cannot create the first account")?;
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (exit_tx, mut exit_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut threads = Vec::with_capacity(n);
+    for (index, (listener, core)) in listeners.into_iter().zip(cores.iter()).enumerate() {
+        let spec = shard::ShardSpec {
+            index,
+            core: Some(*core),
+            listener,
+            backend,
+            tls: tls.clone(),
+            media_root: media_root.clone(),
+        };
+        threads.push(shard::spawn(
+            spec,
+            app.clone(),
+            shutdown_rx.clone(),
+            ready_tx.clone(),
+            exit_tx.clone(),
+        )?);
+    }
+    drop(ready_tx);
+    for _ in 0..n {
+        match ready_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = shutdown_tx.send(true);
+                bail!("a shard failed to start: {e}");
+            }
+            Err(_) => {
+                let _ = shutdown_tx.send(true);
+                bail!("shards did not start within 30 s");
+            }
+        }
+    }
+    write_addr_file(&data_dir, &bound.to_string(), &public_url)?;
+    tracing::info!(
+        listen = %bound,
+        public_url = %public_url,
+        shards = n,
+        cores = ?cores,
+        io = backend.name(),
+        cache_bytes_per_shard = app.engine.cache_bytes_per_shard,
+        tls = app.engine.tls,
+        "fleuve serving"
+    );
+    systemd::ready(&format!("serving {public_url} on {n} shards"));
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let reason = rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let watchdog = systemd::watchdog_interval();
+        let mut tick = tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(3600)));
+        let mut housekeeping = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return anyhow::Ok("SIGINT"),
+                _ = term.recv() => return Ok("SIGTERM"),
+                idx = exit_rx.recv() => {
+                    bail!("shard {} stopped unexpectedly", idx.unwrap_or(usize::MAX));
+                }
+                _ = tick.tick(), if watchdog.is_some() => {
+                    if shards_alive(&app, watchdog.unwrap_or_default()) {
+                        systemd::watchdog();
+                    } else {
+                        tracing::error!("a shard's event loop is stuck; withholding the watchdog ping");
+                    }
+                }
+                _ = housekeeping.tick() => {
+                    let app = app.clone();
+                    let purged = app.pool.run(move || crate::api::auth::purge_expired_tokens(&app.store)).await;
+                    if let Ok(Ok(n)) = purged {
+                        if n > 0 { tracing::info!(tokens = n, "purged expired tokens"); }
+                    }
+                }
+            }
+        }
+    });
+    let reason = match reason {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "stopping");
+            let _ = shutdown_tx.send(true);
+            finish(threads, &pool, &store, &data_dir);
+            return Err(e);
+        }
+    };
+    tracing::info!(signal = reason, "shutting down: no new connections, draining");
+    systemd::stopping();
+    let _ = shutdown_tx.send(true);
+    finish(threads, &pool, &store, &data_dir);
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+fn finish(threads: Vec<std::thread::JoinHandle<()>>, pool: &blocking::BlockingPool, store: &Store, data_dir: &Path) {
+    for t in threads {
+        let _ = t.join();
+    }
+    pool.shutdown();
+    if let Err(e) = store.flush() {
+        tracing::error!(error = %e, "flushing the metadata store failed");
+    }
+    let _ = std::fs::remove_file(data_dir.join(ADDR_FILE));
+}
+
+fn shards_alive(app: &App, window: Duration) -> bool {
+    let now = app.started.elapsed().as_millis() as u64;
+    app.metrics
+        .shards()
+        .iter()
+        .all(|s| now.saturating_sub(s.heartbeat_ms.load(Relaxed)) < window.as_millis() as u64)
+}
+
+/// Cores for the shards: `engine.cores`, else every core we may run on, cut to `engine.shards`.
+fn choose_cores(config: &Config) -> anyhow::Result<Vec<usize>> {
+    let available: Vec<usize> = core_affinity::get_core_ids()
+        .map(|ids| ids.into_iter().map(|c| c.id).collect())
+        .unwrap_or_else(|| (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect());
+    let mut cores = if config.engine.cores.is_empty() {
+        available.clone()
+    } else {
+        for c in &config.engine.cores {
+            if !available.contains(c) {
+                bail!("engine.cores lists core {c}, but this process may only run on {available:?}");
+            }
+        }
+        config.engine.cores.clone()
+    };
+    if config.engine.shards > 0 {
+        if config.engine.shards > cores.len() {
+            // More shards than cores: wrap around (useful in tests on small machines).
+            let base = cores.clone();
+            cores = (0..config.engine.shards).map(|i| base[i % base.len()]).collect();
+        } else {
+            cores.truncate(config.engine.shards);
+        }
+    }
+    if cores.is_empty() {
+        bail!("no cores available for shards");
+    }
+    Ok(cores)
+}
+
+fn prepare_media_dirs(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let media = data_dir.join("media");
+    for d in crate::media::layout::directories() {
+        std::fs::create_dir_all(media.join(d))
+            .with_context(|| format!("cannot create {}", media.join(d).display()))?;
+    }
+    std::fs::create_dir_all(data_dir.join("tmp"))?;
+    std::fs::canonicalize(&media).with_context(|| format!("cannot resolve {}", media.display()))
+}
+
+fn write_addr_file(data_dir: &Path, bound: &str, public_url: &str) -> anyhow::Result<()> {
+    let tmp = data_dir.join("tmp").join(ADDR_FILE);
+    std::fs::write(&tmp, format!("{bound}\n{public_url}\n"))?;
+    std::fs::rename(&tmp, data_dir.join(ADDR_FILE))?;
+    Ok(())
+}
+
+fn total_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

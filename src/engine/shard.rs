@@ -1,0 +1,269 @@
+//! A shard: one OS thread pinned to one core, running a tokio-uring runtime (or a plain
+//! current-thread runtime on the portable path) with its own listener, its own segment server
+//! and cache, and every connection it accepts.
+
+use crate::app::SharedApp;
+use crate::media::fileio::{IoBackend, PreadReader, ReadAt, UringReader, RING_ENTRIES};
+use crate::media::layout::MediaLayout;
+use crate::media::serve::SegmentServer;
+use crate::metrics::{RouteClass, ShardMetrics};
+use axum::body::Body;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+/// What a shard needs to start.
+pub struct ShardSpec {
+    /// Shard index.
+    pub index: usize,
+    /// Core to pin to.
+    pub core: Option<usize>,
+    /// Its listening socket (already bound, non-blocking).
+    pub listener: std::net::TcpListener,
+    /// File I/O backend.
+    pub backend: IoBackend,
+    /// TLS, when configured.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Absolute, canonical media root.
+    pub media_root: std::path::PathBuf,
+}
+
+/// Runs `spec` on a new thread. `ready` receives Ok once the shard accepts connections, or
+/// the reason it could not start; `exited` receives the index when the thread ends.
+pub fn spawn(
+    spec: ShardSpec,
+    app: SharedApp,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+    exited: tokio::sync::mpsc::UnboundedSender<usize>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("fleuve-shard-{}", spec.index))
+        .spawn(move || {
+            struct Exit(usize, tokio::sync::mpsc::UnboundedSender<usize>);
+            impl Drop for Exit {
+                fn drop(&mut self) {
+                    let _ = self.1.send(self.0);
+                }
+            }
+            let _exit = Exit(spec.index, exited);
+            if let Some(core) = spec.core {
+                if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                    tracing::warn!(shard = spec.index, core, "could not pin shard to its core");
+                }
+            }
+            match spec.backend {
+                IoBackend::Uring => {
+                    let reader: Rc<dyn ReadAt> = Rc::new(UringReader);
+                    tokio_uring::builder()
+                        .entries(RING_ENTRIES)
+                        .start(run(spec, app, reader, shutdown, ready));
+                }
+                IoBackend::Portable => {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = ready.send(Err(format!("shard {}: runtime: {e}", spec.index)));
+                            return;
+                        }
+                    };
+                    let reader: Rc<dyn ReadAt> = Rc::new(PreadReader::new(app.pool.clone()));
+                    let local = tokio::task::LocalSet::new();
+                    local.block_on(&rt, run(spec, app, reader, shutdown, ready));
+                }
+            }
+        })
+}
+
+/// Runs `!Send` futures (HTTP/2 streams) on the shard's own thread.
+#[derive(Clone, Copy)]
+struct LocalExec;
+
+impl<F: Future + 'static> hyper::rt::Executor<F> for LocalExec {
+    fn execute(&self, fut: F) {
+        tokio::task::spawn_local(fut);
+    }
+}
+
+/// Per-shard request dispatch: media paths to the segment server, the rest to axum.
+struct ShardService {
+    media: SegmentServer,
+    router: axum::Router,
+    metrics: Arc<ShardMetrics>,
+}
+
+impl ShardService {
+    async fn handle(self: Rc<Self>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        let class = RouteClass::of(req.uri().path());
+        let resp = if class == RouteClass::Media {
+            self.media
+                .serve(req.method(), req.uri().path(), req.headers())
+                .await
+        } else {
+            let router = self.router.clone();
+            match router.oneshot(req.map(Body::new)).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
+        };
+        let bytes = http_body::Body::size_hint(resp.body())
+            .exact()
+            .or_else(|| {
+                resp.headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+            })
+            .unwrap_or(0);
+        self.metrics.record(class, resp.status().as_u16(), bytes);
+        Ok(resp)
+    }
+}
+
+async fn run(
+    spec: ShardSpec,
+    app: SharedApp,
+    reader: Rc<dyn ReadAt>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    let index = spec.index;
+    let listener = match tokio::net::TcpListener::from_std(spec.listener) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {index}: listener: {e}")));
+            return;
+        }
+    };
+    let metrics = app.metrics.shard(index);
+    let service = Rc::new(ShardService {
+        media: SegmentServer::new(
+            MediaLayout::new(spec.media_root),
+            reader,
+            app.engine.cache_bytes_per_shard,
+            &app.config.media,
+            metrics.clone(),
+        ),
+        router: crate::api::router(app.clone()),
+        metrics: metrics.clone(),
+    });
+    let mut builder = auto::Builder::new(LocalExec);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(app.config.engine.header_read_timeout_secs))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let tls = spec.tls.map(tokio_rustls::TlsAcceptor::from);
+    let graceful = GracefulShutdown::new();
+
+    let started = app.started;
+    let hb = metrics.clone();
+    tokio::task::spawn_local(async move {
+        loop {
+            hb.heartbeat_ms
+                .store(started.elapsed().as_millis() as u64, Relaxed);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+
+    tracing::info!(shard = index, core = ?spec.core, io = service.media.backend_name(), "shard accepting");
+    let _ = ready.send(Ok(()));
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly rather than spin.
+                    tracing::warn!(shard = index, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        metrics.connections_total.fetch_add(1, Relaxed);
+        let guard = ConnGuard::new(metrics.clone());
+        let svc = service.clone();
+        let make = move |req| svc.clone().handle(req);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        match tls.clone() {
+            None => {
+                tokio::task::spawn_local(async move {
+                    let _guard = guard;
+                    let conn = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), hyper::service::service_fn(make))
+                        .into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::trace!(%peer, error = %e, "connection ended with error");
+                    }
+                });
+            }
+            Some(acceptor) => {
+                tokio::task::spawn_local(async move {
+                    let _guard = guard;
+                    let tls_stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let conn = builder
+                        .serve_connection_with_upgrades(TokioIo::new(tls_stream), hyper::service::service_fn(make))
+                        .into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::trace!(%peer, error = %e, "connection ended with error");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    let drain = Duration::from_secs(app.config.engine.drain_timeout_secs);
+    let open = metrics.connections_open.load(Relaxed);
+    tracing::info!(shard = index, open_connections = open, "shard stopped accepting; draining");
+    match tokio::time::timeout(drain, graceful.shutdown()).await {
+        Ok(()) => tracing::info!(shard = index, "shard drained"),
+        Err(_) => tracing::warn!(
+            shard = index,
+            still_open = metrics.connections_open.load(Relaxed),
+            "drain timed out; closing remaining connections"
+        ),
+    }
+}
+
+/// Counts a connection as open for as long as it lives.
+struct ConnGuard(Arc<ShardMetrics>);
+
+impl ConnGuard {
+    fn new(m: Arc<ShardMetrics>) -> ConnGuard {
+        m.connections_open.fetch_add(1, Relaxed);
+        ConnGuard(m)
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Relaxed);
+    }
+}

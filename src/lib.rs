@@ -1,0 +1,13 @@
+//! Fleuve: a storage and transcoding appliance for federated video hosting, speaking
+//! PeerTube's protocols. See `../shared/ARCHITECTURE.md` for the design; each module's
+//! documentation says which part of it the module is.
+
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod engine;
+pub mod media;
+pub mod metrics;
+pub mod store;

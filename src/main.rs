@@ -1,0 +1,120 @@
+//! The `fleuve` command line: `serve`, `config --print`, `probe-hw`.
+
+use clap::{Parser, Subcommand};
+use fleuve::config::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "fleuve", version, about = "Video storage and transcoding appliance speaking PeerTube's protocols")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options that locate and override the configuration.
+#[derive(clap::Args, Clone, Default)]
+struct ConfigArgs {
+    /// Configuration file (TOML). Default: ./fleuve.toml when it exists.
+    #[arg(long, env = "FLEUVE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Listen address HOST:PORT (overrides `listen`).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Public URL, e.g. https://videos.example.org (overrides `public_url`).
+    #[arg(long)]
+    public_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ConfigArgs),
+    /// Show the effective configuration.
+    Config {
+        /// Print the effective configuration as TOML (secrets redacted).
+        #[arg(long)]
+        print: bool,
+        #[command(flatten)]
+        args: ConfigArgs,
+    },
+    /// Show the video hardware this machine has and what it can encode.
+    ProbeHw {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
+    let file = args.config.clone().or_else(|| {
+        let default = PathBuf::from("fleuve.toml");
+        default.exists().then_some(default)
+    });
+    let mut config = Config::load(file.as_deref(), std::env::vars())?;
+    if let Some(d) = &args.data_dir {
+        config.data_dir = d.clone();
+    }
+    if let Some(l) = &args.listen {
+        config.listen = l.clone();
+    }
+    if let Some(u) = &args.public_url {
+        config.public_url = u.clone();
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLEUVE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = load_config(&args)?;
+            fleuve::engine::serve(config)
+        }
+        Command::Config { print, args } => {
+            let config = load_config(&args)?;
+            if print {
+                print!("{}", config.to_redacted_toml());
+            } else {
+                println!("configuration is valid; use --print to show it");
+            }
+            Ok(())
+        }
+        Command::ProbeHw { json } => {
+            let inventory = fleuve_hw::discover();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&inventory)?);
+            } else {
+                print!("{}", inventory.render_text());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fleuve: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Media on disk and how it is served: the public layout, byte ranges, file reads (io_uring or
+//! portable), the per-shard cache and the segment server.
+
+pub mod cache;
+pub mod fileio;
+pub mod layout;
+pub mod range;
+pub mod serve;

@@ -1,0 +1,441 @@
+//! The segment server, the hot path: GET/HEAD of media files with single byte ranges,
+//! validators (ETag, Last-Modified, 304), caching headers and CORS. Hot bytes come from the
+//! shard's [`ChunkCache`]; misses are read through the shard's [`ReadAt`] backend.
+
+use super::cache::{ChunkCache, FileId, CHUNK};
+use super::fileio::ReadAt;
+use super::layout::{CacheClass, MediaLayout, ResolveError};
+use super::range::{parse_range, ByteRange};
+use crate::metrics::ShardMetrics;
+use axum::body::Body;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode};
+use lru::LruCache;
+use std::cell::RefCell;
+use std::num::NonZeroUsize;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Responses larger than this stream from disk in chunks and bypass the cache, so one large
+/// download cannot evict every hot segment.
+const STREAM_THRESHOLD: u64 = 16 * CHUNK;
+/// File metadata entries remembered per shard.
+const META_ENTRIES: usize = 16_384;
+
+static EXPOSE: HeaderValue =
+    HeaderValue::from_static("Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified");
+static ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
+static ANY: HeaderValue = HeaderValue::from_static("*");
+static BYTES_UNIT: HeaderValue = HeaderValue::from_static("bytes");
+
+/// What a cached stat said about a path.
+#[derive(Clone)]
+struct FileMeta {
+    id: FileId,
+    mtime: SystemTime,
+    etag: HeaderValue,
+    last_modified: HeaderValue,
+}
+
+#[derive(Clone)]
+struct MetaEntry {
+    checked: Instant,
+    meta: Option<FileMeta>,
+}
+
+/// One shard's segment server.
+pub struct SegmentServer {
+    layout: MediaLayout,
+    reader: Rc<dyn ReadAt>,
+    cache: RefCell<ChunkCache>,
+    meta: RefCell<LruCache<PathBuf, MetaEntry>>,
+    revalidate: Duration,
+    media_cc: HeaderValue,
+    playlist_cc: HeaderValue,
+    metrics: Arc<ShardMetrics>,
+}
+
+impl SegmentServer {
+    /// A server over `layout`, reading misses with `reader`, caching `cache_bytes`.
+    pub fn new(
+        layout: MediaLayout,
+        reader: Rc<dyn ReadAt>,
+        cache_bytes: u64,
+        config: &crate::config::MediaConfig,
+        metrics: Arc<ShardMetrics>,
+    ) -> SegmentServer {
+        let cc = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("no-cache"));
+        SegmentServer {
+            layout,
+            reader,
+            cache: RefCell::new(ChunkCache::new(cache_bytes)),
+            meta: RefCell::new(LruCache::new(
+                NonZeroUsize::new(META_ENTRIES).expect("non-zero"),
+            )),
+            revalidate: Duration::from_millis(config.revalidate_ms),
+            media_cc: cc(format!("public, max-age={}, immutable", config.media_max_age_secs)),
+            playlist_cc: cc(format!("public, max-age={}", config.playlist_max_age_secs)),
+            metrics,
+        }
+    }
+
+    /// Which read backend this server uses.
+    pub fn backend_name(&self) -> &'static str {
+        self.reader.name()
+    }
+
+    /// Answers one request for a media path.
+    pub async fn serve(&self, method: &Method, path: &str, headers: &HeaderMap) -> Response<Body> {
+        if method == Method::OPTIONS {
+            return preflight();
+        }
+        if method != Method::GET && method != Method::HEAD {
+            let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+            r.headers_mut().insert(header::ALLOW, ALLOW.clone());
+            return r;
+        }
+        let resolved = match self.layout.resolve(path) {
+            Ok(r) => r,
+            Err(ResolveError::NotFound) => return plain(StatusCode::NOT_FOUND, "not found\n"),
+            Err(e @ ResolveError::BadPath(_)) => {
+                tracing::debug!(path, error = %e, "refused media path");
+                return plain(StatusCode::BAD_REQUEST, "bad path\n");
+            }
+        };
+        let Some(meta) = self.file_meta(&resolved.path) else {
+            return plain(StatusCode::NOT_FOUND, "not found\n");
+        };
+        let size = meta.id.size;
+
+        let mut resp = Response::new(Body::empty());
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(resolved.content_type));
+        h.insert(header::ETAG, meta.etag.clone());
+        h.insert(header::LAST_MODIFIED, meta.last_modified.clone());
+        h.insert(
+            header::CACHE_CONTROL,
+            match resolved.cache {
+                CacheClass::Immutable => self.media_cc.clone(),
+                CacheClass::Short => self.playlist_cc.clone(),
+            },
+        );
+        h.insert(header::ACCEPT_RANGES, BYTES_UNIT.clone());
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY.clone());
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE.clone());
+
+        if not_modified(headers, &meta) {
+            *resp.status_mut() = StatusCode::NOT_MODIFIED;
+            resp.headers_mut().remove(header::CONTENT_TYPE);
+            return resp;
+        }
+
+        let range = match headers.get(header::RANGE) {
+            Some(r) if if_range_holds(headers, &meta) => parse_range(r.as_bytes(), size),
+            _ => ByteRange::Full,
+        };
+        let (start, end) = match range {
+            ByteRange::Full => {
+                if size == 0 {
+                    resp.headers_mut()
+                        .insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
+                    return resp;
+                }
+                (0, size - 1)
+            }
+            ByteRange::Partial { start, end } => {
+                *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+                resp.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    content_range(&format!("bytes {start}-{end}/{size}")),
+                );
+                (start, end)
+            }
+            ByteRange::Unsatisfiable => {
+                *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+                let h = resp.headers_mut();
+                h.insert(header::CONTENT_RANGE, content_range(&format!("bytes */{size}")));
+                h.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
+                return resp;
+            }
+        };
+        let len = end - start + 1;
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        if method == Method::HEAD {
+            return resp;
+        }
+        let body = if len > STREAM_THRESHOLD {
+            self.stream(resolved.path, start, end)
+        } else {
+            match self.read_cached(&resolved.path, &meta, start, end).await {
+                Ok(parts) => parts_body(parts),
+                Err(e) => {
+                    tracing::warn!(path = %resolved.path.display(), error = %e, "media read failed");
+                    self.meta.borrow_mut().pop(&resolved.path);
+                    return plain(StatusCode::INTERNAL_SERVER_ERROR, "read error\n");
+                }
+            }
+        };
+        *resp.body_mut() = body;
+        resp
+    }
+
+    /// Stats `path` (through the per-shard metadata cache), refusing symlinks out of the root.
+    fn file_meta(&self, path: &Path) -> Option<FileMeta> {
+        let now = Instant::now();
+        if let Some(e) = self.meta.borrow_mut().get(path) {
+            if now.duration_since(e.checked) < self.revalidate {
+                return e.meta.clone();
+            }
+        }
+        let meta = stat_inside(self.layout.root(), path);
+        self.meta.borrow_mut().put(
+            path.to_owned(),
+            MetaEntry {
+                checked: now,
+                meta: meta.clone(),
+            },
+        );
+        meta
+    }
+
+    async fn read_cached(
+        &self,
+        path: &Path,
+        meta: &FileMeta,
+        start: u64,
+        end: u64,
+    ) -> std::io::Result<Vec<Bytes>> {
+        let (first, last) = (start / CHUNK, end / CHUNK);
+        let mut parts = Vec::with_capacity((last - first + 1) as usize);
+        for idx in first..=last {
+            let cached = self.cache.borrow_mut().get(meta.id, idx);
+            let chunk = match cached {
+                Some(c) => c,
+                None => {
+                    let off = idx * CHUNK;
+                    let want = CHUNK.min(meta.id.size - off) as usize;
+                    let data = self.reader.read_at(path.to_owned(), off, want).await?;
+                    self.cache.borrow_mut().insert(meta.id, idx, data.clone());
+                    data
+                }
+            };
+            let base = idx * CHUNK;
+            let lo = (start.max(base) - base) as usize;
+            let hi = ((end + 1).min(base + chunk.len() as u64) - base) as usize;
+            parts.push(chunk.slice(lo..hi));
+        }
+        let cache = self.cache.borrow();
+        self.metrics.cache_hits.store(cache.hits, Relaxed);
+        self.metrics.cache_misses.store(cache.misses, Relaxed);
+        self.metrics.cache_bytes.store(cache.bytes(), Relaxed);
+        Ok(parts)
+    }
+
+    /// Streams a large range straight from disk, one chunk at a time, without caching.
+    fn stream(&self, path: PathBuf, start: u64, end: u64) -> Body {
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+        let reader = self.reader.clone();
+        let reads = ChunkReads {
+            path,
+            next: start,
+            end,
+        };
+        tokio::task::spawn_local(async move {
+            for (path, off, len) in reads {
+                let r = reader.read_at(path, off, len).await;
+                let failed = r.is_err();
+                if tx.send(r).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }))
+    }
+}
+
+/// Successive chunk-sized reads covering `next..=end`.
+struct ChunkReads {
+    path: PathBuf,
+    next: u64,
+    end: u64,
+}
+
+impl Iterator for ChunkReads {
+    type Item = (PathBuf, u64, usize);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next > self.end {
+            return None;
+        }
+        let len = CHUNK.min(self.end - self.next + 1);
+        let item = (self.path.clone(), self.next, len as usize);
+        self.next += len;
+        Some(item)
+    }
+}
+
+fn stat_inside(root: &Path, path: &Path) -> Option<FileMeta> {
+    let md = std::fs::metadata(path).ok()?;
+    if !md.is_file() {
+        return None;
+    }
+    if std::fs::symlink_metadata(path).ok()?.file_type().is_symlink()
+        || path.parent().is_some_and(|p| p != root && has_symlink_between(root, p))
+    {
+        // Resolve fully and refuse anything that lands outside the media root.
+        let real = std::fs::canonicalize(path).ok()?;
+        if !real.starts_with(root) {
+            tracing::warn!(path = %path.display(), target = %real.display(), "symlink leaves the media root; refused");
+            return None;
+        }
+    }
+    let mtime = md.modified().ok()?;
+    let mtime_ns = md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128;
+    let id = FileId {
+        dev: md.dev(),
+        ino: md.ino(),
+        size: md.len(),
+        mtime_ns,
+    };
+    let etag = HeaderValue::from_str(&format!("\"{:x}-{:x}\"", md.mtime(), md.len())).ok()?;
+    let last_modified = HeaderValue::from_str(&httpdate::fmt_http_date(mtime)).ok()?;
+    Some(FileMeta {
+        id,
+        mtime,
+        etag,
+        last_modified,
+    })
+}
+
+/// Whether any directory between `root` (exclusive) and `dir` (inclusive) is a symlink.
+fn has_symlink_between(root: &Path, dir: &Path) -> bool {
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d == root || !d.starts_with(root) {
+            return false;
+        }
+        match std::fs::symlink_metadata(d) {
+            Ok(m) if m.file_type().is_symlink() => return true,
+            Ok(_) => {}
+            Err(_) => return true,
+        }
+        cur = d.parent();
+    }
+    false
+}
+
+fn not_modified(headers: &HeaderMap, meta: &FileMeta) -> bool {
+    if let Some(inm) = headers.get(header::IF_NONE_MATCH) {
+        return etag_list_matches(inm.as_bytes(), meta.etag.as_bytes());
+    }
+    if let Some(ims) = headers.get(header::IF_MODIFIED_SINCE) {
+        if let Some(t) = ims.to_str().ok().and_then(|s| httpdate::parse_http_date(s).ok()) {
+            let secs = |t: SystemTime| {
+                t.duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0)
+            };
+            return secs(meta.mtime) <= secs(t);
+        }
+    }
+    false
+}
+
+/// `If-None-Match` weak comparison against our (strong) ETag; `*` matches.
+fn etag_list_matches(list: &[u8], etag: &[u8]) -> bool {
+    let Ok(list) = std::str::from_utf8(list) else {
+        return false;
+    };
+    let etag = std::str::from_utf8(etag).unwrap_or("");
+    list.split(',').map(str::trim).any(|t| {
+        t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag
+    })
+}
+
+/// `If-Range`: the range applies only if the validator still matches (strong ETag or exact date).
+fn if_range_holds(headers: &HeaderMap, meta: &FileMeta) -> bool {
+    match headers.get(header::IF_RANGE) {
+        None => true,
+        Some(v) => {
+            let v = v.as_bytes();
+            if v.first() == Some(&b'"') {
+                v == meta.etag.as_bytes()
+            } else {
+                v == meta.last_modified.as_bytes()
+            }
+        }
+    }
+}
+
+fn content_range(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static("bytes */0"))
+}
+
+fn parts_body(mut parts: Vec<Bytes>) -> Body {
+    if parts.len() == 1 {
+        return Body::from(parts.pop().unwrap_or_default());
+    }
+    Body::from_stream(futures_util::stream::iter(
+        parts.into_iter().map(Ok::<_, std::convert::Infallible>),
+    ))
+}
+
+fn plain(status: StatusCode, msg: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::from(msg));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY.clone());
+    r
+}
+
+fn preflight() -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY.clone());
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW.clone());
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Range, If-None-Match, If-Modified-Since, If-Range"),
+    );
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    h.insert(HeaderName::from_static("vary"), HeaderValue::from_static("Origin"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_lists() {
+        assert!(etag_list_matches(b"\"a-1\"", b"\"a-1\""));
+        assert!(etag_list_matches(b"\"x\", W/\"a-1\"", b"\"a-1\""));
+        assert!(etag_list_matches(b"*", b"\"a-1\""));
+        assert!(!etag_list_matches(b"\"a-2\"", b"\"a-1\""));
+    }
+
+    #[test]
+    fn chunk_reads_cover_the_range_exactly() {
+        let reads: Vec<_> = ChunkReads {
+            path: "x".into(),
+            next: 10,
+            end: 2 * CHUNK + 5,
+        }
+        .map(|(_, o, l)| (o, l as u64))
+        .collect();
+        assert_eq!(reads.first().unwrap().0, 10);
+        assert_eq!(reads.iter().map(|r| r.1).sum::<u64>(), 2 * CHUNK + 5 - 10 + 1);
+    }
+}

@@ -1,0 +1,207 @@
+//! Prometheus metrics. Each shard writes only its own counters (relaxed atomics on its own
+//! allocation, no shared cache lines on the hot path); `/metrics` reads them all and renders the
+//! text format with a `shard` label where it helps.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// Route classes counted separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteClass {
+    /// The segment server (`/static/…`, `/lazy-static/…`).
+    Media,
+    /// The REST API (`/api/…`).
+    Api,
+    /// `/metrics` itself.
+    Metrics,
+    /// Anything else (pages, well-known, 404s).
+    Other,
+}
+
+impl RouteClass {
+    const ALL: [RouteClass; 4] = [
+        RouteClass::Media,
+        RouteClass::Api,
+        RouteClass::Metrics,
+        RouteClass::Other,
+    ];
+
+    /// Label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            RouteClass::Media => "media",
+            RouteClass::Api => "api",
+            RouteClass::Metrics => "metrics",
+            RouteClass::Other => "other",
+        }
+    }
+
+    /// The class of a request path.
+    pub fn of(path: &str) -> RouteClass {
+        if crate::media::layout::is_media_path(path) {
+            RouteClass::Media
+        } else if path.starts_with("/api/") {
+            RouteClass::Api
+        } else if path == "/metrics" {
+            RouteClass::Metrics
+        } else {
+            RouteClass::Other
+        }
+    }
+}
+
+/// Statuses counted individually; the last slot counts every other status.
+const STATUSES: [u16; 20] = [
+    200, 201, 204, 206, 301, 302, 304, 308, 400, 401, 403, 404, 405, 409, 413, 415, 416, 429, 500,
+    503,
+];
+const SLOTS: usize = STATUSES.len() + 1;
+
+/// One shard's counters.
+pub struct ShardMetrics {
+    /// Shard index.
+    pub shard: usize,
+    requests: [[AtomicU64; SLOTS]; 4],
+    bytes: [AtomicU64; 4],
+    /// Connections open now.
+    pub connections_open: AtomicI64,
+    /// Connections accepted since start.
+    pub connections_total: AtomicU64,
+    /// Cache chunk hits.
+    pub cache_hits: AtomicU64,
+    /// Cache chunk misses.
+    pub cache_misses: AtomicU64,
+    /// Bytes in the shard's cache.
+    pub cache_bytes: AtomicU64,
+    /// Milliseconds since process start at the shard's last event-loop tick (watchdog).
+    pub heartbeat_ms: AtomicU64,
+}
+
+impl ShardMetrics {
+    /// Zeroed counters for shard `shard`.
+    pub fn new(shard: usize) -> ShardMetrics {
+        ShardMetrics {
+            shard,
+            requests: Default::default(),
+            bytes: Default::default(),
+            connections_open: AtomicI64::new(0),
+            connections_total: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
+            cache_bytes: AtomicU64::new(0),
+            heartbeat_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one response.
+    pub fn record(&self, class: RouteClass, status: u16, bytes: u64) {
+        let c = class as usize;
+        let slot = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(SLOTS - 1);
+        self.requests[c][slot].fetch_add(1, Relaxed);
+        self.bytes[c].fetch_add(bytes, Relaxed);
+    }
+}
+
+/// All shards' metrics.
+#[derive(Clone, Default)]
+pub struct Metrics {
+    shards: Vec<Arc<ShardMetrics>>,
+}
+
+impl Metrics {
+    /// Metrics for `n` shards.
+    pub fn new(n: usize) -> Metrics {
+        Metrics {
+            shards: (0..n).map(|i| Arc::new(ShardMetrics::new(i))).collect(),
+        }
+    }
+
+    /// Shard `i`'s counters.
+    pub fn shard(&self, i: usize) -> Arc<ShardMetrics> {
+        self.shards[i].clone()
+    }
+
+    /// All shards.
+    pub fn shards(&self) -> &[Arc<ShardMetrics>] {
+        &self.shards
+    }
+
+    /// Renders the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP fleuve_http_requests_total HTTP responses by route class and status.\n# TYPE fleuve_http_requests_total counter\n");
+        for class in RouteClass::ALL {
+            for slot in 0..SLOTS {
+                let n: u64 = self
+                    .shards
+                    .iter()
+                    .map(|s| s.requests[class as usize][slot].load(Relaxed))
+                    .sum();
+                if n == 0 {
+                    continue;
+                }
+                let status = STATUSES
+                    .get(slot)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "other".into());
+                let _ = writeln!(
+                    out,
+                    "fleuve_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                    class.label()
+                );
+            }
+        }
+        out.push_str("# HELP fleuve_http_response_bytes_total Response body bytes by route class.\n# TYPE fleuve_http_response_bytes_total counter\n");
+        for class in RouteClass::ALL {
+            let n: u64 = self.shards.iter().map(|s| s.bytes[class as usize].load(Relaxed)).sum();
+            let _ = writeln!(
+                out,
+                "fleuve_http_response_bytes_total{{route=\"{}\"}} {n}",
+                class.label()
+            );
+        }
+        let per_shard: [(&str, &str, &str, fn(&ShardMetrics) -> i64); 5] = [
+            ("fleuve_connections_open", "gauge", "Connections open now, per shard.", |s| s.connections_open.load(Relaxed)),
+            ("fleuve_connections_accepted_total", "counter", "Connections accepted, per shard.", |s| s.connections_total.load(Relaxed) as i64),
+            ("fleuve_cache_hits_total", "counter", "Media cache chunk hits, per shard.", |s| s.cache_hits.load(Relaxed) as i64),
+            ("fleuve_cache_misses_total", "counter", "Media cache chunk misses (disk reads), per shard.", |s| s.cache_misses.load(Relaxed) as i64),
+            ("fleuve_cache_bytes", "gauge", "Bytes held in the media cache, per shard.", |s| s.cache_bytes.load(Relaxed) as i64),
+        ];
+        for (name, kind, help, get) in per_shard {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for s in &self.shards {
+                let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", s.shard, get(s));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP fleuve_shards Shards (event-loop threads) running.\n# TYPE fleuve_shards gauge\nfleuve_shards {}",
+            self.shards.len()
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_by_class_and_status() {
+        let m = Metrics::new(2);
+        m.shard(0).record(RouteClass::Media, 206, 100);
+        m.shard(1).record(RouteClass::Media, 206, 50);
+        m.shard(1).record(RouteClass::Api, 599, 1);
+        let text = m.render();
+        assert!(text.contains("fleuve_http_requests_total{route=\"media\",status=\"206\"} 2"), "{text}");
+        assert!(text.contains("fleuve_http_requests_total{route=\"api\",status=\"other\"} 1"));
+        assert!(text.contains("fleuve_http_response_bytes_total{route=\"media\"} 150"));
+        assert!(text.contains("fleuve_connections_open{shard=\"1\"} 0"));
+        assert_eq!(RouteClass::of("/static/web-videos/a.mp4"), RouteClass::Media);
+        assert_eq!(RouteClass::of("/api/v1/config"), RouteClass::Api);
+    }
+}

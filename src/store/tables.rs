@@ -1,0 +1,268 @@
+//! The typed tables: each key type names its column family, its encoding and its record type.
+//! Tables used by later subsystems (videos, jobs, tracker, federation) add their keys here.
+
+use super::codec::{tagged_bytes, tagged_u64, untag_bytes, untag_u64, Key, StoreError};
+use super::Cf;
+use serde::{Deserialize, Serialize};
+
+macro_rules! u64_key {
+    ($(#[$m:meta])* $name:ident, $cf:expr, $tag:expr, $value:ty) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name(pub u64);
+        impl Key for $name {
+            type Value = $value;
+            type Prefix = ();
+            const CF: Cf = $cf;
+            fn encode(&self) -> Vec<u8> {
+                tagged_u64($tag, self.0)
+            }
+            fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+                untag_u64($tag, bytes).map($name)
+            }
+            fn encode_prefix(_: &()) -> Vec<u8> {
+                vec![$tag]
+            }
+        }
+    };
+}
+
+macro_rules! string_key {
+    ($(#[$m:meta])* $name:ident, $cf:expr, $tag:expr, $value:ty) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(pub String);
+        impl Key for $name {
+            type Value = $value;
+            type Prefix = ();
+            const CF: Cf = $cf;
+            fn encode(&self) -> Vec<u8> {
+                tagged_bytes($tag, self.0.as_bytes())
+            }
+            fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+                let raw = untag_bytes($tag, bytes)?;
+                String::from_utf8(raw.to_vec())
+                    .map($name)
+                    .map_err(|_| StoreError::Corrupt("non-UTF-8 key".into()))
+            }
+            fn encode_prefix(_: &()) -> Vec<u8> {
+                vec![$tag]
+            }
+        }
+    };
+}
+
+/// `meta`: the schema version.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaVersionKey;
+
+impl Key for SchemaVersionKey {
+    type Value = u32;
+    type Prefix = ();
+    const CF: Cf = Cf::Meta;
+    fn encode(&self) -> Vec<u8> {
+        b"\x01schema_version".to_vec()
+    }
+    fn decode(_: &[u8]) -> Result<Self, StoreError> {
+        Ok(SchemaVersionKey)
+    }
+    fn encode_prefix(_: &()) -> Vec<u8> {
+        b"\x01schema_version".to_vec()
+    }
+}
+
+/// Id sequences kept in `meta`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sequence {
+    /// User (and account) ids.
+    User,
+    /// Channel ids.
+    Channel,
+    /// Video ids.
+    Video,
+    /// File ids.
+    File,
+    /// Job ids.
+    Job,
+}
+
+/// `meta`: the last id handed out by a sequence.
+#[derive(Debug, Clone, Copy)]
+pub struct SequenceKey(pub Sequence);
+
+impl Key for SequenceKey {
+    type Value = u64;
+    type Prefix = ();
+    const CF: Cf = Cf::Meta;
+    fn encode(&self) -> Vec<u8> {
+        let name: &[u8] = match self.0 {
+            Sequence::User => b"user",
+            Sequence::Channel => b"channel",
+            Sequence::Video => b"video",
+            Sequence::File => b"file",
+            Sequence::Job => b"job",
+        };
+        tagged_bytes(0x02, name)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let seq = match untag_bytes(0x02, bytes)? {
+            b"user" => Sequence::User,
+            b"channel" => Sequence::Channel,
+            b"video" => Sequence::Video,
+            b"file" => Sequence::File,
+            b"job" => Sequence::Job,
+            other => return Err(StoreError::Corrupt(format!("unknown sequence {other:?}"))),
+        };
+        Ok(SequenceKey(seq))
+    }
+    fn encode_prefix(_: &()) -> Vec<u8> {
+        vec![0x02]
+    }
+}
+
+/// A user's role, with PeerTube's numeric ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Administrator (PeerTube role 0).
+    Administrator,
+    /// Moderator (1).
+    Moderator,
+    /// User (2).
+    User,
+}
+
+impl Role {
+    /// PeerTube's numeric role id.
+    pub fn id(self) -> u8 {
+        match self {
+            Role::Administrator => 0,
+            Role::Moderator => 1,
+            Role::User => 2,
+        }
+    }
+
+    /// PeerTube's label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Administrator => "Administrator",
+            Role::Moderator => "Moderator",
+            Role::User => "User",
+        }
+    }
+}
+
+/// A local user and its account (PeerTube keeps them 1:1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// User id (also the account id).
+    pub id: u64,
+    /// Login name, also the account's preferred username.
+    pub username: String,
+    /// E-mail address.
+    pub email: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// Account display name.
+    pub display_name: String,
+    /// Creation time (Unix seconds).
+    pub created_at: u64,
+}
+
+impl User {
+    #[cfg(test)]
+    pub(crate) fn new_for_test(id: u64, name: &str) -> User {
+        User {
+            id,
+            username: name.into(),
+            email: format!("{name}@example.test"),
+            password_hash: String::new(),
+            role: Role::User,
+            display_name: name.into(),
+            created_at: 0,
+        }
+    }
+}
+
+u64_key!(
+    /// `accounts`: user by id.
+    UserKey, Cf::Accounts, 0x01, User
+);
+string_key!(
+    /// `accounts`: user id by username (lower case).
+    UserByNameKey, Cf::Accounts, 0x02, u64
+);
+
+/// A video channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Channel {
+    /// Channel id.
+    pub id: u64,
+    /// Handle (`root_channel`).
+    pub name: String,
+    /// Display name.
+    pub display_name: String,
+    /// Owning user.
+    pub owner: u64,
+    /// Creation time (Unix seconds).
+    pub created_at: u64,
+}
+
+u64_key!(
+    /// `channels`: channel by id.
+    ChannelKey, Cf::Channels, 0x01, Channel
+);
+string_key!(
+    /// `channels`: channel id by handle.
+    ChannelByNameKey, Cf::Channels, 0x02, u64
+);
+
+/// An OAuth client (PeerTube has one "local" client per instance).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OAuthClient {
+    /// Public id.
+    pub client_id: String,
+    /// Secret.
+    pub client_secret: String,
+}
+
+/// An issued token, stored under the SHA-256 of its value (tokens themselves are never stored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Whose token.
+    pub user_id: u64,
+    /// Expiry (Unix seconds).
+    pub expires_at: u64,
+    /// SHA-256 (hex) of the paired token: the refresh token of an access token and vice versa.
+    pub pair: String,
+}
+
+/// `oauth`: the local client's id.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalClientKey;
+
+impl Key for LocalClientKey {
+    type Value = OAuthClient;
+    type Prefix = ();
+    const CF: Cf = Cf::Oauth;
+    fn encode(&self) -> Vec<u8> {
+        b"\x01local".to_vec()
+    }
+    fn decode(_: &[u8]) -> Result<Self, StoreError> {
+        Ok(LocalClientKey)
+    }
+    fn encode_prefix(_: &()) -> Vec<u8> {
+        b"\x01local".to_vec()
+    }
+}
+
+string_key!(
+    /// `oauth`: access token by the hex SHA-256 of its value.
+    AccessTokenKey, Cf::Oauth, 0x02, TokenRecord
+);
+string_key!(
+    /// `oauth`: refresh token by the hex SHA-256 of its value.
+    RefreshTokenKey, Cf::Oauth, 0x03, TokenRecord
+);

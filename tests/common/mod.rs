@@ -1,0 +1,190 @@
+//! Test harness: starts the real `fleuve` binary on an ephemeral port with a temp data dir and
+//! stops it (SIGTERM, then SIGKILL) when dropped.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ROOT_PASSWORD: &str = "test-root-password";
+
+pub struct Server {
+    pub child: Option<Child>,
+    pub addr: String,
+    pub base: String,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub struct Options {
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            env: vec![("FLEUVE_ENGINE_SHARDS".into(), "2".into())],
+            args: vec![],
+        }
+    }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_fleuve")
+}
+
+pub fn spawn_in(dir: &Path, opts: &Options) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .expect("log file");
+    let mut cmd = Command::new(bin());
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .args(&opts.args)
+        .env("FLEUVE_ROOT_PASSWORD", ROOT_PASSWORD)
+        .env("FLEUVE_MEDIA_REVALIDATE_MS", "0")
+        .env_remove("FLEUVE_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    cmd.current_dir(dir);
+    cmd.spawn().expect("spawn fleuve")
+}
+
+/// Polls for `<dir>/fleuve.addr` (written once every shard accepts), with a deadline.
+pub fn wait_ready(dir: &Path, child: &mut Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(dir.join("fleuve.addr")) {
+            if let Some(line) = s.lines().next() {
+                return line.to_string();
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "server exited early ({status}); log:\n{}",
+                std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "server did not become ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(Options::default())
+    }
+
+    pub fn start_with(opts: Options) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_in(&dir, opts);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    pub fn start_in(dir: &Path, opts: Options) -> Server {
+        let mut child = spawn_in(dir, &opts);
+        let addr = wait_ready(dir, &mut child);
+        Server {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            addr,
+            dir: dir.to_path_buf(),
+            _tmp: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn media(&self) -> PathBuf {
+        self.dir.join("media")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return child.wait().expect("wait");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Logs in as root and returns the access token.
+pub async fn login(s: &Server) -> (String, String) {
+    let c = client();
+    let oc: serde_json::Value = c
+        .get(s.url("/api/v1/oauth-clients/local"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tok: serde_json::Value = c
+        .post(s.url("/api/v1/users/token"))
+        .form(&[
+            ("client_id", oc["client_id"].as_str().unwrap()),
+            ("client_secret", oc["client_secret"].as_str().unwrap()),
+            ("grant_type", "password"),
+            ("username", "root"),
+            ("password", ROOT_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        tok["access_token"].as_str().expect("access_token").to_string(),
+        tok["refresh_token"].as_str().expect("refresh_token").to_string(),
+    )
+}
+
+/// Deterministic test bytes.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+}
