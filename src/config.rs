@@ -195,8 +195,8 @@ impl Config {
                 path: path.to_owned(),
                 source,
             })?;
-            let from_file: toml::Value = toml::from_str(&text)
-                .map_err(|e| invalid(Some(path.display().to_string()), e))?;
+            let from_file: toml::Value =
+                toml::from_str(&text).map_err(|e| invalid(Some(path.display().to_string()), e))?;
             // Validate the file alone first so errors name the file, not the merge.
             Config::deserialize(from_file.clone())
                 .map_err(|e| invalid(Some(path.display().to_string()), e))?;
@@ -210,9 +210,8 @@ impl Config {
                 continue;
             };
             if let Some((path, default)) = leaves.iter().find(|(p, _)| env_name(p) == rest) {
-                let parsed = parse_env_value(default, &value).map_err(|m| {
-                    invalid(Some(name.clone()), format!("{m} (got {value:?})"))
-                })?;
+                let parsed = parse_env_value(default, &value)
+                    .map_err(|m| invalid(Some(name.clone()), format!("{m} (got {value:?})")))?;
                 set_path(&mut tree, path, parsed);
             }
         }
@@ -298,7 +297,8 @@ impl Config {
 
     /// The effective configuration as TOML, with secret-looking values redacted.
     pub fn to_redacted_toml(&self) -> String {
-        let mut tree = toml::Value::try_from(self).unwrap_or(toml::Value::Table(Default::default()));
+        let mut tree =
+            toml::Value::try_from(self).unwrap_or(toml::Value::Table(Default::default()));
         redact(&mut tree);
         toml::to_string_pretty(&tree).unwrap_or_default()
     }
@@ -342,7 +342,11 @@ fn merge(base: &mut toml::Value, over: toml::Value) {
     }
 }
 
-fn collect_leaves(v: &toml::Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, toml::Value)>) {
+fn collect_leaves(
+    v: &toml::Value,
+    path: &mut Vec<String>,
+    out: &mut Vec<(Vec<String>, toml::Value)>,
+) {
     match v {
         toml::Value::Table(t) => {
             for (k, child) in t {
@@ -400,7 +404,12 @@ fn parse_env_value(default: &toml::Value, raw: &str) -> Result<toml::Value, Stri
                 .collect();
             toml::Value::Array(items)
         }
-        other => return Err(format!("cannot set a {} from the environment", other.type_str())),
+        other => {
+            return Err(format!(
+                "cannot set a {} from the environment",
+                other.type_str()
+            ))
+        }
     })
 }
 
@@ -425,7 +434,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -444,7 +456,11 @@ mod tests {
     fn file_then_env_override() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("fleuve.toml");
-        std::fs::write(&f, "listen = \"127.0.0.1:1234\"\n[media]\ncache_bytes = 5\n").unwrap();
+        std::fs::write(
+            &f,
+            "listen = \"127.0.0.1:1234\"\n[media]\ncache_bytes = 5\n",
+        )
+        .unwrap();
         let c = Config::load(
             Some(&f),
             env(&[
@@ -465,13 +481,19 @@ mod tests {
     fn bad_values_name_the_culprit() {
         let err = Config::load(None, env(&[("FLEUVE_MEDIA_CACHE_BYTES", "lots")])).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("FLEUVE_MEDIA_CACHE_BYTES") && msg.contains("lots"), "{msg}");
+        assert!(
+            msg.contains("FLEUVE_MEDIA_CACHE_BYTES") && msg.contains("lots"),
+            "{msg}"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("fleuve.toml");
         std::fs::write(&f, "[media]\ncache_byte = 5\n").unwrap();
         let msg = Config::load(Some(&f), env(&[])).unwrap_err().to_string();
-        assert!(msg.contains("cache_byte") && msg.contains("fleuve.toml"), "{msg}");
+        assert!(
+            msg.contains("cache_byte") && msg.contains("fleuve.toml"),
+            "{msg}"
+        );
 
         let msg = Config::load(None, env(&[("FLEUVE_LISTEN", "nowhere")]))
             .unwrap_err()
@@ -487,7 +509,10 @@ mod tests {
     fn every_key_is_documented() {
         let doc = include_str!("../docs/configuration.md");
         for (key, env) in Config::documented_keys() {
-            assert!(doc.contains(&format!("`{key}`")), "docs/configuration.md lacks `{key}`");
+            assert!(
+                doc.contains(&format!("`{key}`")),
+                "docs/configuration.md lacks `{key}`"
+            );
             assert!(doc.contains(&env), "docs/configuration.md lacks {env}");
         }
     }

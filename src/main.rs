@@ -9,7 +9,11 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "fleuve", version, about = "Video storage and transcoding appliance speaking PeerTube's protocols")]
+#[command(
+    name = "fleuve",
+    version,
+    about = "Video storage and transcoding appliance speaking PeerTube's protocols"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

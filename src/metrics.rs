@@ -157,7 +157,11 @@ impl Metrics {
         }
         out.push_str("# HELP fleuve_http_response_bytes_total Response body bytes by route class.\n# TYPE fleuve_http_response_bytes_total counter\n");
         for class in RouteClass::ALL {
-            let n: u64 = self.shards.iter().map(|s| s.bytes[class as usize].load(Relaxed)).sum();
+            let n: u64 = self
+                .shards
+                .iter()
+                .map(|s| s.bytes[class as usize].load(Relaxed))
+                .sum();
             let _ = writeln!(
                 out,
                 "fleuve_http_response_bytes_total{{route=\"{}\"}} {n}",
@@ -165,11 +169,36 @@ impl Metrics {
             );
         }
         let per_shard: [(&str, &str, &str, fn(&ShardMetrics) -> i64); 5] = [
-            ("fleuve_connections_open", "gauge", "Connections open now, per shard.", |s| s.connections_open.load(Relaxed)),
-            ("fleuve_connections_accepted_total", "counter", "Connections accepted, per shard.", |s| s.connections_total.load(Relaxed) as i64),
-            ("fleuve_cache_hits_total", "counter", "Media cache chunk hits, per shard.", |s| s.cache_hits.load(Relaxed) as i64),
-            ("fleuve_cache_misses_total", "counter", "Media cache chunk misses (disk reads), per shard.", |s| s.cache_misses.load(Relaxed) as i64),
-            ("fleuve_cache_bytes", "gauge", "Bytes held in the media cache, per shard.", |s| s.cache_bytes.load(Relaxed) as i64),
+            (
+                "fleuve_connections_open",
+                "gauge",
+                "Connections open now, per shard.",
+                |s| s.connections_open.load(Relaxed),
+            ),
+            (
+                "fleuve_connections_accepted_total",
+                "counter",
+                "Connections accepted, per shard.",
+                |s| s.connections_total.load(Relaxed) as i64,
+            ),
+            (
+                "fleuve_cache_hits_total",
+                "counter",
+                "Media cache chunk hits, per shard.",
+                |s| s.cache_hits.load(Relaxed) as i64,
+            ),
+            (
+                "fleuve_cache_misses_total",
+                "counter",
+                "Media cache chunk misses (disk reads), per shard.",
+                |s| s.cache_misses.load(Relaxed) as i64,
+            ),
+            (
+                "fleuve_cache_bytes",
+                "gauge",
+                "Bytes held in the media cache, per shard.",
+                |s| s.cache_bytes.load(Relaxed) as i64,
+            ),
         ];
         for (name, kind, help, get) in per_shard {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -197,11 +226,17 @@ mod tests {
         m.shard(1).record(RouteClass::Media, 206, 50);
         m.shard(1).record(RouteClass::Api, 599, 1);
         let text = m.render();
-        assert!(text.contains("fleuve_http_requests_total{route=\"media\",status=\"206\"} 2"), "{text}");
+        assert!(
+            text.contains("fleuve_http_requests_total{route=\"media\",status=\"206\"} 2"),
+            "{text}"
+        );
         assert!(text.contains("fleuve_http_requests_total{route=\"api\",status=\"other\"} 1"));
         assert!(text.contains("fleuve_http_response_bytes_total{route=\"media\"} 150"));
         assert!(text.contains("fleuve_connections_open{shard=\"1\"} 0"));
-        assert_eq!(RouteClass::of("/static/web-videos/a.mp4"), RouteClass::Media);
+        assert_eq!(
+            RouteClass::of("/static/web-videos/a.mp4"),
+            RouteClass::Media
+        );
         assert_eq!(RouteClass::of("/api/v1/config"), RouteClass::Api);
     }
 }

@@ -11,7 +11,15 @@ async fn root_login_token_and_me() {
     let s = Server::start();
     let c = client();
     let (token, refresh) = login(&s).await;
-    let me: Value = c.get(s.url("/api/v1/users/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let me: Value = c
+        .get(s.url("/api/v1/users/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["username"], "root");
     assert_eq!(me["role"]["id"], 0);
     assert_eq!(me["role"]["label"], "Administrator");
@@ -21,12 +29,27 @@ async fn root_login_token_and_me() {
     // No token, bad token.
     let r = c.get(s.url("/api/v1/users/me")).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = c.get(s.url("/api/v1/users/me")).bearer_auth("nope").send().await.unwrap();
+    let r = c
+        .get(s.url("/api/v1/users/me"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/problem+json"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/problem+json"));
 
     // Refresh: new pair works, old pair is gone.
-    let oc: Value = c.get(s.url("/api/v1/oauth-clients/local")).send().await.unwrap().json().await.unwrap();
+    let oc: Value = c
+        .get(s.url("/api/v1/oauth-clients/local"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let fresh: Value = c
         .post(s.url("/api/v1/users/token"))
         .form(&[
@@ -42,18 +65,62 @@ async fn root_login_token_and_me() {
         .await
         .unwrap();
     let new_token = fresh["access_token"].as_str().unwrap();
-    assert_eq!(c.get(s.url("/api/v1/users/me")).bearer_auth(new_token).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(s.url("/api/v1/users/me")).bearer_auth(&token).send().await.unwrap().status(), 401);
+    assert_eq!(
+        c.get(s.url("/api/v1/users/me"))
+            .bearer_auth(new_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(s.url("/api/v1/users/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 
     // Revoke.
-    let r = c.post(s.url("/api/v1/users/revoke-token")).bearer_auth(new_token).send().await.unwrap();
+    let r = c
+        .post(s.url("/api/v1/users/revoke-token"))
+        .bearer_auth(new_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(c.get(s.url("/api/v1/users/me")).bearer_auth(new_token).send().await.unwrap().status(), 401);
+    assert_eq!(
+        c.get(s.url("/api/v1/users/me"))
+            .bearer_auth(new_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 
     // Admin status needs a token and shows the shards.
-    assert_eq!(c.get(s.url("/api/v1/admin/status")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        c.get(s.url("/api/v1/admin/status"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     let (token, _) = login(&s).await;
-    let st: Value = c.get(s.url("/api/v1/admin/status")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let st: Value = c
+        .get(s.url("/api/v1/admin/status"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(st["shardCount"], 2);
     assert!(st["shards"][0]["core"].is_number());
     assert!(s.log().contains("shard accepting"));
@@ -63,16 +130,35 @@ async fn root_login_token_and_me() {
 async fn wrong_credentials_get_peertube_errors() {
     let s = Server::start();
     let c = client();
-    let oc: Value = c.get(s.url("/api/v1/oauth-clients/local")).send().await.unwrap().json().await.unwrap();
-    let (id, secret) = (oc["client_id"].as_str().unwrap(), oc["client_secret"].as_str().unwrap());
+    let oc: Value = c
+        .get(s.url("/api/v1/oauth-clients/local"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) = (
+        oc["client_id"].as_str().unwrap(),
+        oc["client_secret"].as_str().unwrap(),
+    );
     let r = c
         .post(s.url("/api/v1/users/token"))
-        .form(&[("client_id", id), ("client_secret", secret), ("grant_type", "password"), ("username", "root"), ("password", "wrong")])
+        .form(&[
+            ("client_id", id),
+            ("client_secret", secret),
+            ("grant_type", "password"),
+            ("username", "root"),
+            ("password", "wrong"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/problem+json"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/problem+json"));
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["code"], "invalid_grant");
     assert_eq!(body["status"], 400);
@@ -80,7 +166,13 @@ async fn wrong_credentials_get_peertube_errors() {
 
     let r = c
         .post(s.url("/api/v1/users/token"))
-        .form(&[("client_id", "x"), ("client_secret", "y"), ("grant_type", "password"), ("username", "root"), ("password", ROOT_PASSWORD)])
+        .form(&[
+            ("client_id", "x"),
+            ("client_secret", "y"),
+            ("grant_type", "password"),
+            ("username", "root"),
+            ("password", ROOT_PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
@@ -89,21 +181,43 @@ async fn wrong_credentials_get_peertube_errors() {
 
     let r = c
         .post(s.url("/api/v1/users/token"))
-        .form(&[("client_id", id), ("client_secret", secret), ("grant_type", "magic")])
+        .form(&[
+            ("client_id", id),
+            ("client_secret", secret),
+            ("grant_type", "magic"),
+        ])
         .send()
         .await
         .unwrap();
-    assert_eq!(r.json::<Value>().await.unwrap()["code"], "unsupported_grant_type");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["code"],
+        "unsupported_grant_type"
+    );
 
     // Wrong Host header: the local client is not handed out.
-    let r = c.get(s.url("/api/v1/oauth-clients/local")).header("host", "evil.example").send().await.unwrap();
+    let r = c
+        .get(s.url("/api/v1/oauth-clients/local"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
 
     // Config for clients.
-    let cfg: Value = c.get(s.url("/api/v1/config")).send().await.unwrap().json().await.unwrap();
+    let cfg: Value = c
+        .get(s.url("/api/v1/config"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(cfg["instance"]["name"], "Fleuve");
     assert_eq!(cfg["signup"]["allowed"], false);
-    assert!(cfg["transcoding"]["enabledResolutions"].as_array().unwrap().contains(&Value::from(720)));
+    assert!(cfg["transcoding"]["enabledResolutions"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from(720)));
     let r = c.get(s.url("/api/v1/nothing")).send().await.unwrap();
     assert_eq!(r.status(), 404);
 }
@@ -117,7 +231,12 @@ async fn login_attempts_are_rate_limited() {
     let c = client();
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        let r = c.post(s.url("/api/v1/users/token")).form(&[("grant_type", "password")]).send().await.unwrap();
+        let r = c
+            .post(s.url("/api/v1/users/token"))
+            .form(&[("grant_type", "password")])
+            .send()
+            .await
+            .unwrap();
         statuses.push(r.status().as_u16());
     }
     assert_eq!(statuses, vec![400, 400, 400, 429]);
@@ -137,12 +256,26 @@ async fn restart_keeps_users_and_tokens_and_second_server_refuses() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already in use by another fleuve process"), "{err}");
-    assert!(!err.contains("LOCK: Resource"), "raw RocksDB error leaked: {err}");
+    assert!(
+        err.contains("already in use by another fleuve process"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("LOCK: Resource"),
+        "raw RocksDB error leaked: {err}"
+    );
 
     assert!(s.stop().success());
     let s = Server::start_in(dir.path(), Options::default());
-    let me: Value = client().get(s.url("/api/v1/users/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let me: Value = client()
+        .get(s.url("/api/v1/users/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["username"], "root");
 }
 
@@ -152,7 +285,8 @@ fn generated_root_password_is_written_with_mode_0600() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = Options::default();
     let mut child = {
-        opts.env.push(("FLEUVE_ROOT_PASSWORD".into(), String::new()));
+        opts.env
+            .push(("FLEUVE_ROOT_PASSWORD".into(), String::new()));
         spawn_in(dir.path(), &opts)
     };
     wait_ready(dir.path(), &mut child);
@@ -164,7 +298,11 @@ fn generated_root_password_is_written_with_mode_0600() {
     let _ = child.kill();
     let _ = child.wait();
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
-    assert_eq!(log.matches(pw.trim()).count(), 1, "password logged exactly once");
+    assert_eq!(
+        log.matches(pw.trim()).count(),
+        1,
+        "password logged exactly once"
+    );
 }
 
 #[test]
@@ -173,7 +311,11 @@ fn newer_schema_is_refused() {
     {
         let store = fleuve::store::Store::open(&dir.path().join("meta")).unwrap();
         store
-            .put(&fleuve::store::tables::SchemaVersionKey, &(fleuve::store::SCHEMA_VERSION + 5), fleuve::store::Durability::Sync)
+            .put(
+                &fleuve::store::tables::SchemaVersionKey,
+                &(fleuve::store::SCHEMA_VERSION + 5),
+                fleuve::store::Durability::Sync,
+            )
             .unwrap();
     }
     let out = Command::new(bin())
@@ -200,10 +342,17 @@ fn config_print_and_bad_config() {
     assert_eq!(parsed["media"]["cache_bytes"].as_integer(), Some(12345));
     assert_eq!(parsed["data_dir"].as_str(), Some("./data"));
 
-    let out = Command::new(bin()).args(["config", "--print"]).env("FLEUVE_ENGINE_SHARDS", "many").output().unwrap();
+    let out = Command::new(bin())
+        .args(["config", "--print"])
+        .env("FLEUVE_ENGINE_SHARDS", "many")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("FLEUVE_ENGINE_SHARDS") && err.contains("many"), "{err}");
+    assert!(
+        err.contains("FLEUVE_ENGINE_SHARDS") && err.contains("many"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -211,7 +360,10 @@ fn probe_hw_reports_and_exits_zero() {
     let out = Command::new(bin()).args(["probe-hw"]).output().unwrap();
     assert!(out.status.success());
     assert!(!out.stdout.is_empty());
-    let out = Command::new(bin()).args(["probe-hw", "--json"]).output().unwrap();
+    let out = Command::new(bin())
+        .args(["probe-hw", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v.is_object());
@@ -231,11 +383,29 @@ fn systemd_unit_verifies() {
     let tested = unit.replace("/usr/local/bin/fleuve", bin());
     let path = dir.path().join("fleuve.service");
     std::fs::write(&path, tested).unwrap();
-    let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let relevant: Vec<&str> = stderr.lines().filter(|l| l.contains("fleuve")).collect();
-    assert!(out.status.success() && relevant.is_empty(), "systemd-analyze verify: {stderr}");
-    for key in ["Type=notify", "WatchdogSec=", "Restart=on-failure", "LimitNOFILE=", "LimitMEMLOCK=", "ProtectSystem=strict", "ReadWritePaths=", "NoNewPrivileges=yes", "DeviceAllow=/dev/dri/renderD", "DeviceAllow=/dev/nvidia"] {
+    assert!(
+        out.status.success() && relevant.is_empty(),
+        "systemd-analyze verify: {stderr}"
+    );
+    for key in [
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "LimitNOFILE=",
+        "LimitMEMLOCK=",
+        "ProtectSystem=strict",
+        "ReadWritePaths=",
+        "NoNewPrivileges=yes",
+        "DeviceAllow=/dev/dri/renderD",
+        "DeviceAllow=/dev/nvidia",
+    ] {
         assert!(unit.contains(key), "unit lacks {key}");
     }
     for f in ["systemd/fleuve.sysusers", "systemd/fleuve.tmpfiles"] {

@@ -37,7 +37,10 @@ async fn byte_ranges_head_and_errors() {
     assert_eq!(full.headers()[header::CONTENT_TYPE], "video/mp4");
     assert_eq!(full.headers()[header::ACCEPT_RANGES], "bytes");
     assert_eq!(full.headers()[header::CONTENT_LENGTH], size.to_string());
-    assert!(full.headers()[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));
+    assert!(full.headers()[header::CACHE_CONTROL]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
     assert!(full.headers().contains_key(header::LAST_MODIFIED));
     assert_eq!(full.bytes().await.unwrap(), data);
 
@@ -49,38 +52,79 @@ async fn byte_ranges_head_and_errors() {
         ("bytes=10-99999999", 10, size - 1),             // end clamped
     ];
     for (range, a, b) in cases {
-        let r = c.get(s.url(&path)).header(header::RANGE, range).send().await.unwrap();
+        let r = c
+            .get(s.url(&path))
+            .header(header::RANGE, range)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 206, "{range}");
-        assert_eq!(r.headers()[header::CONTENT_RANGE], format!("bytes {a}-{b}/{size}"), "{range}");
+        assert_eq!(
+            r.headers()[header::CONTENT_RANGE],
+            format!("bytes {a}-{b}/{size}"),
+            "{range}"
+        );
         assert_eq!(r.headers()[header::CONTENT_LENGTH], (b - a + 1).to_string());
         assert_eq!(&r.bytes().await.unwrap()[..], &data[a..=b], "{range}");
     }
     // Twice more, now from the cache.
     for _ in 0..2 {
-        let r = c.get(s.url(&path)).header(header::RANGE, "bytes=1048000-2100000").send().await.unwrap();
+        let r = c
+            .get(s.url(&path))
+            .header(header::RANGE, "bytes=1048000-2100000")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(&r.bytes().await.unwrap()[..], &data[1_048_000..=2_100_000]);
     }
 
-    let r = c.get(s.url(&path)).header(header::RANGE, format!("bytes={size}-")).send().await.unwrap();
+    let r = c
+        .get(s.url(&path))
+        .header(header::RANGE, format!("bytes={size}-"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 416);
-    assert_eq!(r.headers()[header::CONTENT_RANGE], format!("bytes */{size}"));
+    assert_eq!(
+        r.headers()[header::CONTENT_RANGE],
+        format!("bytes */{size}")
+    );
 
     let r = c.head(s.url(&path)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()[header::CONTENT_LENGTH], size.to_string());
     assert!(r.bytes().await.unwrap().is_empty());
-    let r = c.head(s.url(&path)).header(header::RANGE, "bytes=0-9").send().await.unwrap();
+    let r = c
+        .head(s.url(&path))
+        .header(header::RANGE, "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
     assert_eq!(r.headers()[header::CONTENT_LENGTH], "10");
 
     let r = c.post(s.url(&path)).send().await.unwrap();
     assert_eq!(r.status(), 405);
-    let r = c.get(s.url(&format!("{HLS}/missing.mp4"))).send().await.unwrap();
+    let r = c
+        .get(s.url(&format!("{HLS}/missing.mp4")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 
     // Metrics saw hits and misses.
-    let m = c.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(m.contains("fleuve_http_requests_total{route=\"media\",status=\"206\"}"), "{m}");
+    let m = c
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("fleuve_http_requests_total{route=\"media\",status=\"206\"}"),
+        "{m}"
+    );
     let hits: u64 = m
         .lines()
         .filter(|l| l.starts_with("fleuve_cache_hits_total"))
@@ -94,44 +138,102 @@ async fn validators_cors_and_content_types() {
     let s = Server::start();
     let c = client();
     let playlist = hls_file(&s, "abc-master.m3u8", b"#EXTM3U\n");
-    let r = c.get(s.url(&playlist)).header(header::ORIGIN, "https://other.example").send().await.unwrap();
+    let r = c
+        .get(s.url(&playlist))
+        .header(header::ORIGIN, "https://other.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/vnd.apple.mpegurl");
+    assert_eq!(
+        r.headers()[header::CONTENT_TYPE],
+        "application/vnd.apple.mpegurl"
+    );
     assert_eq!(r.headers()[header::CACHE_CONTROL], "public, max-age=2");
     assert_eq!(r.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
-    let expose = r.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS].to_str().unwrap().to_string();
-    assert!(expose.contains("Content-Range") && expose.contains("Content-Length"), "{expose}");
+    let expose = r.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        expose.contains("Content-Range") && expose.contains("Content-Length"),
+        "{expose}"
+    );
     let etag = r.headers()[header::ETAG].clone();
     let last_modified = r.headers()[header::LAST_MODIFIED].clone();
 
-    let r = c.get(s.url(&playlist)).header(header::IF_NONE_MATCH, etag.clone()).send().await.unwrap();
+    let r = c
+        .get(s.url(&playlist))
+        .header(header::IF_NONE_MATCH, etag.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 304);
     assert_eq!(r.headers()[header::ETAG], etag);
     assert!(r.bytes().await.unwrap().is_empty());
-    let r = c.get(s.url(&playlist)).header(header::IF_NONE_MATCH, "\"other\"").send().await.unwrap();
+    let r = c
+        .get(s.url(&playlist))
+        .header(header::IF_NONE_MATCH, "\"other\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = c.get(s.url(&playlist)).header(header::IF_MODIFIED_SINCE, last_modified).send().await.unwrap();
+    let r = c
+        .get(s.url(&playlist))
+        .header(header::IF_MODIFIED_SINCE, last_modified)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 304);
     // If-Range with a stale validator: whole file.
-    let r = c.get(s.url(&playlist)).header(header::RANGE, "bytes=0-1").header(header::IF_RANGE, "\"stale\"").send().await.unwrap();
+    let r = c
+        .get(s.url(&playlist))
+        .header(header::RANGE, "bytes=0-1")
+        .header(header::IF_RANGE, "\"stale\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
-    let r = c.request(reqwest::Method::OPTIONS, s.url(&playlist)).header(header::ORIGIN, "https://x.example").header("Access-Control-Request-Headers", "range").send().await.unwrap();
+    let r = c
+        .request(reqwest::Method::OPTIONS, s.url(&playlist))
+        .header(header::ORIGIN, "https://x.example")
+        .header("Access-Control-Request-Headers", "range")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
-    assert!(r.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS].to_str().unwrap().contains("Range"));
+    assert!(r.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS]
+        .to_str()
+        .unwrap()
+        .contains("Range"));
 
     let json = hls_file(&s, "abc-segments-sha256.json", b"{}");
     let r = c.get(s.url(&json)).send().await.unwrap();
     assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
     put(&s, "torrents/abc-720-hls.torrent", b"d4:infod");
-    let r = c.get(s.url("/lazy-static/torrents/abc-720-hls.torrent")).send().await.unwrap();
+    let r = c
+        .get(s.url("/lazy-static/torrents/abc-720-hls.torrent"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/x-bittorrent");
+    assert_eq!(
+        r.headers()[header::CONTENT_TYPE],
+        "application/x-bittorrent"
+    );
     put(&s, "thumbnails/abc.jpg", b"\xff\xd8\xff");
-    let r = c.get(s.url("/lazy-static/thumbnails/abc.jpg")).send().await.unwrap();
+    let r = c
+        .get(s.url("/lazy-static/thumbnails/abc.jpg"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()[header::CONTENT_TYPE], "image/jpeg");
     put(&s, "web-videos/abc-720.mp4", b"mp4");
-    for p in ["/static/web-videos/abc-720.mp4", "/static/webseed/abc-720.mp4"] {
+    for p in [
+        "/static/web-videos/abc-720.mp4",
+        "/static/webseed/abc-720.mp4",
+    ] {
         let r = c.get(s.url(p)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{p}");
         assert_eq!(r.headers()[header::CONTENT_TYPE], "video/mp4");
@@ -146,11 +248,21 @@ async fn validators_cors_and_content_types() {
 /// Sends a raw request line (reqwest would normalise the dots away) and returns the status.
 fn raw_status(addr: &str, target: &str) -> u16 {
     let mut t = std::net::TcpStream::connect(addr).unwrap();
-    write!(t, "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        t,
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     let _ = t.read_to_string(&mut out);
-    assert!(!out.contains("root:x:0:0"), "leaked /etc/passwd for {target}");
-    assert!(!out.contains("SECRET-OUTSIDE"), "leaked a file outside the media root for {target}");
+    assert!(
+        !out.contains("root:x:0:0"),
+        "leaked /etc/passwd for {target}"
+    );
+    assert!(
+        !out.contains("SECRET-OUTSIDE"),
+        "leaked a file outside the media root for {target}"
+    );
     out.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0)
 }
 
@@ -158,7 +270,11 @@ fn raw_status(addr: &str, target: &str) -> u16 {
 async fn no_path_leaves_the_media_root() {
     let s = Server::start();
     std::fs::write(s.dir.join("secret.txt"), "SECRET-OUTSIDE").unwrap();
-    std::os::unix::fs::symlink(s.dir.join("secret.txt"), s.media().join("web-videos/link.mp4")).unwrap();
+    std::os::unix::fs::symlink(
+        s.dir.join("secret.txt"),
+        s.media().join("web-videos/link.mp4"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(&s.dir, s.media().join("streaming-playlists/hls/escape")).unwrap();
     std::os::unix::fs::symlink("/etc", s.media().join("streaming-playlists/hls/etc")).unwrap();
     for target in [
@@ -180,7 +296,11 @@ async fn no_path_leaves_the_media_root() {
     }
     // A symlink that stays inside the root is fine.
     std::fs::write(s.media().join("web-videos/real.mp4"), b"inside").unwrap();
-    std::os::unix::fs::symlink(s.media().join("web-videos/real.mp4"), s.media().join("web-videos/alias.mp4")).unwrap();
+    std::os::unix::fs::symlink(
+        s.media().join("web-videos/real.mp4"),
+        s.media().join("web-videos/alias.mp4"),
+    )
+    .unwrap();
     assert_eq!(raw_status(&s.addr, "/static/web-videos/alias.mp4"), 200);
 }
 
@@ -189,8 +309,17 @@ async fn http2_and_both_shards_serve() {
     let s = Server::start();
     let data = pattern(100_000);
     let path = hls_file(&s, "x-360-fragmented.mp4", &data);
-    let h2 = reqwest::Client::builder().no_proxy().http2_prior_knowledge().build().unwrap();
-    let r = h2.get(s.url(&path)).header(header::RANGE, "bytes=10-19").send().await.unwrap();
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let r = h2
+        .get(s.url(&path))
+        .header(header::RANGE, "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
     assert_eq!(r.status(), 206);
     assert_eq!(&r.bytes().await.unwrap()[..], &data[10..20]);
@@ -201,19 +330,39 @@ async fn http2_and_both_shards_serve() {
         let url = s.url(&path);
         let want = data[i..i + 100].to_vec();
         tasks.push(tokio::spawn(async move {
-            let c = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(0).build().unwrap();
-            let r = c.get(url).header(header::RANGE, format!("bytes={}-{}", i, i + 99)).send().await.unwrap();
+            let c = reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap();
+            let r = c
+                .get(url)
+                .header(header::RANGE, format!("bytes={}-{}", i, i + 99))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(&r.bytes().await.unwrap()[..], &want[..]);
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let m = client().get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let m = client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for shard in 0..2 {
         let line = m
             .lines()
-            .find(|l| l.starts_with(&format!("fleuve_connections_accepted_total{{shard=\"{shard}\"}}")))
+            .find(|l| {
+                l.starts_with(&format!(
+                    "fleuve_connections_accepted_total{{shard=\"{shard}\"}}"
+                ))
+            })
             .unwrap_or_else(|| panic!("no shard {shard} in {m}"));
         let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         assert!(n > 0, "shard {shard} accepted nothing: {m}");
@@ -232,14 +381,27 @@ async fn portable_io_path_serves_the_same_bytes() {
     let data = pattern(40 * 1024 * 1024 + 17); // over the streaming threshold too
     let path = hls_file(&s, "big-1080-fragmented.mp4", &data);
     let c = client();
-    let r = c.get(s.url(&path)).header(header::RANGE, "bytes=5000000-7000000").send().await.unwrap();
+    let r = c
+        .get(s.url(&path))
+        .header(header::RANGE, "bytes=5000000-7000000")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(&r.bytes().await.unwrap()[..], &data[5_000_000..=7_000_000]);
     let r = c.get(s.url(&path)).send().await.unwrap();
     assert_eq!(r.headers()[header::CONTENT_LENGTH], data.len().to_string());
     let body = r.bytes().await.unwrap();
     assert!(body[..] == data[..], "streamed body differs");
     let (token, _) = login(&s).await;
-    let st: serde_json::Value = c.get(s.url("/api/v1/admin/status")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let st: serde_json::Value = c
+        .get(s.url("/api/v1/admin/status"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(st["io"]["backend"], "portable");
     assert_eq!(st["shardCount"], 2);
 }
@@ -255,16 +417,89 @@ async fn graceful_shutdown_finishes_inflight_responses() {
     t.read_exact(&mut first).unwrap();
     // Stop while the response is in flight; the rest must still arrive.
     let pid = s.child.as_ref().unwrap().id();
-    std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     let mut rest = Vec::new();
     t.read_to_end(&mut rest).unwrap();
     let mut all = first;
     all.extend_from_slice(&rest);
     let body_at = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    assert_eq!(all.len() - body_at, data.len(), "response cut short by shutdown");
+    assert_eq!(
+        all.len() - body_at,
+        data.len(),
+        "response cut short by shutdown"
+    );
     assert!(all[body_at..] == data[..]);
     let status = s.stop();
     assert!(status.success(), "exit status {status}");
     assert!(s.log().contains("stopped cleanly"), "{}", s.log());
     assert!(!s.dir.join("fleuve.addr").exists());
+}
+
+#[tokio::test]
+async fn tls_with_alpn_h2_and_http1() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is required (apt-get install openssl)");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let s = Server::start_with(Options {
+        env: vec![
+            ("FLEUVE_ENGINE_SHARDS".into(), "1".into()),
+            ("FLEUVE_TLS_CERT".into(), cert.display().to_string()),
+            ("FLEUVE_TLS_KEY".into(), key.display().to_string()),
+        ],
+        args: vec![],
+    });
+    let path = hls_file(&s, "tls-master.m3u8", b"#EXTM3U\n");
+    let url = format!("https://{}{}", s.addr, path);
+    for h2 in [true, false] {
+        let mut b = reqwest::Client::builder()
+            .no_proxy()
+            .danger_accept_invalid_certs(true);
+        if !h2 {
+            b = b.http1_only();
+        }
+        let r = b.build().unwrap().get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let want = if h2 {
+            reqwest::Version::HTTP_2
+        } else {
+            reqwest::Version::HTTP_11
+        };
+        assert_eq!(r.version(), want);
+        assert_eq!(&r.bytes().await.unwrap()[..], b"#EXTM3U\n");
+    }
+    // Plain HTTP on the TLS port is not served.
+    assert!(client()
+        .get(format!("http://{}{}", s.addr, path))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true));
 }

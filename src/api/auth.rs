@@ -9,7 +9,9 @@ use crate::store::tables::{
     RefreshTokenKey, Role, Sequence, TokenRecord, User, UserByNameKey, UserKey,
 };
 use crate::store::{Batch, Durability, Store, StoreError};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, State};
@@ -68,7 +70,10 @@ pub fn bootstrap(app: &App) -> anyhow::Result<()> {
     let user = User {
         id: user_id,
         username: ROOT_USER.into(),
-        email: format!("admin@{}", app.public_host.split(':').next().unwrap_or("localhost")),
+        email: format!(
+            "admin@{}",
+            app.public_host.split(':').next().unwrap_or("localhost")
+        ),
         password_hash: hash,
         role: Role::Administrator,
         display_name: ROOT_USER.into(),
@@ -93,7 +98,10 @@ pub fn bootstrap(app: &App) -> anyhow::Result<()> {
         f.sync_all()?;
         tracing::warn!(user = ROOT_USER, password = %password, file = %path.display(), "created the first account with a generated password (shown once; also in the file)");
     } else {
-        tracing::info!(user = ROOT_USER, "created the first account with the password from FLEUVE_ROOT_PASSWORD");
+        tracing::info!(
+            user = ROOT_USER,
+            "created the first account with the password from FLEUVE_ROOT_PASSWORD"
+        );
     }
     let mut batch = Batch::default();
     batch.put(store, &UserKey(user_id), &user)?;
@@ -130,7 +138,11 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 
 fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -139,7 +151,10 @@ fn sha256_hex(token: &str) -> String {
 }
 
 /// `GET /api/v1/oauth-clients/local`: only when asked through the public host, as PeerTube does.
-pub async fn local_client(State(app): State<SharedApp>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn local_client(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -156,11 +171,15 @@ pub async fn local_client(State(app): State<SharedApp>, headers: HeaderMap) -> R
         .store
         .get(&LocalClientKey)?
         .ok_or_else(|| ApiError::internal("oauth", "local client missing"))?;
-    Ok(Json(json!({"client_id": client.client_id, "client_secret": client.client_secret})).into_response())
+    Ok(
+        Json(json!({"client_id": client.client_id, "client_secret": client.client_secret}))
+            .into_response(),
+    )
 }
 
 fn host_without_default_port(host: &str) -> Option<&str> {
-    host.strip_suffix(":80").or_else(|| host.strip_suffix(":443"))
+    host.strip_suffix(":80")
+        .or_else(|| host.strip_suffix(":443"))
 }
 
 /// Body of `POST /api/v1/users/token`.
@@ -180,9 +199,17 @@ pub async fn token(
     Extension(ClientAddr(peer)): Extension<ClientAddr>,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Response, ApiError> {
-    let Form(form) = form.map_err(|e| ApiError::bad_request(format!("invalid token request: {e}")).code("invalid_request"))?;
+    let Form(form) = form.map_err(|e| {
+        ApiError::bad_request(format!("invalid token request: {e}")).code("invalid_request")
+    })?;
     if let Err(wait) = app.login_limiter.check(peer.ip()) {
-        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, format!("too many login attempts from {}; retry in {wait} s", peer.ip()));
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many login attempts from {}; retry in {wait} s",
+                peer.ip()
+            ),
+        );
         e.retry_after = Some(wait);
         return Err(e);
     }
@@ -190,19 +217,29 @@ pub async fn token(
         .store
         .get(&LocalClientKey)?
         .ok_or_else(|| ApiError::internal("oauth", "local client missing"))?;
-    if form.client_id.as_deref() != Some(&client.client_id) || form.client_secret.as_deref() != Some(&client.client_secret) {
-        return Err(ApiError::bad_request("Invalid client: client is invalid").code("invalid_client"));
+    if form.client_id.as_deref() != Some(&client.client_id)
+        || form.client_secret.as_deref() != Some(&client.client_secret)
+    {
+        return Err(
+            ApiError::bad_request("Invalid client: client is invalid").code("invalid_client")
+        );
     }
     let user_id = match form.grant_type.as_deref() {
         Some("password") => {
             let username = form.username.unwrap_or_default().to_lowercase();
             let password = form.password.unwrap_or_default();
-            let invalid = || ApiError::bad_request("Invalid grant: user credentials are invalid").code("invalid_grant");
+            let invalid = || {
+                ApiError::bad_request("Invalid grant: user credentials are invalid")
+                    .code("invalid_grant")
+            };
             let Some(id) = app.store.get(&UserByNameKey(username.clone()))? else {
                 return Err(invalid());
             };
             let user = app.store.get(&UserKey(id))?.ok_or_else(invalid)?;
-            let ok = app.pool.run(move || verify_password(&password, &user.password_hash)).await?;
+            let ok = app
+                .pool
+                .run(move || verify_password(&password, &user.password_hash))
+                .await?;
             if !ok {
                 tracing::info!(user = %username, peer = %peer.ip(), "login refused: wrong password");
                 return Err(invalid());
@@ -210,12 +247,18 @@ pub async fn token(
             id
         }
         Some("refresh_token") => {
-            let invalid = || ApiError::bad_request("Invalid grant: refresh token is invalid").code("invalid_grant");
+            let invalid = || {
+                ApiError::bad_request("Invalid grant: refresh token is invalid")
+                    .code("invalid_grant")
+            };
             let token = form.refresh_token.ok_or_else(invalid)?;
             let key = RefreshTokenKey(sha256_hex(&token));
             let record = app.store.get(&key)?.ok_or_else(invalid)?;
             if record.expires_at <= now_secs() {
-                return Err(ApiError::bad_request("Invalid grant: refresh token has expired").code("invalid_grant"));
+                return Err(
+                    ApiError::bad_request("Invalid grant: refresh token has expired")
+                        .code("invalid_grant"),
+                );
             }
             let mut batch = Batch::default();
             batch.delete(&app.store, &key);
@@ -233,7 +276,8 @@ pub async fn token(
     };
     let body = issue_tokens(&app, user_id).await?;
     let mut resp = Json(body).into_response();
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
 }
 
@@ -247,15 +291,25 @@ async fn issue_tokens(app: &SharedApp, user_id: u64) -> Result<serde_json::Value
     batch.put(
         &app.store,
         &AccessTokenKey(a_hash.clone()),
-        &TokenRecord { user_id, expires_at: now + auth.access_token_lifetime_secs, pair: r_hash.clone() },
+        &TokenRecord {
+            user_id,
+            expires_at: now + auth.access_token_lifetime_secs,
+            pair: r_hash.clone(),
+        },
     )?;
     batch.put(
         &app.store,
         &RefreshTokenKey(r_hash),
-        &TokenRecord { user_id, expires_at: now + auth.refresh_token_lifetime_secs, pair: a_hash },
+        &TokenRecord {
+            user_id,
+            expires_at: now + auth.refresh_token_lifetime_secs,
+            pair: a_hash,
+        },
     )?;
     let store = app.store.clone();
-    app.pool.run(move || store.write(batch, Durability::Sync)).await??;
+    app.pool
+        .run(move || store.write(batch, Durability::Sync))
+        .await??;
     Ok(json!({
         "token_type": "Bearer",
         "access_token": access,
@@ -276,29 +330,48 @@ pub struct AuthUser {
 impl FromRequestParts<SharedApp> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &SharedApp) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &SharedApp,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("authentication required: send Authorization: Bearer <access_token>").code("invalid_token"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "authentication required: send Authorization: Bearer <access_token>",
+                )
+                .code("invalid_token")
+            })?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::unauthorized("Authorization header must be \"Bearer <access_token>\"").code("invalid_token"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("Authorization header must be \"Bearer <access_token>\"")
+                    .code("invalid_token")
+            })?;
         let hash = sha256_hex(token.trim());
         let record = app
             .store
             .get(&AccessTokenKey(hash.clone()))?
-            .ok_or_else(|| ApiError::unauthorized("Invalid token: access token is invalid").code("invalid_token"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("Invalid token: access token is invalid")
+                    .code("invalid_token")
+            })?;
         if record.expires_at <= now_secs() {
-            return Err(ApiError::unauthorized("Invalid token: access token has expired").code("invalid_token"));
+            return Err(
+                ApiError::unauthorized("Invalid token: access token has expired")
+                    .code("invalid_token"),
+            );
         }
-        let user = app
-            .store
-            .get(&UserKey(record.user_id))?
-            .ok_or_else(|| ApiError::unauthorized("Invalid token: user no longer exists").code("invalid_token"))?;
-        Ok(AuthUser { user, token_hash: hash })
+        let user = app.store.get(&UserKey(record.user_id))?.ok_or_else(|| {
+            ApiError::unauthorized("Invalid token: user no longer exists").code("invalid_token")
+        })?;
+        Ok(AuthUser {
+            user,
+            token_hash: hash,
+        })
     }
 }
 
@@ -308,10 +381,16 @@ pub struct AdminUser(pub User);
 impl FromRequestParts<SharedApp> for AdminUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &SharedApp) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &SharedApp,
+    ) -> Result<Self, Self::Rejection> {
         let AuthUser { user, .. } = AuthUser::from_request_parts(parts, app).await?;
         if user.role != Role::Administrator {
-            return Err(ApiError::forbidden(format!("user {:?} is not an administrator", user.username)));
+            return Err(ApiError::forbidden(format!(
+                "user {:?} is not an administrator",
+                user.username
+            )));
         }
         Ok(AdminUser(user))
     }

@@ -58,7 +58,10 @@ impl ApiError {
     /// 500, logging the cause (the client gets no internals).
     pub fn internal(context: &str, err: impl std::fmt::Display) -> ApiError {
         tracing::error!(context, error = %err, "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("internal error: {context}"))
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {context}"),
+        )
     }
 }
 
@@ -78,7 +81,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("Error");
         let type_url = match self.code {
-            Some(code) => format!("https://docs.joinpeertube.org/api-rest-reference.html#section/Errors/{code}"),
+            Some(code) => format!(
+                "https://docs.joinpeertube.org/api-rest-reference.html#section/Errors/{code}"
+            ),
             None => "about:blank".to_string(),
         };
         let mut body = json!({
@@ -97,7 +102,8 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json; charset=utf-8"),
         );
         if let Some(secs) = self.retry_after {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

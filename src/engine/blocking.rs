@@ -83,7 +83,9 @@ mod tests {
     #[test]
     fn runs_jobs_and_survives_panics() {
         let pool = BlockingPool::new(2, &[]);
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
             assert_eq!(pool.run(|| 2 + 2).await.unwrap(), 4);
             assert!(pool.run(|| -> u32 { panic!("boom") }).await.is_err());

@@ -11,9 +11,9 @@ pub fn bind_shards(addr: SocketAddr, n: usize) -> io::Result<Vec<TcpListener>> {
         // SO_REUSEPORT would let us silently share a port with another server of the same
         // user; bind once without it first so "address in use" is reported as such.
         let probe = socket(addr, false)?;
-        probe.bind(&addr.into()).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-        })?;
+        probe
+            .bind(&addr.into())
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
         drop(probe);
     }
     let mut out = Vec::with_capacity(n);

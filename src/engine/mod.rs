@@ -49,7 +49,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let bound = listeners[0].local_addr()?;
     let public_url = config.effective_public_url(bound);
     let tls = if config.tls_enabled() {
-        Some(tls::load(Path::new(&config.tls.cert), Path::new(&config.tls.key)).map_err(anyhow::Error::msg)?)
+        Some(
+            tls::load(Path::new(&config.tls.cert), Path::new(&config.tls.key))
+                .map_err(anyhow::Error::msg)?,
+        )
     } else {
         None
     };
@@ -163,8 +166,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                     }
                 }
                 _ = housekeeping.tick() => {
-                    let app = app.clone();
-                    let purged = app.pool.run(move || crate::api::auth::purge_expired_tokens(&app.store)).await;
+                    let store = app.store.clone();
+                    let purged = app.pool.run(move || crate::api::auth::purge_expired_tokens(&store)).await;
                     if let Ok(Ok(n)) = purged {
                         if n > 0 { tracing::info!(tokens = n, "purged expired tokens"); }
                     }
@@ -181,7 +184,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    tracing::info!(signal = reason, "shutting down: no new connections, draining");
+    tracing::info!(
+        signal = reason,
+        "shutting down: no new connections, draining"
+    );
     systemd::stopping();
     let _ = shutdown_tx.send(true);
     finish(threads, &pool, &store, &data_dir);
@@ -189,7 +195,12 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn finish(threads: Vec<std::thread::JoinHandle<()>>, pool: &blocking::BlockingPool, store: &Store, data_dir: &Path) {
+fn finish(
+    threads: Vec<std::thread::JoinHandle<()>>,
+    pool: &blocking::BlockingPool,
+    store: &Store,
+    data_dir: &Path,
+) {
     for t in threads {
         let _ = t.join();
     }
@@ -212,13 +223,20 @@ fn shards_alive(app: &App, window: Duration) -> bool {
 fn choose_cores(config: &Config) -> anyhow::Result<Vec<usize>> {
     let available: Vec<usize> = core_affinity::get_core_ids()
         .map(|ids| ids.into_iter().map(|c| c.id).collect())
-        .unwrap_or_else(|| (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect());
+        .unwrap_or_else(|| {
+            (0..std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1))
+                .collect()
+        });
     let mut cores = if config.engine.cores.is_empty() {
         available.clone()
     } else {
         for c in &config.engine.cores {
             if !available.contains(c) {
-                bail!("engine.cores lists core {c}, but this process may only run on {available:?}");
+                bail!(
+                    "engine.cores lists core {c}, but this process may only run on {available:?}"
+                );
             }
         }
         config.engine.cores.clone()
@@ -227,7 +245,9 @@ fn choose_cores(config: &Config) -> anyhow::Result<Vec<usize>> {
         if config.engine.shards > cores.len() {
             // More shards than cores: wrap around (useful in tests on small machines).
             let base = cores.clone();
-            cores = (0..config.engine.shards).map(|i| base[i % base.len()]).collect();
+            cores = (0..config.engine.shards)
+                .map(|i| base[i % base.len()])
+                .collect();
         } else {
             cores.truncate(config.engine.shards);
         }

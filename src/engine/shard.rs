@@ -2,7 +2,7 @@
 //! current-thread runtime on the portable path) with its own listener, its own segment server
 //! and cache, and every connection it accepts.
 
-use crate::app::SharedApp;
+use crate::app::{ClientAddr, SharedApp};
 use crate::media::fileio::{IoBackend, PreadReader, ReadAt, UringReader, RING_ENTRIES};
 use crate::media::layout::MediaLayout;
 use crate::media::serve::SegmentServer;
@@ -162,7 +162,9 @@ async fn run(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(app.config.engine.header_read_timeout_secs))
+        .header_read_timeout(Duration::from_secs(
+            app.config.engine.header_read_timeout_secs,
+        ))
         .keep_alive(true);
     builder
         .http2()
@@ -202,7 +204,10 @@ async fn run(
         metrics.connections_total.fetch_add(1, Relaxed);
         let guard = ConnGuard::new(metrics.clone());
         let svc = service.clone();
-        let make = move |req| svc.clone().handle(req);
+        let make = move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ClientAddr(peer));
+            svc.clone().handle(req)
+        };
         let builder = builder.clone();
         let watcher = graceful.watcher();
         match tls.clone() {
@@ -210,7 +215,10 @@ async fn run(
                 tokio::task::spawn_local(async move {
                     let _guard = guard;
                     let conn = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), hyper::service::service_fn(make))
+                        .serve_connection_with_upgrades(
+                            TokioIo::new(stream),
+                            hyper::service::service_fn(make),
+                        )
                         .into_owned();
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::trace!(%peer, error = %e, "connection ended with error");
@@ -220,7 +228,12 @@ async fn run(
             Some(acceptor) => {
                 tokio::task::spawn_local(async move {
                     let _guard = guard;
-                    let tls_stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                    let tls_stream = match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -229,7 +242,10 @@ async fn run(
                         Err(_) => return,
                     };
                     let conn = builder
-                        .serve_connection_with_upgrades(TokioIo::new(tls_stream), hyper::service::service_fn(make))
+                        .serve_connection_with_upgrades(
+                            TokioIo::new(tls_stream),
+                            hyper::service::service_fn(make),
+                        )
                         .into_owned();
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::trace!(%peer, error = %e, "connection ended with error");
@@ -241,7 +257,11 @@ async fn run(
     drop(listener);
     let drain = Duration::from_secs(app.config.engine.drain_timeout_secs);
     let open = metrics.connections_open.load(Relaxed);
-    tracing::info!(shard = index, open_connections = open, "shard stopped accepting; draining");
+    tracing::info!(
+        shard = index,
+        open_connections = open,
+        "shard stopped accepting; draining"
+    );
     match tokio::time::timeout(drain, graceful.shutdown()).await {
         Ok(()) => tracing::info!(shard = index, "shard drained"),
         Err(_) => tracing::warn!(

@@ -6,7 +6,10 @@ use std::time::Duration;
 pub fn ready(status: &str) {
     let _ = sd_notify::notify(
         false,
-        &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(status)],
+        &[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(status),
+        ],
     );
 }
 

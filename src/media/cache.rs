@@ -123,7 +123,10 @@ mod tests {
     fn a_changed_file_is_a_different_entry() {
         let mut c = ChunkCache::new(100);
         c.insert(id(1), 0, Bytes::from_static(b"old"));
-        let changed = FileId { mtime_ns: 5, ..id(1) };
+        let changed = FileId {
+            mtime_ns: 5,
+            ..id(1)
+        };
         assert!(c.get(changed, 0).is_none());
     }
 }

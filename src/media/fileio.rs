@@ -152,12 +152,20 @@ mod tests {
     fn pread_reads_exact_ranges_and_reports_short_files() {
         let (_d, p) = sample();
         let reader = PreadReader::new(BlockingPool::new(1, &[]));
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let b = reader.read_at(p.clone(), 1000, 10).await.unwrap();
-            assert_eq!(&b[..], &(1000..1010u32).map(|i| (i % 251) as u8).collect::<Vec<_>>()[..]);
+            assert_eq!(
+                &b[..],
+                &(1000..1010u32).map(|i| (i % 251) as u8).collect::<Vec<_>>()[..]
+            );
             assert!(reader.read_at(p.clone(), 99_995, 10).await.is_err());
-            assert!(reader.read_at(p.with_extension("nope"), 0, 1).await.is_err());
+            assert!(reader
+                .read_at(p.with_extension("nope"), 0, 1)
+                .await
+                .is_err());
         });
     }
 

@@ -37,7 +37,11 @@ pub enum ResolveError {
 
 /// URL prefix → directory under the media root, and how many path segments follow it.
 const PREFIXES: &[(&str, &str, usize)] = &[
-    ("/static/streaming-playlists/hls/", "streaming-playlists/hls", 2),
+    (
+        "/static/streaming-playlists/hls/",
+        "streaming-playlists/hls",
+        2,
+    ),
     ("/static/web-videos/", "web-videos", 1),
     ("/static/webseed/", "web-videos", 1),
     ("/static/redundancy/hls/", "redundancy/hls", 2),
@@ -170,16 +174,26 @@ mod tests {
         );
         assert_eq!(r.content_type, "video/mp4");
         assert_eq!(r.cache, CacheClass::Immutable);
-        let r = layout().resolve("/static/streaming-playlists/hls/u/x-master.m3u8").unwrap();
+        let r = layout()
+            .resolve("/static/streaming-playlists/hls/u/x-master.m3u8")
+            .unwrap();
         assert_eq!(r.content_type, "application/vnd.apple.mpegurl");
         assert_eq!(r.cache, CacheClass::Short);
-        let r = layout().resolve("/lazy-static/torrents/x-720-hls.torrent").unwrap();
-        assert_eq!(r.path, PathBuf::from("/srv/media/torrents/x-720-hls.torrent"));
+        let r = layout()
+            .resolve("/lazy-static/torrents/x-720-hls.torrent")
+            .unwrap();
+        assert_eq!(
+            r.path,
+            PathBuf::from("/srv/media/torrents/x-720-hls.torrent")
+        );
         assert_eq!(r.content_type, "application/x-bittorrent");
         let r = layout().resolve("/static/webseed/a%20b.mp4").unwrap();
         assert_eq!(r.path, PathBuf::from("/srv/media/web-videos/a b.mp4"));
         assert_eq!(
-            layout().resolve("/lazy-static/thumbnails/t.jpg").unwrap().content_type,
+            layout()
+                .resolve("/lazy-static/thumbnails/t.jpg")
+                .unwrap()
+                .content_type,
             "image/jpeg"
         );
     }
@@ -198,7 +212,10 @@ mod tests {
             "/static/web-videos/..%5c..%5cetc",
             "/static/web-videos/%ff",
         ] {
-            assert!(matches!(l.resolve(bad), Err(ResolveError::BadPath(_))), "{bad}");
+            assert!(
+                matches!(l.resolve(bad), Err(ResolveError::BadPath(_))),
+                "{bad}"
+            );
         }
         for not_found in [
             "/static/web-videos/a/b",

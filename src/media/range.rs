@@ -59,7 +59,10 @@ pub fn parse_range(header: &[u8], size: u64) -> ByteRange {
         (false, true) => match num(first) {
             None => ByteRange::Full,
             Some(a) if a >= size => ByteRange::Unsatisfiable,
-            Some(a) => ByteRange::Partial { start: a, end: size - 1 },
+            Some(a) => ByteRange::Partial {
+                start: a,
+                end: size - 1,
+            },
         },
         (false, false) => match (num(first), num(last)) {
             (Some(a), Some(b)) if a <= b => {
@@ -84,13 +87,46 @@ mod tests {
 
     #[test]
     fn forms() {
-        assert_eq!(parse_range(b"bytes=0-99", 1000), Partial { start: 0, end: 99 });
-        assert_eq!(parse_range(b"bytes=500-599", 1000), Partial { start: 500, end: 599 });
-        assert_eq!(parse_range(b"bytes=-100", 1000), Partial { start: 900, end: 999 });
-        assert_eq!(parse_range(b"bytes=-5000", 1000), Partial { start: 0, end: 999 });
-        assert_eq!(parse_range(b"bytes=990-", 1000), Partial { start: 990, end: 999 });
-        assert_eq!(parse_range(b"bytes=990-5000", 1000), Partial { start: 990, end: 999 });
-        assert_eq!(parse_range(b"Bytes= 1-2 ", 1000), Partial { start: 1, end: 2 });
+        assert_eq!(
+            parse_range(b"bytes=0-99", 1000),
+            Partial { start: 0, end: 99 }
+        );
+        assert_eq!(
+            parse_range(b"bytes=500-599", 1000),
+            Partial {
+                start: 500,
+                end: 599
+            }
+        );
+        assert_eq!(
+            parse_range(b"bytes=-100", 1000),
+            Partial {
+                start: 900,
+                end: 999
+            }
+        );
+        assert_eq!(
+            parse_range(b"bytes=-5000", 1000),
+            Partial { start: 0, end: 999 }
+        );
+        assert_eq!(
+            parse_range(b"bytes=990-", 1000),
+            Partial {
+                start: 990,
+                end: 999
+            }
+        );
+        assert_eq!(
+            parse_range(b"bytes=990-5000", 1000),
+            Partial {
+                start: 990,
+                end: 999
+            }
+        );
+        assert_eq!(
+            parse_range(b"Bytes= 1-2 ", 1000),
+            Partial { start: 1, end: 2 }
+        );
     }
 
     #[test]
@@ -116,7 +152,12 @@ mod tests {
             b"\xff\xfe",
             b"",
         ] {
-            assert_eq!(parse_range(h, 1000), Full, "{:?}", String::from_utf8_lossy(h));
+            assert_eq!(
+                parse_range(h, 1000),
+                Full,
+                "{:?}",
+                String::from_utf8_lossy(h)
+            );
         }
     }
 }

@@ -69,7 +69,8 @@ impl SegmentServer {
         config: &crate::config::MediaConfig,
         metrics: Arc<ShardMetrics>,
     ) -> SegmentServer {
-        let cc = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("no-cache"));
+        let cc =
+            |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("no-cache"));
         SegmentServer {
             layout,
             reader,
@@ -78,7 +79,10 @@ impl SegmentServer {
                 NonZeroUsize::new(META_ENTRIES).expect("non-zero"),
             )),
             revalidate: Duration::from_millis(config.revalidate_ms),
-            media_cc: cc(format!("public, max-age={}, immutable", config.media_max_age_secs)),
+            media_cc: cc(format!(
+                "public, max-age={}, immutable",
+                config.media_max_age_secs
+            )),
             playlist_cc: cc(format!("public, max-age={}", config.playlist_max_age_secs)),
             metrics,
         }
@@ -114,7 +118,10 @@ impl SegmentServer {
 
         let mut resp = Response::new(Body::empty());
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(resolved.content_type));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(resolved.content_type),
+        );
         h.insert(header::ETAG, meta.etag.clone());
         h.insert(header::LAST_MODIFIED, meta.last_modified.clone());
         h.insert(
@@ -158,7 +165,10 @@ impl SegmentServer {
             ByteRange::Unsatisfiable => {
                 *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
                 let h = resp.headers_mut();
-                h.insert(header::CONTENT_RANGE, content_range(&format!("bytes */{size}")));
+                h.insert(
+                    header::CONTENT_RANGE,
+                    content_range(&format!("bytes */{size}")),
+                );
                 h.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
                 return resp;
             }
@@ -286,8 +296,13 @@ fn stat_inside(root: &Path, path: &Path) -> Option<FileMeta> {
     if !md.is_file() {
         return None;
     }
-    if std::fs::symlink_metadata(path).ok()?.file_type().is_symlink()
-        || path.parent().is_some_and(|p| p != root && has_symlink_between(root, p))
+    if std::fs::symlink_metadata(path)
+        .ok()?
+        .file_type()
+        .is_symlink()
+        || path
+            .parent()
+            .is_some_and(|p| p != root && has_symlink_between(root, p))
     {
         // Resolve fully and refuse anything that lands outside the media root.
         let real = std::fs::canonicalize(path).ok()?;
@@ -336,7 +351,11 @@ fn not_modified(headers: &HeaderMap, meta: &FileMeta) -> bool {
         return etag_list_matches(inm.as_bytes(), meta.etag.as_bytes());
     }
     if let Some(ims) = headers.get(header::IF_MODIFIED_SINCE) {
-        if let Some(t) = ims.to_str().ok().and_then(|s| httpdate::parse_http_date(s).ok()) {
+        if let Some(t) = ims
+            .to_str()
+            .ok()
+            .and_then(|s| httpdate::parse_http_date(s).ok())
+        {
             let secs = |t: SystemTime| {
                 t.duration_since(SystemTime::UNIX_EPOCH)
                     .map(|d| d.as_secs())
@@ -354,9 +373,9 @@ fn etag_list_matches(list: &[u8], etag: &[u8]) -> bool {
         return false;
     };
     let etag = std::str::from_utf8(etag).unwrap_or("");
-    list.split(',').map(str::trim).any(|t| {
-        t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag
-    })
+    list.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
 }
 
 /// `If-Range`: the range applies only if the validator still matches (strong ETag or exact date).
@@ -409,8 +428,14 @@ fn preflight() -> Response<Body> {
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("Range, If-None-Match, If-Modified-Since, If-Range"),
     );
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
-    h.insert(HeaderName::from_static("vary"), HeaderValue::from_static("Origin"));
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    h.insert(
+        HeaderName::from_static("vary"),
+        HeaderValue::from_static("Origin"),
+    );
     r
 }
 
@@ -436,6 +461,9 @@ mod tests {
         .map(|(_, o, l)| (o, l as u64))
         .collect();
         assert_eq!(reads.first().unwrap().0, 10);
-        assert_eq!(reads.iter().map(|r| r.1).sum::<u64>(), 2 * CHUNK + 5 - 10 + 1);
+        assert_eq!(
+            reads.iter().map(|r| r.1).sum::<u64>(),
+            2 * CHUNK + 5 - 10 + 1
+        );
     }
 }

@@ -101,7 +101,10 @@ pub fn untag_u64(tag: u8, bytes: &[u8]) -> Result<u64, StoreError> {
             b.copy_from_slice(rest);
             Ok(u64::from_be_bytes(b))
         }
-        _ => Err(StoreError::Corrupt(format!("bad key {}", hex::encode(bytes)))),
+        _ => Err(StoreError::Corrupt(format!(
+            "bad key {}",
+            hex::encode(bytes)
+        ))),
     }
 }
 
@@ -109,7 +112,10 @@ pub fn untag_u64(tag: u8, bytes: &[u8]) -> Result<u64, StoreError> {
 pub fn untag_bytes(tag: u8, bytes: &[u8]) -> Result<&[u8], StoreError> {
     match bytes.split_first() {
         Some((&t, rest)) if t == tag => Ok(rest),
-        _ => Err(StoreError::Corrupt(format!("bad key {}", hex::encode(bytes)))),
+        _ => Err(StoreError::Corrupt(format!(
+            "bad key {}",
+            hex::encode(bytes)
+        ))),
     }
 }
 
@@ -119,7 +125,10 @@ mod tests {
 
     #[test]
     fn big_endian_keys_sort_numerically() {
-        let mut keys: Vec<Vec<u8>> = [256u64, 1, 65536, 2].iter().map(|n| tagged_u64(1, *n)).collect();
+        let mut keys: Vec<Vec<u8>> = [256u64, 1, 65536, 2]
+            .iter()
+            .map(|n| tagged_u64(1, *n))
+            .collect();
         keys.sort();
         let back: Vec<u64> = keys.iter().map(|k| untag_u64(1, k).unwrap()).collect();
         assert_eq!(back, vec![1, 2, 256, 65536]);

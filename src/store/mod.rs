@@ -9,7 +9,9 @@ pub mod tables;
 pub use codec::{Key, StoreError};
 pub use lock::DataDirLock;
 
-use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -185,7 +187,12 @@ impl Store {
     }
 
     /// Writes one record.
-    pub fn put<K: Key>(&self, key: &K, value: &K::Value, durability: Durability) -> Result<(), StoreError> {
+    pub fn put<K: Key>(
+        &self,
+        key: &K,
+        value: &K::Value,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         batch.put(self, key, value)?;
         self.write(batch, durability)
@@ -202,9 +209,10 @@ impl Store {
     /// All records of one key type whose encoded key starts with `prefix`'s encoding, in key order.
     pub fn scan<K: Key>(&self, prefix: &K::Prefix) -> Result<Vec<(K, K::Value)>, StoreError> {
         let start = K::encode_prefix(prefix);
-        let iter = self
-            .db
-            .iterator_cf(self.cf(K::CF), IteratorMode::From(&start, Direction::Forward));
+        let iter = self.db.iterator_cf(
+            self.cf(K::CF),
+            IteratorMode::From(&start, Direction::Forward),
+        );
         let mut out = Vec::new();
         for item in iter {
             let (k, v) = item?;
@@ -229,7 +237,8 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_wal(true)?;
         let handles: Vec<_> = Cf::ALL.iter().map(|cf| self.cf(*cf)).collect();
-        self.db.flush_cfs_opt(&handles, &rocksdb::FlushOptions::default())?;
+        self.db
+            .flush_cfs_opt(&handles, &rocksdb::FlushOptions::default())?;
         Ok(())
     }
 }
@@ -242,7 +251,12 @@ pub struct Batch {
 
 impl Batch {
     /// Adds a put.
-    pub fn put<K: Key>(&mut self, store: &Store, key: &K, value: &K::Value) -> Result<(), StoreError> {
+    pub fn put<K: Key>(
+        &mut self,
+        store: &Store,
+        key: &K,
+        value: &K::Value,
+    ) -> Result<(), StoreError> {
         self.inner
             .put_cf(store.cf(K::CF), key.encode(), codec::encode_value(value)?);
         Ok(())
@@ -277,7 +291,11 @@ mod tests {
         drop(store);
         let names = DB::list_cf(&Options::default(), dir.path().join("meta")).unwrap();
         for cf in Cf::ALL {
-            assert!(names.iter().any(|n| n == cf.name()), "missing {}", cf.name());
+            assert!(
+                names.iter().any(|n| n == cf.name()),
+                "missing {}",
+                cf.name()
+            );
         }
     }
 
@@ -292,7 +310,10 @@ mod tests {
         drop(store);
         let err = Store::open(&path).err().expect("must refuse");
         let msg = err.to_string();
-        assert!(msg.contains(&format!("schema version {}", SCHEMA_VERSION + 1)), "{msg}");
+        assert!(
+            msg.contains(&format!("schema version {}", SCHEMA_VERSION + 1)),
+            "{msg}"
+        );
         assert!(msg.contains("newer"), "{msg}");
     }
 
@@ -317,10 +338,17 @@ mod tests {
         for id in [3u64, 1, 2, 300] {
             let user = User::new_for_test(id, &format!("u{id}"));
             batch.put(&store, &UserKey(id), &user).unwrap();
-            batch.put(&store, &UserByNameKey(user.username.clone()), &id).unwrap();
+            batch
+                .put(&store, &UserByNameKey(user.username.clone()), &id)
+                .unwrap();
         }
         store.write(batch, Durability::Sync).unwrap();
-        let ids: Vec<u64> = store.scan::<UserKey>(&()).unwrap().into_iter().map(|(k, _)| k.0).collect();
+        let ids: Vec<u64> = store
+            .scan::<UserKey>(&())
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k.0)
+            .collect();
         assert_eq!(ids, vec![1, 2, 3, 300]);
         assert_eq!(store.get(&UserByNameKey("u300".into())).unwrap(), Some(300));
     }

@@ -121,7 +121,10 @@ impl Server {
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(st)) = child.try_wait() {
@@ -179,8 +182,14 @@ pub async fn login(s: &Server) -> (String, String) {
         .await
         .unwrap();
     (
-        tok["access_token"].as_str().expect("access_token").to_string(),
-        tok["refresh_token"].as_str().expect("refresh_token").to_string(),
+        tok["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string(),
+        tok["refresh_token"]
+            .as_str()
+            .expect("refresh_token")
+            .to_string(),
     )
 }
 
