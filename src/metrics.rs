@@ -51,6 +51,9 @@ impl RouteClass {
     }
 }
 
+/// A per-shard series: name, type, help, and how to read it.
+type PerShardSeries = (&'static str, &'static str, &'static str, fn(&ShardMetrics) -> i64);
+
 /// Statuses counted individually; the last slot counts every other status.
 const STATUSES: [u16; 20] = [
     200, 201, 204, 206, 301, 302, 304, 308, 400, 401, 403, 404, 405, 409, 413, 415, 416, 429, 500,
@@ -168,7 +171,7 @@ impl Metrics {
                 class.label()
             );
         }
-        let per_shard: [(&str, &str, &str, fn(&ShardMetrics) -> i64); 5] = [
+        let per_shard: [PerShardSeries; 5] = [
             (
                 "fleuve_connections_open",
                 "gauge",
