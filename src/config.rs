@@ -73,6 +73,9 @@ pub struct EngineConfig {
     pub drain_timeout_secs: u64,
     /// Seconds a client may take to send request headers before the connection is closed.
     pub header_read_timeout_secs: u64,
+    /// Answer plain-HTTP/1.1 media requests directly on the socket (sendfile for hot ranges,
+    /// one vectored write for small files); false sends every request through hyper.
+    pub fast_path: bool,
 }
 
 /// `[tls]`: optional TLS on the same listeners (HTTP/1.1 and HTTP/2 by ALPN).
@@ -146,6 +149,7 @@ impl Default for EngineConfig {
             blocking_threads: 2,
             drain_timeout_secs: 10,
             header_read_timeout_secs: 30,
+            fast_path: true,
         }
     }
 }

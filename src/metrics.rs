@@ -52,7 +52,12 @@ impl RouteClass {
 }
 
 /// A per-shard series: name, type, help, and how to read it.
-type PerShardSeries = (&'static str, &'static str, &'static str, fn(&ShardMetrics) -> i64);
+type PerShardSeries = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ShardMetrics) -> i64,
+);
 
 /// Statuses counted individually; the last slot counts every other status.
 const STATUSES: [u16; 20] = [

@@ -135,7 +135,14 @@ async fn byte_ranges_head_and_errors() {
 
 #[tokio::test]
 async fn validators_cors_and_content_types() {
-    let s = Server::start();
+    // Through hyper (fast path off); the other tests go through the fast path.
+    let s = Server::start_with(Options {
+        env: vec![
+            ("FLEUVE_ENGINE_SHARDS".into(), "2".into()),
+            ("FLEUVE_ENGINE_FAST_PATH".into(), "false".into()),
+        ],
+        args: vec![],
+    });
     let c = client();
     let playlist = hls_file(&s, "abc-master.m3u8", b"#EXTM3U\n");
     let r = c
@@ -502,4 +509,117 @@ async fn tls_with_alpn_h2_and_http1() {
         .await
         .map(|r| r.status() != 200)
         .unwrap_or(true));
+}
+
+/// Reads one HTTP/1.1 response (head + Content-Length body) from a raw socket.
+fn read_response(r: &mut std::io::BufReader<std::net::TcpStream>) -> (u16, String, Vec<u8>) {
+    use std::io::BufRead;
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            r.read_line(&mut line).unwrap() > 0,
+            "connection closed early"
+        );
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).unwrap();
+    (status, head, body)
+}
+
+#[tokio::test]
+async fn fast_path_pipelining_handoff_and_close() {
+    let s = Server::start();
+    let data = pattern(300_000);
+    let path = hls_file(&s, "p-480-fragmented.mp4", &data);
+    let addr = s.addr.clone();
+    tokio::task::spawn_blocking(move || {
+        let t = std::net::TcpStream::connect(&addr).unwrap();
+        let mut w = t.try_clone().unwrap();
+        let mut r = std::io::BufReader::new(t);
+        // Three pipelined requests in one write: media, media again (now hot: sendfile), then
+        // an API request that hands the connection to hyper, then media through hyper.
+        write!(
+            w,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nRange: bytes=100-199999\r\n\r\n\
+             GET {path} HTTP/1.1\r\nHost: x\r\nRange: bytes=100-199999\r\n\r\n\
+             GET /api/v1/config HTTP/1.1\r\nHost: x\r\n\r\n\
+             HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        .unwrap();
+        for _ in 0..2 {
+            let (status, head, body) = read_response(&mut r);
+            assert_eq!(status, 206, "{head}");
+            assert!(
+                head.contains("content-range: bytes 100-199999/300000"),
+                "{head}"
+            );
+            assert!(body == data[100..200_000]);
+        }
+        let (status, _, body) = read_response(&mut r);
+        assert_eq!(status, 200);
+        assert!(String::from_utf8_lossy(&body).contains("serverVersion"));
+        let (status, head, body) = {
+            use std::io::BufRead;
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                head.push_str(&line);
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            (
+                head.split(' ').nth(1).unwrap().parse::<u16>().unwrap(),
+                head,
+                Vec::<u8>::new(),
+            )
+        };
+        assert_eq!(status, 200, "{head}");
+        assert!(head.to_ascii_lowercase().contains("content-length: 300000"));
+        assert!(body.is_empty());
+
+        // HTTP/1.0 without keep-alive, and Connection: close: the server closes after one answer.
+        for req in [
+            format!("GET {path} HTTP/1.0\r\nRange: bytes=0-9\r\n\r\n"),
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nRange: bytes=0-9\r\n\r\n"
+            ),
+        ] {
+            let mut t = std::net::TcpStream::connect(&addr).unwrap();
+            t.write_all(req.as_bytes()).unwrap();
+            let mut all = Vec::new();
+            t.read_to_end(&mut all).unwrap();
+            let text = String::from_utf8_lossy(&all);
+            assert!(text.contains(" 206 Partial Content\r\n"), "{text}");
+            assert!(all.ends_with(&data[0..10]));
+        }
+        // Garbage goes to hyper, which answers 400.
+        let mut t = std::net::TcpStream::connect(&addr).unwrap();
+        t.write_all(b"\x16\x03\x01 not http at all\r\n\r\n")
+            .unwrap();
+        let mut all = Vec::new();
+        let _ = t.read_to_end(&mut all);
+        let text = String::from_utf8_lossy(&all);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 400"),
+            "{text}"
+        );
+    })
+    .await
+    .unwrap();
 }

@@ -3,6 +3,7 @@
 //! accepting, drain in-flight responses, flush the store).
 
 pub mod blocking;
+pub mod http1;
 pub mod listener;
 pub mod shard;
 pub mod systemd;

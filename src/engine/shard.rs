@@ -2,6 +2,7 @@
 //! current-thread runtime on the portable path) with its own listener, its own segment server
 //! and cache, and every connection it accepts.
 
+use super::http1;
 use crate::app::{ClientAddr, SharedApp};
 use crate::media::fileio::{IoBackend, PreadReader, ReadAt, UringReader, RING_ENTRIES};
 use crate::media::layout::MediaLayout;
@@ -172,6 +173,8 @@ async fn run(
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let tls = spec.tls.map(tokio_rustls::TlsAcceptor::from);
+    let fast_path = app.config.engine.fast_path;
+    let header_timeout = Duration::from_secs(app.config.engine.header_read_timeout_secs);
     let graceful = GracefulShutdown::new();
 
     let started = app.started;
@@ -211,6 +214,31 @@ async fn run(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         match tls.clone() {
+            None if fast_path => {
+                let svc = service.clone();
+                let metrics = metrics.clone();
+                let mut shutdown = shutdown.clone();
+                tokio::task::spawn_local(async move {
+                    let _guard = guard;
+                    let outcome = http1::serve_media(
+                        &stream,
+                        &svc.media,
+                        &metrics,
+                        &mut shutdown,
+                        header_timeout,
+                    )
+                    .await;
+                    if let http1::Outcome::HandOff(buf) = outcome {
+                        let io = TokioIo::new(http1::Prepended::new(buf, stream));
+                        let conn = builder
+                            .serve_connection_with_upgrades(io, hyper::service::service_fn(make))
+                            .into_owned();
+                        if let Err(e) = watcher.watch(conn).await {
+                            tracing::trace!(%peer, error = %e, "connection ended with error");
+                        }
+                    }
+                });
+            }
             None => {
                 tokio::task::spawn_local(async move {
                     let _guard = guard;
@@ -262,7 +290,14 @@ async fn run(
         open_connections = open,
         "shard stopped accepting; draining"
     );
-    match tokio::time::timeout(drain, graceful.shutdown()).await {
+    let drained = tokio::time::timeout(drain, async {
+        graceful.shutdown().await;
+        // Fast-path connections finish their current response and close by themselves.
+        while metrics.connections_open.load(Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    match drained.await {
         Ok(()) => tracing::info!(shard = index, "shard drained"),
         Err(_) => tracing::warn!(
             shard = index,

@@ -60,6 +60,19 @@ impl ChunkCache {
         }
     }
 
+    /// Whether chunks `first..=last` of `file` are all cached; when they are, marks them
+    /// recently used and counts them as hits (a miss is counted by the read that follows).
+    pub fn contains_all(&mut self, file: FileId, first: u64, last: u64) -> bool {
+        if !(first..=last).all(|i| self.lru.contains(&(file, i))) {
+            return false;
+        }
+        for i in first..=last {
+            self.lru.promote(&(file, i));
+        }
+        self.hits += last - first + 1;
+        true
+    }
+
     /// Stores a chunk, evicting the least recently used ones beyond capacity. Chunks larger than
     /// the whole capacity are not kept.
     pub fn insert(&mut self, file: FileId, index: u64, data: Bytes) {

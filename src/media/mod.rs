@@ -5,4 +5,5 @@ pub mod cache;
 pub mod fileio;
 pub mod layout;
 pub mod range;
+pub mod send;
 pub mod serve;

@@ -23,9 +23,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Responses larger than this stream from disk in chunks and bypass the cache, so one large
 /// download cannot evict every hot segment.
-const STREAM_THRESHOLD: u64 = 16 * CHUNK;
+pub(super) const STREAM_THRESHOLD: u64 = 16 * CHUNK;
 /// File metadata entries remembered per shard.
 const META_ENTRIES: usize = 16_384;
+/// Open file descriptors kept per shard for zero-copy sends of hot files.
+const OPEN_FILES: usize = 256;
 
 static EXPOSE: HeaderValue =
     HeaderValue::from_static("Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified");
@@ -33,10 +35,74 @@ static ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
 static ANY: HeaderValue = HeaderValue::from_static("*");
 static BYTES_UNIT: HeaderValue = HeaderValue::from_static("bytes");
 
+/// The answer to a media request, before any byte of the body is read.
+pub struct Plan {
+    /// Status and headers (`Content-Length` included).
+    pub head: Response<()>,
+    /// What the body holds.
+    pub body: PlanBody,
+}
+
+/// A planned body.
+pub enum PlanBody {
+    /// No body (HEAD, 304, 416, preflight).
+    None,
+    /// A short fixed text (errors).
+    Text(&'static str),
+    /// Bytes `start..=end` of a file.
+    Range(RangeBody),
+}
+
+/// Bytes `start..=end` of one version of a file.
+pub struct RangeBody {
+    /// File path.
+    pub path: PathBuf,
+    pub(super) meta: FileMeta,
+    /// First byte.
+    pub start: u64,
+    /// Last byte (inclusive).
+    pub end: u64,
+}
+
+impl RangeBody {
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.end - self.start + 1
+    }
+
+    /// Never empty (empty files are planned without a body).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl Plan {
+    fn bodyless(head: Response<()>) -> Plan {
+        Plan {
+            head,
+            body: PlanBody::None,
+        }
+    }
+
+    fn text(mut head: Response<()>, text: &'static str) -> Plan {
+        head.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
+        Plan {
+            head,
+            body: PlanBody::Text(text),
+        }
+    }
+
+    /// Splits into head and body.
+    pub fn into_parts(self) -> (Response<()>, PlanBody) {
+        (self.head, self.body)
+    }
+}
+
 /// What a cached stat said about a path.
 #[derive(Clone)]
-struct FileMeta {
-    id: FileId,
+pub(super) struct FileMeta {
+    pub(super) id: FileId,
     mtime: SystemTime,
     etag: HeaderValue,
     last_modified: HeaderValue,
@@ -51,13 +117,14 @@ struct MetaEntry {
 /// One shard's segment server.
 pub struct SegmentServer {
     layout: MediaLayout,
-    reader: Rc<dyn ReadAt>,
-    cache: RefCell<ChunkCache>,
+    pub(super) reader: Rc<dyn ReadAt>,
+    pub(super) cache: RefCell<ChunkCache>,
     meta: RefCell<LruCache<PathBuf, MetaEntry>>,
     revalidate: Duration,
     media_cc: HeaderValue,
     playlist_cc: HeaderValue,
-    metrics: Arc<ShardMetrics>,
+    pub(super) metrics: Arc<ShardMetrics>,
+    pub(super) files: RefCell<LruCache<FileId, Rc<std::fs::File>>>,
 }
 
 impl SegmentServer {
@@ -85,6 +152,9 @@ impl SegmentServer {
             )),
             playlist_cc: cc(format!("public, max-age={}", config.playlist_max_age_secs)),
             metrics,
+            files: RefCell::new(LruCache::new(
+                NonZeroUsize::new(OPEN_FILES).expect("non-zero"),
+            )),
         }
     }
 
@@ -93,30 +163,57 @@ impl SegmentServer {
         self.reader.name()
     }
 
-    /// Answers one request for a media path.
+    /// Answers one request for a media path (the hyper path: HTTP/2, TLS, hand-offs).
     pub async fn serve(&self, method: &Method, path: &str, headers: &HeaderMap) -> Response<Body> {
+        let (mut resp, body) = self.plan(method, path, headers).into_parts();
+        match body {
+            PlanBody::None => resp.map(|()| Body::empty()),
+            PlanBody::Text(t) => resp.map(|()| Body::from(t)),
+            PlanBody::Range(r) => {
+                let body = if r.len() > STREAM_THRESHOLD {
+                    self.stream(r.path, r.start, r.end)
+                } else {
+                    match self.read_cached(&r.path, &r.meta, r.start, r.end).await {
+                        Ok(parts) => parts_body(parts),
+                        Err(e) => {
+                            self.read_failed(&r.path, &e);
+                            resp = plain_head(StatusCode::INTERNAL_SERVER_ERROR);
+                            resp.headers_mut().remove(header::CONTENT_LENGTH);
+                            Body::from("read error\n")
+                        }
+                    }
+                };
+                resp.map(|()| body)
+            }
+        }
+    }
+
+    /// Decides the answer to a request: status and headers, and which bytes the body holds.
+    pub fn plan(&self, method: &Method, path: &str, headers: &HeaderMap) -> Plan {
         if method == Method::OPTIONS {
-            return preflight();
+            return Plan::bodyless(preflight());
         }
         if method != Method::GET && method != Method::HEAD {
-            let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+            let mut r = plain_head(StatusCode::METHOD_NOT_ALLOWED);
             r.headers_mut().insert(header::ALLOW, ALLOW.clone());
-            return r;
+            return Plan::text(r, "method not allowed\n");
         }
         let resolved = match self.layout.resolve(path) {
             Ok(r) => r,
-            Err(ResolveError::NotFound) => return plain(StatusCode::NOT_FOUND, "not found\n"),
+            Err(ResolveError::NotFound) => {
+                return Plan::text(plain_head(StatusCode::NOT_FOUND), "not found\n")
+            }
             Err(e @ ResolveError::BadPath(_)) => {
                 tracing::debug!(path, error = %e, "refused media path");
-                return plain(StatusCode::BAD_REQUEST, "bad path\n");
+                return Plan::text(plain_head(StatusCode::BAD_REQUEST), "bad path\n");
             }
         };
         let Some(meta) = self.file_meta(&resolved.path) else {
-            return plain(StatusCode::NOT_FOUND, "not found\n");
+            return Plan::text(plain_head(StatusCode::NOT_FOUND), "not found\n");
         };
         let size = meta.id.size;
 
-        let mut resp = Response::new(Body::empty());
+        let mut resp = Response::new(());
         let h = resp.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
@@ -138,7 +235,7 @@ impl SegmentServer {
         if not_modified(headers, &meta) {
             *resp.status_mut() = StatusCode::NOT_MODIFIED;
             resp.headers_mut().remove(header::CONTENT_TYPE);
-            return resp;
+            return Plan::bodyless(resp);
         }
 
         let range = match headers.get(header::RANGE) {
@@ -150,7 +247,7 @@ impl SegmentServer {
                 if size == 0 {
                     resp.headers_mut()
                         .insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
-                    return resp;
+                    return Plan::bodyless(resp);
                 }
                 (0, size - 1)
             }
@@ -170,29 +267,28 @@ impl SegmentServer {
                     content_range(&format!("bytes */{size}")),
                 );
                 h.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
-                return resp;
+                return Plan::bodyless(resp);
             }
         };
-        let len = end - start + 1;
         resp.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
         if method == Method::HEAD {
-            return resp;
+            return Plan::bodyless(resp);
         }
-        let body = if len > STREAM_THRESHOLD {
-            self.stream(resolved.path, start, end)
-        } else {
-            match self.read_cached(&resolved.path, &meta, start, end).await {
-                Ok(parts) => parts_body(parts),
-                Err(e) => {
-                    tracing::warn!(path = %resolved.path.display(), error = %e, "media read failed");
-                    self.meta.borrow_mut().pop(&resolved.path);
-                    return plain(StatusCode::INTERNAL_SERVER_ERROR, "read error\n");
-                }
-            }
-        };
-        *resp.body_mut() = body;
-        resp
+        Plan {
+            head: resp,
+            body: PlanBody::Range(RangeBody {
+                path: resolved.path,
+                meta,
+                start,
+                end,
+            }),
+        }
+    }
+
+    pub(super) fn read_failed(&self, path: &Path, e: &std::io::Error) {
+        tracing::warn!(path = %path.display(), error = %e, "media read failed");
+        self.meta.borrow_mut().pop(path);
     }
 
     /// Stats `path` (through the per-shard metadata cache), refusing symlinks out of the root.
@@ -214,7 +310,7 @@ impl SegmentServer {
         meta
     }
 
-    async fn read_cached(
+    pub(super) async fn read_cached(
         &self,
         path: &Path,
         meta: &FileMeta,
@@ -406,8 +502,8 @@ fn parts_body(mut parts: Vec<Bytes>) -> Body {
     ))
 }
 
-fn plain(status: StatusCode, msg: &'static str) -> Response<Body> {
-    let mut r = Response::new(Body::from(msg));
+fn plain_head(status: StatusCode) -> Response<()> {
+    let mut r = Response::new(());
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -418,8 +514,8 @@ fn plain(status: StatusCode, msg: &'static str) -> Response<Body> {
     r
 }
 
-fn preflight() -> Response<Body> {
-    let mut r = Response::new(Body::empty());
+fn preflight() -> Response<()> {
+    let mut r = Response::new(());
     *r.status_mut() = StatusCode::NO_CONTENT;
     let h = r.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY.clone());

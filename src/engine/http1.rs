@@ -1,0 +1,270 @@
+//! The plain-HTTP/1.1 fast path for media. Each plain connection starts here: media GET/HEAD
+//! requests are parsed (httparse) and answered directly on the socket, so hot ranges can go out
+//! with sendfile and small files in one vectored write; the first request that is anything else
+//! (API, WebSocket upgrade, a body, HTTP/2, a parse error) hands the connection, with the bytes
+//! already read, to hyper for the rest of its life.
+
+use crate::media::layout::is_media_path;
+use crate::media::serve::SegmentServer;
+use crate::metrics::{RouteClass, ShardMetrics};
+use bytes::{Buf, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Largest request head the fast path parses; larger ones go to hyper (which answers 431).
+const MAX_HEAD: usize = 16 * 1024;
+/// Request headers the fast path looks at.
+const MAX_HEADERS: usize = 64;
+
+/// How a connection left the fast path.
+pub enum Outcome {
+    /// Closed (client done, error, `Connection: close`, shutdown).
+    Closed,
+    /// Hand the connection to hyper; these bytes were read but not consumed.
+    HandOff(BytesMut),
+}
+
+/// Serves media requests on `stream` until the connection closes or needs hyper.
+pub async fn serve_media(
+    stream: &TcpStream,
+    media: &SegmentServer,
+    metrics: &ShardMetrics,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    header_timeout: Duration,
+) -> Outcome {
+    let mut buf = BytesMut::with_capacity(4096);
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        let head_len = match req.parse(&buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => {
+                if buf.len() > MAX_HEAD {
+                    return Outcome::HandOff(buf);
+                }
+                if buf.is_empty() && *shutdown.borrow() {
+                    return Outcome::Closed;
+                }
+                match read_more(stream, &mut buf, shutdown, header_timeout).await {
+                    Ok(true) => continue,
+                    Ok(false) => {
+                        if buf.is_empty() {
+                            return Outcome::Closed;
+                        }
+                        // Shutting down mid-head, or timed out: let nothing half-read linger.
+                        return Outcome::Closed;
+                    }
+                    Err(_) => return Outcome::Closed,
+                }
+            }
+            Err(_) => return Outcome::HandOff(buf),
+        };
+        let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version)
+        else {
+            return Outcome::HandOff(buf);
+        };
+        let method = match method {
+            "GET" => Method::GET,
+            "HEAD" => Method::HEAD,
+            _ => return Outcome::HandOff(buf),
+        };
+        let path = target.split('?').next().unwrap_or(target);
+        if !is_media_path(path) {
+            return Outcome::HandOff(buf);
+        }
+        let mut map = HeaderMap::with_capacity(req.headers.len());
+        let mut keep_alive = version == 1;
+        for h in req.headers.iter() {
+            let name = h.name;
+            if name.eq_ignore_ascii_case("content-length") {
+                if h.value != b"0" {
+                    return Outcome::HandOff(buf);
+                }
+            } else if name.eq_ignore_ascii_case("transfer-encoding")
+                || name.eq_ignore_ascii_case("upgrade")
+                || name.eq_ignore_ascii_case("expect")
+            {
+                return Outcome::HandOff(buf);
+            } else if name.eq_ignore_ascii_case("connection") {
+                let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
+                if v.contains("close") {
+                    keep_alive = false;
+                } else if v.contains("keep-alive") {
+                    keep_alive = true;
+                }
+            }
+            let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_bytes(h.value),
+            ) else {
+                return Outcome::HandOff(buf);
+            };
+            map.append(n, v);
+        }
+        let plan = media.plan(&method, path, &map);
+        let status = plan.head.status();
+        let head = serialize_head(&plan.head, version, keep_alive);
+        buf.advance(head_len);
+        let (_, body) = plan.into_parts();
+        let sent = match media.send_plain(stream, &head, body).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::trace!(error = %e, "media send failed");
+                return Outcome::Closed;
+            }
+        };
+        metrics.record(RouteClass::Media, status.as_u16(), sent);
+        if !keep_alive || *shutdown.borrow() {
+            return Outcome::Closed;
+        }
+    }
+}
+
+/// Reads more bytes: Ok(true) when some arrived, Ok(false) on EOF, timeout or shutdown.
+async fn read_more(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    timeout: Duration,
+) -> io::Result<bool> {
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    loop {
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(4096);
+        }
+        tokio::select! {
+            ready = stream.readable() => {
+                ready?;
+                match stream.try_read_buf(buf) {
+                    Ok(0) => return Ok(false),
+                    Ok(_) => return Ok(true),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    if buf.is_empty() {
+                        return Ok(false);
+                    }
+                }
+            }
+            _ = &mut deadline => return Ok(false),
+        }
+    }
+}
+
+fn serialize_head(head: &http::Response<()>, version: u8, keep_alive: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    let status = head.status();
+    out.extend_from_slice(if version == 1 {
+        b"HTTP/1.1 "
+    } else {
+        b"HTTP/1.0 "
+    });
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in head.headers() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"date: ");
+    out.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if version == 0 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// A stream that first yields bytes already read, then the socket (for the hand-off to hyper).
+pub struct Prepended {
+    buf: BytesMut,
+    stream: TcpStream,
+}
+
+impl Prepended {
+    /// Wraps `stream`, replaying `buf` first.
+    pub fn new(buf: BytesMut, stream: TcpStream) -> Prepended {
+        Prepended { buf, stream }
+    }
+}
+
+impl AsyncRead for Prepended {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.buf.is_empty() {
+            let n = self.buf.len().min(out.remaining());
+            out.put_slice(&self.buf[..n]);
+            self.buf.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.stream).poll_read(cx, out)
+    }
+}
+
+impl AsyncWrite for Prepended {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_are_well_formed() {
+        let mut r = http::Response::new(());
+        *r.status_mut() = http::StatusCode::PARTIAL_CONTENT;
+        r.headers_mut()
+            .insert("content-length", HeaderValue::from(10u64));
+        let h = String::from_utf8(serialize_head(&r, 1, true)).unwrap();
+        assert!(h.starts_with("HTTP/1.1 206 Partial Content\r\ncontent-length: 10\r\ndate: "));
+        assert!(h.ends_with("\r\n\r\n") && !h.contains("connection"));
+        let h = String::from_utf8(serialize_head(&r, 0, true)).unwrap();
+        assert!(h.starts_with("HTTP/1.0 206") && h.contains("connection: keep-alive\r\n"));
+        let h = String::from_utf8(serialize_head(&r, 1, false)).unwrap();
+        assert!(h.contains("connection: close\r\n"));
+    }
+}
