@@ -52,13 +52,8 @@ pub async fn serve_media(
                 }
                 match read_more(stream, &mut buf, shutdown, header_timeout).await {
                     Ok(true) => continue,
-                    Ok(false) => {
-                        if buf.is_empty() {
-                            return Outcome::Closed;
-                        }
-                        // Shutting down mid-head, or timed out: let nothing half-read linger.
-                        return Outcome::Closed;
-                    }
+                    // EOF, header timeout or shutdown.
+                    Ok(false) => return Outcome::Closed,
                     Err(_) => return Outcome::Closed,
                 }
             }
@@ -149,10 +144,9 @@ async fn read_more(
                 }
             }
             changed = shutdown.changed() => {
+                // Shutting down: a connection between requests (or mid-head) is closed.
                 if changed.is_err() || *shutdown.borrow() {
-                    if buf.is_empty() {
-                        return Ok(false);
-                    }
+                    return Ok(false);
                 }
             }
             _ = &mut deadline => return Ok(false),

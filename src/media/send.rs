@@ -41,7 +41,7 @@ impl SegmentServer {
 
     async fn send_range(&self, stream: &TcpStream, head: &[u8], r: RangeBody) -> io::Result<u64> {
         let len = r.len();
-        if len >= SENDFILE_MIN && len <= STREAM_THRESHOLD {
+        if (SENDFILE_MIN..=STREAM_THRESHOLD).contains(&len) {
             let hot =
                 self.cache
                     .borrow_mut()
