@@ -412,3 +412,44 @@ fn systemd_unit_verifies() {
         assert!(root.join(f).exists(), "{f} missing");
     }
 }
+
+#[test]
+fn tells_systemd_ready_watchdog_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    // As systemd does: WATCHDOG_PID names the service's own pid (exec keeps the shell's).
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("WATCHDOG_PID=$$ exec \"$0\" \"$@\"")
+        .arg(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("FLEUVE_ROOT_PASSWORD", ROOT_PASSWORD)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
+        .spawn()
+        .unwrap();
+    wait_ready(dir.path(), &mut child);
+    let mut seen = String::new();
+    let mut buf = [0u8; 512];
+    while !(seen.contains("READY=1") && seen.contains("WATCHDOG=1")) {
+        let n = sock.recv(&mut buf).expect("no notification from fleuve");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        seen.push('\n');
+    }
+    assert!(seen.contains("STATUS=serving"), "{seen}");
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    while !seen.contains("STOPPING=1") {
+        let n = sock.recv(&mut buf).expect("no STOPPING notification");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
