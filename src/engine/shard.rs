@@ -206,13 +206,12 @@ async fn run(
         let _ = stream.set_nodelay(true);
         metrics.connections_total.fetch_add(1, Relaxed);
         let guard = ConnGuard::new(metrics.clone());
-        let svc = service.clone();
-        let make = move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ClientAddr(peer));
-            svc.clone().handle(req)
+        let hyper_conn = HyperConn {
+            builder: builder.clone(),
+            service: service.clone(),
+            peer,
+            watcher: graceful.watcher(),
         };
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
         match tls.clone() {
             None if fast_path => {
                 let svc = service.clone();
@@ -229,54 +228,25 @@ async fn run(
                     )
                     .await;
                     if let http1::Outcome::HandOff(buf) = outcome {
-                        let io = TokioIo::new(http1::Prepended::new(buf, stream));
-                        let conn = builder
-                            .serve_connection_with_upgrades(io, hyper::service::service_fn(make))
-                            .into_owned();
-                        if let Err(e) = watcher.watch(conn).await {
-                            tracing::trace!(%peer, error = %e, "connection ended with error");
-                        }
+                        hyper_conn.serve(http1::Prepended::new(buf, stream)).await;
                     }
                 });
             }
             None => {
                 tokio::task::spawn_local(async move {
                     let _guard = guard;
-                    let conn = builder
-                        .serve_connection_with_upgrades(
-                            TokioIo::new(stream),
-                            hyper::service::service_fn(make),
-                        )
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::trace!(%peer, error = %e, "connection ended with error");
-                    }
+                    hyper_conn.serve(stream).await;
                 });
             }
             Some(acceptor) => {
                 tokio::task::spawn_local(async move {
                     let _guard = guard;
-                    let tls_stream = match tokio::time::timeout(
-                        Duration::from_secs(10),
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
-                    let conn = builder
-                        .serve_connection_with_upgrades(
-                            TokioIo::new(tls_stream),
-                            hyper::service::service_fn(make),
-                        )
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::trace!(%peer, error = %e, "connection ended with error");
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(tls_stream)) => hyper_conn.serve(tls_stream).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 });
             }
@@ -304,6 +274,35 @@ async fn run(
             still_open = metrics.connections_open.load(Relaxed),
             "drain timed out; closing remaining connections"
         ),
+    }
+}
+
+/// What it takes to serve one connection with hyper.
+struct HyperConn {
+    builder: auto::Builder<LocalExec>,
+    service: Rc<ShardService>,
+    peer: std::net::SocketAddr,
+    watcher: hyper_util::server::graceful::Watcher,
+}
+
+impl HyperConn {
+    /// Serves `io` until it closes (or graceful shutdown closes it).
+    async fn serve<I>(self, io: I)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (service, peer) = (self.service, self.peer);
+        let make = move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ClientAddr(peer));
+            service.clone().handle(req)
+        };
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), hyper::service::service_fn(make))
+            .into_owned();
+        if let Err(e) = self.watcher.watch(conn).await {
+            tracing::trace!(%peer, error = %e, "connection ended with error");
+        }
     }
 }
 
