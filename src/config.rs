@@ -52,6 +52,52 @@ pub struct Config {
     pub auth: AuthConfig,
     /// How the instance presents itself.
     pub instance: InstanceConfig,
+    /// Transcoding ladder and encoders.
+    pub transcode: TranscodeConfig,
+}
+
+/// `[transcode]`: the ladder and the encoders (PeerTube's defaults).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TranscodeConfig {
+    /// Encoders in order of preference; unavailable ones are skipped (and the reason recorded),
+    /// `libx264` always ends the chain.
+    pub encoders: Vec<String>,
+    /// Resolutions (shorter side) to produce, never above the source's; the source's own
+    /// resolution is always kept as the top rung.
+    pub resolutions: Vec<u32>,
+    /// Highest output frame rate.
+    pub max_fps: u32,
+    /// GOP length in seconds.
+    pub gop_secs: u32,
+    /// Target HLS segment length in seconds.
+    pub segment_secs: u32,
+}
+
+impl Default for TranscodeConfig {
+    fn default() -> Self {
+        let p = crate::transcode::ladder::PlanOptions::default();
+        TranscodeConfig {
+            encoders: p.encoders,
+            resolutions: p.resolutions,
+            max_fps: p.max_fps,
+            gop_secs: p.gop_secs,
+            segment_secs: p.segment_secs,
+        }
+    }
+}
+
+impl TranscodeConfig {
+    /// The planner's options.
+    pub fn plan_options(&self) -> crate::transcode::ladder::PlanOptions {
+        crate::transcode::ladder::PlanOptions {
+            resolutions: self.resolutions.clone(),
+            encoders: self.encoders.clone(),
+            max_fps: self.max_fps,
+            gop_secs: self.gop_secs,
+            segment_secs: self.segment_secs,
+        }
+    }
 }
 
 /// `[engine]`: shards, cores and I/O.
@@ -136,6 +182,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             auth: AuthConfig::default(),
             instance: InstanceConfig::default(),
+            transcode: TranscodeConfig::default(),
         }
     }
 }
@@ -240,6 +287,37 @@ impl Config {
             return Err(invalid(
                 Some("engine.blocking_threads".into()),
                 "must be at least 1",
+            ));
+        }
+        for e in &self.transcode.encoders {
+            if !["h264_nvenc", "h264_vaapi", "libx264"].contains(&e.as_str()) {
+                return Err(invalid(
+                    Some("transcode.encoders".into()),
+                    format!("unknown encoder {e:?}; expected h264_nvenc, h264_vaapi or libx264"),
+                ));
+            }
+        }
+        if let Some(r) = self
+            .transcode
+            .resolutions
+            .iter()
+            .find(|r| !crate::transcode::ladder::RESOLUTIONS.contains(r))
+        {
+            return Err(invalid(
+                Some("transcode.resolutions".into()),
+                format!(
+                    "{r} is not one of PeerTube's resolutions {:?}",
+                    crate::transcode::ladder::RESOLUTIONS
+                ),
+            ));
+        }
+        if self.transcode.max_fps == 0
+            || self.transcode.gop_secs == 0
+            || self.transcode.segment_secs == 0
+        {
+            return Err(invalid(
+                Some("transcode".into()),
+                "max_fps, gop_secs and segment_secs must be at least 1",
             ));
         }
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {

@@ -11,3 +11,4 @@ pub mod engine;
 pub mod media;
 pub mod metrics;
 pub mod store;
+pub mod transcode;

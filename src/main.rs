@@ -48,6 +48,17 @@ enum Command {
         #[command(flatten)]
         args: ConfigArgs,
     },
+    /// Show what Fleuve would produce from a media file on this machine: the source as probed,
+    /// the ladder and each rung's encoder chain.
+    Plan {
+        /// The media file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        args: ConfigArgs,
+    },
     /// Show the video hardware this machine has and what it can encode.
     ProbeHw {
         /// Print JSON instead of text.
@@ -97,6 +108,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", config.to_redacted_toml());
             } else {
                 println!("configuration is valid; use --print to show it");
+            }
+            Ok(())
+        }
+        Command::Plan { file, json, args } => {
+            let config = load_config(&args)?;
+            let source = fleuve::transcode::probe::probe(&file)?;
+            let hw = fleuve_hw::discover();
+            let ladder =
+                fleuve::transcode::ladder::plan(&source, &config.transcode.plan_options(), &hw)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            if json {
+                let out = serde_json::json!({"source": source, "ladder": ladder, "fallbackReason": ladder.fallback_reason()});
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print!(
+                    "{}",
+                    fleuve::transcode::ladder::render_text(&source, &ladder)
+                );
             }
             Ok(())
         }

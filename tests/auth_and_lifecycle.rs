@@ -453,3 +453,58 @@ fn tells_systemd_ready_watchdog_and_stopping() {
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
 }
+
+#[test]
+fn plan_shows_the_ladder_of_a_generated_clip() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    let st = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30:duration=1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg CLI required");
+    assert!(st.success());
+    let out = Command::new(bin())
+        .args(["plan", "--json"])
+        .arg(&clip)
+        .env("FLEUVE_TRANSCODE_ENCODERS", "h264_nvenc,libx264")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let res: Vec<u64> = v["ladder"]["rungs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["resolution"].as_u64().unwrap())
+        .collect();
+    assert_eq!(res, vec![720, 480, 360, 240, 144]);
+    let chain = v["ladder"]["rungs"][0]["encoders"].as_array().unwrap();
+    assert_eq!(chain.last().unwrap(), "libx264");
+    if chain.len() == 1 {
+        assert!(v["fallbackReason"].as_str().unwrap().contains("h264_nvenc"));
+    }
+    let out = Command::new(bin())
+        .args(["plan"])
+        .arg(dir.path().join("missing.mp4"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.mp4"));
+}

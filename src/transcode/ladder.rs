@@ -1,0 +1,467 @@
+//! The planner: from what the source is (see [`super::probe`]) and what the machine can do (the
+//! `fleuve-hw` capability matrix), the ladder of renditions to produce and the encoder chain
+//! of each rung. PeerTube's defaults (reference §4.4–4.5): its resolutions, never upscaling, its
+//! bitrate formula, 2-second GOPs, ~4-second segments, AAC stereo.
+
+use super::probe::SourceInfo;
+use fleuve_hw::{Backend, Inventory};
+use serde::Serialize;
+
+/// PeerTube's resolutions (the shorter side), ascending.
+pub const RESOLUTIONS: [u32; 8] = [144, 240, 360, 480, 720, 1080, 1440, 2160];
+
+/// Bits per pixel (min, average, max) by resolution tier, PeerTube's table.
+const BPP: [(u32, f64, f64, f64); 8] = [
+    (144, 0.02, 0.19, 0.32),
+    (240, 0.02, 0.17, 0.29),
+    (360, 0.02, 0.15, 0.26),
+    (480, 0.02, 0.12, 0.22),
+    (720, 0.02, 0.11, 0.19),
+    (1080, 0.02, 0.10, 0.17),
+    (1440, 0.02, 0.09, 0.16),
+    (2160, 0.02, 0.08, 0.14),
+];
+
+/// Frame rates lower rungs are brought down to (PeerTube's `STANDARD`).
+const STANDARD_FPS: [u32; 3] = [24, 25, 30];
+/// Below this resolution, sources above 30 fps are brought down to a standard rate.
+const KEEP_ORIGIN_FPS_MIN: u32 = 720;
+
+/// How the planner is configured (`[transcode]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanOptions {
+    /// Resolutions allowed (shorter side); the source's own is always kept as the top rung.
+    pub resolutions: Vec<u32>,
+    /// Encoders in order of preference (`h264_nvenc`, `h264_vaapi`, `libx264`).
+    pub encoders: Vec<String>,
+    /// Highest output frame rate.
+    pub max_fps: u32,
+    /// GOP length in seconds.
+    pub gop_secs: u32,
+    /// Target HLS segment length in seconds.
+    pub segment_secs: u32,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            resolutions: RESOLUTIONS.to_vec(),
+            encoders: vec!["h264_nvenc".into(), "h264_vaapi".into(), "libx264".into()],
+            max_fps: 60,
+            gop_secs: 2,
+            segment_secs: 4,
+        }
+    }
+}
+
+/// One rendition to produce.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rung {
+    /// Resolution label (the shorter side, as PeerTube counts it).
+    pub resolution: u32,
+    /// Output width (even).
+    pub width: u32,
+    /// Output height (even).
+    pub height: u32,
+    /// Output frame rate.
+    pub fps: u32,
+    /// Target bitrate `T` (bit/s): `-maxrate T -bufsize 2T`.
+    pub target_bitrate: u64,
+    /// GOP length in frames.
+    pub gop: u32,
+    /// Encoders to try, in order; the last is always `libx264`.
+    pub encoders: Vec<String>,
+}
+
+/// The audio rendition shared by every rung.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudioPlan {
+    /// AAC bitrate (bit/s).
+    pub bitrate: u64,
+    /// Output channels (stereo).
+    pub channels: u32,
+}
+
+/// The whole plan of a job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ladder {
+    /// Rungs, highest resolution first.
+    pub rungs: Vec<Rung>,
+    /// Audio, when the source has any.
+    pub audio: Option<AudioPlan>,
+    /// Target segment duration (seconds).
+    pub segment_secs: u32,
+    /// Preferred encoders that were skipped at plan time, and why (`fallbackReason`).
+    pub skipped_encoders: Vec<SkippedEncoder>,
+}
+
+/// An encoder left out of the chain at plan time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedEncoder {
+    /// Encoder name.
+    pub encoder: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl Ladder {
+    /// One line explaining the skipped encoders, for `fallbackReason`.
+    pub fn fallback_reason(&self) -> Option<String> {
+        if self.skipped_encoders.is_empty() {
+            return None;
+        }
+        Some(
+            self.skipped_encoders
+                .iter()
+                .map(|s| format!("{}: {}", s.encoder, s.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    }
+}
+
+/// Why no ladder could be planned.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    /// The source has no video stream.
+    #[error("the file has no video stream (audio-only uploads are not supported yet)")]
+    NoVideo,
+    /// Dimensions or frame rate are unusable.
+    #[error("unusable video: {0}")]
+    BadVideo(String),
+    /// An encoder name in the config is unknown.
+    #[error(
+        "unknown encoder {0:?} in transcode.encoders; expected h264_nvenc, h264_vaapi or libx264"
+    )]
+    UnknownEncoder(String),
+}
+
+/// Plans the ladder of `source` on a machine described by `hw`.
+pub fn plan(
+    source: &SourceInfo,
+    options: &PlanOptions,
+    hw: &Inventory,
+) -> Result<Ladder, PlanError> {
+    let video = source.video.as_ref().ok_or(PlanError::NoVideo)?;
+    if video.width < 2 || video.height < 2 {
+        return Err(PlanError::BadVideo(format!(
+            "{}x{} pixels",
+            video.width, video.height
+        )));
+    }
+    if !(video.fps.is_finite() && video.fps > 0.0) {
+        return Err(PlanError::BadVideo(format!("frame rate {}", video.fps)));
+    }
+    let (encoders, skipped_encoders) = encoder_chain(&options.encoders, hw)?;
+    let portrait = video.height > video.width;
+    let short = video.width.min(video.height);
+    let ratio = video.width as f64 / video.height as f64;
+    let mut resolutions: Vec<u32> = options
+        .resolutions
+        .iter()
+        .copied()
+        .filter(|r| *r <= short)
+        .collect();
+    let original = short - short % 2;
+    if !resolutions.contains(&original) {
+        resolutions.push(original);
+    }
+    resolutions.sort_unstable_by(|a, b| b.cmp(a));
+    resolutions.dedup();
+    let source_fps = video.fps.round().max(1.0) as u32;
+    let rungs = resolutions
+        .into_iter()
+        .map(|res| {
+            let (width, height) = if portrait {
+                (res, even(res as f64 / ratio))
+            } else {
+                (even(res as f64 * ratio), res)
+            };
+            let fps = output_fps(res, source_fps, res == original, options.max_fps);
+            let target_bitrate = target_bitrate(res, ratio, fps, source.bitrate);
+            Rung {
+                resolution: res,
+                width,
+                height,
+                fps,
+                target_bitrate,
+                gop: (fps * options.gop_secs).max(1),
+                encoders: encoders.clone(),
+            }
+        })
+        .collect();
+    let audio = source.audio.as_ref().map(|a| AudioPlan {
+        // PeerTube: min(384k, input) for non-AAC input, 256k when unknown.
+        bitrate: a
+            .bitrate
+            .map(|b| b.min(384_000))
+            .unwrap_or(256_000)
+            .max(64_000),
+        channels: 2,
+    });
+    Ok(Ladder {
+        rungs,
+        audio,
+        segment_secs: options.segment_secs,
+        skipped_encoders,
+    })
+}
+
+/// A human summary of a source and its ladder (`fleuve plan`).
+pub fn render_text(source: &SourceInfo, ladder: &Ladder) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if let Some(v) = &source.video {
+        let _ = writeln!(
+            out,
+            "source: {} {}x{} {:.2} fps, {:.1} s, {}",
+            v.codec,
+            v.width,
+            v.height,
+            v.fps,
+            source.duration_secs,
+            source
+                .audio
+                .as_ref()
+                .map(|a| format!("audio {} {} ch", a.codec, a.channels))
+                .unwrap_or_else(|| "no audio".into())
+        );
+    }
+    for r in &ladder.rungs {
+        let _ = writeln!(
+            out,
+            "  {:>4}p  {:>4}x{:<4} {:>2} fps  {:>6} kbit/s  GOP {:>3}  encoders: {}",
+            r.resolution,
+            r.width,
+            r.height,
+            r.fps,
+            r.target_bitrate / 1000,
+            r.gop,
+            r.encoders.join(" -> ")
+        );
+    }
+    if let Some(a) = &ladder.audio {
+        let _ = writeln!(
+            out,
+            "  audio: AAC {} ch {} kbit/s",
+            a.channels,
+            a.bitrate / 1000
+        );
+    }
+    if let Some(reason) = ladder.fallback_reason() {
+        let _ = writeln!(out, "  skipped: {reason}");
+    }
+    out
+}
+
+fn even(x: f64) -> u32 {
+    ((x / 2.0).round() as u32 * 2).max(2)
+}
+
+/// PeerTube's `computeOutputFPS`.
+pub fn output_fps(resolution: u32, fps: u32, is_original: bool, max_fps: u32) -> u32 {
+    let mut out = fps;
+    if !is_original && resolution < KEEP_ORIGIN_FPS_MIN && fps > 30 {
+        out = *STANDARD_FPS.iter().min_by_key(|s| fps % *s).unwrap_or(&30);
+    }
+    out.clamp(1, max_fps.max(1))
+}
+
+/// PeerTube's target bitrate `T = max(min, min(average, input * 1.3))`.
+pub fn target_bitrate(resolution: u32, ratio: f64, fps: u32, input_bitrate: Option<u64>) -> u64 {
+    let tier = BPP
+        .iter()
+        .rev()
+        .find(|t| t.0 <= resolution)
+        .unwrap_or(&BPP[0]);
+    let size2 = if ratio > 0.0 && ratio < 1.0 {
+        resolution as f64 / ratio
+    } else {
+        resolution as f64 * ratio
+    };
+    let calc = |bpp: f64| (resolution as f64 * size2 * fps as f64 * bpp).floor() as u64;
+    let min = match calc(tier.1) {
+        0 => 10_000,
+        v => v,
+    };
+    let average = match calc(tier.2) {
+        0 => 192_000,
+        v => v,
+    };
+    let capped = match input_bitrate {
+        Some(b) if b > 0 => average.min((b as f64 * 1.3) as u64),
+        _ => average,
+    };
+    capped.max(min)
+}
+
+/// The encoder chain from the preference list: hardware encoders the machine offers, then
+/// libx264 (always last), plus the reasons the others were skipped.
+fn encoder_chain(
+    prefs: &[String],
+    hw: &Inventory,
+) -> Result<(Vec<String>, Vec<SkippedEncoder>), PlanError> {
+    let mut chain = Vec::new();
+    let mut skipped = Vec::new();
+    for name in prefs {
+        let backend = match name.as_str() {
+            "h264_nvenc" => Backend::Nvenc,
+            "h264_vaapi" => Backend::Vaapi,
+            "libx264" => continue,
+            other => return Err(PlanError::UnknownEncoder(other.to_string())),
+        };
+        match hw.backend(backend) {
+            Some(cap) if cap.available => chain.push(name.clone()),
+            Some(cap) => skipped.push(SkippedEncoder {
+                encoder: name.clone(),
+                reason: cap.reason.clone().unwrap_or_else(|| "not available".into()),
+            }),
+            None => skipped.push(SkippedEncoder {
+                encoder: name.clone(),
+                reason: "backend not probed".into(),
+            }),
+        }
+    }
+    chain.push("libx264".into());
+    Ok((chain, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::probe::{AudioInfo, VideoInfo};
+    use super::*;
+
+    fn source(w: u32, h: u32, fps: f64, audio: bool) -> SourceInfo {
+        SourceInfo {
+            duration_secs: 10.0,
+            bitrate: None,
+            format: "mov,mp4,m4a,3gp,3g2,mj2".into(),
+            video: Some(VideoInfo {
+                codec: "h264".into(),
+                width: w,
+                height: h,
+                fps,
+                pixel_format: "yuv420p".into(),
+            }),
+            audio: audio.then(|| AudioInfo {
+                codec: "aac".into(),
+                channels: 2,
+                sample_rate: 48_000,
+                bitrate: Some(128_000),
+            }),
+        }
+    }
+
+    fn no_gpu() -> Inventory {
+        fleuve_hw::discover()
+    }
+
+    #[test]
+    fn never_upscales_and_keeps_the_original() {
+        let l = plan(
+            &source(1280, 720, 30.0, true),
+            &PlanOptions::default(),
+            &no_gpu(),
+        )
+        .unwrap();
+        let res: Vec<u32> = l.rungs.iter().map(|r| r.resolution).collect();
+        assert_eq!(res, vec![720, 480, 360, 240, 144]);
+        assert_eq!((l.rungs[0].width, l.rungs[0].height), (1280, 720));
+        assert_eq!((l.rungs[1].width, l.rungs[1].height), (854, 480));
+        assert_eq!((l.rungs[4].width, l.rungs[4].height), (256, 144));
+        assert_eq!(l.rungs[0].gop, 60);
+        assert_eq!(l.audio.as_ref().unwrap().channels, 2);
+
+        // A non-standard source keeps its own resolution on top.
+        let l = plan(
+            &source(1000, 562, 25.0, false),
+            &PlanOptions::default(),
+            &no_gpu(),
+        )
+        .unwrap();
+        let res: Vec<u32> = l.rungs.iter().map(|r| r.resolution).collect();
+        assert_eq!(res, vec![562, 480, 360, 240, 144]);
+        assert!(l.audio.is_none());
+    }
+
+    #[test]
+    fn portrait_and_restricted_ladders() {
+        let opts = PlanOptions {
+            resolutions: vec![360, 720],
+            ..PlanOptions::default()
+        };
+        let l = plan(&source(1080, 1920, 30.0, true), &opts, &no_gpu()).unwrap();
+        let dims: Vec<(u32, u32)> = l.rungs.iter().map(|r| (r.width, r.height)).collect();
+        assert_eq!(dims, vec![(1080, 1920), (720, 1280), (360, 640)]);
+    }
+
+    #[test]
+    fn peertube_bitrates_and_frame_rates() {
+        // 720p 16:9 30 fps: 720 * 1280 * 30 * 0.11 = 3 041 280 (PeerTube's table: ≈ 3.04 Mbit/s).
+        assert_eq!(target_bitrate(720, 16.0 / 9.0, 30, None), 3_041_280);
+        assert_eq!(target_bitrate(1080, 16.0 / 9.0, 30, None), 6_220_800);
+        // Capped by 1.3 × the input bitrate, floored by the minimum.
+        assert_eq!(
+            target_bitrate(720, 16.0 / 9.0, 30, Some(1_000_000)),
+            1_300_000
+        );
+        assert_eq!(target_bitrate(720, 16.0 / 9.0, 30, Some(1_000)), 552_960);
+        // Lower rungs of 60/50 fps sources drop to a divisor; 720p and up keep it.
+        assert_eq!(output_fps(480, 60, false, 60), 30);
+        assert_eq!(output_fps(480, 50, false, 60), 25);
+        assert_eq!(output_fps(720, 60, false, 60), 60);
+        assert_eq!(output_fps(2160, 120, true, 60), 60);
+    }
+
+    #[test]
+    fn hardware_preferences_fall_back_to_libx264_with_reasons() {
+        let l = plan(
+            &source(1280, 720, 30.0, true),
+            &PlanOptions::default(),
+            &no_gpu(),
+        )
+        .unwrap();
+        for r in &l.rungs {
+            assert_eq!(r.encoders.last().map(String::as_str), Some("libx264"));
+        }
+        if l.rungs[0].encoders.len() == 1 {
+            let reason = l
+                .fallback_reason()
+                .expect("a reason when hardware was preferred");
+            assert!(
+                reason.contains("h264_nvenc") && reason.contains("h264_vaapi"),
+                "{reason}"
+            );
+        }
+        let bad = PlanOptions {
+            encoders: vec!["h264_magic".into()],
+            ..PlanOptions::default()
+        };
+        assert!(matches!(
+            plan(&source(1280, 720, 30.0, true), &bad, &no_gpu()),
+            Err(PlanError::UnknownEncoder(_))
+        ));
+    }
+
+    #[test]
+    fn refuses_unusable_sources() {
+        let mut s = source(1280, 720, 30.0, true);
+        s.video = None;
+        assert_eq!(
+            plan(&s, &PlanOptions::default(), &no_gpu()),
+            Err(PlanError::NoVideo)
+        );
+        assert!(matches!(
+            plan(
+                &source(1280, 720, 0.0, true),
+                &PlanOptions::default(),
+                &no_gpu()
+            ),
+            Err(PlanError::BadVideo(_))
+        ));
+    }
+}
