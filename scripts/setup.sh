@@ -8,6 +8,7 @@ APT_PACKAGES=(
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev libswscale-dev libswresample-dev libavutil-dev ffmpeg
   systemd                                                 # systemd-analyze verify in the tests
   openssl curl ca-certificates                            # test certificates, rustup
+  python3 python3-pip                                     # real clients in the tests (libtorrent)
   nginx-light wrk                                         # benches/compare/serve-vs-nginx.sh
 )
 
@@ -22,6 +23,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # nginx-light starts a default site on port 80; the benchmark runs its own instance.
   if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+fi
+
+# Real BitTorrent clients for the tests (libtorrent's Python bindings, from PyPI).
+if ! python3 -c 'import libtorrent' >/dev/null 2>&1; then
+  echo "setup: installing the libtorrent Python package" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore libtorrent \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages libtorrent
 fi
 
 # Rust: Debian 12's rustc is too old; use rustup's stable toolchain.

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod app;
+pub mod bencode;
 pub mod config;
 pub mod engine;
 pub mod media;

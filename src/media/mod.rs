@@ -7,3 +7,4 @@ pub mod layout;
 pub mod range;
 pub mod send;
 pub mod serve;
+pub mod torrent;
