@@ -121,10 +121,9 @@ fn decode_at(input: &[u8], pos: usize, depth: usize) -> Result<(Value, usize), D
             let end = find(input, pos + 1, b'e').ok_or(err(pos, "unterminated integer"))?;
             let digits =
                 std::str::from_utf8(&input[pos + 1..end]).map_err(|_| err(pos, "bad integer"))?;
-            let canonical = !digits.is_empty()
-                && digits != "-0"
-                && !(digits.starts_with('0') && digits.len() > 1)
-                && !digits.starts_with("-0");
+            let leading_zero =
+                (digits.starts_with('0') && digits.len() > 1) || digits.starts_with("-0");
+            let canonical = !digits.is_empty() && !leading_zero;
             if !canonical {
                 return Err(err(pos, "non-canonical integer"));
             }
