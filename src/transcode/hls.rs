@@ -102,7 +102,7 @@ impl MediaPlaylist {
                 let br =
                     attr(rest, "BYTERANGE").ok_or_else(|| err(n, "EXT-X-MAP without BYTERANGE"))?;
                 init = Some(parse_range(&br).ok_or_else(|| err(n, "bad BYTERANGE"))?);
-                file = Some(uri);
+                file = Some(base_name(&uri).to_string());
             } else if let Some(rest) = line.strip_prefix("#EXTINF:") {
                 let d = rest.split(',').next().unwrap_or("");
                 pending_duration = Some(
@@ -119,6 +119,7 @@ impl MediaPlaylist {
                 let range = pending_range
                     .take()
                     .ok_or_else(|| err(n, "segment without EXT-X-BYTERANGE"))?;
+                let line = base_name(line);
                 match &file {
                     Some(f) if f == line => {}
                     Some(_) => return Err(err(n, "segments of more than one file")),
@@ -190,6 +191,11 @@ pub fn master_playlist(variants: &[Variant]) -> String {
         );
     }
     out
+}
+
+/// The last path component of a URI or path (ffmpeg may write paths where URIs belong).
+fn base_name(uri: &str) -> &str {
+    uri.rsplit('/').next().unwrap_or(uri)
 }
 
 fn parse_range(s: &str) -> Option<ByteRange> {

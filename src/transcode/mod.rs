@@ -3,4 +3,5 @@
 
 pub mod hls;
 pub mod ladder;
+pub mod pipeline;
 pub mod probe;

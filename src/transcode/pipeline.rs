@@ -1,0 +1,523 @@
+//! The decode-once ladder pipeline (libav through ffmpeg-next): the source is demuxed and
+//! decoded once on the calling thread; every decoded frame is shared by reference with one thread
+//! per rung, which converts its frame rate, scales once, encodes (first encoder of the rung's
+//! chain that opens, ending with libx264) and muxes one single-file fragmented MP4 with its HLS
+//! media playlist. PeerTube runs one ffmpeg per rung, each decoding the source again.
+//!
+//! First increment: video only (audio, segment hashing during the write and mid-stream encoder
+//! fallback come next; see issue 3's notes).
+
+use super::hls::MediaPlaylist;
+use super::ladder::{Ladder, Rung};
+use ffmpeg_next as ff;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver};
+
+/// Frames queued per rung before the decoder waits (bounds memory; the slowest rung sets the pace).
+const QUEUE: usize = 8;
+
+/// What the pipeline produced for one rung.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RungOutput {
+    /// The rung's resolution label.
+    pub resolution: u32,
+    /// Media playlist path.
+    pub playlist: PathBuf,
+    /// Fragmented MP4 path.
+    pub media_file: PathBuf,
+    /// Encoder that produced it.
+    pub encoder: String,
+    /// Why earlier encoders of the chain were not used, when any were tried.
+    pub fallback_reason: Option<String>,
+    /// Frames encoded.
+    pub frames: u64,
+}
+
+/// The whole job's output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineOutput {
+    /// Frames decoded from the source (once for all rungs).
+    pub decoded_frames: u64,
+    /// Per rung, in ladder order.
+    pub rungs: Vec<RungOutput>,
+}
+
+/// Why a transcode failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// libav failed at some step.
+    #[error("{step}: {source}")]
+    Libav {
+        /// What was being done.
+        step: String,
+        /// libav's error.
+        source: ff::Error,
+    },
+    /// No encoder of a rung's chain could be opened.
+    #[error("rung {resolution}p: no encoder could be opened ({reasons})")]
+    NoEncoder {
+        /// The rung.
+        resolution: u32,
+        /// Why each failed.
+        reasons: String,
+    },
+    /// The source has no video stream.
+    #[error("the source has no video stream")]
+    NoVideo,
+    /// A rung thread died.
+    #[error("rung {0}p: worker thread panicked")]
+    RungPanicked(u32),
+    /// Post-processing the playlist failed.
+    #[error("rung {resolution}p: {message}")]
+    Output {
+        /// The rung.
+        resolution: u32,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn libav(step: impl Into<String>) -> impl FnOnce(ff::Error) -> PipelineError {
+    let step = step.into();
+    move |source| PipelineError::Libav { step, source }
+}
+
+/// File names of a rung's outputs, PeerTube's scheme: `<prefix>-<res>-fragmented.mp4` and
+/// `<prefix>-<res>.m3u8`.
+pub fn rung_files(prefix: &str, resolution: u32) -> (String, String) {
+    (
+        format!("{prefix}-{resolution}-fragmented.mp4"),
+        format!("{prefix}-{resolution}.m3u8"),
+    )
+}
+
+/// Transcodes `source` into `out_dir` following `ladder`.
+pub fn run(
+    source: &Path,
+    ladder: &Ladder,
+    out_dir: &Path,
+    prefix: &str,
+) -> Result<PipelineOutput, PipelineError> {
+    super::probe::init_libav();
+    let mut input =
+        ff::format::input(&source).map_err(libav(format!("open {}", source.display())))?;
+    let stream = input
+        .streams()
+        .best(ff::media::Type::Video)
+        .ok_or(PipelineError::NoVideo)?;
+    let video_index = stream.index();
+    let in_tb = stream.time_base();
+    let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(libav("decoder parameters"))?;
+    ctx.set_threading(ff::codec::threading::Config::count(0));
+    let mut decoder = ctx.decoder().video().map_err(libav("open decoder"))?;
+
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for rung in &ladder.rungs {
+        let (tx, rx) = sync_channel::<SharedFrame>(QUEUE);
+        let rung = rung.clone();
+        let (file, playlist) = rung_files(prefix, rung.resolution);
+        let (media_path, playlist_path) = (out_dir.join(file), out_dir.join(playlist));
+        let segment_secs = ladder.segment_secs;
+        let handle = std::thread::Builder::new()
+            .name(format!("fleuve-rung-{}", rung.resolution))
+            .spawn(move || encode_rung(rung, rx, in_tb, &media_path, &playlist_path, segment_secs))
+            .map_err(|_| PipelineError::RungPanicked(0))?;
+        senders.push(tx);
+        workers.push(handle);
+    }
+
+    let mut decoded = 0u64;
+    let mut frame = ff::frame::Video::empty();
+    for (stream, packet) in input.packets() {
+        if stream.index() != video_index {
+            continue;
+        }
+        if let Err(e) = decoder.send_packet(&packet) {
+            // A corrupt packet: skip it, as ffmpeg does, rather than failing the whole job.
+            tracing::debug!(error = %e, "skipping undecodable packet");
+            continue;
+        }
+        fan_out(&mut decoder, &mut frame, &mut decoded, &senders);
+    }
+    let _ = decoder.send_eof();
+    fan_out(&mut decoder, &mut frame, &mut decoded, &senders);
+    drop(senders);
+
+    let mut rungs = Vec::new();
+    for (handle, rung) in workers.into_iter().zip(&ladder.rungs) {
+        let out = handle
+            .join()
+            .map_err(|_| PipelineError::RungPanicked(rung.resolution))??;
+        rungs.push(out);
+    }
+    Ok(PipelineOutput {
+        decoded_frames: decoded,
+        rungs,
+    })
+}
+
+/// Hands every frame the decoder has ready to every rung.
+fn fan_out(
+    decoder: &mut ff::decoder::Video,
+    frame: &mut ff::frame::Video,
+    decoded: &mut u64,
+    senders: &[std::sync::mpsc::SyncSender<SharedFrame>],
+) {
+    while decoder.receive_frame(frame).is_ok() {
+        *decoded += 1;
+        // A rung that died dropped its receiver; its error is reported when it is joined.
+        for tx in senders {
+            let _ = tx.send(SharedFrame::reference(frame));
+        }
+    }
+}
+
+/// A decoded frame shared by reference (`av_frame_clone`: the picture buffers are
+/// reference-counted, not copied, so N rungs cost no extra copies of the source).
+struct SharedFrame(ff::frame::Video);
+
+// SAFETY: an AVFrame with its own references may move to another thread; the buffers it points
+// to are reference-counted and never written by the decoder once returned.
+unsafe impl Send for SharedFrame {}
+
+impl SharedFrame {
+    fn reference(frame: &ff::frame::Video) -> SharedFrame {
+        // SAFETY: `frame` is a valid decoded frame; av_frame_clone returns a new AVFrame holding
+        // new references to the same buffers (or null on allocation failure, handled below).
+        let ptr = unsafe { ff::ffi::av_frame_clone(frame.as_ptr()) };
+        if ptr.is_null() {
+            return SharedFrame(frame.clone());
+        }
+        // SAFETY: `ptr` is a freshly allocated AVFrame that we own; Video::wrap takes ownership
+        // and frees it on drop.
+        SharedFrame(unsafe { ff::frame::Video::wrap(ptr) })
+    }
+}
+
+/// The options each encoder gets for a rung (PeerTube's libx264 VOD options).
+fn encoder_options(name: &str, rung: &Rung) -> ff::Dictionary<'static> {
+    let mut d = ff::Dictionary::new();
+    let t = rung.target_bitrate.to_string();
+    let buf = (rung.target_bitrate * 2).to_string();
+    d.set("maxrate", &t);
+    d.set("bufsize", &buf);
+    d.set("g", &rung.gop.to_string());
+    match name {
+        "libx264" => {
+            d.set("preset", "veryfast");
+            d.set("bf", "16");
+        }
+        "h264_nvenc" => {
+            // NVENC refuses PeerTube's -bf 16 (#4435).
+            d.set("preset", "p4");
+            d.set("bf", "3");
+            d.set("rc", "vbr");
+        }
+        _ => {}
+    }
+    d
+}
+
+fn encode_rung(
+    rung: Rung,
+    frames: Receiver<SharedFrame>,
+    in_tb: ff::Rational,
+    media_path: &Path,
+    playlist_path: &Path,
+    segment_secs: u32,
+) -> Result<RungOutput, PipelineError> {
+    let res = rung.resolution;
+    let mut output = ff::format::output_as(&playlist_path, "hls")
+        .map_err(libav(format!("{res}p: create HLS muxer")))?;
+    let global_header = output
+        .format()
+        .flags()
+        .contains(ff::format::Flags::GLOBAL_HEADER);
+    let out_tb = ff::Rational(1, rung.fps as i32);
+
+    // First encoder of the chain that opens.
+    let mut reasons = Vec::new();
+    let mut opened = None;
+    for name in &rung.encoders {
+        let Some(codec) = ff::encoder::find_by_name(name) else {
+            reasons.push(format!("{name}: not built into this FFmpeg"));
+            continue;
+        };
+        let ctx = ff::codec::context::Context::new_with_codec(codec);
+        let mut enc = match ctx.encoder().video() {
+            Ok(e) => e,
+            Err(e) => {
+                reasons.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        enc.set_width(rung.width);
+        enc.set_height(rung.height);
+        enc.set_format(ff::format::Pixel::YUV420P);
+        enc.set_time_base(out_tb);
+        enc.set_frame_rate(Some(ff::Rational(rung.fps as i32, 1)));
+        if global_header {
+            enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        }
+        match enc.open_with(encoder_options(name, &rung)) {
+            Ok(e) => {
+                opened = Some((name.clone(), e));
+                break;
+            }
+            Err(e) => reasons.push(format!("{name}: cannot open ({e})")),
+        }
+    }
+    let Some((encoder_name, mut encoder)) = opened else {
+        return Err(PipelineError::NoEncoder {
+            resolution: res,
+            reasons: reasons.join("; "),
+        });
+    };
+    let fallback_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+    if let Some(why) = &fallback_reason {
+        tracing::warn!(rung = res, encoder = %encoder_name, reason = %why, "encoder fallback");
+    }
+    let codec = ff::encoder::find_by_name(&encoder_name);
+    let mut ost = output
+        .add_stream(codec)
+        .map_err(libav(format!("{res}p: add stream")))?;
+    ost.set_parameters(&encoder);
+    let mut opts = ff::Dictionary::new();
+    opts.set("hls_time", &segment_secs.to_string());
+    opts.set("hls_playlist_type", "vod");
+    opts.set("hls_list_size", "0");
+    opts.set("hls_segment_type", "fmp4");
+    opts.set("hls_flags", "single_file");
+    opts.set("hls_segment_filename", &media_path.to_string_lossy());
+    output
+        .write_header_with(opts)
+        .map_err(libav(format!("{res}p: write header")))?;
+    let ost_tb = output.stream(0).map(|s| s.time_base()).unwrap_or(out_tb);
+
+    let mut scaler: Option<ff::software::scaling::Context> = None;
+    let mut scaled = ff::frame::Video::new(ff::format::Pixel::YUV420P, rung.width, rung.height);
+    let mut last_pts: Option<i64> = None;
+    let mut frames_out = 0u64;
+    let mut packet = ff::Packet::empty();
+    let write_packets = |encoder: &mut ff::encoder::Video,
+                         output: &mut ff::format::context::Output,
+                         packet: &mut ff::Packet|
+     -> Result<(), PipelineError> {
+        while encoder.receive_packet(packet).is_ok() {
+            packet.set_stream(0);
+            packet.rescale_ts(out_tb, ost_tb);
+            packet
+                .write_interleaved(output)
+                .map_err(libav(format!("{res}p: write packet")))?;
+        }
+        Ok(())
+    };
+    for SharedFrame(frame) in frames.iter() {
+        // Frame-rate conversion by timestamp: keep a frame when it lands on a new output tick.
+        let t = frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb);
+        let pts = (t * f64::from(rung.fps) + 1e-6).floor() as i64;
+        if last_pts.is_some_and(|l| pts <= l) {
+            continue;
+        }
+        last_pts = Some(pts);
+        if scaler.is_none() {
+            scaler = Some(
+                ff::software::scaling::Context::get(
+                    frame.format(),
+                    frame.width(),
+                    frame.height(),
+                    ff::format::Pixel::YUV420P,
+                    rung.width,
+                    rung.height,
+                    ff::software::scaling::Flags::BICUBIC,
+                )
+                .map_err(libav(format!("{res}p: scaler")))?,
+            );
+        }
+        if let Some(s) = scaler.as_mut() {
+            s.run(&frame, &mut scaled)
+                .map_err(libav(format!("{res}p: scale")))?;
+        }
+        scaled.set_pts(Some(pts));
+        encoder
+            .send_frame(&scaled)
+            .map_err(libav(format!("{res}p: encode")))?;
+        frames_out += 1;
+        write_packets(&mut encoder, &mut output, &mut packet)?;
+    }
+    encoder
+        .send_eof()
+        .map_err(libav(format!("{res}p: flush encoder")))?;
+    write_packets(&mut encoder, &mut output, &mut packet)?;
+    output
+        .write_trailer()
+        .map_err(libav(format!("{res}p: write trailer")))?;
+    drop(output);
+
+    // ffmpeg may write the file as a path in EXT-X-MAP; rewrite with the bare name, as PeerTube does.
+    let file_name = media_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let text = std::fs::read_to_string(playlist_path).map_err(|e| PipelineError::Output {
+        resolution: res,
+        message: e.to_string(),
+    })?;
+    let mut playlist = MediaPlaylist::parse(&text).map_err(|e| PipelineError::Output {
+        resolution: res,
+        message: e.to_string(),
+    })?;
+    playlist.file = file_name;
+    std::fs::write(playlist_path, playlist.render()).map_err(|e| PipelineError::Output {
+        resolution: res,
+        message: e.to_string(),
+    })?;
+
+    Ok(RungOutput {
+        resolution: res,
+        playlist: playlist_path.to_owned(),
+        media_file: media_path.to_owned(),
+        encoder: encoder_name,
+        fallback_reason,
+        frames: frames_out,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ladder::{plan, PlanOptions};
+    use super::*;
+    use std::process::Command;
+
+    fn ffprobe(path: &Path) -> serde_json::Value {
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-show_streams", "-of", "json"])
+            .arg(path)
+            .output()
+            .expect("ffprobe is required (apt-get install ffmpeg)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    #[test]
+    fn decodes_once_and_writes_every_rung() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src.mp4");
+        let st = Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1280x720:rate=30:duration=5",
+            ])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .arg(&src)
+            .status()
+            .expect("ffmpeg CLI required");
+        assert!(st.success());
+        let info = super::super::probe::probe(&src).unwrap();
+        let opts = PlanOptions {
+            resolutions: vec![240, 480],
+            encoders: vec!["h264_nvenc".into(), "libx264".into()],
+            ..PlanOptions::default()
+        };
+        let ladder = plan(&info, &opts, &fleuve_hw::discover()).unwrap();
+        // Force the NVENC attempt even on a machine without it: its open must fail cleanly.
+        let mut ladder = ladder;
+        for r in &mut ladder.rungs {
+            r.encoders = vec!["h264_nvenc".into(), "libx264".into()];
+        }
+        let out_dir = dir.path().join("out");
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let out = run(&src, &ladder, &out_dir, "abc").unwrap();
+        assert_eq!(out.decoded_frames, 150, "decoded once: 5 s at 30 fps");
+        let dims: Vec<(u32, u32)> = ladder.rungs.iter().map(|r| (r.width, r.height)).collect();
+        assert_eq!(dims, vec![(1280, 720), (854, 480), (426, 240)]);
+        for (r, o) in ladder.rungs.iter().zip(&out.rungs) {
+            assert_eq!(o.frames, 150);
+            let streams = ffprobe(&o.media_file);
+            let v = &streams["streams"][0];
+            assert_eq!(v["codec_name"], "h264");
+            assert_eq!(
+                (
+                    v["width"].as_u64().unwrap() as u32,
+                    v["height"].as_u64().unwrap() as u32
+                ),
+                (r.width, r.height)
+            );
+            let text = std::fs::read_to_string(&o.playlist).unwrap();
+            let p = MediaPlaylist::parse(&text).unwrap();
+            assert_eq!(p.file, format!("abc-{}-fragmented.mp4", r.resolution));
+            assert!(
+                text.contains(&format!(
+                    "#EXT-X-MAP:URI=\"abc-{}-fragmented.mp4\"",
+                    r.resolution
+                )),
+                "{text}"
+            );
+            let size = std::fs::metadata(&o.media_file).unwrap().len();
+            let last = p.segments.last().unwrap().range;
+            assert_eq!(last.offset + last.len, size);
+            assert!(p.segments.len() >= 2, "{text}");
+            if o.encoder == "libx264" {
+                let why = o.fallback_reason.as_deref().unwrap_or("");
+                assert!(why.contains("h264_nvenc"), "fallback reason: {why:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn lower_rungs_drop_to_a_standard_frame_rate() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src60.mp4");
+        let st = Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=60:duration=2",
+            ])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .arg(&src)
+            .status()
+            .expect("ffmpeg CLI required");
+        assert!(st.success());
+        let info = super::super::probe::probe(&src).unwrap();
+        let opts = PlanOptions {
+            resolutions: vec![144],
+            encoders: vec!["libx264".into()],
+            ..PlanOptions::default()
+        };
+        let ladder = plan(&info, &opts, &fleuve_hw::discover()).unwrap();
+        let out = run(&src, &ladder, dir.path(), "f").unwrap();
+        assert_eq!(out.decoded_frames, 120);
+        assert_eq!(out.rungs[0].frames, 120, "original keeps 60 fps");
+        assert_eq!(out.rungs[1].frames, 60, "144p at 30 fps");
+    }
+}
