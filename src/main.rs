@@ -59,6 +59,22 @@ enum Command {
         #[command(flatten)]
         args: ConfigArgs,
     },
+    /// Transcode a media file into a ladder of HLS renditions in a directory, in this process
+    /// (what a `fleuve worker` does for a job; for operators and benchmarks).
+    Transcode {
+        /// The source file.
+        file: PathBuf,
+        /// Output directory (created).
+        out_dir: PathBuf,
+        /// File name prefix of the outputs.
+        #[arg(long, default_value = "video")]
+        prefix: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        args: ConfigArgs,
+    },
     /// Show the video hardware this machine has and what it can encode.
     ProbeHw {
         /// Print JSON instead of text.
@@ -126,6 +142,55 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "{}",
                     fleuve::transcode::ladder::render_text(&source, &ladder)
                 );
+            }
+            Ok(())
+        }
+        Command::Transcode {
+            file,
+            out_dir,
+            prefix,
+            json,
+            args,
+        } => {
+            let config = load_config(&args)?;
+            let source = fleuve::transcode::probe::probe(&file)?;
+            let ladder = fleuve::transcode::ladder::plan(
+                &source,
+                &config.transcode.plan_options(),
+                &fleuve_hw::discover(),
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            std::fs::create_dir_all(&out_dir)?;
+            let started = std::time::Instant::now();
+            let out = fleuve::transcode::pipeline::run(&file, &ladder, &out_dir, &prefix)?;
+            let secs = started.elapsed().as_secs_f64();
+            if json {
+                let rungs: Vec<_> = out
+                    .rungs
+                    .iter()
+                    .map(|r| serde_json::json!({"resolution": r.resolution, "playlist": r.playlist, "file": r.media_file, "encoder": r.encoder, "fallbackReason": r.fallback_reason, "frames": r.frames}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"decodedFrames": out.decoded_frames, "seconds": secs, "rungs": rungs})
+                    )?
+                );
+            } else {
+                println!(
+                    "decoded {} frames once; {} rungs in {secs:.1} s",
+                    out.decoded_frames,
+                    out.rungs.len()
+                );
+                for r in &out.rungs {
+                    println!(
+                        "  {:>4}p {} ({} frames) -> {}",
+                        r.resolution,
+                        r.encoder,
+                        r.frames,
+                        r.playlist.display()
+                    );
+                }
             }
             Ok(())
         }

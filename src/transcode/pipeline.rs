@@ -4,8 +4,9 @@
 //! chain that opens, ending with libx264) and muxes one single-file fragmented MP4 with its HLS
 //! media playlist. PeerTube runs one ffmpeg per rung, each decoding the source again.
 //!
-//! First increment: video only (audio, segment hashing during the write and mid-stream encoder
-//! fallback come next; see issue 3's notes).
+//! Audio is decoded, resampled (48 kHz stereo) and AAC-encoded once, and the same packets are
+//! muxed into every rung. Not yet: hardware frames kept on the device, mid-stream encoder
+//! fallback, segment hashing during the write (see issue 3's notes).
 
 use super::hls::MediaPlaylist;
 use super::ladder::{Ladder, Rung};
@@ -112,17 +113,33 @@ pub fn run(
     ctx.set_threading(ff::codec::threading::Config::count(0));
     let mut decoder = ctx.decoder().video().map_err(libav("open decoder"))?;
 
+    let mut audio = match (&ladder.audio, input.streams().best(ff::media::Type::Audio)) {
+        (Some(plan), Some(stream)) => Some(AudioChain::new(&stream, plan.bitrate)?),
+        _ => None,
+    };
+
     let mut senders = Vec::new();
     let mut workers = Vec::new();
     for rung in &ladder.rungs {
-        let (tx, rx) = sync_channel::<SharedFrame>(QUEUE);
+        let (tx, rx) = sync_channel::<RungInput>(QUEUE);
         let rung = rung.clone();
         let (file, playlist) = rung_files(prefix, rung.resolution);
         let (media_path, playlist_path) = (out_dir.join(file), out_dir.join(playlist));
         let segment_secs = ladder.segment_secs;
+        let audio_params = audio.as_ref().map(|a| (a.params.clone(), a.time_base));
         let handle = std::thread::Builder::new()
             .name(format!("fleuve-rung-{}", rung.resolution))
-            .spawn(move || encode_rung(rung, rx, in_tb, &media_path, &playlist_path, segment_secs))
+            .spawn(move || {
+                encode_rung(
+                    rung,
+                    rx,
+                    in_tb,
+                    audio_params,
+                    &media_path,
+                    &playlist_path,
+                    segment_secs,
+                )
+            })
             .map_err(|_| PipelineError::RungPanicked(0))?;
         senders.push(tx);
         workers.push(handle);
@@ -131,6 +148,14 @@ pub fn run(
     let mut decoded = 0u64;
     let mut frame = ff::frame::Video::empty();
     for (stream, packet) in input.packets() {
+        if let Some(a) = audio.as_mut().filter(|a| a.index == stream.index()) {
+            for p in a.push(Some(&packet))? {
+                for tx in &senders {
+                    let _ = tx.send(RungInput::Audio(p.clone()));
+                }
+            }
+            continue;
+        }
         if stream.index() != video_index {
             continue;
         }
@@ -143,6 +168,13 @@ pub fn run(
     }
     let _ = decoder.send_eof();
     fan_out(&mut decoder, &mut frame, &mut decoded, &senders);
+    if let Some(a) = audio.as_mut() {
+        for p in a.push(None)? {
+            for tx in &senders {
+                let _ = tx.send(RungInput::Audio(p.clone()));
+            }
+        }
+    }
     drop(senders);
 
     let mut rungs = Vec::new();
@@ -163,15 +195,183 @@ fn fan_out(
     decoder: &mut ff::decoder::Video,
     frame: &mut ff::frame::Video,
     decoded: &mut u64,
-    senders: &[std::sync::mpsc::SyncSender<SharedFrame>],
+    senders: &[std::sync::mpsc::SyncSender<RungInput>],
 ) {
     while decoder.receive_frame(frame).is_ok() {
         *decoded += 1;
         // A rung that died dropped its receiver; its error is reported when it is joined.
         for tx in senders {
-            let _ = tx.send(SharedFrame::reference(frame));
+            let _ = tx.send(RungInput::Video(SharedFrame::reference(frame)));
         }
     }
+}
+
+/// What a rung thread receives, in decode order.
+enum RungInput {
+    /// A decoded source frame.
+    Video(SharedFrame),
+    /// An encoded AAC packet (audio is encoded once and muxed into every rung).
+    Audio(ff::Packet),
+}
+
+/// The audio path, run once per job: decode, resample to 48 kHz stereo float planar, cut into
+/// the encoder's frame size, encode AAC.
+struct AudioChain {
+    index: usize,
+    decoder: ff::decoder::Audio,
+    resampler: Option<ff::software::resampling::Context>,
+    encoder: ff::encoder::Audio,
+    params: ff::codec::Parameters,
+    time_base: ff::Rational,
+    fifo: [Vec<f32>; 2],
+    frame_size: usize,
+    next_pts: i64,
+}
+
+/// AAC output sample rate.
+const AAC_RATE: u32 = 48_000;
+
+impl AudioChain {
+    fn new(stream: &ff::format::stream::Stream, bitrate: u64) -> Result<AudioChain, PipelineError> {
+        let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+            .map_err(libav("audio decoder parameters"))?;
+        let decoder = ctx.decoder().audio().map_err(libav("open audio decoder"))?;
+        let codec = ff::encoder::find_by_name("aac").ok_or(PipelineError::Libav {
+            step: "find AAC encoder".into(),
+            source: ff::Error::EncoderNotFound,
+        })?;
+        let mut enc = ff::codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .audio()
+            .map_err(libav("AAC encoder"))?;
+        enc.set_rate(AAC_RATE as i32);
+        enc.set_channel_layout(ff::ChannelLayout::STEREO);
+        enc.set_channels(2);
+        enc.set_format(ff::format::Sample::F32(ff::format::sample::Type::Planar));
+        enc.set_bit_rate(bitrate as usize);
+        enc.set_time_base(ff::Rational(1, AAC_RATE as i32));
+        // fMP4 needs the AAC config in the stream header.
+        enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        let encoder = enc.open_as(codec).map_err(libav("open AAC encoder"))?;
+        let params = ff::codec::Parameters::from(&encoder);
+        let frame_size = (encoder.frame_size() as usize).max(1);
+        Ok(AudioChain {
+            index: stream.index(),
+            decoder,
+            resampler: None,
+            encoder,
+            params,
+            time_base: ff::Rational(1, AAC_RATE as i32),
+            fifo: [Vec::new(), Vec::new()],
+            frame_size,
+            next_pts: 0,
+        })
+    }
+
+    /// Feeds one packet (None = end of stream) and returns the AAC packets ready.
+    fn push(&mut self, packet: Option<&ff::Packet>) -> Result<Vec<ff::Packet>, PipelineError> {
+        match packet {
+            Some(p) => {
+                if let Err(e) = self.decoder.send_packet(p) {
+                    tracing::debug!(error = %e, "skipping undecodable audio packet");
+                    return Ok(Vec::new());
+                }
+            }
+            None => {
+                let _ = self.decoder.send_eof();
+            }
+        }
+        let mut decoded = ff::frame::Audio::empty();
+        while self.decoder.receive_frame(&mut decoded).is_ok() {
+            if self.resampler.is_none() {
+                let layout = if decoded.channel_layout().is_empty() {
+                    ff::ChannelLayout::default(decoded.channels() as i32)
+                } else {
+                    decoded.channel_layout()
+                };
+                self.resampler = Some(
+                    ff::software::resampling::Context::get(
+                        decoded.format(),
+                        layout,
+                        decoded.rate(),
+                        ff::format::Sample::F32(ff::format::sample::Type::Planar),
+                        ff::ChannelLayout::STEREO,
+                        AAC_RATE,
+                    )
+                    .map_err(libav("audio resampler"))?,
+                );
+            }
+            if decoded.channel_layout().is_empty() {
+                decoded.set_channel_layout(ff::ChannelLayout::default(decoded.channels() as i32));
+            }
+            // Room for every output sample: an undersized frame would leave samples in the
+            // resampler, a delay that grows with each packet.
+            let cap = decoded.samples() * AAC_RATE as usize / decoded.rate().max(1) as usize + 256;
+            let mut out = stereo_frame(cap);
+            if let Some(r) = self.resampler.as_mut() {
+                r.run(&decoded, &mut out).map_err(libav("resample audio"))?;
+            }
+            self.queue(&out);
+        }
+        if packet.is_none() {
+            if let Some(r) = self.resampler.as_mut() {
+                let mut out = stereo_frame(16_384);
+                if r.flush(&mut out).is_ok() && out.samples() > 0 {
+                    self.queue(&out);
+                }
+            }
+        }
+        let mut packets = Vec::new();
+        while self.fifo[0].len() >= self.frame_size
+            || (packet.is_none() && !self.fifo[0].is_empty())
+        {
+            let n = self.frame_size.min(self.fifo[0].len());
+            let mut frame = stereo_frame(n);
+            for ch in 0..2 {
+                let samples: Vec<f32> = self.fifo[ch].drain(..n).collect();
+                frame.plane_mut::<f32>(ch)[..n].copy_from_slice(&samples);
+            }
+            frame.set_pts(Some(self.next_pts));
+            self.next_pts += n as i64;
+            self.encoder
+                .send_frame(&frame)
+                .map_err(libav("encode audio"))?;
+            self.drain(&mut packets);
+        }
+        if packet.is_none() {
+            let _ = self.encoder.send_eof();
+            self.drain(&mut packets);
+        }
+        Ok(packets)
+    }
+
+    fn queue(&mut self, frame: &ff::frame::Audio) {
+        let n = frame.samples();
+        if n == 0 {
+            return;
+        }
+        for ch in 0..2 {
+            self.fifo[ch].extend_from_slice(&frame.plane::<f32>(ch)[..n]);
+        }
+    }
+
+    fn drain(&mut self, out: &mut Vec<ff::Packet>) {
+        let mut p = ff::Packet::empty();
+        while self.encoder.receive_packet(&mut p).is_ok() {
+            out.push(p.clone());
+        }
+    }
+}
+
+/// An allocated 48 kHz stereo float-planar frame with room for `samples`.
+fn stereo_frame(samples: usize) -> ff::frame::Audio {
+    let mut f = ff::frame::Audio::new(
+        ff::format::Sample::F32(ff::format::sample::Type::Planar),
+        samples,
+        ff::ChannelLayout::STEREO,
+    );
+    f.set_rate(AAC_RATE);
+    f
 }
 
 /// A decoded frame shared by reference (`av_frame_clone`: the picture buffers are
@@ -222,8 +422,9 @@ fn encoder_options(name: &str, rung: &Rung) -> ff::Dictionary<'static> {
 
 fn encode_rung(
     rung: Rung,
-    frames: Receiver<SharedFrame>,
+    frames: Receiver<RungInput>,
     in_tb: ff::Rational,
+    audio: Option<(ff::codec::Parameters, ff::Rational)>,
     media_path: &Path,
     playlist_path: &Path,
     segment_secs: u32,
@@ -284,6 +485,16 @@ fn encode_rung(
         .add_stream(codec)
         .map_err(libav(format!("{res}p: add stream")))?;
     ost.set_parameters(&encoder);
+    let audio_tb = match &audio {
+        Some((params, tb)) => {
+            let mut ast = output
+                .add_stream(ff::encoder::find_by_name("aac"))
+                .map_err(libav(format!("{res}p: add audio stream")))?;
+            ast.set_parameters(params.clone());
+            Some(*tb)
+        }
+        None => None,
+    };
     let mut opts = ff::Dictionary::new();
     opts.set("hls_time", &segment_secs.to_string());
     opts.set("hls_playlist_type", "vod");
@@ -295,6 +506,7 @@ fn encode_rung(
         .write_header_with(opts)
         .map_err(libav(format!("{res}p: write header")))?;
     let ost_tb = output.stream(0).map(|s| s.time_base()).unwrap_or(out_tb);
+    let ast_tb = output.stream(1).map(|s| s.time_base());
 
     let mut scaler: Option<ff::software::scaling::Context> = None;
     let mut scaled = ff::frame::Video::new(ff::format::Pixel::YUV420P, rung.width, rung.height);
@@ -314,7 +526,19 @@ fn encode_rung(
         }
         Ok(())
     };
-    for SharedFrame(frame) in frames.iter() {
+    for input in frames.iter() {
+        let frame = match input {
+            RungInput::Video(SharedFrame(f)) => f,
+            RungInput::Audio(mut p) => {
+                if let (Some(from), Some(to)) = (audio_tb, ast_tb) {
+                    p.set_stream(1);
+                    p.rescale_ts(from, to);
+                    p.write_interleaved(&mut output)
+                        .map_err(libav(format!("{res}p: write audio")))?;
+                }
+                continue;
+            }
+        };
         // Frame-rate conversion by timestamp: keep a frame when it lands on a new output tick.
         let t = frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb);
         let pts = (t * f64::from(rung.fps) + 1e-6).floor() as i64;
@@ -393,7 +617,14 @@ mod tests {
 
     fn ffprobe(path: &Path) -> serde_json::Value {
         let out = Command::new("ffprobe")
-            .args(["-v", "error", "-show_streams", "-of", "json"])
+            .args([
+                "-v",
+                "error",
+                "-count_packets",
+                "-show_streams",
+                "-of",
+                "json",
+            ])
             .arg(path)
             .output()
             .expect("ffprobe is required (apt-get install ffmpeg)");
@@ -419,6 +650,13 @@ mod tests {
                 "-i",
                 "testsrc2=size=1280x720:rate=30:duration=5",
             ])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=44100:duration=5",
+            ])
+            .args(["-c:a", "aac", "-ac", "1"])
             .args([
                 "-c:v",
                 "libx264",
@@ -454,6 +692,20 @@ mod tests {
             let streams = ffprobe(&o.media_file);
             let v = &streams["streams"][0];
             assert_eq!(v["codec_name"], "h264");
+            let a = &streams["streams"][1];
+            assert_eq!(
+                a["codec_name"],
+                "aac",
+                "rung {}: {streams} {}",
+                r.resolution,
+                std::fs::read_to_string(&o.playlist).unwrap()
+            );
+            assert_eq!(a["channels"], 2);
+            assert_eq!(a["sample_rate"], "48000");
+            // Every AAC packet holds 1024 samples at 48 kHz: all 5 s of audio made it.
+            let packets: f64 = a["nb_read_packets"].as_str().unwrap().parse().unwrap();
+            let secs = packets * 1024.0 / 48_000.0;
+            assert!((secs - 5.0).abs() < 0.2, "audio lasts {secs} s");
             assert_eq!(
                 (
                     v["width"].as_u64().unwrap() as u32,
