@@ -9,7 +9,7 @@ APT_PACKAGES=(
   systemd                                                 # systemd-analyze verify in the tests
   openssl curl ca-certificates                            # test certificates, rustup
   python3 python3-pip                                     # real clients in the tests (libtorrent)
-  nginx-light wrk                                         # benches/compare/serve-vs-nginx.sh
+  nginx-light wrk time                                    # benches/compare/*.sh
 )
 
 missing=()

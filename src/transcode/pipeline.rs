@@ -546,28 +546,41 @@ fn encode_rung(
             continue;
         }
         last_pts = Some(pts);
-        if scaler.is_none() {
-            scaler = Some(
-                ff::software::scaling::Context::get(
-                    frame.format(),
-                    frame.width(),
-                    frame.height(),
-                    ff::format::Pixel::YUV420P,
-                    rung.width,
-                    rung.height,
-                    ff::software::scaling::Flags::BICUBIC,
-                )
-                .map_err(libav(format!("{res}p: scaler")))?,
-            );
+        let mut frame = frame;
+        let passthrough = frame.format() == ff::format::Pixel::YUV420P
+            && frame.width() == rung.width
+            && frame.height() == rung.height;
+        if passthrough {
+            // The rung is the source itself: encode the decoded picture, no scaling pass.
+            frame.set_pts(Some(pts));
+            frame.set_kind(ff::picture::Type::None);
+            encoder
+                .send_frame(&frame)
+                .map_err(libav(format!("{res}p: encode")))?;
+        } else {
+            if scaler.is_none() {
+                scaler = Some(
+                    ff::software::scaling::Context::get(
+                        frame.format(),
+                        frame.width(),
+                        frame.height(),
+                        ff::format::Pixel::YUV420P,
+                        rung.width,
+                        rung.height,
+                        ff::software::scaling::Flags::BICUBIC,
+                    )
+                    .map_err(libav(format!("{res}p: scaler")))?,
+                );
+            }
+            if let Some(s) = scaler.as_mut() {
+                s.run(&frame, &mut scaled)
+                    .map_err(libav(format!("{res}p: scale")))?;
+            }
+            scaled.set_pts(Some(pts));
+            encoder
+                .send_frame(&scaled)
+                .map_err(libav(format!("{res}p: encode")))?;
         }
-        if let Some(s) = scaler.as_mut() {
-            s.run(&frame, &mut scaled)
-                .map_err(libav(format!("{res}p: scale")))?;
-        }
-        scaled.set_pts(Some(pts));
-        encoder
-            .send_frame(&scaled)
-            .map_err(libav(format!("{res}p: encode")))?;
         frames_out += 1;
         write_packets(&mut encoder, &mut output, &mut packet)?;
     }
