@@ -1,6 +1,6 @@
 //! The decode-once ladder pipeline (libav through ffmpeg-next): the source is demuxed and
-//! decoded once on the calling thread; frames flow by reference through one thread per rung,
-//! highest first, each of which converts its frame rate, scales from the rung above, encodes (first encoder of the rung's
+//! decoded once on the calling thread; every decoded frame is shared by reference with one thread
+//! per rung, which converts its frame rate, scales once, encodes (first encoder of the rung's
 //! chain that opens, ending with libx264) and muxes one single-file fragmented MP4 with its HLS
 //! media playlist. PeerTube runs one ffmpeg per rung, each decoding the source again.
 //!
@@ -118,26 +118,22 @@ pub fn run(
         _ => None,
     };
 
-    // Rungs form a cascade, highest first: each scales from the rung above it (not from the
-    // source) and hands its picture down, so a 4K source is read once for the top rung, not once
-    // per rung. Spawned bottom-up so each rung knows the one below it.
-    let mut downstream: Option<std::sync::mpsc::SyncSender<RungInput>> = None;
+    let mut senders = Vec::new();
     let mut workers = Vec::new();
-    for rung in ladder.rungs.iter().rev() {
+    for rung in &ladder.rungs {
         let (tx, rx) = sync_channel::<RungInput>(QUEUE);
         let rung = rung.clone();
         let (file, playlist) = rung_files(prefix, rung.resolution);
         let (media_path, playlist_path) = (out_dir.join(file), out_dir.join(playlist));
         let segment_secs = ladder.segment_secs;
         let audio_params = audio.as_ref().map(|a| (a.params.clone(), a.time_base));
-        let below = downstream.take();
         let handle = std::thread::Builder::new()
             .name(format!("fleuve-rung-{}", rung.resolution))
             .spawn(move || {
                 encode_rung(
                     rung,
                     rx,
-                    below,
+                    in_tb,
                     audio_params,
                     &media_path,
                     &playlist_path,
@@ -145,11 +141,9 @@ pub fn run(
                 )
             })
             .map_err(|_| PipelineError::RungPanicked(0))?;
-        downstream = Some(tx);
+        senders.push(tx);
         workers.push(handle);
     }
-    workers.reverse();
-    let senders: Vec<_> = downstream.into_iter().collect();
 
     let mut decoded = 0u64;
     let mut frame = ff::frame::Video::empty();
@@ -170,10 +164,10 @@ pub fn run(
             tracing::debug!(error = %e, "skipping undecodable packet");
             continue;
         }
-        fan_out(&mut decoder, &mut frame, &mut decoded, &senders, in_tb);
+        fan_out(&mut decoder, &mut frame, &mut decoded, &senders);
     }
     let _ = decoder.send_eof();
-    fan_out(&mut decoder, &mut frame, &mut decoded, &senders, in_tb);
+    fan_out(&mut decoder, &mut frame, &mut decoded, &senders);
     if let Some(a) = audio.as_mut() {
         for p in a.push(None)? {
             for tx in &senders {
@@ -202,22 +196,20 @@ fn fan_out(
     frame: &mut ff::frame::Video,
     decoded: &mut u64,
     senders: &[std::sync::mpsc::SyncSender<RungInput>],
-    in_tb: ff::Rational,
 ) {
     while decoder.receive_frame(frame).is_ok() {
         *decoded += 1;
-        let t = frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb);
         // A rung that died dropped its receiver; its error is reported when it is joined.
         for tx in senders {
-            let _ = tx.send(RungInput::Video(SharedFrame::reference(frame), t));
+            let _ = tx.send(RungInput::Video(SharedFrame::reference(frame)));
         }
     }
 }
 
 /// What a rung thread receives, in decode order.
 enum RungInput {
-    /// A picture (the decoded source, or the rung above's scaled one) and its time in seconds.
-    Video(SharedFrame, f64),
+    /// A decoded source frame.
+    Video(SharedFrame),
     /// An encoded AAC packet (audio is encoded once and muxed into every rung).
     Audio(ff::Packet),
 }
@@ -431,7 +423,7 @@ fn encoder_options(name: &str, rung: &Rung) -> ff::Dictionary<'static> {
 fn encode_rung(
     rung: Rung,
     frames: Receiver<RungInput>,
-    below: Option<std::sync::mpsc::SyncSender<RungInput>>,
+    in_tb: ff::Rational,
     audio: Option<(ff::codec::Parameters, ff::Rational)>,
     media_path: &Path,
     playlist_path: &Path,
@@ -535,12 +527,9 @@ fn encode_rung(
         Ok(())
     };
     for input in frames.iter() {
-        let (frame, t) = match input {
-            RungInput::Video(SharedFrame(f), t) => (f, t),
+        let frame = match input {
+            RungInput::Video(SharedFrame(f)) => f,
             RungInput::Audio(mut p) => {
-                if let Some(below) = &below {
-                    let _ = below.send(RungInput::Audio(p.clone()));
-                }
                 if let (Some(from), Some(to)) = (audio_tb, ast_tb) {
                     p.set_stream(1);
                     p.rescale_ts(from, to);
@@ -551,6 +540,7 @@ fn encode_rung(
             }
         };
         // Frame-rate conversion by timestamp: keep a frame when it lands on a new output tick.
+        let t = frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb);
         let pts = (t * f64::from(rung.fps) + 1e-6).floor() as i64;
         if last_pts.is_some_and(|l| pts <= l) {
             continue;
@@ -567,14 +557,7 @@ fn encode_rung(
             encoder
                 .send_frame(&frame)
                 .map_err(libav(format!("{res}p: encode")))?;
-            if let Some(below) = &below {
-                let _ = below.send(RungInput::Video(SharedFrame::reference(&frame), t));
-            }
         } else {
-            if below.is_some() {
-                // The picture is shared with the rung below: scale into a fresh buffer.
-                scaled = ff::frame::Video::new(ff::format::Pixel::YUV420P, rung.width, rung.height);
-            }
             if scaler.is_none() {
                 scaler = Some(
                     ff::software::scaling::Context::get(
@@ -597,9 +580,6 @@ fn encode_rung(
             encoder
                 .send_frame(&scaled)
                 .map_err(libav(format!("{res}p: encode")))?;
-            if let Some(below) = &below {
-                let _ = below.send(RungInput::Video(SharedFrame::reference(&scaled), t));
-            }
         }
         frames_out += 1;
         write_packets(&mut encoder, &mut output, &mut packet)?;
