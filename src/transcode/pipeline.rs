@@ -32,6 +32,10 @@ pub struct RungOutput {
     pub fallback_reason: Option<String>,
     /// Frames encoded.
     pub frames: u64,
+    /// RFC 6381 codecs of the rendition (`avc1.640028` or `avc1.640028,mp4a.40.2`).
+    pub codecs: String,
+    /// Peak segment bitrate (bit/s), the master playlist's `BANDWIDTH`.
+    pub bandwidth: u64,
 }
 
 /// The whole job's output.
@@ -41,6 +45,10 @@ pub struct PipelineOutput {
     pub decoded_frames: u64,
     /// Per rung, in ladder order.
     pub rungs: Vec<RungOutput>,
+    /// The master playlist (`<prefix>-master.m3u8`).
+    pub master: PathBuf,
+    /// The segments-sha256 JSON (`<prefix>-segments-sha256.json`).
+    pub segments_sha256: PathBuf,
 }
 
 /// Why a transcode failed.
@@ -184,10 +192,75 @@ pub fn run(
             .map_err(|_| PipelineError::RungPanicked(rung.resolution))??;
         rungs.push(out);
     }
+    let (master, segments_sha256) = write_master_and_hashes(ladder, &rungs, out_dir, prefix)?;
     Ok(PipelineOutput {
         decoded_frames: decoded,
         rungs,
+        master,
+        segments_sha256,
     })
+}
+
+/// Writes the master playlist and the segments-sha256 JSON (PeerTube's names and formats).
+fn write_master_and_hashes(
+    ladder: &Ladder,
+    rungs: &[RungOutput],
+    out_dir: &Path,
+    prefix: &str,
+) -> Result<(PathBuf, PathBuf), PipelineError> {
+    let fail = |resolution: u32, e: &dyn std::fmt::Display| PipelineError::Output {
+        resolution,
+        message: e.to_string(),
+    };
+    let mut variants = Vec::new();
+    let mut hashes = serde_json::Map::new();
+    for (rung, out) in ladder.rungs.iter().zip(rungs) {
+        let text = std::fs::read_to_string(&out.playlist).map_err(|e| fail(rung.resolution, &e))?;
+        let playlist = MediaPlaylist::parse(&text).map_err(|e| fail(rung.resolution, &e))?;
+        let mut file =
+            std::fs::File::open(&out.media_file).map_err(|e| fail(rung.resolution, &e))?;
+        let map = playlist
+            .segment_hashes(&mut file)
+            .map_err(|e| fail(rung.resolution, &e))?;
+        hashes.insert(playlist.file.clone(), serde_json::Value::Object(map));
+        variants.push(super::hls::Variant {
+            playlist: out
+                .playlist
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            bandwidth: out.bandwidth,
+            width: rung.width,
+            height: rung.height,
+            fps: rung.fps,
+            codecs: out.codecs.clone(),
+        });
+    }
+    let master = out_dir.join(format!("{prefix}-master.m3u8"));
+    std::fs::write(&master, super::hls::master_playlist(&variants)).map_err(|e| fail(0, &e))?;
+    let sha = out_dir.join(format!("{prefix}-segments-sha256.json"));
+    let json = serde_json::to_vec(&serde_json::Value::Object(hashes)).map_err(|e| fail(0, &e))?;
+    std::fs::write(&sha, json).map_err(|e| fail(0, &e))?;
+    Ok((master, sha))
+}
+
+/// RFC 6381 `avc1.PPCCLL` from an H.264 encoder's extradata (Annex B SPS or avcC).
+fn avc_codec_string(extradata: &[u8]) -> Option<String> {
+    let sps = if extradata.first() == Some(&1) && extradata.len() >= 4 {
+        &extradata[1..4]
+    } else {
+        let mut i = 0;
+        loop {
+            let rest = extradata.get(i..)?;
+            let start = rest.windows(3).position(|w| w == [0, 0, 1])?;
+            let nal = i + start + 3;
+            if extradata.get(nal).map(|b| b & 0x1f) == Some(7) {
+                break extradata.get(nal + 1..nal + 4)?;
+            }
+            i = nal;
+        }
+    };
+    Some(format!("avc1.{:02x}{:02x}{:02x}", sps[0], sps[1], sps[2]))
 }
 
 /// Hands every frame the decoder has ready to every rung.
@@ -480,6 +553,18 @@ fn encode_rung(
     if let Some(why) = &fallback_reason {
         tracing::warn!(rung = res, encoder = %encoder_name, reason = %why, "encoder fallback");
     }
+    // SAFETY: `encoder` is an open codec context; libav owns `extradata` (`extradata_size` bytes)
+    // for the context's lifetime, and we copy it out before anything else touches the context.
+    let extradata = unsafe {
+        let ctx = encoder.as_ptr();
+        let (ptr, len) = ((*ctx).extradata, (*ctx).extradata_size);
+        if ptr.is_null() || len <= 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(ptr, len as usize).to_vec()
+        }
+    };
+    let video_codecs = avc_codec_string(&extradata).unwrap_or_else(|| "avc1.640028".into());
     let codec = ff::encoder::find_by_name(&encoder_name);
     let mut ost = output
         .add_stream(codec)
@@ -612,6 +697,17 @@ fn encode_rung(
         message: e.to_string(),
     })?;
 
+    let bandwidth = playlist
+        .segments
+        .iter()
+        .filter(|s| s.duration > 0.0)
+        .map(|s| (s.range.len as f64 * 8.0 / s.duration).ceil() as u64)
+        .max()
+        .unwrap_or(rung.target_bitrate);
+    let mut codecs = video_codecs;
+    if audio_tb.is_some() {
+        codecs.push_str(",mp4a.40.2");
+    }
     Ok(RungOutput {
         resolution: res,
         playlist: playlist_path.to_owned(),
@@ -619,12 +715,32 @@ fn encode_rung(
         encoder: encoder_name,
         fallback_reason,
         frames: frames_out,
+        codecs,
+        bandwidth,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::ladder::{plan, PlanOptions};
+
+    #[test]
+    fn codec_strings_from_extradata() {
+        // Annex B: start code, SPS NAL (0x67), High profile 100, constraints 0, level 3.1.
+        let annexb = [
+            0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1f, 0xac, 0, 0, 0, 1, 0x68, 0xee,
+        ];
+        assert_eq!(
+            super::avc_codec_string(&annexb).as_deref(),
+            Some("avc1.64001f")
+        );
+        let avcc = [1, 0x4d, 0x40, 0x28, 0xff];
+        assert_eq!(
+            super::avc_codec_string(&avcc).as_deref(),
+            Some("avc1.4d4028")
+        );
+        assert_eq!(super::avc_codec_string(&[0, 0, 1, 0x68]), None);
+    }
     use super::*;
     use std::process::Command;
 
@@ -698,6 +814,40 @@ mod tests {
         std::fs::create_dir_all(&out_dir).unwrap();
         let out = run(&src, &ladder, &out_dir, "abc").unwrap();
         assert_eq!(out.decoded_frames, 150, "decoded once: 5 s at 30 fps");
+        let master = std::fs::read_to_string(&out.master).unwrap();
+        assert!(master.starts_with("#EXTM3U\n"));
+        for r in &ladder.rungs {
+            assert!(
+                master.contains(&format!(
+                    "RESOLUTION={}x{},FRAME-RATE=30,CODECS=\"avc1.",
+                    r.width, r.height
+                )),
+                "{master}"
+            );
+            assert!(
+                master.contains(&format!("\nabc-{}.m3u8\n", r.resolution)),
+                "{master}"
+            );
+        }
+        assert!(master.contains(",mp4a.40.2\""), "{master}");
+        let sha: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&out.segments_sha256).unwrap()).unwrap();
+        for o in &out.rungs {
+            let name = o.media_file.file_name().unwrap().to_str().unwrap();
+            let ranges = sha[name]
+                .as_object()
+                .unwrap_or_else(|| panic!("{name} missing in {sha}"));
+            let bytes = std::fs::read(&o.media_file).unwrap();
+            for (range, hash) in ranges {
+                let (a, b) = range.split_once('-').unwrap();
+                let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+                use sha2::Digest;
+                assert_eq!(
+                    hash.as_str().unwrap(),
+                    hex::encode(sha2::Sha256::digest(&bytes[a..=b]))
+                );
+            }
+        }
         let dims: Vec<(u32, u32)> = ladder.rungs.iter().map(|r| (r.width, r.height)).collect();
         assert_eq!(dims, vec![(1280, 720), (854, 480), (426, 240)]);
         for (r, o) in ladder.rungs.iter().zip(&out.rungs) {
