@@ -49,6 +49,10 @@ pub struct PipelineOutput {
     pub master: PathBuf,
     /// The segments-sha256 JSON (`<prefix>-segments-sha256.json`).
     pub segments_sha256: PathBuf,
+    /// Miniature (PeerTube's 280x157 box) from the middle of the video.
+    pub thumbnail: Option<PathBuf>,
+    /// Preview (PeerTube's 850x480 box) from the same frame.
+    pub preview: Option<PathBuf>,
 }
 
 /// Why a transcode failed.
@@ -155,6 +159,8 @@ pub fn run(
 
     let mut decoded = 0u64;
     let mut frame = ff::frame::Video::empty();
+    let middle = (input.duration().max(0) as f64 / f64::from(ff::ffi::AV_TIME_BASE)) / 2.0;
+    let mut poster: Option<SharedFrame> = None;
     for (stream, packet) in input.packets() {
         if let Some(a) = audio.as_mut().filter(|a| a.index == stream.index()) {
             for p in a.push(Some(&packet))? {
@@ -172,10 +178,17 @@ pub fn run(
             tracing::debug!(error = %e, "skipping undecodable packet");
             continue;
         }
-        fan_out(&mut decoder, &mut frame, &mut decoded, &senders);
+        let poster_at = (in_tb, middle, &mut poster);
+        fan_out(&mut decoder, &mut frame, &mut decoded, &senders, poster_at);
     }
     let _ = decoder.send_eof();
-    fan_out(&mut decoder, &mut frame, &mut decoded, &senders);
+    fan_out(
+        &mut decoder,
+        &mut frame,
+        &mut decoded,
+        &senders,
+        (in_tb, middle, &mut poster),
+    );
     if let Some(a) = audio.as_mut() {
         for p in a.push(None)? {
             for tx in &senders {
@@ -193,11 +206,21 @@ pub fn run(
         rungs.push(out);
     }
     let (master, segments_sha256) = write_master_and_hashes(ladder, &rungs, out_dir, prefix)?;
+    let (mut thumbnail, mut preview) = (None, None);
+    if let Some(SharedFrame(picture)) = poster {
+        let t = out_dir.join(format!("{prefix}-thumbnail.jpg"));
+        let p = out_dir.join(format!("{prefix}-preview.jpg"));
+        write_jpeg(&picture, THUMBNAIL_BOX, &t)?;
+        write_jpeg(&picture, PREVIEW_BOX, &p)?;
+        (thumbnail, preview) = (Some(t), Some(p));
+    }
     Ok(PipelineOutput {
         decoded_frames: decoded,
         rungs,
         master,
         segments_sha256,
+        thumbnail,
+        preview,
     })
 }
 
@@ -244,6 +267,70 @@ fn write_master_and_hashes(
     Ok((master, sha))
 }
 
+/// PeerTube's miniature size.
+const THUMBNAIL_BOX: (u32, u32) = (280, 157);
+/// PeerTube's preview size.
+const PREVIEW_BOX: (u32, u32) = (850, 480);
+
+/// Fits `w`x`h` into `bound`, keeping the aspect ratio (even dimensions).
+fn fit(w: u32, h: u32, bound: (u32, u32)) -> (u32, u32) {
+    let scale = (f64::from(bound.0) / f64::from(w)).min(f64::from(bound.1) / f64::from(h));
+    let even = |x: f64| ((x / 2.0).round() as u32 * 2).max(2);
+    (even(f64::from(w) * scale), even(f64::from(h) * scale))
+}
+
+/// Writes `picture`, scaled to fit `bound`, as a JPEG.
+fn write_jpeg(
+    picture: &ff::frame::Video,
+    bound: (u32, u32),
+    path: &Path,
+) -> Result<(), PipelineError> {
+    let (w, h) = fit(picture.width(), picture.height(), bound);
+    let fmt = ff::format::Pixel::YUVJ420P;
+    let mut scaler = ff::software::scaling::Context::get(
+        picture.format(),
+        picture.width(),
+        picture.height(),
+        fmt,
+        w,
+        h,
+        ff::software::scaling::Flags::BICUBIC,
+    )
+    .map_err(libav("thumbnail scaler"))?;
+    let mut scaled = ff::frame::Video::new(fmt, w, h);
+    scaler
+        .run(picture, &mut scaled)
+        .map_err(libav("thumbnail scale"))?;
+    scaled.set_pts(Some(0));
+    let codec = ff::encoder::find(ff::codec::Id::MJPEG).ok_or(PipelineError::Libav {
+        step: "find JPEG encoder".into(),
+        source: ff::Error::EncoderNotFound,
+    })?;
+    let mut enc = ff::codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .map_err(libav("JPEG encoder"))?;
+    enc.set_width(w);
+    enc.set_height(h);
+    enc.set_format(fmt);
+    enc.set_time_base(ff::Rational(1, 25));
+    enc.set_flags(ff::codec::Flags::QSCALE);
+    // qscale 3 (lambda units): good quality, small files.
+    enc.set_global_quality(3 * ff::ffi::FF_QP2LAMBDA);
+    let mut enc = enc.open_as(codec).map_err(libav("open JPEG encoder"))?;
+    enc.send_frame(&scaled).map_err(libav("encode thumbnail"))?;
+    enc.send_eof().map_err(libav("flush JPEG encoder"))?;
+    let mut packet = ff::Packet::empty();
+    enc.receive_packet(&mut packet)
+        .map_err(libav("encode thumbnail"))?;
+    let data = packet.data().unwrap_or_default();
+    let fail = |e: std::io::Error| PipelineError::Output {
+        resolution: 0,
+        message: format!("{}: {e}", path.display()),
+    };
+    std::fs::write(path, data).map_err(fail)
+}
+
 /// RFC 6381 `avc1.PPCCLL` from an H.264 encoder's extradata (Annex B SPS or avcC).
 fn avc_codec_string(extradata: &[u8]) -> Option<String> {
     let sps = if extradata.first() == Some(&1) && extradata.len() >= 4 {
@@ -269,9 +356,14 @@ fn fan_out(
     frame: &mut ff::frame::Video,
     decoded: &mut u64,
     senders: &[std::sync::mpsc::SyncSender<RungInput>],
+    (in_tb, middle, poster): (ff::Rational, f64, &mut Option<SharedFrame>),
 ) {
     while decoder.receive_frame(frame).is_ok() {
         *decoded += 1;
+        // Keep the first picture past the middle for the thumbnail and preview.
+        if poster.is_none() && frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb) >= middle {
+            *poster = Some(SharedFrame::reference(frame));
+        }
         // A rung that died dropped its receiver; its error is reported when it is joined.
         for tx in senders {
             let _ = tx.send(RungInput::Video(SharedFrame::reference(frame)));
@@ -814,6 +906,15 @@ mod tests {
         std::fs::create_dir_all(&out_dir).unwrap();
         let out = run(&src, &ladder, &out_dir, "abc").unwrap();
         assert_eq!(out.decoded_frames, 150, "decoded once: 5 s at 30 fps");
+        for (img, w, h) in [(&out.thumbnail, 280, 158), (&out.preview, 850, 478)] {
+            let img = img.as_ref().expect("thumbnail and preview written");
+            let v = &ffprobe(img)["streams"][0];
+            assert_eq!(v["codec_name"], "mjpeg");
+            assert_eq!(
+                (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap()),
+                (w, h)
+            );
+        }
         let master = std::fs::read_to_string(&out.master).unwrap();
         assert!(master.starts_with("#EXTM3U\n"));
         for r in &ladder.rungs {
