@@ -266,3 +266,98 @@ string_key!(
     /// `oauth`: refresh token by the hex SHA-256 of its value.
     RefreshTokenKey, Cf::Oauth, 0x03, TokenRecord
 );
+
+/// Where a transcode job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker has it.
+    Running,
+    /// Published.
+    Done,
+    /// Given up (the reason is in the job).
+    Failed,
+}
+
+impl JobState {
+    /// Tag byte of the state index.
+    pub fn tag(self) -> u8 {
+        match self {
+            JobState::Queued => 1,
+            JobState::Running => 2,
+            JobState::Done => 3,
+            JobState::Failed => 4,
+        }
+    }
+
+    fn from_tag(t: u8) -> Option<JobState> {
+        Some(match t {
+            1 => JobState::Queued,
+            2 => JobState::Running,
+            3 => JobState::Done,
+            4 => JobState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A transcode job: one source, one full ladder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Job id (ascending: the queue is FIFO).
+    pub id: u64,
+    /// The video it publishes.
+    pub video_uuid: String,
+    /// The uploaded source file.
+    pub source: std::path::PathBuf,
+    /// State.
+    pub state: JobState,
+    /// Times a worker has started it.
+    pub attempts: u32,
+    /// Last failure, or why it was restarted.
+    pub last_error: Option<String>,
+    /// Creation time (Unix seconds).
+    pub created_at: u64,
+    /// Last change (Unix seconds).
+    pub updated_at: u64,
+}
+
+u64_key!(
+    /// `jobs`: job by id.
+    JobKey, Cf::Jobs, 0x01, Job
+);
+
+/// `jobs_by_state`: (state, id) → (), scanned by state in id order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobStateKey {
+    /// State.
+    pub state: JobState,
+    /// Job id.
+    pub id: u64,
+}
+
+impl Key for JobStateKey {
+    type Value = ();
+    type Prefix = JobState;
+    const CF: Cf = Cf::JobsByState;
+    fn encode(&self) -> Vec<u8> {
+        tagged_u64(self.state.tag(), self.id)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let state = bytes
+            .first()
+            .and_then(|t| JobState::from_tag(*t))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("bad job index key {}", hex::encode(bytes)))
+            })?;
+        Ok(JobStateKey {
+            state,
+            id: untag_u64(state.tag(), bytes)?,
+        })
+    }
+    fn encode_prefix(state: &JobState) -> Vec<u8> {
+        vec![state.tag()]
+    }
+}

@@ -1,7 +1,9 @@
-//! Transcoding: probing sources, planning the ladder, and (as issue 3 lands) the decode-once
-//! pipeline, the worker process and the durable job queue. Only this module talks to libav.
+//! Transcoding: probing sources, planning the ladder, the decode-once pipeline, HLS playlists
+//! and the durable job queue. Worker processes and publication land next (issue 3). Only this
+//! module talks to libav.
 
 pub mod hls;
+pub mod jobs;
 pub mod ladder;
 pub mod pipeline;
 pub mod probe;
