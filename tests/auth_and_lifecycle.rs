@@ -457,25 +457,7 @@ fn tells_systemd_ready_watchdog_and_stopping() {
 #[test]
 fn plan_shows_the_ladder_of_a_generated_clip() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("clip.mp4");
-    let st = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=30:duration=1",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-        ])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg CLI required");
-    assert!(st.success());
+    let clip = clip(dir.path(), "clip.mp4", "1280x720", 30, 1, false);
     let out = Command::new(bin())
         .args(["plan", "--json"])
         .arg(&clip)

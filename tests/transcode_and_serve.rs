@@ -8,33 +8,7 @@ use std::process::Command;
 #[test]
 fn ffprobe_reads_every_rung_through_the_master_playlist() {
     let s = Server::start();
-    let src = s.dir.join("src.mp4");
-    let st = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=854x480:rate=25:duration=3",
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-        ])
-        .arg(&src)
-        .status()
-        .expect("ffmpeg CLI required");
-    assert!(st.success());
+    let src = clip(&s.dir, "src.mp4", "854x480", 25, 3, true);
     let uuid = "0f5c4e9b-0000-4000-8000-0000000000e2";
     let dir = s.media().join("streaming-playlists/hls").join(uuid);
     let out = Command::new(bin())

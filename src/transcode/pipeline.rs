@@ -860,36 +860,14 @@ mod tests {
     #[test]
     fn decodes_once_and_writes_every_rung() {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src.mp4");
-        let st = Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=1280x720:rate=30:duration=5",
-            ])
-            .args([
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=440:sample_rate=44100:duration=5",
-            ])
-            .args(["-c:a", "aac", "-ac", "1"])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .arg(&src)
-            .status()
-            .expect("ffmpeg CLI required");
-        assert!(st.success());
+        let src = crate::transcode::testclip::clip(
+            dir.path(),
+            "src.mp4",
+            "1280x720",
+            30,
+            5,
+            Some((44_100, 1)),
+        );
         let info = super::super::probe::probe(&src).unwrap();
         let opts = PlanOptions {
             resolutions: vec![240, 480],
@@ -1001,29 +979,7 @@ mod tests {
     #[test]
     fn lower_rungs_drop_to_a_standard_frame_rate() {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src60.mp4");
-        let st = Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=640x360:rate=60:duration=2",
-            ])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .arg(&src)
-            .status()
-            .expect("ffmpeg CLI required");
-        assert!(st.success());
+        let src = crate::transcode::testclip::clip(dir.path(), "src60.mp4", "640x360", 60, 2, None);
         let info = super::super::probe::probe(&src).unwrap();
         let opts = PlanOptions {
             resolutions: vec![144],

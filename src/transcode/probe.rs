@@ -159,20 +159,8 @@ pub fn probe(path: &Path) -> Result<SourceInfo, ProbeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
 
-    /// Generates a clip with the ffmpeg CLI (Debian's `ffmpeg` package).
-    fn generate(dir: &Path, name: &str, args: &[&str]) -> std::path::PathBuf {
-        let out = dir.join(name);
-        let status = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y"])
-            .args(args)
-            .arg(&out)
-            .status()
-            .expect("ffmpeg CLI is required for media tests (apt-get install ffmpeg)");
-        assert!(status.success(), "ffmpeg failed to generate {name}");
-        out
-    }
+    use crate::transcode::testclip::generate;
 
     #[test]
     fn probes_a_generated_720p_clip() {

@@ -197,3 +197,39 @@ pub async fn login(s: &Server) -> (String, String) {
 pub fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 % 251) as u8).collect()
 }
+
+/// Generates a `testsrc2` H.264 clip (with a sine tone when `audio`) with Debian's ffmpeg CLI.
+pub fn clip(dir: &Path, name: &str, size: &str, rate: u32, secs: u32, audio: bool) -> PathBuf {
+    let out = dir.join(name);
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args([
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+    ])
+    .arg(format!("testsrc2=size={size}:rate={rate}:duration={secs}"));
+    if audio {
+        cmd.args(["-f", "lavfi", "-i"])
+            .arg(format!("sine=duration={secs}"))
+            .args(["-c:a", "aac"]);
+    }
+    let st = cmd
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg CLI is required (apt-get install ffmpeg)");
+    assert!(st.success(), "ffmpeg failed to generate {name}");
+    out
+}
