@@ -42,47 +42,19 @@ async fn root_login_token_and_me() {
         .starts_with("application/problem+json"));
 
     // Refresh: new pair works, old pair is gone.
-    let oc: Value = c
-        .get(s.url("/api/v1/oauth-clients/local"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let fresh: Value = c
-        .post(s.url("/api/v1/users/token"))
-        .form(&[
-            ("client_id", oc["client_id"].as_str().unwrap()),
-            ("client_secret", oc["client_secret"].as_str().unwrap()),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let oc = oauth_client(&s).await;
+    let fresh: Value = token_request(
+        &s,
+        &oc,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let new_token = fresh["access_token"].as_str().unwrap();
-    assert_eq!(
-        c.get(s.url("/api/v1/users/me"))
-            .bearer_auth(new_token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        c.get(s.url("/api/v1/users/me"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(me_status(&s, new_token).await, 200);
+    assert_eq!(me_status(&s, &token).await, 401);
 
     // Revoke.
     let r = c
@@ -92,15 +64,7 @@ async fn root_login_token_and_me() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        c.get(s.url("/api/v1/users/me"))
-            .bearer_auth(new_token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(me_status(&s, new_token).await, 401);
 
     // Admin status needs a token and shows the shards.
     assert_eq!(
@@ -130,30 +94,15 @@ async fn root_login_token_and_me() {
 async fn wrong_credentials_get_peertube_errors() {
     let s = Server::start();
     let c = client();
-    let oc: Value = c
-        .get(s.url("/api/v1/oauth-clients/local"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (id, secret) = (
-        oc["client_id"].as_str().unwrap(),
-        oc["client_secret"].as_str().unwrap(),
-    );
-    let r = c
-        .post(s.url("/api/v1/users/token"))
-        .form(&[
-            ("client_id", id),
-            ("client_secret", secret),
+    let oc = oauth_client(&s).await;
+    let password = |pw| {
+        [
             ("grant_type", "password"),
             ("username", "root"),
-            ("password", "wrong"),
-        ])
-        .send()
-        .await
-        .unwrap();
+            ("password", pw),
+        ]
+    };
+    let r = token_request(&s, &oc, &password("wrong")).await;
     assert_eq!(r.status(), 400);
     assert!(r.headers()["content-type"]
         .to_str()
@@ -164,31 +113,12 @@ async fn wrong_credentials_get_peertube_errors() {
     assert_eq!(body["status"], 400);
     assert!(body["detail"].as_str().unwrap().contains("Invalid grant"));
 
-    let r = c
-        .post(s.url("/api/v1/users/token"))
-        .form(&[
-            ("client_id", "x"),
-            ("client_secret", "y"),
-            ("grant_type", "password"),
-            ("username", "root"),
-            ("password", ROOT_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let wrong_client = ("x".to_string(), "y".to_string());
+    let r = token_request(&s, &wrong_client, &password(ROOT_PASSWORD)).await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_client");
 
-    let r = c
-        .post(s.url("/api/v1/users/token"))
-        .form(&[
-            ("client_id", id),
-            ("client_secret", secret),
-            ("grant_type", "magic"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = token_request(&s, &oc, &[("grant_type", "magic")]).await;
     assert_eq!(
         r.json::<Value>().await.unwrap()["code"],
         "unsupported_grant_type"

@@ -155,10 +155,9 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
-/// Logs in as root and returns the access token.
-pub async fn login(s: &Server) -> (String, String) {
-    let c = client();
-    let oc: serde_json::Value = c
+/// The local OAuth client's id and secret.
+pub async fn oauth_client(s: &Server) -> (String, String) {
+    let oc: serde_json::Value = client()
         .get(s.url("/api/v1/oauth-clients/local"))
         .send()
         .await
@@ -166,21 +165,56 @@ pub async fn login(s: &Server) -> (String, String) {
         .json()
         .await
         .unwrap();
-    let tok: serde_json::Value = c
+    (
+        oc["client_id"].as_str().unwrap().to_string(),
+        oc["client_secret"].as_str().unwrap().to_string(),
+    )
+}
+
+/// `POST /api/v1/users/token` with the given client and grant fields.
+pub async fn token_request(
+    s: &Server,
+    (id, secret): &(String, String),
+    grant: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form: Vec<(&str, &str)> = vec![("client_id", id), ("client_secret", secret)];
+    form.extend_from_slice(grant);
+    client()
         .post(s.url("/api/v1/users/token"))
-        .form(&[
-            ("client_id", oc["client_id"].as_str().unwrap()),
-            ("client_secret", oc["client_secret"].as_str().unwrap()),
-            ("grant_type", "password"),
-            ("username", "root"),
-            ("password", ROOT_PASSWORD),
-        ])
+        .form(&form)
         .send()
         .await
         .unwrap()
-        .json()
+}
+
+/// Status of `GET /api/v1/users/me` with `token`.
+pub async fn me_status(s: &Server, token: &str) -> u16 {
+    client()
+        .get(s.url("/api/v1/users/me"))
+        .bearer_auth(token)
+        .send()
         .await
-        .unwrap();
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Logs in as root and returns the access and refresh tokens.
+pub async fn login(s: &Server) -> (String, String) {
+    let oc = oauth_client(s).await;
+    let tok: serde_json::Value = token_request(
+        s,
+        &oc,
+        &[
+            ("grant_type", "password"),
+            ("username", "root"),
+            ("password", ROOT_PASSWORD),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     (
         tok["access_token"]
             .as_str()
