@@ -8,12 +8,8 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
-fn iso(secs: u64) -> String {
-    httpdate_to_iso(secs)
-}
-
 /// Unix seconds as an RFC 3339 UTC timestamp (`2026-11-26T04:49:27.000Z`).
-pub fn httpdate_to_iso(secs: u64) -> String {
+pub fn iso8601(secs: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days as i64);
@@ -49,7 +45,7 @@ pub fn account_json(app: &SharedApp, user: &User) -> Value {
         "host": app.public_host,
         "followersCount": 0,
         "followingCount": 0,
-        "createdAt": iso(user.created_at),
+        "createdAt": iso8601(user.created_at),
         "avatars": [],
     })
 }
@@ -64,7 +60,7 @@ pub fn channel_json(app: &SharedApp, c: &Channel) -> Value {
         "host": app.public_host,
         "followersCount": 0,
         "followingCount": 0,
-        "createdAt": iso(c.created_at),
+        "createdAt": iso8601(c.created_at),
         "avatars": [],
         "banners": [],
     })
@@ -91,7 +87,7 @@ pub async fn me(State(app): State<SharedApp>, auth: AuthUser) -> Result<Json<Val
         "nsfwPolicy": "do_not_list",
         "videoQuota": -1,
         "videoQuotaDaily": -1,
-        "createdAt": iso(user.created_at),
+        "createdAt": iso8601(user.created_at),
         "account": account_json(&app, &user),
         "videoChannels": channels,
     })))
@@ -103,8 +99,8 @@ mod tests {
 
     #[test]
     fn iso_dates() {
-        assert_eq!(httpdate_to_iso(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(httpdate_to_iso(951_782_400), "2000-02-29T00:00:00.000Z");
-        assert_eq!(httpdate_to_iso(1_795_668_567), "2026-11-26T04:49:27.000Z");
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00.000Z");
+        assert_eq!(iso8601(1_795_668_567), "2026-11-26T04:49:27.000Z");
     }
 }

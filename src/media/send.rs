@@ -3,11 +3,10 @@
 //! space, as nginx does), everything else with vectored writes of cached chunks.
 
 use super::cache::CHUNK;
-use super::serve::{PlanBody, RangeBody, SegmentServer, STREAM_THRESHOLD};
+use super::serve::{ChunkReads, PlanBody, RangeBody, SegmentServer, STREAM_THRESHOLD};
 use std::io::{self, IoSlice};
 use std::os::unix::fs::MetadataExt;
 use std::rc::Rc;
-use std::sync::atomic::Ordering::Relaxed;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
@@ -57,12 +56,14 @@ impl SegmentServer {
         }
         if len > STREAM_THRESHOLD {
             write_all_vectored(stream, &mut [IoSlice::new(head)]).await?;
-            let mut off = r.start;
-            while off <= r.end {
-                let n = CHUNK.min(r.end - off + 1);
-                let data = self.reader.read_at(r.path.clone(), off, n as usize).await?;
+            let reads = ChunkReads {
+                path: r.path.clone(),
+                next: r.start,
+                end: r.end,
+            };
+            for (path, off, n) in reads {
+                let data = self.reader.read_at(path, off, n).await?;
                 write_all_vectored(stream, &mut [IoSlice::new(&data)]).await?;
-                off += n;
             }
             return Ok(len);
         }
@@ -95,13 +96,6 @@ impl SegmentServer {
         let file = Rc::new(file);
         self.files.borrow_mut().put(id, file.clone());
         Some(file)
-    }
-
-    pub(super) fn publish_cache_metrics(&self) {
-        let cache = self.cache.borrow();
-        self.metrics.cache_hits.store(cache.hits, Relaxed);
-        self.metrics.cache_misses.store(cache.misses, Relaxed);
-        self.metrics.cache_bytes.store(cache.bytes(), Relaxed);
     }
 }
 

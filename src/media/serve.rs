@@ -336,11 +336,16 @@ impl SegmentServer {
             let hi = ((end + 1).min(base + chunk.len() as u64) - base) as usize;
             parts.push(chunk.slice(lo..hi));
         }
+        self.publish_cache_metrics();
+        Ok(parts)
+    }
+
+    /// Copies the cache's counters into the shard's metrics (read by `/metrics`).
+    pub(super) fn publish_cache_metrics(&self) {
         let cache = self.cache.borrow();
         self.metrics.cache_hits.store(cache.hits, Relaxed);
         self.metrics.cache_misses.store(cache.misses, Relaxed);
         self.metrics.cache_bytes.store(cache.bytes(), Relaxed);
-        Ok(parts)
     }
 
     /// Streams a large range straight from disk, one chunk at a time, without caching.
@@ -368,10 +373,10 @@ impl SegmentServer {
 }
 
 /// Successive chunk-sized reads covering `next..=end`.
-struct ChunkReads {
-    path: PathBuf,
-    next: u64,
-    end: u64,
+pub(super) struct ChunkReads {
+    pub(super) path: PathBuf,
+    pub(super) next: u64,
+    pub(super) end: u64,
 }
 
 impl Iterator for ChunkReads {
