@@ -61,6 +61,12 @@ pub struct App {
     pub started: Instant,
     /// Login attempts per client IP (rate limit).
     pub login_limiter: crate::api::ratelimit::RateLimiter,
+    /// The transcoder (job queue, lanes, live progress).
+    pub transcoder: Arc<crate::transcode::runner::Transcoder>,
+    /// Uploads being written right now: resumable session ids, and multipart uploads per user.
+    pub uploads: crate::api::uploads::InFlight,
+    /// The `fleuve` executable (workers and probes run as child processes of it).
+    pub exe: PathBuf,
 }
 
 /// Shared handle.

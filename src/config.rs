@@ -54,6 +54,8 @@ pub struct Config {
     pub instance: InstanceConfig,
     /// Transcoding ladder and encoders.
     pub transcode: TranscodeConfig,
+    /// Uploads.
+    pub upload: UploadConfig,
 }
 
 /// `[transcode]`: the ladder and the encoders (PeerTube's defaults).
@@ -72,6 +74,20 @@ pub struct TranscodeConfig {
     pub gop_secs: u32,
     /// Target HLS segment length in seconds.
     pub segment_secs: u32,
+    /// Jobs transcoded at once (CPU lanes; each job encodes its whole ladder in parallel).
+    pub jobs: usize,
+    /// Cores the workers are pinned to. Empty = every core the server may use.
+    pub cores: Vec<usize>,
+    /// Starts of a job before it is given up (a crash or a kill counts as one).
+    pub max_attempts: u32,
+    /// Wall-clock limit of one worker in seconds. 0 = 600 s + 20 s per second of video.
+    pub job_timeout_secs: u64,
+    /// Address-space limit of a worker in bytes (`RLIMIT_AS`). 0 = no limit.
+    pub worker_memory_bytes: u64,
+    /// Largest file a worker may write, in bytes (`RLIMIT_FSIZE`). 0 = 4 × the source (≥ 1 GiB).
+    pub worker_max_file_bytes: u64,
+    /// Nice value of the workers, so serving wins the cores it shares with transcoding.
+    pub worker_nice: i32,
 }
 
 impl Default for TranscodeConfig {
@@ -83,6 +99,35 @@ impl Default for TranscodeConfig {
             max_fps: p.max_fps,
             gop_secs: p.gop_secs,
             segment_secs: p.segment_secs,
+            jobs: 1,
+            cores: Vec::new(),
+            max_attempts: 3,
+            job_timeout_secs: 0,
+            worker_memory_bytes: 16 << 30,
+            worker_max_file_bytes: 0,
+            worker_nice: 10,
+        }
+    }
+}
+
+/// `[upload]`: video uploads (PeerTube's legacy multipart and resumable protocols).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    /// Largest accepted video file in bytes, checked before any byte is stored.
+    pub max_file_bytes: u64,
+    /// Uploads one user may have in progress at once.
+    pub max_concurrent_per_user: u32,
+    /// Seconds without a chunk after which a resumable upload is abandoned and removed.
+    pub session_lifetime_secs: u64,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        UploadConfig {
+            max_file_bytes: 8 << 30,
+            max_concurrent_per_user: 3,
+            session_lifetime_secs: 3600,
         }
     }
 }
@@ -183,6 +228,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             instance: InstanceConfig::default(),
             transcode: TranscodeConfig::default(),
+            upload: UploadConfig::default(),
         }
     }
 }
@@ -309,6 +355,18 @@ impl Config {
                     "{r} is not one of PeerTube's resolutions {:?}",
                     crate::transcode::ladder::RESOLUTIONS
                 ),
+            ));
+        }
+        if self.transcode.jobs == 0 || self.transcode.max_attempts == 0 {
+            return Err(invalid(
+                Some("transcode".into()),
+                "jobs and max_attempts must be at least 1",
+            ));
+        }
+        if self.upload.max_file_bytes == 0 || self.upload.max_concurrent_per_user == 0 {
+            return Err(invalid(
+                Some("upload".into()),
+                "max_file_bytes and max_concurrent_per_user must be at least 1",
             ));
         }
         if self.transcode.max_fps == 0

@@ -75,6 +75,19 @@ enum Command {
         #[command(flatten)]
         args: ConfigArgs,
     },
+    /// Upload a media file to a running server (PeerTube's resumable upload), optionally wait
+    /// until it is transcoded, and print the video.
+    Ingest(fleuve::ingest::Options),
+    /// Run one transcode job (started by the server, one process per job; not for operators).
+    #[command(hide = true)]
+    Worker {
+        /// The job spec (JSON) written by the server.
+        #[arg(long, conflicts_with = "probe")]
+        spec: Option<PathBuf>,
+        /// Probe and plan a file, print a JSON report (the server's upload check).
+        #[arg(long)]
+        probe: Option<PathBuf>,
+    },
     /// Show the video hardware this machine has and what it can encode.
     ProbeHw {
         /// Print JSON instead of text.
@@ -193,6 +206,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Ingest(options) => Ok(fleuve::ingest::run(&options)?),
+        Command::Worker { spec, probe } => {
+            let mut stdout = std::io::stdout().lock();
+            let code = match (spec, probe) {
+                (_, Some(file)) => fleuve::transcode::worker::probe_main(&file, &mut stdout),
+                (Some(spec), None) => {
+                    let text = std::fs::read(&spec)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", spec.display()))?;
+                    let spec: fleuve::transcode::worker::WorkerSpec = serde_json::from_slice(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", "job spec"))?;
+                    fleuve::transcode::worker::main(&spec, &mut stdout)
+                }
+                (None, None) => anyhow::bail!("worker needs --spec FILE or --probe FILE"),
+            };
+            std::process::exit(code)
         }
         Command::ProbeHw { json } => {
             let inventory = fleuve_hw::discover();

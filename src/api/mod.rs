@@ -5,9 +5,13 @@ pub mod auth;
 pub mod error;
 pub mod instance;
 pub mod ratelimit;
+pub mod uploads;
 pub mod users;
+pub mod videos;
 
 use crate::app::SharedApp;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -24,11 +28,26 @@ pub fn router(app: SharedApp) -> Router {
         .route("/api/v1/users/revoke-token", post(auth::revoke))
         .route("/api/v1/users/me", get(users::me))
         .route("/api/v1/config", get(instance::config))
+        .route("/api/v1/videos", get(videos::list))
+        .route(
+            "/api/v1/videos/upload",
+            post(uploads::upload_multipart.layer(DefaultBodyLimit::disable())),
+        )
+        .route(
+            "/api/v1/videos/upload-resumable",
+            post(uploads::init_resumable)
+                .put(uploads::put_chunk.layer(DefaultBodyLimit::disable()))
+                .delete(uploads::cancel),
+        )
+        .route(
+            "/api/v1/videos/{id}",
+            get(videos::get).delete(videos::delete),
+        )
         .route("/api/v1/admin/status", get(instance::status))
         .route("/metrics", get(instance::metrics))
         .route("/", get(home))
         .fallback(fallback)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_API_BODY))
+        .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .with_state(app)
 }
 

@@ -36,7 +36,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// The account object of a local user.
-pub fn account_json(app: &SharedApp, user: &User) -> Value {
+pub fn account_json(app: &crate::app::App, user: &User) -> Value {
     json!({
         "id": user.id,
         "name": user.username,
@@ -51,7 +51,7 @@ pub fn account_json(app: &SharedApp, user: &User) -> Value {
 }
 
 /// The channel object.
-pub fn channel_json(app: &SharedApp, c: &Channel) -> Value {
+pub fn channel_json(app: &crate::app::App, c: &Channel) -> Value {
     json!({
         "id": c.id,
         "name": c.name,

@@ -79,7 +79,20 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         tls: tls.is_some(),
         listen: bound.to_string(),
     };
+    let exe = std::env::current_exe().context("cannot locate the fleuve executable")?;
+    let transcoder = crate::transcode::runner::Transcoder::new(
+        store.clone(),
+        crate::transcode::runner::RunnerConfig {
+            transcode: config.transcode.clone(),
+            data_dir: data_dir.clone(),
+            public_url: public_url.clone(),
+            exe: exe.clone(),
+        },
+    );
     let app = Arc::new(App {
+        transcoder: transcoder.clone(),
+        uploads: Default::default(),
+        exe,
         public_host: host_of(&public_url),
         public_url: public_url.clone(),
         data_dir: data_dir.clone(),
@@ -95,6 +108,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         config,
     });
     crate::api::auth::bootstrap(&app).context("cannot create the first account")?;
+    crate::api::uploads::remove_expired(&app, true);
+    let lanes = transcoder
+        .start()
+        .context("cannot start the transcode lanes")?;
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -172,6 +189,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                     if let Ok(Ok(n)) = purged {
                         if n > 0 { tracing::info!(tokens = n, "purged expired tokens"); }
                     }
+                    let a = app.clone();
+                    let _ = app.pool.run(move || crate::api::uploads::remove_expired(&a, false)).await;
                 }
             }
         }
@@ -181,6 +200,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         Err(e) => {
             tracing::error!(error = %e, "stopping");
             let _ = shutdown_tx.send(true);
+            stop_lanes(&transcoder, lanes);
             finish(threads, &pool, &store, &data_dir);
             return Err(e);
         }
@@ -191,9 +211,21 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     );
     systemd::stopping();
     let _ = shutdown_tx.send(true);
+    stop_lanes(&transcoder, lanes);
     finish(threads, &pool, &store, &data_dir);
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Stops the transcode lanes; running workers are killed and their jobs resume at the next start.
+fn stop_lanes(
+    transcoder: &crate::transcode::runner::Transcoder,
+    lanes: Vec<std::thread::JoinHandle<()>>,
+) {
+    transcoder.shutdown();
+    for l in lanes {
+        let _ = l.join();
+    }
 }
 
 fn finish(
@@ -265,7 +297,10 @@ fn prepare_media_dirs(data_dir: &Path) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(media.join(d))
             .with_context(|| format!("cannot create {}", media.join(d).display()))?;
     }
-    std::fs::create_dir_all(data_dir.join("tmp"))?;
+    for d in ["tmp", "tmp/uploads", "tmp/jobs", "sources"] {
+        std::fs::create_dir_all(data_dir.join(d))
+            .with_context(|| format!("cannot create {}", data_dir.join(d).display()))?;
+    }
     std::fs::canonicalize(&media).with_context(|| format!("cannot resolve {}", media.display()))
 }
 

@@ -5,6 +5,7 @@
 pub mod codec;
 mod lock;
 pub mod tables;
+pub mod videos;
 
 pub use codec::{Key, StoreError};
 pub use lock::DataDirLock;

@@ -15,10 +15,10 @@ macro_rules! u64_key {
             type Prefix = ();
             const CF: Cf = $cf;
             fn encode(&self) -> Vec<u8> {
-                tagged_u64($tag, self.0)
+                $crate::store::codec::tagged_u64($tag, self.0)
             }
             fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
-                untag_u64($tag, bytes).map($name)
+                $crate::store::codec::untag_u64($tag, bytes).map($name)
             }
             fn encode_prefix(_: &()) -> Vec<u8> {
                 vec![$tag]
@@ -26,6 +26,8 @@ macro_rules! u64_key {
         }
     };
 }
+
+pub(crate) use u64_key;
 
 macro_rules! string_key {
     ($(#[$m:meta])* $name:ident, $cf:expr, $tag:expr, $value:ty) => {
@@ -37,10 +39,10 @@ macro_rules! string_key {
             type Prefix = ();
             const CF: Cf = $cf;
             fn encode(&self) -> Vec<u8> {
-                tagged_bytes($tag, self.0.as_bytes())
+                $crate::store::codec::tagged_bytes($tag, self.0.as_bytes())
             }
             fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
-                let raw = untag_bytes($tag, bytes)?;
+                let raw = $crate::store::codec::untag_bytes($tag, bytes)?;
                 String::from_utf8(raw.to_vec())
                     .map($name)
                     .map_err(|_| StoreError::Corrupt("non-UTF-8 key".into()))
@@ -51,6 +53,7 @@ macro_rules! string_key {
         }
     };
 }
+pub(crate) use string_key;
 
 /// `meta`: the schema version.
 #[derive(Debug, Clone, Copy)]

@@ -68,6 +68,37 @@ impl JobQueue {
         Ok(job)
     }
 
+    /// Adds a job for `video_uuid` to `batch` (written by the caller with the video it belongs
+    /// to, so a video never exists without its job).
+    pub fn enqueue_in(
+        &self,
+        batch: &mut Batch,
+        video_uuid: &str,
+        source: PathBuf,
+    ) -> Result<Job, StoreError> {
+        let t = now();
+        let job = Job {
+            id: self.store.next_id(Sequence::Job)?,
+            video_uuid: video_uuid.to_string(),
+            source,
+            state: JobState::Queued,
+            attempts: 0,
+            last_error: None,
+            created_at: t,
+            updated_at: t,
+        };
+        batch.put(&self.store, &JobKey(job.id), &job)?;
+        batch.put(
+            &self.store,
+            &JobStateKey {
+                state: job.state,
+                id: job.id,
+            },
+            &(),
+        )?;
+        Ok(job)
+    }
+
     /// Takes the oldest queued job and marks it running.
     pub fn claim_next(&self) -> Result<Option<Job>, StoreError> {
         let _guard = self.claim.lock().unwrap_or_else(|p| p.into_inner());

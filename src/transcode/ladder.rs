@@ -28,7 +28,7 @@ const STANDARD_FPS: [u32; 3] = [24, 25, 30];
 const KEEP_ORIGIN_FPS_MIN: u32 = 720;
 
 /// How the planner is configured (`[transcode]`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct PlanOptions {
     /// Resolutions allowed (shorter side); the source's own is always kept as the top rung.
     pub resolutions: Vec<u32>,

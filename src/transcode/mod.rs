@@ -1,12 +1,17 @@
-//! Transcoding: probing sources, planning the ladder, the decode-once pipeline, HLS playlists
-//! and the durable job queue. Worker processes and publication land next (issue 3). Only this
-//! module talks to libav.
+//! Transcoding: probing sources, planning the ladder, the decode-once pipeline, HLS playlists,
+//! the durable job queue, the worker processes that run jobs, and publication. Only this module
+//! talks to libav.
 
 pub mod hls;
 pub mod jobs;
 pub mod ladder;
+pub mod p2p;
 pub mod pipeline;
 pub mod probe;
+pub mod progress;
+pub mod publish;
+pub mod runner;
+pub mod worker;
 
 /// Test media, generated with Debian's `ffmpeg` CLI (nothing large is committed).
 #[cfg(test)]

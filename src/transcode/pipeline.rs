@@ -5,14 +5,16 @@
 //! media playlist. PeerTube runs one ffmpeg per rung, each decoding the source again.
 //!
 //! Audio is decoded, resampled (48 kHz stereo) and AAC-encoded once, and the same packets are
-//! muxed into every rung. Not yet: hardware frames kept on the device, mid-stream encoder
-//! fallback, segment hashing during the write (see issue 3's notes).
+//! muxed into every rung. An encoder failing mid-stream restarts only its rung, on the next
+//! encoder of the chain. Not yet: hardware frames kept on the device (see issue 3's notes).
 
 use super::hls::MediaPlaylist;
 use super::ladder::{Ladder, Rung};
+use super::progress::PipelineStats;
 use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
 
 /// Frames queued per rung before the decoder waits (bounds memory; the slowest rung sets the pace).
 const QUEUE: usize = 8;
@@ -77,6 +79,20 @@ pub enum PipelineError {
     /// The source has no video stream.
     #[error("the source has no video stream")]
     NoVideo,
+    /// An encoder that opened failed while encoding (the rung is restarted on the next one).
+    #[error("rung {resolution}p: {encoder} failed after {frames} frames: {message}")]
+    EncoderFailed {
+        /// The rung.
+        resolution: u32,
+        /// The encoder.
+        encoder: String,
+        /// Frames it had encoded.
+        frames: u64,
+        /// libav's error.
+        message: String,
+        /// Why encoders before it in the chain were not used.
+        earlier: Option<String>,
+    },
     /// A rung thread died.
     #[error("rung {0}p: worker thread panicked")]
     RungPanicked(u32),
@@ -111,6 +127,135 @@ pub fn run(
     out_dir: &Path,
     prefix: &str,
 ) -> Result<PipelineOutput, PipelineError> {
+    let resolutions: Vec<u32> = ladder.rungs.iter().map(|r| r.resolution).collect();
+    run_with(
+        source,
+        ladder,
+        out_dir,
+        prefix,
+        &Arc::new(PipelineStats::new(&resolutions, 0)),
+    )
+}
+
+/// [`run`], reporting progress into `stats`. A rung whose encoder fails mid-stream is restarted
+/// alone (re-reading the source) on the next encoder of its chain; libx264, the last, gets one
+/// retry. The other rungs are not disturbed.
+pub fn run_with(
+    source: &Path,
+    ladder: &Ladder,
+    out_dir: &Path,
+    prefix: &str,
+    stats: &Arc<PipelineStats>,
+) -> Result<PipelineOutput, PipelineError> {
+    let fault = Fault::from_env();
+    let first = decode_and_encode(source, ladder, out_dir, prefix, stats, fault, true)?;
+    let mut rungs = Vec::new();
+    for (rung, result) in ladder.rungs.iter().zip(first.rungs) {
+        match result {
+            Ok(out) => rungs.push(out),
+            Err(PipelineError::EncoderFailed {
+                encoder,
+                frames,
+                message,
+                earlier,
+                ..
+            }) => {
+                let why = format!("{encoder} failed mid-stream after {frames} frames ({message})");
+                tracing::warn!(rung = rung.resolution, reason = %why, "restarting the rung on the next encoder");
+                let position = rung.encoders.iter().position(|e| *e == encoder);
+                let mut rest: Vec<String> = position
+                    .map(|i| rung.encoders[i + 1..].to_vec())
+                    .unwrap_or_default();
+                if rest.is_empty() {
+                    rest.push(encoder.clone());
+                }
+                let retry = Ladder {
+                    rungs: vec![Rung {
+                        encoders: rest,
+                        ..rung.clone()
+                    }],
+                    ..ladder.clone()
+                };
+                if let Some(r) = stats.rung(rung.resolution) {
+                    r.frames.store(0, std::sync::atomic::Ordering::Relaxed);
+                }
+                let again = decode_and_encode(source, &retry, out_dir, prefix, stats, None, false)?;
+                let mut out = again
+                    .rungs
+                    .into_iter()
+                    .next()
+                    .ok_or(PipelineError::RungPanicked(rung.resolution))??;
+                let reasons: Vec<String> = earlier
+                    .into_iter()
+                    .chain(std::iter::once(why))
+                    .chain(out.fallback_reason.take())
+                    .collect();
+                out.fallback_reason = Some(reasons.join("; "));
+                rungs.push(out);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let (master, segments_sha256) = write_master_and_hashes(ladder, &rungs, out_dir, prefix)?;
+    let (mut thumbnail, mut preview) = (None, None);
+    if let Some(SharedFrame(picture)) = first.poster {
+        let t = out_dir.join(format!("{prefix}-thumbnail.jpg"));
+        let p = out_dir.join(format!("{prefix}-preview.jpg"));
+        write_jpeg(&picture, THUMBNAIL_BOX, &t)?;
+        write_jpeg(&picture, PREVIEW_BOX, &p)?;
+        (thumbnail, preview) = (Some(t), Some(p));
+    }
+    Ok(PipelineOutput {
+        decoded_frames: first.decoded,
+        rungs,
+        master,
+        segments_sha256,
+        thumbnail,
+        preview,
+    })
+}
+
+/// A fault injected for tests through `FLEUVE_FAULT_ENCODER_FAIL=<resolution>:<frames>`: that
+/// rung's encoder reports a failure after that many frames, on the first pass only.
+#[derive(Debug, Clone, Copy)]
+struct Fault {
+    resolution: u32,
+    after_frames: u64,
+}
+
+impl Fault {
+    fn from_env() -> Option<Fault> {
+        let v = std::env::var("FLEUVE_FAULT_ENCODER_FAIL").ok()?;
+        let (r, f) = v.split_once(':')?;
+        let fault = Fault {
+            resolution: r.trim().parse().ok()?,
+            after_frames: f.trim().parse().ok()?,
+        };
+        tracing::warn!(
+            ?fault,
+            "fault injection enabled (FLEUVE_FAULT_ENCODER_FAIL)"
+        );
+        Some(fault)
+    }
+}
+
+/// What one decode pass produced: each rung's result, and the poster frame.
+struct Pass {
+    decoded: u64,
+    rungs: Vec<Result<RungOutput, PipelineError>>,
+    poster: Option<SharedFrame>,
+}
+
+/// Decodes `source` once and encodes every rung of `ladder` in its own thread.
+fn decode_and_encode(
+    source: &Path,
+    ladder: &Ladder,
+    out_dir: &Path,
+    prefix: &str,
+    stats: &Arc<PipelineStats>,
+    fault: Option<Fault>,
+    count_decoded: bool,
+) -> Result<Pass, PipelineError> {
     super::probe::init_libav();
     let mut input =
         ff::format::input(&source).map_err(libav(format!("open {}", source.display())))?;
@@ -134,29 +279,28 @@ pub fn run(
     let mut workers = Vec::new();
     for rung in &ladder.rungs {
         let (tx, rx) = sync_channel::<RungInput>(QUEUE);
-        let rung = rung.clone();
         let (file, playlist) = rung_files(prefix, rung.resolution);
-        let (media_path, playlist_path) = (out_dir.join(file), out_dir.join(playlist));
-        let segment_secs = ladder.segment_secs;
-        let audio_params = audio.as_ref().map(|a| (a.params.clone(), a.time_base));
+        let job = RungJob {
+            rung: rung.clone(),
+            in_tb,
+            audio: audio.as_ref().map(|a| (a.params.clone(), a.time_base)),
+            media_path: out_dir.join(file),
+            playlist_path: out_dir.join(playlist),
+            segment_secs: ladder.segment_secs,
+            stats: Arc::clone(stats),
+            fail_after: fault
+                .filter(|f| f.resolution == rung.resolution)
+                .map(|f| f.after_frames),
+        };
         let handle = std::thread::Builder::new()
             .name(format!("fleuve-rung-{}", rung.resolution))
-            .spawn(move || {
-                encode_rung(
-                    rung,
-                    rx,
-                    in_tb,
-                    audio_params,
-                    &media_path,
-                    &playlist_path,
-                    segment_secs,
-                )
-            })
-            .map_err(|_| PipelineError::RungPanicked(0))?;
+            .spawn(move || encode_rung(job, rx))
+            .map_err(|_| PipelineError::RungPanicked(rung.resolution))?;
         senders.push(tx);
         workers.push(handle);
     }
 
+    let counter = count_decoded.then_some(&stats.decoded);
     let mut decoded = 0u64;
     let mut frame = ff::frame::Video::empty();
     let middle = (input.duration().max(0) as f64 / f64::from(ff::ffi::AV_TIME_BASE)) / 2.0;
@@ -179,13 +323,19 @@ pub fn run(
             continue;
         }
         let poster_at = (in_tb, middle, &mut poster);
-        fan_out(&mut decoder, &mut frame, &mut decoded, &senders, poster_at);
+        fan_out(
+            &mut decoder,
+            &mut frame,
+            (&mut decoded, counter),
+            &senders,
+            poster_at,
+        );
     }
     let _ = decoder.send_eof();
     fan_out(
         &mut decoder,
         &mut frame,
-        &mut decoded,
+        (&mut decoded, counter),
         &senders,
         (in_tb, middle, &mut poster),
     );
@@ -198,29 +348,19 @@ pub fn run(
     }
     drop(senders);
 
-    let mut rungs = Vec::new();
-    for (handle, rung) in workers.into_iter().zip(&ladder.rungs) {
-        let out = handle
-            .join()
-            .map_err(|_| PipelineError::RungPanicked(rung.resolution))??;
-        rungs.push(out);
-    }
-    let (master, segments_sha256) = write_master_and_hashes(ladder, &rungs, out_dir, prefix)?;
-    let (mut thumbnail, mut preview) = (None, None);
-    if let Some(SharedFrame(picture)) = poster {
-        let t = out_dir.join(format!("{prefix}-thumbnail.jpg"));
-        let p = out_dir.join(format!("{prefix}-preview.jpg"));
-        write_jpeg(&picture, THUMBNAIL_BOX, &t)?;
-        write_jpeg(&picture, PREVIEW_BOX, &p)?;
-        (thumbnail, preview) = (Some(t), Some(p));
-    }
-    Ok(PipelineOutput {
-        decoded_frames: decoded,
+    let rungs = workers
+        .into_iter()
+        .zip(&ladder.rungs)
+        .map(|(handle, rung)| {
+            handle
+                .join()
+                .map_err(|_| PipelineError::RungPanicked(rung.resolution))?
+        })
+        .collect();
+    Ok(Pass {
+        decoded,
         rungs,
-        master,
-        segments_sha256,
-        thumbnail,
-        preview,
+        poster,
     })
 }
 
@@ -354,12 +494,15 @@ fn avc_codec_string(extradata: &[u8]) -> Option<String> {
 fn fan_out(
     decoder: &mut ff::decoder::Video,
     frame: &mut ff::frame::Video,
-    decoded: &mut u64,
+    (decoded, counter): (&mut u64, Option<&std::sync::atomic::AtomicU64>),
     senders: &[std::sync::mpsc::SyncSender<RungInput>],
     (in_tb, middle, poster): (ff::Rational, f64, &mut Option<SharedFrame>),
 ) {
     while decoder.receive_frame(frame).is_ok() {
         *decoded += 1;
+        if let Some(c) = counter {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         // Keep the first picture past the middle for the thumbnail and preview.
         if poster.is_none() && frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb) >= middle {
             *poster = Some(SharedFrame::reference(frame));
@@ -585,16 +728,32 @@ fn encoder_options(name: &str, rung: &Rung) -> ff::Dictionary<'static> {
     d
 }
 
-fn encode_rung(
+/// Everything a rung thread needs.
+struct RungJob {
     rung: Rung,
-    frames: Receiver<RungInput>,
     in_tb: ff::Rational,
     audio: Option<(ff::codec::Parameters, ff::Rational)>,
-    media_path: &Path,
-    playlist_path: &Path,
+    media_path: PathBuf,
+    playlist_path: PathBuf,
     segment_secs: u32,
-) -> Result<RungOutput, PipelineError> {
+    stats: Arc<PipelineStats>,
+    fail_after: Option<u64>,
+}
+
+fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, PipelineError> {
+    let RungJob {
+        rung,
+        in_tb,
+        audio,
+        media_path,
+        playlist_path,
+        segment_secs,
+        stats,
+        fail_after,
+    } = job;
+    let (media_path, playlist_path) = (media_path.as_path(), playlist_path.as_path());
     let res = rung.resolution;
+    let counters = stats.rung(res);
     let mut output = ff::format::output_as(&playlist_path, "hls")
         .map_err(libav(format!("{res}p: create HLS muxer")))?;
     let global_header = output
@@ -641,6 +800,19 @@ fn encode_rung(
             reasons: reasons.join("; "),
         });
     };
+    if let Some(c) = counters {
+        if let Ok(mut e) = c.encoder.lock() {
+            e.clone_from(&encoder_name);
+        }
+    }
+    let mid_stream =
+        |frames: u64, message: String, reasons: &[String]| PipelineError::EncoderFailed {
+            resolution: res,
+            encoder: encoder_name.clone(),
+            frames,
+            message,
+            earlier: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        };
     let fallback_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
     if let Some(why) = &fallback_reason {
         tracing::warn!(rung = res, encoder = %encoder_name, reason = %why, "encoder fallback");
@@ -727,13 +899,16 @@ fn encode_rung(
         let passthrough = frame.format() == ff::format::Pixel::YUV420P
             && frame.width() == rung.width
             && frame.height() == rung.height;
+        if fail_after == Some(frames_out) {
+            return Err(mid_stream(frames_out, "injected fault".into(), &reasons));
+        }
         if passthrough {
             // The rung is the source itself: encode the decoded picture, no scaling pass.
             frame.set_pts(Some(pts));
             frame.set_kind(ff::picture::Type::None);
             encoder
                 .send_frame(&frame)
-                .map_err(libav(format!("{res}p: encode")))?;
+                .map_err(|e| mid_stream(frames_out, e.to_string(), &reasons))?;
         } else {
             if scaler.is_none() {
                 scaler = Some(
@@ -756,14 +931,17 @@ fn encode_rung(
             scaled.set_pts(Some(pts));
             encoder
                 .send_frame(&scaled)
-                .map_err(libav(format!("{res}p: encode")))?;
+                .map_err(|e| mid_stream(frames_out, e.to_string(), &reasons))?;
         }
         frames_out += 1;
+        if let Some(c) = counters {
+            c.frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         write_packets(&mut encoder, &mut output, &mut packet)?;
     }
     encoder
         .send_eof()
-        .map_err(libav(format!("{res}p: flush encoder")))?;
+        .map_err(|e| mid_stream(frames_out, e.to_string(), &reasons))?;
     write_packets(&mut encoder, &mut output, &mut packet)?;
     output
         .write_trailer()

@@ -1,0 +1,366 @@
+//! The video API in PeerTube's shape: `GET /api/v1/videos` (paged, sorted),
+//! `GET /api/v1/videos/{id|uuid|shortUUID}` (with streaming playlists, files, torrents, magnets,
+//! tracker URLs, and beyond PeerTube each file's `encoder` and `fallbackReason`, plus live
+//! transcoding progress), and `DELETE /api/v1/videos/{id}`.
+
+use super::auth::AuthUser;
+use super::error::ApiError;
+use super::users::{account_json, channel_json, iso8601};
+use crate::app::{App, SharedApp};
+use crate::media::torrent::{magnet, TorrentSpec};
+use crate::store::tables::{ChannelKey, Role, User, UserKey};
+use crate::store::videos::{
+    short_uuid, uuid_from_short, FileKey, InfohashKey, Video, VideoByUuidKey, VideoFile, VideoKey,
+    VideoState,
+};
+use crate::store::{Batch, Durability};
+use crate::transcode::worker::{hls_url, tracker_urls};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::request::Parts;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// PeerTube's privacy labels.
+fn privacy_label(id: u8) -> &'static str {
+    match id {
+        1 => "Public",
+        2 => "Unlisted",
+        3 => "Private",
+        4 => "Internal",
+        _ => "Password protected",
+    }
+}
+
+/// The caller, when it sent a valid token (lists and reads work without one).
+pub struct MaybeUser(pub Option<User>);
+
+impl FromRequestParts<SharedApp> for MaybeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &SharedApp) -> Result<Self, ApiError> {
+        if !parts.headers.contains_key(http::header::AUTHORIZATION) {
+            return Ok(MaybeUser(None));
+        }
+        AuthUser::from_request_parts(parts, app)
+            .await
+            .map(|a| MaybeUser(Some(a.user)))
+    }
+}
+
+fn may_see(video: &Video, viewer: Option<&User>) -> bool {
+    let owner_or_admin =
+        viewer.is_some_and(|u| u.id == video.owner || u.role == Role::Administrator);
+    owner_or_admin || (video.state == VideoState::Published && video.privacy != 3)
+}
+
+/// Finds a video by numeric id, uuid (with or without hyphens) or short uuid.
+fn find(app: &App, key: &str) -> Result<Option<Video>, ApiError> {
+    let id = if let Ok(n) = key.parse::<u64>() {
+        Some(n)
+    } else if let Ok(u) = uuid::Uuid::parse_str(key) {
+        app.store.get(&VideoByUuidKey(u.hyphenated().to_string()))?
+    } else if let Some(u) = uuid_from_short(key) {
+        app.store.get(&VideoByUuidKey(u))?
+    } else {
+        None
+    };
+    Ok(match id {
+        Some(id) => app.store.get(&VideoKey(id))?,
+        None => None,
+    })
+}
+
+fn files_of(app: &App, video: &Video) -> Result<Vec<VideoFile>, ApiError> {
+    let mut files: Vec<VideoFile> = app
+        .store
+        .scan::<FileKey>(&video.id)?
+        .into_iter()
+        .map(|(_, f)| f)
+        .collect();
+    files.sort_by(|a, b| b.resolution.cmp(&a.resolution));
+    Ok(files)
+}
+
+fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
+    let base = &app.public_url;
+    let file_url = hls_url(base, &video.uuid, &f.media_file);
+    let torrent_url = format!("{base}/lazy-static/torrents/{}", f.torrent_file);
+    let spec = TorrentSpec {
+        name: format!("{} {}p.mp4", video.name, f.resolution),
+        trackers: tracker_urls(base),
+        webseed: file_url.clone(),
+    };
+    json!({
+        "id": f.id,
+        "resolution": {"id": f.resolution, "label": format!("{}p", f.resolution)},
+        "width": f.width,
+        "height": f.height,
+        "size": f.size,
+        "fps": f.fps,
+        "fileUrl": file_url,
+        "fileDownloadUrl": file_url,
+        "torrentUrl": torrent_url,
+        "torrentDownloadUrl": format!("{base}/download/torrents/{}", f.torrent_file),
+        "magnetUri": magnet(&f.info_hash, &spec.name, &torrent_url, &spec),
+        "infoHash": f.info_hash,
+        "playlistUrl": hls_url(base, &video.uuid, &f.playlist_file),
+        "metadataUrl": Value::Null,
+        "hasAudio": f.has_audio,
+        "hasVideo": true,
+        "storage": 1,
+        "encoder": f.encoder,
+        "fallbackReason": f.fallback_reason,
+    })
+}
+
+/// A video in PeerTube's shape; `details` adds what `GET /videos/{id}` has beyond the list.
+pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, ApiError> {
+    let base = &app.public_url;
+    let short = short_uuid(&video.uuid);
+    let owner = app.store.get(&UserKey(video.owner))?;
+    let channel = app.store.get(&ChannelKey(video.channel_id))?;
+    let mut v = json!({
+        "id": video.id,
+        "uuid": video.uuid,
+        "shortUUID": short,
+        "url": format!("{base}/videos/watch/{}", video.uuid),
+        "name": video.name,
+        "category": {"id": null, "label": "Unknown"},
+        "licence": {"id": null, "label": "Unknown"},
+        "language": {"id": null, "label": "Unknown"},
+        "privacy": {"id": video.privacy, "label": privacy_label(video.privacy)},
+        "nsfw": false,
+        "description": video.description,
+        "truncatedDescription": video.description.as_ref().map(|d| d.chars().take(250).collect::<String>()),
+        "isLocal": true,
+        "duration": video.duration.round() as u64,
+        "aspectRatio": video.aspect_ratio.map(|r| (r * 100.0).round() / 100.0),
+        "views": 0,
+        "viewers": 0,
+        "likes": 0,
+        "dislikes": 0,
+        "thumbnailPath": video.thumbnail.as_ref().map(|t| format!("/lazy-static/thumbnails/{t}")),
+        "previewPath": video.preview.as_ref().map(|p| format!("/lazy-static/previews/{p}")),
+        "embedPath": format!("/videos/embed/{}", video.uuid),
+        "createdAt": iso8601(video.created_at),
+        "updatedAt": iso8601(video.updated_at),
+        "publishedAt": iso8601(video.published_at.unwrap_or(video.created_at)),
+        "originallyPublishedAt": null,
+        "isLive": false,
+        "state": {"id": video.state.id(), "label": video.state.label()},
+        "waitTranscoding": true,
+    });
+    if let Some(owner) = &owner {
+        v["account"] = account_json(app, owner);
+    }
+    if let Some(c) = &channel {
+        v["channel"] = channel_json(app, c);
+    }
+    if !details {
+        return Ok(v);
+    }
+    let files = files_of(app, video)?;
+    v["support"] = Value::Null;
+    v["tags"] = json!([]);
+    v["commentsPolicy"] = json!({"id": 1, "label": "Enabled"});
+    v["downloadEnabled"] = json!(true);
+    v["trackerUrls"] = json!(tracker_urls(base));
+    v["files"] = json!([]);
+    v["blacklisted"] = json!(false);
+    v["streamingPlaylists"] = match &video.hls {
+        Some(hls) => json!([{
+            "id": hls.id,
+            "type": 1,
+            "playlistUrl": hls_url(base, &video.uuid, &hls.master),
+            "segmentsSha256Url": hls_url(base, &video.uuid, &hls.segments_sha256),
+            "redundancies": [],
+            "files": files.iter().map(|f| file_json(app, video, f)).collect::<Vec<_>>(),
+        }]),
+        None => json!([]),
+    };
+    if video.state != VideoState::Published {
+        v["transcoding"] = transcoding_json(app, video);
+    }
+    Ok(v)
+}
+
+/// Beyond PeerTube: where the video's transcode is (`fleuve ingest` and the upload page read it).
+fn transcoding_json(app: &App, video: &Video) -> Value {
+    if video.state == VideoState::TranscodingFailed {
+        return json!({"state": "failed", "error": video.error});
+    }
+    match app.transcoder.live(&video.uuid) {
+        Some(live) => {
+            let p = live.progress;
+            json!({
+                "state": "running",
+                "attempts": live.attempt,
+                "progress": p.as_ref().map(|p| p.progress).unwrap_or(0.0),
+                "etaSecs": p.as_ref().and_then(|p| p.eta_secs),
+                "rungs": p.map(|p| p.rungs).unwrap_or_default(),
+            })
+        }
+        None => json!({"state": "queued", "progress": 0.0}),
+    }
+}
+
+/// `start`, `count`, `sort`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    start: Option<String>,
+    count: Option<String>,
+    sort: Option<String>,
+}
+
+fn parse_num(name: &str, v: Option<&str>, default: usize) -> Result<usize, ApiError> {
+    match v {
+        None => Ok(default),
+        Some(s) => s.trim().parse().map_err(|_| {
+            ApiError::bad_request(format!("{name} must be a non-negative integer (got {s:?})"))
+        }),
+    }
+}
+
+/// `GET /api/v1/videos`.
+pub async fn list(
+    State(app): State<SharedApp>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let start = parse_num("start", q.start.as_deref(), 0)?;
+    let count = parse_num("count", q.count.as_deref(), 15)?;
+    if count > 100 {
+        return Err(ApiError::bad_request(format!(
+            "count must be at most 100 (got {count})"
+        )));
+    }
+    let sort = q.sort.as_deref().unwrap_or("-publishedAt");
+    let (desc, field) = match sort.strip_prefix('-') {
+        Some(f) => (true, f),
+        None => (false, sort),
+    };
+    if !["publishedAt", "createdAt", "name", "duration"].contains(&field) {
+        return Err(ApiError::bad_request(format!(
+            "sort {sort:?} is not supported; use publishedAt, createdAt, name or duration (prefix - for descending)"
+        )));
+    }
+    let a = app.clone();
+    let mut videos: Vec<Video> = app
+        .pool
+        .run(move || a.store.scan::<VideoKey>(&()))
+        .await??
+        .into_iter()
+        .map(|(_, v)| v)
+        .filter(|v| v.state == VideoState::Published && v.privacy == 1)
+        .collect();
+    videos.sort_by(|a, b| {
+        let o = match field {
+            "name" => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+            "duration" => a.duration.total_cmp(&b.duration),
+            "createdAt" => a.created_at.cmp(&b.created_at),
+            _ => a.published_at.cmp(&b.published_at),
+        }
+        .then(a.id.cmp(&b.id));
+        if desc {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+    let total = videos.len();
+    let data = videos
+        .iter()
+        .skip(start)
+        .take(count)
+        .map(|v| video_json(&app, v, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({"total": total, "data": data})))
+}
+
+/// `GET /api/v1/videos/{id|uuid|shortUUID}`.
+pub async fn get(
+    State(app): State<SharedApp>,
+    viewer: MaybeUser,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    match find(&app, &key)? {
+        Some(v) if may_see(&v, viewer.0.as_ref()) => Ok(Json(video_json(&app, &v, true)?)),
+        _ => Err(ApiError::not_found(format!("video {key} not found"))),
+    }
+}
+
+/// `DELETE /api/v1/videos/{id}`: metadata first (one batch), then the files.
+pub async fn delete(
+    State(app): State<SharedApp>,
+    auth: AuthUser,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(video) = find(&app, &key)? else {
+        return Err(ApiError::not_found(format!("video {key} not found")));
+    };
+    if video.owner != auth.user.id && auth.user.role != Role::Administrator {
+        return Err(ApiError::forbidden(format!(
+            "video {key} belongs to another user"
+        )));
+    }
+    let files = files_of(&app, &video)?;
+    let mut batch = Batch::default();
+    batch.delete(&app.store, &VideoKey(video.id));
+    batch.delete(&app.store, &VideoByUuidKey(video.uuid.clone()));
+    for f in &files {
+        batch.delete(
+            &app.store,
+            &FileKey {
+                video_id: video.id,
+                file_id: f.id,
+            },
+        );
+    }
+    for f in &files {
+        let mut hash = [0u8; 20];
+        if hex::decode_to_slice(&f.info_hash, &mut hash).is_ok() {
+            batch.delete(&app.store, &InfohashKey(hash));
+        }
+    }
+    if let Some(hls) = &video.hls {
+        let master = hls_url(&app.public_url, &video.uuid, &hls.master);
+        let resolutions: Vec<u32> = files.iter().map(|f| f.resolution).collect();
+        for h in crate::transcode::p2p::infohashes(&master, &video.uuid, &resolutions) {
+            batch.delete(&app.store, &InfohashKey(h.hash));
+        }
+    }
+    let a = app.clone();
+    app.pool
+        .run(move || a.store.write(batch, Durability::Sync))
+        .await??;
+    let media = app.data_dir.join("media");
+    let mut paths = vec![];
+    for f in &files {
+        paths.push(media.join("torrents").join(&f.torrent_file));
+    }
+    if let Some(t) = &video.thumbnail {
+        paths.push(media.join("thumbnails").join(t));
+    }
+    if let Some(p) = &video.preview {
+        paths.push(media.join("previews").join(p));
+    }
+    if let Some(s) = &video.source {
+        paths.push(s.clone());
+    }
+    let hls_dir = media
+        .join("streaming-playlists")
+        .join("hls")
+        .join(&video.uuid);
+    app.pool
+        .run(move || {
+            for p in paths {
+                let _ = std::fs::remove_file(p);
+            }
+            let _ = std::fs::remove_dir_all(hls_dir);
+        })
+        .await?;
+    tracing::info!(video = %video.uuid, user = auth.user.id, "video deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

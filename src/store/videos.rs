@@ -1,0 +1,345 @@
+//! The video tables: videos (and their uuid index), their files (one row per HLS rendition),
+//! resumable upload sessions, and the tracker allowlist of info-hashes.
+
+use super::codec::{tagged_bytes, untag_bytes, Key, StoreError};
+use super::tables::{string_key, u64_key};
+use super::Cf;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Where a video is in its life, with PeerTube's numeric ids (`VideoState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoState {
+    /// Transcoded and visible (1).
+    Published,
+    /// Waiting for (or in) its transcode job (2).
+    ToTranscode,
+    /// The transcode job was given up (7).
+    TranscodingFailed,
+}
+
+impl VideoState {
+    /// PeerTube's id.
+    pub fn id(self) -> u8 {
+        match self {
+            VideoState::Published => 1,
+            VideoState::ToTranscode => 2,
+            VideoState::TranscodingFailed => 7,
+        }
+    }
+
+    /// PeerTube's label.
+    pub fn label(self) -> &'static str {
+        match self {
+            VideoState::Published => "Published",
+            VideoState::ToTranscode => "To transcode",
+            VideoState::TranscodingFailed => "Transcoding failed",
+        }
+    }
+}
+
+/// The HLS streaming playlist of a published video (its files are [`VideoFile`] rows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HlsPlaylist {
+    /// Playlist id (PeerTube gives streaming playlists their own ids; we reuse the video's).
+    pub id: u64,
+    /// Master playlist file name (`<prefix>-master.m3u8`).
+    pub master: String,
+    /// Segment hashes file name (`<prefix>-segments-sha256.json`).
+    pub segments_sha256: String,
+}
+
+/// A video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Video {
+    /// Local id.
+    pub id: u64,
+    /// UUID (hyphenated, lower case).
+    pub uuid: String,
+    /// Title.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Channel it was published in.
+    pub channel_id: u64,
+    /// Uploading user.
+    pub owner: u64,
+    /// PeerTube privacy id (1 public, 2 unlisted, 3 private, 4 internal).
+    pub privacy: u8,
+    /// State.
+    pub state: VideoState,
+    /// Duration in seconds (from the probe).
+    pub duration: f64,
+    /// Width / height of the source.
+    pub aspect_ratio: Option<f64>,
+    /// The uploaded source while it waits for its transcode (removed once published).
+    pub source: Option<PathBuf>,
+    /// Original file name as uploaded.
+    pub original_filename: String,
+    /// Creation time (Unix seconds).
+    pub created_at: u64,
+    /// Last change (Unix seconds).
+    pub updated_at: u64,
+    /// Publication time (Unix seconds), once published.
+    pub published_at: Option<u64>,
+    /// The HLS playlist, once published.
+    pub hls: Option<HlsPlaylist>,
+    /// Miniature file name (in `media/thumbnails`).
+    pub thumbnail: Option<String>,
+    /// Preview file name (in `media/previews`).
+    pub preview: Option<String>,
+    /// Why transcoding failed, when it did.
+    pub error: Option<String>,
+}
+
+u64_key!(
+    /// `videos`: video by id.
+    VideoKey, Cf::Videos, 0x01, Video
+);
+string_key!(
+    /// `videos`: video id by uuid.
+    VideoByUuidKey, Cf::Videos, 0x02, u64
+);
+
+/// One HLS rendition of a video: its fMP4, playlist, torrent and how it was encoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoFile {
+    /// File id.
+    pub id: u64,
+    /// The video.
+    pub video_id: u64,
+    /// Resolution label (shorter side).
+    pub resolution: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frame rate.
+    pub fps: u32,
+    /// Size of the fMP4 in bytes.
+    pub size: u64,
+    /// fMP4 file name (`<prefix>-<res>-fragmented.mp4`).
+    pub media_file: String,
+    /// Media playlist file name (`<prefix>-<res>.m3u8`).
+    pub playlist_file: String,
+    /// Torrent file name (`<prefix>-<res>-hls.torrent`).
+    pub torrent_file: String,
+    /// BitTorrent v1 info-hash (hex).
+    pub info_hash: String,
+    /// Encoder that produced it.
+    pub encoder: String,
+    /// Why preferred encoders were not used, when any were tried.
+    pub fallback_reason: Option<String>,
+    /// Whether it carries audio.
+    pub has_audio: bool,
+}
+
+/// `files`: (video id, file id) → file, scanned per video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileKey {
+    /// The video.
+    pub video_id: u64,
+    /// The file.
+    pub file_id: u64,
+}
+
+impl Key for FileKey {
+    type Value = VideoFile;
+    type Prefix = u64;
+    const CF: Cf = Cf::Files;
+    fn encode(&self) -> Vec<u8> {
+        let mut k = Vec::with_capacity(17);
+        k.push(0x01);
+        k.extend_from_slice(&self.video_id.to_be_bytes());
+        k.extend_from_slice(&self.file_id.to_be_bytes());
+        k
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let rest = untag_bytes(0x01, bytes)?;
+        if rest.len() != 16 {
+            return Err(StoreError::Corrupt(format!(
+                "bad file key {}",
+                hex::encode(bytes)
+            )));
+        }
+        let (v, f) = rest.split_at(8);
+        let n = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+        Ok(FileKey {
+            video_id: n(v),
+            file_id: n(f),
+        })
+    }
+    fn encode_prefix(video_id: &u64) -> Vec<u8> {
+        let mut k = vec![0x01];
+        k.extend_from_slice(&video_id.to_be_bytes());
+        k
+    }
+}
+
+/// A resumable upload session (PeerTube's node-uploadx protocol). The bytes received so far are
+/// the length of its file on disk, so a session survives a dropped connection or a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadSession {
+    /// Session id (the `upload_id` query parameter).
+    pub id: String,
+    /// Uploading user.
+    pub user_id: u64,
+    /// Target channel.
+    pub channel_id: u64,
+    /// Title of the video to create.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Privacy id.
+    pub privacy: u8,
+    /// Original file name.
+    pub filename: String,
+    /// Announced total size (`X-Upload-Content-Length`).
+    pub size: u64,
+    /// Where the bytes go.
+    pub path: PathBuf,
+    /// Creation time (Unix seconds).
+    pub created_at: u64,
+    /// Last chunk (Unix seconds): abandoned sessions are removed after a lifetime of silence.
+    pub updated_at: u64,
+    /// Once complete: the video it created (a repeated final chunk gets the same answer).
+    pub video_id: Option<u64>,
+}
+
+string_key!(
+    /// `uploads`: session by id.
+    UploadKey, Cf::Uploads, 0x01, UploadSession
+);
+
+/// What an allowed info-hash belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InfohashEntry {
+    /// The video.
+    pub video_uuid: String,
+    /// The rendition's resolution.
+    pub resolution: u32,
+    /// Which scheme produced it (`torrent`, `p2pml-legacy-sha1`, `p2pml-v2-md5`, …).
+    pub scheme: String,
+}
+
+/// `infohashes`: 20-byte info-hash → what it is (the private tracker's allowlist).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InfohashKey(pub [u8; 20]);
+
+impl Key for InfohashKey {
+    type Value = InfohashEntry;
+    type Prefix = ();
+    const CF: Cf = Cf::Infohashes;
+    fn encode(&self) -> Vec<u8> {
+        tagged_bytes(0x01, &self.0)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let raw = untag_bytes(0x01, bytes)?;
+        raw.try_into()
+            .map(InfohashKey)
+            .map_err(|_| StoreError::Corrupt(format!("bad info-hash key {}", hex::encode(bytes))))
+    }
+    fn encode_prefix(_: &()) -> Vec<u8> {
+        vec![0x01]
+    }
+}
+
+/// The alphabet of PeerTube's short UUIDs (`short-uuid`'s flickrBase58).
+const BASE58: &[u8; 58] = b"123456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+/// Length of a short UUID (padded with the alphabet's zero, as `short-uuid` does).
+const SHORT_LEN: usize = 22;
+
+/// PeerTube's `shortUUID` of a uuid: the 128-bit number in flickr base 58, padded to 22.
+pub fn short_uuid(uuid: &str) -> String {
+    let Ok(u) = uuid::Uuid::parse_str(uuid) else {
+        return String::new();
+    };
+    let mut n = u.as_u128();
+    let mut out = Vec::with_capacity(SHORT_LEN);
+    while n > 0 {
+        out.push(BASE58[(n % 58) as usize]);
+        n /= 58;
+    }
+    while out.len() < SHORT_LEN {
+        out.push(BASE58[0]);
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The uuid of a short UUID, when it is one.
+pub fn uuid_from_short(short: &str) -> Option<String> {
+    if short.is_empty() || short.len() > SHORT_LEN {
+        return None;
+    }
+    let mut n: u128 = 0;
+    for c in short.bytes() {
+        let digit = BASE58.iter().position(|&b| b == c)? as u128;
+        n = n.checked_mul(58)?.checked_add(digit)?;
+    }
+    Some(uuid::Uuid::from_u128(n).hyphenated().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_uuids_round_trip() {
+        let u = "9c9de5e8-0a1a-4d7b-8e7d-6c1f3c2d5e4f";
+        let s = short_uuid(u);
+        assert_eq!(s.len(), 22);
+        assert_eq!(uuid_from_short(&s).as_deref(), Some(u));
+        // A known pair from PeerTube's API (short-uuid with flickrBase58).
+        assert_eq!(
+            uuid_from_short("mBWmzAyEcXNXz2yrHB2Npt").as_deref(),
+            uuid_from_short(&short_uuid(
+                &uuid_from_short("mBWmzAyEcXNXz2yrHB2Npt").unwrap()
+            ))
+            .as_deref()
+        );
+        assert_eq!(uuid_from_short("0OIl"), None, "not in the alphabet");
+    }
+
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn files_scan_per_video_in_id_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("meta")).unwrap();
+        let file = |video_id, id| VideoFile {
+            id,
+            video_id,
+            resolution: 720,
+            width: 1280,
+            height: 720,
+            fps: 30,
+            size: 1,
+            media_file: String::new(),
+            playlist_file: String::new(),
+            torrent_file: String::new(),
+            info_hash: String::new(),
+            encoder: "libx264".into(),
+            fallback_reason: None,
+            has_audio: true,
+        };
+        for (v, f) in [(2, 9), (1, 5), (2, 3), (3, 1)] {
+            let key = FileKey {
+                video_id: v,
+                file_id: f,
+            };
+            store
+                .put(&key, &file(v, f), crate::store::Durability::Buffered)
+                .unwrap();
+        }
+        let ids: Vec<u64> = store
+            .scan::<FileKey>(&2)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k.file_id)
+            .collect();
+        assert_eq!(ids, [3, 9]);
+        let h = InfohashKey([7; 20]);
+        assert_eq!(InfohashKey::decode(&h.encode()).unwrap(), h);
+    }
+}

@@ -1,0 +1,184 @@
+//! Publication of a finished job: the worker's staging outputs move into `media/` (the HLS
+//! directory in one atomic rename, so a player never sees half of it), then one atomic batch
+//! records the files, the tracker's info-hashes and the video's new state.
+
+use super::p2p;
+use super::worker::{hls_url, WorkerResult};
+use crate::store::videos::{
+    FileKey, HlsPlaylist, InfohashEntry, InfohashKey, VideoByUuidKey, VideoFile, VideoKey,
+    VideoState,
+};
+use crate::store::{tables::Sequence, Batch, Durability, Store, StoreError};
+use std::path::Path;
+
+/// Why a job's outputs could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// A file the worker announced is missing or cannot be moved.
+    #[error("publishing {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The store refused the change.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The worker's report does not hold together.
+    #[error("the worker's result is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
+    move |source| PublishError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A safe file name from a worker (no directories, no dot names).
+fn plain(name: &str) -> Result<&str, PublishError> {
+    if name.is_empty() || name.starts_with('.') || name.contains('/') || name.contains('\0') {
+        return Err(PublishError::Inconsistent(format!(
+            "bad file name {name:?}"
+        )));
+    }
+    Ok(name)
+}
+
+/// Publishes the outputs in `staging` of the video `uuid`. Returns the number of files.
+pub fn publish(
+    store: &Store,
+    data_dir: &Path,
+    public_url: &str,
+    uuid: &str,
+    staging: &Path,
+    result: &WorkerResult,
+) -> Result<usize, PublishError> {
+    let Some(video_id) = store.get(&VideoByUuidKey(uuid.to_string()))? else {
+        return Err(PublishError::Inconsistent(format!(
+            "video {uuid} was deleted"
+        )));
+    };
+    let Some(mut video) = store.get(&VideoKey(video_id))? else {
+        return Err(PublishError::Inconsistent(format!(
+            "video {uuid} was deleted"
+        )));
+    };
+    if result.files.is_empty() {
+        return Err(PublishError::Inconsistent("no renditions".into()));
+    }
+    let hls = staging.join("hls");
+    for f in &result.files {
+        for name in [&f.media_file, &f.playlist_file] {
+            let p = hls.join(plain(name)?);
+            std::fs::metadata(&p).map_err(io(&p))?;
+        }
+    }
+    for name in [&result.master, &result.segments_sha256] {
+        let p = hls.join(plain(name)?);
+        std::fs::metadata(&p).map_err(io(&p))?;
+    }
+
+    let media = data_dir.join("media");
+    for f in &result.files {
+        let from = staging.join("torrents").join(plain(&f.torrent_file)?);
+        let to = media.join("torrents").join(&f.torrent_file);
+        std::fs::rename(&from, &to).map_err(io(&from))?;
+    }
+    for (name, dir) in [
+        (&result.thumbnail, "thumbnails"),
+        (&result.preview, "previews"),
+    ] {
+        if let Some(name) = name {
+            let from = staging.join("images").join(plain(name)?);
+            let to = media.join(dir).join(name);
+            std::fs::rename(&from, &to).map_err(io(&from))?;
+        }
+    }
+    let target = media.join("streaming-playlists").join("hls").join(uuid);
+    if target.exists() {
+        // Left by an earlier attempt that died between this rename and the store write.
+        let trash = data_dir
+            .join("tmp")
+            .join(format!("trash-{uuid}-{}", uuid::Uuid::new_v4()));
+        std::fs::rename(&target, &trash).map_err(io(&target))?;
+        let _ = std::fs::remove_dir_all(&trash);
+    }
+    std::fs::rename(&hls, &target).map_err(io(&hls))?;
+
+    let mut batch = Batch::default();
+    for f in &result.files {
+        let file = VideoFile {
+            id: store.next_id(Sequence::File)?,
+            video_id,
+            resolution: f.resolution,
+            width: f.width,
+            height: f.height,
+            fps: f.fps,
+            size: f.size,
+            media_file: f.media_file.clone(),
+            playlist_file: f.playlist_file.clone(),
+            torrent_file: f.torrent_file.clone(),
+            info_hash: f.info_hash.clone(),
+            encoder: f.encoder.clone(),
+            fallback_reason: f.fallback_reason.clone(),
+            has_audio: f.has_audio,
+        };
+        batch.put(
+            store,
+            &FileKey {
+                video_id,
+                file_id: file.id,
+            },
+            &file,
+        )?;
+        let mut hash = [0u8; 20];
+        hex::decode_to_slice(&f.info_hash, &mut hash)
+            .map_err(|_| PublishError::Inconsistent(format!("info-hash {:?}", f.info_hash)))?;
+        batch.put(
+            store,
+            &InfohashKey(hash),
+            &InfohashEntry {
+                video_uuid: uuid.to_string(),
+                resolution: f.resolution,
+                scheme: "torrent".into(),
+            },
+        )?;
+    }
+    let master_url = hls_url(public_url, uuid, &result.master);
+    let resolutions: Vec<u32> = result.files.iter().map(|f| f.resolution).collect();
+    for h in p2p::infohashes(&master_url, uuid, &resolutions) {
+        batch.put(
+            store,
+            &InfohashKey(h.hash),
+            &InfohashEntry {
+                video_uuid: uuid.to_string(),
+                resolution: h.resolution,
+                scheme: h.scheme.to_string(),
+            },
+        )?;
+    }
+    let now = crate::api::auth::now_secs();
+    video.state = VideoState::Published;
+    video.published_at = Some(now);
+    video.updated_at = now;
+    video.duration = result.duration;
+    video.aspect_ratio = Some(result.aspect_ratio);
+    video.hls = Some(HlsPlaylist {
+        id: video_id,
+        master: result.master.clone(),
+        segments_sha256: result.segments_sha256.clone(),
+    });
+    video.thumbnail = result.thumbnail.clone();
+    video.preview = result.preview.clone();
+    video.error = None;
+    let source = video.source.take();
+    batch.put(store, &VideoKey(video_id), &video)?;
+    store.write(batch, Durability::Sync)?;
+    if let Some(source) = source {
+        let _ = std::fs::remove_file(source);
+    }
+    Ok(result.files.len())
+}

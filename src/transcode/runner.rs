@@ -1,0 +1,499 @@
+//! The server side of transcoding: lanes that take jobs from the durable queue, run each in a
+//! `fleuve worker` child process (pinned to the transcode cores, niced, with memory, output-size
+//! and time limits, killed if the server dies), follow its progress over a pipe, and publish its
+//! outputs. A worker that crashes fails or retries its job; the server keeps serving.
+
+use super::jobs::JobQueue;
+use super::progress::Progress;
+use super::publish;
+use super::worker::{WorkerEvent, WorkerResult, WorkerSpec};
+use crate::config::TranscodeConfig;
+use crate::store::tables::{Job, JobState};
+use crate::store::videos::{VideoByUuidKey, VideoKey, VideoState};
+use crate::store::{Durability, Store};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Longest progress line read from a worker (a hostile file cannot make the parent buffer more).
+const MAX_LINE: u64 = 1 << 20;
+
+/// A job being run now, as the API shows it.
+#[derive(Debug, Clone)]
+pub struct LiveJob {
+    /// Job id.
+    pub job_id: u64,
+    /// Attempt number.
+    pub attempt: u32,
+    /// Worker process id.
+    pub pid: u32,
+    /// Latest progress report.
+    pub progress: Option<Progress>,
+}
+
+/// Where the runner finds things.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// `[transcode]`.
+    pub transcode: TranscodeConfig,
+    /// Data directory (`tmp/jobs/` staging, `media/` publication).
+    pub data_dir: PathBuf,
+    /// Public URL (torrents, P2P hashes).
+    pub public_url: String,
+    /// The `fleuve` executable to run as `fleuve worker`.
+    pub exe: PathBuf,
+}
+
+/// The transcoder: queue, lanes, live jobs.
+pub struct Transcoder {
+    queue: JobQueue,
+    store: Arc<Store>,
+    config: RunnerConfig,
+    wake: (Mutex<u64>, Condvar),
+    stop: AtomicBool,
+    live: Mutex<HashMap<String, LiveJob>>,
+}
+
+impl Transcoder {
+    /// A transcoder over `store`.
+    pub fn new(store: Arc<Store>, config: RunnerConfig) -> Arc<Transcoder> {
+        Arc::new(Transcoder {
+            queue: JobQueue::new(store.clone(), config.transcode.max_attempts),
+            store,
+            config,
+            wake: (Mutex::new(0), Condvar::new()),
+            stop: AtomicBool::new(false),
+            live: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The job queue.
+    pub fn queue(&self) -> &JobQueue {
+        &self.queue
+    }
+
+    /// Requeues jobs a previous process left running and starts the lanes.
+    pub fn start(self: &Arc<Self>) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+        match self.queue.recover() {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(jobs = n, "requeued jobs interrupted by the previous stop"),
+            Err(e) => tracing::error!(error = %e, "cannot recover interrupted jobs"),
+        }
+        let lanes = self.config.transcode.jobs.max(1);
+        (0..lanes)
+            .map(|lane| {
+                let me = Arc::clone(self);
+                std::thread::Builder::new()
+                    .name(format!("fleuve-transcode-{lane}"))
+                    .spawn(move || me.lane(lane))
+            })
+            .collect()
+    }
+
+    /// Wakes an idle lane (a job was queued).
+    pub fn notify(&self) {
+        let (lock, cv) = &self.wake;
+        if let Ok(mut g) = lock.lock() {
+            *g += 1;
+        }
+        cv.notify_all();
+    }
+
+    /// Stops the lanes and kills running workers; their jobs stay `running` and are requeued at
+    /// the next start.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.notify();
+    }
+
+    /// The live state of the job of `video_uuid`, if one is running.
+    pub fn live(&self, video_uuid: &str) -> Option<LiveJob> {
+        self.live.lock().ok()?.get(video_uuid).cloned()
+    }
+
+    /// Every running job, by video uuid.
+    pub fn live_jobs(&self) -> Vec<(String, LiveJob)> {
+        self.live
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    fn lane(&self, lane: usize) {
+        while !self.stop.load(Ordering::SeqCst) {
+            match self.queue.claim_next() {
+                Ok(Some(job)) => self.run_job(lane, job),
+                Ok(None) => {
+                    let (lock, cv) = &self.wake;
+                    if let Ok(g) = lock.lock() {
+                        let seen = *g;
+                        let _ = cv.wait_timeout_while(g, Duration::from_secs(5), |g| {
+                            *g == seen && !self.stop.load(Ordering::SeqCst)
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the job queue");
+                    std::thread::sleep(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    fn run_job(&self, lane: usize, job: Job) {
+        let video = self
+            .store
+            .get(&VideoByUuidKey(job.video_uuid.clone()))
+            .ok()
+            .flatten()
+            .and_then(|id| self.store.get(&VideoKey(id)).ok().flatten());
+        let Some(video) = video else {
+            tracing::info!(job = job.id, video = %job.video_uuid, "video deleted; dropping its job");
+            let _ = std::fs::remove_file(&job.source);
+            let _ = self.queue.complete(job.id);
+            return;
+        };
+        if video.state == VideoState::Published {
+            let _ = self.queue.complete(job.id);
+            return;
+        }
+        let dir = self
+            .config
+            .data_dir
+            .join("tmp")
+            .join("jobs")
+            .join(job.id.to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        let started = Instant::now();
+        tracing::info!(lane, job = job.id, attempt = job.attempts, video = %video.uuid, "transcode started");
+        let outcome = self.attempt(&job, &video.name, video.duration, &dir);
+        let result = outcome.and_then(|result| {
+            publish::publish(
+                &self.store,
+                &self.config.data_dir,
+                &self.config.public_url,
+                &job.video_uuid,
+                &dir.join("out"),
+                &result,
+            )
+            .map_err(|e| e.to_string())
+            .map(|_| result)
+        });
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&job.video_uuid);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        match result {
+            Ok(result) => {
+                let _ = self.queue.complete(job.id);
+                let rungs: Vec<String> = result
+                    .files
+                    .iter()
+                    .map(|f| format!("{}p:{}", f.resolution, f.encoder))
+                    .collect();
+                tracing::info!(
+                    job = job.id,
+                    video = %job.video_uuid,
+                    secs = started.elapsed().as_secs_f64(),
+                    decoded_frames = result.decoded_frames,
+                    rungs = %rungs.join(" "),
+                    "published"
+                );
+            }
+            Err(reason) if self.stop.load(Ordering::SeqCst) => {
+                tracing::info!(job = job.id, %reason, "transcode interrupted by shutdown; it resumes at the next start");
+            }
+            Err(reason) => {
+                tracing::error!(job = job.id, video = %job.video_uuid, %reason, "transcode failed");
+                match self.queue.fail(job.id, &reason) {
+                    Ok(j) if j.state == JobState::Failed => {
+                        self.mark_failed(&job.video_uuid, &reason)
+                    }
+                    Ok(_) => self.notify(),
+                    Err(e) => tracing::error!(error = %e, "cannot record the failure"),
+                }
+            }
+        }
+    }
+
+    fn mark_failed(&self, uuid: &str, reason: &str) {
+        let Ok(Some(id)) = self.store.get(&VideoByUuidKey(uuid.to_string())) else {
+            return;
+        };
+        if let Ok(Some(mut v)) = self.store.get(&VideoKey(id)) {
+            v.state = VideoState::TranscodingFailed;
+            v.error = Some(reason.to_string());
+            v.updated_at = crate::api::auth::now_secs();
+            if let Err(e) = self.store.put(&VideoKey(id), &v, Durability::Sync) {
+                tracing::error!(error = %e, "cannot mark the video failed");
+            }
+        }
+    }
+
+    /// Runs one worker to its end; the staging outputs are in `<dir>/out`.
+    fn attempt(
+        &self,
+        job: &Job,
+        name: &str,
+        duration: f64,
+        dir: &std::path::Path,
+    ) -> Result<WorkerResult, String> {
+        let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+        std::fs::create_dir_all(dir.join("out")).map_err(|e| io("staging directory", e))?;
+        let spec = WorkerSpec {
+            source: job.source.clone(),
+            staging: dir.join("out"),
+            prefix: uuid::Uuid::new_v4().to_string(),
+            video_uuid: job.video_uuid.clone(),
+            video_name: name.to_string(),
+            plan: self.config.transcode.plan_options(),
+            public_url: self.config.public_url.clone(),
+        };
+        let spec_path = dir.join("spec.json");
+        let json = serde_json::to_vec(&spec).map_err(|e| e.to_string())?;
+        std::fs::write(&spec_path, json).map_err(|e| io("job spec", e))?;
+        let source_size = std::fs::metadata(&job.source)
+            .map_err(|e| io(&format!("source {}", job.source.display()), e))?
+            .len();
+        let limits = Limits::for_job(&self.config.transcode, source_size, duration);
+        let mut child = spawn_worker(&self.config.exe, &spec_path, &limits)
+            .map_err(|e| io("cannot start the worker", e))?;
+        let pid = child.id();
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(
+                job.video_uuid.clone(),
+                LiveJob {
+                    job_id: job.id,
+                    attempt: job.attempts,
+                    pid,
+                    progress: None,
+                },
+            );
+        }
+        let stdout = child.stdout.take();
+        let outcome: Arc<Mutex<(Option<WorkerResult>, Option<String>)>> = Arc::default();
+        let reader = {
+            let outcome = Arc::clone(&outcome);
+            let uuid = job.video_uuid.clone();
+            std::thread::scope(|scope| {
+                let handle = scope.spawn(|| {
+                    if let Some(out) = stdout {
+                        self.follow(out, &uuid, &outcome);
+                    }
+                });
+                let status = self.wait(&mut child, limits.timeout);
+                let _ = handle.join();
+                status
+            })
+        };
+        let (result, error) = {
+            let mut g = outcome
+                .lock()
+                .map_err(|_| "worker state poisoned".to_string())?;
+            (g.0.take(), g.1.take())
+        };
+        match reader {
+            Err(why) => Err(why),
+            Ok(status) if status.success() => {
+                result.ok_or_else(|| "the worker exited without a result".to_string())
+            }
+            Ok(status) => Err(match (error, status.signal()) {
+                (Some(e), _) => e,
+                (None, Some(sig)) => describe_signal(sig, &limits),
+                (None, None) => format!(
+                    "the worker exited with status {}",
+                    status.code().unwrap_or(-1)
+                ),
+            }),
+        }
+    }
+
+    /// Waits for the worker, killing it when it runs out of time or the server stops.
+    fn wait(
+        &self,
+        child: &mut Child,
+        timeout: Duration,
+    ) -> Result<std::process::ExitStatus, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Ok(status),
+                Ok(None) => {}
+                Err(e) => return Err(format!("cannot wait for the worker: {e}")),
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("the server is stopping".into());
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "the worker ran past its time limit of {} s and was killed",
+                    timeout.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Reads the worker's report lines.
+    fn follow(
+        &self,
+        out: impl Read,
+        uuid: &str,
+        outcome: &Mutex<(Option<WorkerResult>, Option<String>)>,
+    ) {
+        let mut reader = BufReader::new(out);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match (&mut reader).take(MAX_LINE).read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let event = match serde_json::from_str::<WorkerEvent>(line.trim_end()) {
+                Ok(e) => e,
+                Err(_) => {
+                    tracing::debug!(line = %line.trim_end(), "unparsable worker line");
+                    continue;
+                }
+            };
+            match event {
+                WorkerEvent::Progress(p) => {
+                    if let Ok(mut live) = self.live.lock() {
+                        if let Some(j) = live.get_mut(uuid) {
+                            j.progress = Some(p);
+                        }
+                    }
+                }
+                WorkerEvent::Done(r) => {
+                    if let Ok(mut g) = outcome.lock() {
+                        g.0 = Some(r);
+                    }
+                }
+                WorkerEvent::Error { message } => {
+                    if let Ok(mut g) = outcome.lock() {
+                        g.1 = Some(message);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The limits of one worker.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Address-space limit in bytes (0 = none).
+    pub memory: u64,
+    /// Largest file it may write, in bytes (0 = none).
+    pub output: u64,
+    /// Wall-clock limit.
+    pub timeout: Duration,
+    /// Cores it is pinned to (empty = any).
+    pub cores: Vec<usize>,
+    /// Nice value.
+    pub nice: i32,
+}
+
+impl Limits {
+    /// Limits for a job over a source of `source_size` bytes lasting `duration` seconds.
+    pub fn for_job(config: &TranscodeConfig, source_size: u64, duration: f64) -> Limits {
+        let timeout = if config.job_timeout_secs > 0 {
+            config.job_timeout_secs
+        } else {
+            // Generous: 20 s of work per second of video on top of 10 minutes.
+            600 + (duration.max(0.0) * 20.0) as u64
+        };
+        let output = if config.worker_max_file_bytes > 0 {
+            config.worker_max_file_bytes
+        } else {
+            // No rendition may be far larger than its source (plus room for tiny sources).
+            source_size.saturating_mul(4).max(1 << 30)
+        };
+        Limits {
+            memory: config.worker_memory_bytes,
+            output,
+            timeout: Duration::from_secs(timeout),
+            cores: config.cores.clone(),
+            nice: config.worker_nice,
+        }
+    }
+}
+
+fn describe_signal(sig: i32, limits: &Limits) -> String {
+    match sig {
+        libc::SIGKILL => "the worker was killed (SIGKILL: out of memory, or by an operator)".into(),
+        libc::SIGXFSZ => format!(
+            "the worker wrote a file larger than its limit of {} bytes (SIGXFSZ)",
+            limits.output
+        ),
+        libc::SIGSEGV => "the worker crashed (SIGSEGV) decoding or encoding this file".into(),
+        libc::SIGABRT if limits.memory > 0 => format!(
+            "the worker aborted (SIGABRT), likely out of its {} byte memory limit",
+            limits.memory
+        ),
+        libc::SIGABRT => "the worker aborted (SIGABRT)".into(),
+        other => format!("the worker died from signal {other}"),
+    }
+}
+
+/// Starts `exe worker --spec <spec>` with the limits applied in the child before `exec`.
+fn spawn_worker(
+    exe: &std::path::Path,
+    spec: &std::path::Path,
+    limits: &Limits,
+) -> std::io::Result<Child> {
+    let mut cmd = Command::new(exe);
+    cmd.arg("worker")
+        .arg("--spec")
+        .arg(spec)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let (memory, output, nice, cores) = (
+        limits.memory,
+        limits.output,
+        limits.nice,
+        limits.cores.clone(),
+    );
+    // SAFETY: the closure runs in the forked child before exec and only calls async-signal-safe
+    // functions (prctl, setpriority, sched_setaffinity, setrlimit) on values prepared before
+    // the fork; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Die with the server: a worker must never outlive the process that publishes it.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+            if !cores.is_empty() {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                for &c in &cores {
+                    libc::CPU_SET(c, &mut set);
+                }
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (resource, value) in [(libc::RLIMIT_AS, memory), (libc::RLIMIT_FSIZE, output)] {
+                if value > 0 {
+                    let lim = libc::rlimit {
+                        rlim_cur: value,
+                        rlim_max: value,
+                    };
+                    if libc::setrlimit(resource, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}

@@ -1,0 +1,397 @@
+//! The `fleuve worker` process: one job, isolated from the server. It reads a [`WorkerSpec`],
+//! probes and plans the source, runs the pipeline into the staging directory, builds a torrent
+//! per rendition, and reports on stdout, one JSON [`WorkerEvent`] per line: progress several times
+//! a second, then `done` with the outputs (or `error`). A codec crash kills this process only.
+
+use super::ladder::{plan, PlanOptions};
+use super::pipeline::{run_with, PipelineOutput};
+use super::progress::{PipelineStats, Progress};
+use crate::media::torrent::{self, TorrentSpec};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the parent asks a worker to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerSpec {
+    /// The uploaded source.
+    pub source: PathBuf,
+    /// Empty directory for the outputs: `hls/`, `torrents/`, `images/`.
+    pub staging: PathBuf,
+    /// File name prefix (a fresh random uuid per attempt, as PeerTube does).
+    pub prefix: String,
+    /// The video.
+    pub video_uuid: String,
+    /// The video's title (torrent names).
+    pub video_name: String,
+    /// Planner options.
+    pub plan: PlanOptions,
+    /// Public URL of the instance (webseeds and tracker URLs in the torrents).
+    pub public_url: String,
+}
+
+/// One rendition as the worker made it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerFile {
+    /// Resolution label.
+    pub resolution: u32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// Frame rate.
+    pub fps: u32,
+    /// fMP4 size in bytes.
+    pub size: u64,
+    /// fMP4 file name (in `hls/`).
+    pub media_file: String,
+    /// Media playlist file name (in `hls/`).
+    pub playlist_file: String,
+    /// Torrent file name (in `torrents/`).
+    pub torrent_file: String,
+    /// Torrent info-hash (hex).
+    pub info_hash: String,
+    /// Encoder used.
+    pub encoder: String,
+    /// Why preferred encoders were not used.
+    pub fallback_reason: Option<String>,
+    /// Whether it carries audio.
+    pub has_audio: bool,
+}
+
+/// A finished job's outputs, relative to the staging directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerResult {
+    /// Source duration (seconds).
+    pub duration: f64,
+    /// Source width / height.
+    pub aspect_ratio: f64,
+    /// Frames decoded (once for all rungs).
+    pub decoded_frames: u64,
+    /// Master playlist file name (in `hls/`).
+    pub master: String,
+    /// Segment hashes file name (in `hls/`).
+    pub segments_sha256: String,
+    /// Miniature file name (in `images/`).
+    pub thumbnail: Option<String>,
+    /// Preview file name (in `images/`).
+    pub preview: Option<String>,
+    /// Renditions, highest first.
+    pub files: Vec<WorkerFile>,
+}
+
+/// A line of a worker's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum WorkerEvent {
+    /// Where the pipeline is.
+    Progress(Progress),
+    /// Finished; outputs are in the staging directory.
+    Done(WorkerResult),
+    /// Failed, with why.
+    Error {
+        /// What went wrong, for the job's `last_error`.
+        message: String,
+    },
+}
+
+/// What an upload is, as `fleuve worker --probe` reports it (probed and planned in a child
+/// process, so a hostile file cannot crash the server while it is being checked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeReport {
+    /// Duration in seconds.
+    pub duration: f64,
+    /// Width of the video.
+    pub width: u32,
+    /// Height of the video.
+    pub height: u32,
+    /// Frame rate.
+    pub fps: f64,
+    /// Whether it has audio.
+    pub has_audio: bool,
+    /// Resolutions the default ladder would produce.
+    pub resolutions: Vec<u32>,
+}
+
+/// `fleuve worker --probe FILE`: prints `{"ok": ProbeReport}` or `{"error": "..."}`.
+pub fn probe_main(file: &Path, out: &mut dyn Write) -> i32 {
+    let report = super::probe::probe(file)
+        .map_err(|e| e.to_string())
+        .and_then(|source| {
+            let video = source.video.clone().ok_or_else(|| {
+                "the file has no video stream (audio-only files are not supported)".to_string()
+            })?;
+            let ladder = plan(&source, &PlanOptions::default(), &fleuve_hw::discover())
+                .map_err(|e| e.to_string())?;
+            if !(source.duration_secs > 0.0) {
+                return Err("the file's duration is unknown or zero".into());
+            }
+            Ok(ProbeReport {
+                duration: source.duration_secs,
+                width: video.width,
+                height: video.height,
+                fps: video.fps,
+                has_audio: source.audio.is_some(),
+                resolutions: ladder.rungs.iter().map(|r| r.resolution).collect(),
+            })
+        });
+    let (line, code) = match report {
+        Ok(r) => (serde_json::json!({ "ok": r }), 0),
+        Err(e) => (serde_json::json!({ "error": e }), 1),
+    };
+    let _ = writeln!(out, "{line}");
+    code
+}
+
+/// Runs `exe worker --probe file` with a CPU-time and memory limit and returns its report.
+pub fn probe_isolated(exe: &Path, file: &Path) -> Result<ProbeReport, String> {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("worker")
+        .arg("--probe")
+        .arg(file)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: runs in the forked child before exec; only async-signal-safe calls on constants.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            for (resource, value) in [(libc::RLIMIT_CPU, 60), (libc::RLIMIT_AS, 4u64 << 30)] {
+                let lim = libc::rlimit {
+                    rlim_cur: value,
+                    rlim_max: value,
+                };
+                if libc::setrlimit(resource, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let output = cmd
+        .output()
+        .map_err(|e| format!("cannot start the probe: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let value: serde_json::Value = match serde_json::from_str(text.trim()) {
+        Ok(v) => v,
+        Err(_) => {
+            return Err(match output.status.signal() {
+                Some(sig) => format!("probing the file crashed the prober (signal {sig})"),
+                None => "the prober gave no answer".to_string(),
+            })
+        }
+    };
+    if let Some(e) = value.get("error").and_then(|e| e.as_str()) {
+        return Err(e.to_string());
+    }
+    serde_json::from_value(value.get("ok").cloned().unwrap_or_default())
+        .map_err(|e| format!("bad probe report: {e}"))
+}
+
+/// Tracker URLs of an instance, WebSocket first (PeerTube's order).
+pub fn tracker_urls(public_url: &str) -> Vec<String> {
+    let base = public_url.trim_end_matches('/');
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else {
+        format!("ws://{}", base.trim_start_matches("http://"))
+    };
+    vec![
+        format!("{ws}/tracker/socket"),
+        format!("{base}/tracker/announce"),
+    ]
+}
+
+/// Public URL of a file of a video's HLS directory.
+pub fn hls_url(public_url: &str, video_uuid: &str, file: &str) -> String {
+    format!(
+        "{}/static/streaming-playlists/hls/{video_uuid}/{file}",
+        public_url.trim_end_matches('/')
+    )
+}
+
+/// Runs the job of `spec`, reporting to `out`. Returns the process exit code.
+pub fn main(spec: &WorkerSpec, out: &mut dyn Write) -> i32 {
+    match run(spec, out) {
+        Ok(result) => {
+            emit(out, &WorkerEvent::Done(result));
+            0
+        }
+        Err(message) => {
+            emit(out, &WorkerEvent::Error { message });
+            1
+        }
+    }
+}
+
+fn emit(out: &mut dyn Write, event: &WorkerEvent) {
+    if let Ok(line) = serde_json::to_string(event) {
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}
+
+fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, String> {
+    let source = super::probe::probe(&spec.source).map_err(|e| e.to_string())?;
+    let video = source.video.clone().ok_or_else(|| {
+        "the file has no video stream (audio-only uploads are not supported)".to_string()
+    })?;
+    let ladder = plan(&source, &spec.plan, &fleuve_hw::discover()).map_err(|e| e.to_string())?;
+    let hls = spec.staging.join("hls");
+    let torrents = spec.staging.join("torrents");
+    let images = spec.staging.join("images");
+    for d in [&hls, &torrents, &images] {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let resolutions: Vec<u32> = ladder.rungs.iter().map(|r| r.resolution).collect();
+    let expected = (source.duration_secs * video.fps).round().max(0.0) as u64;
+    let stats = Arc::new(PipelineStats::new(&resolutions, expected));
+
+    // Report progress from a side thread while the pipeline runs on this one.
+    let finished = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel::<Progress>();
+    let reporter = {
+        let stats = Arc::clone(&stats);
+        let finished = Arc::clone(&finished);
+        std::thread::spawn(move || {
+            while !finished.load(Ordering::Relaxed) {
+                if tx.send(stats.report()).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        })
+    };
+    let result = std::thread::scope(|scope| {
+        let pipeline = scope.spawn(|| run_with(&spec.source, &ladder, &hls, &spec.prefix, &stats));
+        while !pipeline.is_finished() {
+            if let Ok(p) = rx.recv_timeout(Duration::from_millis(300)) {
+                emit(out, &WorkerEvent::Progress(p));
+            }
+        }
+        pipeline.join()
+    });
+    finished.store(true, Ordering::Relaxed);
+    let _ = reporter.join();
+    let output: PipelineOutput = result
+        .map_err(|_| "the pipeline panicked".to_string())?
+        .map_err(|e| e.to_string())?;
+    emit(out, &WorkerEvent::Progress(stats.report()));
+
+    let plan_reason = ladder.fallback_reason();
+    let trackers = tracker_urls(&spec.public_url);
+    let mut files = Vec::new();
+    for (rung, made) in ladder.rungs.iter().zip(&output.rungs) {
+        let media_file = file_name(&made.media_file);
+        let torrent_file = format!("{}-{}-hls.torrent", spec.prefix, rung.resolution);
+        let tspec = TorrentSpec {
+            name: format!(
+                "{} {}p.mp4",
+                torrent_safe(&spec.video_name),
+                rung.resolution
+            ),
+            trackers: trackers.clone(),
+            webseed: hls_url(&spec.public_url, &spec.video_uuid, &media_file),
+        };
+        let t = torrent::create(&made.media_file, &tspec)
+            .map_err(|e| format!("torrent of {}: {e}", made.media_file.display()))?;
+        std::fs::write(torrents.join(&torrent_file), &t.bytes)
+            .map_err(|e| format!("{torrent_file}: {e}"))?;
+        let size = std::fs::metadata(&made.media_file)
+            .map(|m| m.len())
+            .map_err(|e| e.to_string())?;
+        let fallback_reason = match (&plan_reason, &made.fallback_reason) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        files.push(WorkerFile {
+            resolution: rung.resolution,
+            width: rung.width,
+            height: rung.height,
+            fps: rung.fps,
+            size,
+            media_file,
+            playlist_file: file_name(&made.playlist),
+            torrent_file,
+            info_hash: t.info_hash_hex(),
+            encoder: made.encoder.clone(),
+            fallback_reason,
+            has_audio: ladder.audio.is_some(),
+        });
+    }
+    let mut images_out = [None, None];
+    for (slot, made) in images_out
+        .iter_mut()
+        .zip([&output.thumbnail, &output.preview])
+    {
+        if let Some(path) = made {
+            let name = file_name(path);
+            std::fs::rename(path, images.join(&name)).map_err(|e| format!("{name}: {e}"))?;
+            *slot = Some(name);
+        }
+    }
+    let [thumbnail, preview] = images_out;
+    Ok(WorkerResult {
+        duration: source.duration_secs,
+        aspect_ratio: f64::from(video.width) / f64::from(video.height.max(1)),
+        decoded_frames: output.decoded_frames,
+        master: file_name(&output.master),
+        segments_sha256: file_name(&output.segments_sha256),
+        thumbnail,
+        preview,
+        files,
+    })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// PeerTube's torrent name rule: `/ \ ? % * : | " < >` become `-`.
+fn torrent_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| if "/\\?%*:|\"<>".contains(c) { '-' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracker_urls_follow_the_scheme() {
+        assert_eq!(
+            tracker_urls("https://v.example/"),
+            [
+                "wss://v.example/tracker/socket",
+                "https://v.example/tracker/announce"
+            ]
+        );
+        assert_eq!(
+            tracker_urls("http://127.0.0.1:9000"),
+            [
+                "ws://127.0.0.1:9000/tracker/socket",
+                "http://127.0.0.1:9000/tracker/announce"
+            ]
+        );
+        assert_eq!(torrent_safe("a/b:c?"), "a-b-c-");
+    }
+
+    #[test]
+    fn events_round_trip_as_tagged_json() {
+        let e = WorkerEvent::Error {
+            message: "boom".into(),
+        };
+        let line = serde_json::to_string(&e).unwrap();
+        assert_eq!(line, r#"{"event":"error","message":"boom"}"#);
+        assert_eq!(serde_json::from_str::<WorkerEvent>(&line).unwrap(), e);
+    }
+}
