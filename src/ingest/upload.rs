@@ -69,14 +69,14 @@ pub fn upload(client: &Client, req: &UploadRequest) -> Result<Value, IngestError
                     ),
                 });
             }
-            match query(client, &session, total)? {
+            backoff(&bar, failures, None);
+            match resume_point(client, &session, total, &bar, &mut failures)? {
                 Progress::Done(video) => {
                     bar.finish_and_clear();
                     return Ok(video);
                 }
                 Progress::At(o) => {
                     offset = o;
-                    backoff(&bar, failures, None);
                     continue;
                 }
             }

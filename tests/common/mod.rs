@@ -95,6 +95,8 @@ impl Server {
     }
 
     pub fn start_in(dir: &Path, opts: Options) -> Server {
+        // A server killed with SIGKILL leaves its address file behind.
+        let _ = std::fs::remove_file(dir.join("fleuve.addr"));
         let mut child = spawn_in(dir, &opts);
         let addr = wait_ready(dir, &mut child);
         Server {
