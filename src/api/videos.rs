@@ -80,7 +80,7 @@ fn files_of(app: &App, video: &Video) -> Result<Vec<VideoFile>, ApiError> {
         .into_iter()
         .map(|(_, f)| f)
         .collect();
-    files.sort_by(|a, b| b.resolution.cmp(&a.resolution));
+    files.sort_by_key(|f| std::cmp::Reverse(f.resolution));
     Ok(files)
 }
 

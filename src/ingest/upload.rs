@@ -248,11 +248,12 @@ fn query(client: &Client, session: &Target, total: u64) -> Result<Progress, Inge
 }
 
 /// Reads a `PUT` answer: 308 = go on at the server's `Range`, 200/201 = done, 5xx/429 =
-/// transient, other = fatal.
+/// transient, other = fatal. A 409 (the chunk did not start where the server is) also carries
+/// the server's `Range` and is followed like a 308; the caller counts it as a failure.
 fn classify(session: &Target, answer: Answer) -> Result<Progress, IngestError> {
     let answer = transient_status("PUT", session, answer)?;
     match answer.status {
-        308 => next_offset(answer.range.as_deref())
+        308 | 409 => next_offset(answer.range.as_deref())
             .map(Progress::At)
             .map_err(|reason| IngestError::Protocol {
                 what: format!("PUT {}", session.url),
@@ -282,18 +283,22 @@ fn transient_status(method: &str, target: &Target, answer: Answer) -> Result<Ans
     Ok(answer)
 }
 
-/// Sleeps before retry number `attempt`: 0.5 s doubling to 10 s, or the server's `Retry-After`
-/// (at most a minute).
+/// Sleeps before retry number `attempt`, showing why on the bar.
 fn backoff(bar: &ProgressBar, attempt: u32, retry_after: Option<u64>) {
-    let ms = 500u64
-        .saturating_mul(1u64 << attempt.saturating_sub(1).min(5))
-        .min(10_000);
-    let wait = retry_after
-        .map(|s| Duration::from_secs(s.min(60)))
-        .unwrap_or(Duration::from_millis(ms));
+    let wait = backoff_delay(attempt, retry_after);
     bar.set_message(format!("retrying in {:.1} s", wait.as_secs_f64()));
     std::thread::sleep(wait);
     bar.set_message("");
+}
+
+/// 0.5 s doubling to 10 s, or the server's `Retry-After` (at most a minute).
+fn backoff_delay(attempt: u32, retry_after: Option<u64>) -> Duration {
+    let ms = 500u64
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(5))
+        .min(10_000);
+    retry_after
+        .map(|s| Duration::from_secs(s.min(60)))
+        .unwrap_or(Duration::from_millis(ms))
 }
 
 fn read_chunk(file: &mut File, offset: u64, len: u64, buf: &mut Vec<u8>) -> std::io::Result<()> {
@@ -325,5 +330,88 @@ impl Read for BarReader<'_> {
         let n = self.inner.read(out)?;
         self.bar.inc(n as u64);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, range: Option<&str>, body: &str) -> Answer {
+        Answer {
+            status,
+            range: range.map(str::to_string),
+            location: None,
+            retry_after: None,
+            body: body.to_string(),
+        }
+    }
+
+    fn session() -> Target {
+        Target {
+            url: "http://h/api/v1/videos/upload-resumable?upload_id=1".into(),
+            host: None,
+        }
+    }
+
+    fn offset(r: Result<Progress, IngestError>) -> u64 {
+        match r {
+            Ok(Progress::At(o)) => o,
+            Ok(Progress::Done(v)) => panic!("done early: {v}"),
+            Err(e) => panic!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn resume_incomplete_follows_the_server_range() {
+        assert_eq!(offset(classify(&session(), answer(308, None, ""))), 0);
+        let a = answer(308, Some("bytes=0-1048575"), "");
+        assert_eq!(offset(classify(&session(), a)), 1_048_576);
+        let conflict = answer(409, Some("bytes=0-99"), r#"{"detail":"chunk starts at 7"}"#);
+        assert_eq!(offset(classify(&session(), conflict)), 100);
+    }
+
+    #[test]
+    fn completion_returns_the_video() {
+        let body = r#"{"video":{"id":3,"shortUUID":"s","uuid":"u"}}"#;
+        match classify(&session(), answer(200, None, body)) {
+            Ok(Progress::Done(v)) => assert_eq!(v["video"]["uuid"], "u"),
+            _ => panic!("expected Done"),
+        }
+        let e = classify(&session(), answer(200, None, "<html>"))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("not JSON"), "{e}");
+    }
+
+    #[test]
+    fn server_trouble_is_transient_and_client_errors_are_fatal() {
+        let busy = answer(
+            503,
+            None,
+            r#"{"detail":"another request is writing this upload"}"#,
+        );
+        let e = classify(&session(), busy).err().unwrap();
+        assert!(e.is_transient());
+        assert!(e.to_string().contains("another request"), "{e}");
+        let gone = answer(404, None, r#"{"status":404,"detail":"no upload 1"}"#);
+        let e = classify(&session(), gone).err().unwrap();
+        assert!(!e.is_transient());
+        assert!(e.to_string().contains("404: no upload 1"), "{e}");
+        let bad_range = classify(&session(), answer(308, Some("bytes=zz"), ""));
+        assert!(!bad_range.err().unwrap().is_transient());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_ten_seconds_unless_the_server_says() {
+        let delays: Vec<u128> = (1..=8)
+            .map(|n| backoff_delay(n, None).as_millis())
+            .collect();
+        assert_eq!(
+            delays,
+            [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]
+        );
+        assert_eq!(backoff_delay(1, Some(5)), Duration::from_secs(5));
+        assert_eq!(backoff_delay(1, Some(3600)), Duration::from_secs(60));
     }
 }

@@ -129,7 +129,7 @@ pub fn probe_main(file: &Path, out: &mut dyn Write) -> i32 {
             })?;
             let ladder = plan(&source, &PlanOptions::default(), &fleuve_hw::discover())
                 .map_err(|e| e.to_string())?;
-            if !(source.duration_secs > 0.0) {
+            if source.duration_secs.is_nan() || source.duration_secs <= 0.0 {
                 return Err("the file's duration is unknown or zero".into());
             }
             Ok(ProbeReport {
