@@ -181,18 +181,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let rungs: Vec<_> = out
                     .rungs
                     .iter()
-                    .map(|r| serde_json::json!({"resolution": r.resolution, "playlist": r.playlist, "file": r.media_file, "encoder": r.encoder, "fallbackReason": r.fallback_reason, "frames": r.frames}))
+                    .map(|r| serde_json::json!({"resolution": r.resolution, "playlist": r.playlist, "file": r.media_file, "encoder": r.encoder, "fallbackReason": ladder.rung_fallback_reason(r.fallback_reason.as_deref()), "frames": r.frames}))
                     .collect();
                 println!(
                     "{}",
                     serde_json::to_string_pretty(
-                        &serde_json::json!({"decodedFrames": out.decoded_frames, "seconds": secs, "rungs": rungs})
+                        &serde_json::json!({"decodedFrames": out.decoded_frames, "decoder": out.decoder, "seconds": secs, "rungs": rungs})
                     )?
                 );
             } else {
                 println!(
-                    "decoded {} frames once; {} rungs in {secs:.1} s",
+                    "decoded {} frames once ({}); {} rungs in {secs:.1} s",
                     out.decoded_frames,
+                    out.decoder,
                     out.rungs.len()
                 );
                 for r in &out.rungs {

@@ -96,6 +96,60 @@ pub struct Ladder {
     pub segment_secs: u32,
     /// Preferred encoders that were skipped at plan time, and why (`fallbackReason`).
     pub skipped_encoders: Vec<SkippedEncoder>,
+    /// How the source is decoded.
+    pub decode: DecodePlan,
+}
+
+/// Where the source is decoded.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecodePlan {
+    /// libavcodec hwaccel (`cuda` for NVDEC, `vaapi`), or `None` for software.
+    pub hwaccel: Option<String>,
+    /// Device: CUDA index or render node path.
+    pub device: Option<String>,
+    /// Why decoding is in software, when it is.
+    pub reason: Option<String>,
+}
+
+/// Picks the decoder: NVDEC when it takes the codec, else VA-API where it encodes, else software.
+fn decode_plan(codec: &str, hw: &Inventory) -> DecodePlan {
+    let mut reasons = Vec::new();
+    match hw.backend(Backend::Nvdec) {
+        Some(c) if c.available && c.codecs.iter().any(|k| k == codec) => {
+            return DecodePlan {
+                hwaccel: Some("cuda".into()),
+                device: c.devices.first().cloned(),
+                reason: None,
+            }
+        }
+        Some(c) if c.available => reasons.push(format!("nvdec: cannot decode {codec}")),
+        Some(c) => reasons.push(format!(
+            "nvdec: {}",
+            c.reason.clone().unwrap_or_else(|| "not available".into())
+        )),
+        None => reasons.push("nvdec: not probed".into()),
+    }
+    match hw.backend(Backend::Vaapi) {
+        Some(c) if c.available && (c.codecs.is_empty() || c.codecs.iter().any(|k| k == codec)) => {
+            return DecodePlan {
+                hwaccel: Some("vaapi".into()),
+                device: c.devices.first().cloned(),
+                reason: None,
+            }
+        }
+        Some(c) if c.available => reasons.push(format!("vaapi: cannot decode {codec}")),
+        Some(c) => reasons.push(format!(
+            "vaapi: {}",
+            c.reason.clone().unwrap_or_else(|| "not available".into())
+        )),
+        None => {}
+    }
+    DecodePlan {
+        hwaccel: None,
+        device: None,
+        reason: Some(reasons.join("; ")),
+    }
 }
 
 /// An encoder left out of the chain at plan time.
@@ -109,6 +163,15 @@ pub struct SkippedEncoder {
 }
 
 impl Ladder {
+    /// A rung's `fallbackReason`: why encoders were skipped at plan time, then what happened
+    /// when the rung ran (`runtime`).
+    pub fn rung_fallback_reason(&self, runtime: Option<&str>) -> Option<String> {
+        match (self.fallback_reason(), runtime) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or_else(|| b.map(str::to_string)),
+        }
+    }
+
     /// One line explaining the skipped encoders, for `fallbackReason`.
     pub fn fallback_reason(&self) -> Option<String> {
         if self.skipped_encoders.is_empty() {
@@ -208,6 +271,7 @@ pub fn plan(
         audio,
         segment_secs: options.segment_secs,
         skipped_encoders,
+        decode: decode_plan(&video.codec, hw),
     })
 }
 
@@ -231,6 +295,18 @@ pub fn render_text(source: &SourceInfo, ladder: &Ladder) -> String {
                 .unwrap_or_else(|| "no audio".into())
         );
     }
+    let _ = writeln!(
+        out,
+        "decode: {}",
+        match (&ladder.decode.hwaccel, &ladder.decode.reason) {
+            (Some(h), _) => format!(
+                "{h} on {}",
+                ladder.decode.device.as_deref().unwrap_or("default device")
+            ),
+            (None, Some(why)) => format!("software ({why})"),
+            (None, None) => "software".into(),
+        }
+    );
     for r in &ladder.rungs {
         let _ = writeln!(
             out,

@@ -3,6 +3,7 @@
 //! talks to libav.
 
 pub mod hls;
+pub mod hwdecode;
 pub mod jobs;
 pub mod ladder;
 pub mod p2p;

@@ -9,6 +9,7 @@
 //! encoder of the chain. Not yet: hardware frames kept on the device (see issue 3's notes).
 
 use super::hls::MediaPlaylist;
+use super::hwdecode::{download, HwAccel, HwDevice};
 use super::ladder::{Ladder, Rung};
 use super::progress::PipelineStats;
 use ffmpeg_next as ff;
@@ -45,6 +46,8 @@ pub struct RungOutput {
 pub struct PipelineOutput {
     /// Frames decoded from the source (once for all rungs).
     pub decoded_frames: u64,
+    /// Where the source was decoded (`h264 on Cuda 0`, `h264 in software (…)`).
+    pub decoder: String,
     /// Per rung, in ladder order.
     pub rungs: Vec<RungOutput>,
     /// The master playlist (`<prefix>-master.m3u8`).
@@ -207,6 +210,7 @@ pub fn run_with(
     }
     Ok(PipelineOutput {
         decoded_frames: first.decoded,
+        decoder: first.decoded_on,
         rungs,
         master,
         segments_sha256,
@@ -242,6 +246,7 @@ impl Fault {
 /// What one decode pass produced: each rung's result, and the poster frame.
 struct Pass {
     decoded: u64,
+    decoded_on: String,
     rungs: Vec<Result<RungOutput, PipelineError>>,
     poster: Option<SharedFrame>,
 }
@@ -265,10 +270,10 @@ fn decode_and_encode(
         .ok_or(PipelineError::NoVideo)?;
     let video_index = stream.index();
     let in_tb = stream.time_base();
-    let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
-        .map_err(libav("decoder parameters"))?;
-    ctx.set_threading(ff::codec::threading::Config::count(0));
-    let mut decoder = ctx.decoder().video().map_err(libav("open decoder"))?;
+    let (mut decoder, decoded_on, _device) = open_video_decoder(&stream, &ladder.decode)?;
+    if count_decoded {
+        tracing::info!(decoder = %decoded_on, "decoding the source");
+    }
 
     let mut audio = match (&ladder.audio, input.streams().best(ff::media::Type::Audio)) {
         (Some(plan), Some(stream)) => Some(AudioChain::new(&stream, plan.bitrate)?),
@@ -359,9 +364,56 @@ fn decode_and_encode(
         .collect();
     Ok(Pass {
         decoded,
+        decoded_on,
         rungs,
         poster,
     })
+}
+
+/// Opens the video decoder, on the planned device when there is one, else (or when the device
+/// fails) in software. Returns it with a description of where it decodes, and the device handle
+/// (which must outlive the decoder).
+fn open_video_decoder(
+    stream: &ff::format::stream::Stream,
+    plan: &super::ladder::DecodePlan,
+) -> Result<(ff::decoder::Video, String, Option<HwDevice>), PipelineError> {
+    let fresh = || -> Result<ff::codec::context::Context, PipelineError> {
+        let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+            .map_err(libav("decoder parameters"))?;
+        ctx.set_threading(ff::codec::threading::Config::count(0));
+        Ok(ctx)
+    };
+    let codec = stream.parameters().id().name().to_string();
+    let mut why = plan.reason.clone();
+    if let Some(accel) = plan.hwaccel.as_deref().and_then(HwAccel::parse) {
+        match HwDevice::open(accel, plan.device.as_deref()) {
+            Ok(device) => {
+                let mut ctx = fresh()?;
+                device.attach(&mut ctx);
+                match ctx.decoder().video() {
+                    Ok(d) => {
+                        let on = format!(
+                            "{codec} on {accel:?} {}",
+                            plan.device.as_deref().unwrap_or("(default device)")
+                        );
+                        return Ok((d, on, Some(device)));
+                    }
+                    Err(e) => why = Some(format!("{accel:?} decoder: {e}")),
+                }
+            }
+            Err(e) => why = Some(e),
+        }
+        tracing::warn!(
+            reason = why.as_deref().unwrap_or_default(),
+            "hardware decoding unavailable; decoding in software"
+        );
+    }
+    let decoder = fresh()?.decoder().video().map_err(libav("open decoder"))?;
+    let on = match why {
+        Some(w) => format!("{codec} in software ({w})"),
+        None => format!("{codec} in software"),
+    };
+    Ok((decoder, on, None))
 }
 
 /// Writes the master playlist and the segments-sha256 JSON (PeerTube's names and formats).
@@ -499,6 +551,15 @@ fn fan_out(
     (in_tb, middle, poster): (ff::Rational, f64, &mut Option<SharedFrame>),
 ) {
     while decoder.receive_frame(frame).is_ok() {
+        // A frame in GPU memory comes down once, for every rung.
+        let downloaded = match download(frame) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot download a decoded frame; skipping it");
+                continue;
+            }
+        };
+        let frame: &ff::frame::Video = downloaded.as_ref().unwrap_or(&*frame);
         *decoded += 1;
         if let Some(c) = counter {
             c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -1169,5 +1230,27 @@ mod tests {
         assert_eq!(out.decoded_frames, 120);
         assert_eq!(out.rungs[0].frames, 120, "original keeps 60 fps");
         assert_eq!(out.rungs[1].frames, 60, "144p at 30 fps");
+    }
+
+    #[test]
+    fn a_planned_gpu_decoder_that_cannot_open_falls_back_to_software() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = crate::transcode::testclip::clip(dir.path(), "s.mp4", "320x240", 25, 1, None);
+        let info = super::super::probe::probe(&src).unwrap();
+        let opts = PlanOptions {
+            resolutions: vec![144],
+            encoders: vec!["libx264".into()],
+            ..PlanOptions::default()
+        };
+        let mut ladder = plan(&info, &opts, &fleuve_hw::discover()).unwrap();
+        // What the planner picks on an NVIDIA machine; here the device cannot be opened (on a
+        // GPU machine, `scripts/gpu-check.sh` exercises the working path).
+        ladder.decode.hwaccel = Some("vaapi".into());
+        ladder.decode.device = Some("/dev/dri/renderD199".into());
+        let out = run(&src, &ladder, dir.path(), "hw").unwrap();
+        assert_eq!(out.decoded_frames, 25);
+        assert!(out.decoder.contains("in software"), "{}", out.decoder);
+        assert!(out.decoder.contains("renderD199"), "{}", out.decoder);
+        assert_eq!(out.rungs.len(), 2);
     }
 }

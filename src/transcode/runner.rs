@@ -201,6 +201,7 @@ impl Transcoder {
                     video = %job.video_uuid,
                     secs = started.elapsed().as_secs_f64(),
                     decoded_frames = result.decoded_frames,
+                    decoder = %result.decoder,
                     rungs = %rungs.join(" "),
                     "published"
                 );

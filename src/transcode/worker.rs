@@ -73,6 +73,9 @@ pub struct WorkerResult {
     pub aspect_ratio: f64,
     /// Frames decoded (once for all rungs).
     pub decoded_frames: u64,
+    /// Where the source was decoded.
+    #[serde(default)]
+    pub decoder: String,
     /// Master playlist file name (in `hls/`).
     pub master: String,
     /// Segment hashes file name (in `hls/`).
@@ -284,7 +287,6 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, String> {
         .map_err(|e| e.to_string())?;
     emit(out, &WorkerEvent::Progress(stats.report()));
 
-    let plan_reason = ladder.fallback_reason();
     let trackers = tracker_urls(&spec.public_url);
     let mut files = Vec::new();
     for (rung, made) in ladder.rungs.iter().zip(&output.rungs) {
@@ -306,10 +308,7 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, String> {
         let size = std::fs::metadata(&made.media_file)
             .map(|m| m.len())
             .map_err(|e| e.to_string())?;
-        let fallback_reason = match (&plan_reason, &made.fallback_reason) {
-            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
-            (a, b) => a.clone().or_else(|| b.clone()),
-        };
+        let fallback_reason = ladder.rung_fallback_reason(made.fallback_reason.as_deref());
         files.push(WorkerFile {
             resolution: rung.resolution,
             width: rung.width,
@@ -341,6 +340,7 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, String> {
         duration: source.duration_secs,
         aspect_ratio: f64::from(video.width) / f64::from(video.height.max(1)),
         decoded_frames: output.decoded_frames,
+        decoder: output.decoder.clone(),
         master: file_name(&output.master),
         segments_sha256: file_name(&output.segments_sha256),
         thumbnail,
