@@ -34,11 +34,7 @@ if [ -e "$addr_file" ] && flock -n "$data/fleuve.lock" true 2>/dev/null; then
   rm -f "$addr_file"
 fi
 
-echo
-echo "Fleuve is starting (data in $data; default address http://127.0.0.1:9000)."
-echo "Log in as 'root' with the password in $data/root-password (or set FLEUVE_ROOT_PASSWORD)."
-echo "Status: curl http://127.0.0.1:9000/api/v1/config   Metrics: http://127.0.0.1:9000/metrics"
-echo
+echo "Fleuve is starting (data in $data)..."
 "$FLEUVE_BIN" serve "$@" &
 server=$!
 # Background jobs of a script ignore the terminal's SIGINT: hand Ctrl-C and TERM to the server.
@@ -67,6 +63,16 @@ while [ ! -s "$addr_file" ]; do
   sleep 0.2
 done
 
+if [ -s "$addr_file" ]; then
+  url=$(sed -n 2p "$addr_file")
+  url=${url:-http://$(sed -n 1p "$addr_file")}
+  echo
+  echo "Fleuve is serving at $url (data in $data)."
+  echo "Log in as 'root' with the password in $data/root-password (or set FLEUVE_ROOT_PASSWORD)."
+  echo "Status: curl $url/api/v1/config   Metrics: $url/metrics"
+  echo
+fi
+
 if [ -s "$addr_file" ] && [ -s "$demo" ] && [ ! -e "$marker" ] && [ -z "$stopping" ]; then
   echo "Ingesting the demo clip (upload, then transcoding)..."
   if out=$("$FLEUVE_BIN" ingest "$demo" --data-dir "$data" --title "Fleuve demo" --wait); then
@@ -75,7 +81,9 @@ if [ -s "$addr_file" ] && [ -s "$demo" ] && [ ! -e "$marker" ] && [ -z "$stoppin
     echo
     printf '%s\n' "$out"
     echo
+    hls=$(printf '%s\n' "$out" | sed -n 's/^ *hls *//p')
     echo "Watch the demo at ${watch:-the URL above} (this is recorded in $marker)."
+    [ -n "$hls" ] && echo "Or play its HLS master playlist in mpv/VLC/ffplay: $hls"
   elif [ -z "$stopping" ]; then
     echo "run.sh: ingesting the demo failed (see above); the server keeps running." >&2
   fi

@@ -88,6 +88,10 @@ pub struct TranscodeConfig {
     pub worker_max_file_bytes: u64,
     /// Nice value of the workers, so serving wins the cores it shares with transcoding.
     pub worker_nice: i32,
+    /// NVENC sessions all jobs together may open. 0 = what the driver reports, else 8 per GPU.
+    pub nvenc_sessions: u32,
+    /// VA-API encode contexts all jobs together may open. 0 = 4 per render node.
+    pub vaapi_sessions: u32,
 }
 
 impl Default for TranscodeConfig {
@@ -106,6 +110,8 @@ impl Default for TranscodeConfig {
             worker_memory_bytes: 16 << 30,
             worker_max_file_bytes: 0,
             worker_nice: 10,
+            nvenc_sessions: 0,
+            vaapi_sessions: 0,
         }
     }
 }
@@ -141,6 +147,7 @@ impl TranscodeConfig {
             max_fps: self.max_fps,
             gop_secs: self.gop_secs,
             segment_secs: self.segment_secs,
+            sessions: Vec::new(),
         }
     }
 }

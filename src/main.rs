@@ -181,7 +181,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let rungs: Vec<_> = out
                     .rungs
                     .iter()
-                    .map(|r| serde_json::json!({"resolution": r.resolution, "playlist": r.playlist, "file": r.media_file, "encoder": r.encoder, "fallbackReason": ladder.rung_fallback_reason(r.fallback_reason.as_deref()), "frames": r.frames}))
+                    .zip(&ladder.rungs)
+                    .map(|(r, rung)| serde_json::json!({"resolution": r.resolution, "playlist": r.playlist, "file": r.media_file, "encoder": r.encoder, "fallbackReason": ladder.rung_fallback_reason(rung, r.fallback_reason.as_deref()), "frames": r.frames}))
                     .collect();
                 println!(
                     "{}",

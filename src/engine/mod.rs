@@ -87,6 +87,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             data_dir: data_dir.clone(),
             public_url: public_url.clone(),
             exe: exe.clone(),
+            sessions: crate::transcode::runner::session_budget(
+                &config.transcode,
+                &fleuve_hw::discover(),
+            ),
         },
     );
     let app = Arc::new(App {

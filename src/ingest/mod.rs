@@ -15,7 +15,7 @@ use client::Client;
 use protocol::Endpoint;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use video::{rung_text, TranscodingView};
+use video::{published_rungs, rung_text, TranscodingView};
 
 /// Server used when neither `--server` nor `--data-dir` says otherwise.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:9000";
@@ -264,15 +264,27 @@ fn summary(title: &str, uuid: &str, short: &str, watch: &str, video: Option<&Val
     let mut out = format!(
         "ingested {title:?}\n  uuid       {uuid}\n  shortUUID  {short}\n  watch      {watch}\n"
     );
-    match video.and_then(TranscodingView::from_video) {
-        Some(t) if !t.rungs.is_empty() => {
-            let rungs: Vec<String> = t.rungs.iter().map(|r| rung_text(r, false)).collect();
-            out.push_str(&format!("  rungs      {}\n", rungs.join(", ")));
-        }
-        _ if video.is_none() => out.push_str(
+    let Some(video) = video else {
+        out.push_str(
             "  state      uploaded; transcoding runs on the server (--wait to follow it)\n",
-        ),
-        _ => out.push_str("  state      published\n"),
+        );
+        return out;
+    };
+    let mut rungs = published_rungs(video);
+    if rungs.is_empty() {
+        rungs = TranscodingView::from_video(video)
+            .map(|t| t.rungs)
+            .unwrap_or_default();
+    }
+    if let Some(hls) = video["streamingPlaylists"][0]["playlistUrl"].as_str() {
+        // Playable today in any HLS player (mpv, VLC, ffplay, Safari).
+        out.push_str(&format!("  hls        {hls}\n"));
+    }
+    if rungs.is_empty() {
+        out.push_str("  state      published\n");
+    } else {
+        let rungs: Vec<String> = rungs.iter().map(|r| rung_text(r, false)).collect();
+        out.push_str(&format!("  rungs      {}\n", rungs.join(", ")));
     }
     out
 }
@@ -370,6 +382,10 @@ mod tests {
         );
         let s = summary("t", "u", "s", "w", None);
         assert!(s.contains("--wait"), "{s}");
+        let published = json!({"state": {"id": 1}, "streamingPlaylists": [{"files": [
+            {"resolution": {"id": 360, "label": "360p"}, "encoder": "libx264"}]}]});
+        let s = summary("t", "u", "s", "w", Some(&published));
+        assert!(s.contains("  rungs      360p libx264\n"), "{s}");
     }
 
     #[test]

@@ -114,6 +114,34 @@ fn rung_view(r: &Value) -> RungView {
     }
 }
 
+/// The renditions of a published video: its HLS playlists' files (`resolution`, and Fleuve's
+/// `encoder` extension), then web-video files, highest first, one per resolution, audio-only
+/// files left out.
+pub fn published_rungs(video: &Value) -> Vec<RungView> {
+    let hls = video
+        .get("streamingPlaylists")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("files").and_then(Value::as_array))
+        .flatten();
+    let web = video
+        .get("files")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    let mut rungs: Vec<RungView> = Vec::new();
+    for r in hls.chain(web).map(rung_view) {
+        // Resolution 0 is PeerTube's audio-only file, not a rung.
+        let video_rung = r.resolution.is_some_and(|h| h > 0);
+        if video_rung && !rungs.iter().any(|x| x.resolution == r.resolution) {
+            rungs.push(r);
+        }
+    }
+    rungs.sort_by_key(|r| std::cmp::Reverse(r.resolution));
+    rungs
+}
+
 /// `720p libx264 58 fps` (speed left out when `with_speed` is false or unknown).
 pub fn rung_text(r: &RungView, with_speed: bool) -> String {
     let mut words = Vec::new();
@@ -176,6 +204,25 @@ mod tests {
         assert!(TranscodingView::from_video(&json!({"transcoding": 3})).is_none());
         assert!(TranscodingView::from_video(&json!({})).is_none());
         assert_eq!(video_state(&json!({"state": 1})), None);
+    }
+
+    #[test]
+    fn published_rungs_come_from_the_playlist_files() {
+        // Shape of Fleuve's GET /api/v1/videos/<uuid> once published (trimmed).
+        let v = json!({"state": {"id": 1, "label": "Published"}, "files": [],
+        "streamingPlaylists": [{"id": 1, "type": 1, "files": [
+            {"resolution": {"id": 240, "label": "240p"}, "encoder": "libx264"},
+            {"resolution": {"id": 360, "label": "360p"}, "encoder": "h264_nvenc"},
+            {"resolution": {"id": 360, "label": "360p"}, "encoder": "libx264"},
+            {"resolution": {"id": 0, "label": "Audio"}},
+            {"size": 5}
+        ]}]});
+        let text: Vec<String> = published_rungs(&v)
+            .iter()
+            .map(|r| rung_text(r, false))
+            .collect();
+        assert_eq!(text, ["360p h264_nvenc", "240p libx264"]);
+        assert!(published_rungs(&json!({"state": {"id": 1}})).is_empty());
     }
 
     #[test]

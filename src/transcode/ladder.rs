@@ -40,6 +40,11 @@ pub struct PlanOptions {
     pub gop_secs: u32,
     /// Target HLS segment length in seconds.
     pub segment_secs: u32,
+    /// Hardware sessions this job may open per encoder (`h264_nvenc` → 3); a rung past the
+    /// budget leaves that encoder out of its chain. Empty = no limit (the server fills it from
+    /// what other jobs hold).
+    #[serde(default)]
+    pub sessions: Vec<(String, u32)>,
 }
 
 impl Default for PlanOptions {
@@ -50,6 +55,7 @@ impl Default for PlanOptions {
             max_fps: 60,
             gop_secs: 2,
             segment_secs: 4,
+            sessions: Vec::new(),
         }
     }
 }
@@ -72,6 +78,9 @@ pub struct Rung {
     pub gop: u32,
     /// Encoders to try, in order; the last is always `libx264`.
     pub encoders: Vec<String>,
+    /// Encoders left out of this rung's chain (a hardware session budget), and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedEncoder>,
 }
 
 /// The audio rendition shared by every rung.
@@ -163,13 +172,20 @@ pub struct SkippedEncoder {
 }
 
 impl Ladder {
-    /// A rung's `fallbackReason`: why encoders were skipped at plan time, then what happened
-    /// when the rung ran (`runtime`).
-    pub fn rung_fallback_reason(&self, runtime: Option<&str>) -> Option<String> {
-        match (self.fallback_reason(), runtime) {
-            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
-            (a, b) => a.or_else(|| b.map(str::to_string)),
-        }
+    /// A rung's `fallbackReason`: why encoders were skipped at plan time (for the whole ladder,
+    /// then for this rung), then what happened when the rung ran (`runtime`).
+    pub fn rung_fallback_reason(&self, rung: &Rung, runtime: Option<&str>) -> Option<String> {
+        let parts: Vec<String> = self
+            .fallback_reason()
+            .into_iter()
+            .chain(
+                rung.skipped
+                    .iter()
+                    .map(|s| format!("{}: {}", s.encoder, s.reason)),
+            )
+            .chain(runtime.map(str::to_string))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 
     /// One line explaining the skipped encoders, for `fallbackReason`.
@@ -236,9 +252,26 @@ pub fn plan(
     resolutions.sort_unstable_by(|a, b| b.cmp(a));
     resolutions.dedup();
     let source_fps = video.fps.round().max(1.0) as u32;
+    // Hardware sessions left for this job, per encoder; the highest rungs get them first.
+    let mut left: Vec<(String, u32)> = options.sessions.clone();
     let rungs = resolutions
         .into_iter()
         .map(|res| {
+            let mut chain = encoders.clone();
+            let mut skipped = Vec::new();
+            if let Some(first) = chain.first().cloned().filter(|e| e != "libx264") {
+                if let Some((_, n)) = left.iter_mut().find(|(e, _)| *e == first) {
+                    if *n == 0 {
+                        chain.remove(0);
+                        skipped.push(SkippedEncoder {
+                            encoder: first,
+                            reason: "session limit reached (other rungs and jobs hold them)".into(),
+                        });
+                    } else {
+                        *n -= 1;
+                    }
+                }
+            }
             let (width, height) = if portrait {
                 (res, even(res as f64 / ratio))
             } else {
@@ -253,7 +286,8 @@ pub fn plan(
                 fps,
                 target_bitrate,
                 gop: (fps * options.gop_secs).max(1),
-                encoders: encoders.clone(),
+                encoders: chain,
+                skipped,
             }
         })
         .collect();
@@ -539,5 +573,38 @@ mod tests {
             ),
             Err(PlanError::BadVideo(_))
         ));
+    }
+
+    #[test]
+    fn hardware_sessions_go_to_the_highest_rungs_and_the_rest_fall_back() {
+        let mut hw = no_gpu();
+        for b in &mut hw.backends {
+            if b.backend == Backend::Nvenc {
+                b.available = true;
+                b.reason = None;
+                b.devices = vec!["0".into()];
+            }
+        }
+        let opts = PlanOptions {
+            encoders: vec!["h264_nvenc".into(), "libx264".into()],
+            sessions: vec![("h264_nvenc".into(), 2)],
+            ..PlanOptions::default()
+        };
+        let l = plan(&source(1920, 1080, 30.0, true), &opts, &hw).unwrap();
+        let first: Vec<&str> = l.rungs.iter().map(|r| r.encoders[0].as_str()).collect();
+        assert_eq!(
+            first,
+            [
+                "h264_nvenc",
+                "h264_nvenc",
+                "libx264",
+                "libx264",
+                "libx264",
+                "libx264"
+            ]
+        );
+        let why = l.rung_fallback_reason(&l.rungs[2], None).unwrap();
+        assert!(why.contains("h264_nvenc: session limit"), "{why}");
+        assert_eq!(l.rung_fallback_reason(&l.rungs[0], None), None);
     }
 }

@@ -47,6 +47,50 @@ pub struct RunnerConfig {
     pub public_url: String,
     /// The `fleuve` executable to run as `fleuve worker`.
     pub exe: PathBuf,
+    /// Hardware encoder sessions all jobs together may hold (`h264_nvenc` → 8).
+    pub sessions: Vec<(String, u32)>,
+}
+
+/// The hardware session budget of this machine: `transcode.nvenc_sessions` and
+/// `transcode.vaapi_sessions`, or (0) what `hw` reports, else 8 NVENC sessions per GPU (the
+/// consumer driver's limit) and 4 VA-API contexts per render node.
+pub fn session_budget(config: &TranscodeConfig, hw: &fleuve_hw::Inventory) -> Vec<(String, u32)> {
+    use fleuve_hw::Backend;
+    let mut out = Vec::new();
+    for (encoder, backend, configured, per_device) in [
+        ("h264_nvenc", Backend::Nvenc, config.nvenc_sessions, 8),
+        ("h264_vaapi", Backend::Vaapi, config.vaapi_sessions, 4),
+    ] {
+        let Some(cap) = hw.backend(backend).filter(|c| c.available) else {
+            continue;
+        };
+        let n = if configured > 0 {
+            configured
+        } else {
+            cap.max_sessions
+                .unwrap_or(per_device * cap.devices.len().max(1) as u32)
+        };
+        out.push((encoder.to_string(), n));
+    }
+    out
+}
+
+/// Sessions granted to one job, returned to the pool when dropped.
+struct Grant<'a> {
+    held: &'a Mutex<HashMap<String, u32>>,
+    granted: Vec<(String, u32)>,
+}
+
+impl Drop for Grant<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut held) = self.held.lock() {
+            for (e, n) in &self.granted {
+                if let Some(h) = held.get_mut(e) {
+                    *h = h.saturating_sub(*n);
+                }
+            }
+        }
+    }
 }
 
 /// The transcoder: queue, lanes, live jobs.
@@ -57,6 +101,7 @@ pub struct Transcoder {
     wake: (Mutex<u64>, Condvar),
     stop: AtomicBool,
     live: Mutex<HashMap<String, LiveJob>>,
+    held: Mutex<HashMap<String, u32>>,
 }
 
 impl Transcoder {
@@ -69,6 +114,7 @@ impl Transcoder {
             wake: (Mutex::new(0), Condvar::new()),
             stop: AtomicBool::new(false),
             live: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
         })
     }
 
@@ -246,13 +292,16 @@ impl Transcoder {
     ) -> Result<WorkerResult, String> {
         let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
         std::fs::create_dir_all(dir.join("out")).map_err(|e| io("staging directory", e))?;
+        let grant = self.grant();
+        let mut plan = self.config.transcode.plan_options();
+        plan.sessions = grant.granted.clone();
         let spec = WorkerSpec {
             source: job.source.clone(),
             staging: dir.join("out"),
             prefix: uuid::Uuid::new_v4().to_string(),
             video_uuid: job.video_uuid.clone(),
             video_name: name.to_string(),
-            plan: self.config.transcode.plan_options(),
+            plan,
             public_url: self.config.public_url.clone(),
         };
         let spec_path = dir.join("spec.json");
@@ -311,6 +360,24 @@ impl Transcoder {
                     status.code().unwrap_or(-1)
                 ),
             }),
+        }
+    }
+
+    /// Takes hardware sessions for one job: what is free, at most one per possible rung.
+    fn grant(&self) -> Grant<'_> {
+        let want = self.config.transcode.resolutions.len() as u32 + 1;
+        let mut granted = Vec::new();
+        if let Ok(mut held) = self.held.lock() {
+            for (encoder, total) in &self.config.sessions {
+                let h = held.entry(encoder.clone()).or_insert(0);
+                let n = total.saturating_sub(*h).min(want);
+                *h += n;
+                granted.push((encoder.clone(), n));
+            }
+        }
+        Grant {
+            held: &self.held,
+            granted,
         }
     }
 

@@ -308,7 +308,7 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, String> {
         let size = std::fs::metadata(&made.media_file)
             .map(|m| m.len())
             .map_err(|e| e.to_string())?;
-        let fallback_reason = ladder.rung_fallback_reason(made.fallback_reason.as_deref());
+        let fallback_reason = ladder.rung_fallback_reason(rung, made.fallback_reason.as_deref());
         files.push(WorkerFile {
             resolution: rung.resolution,
             width: rung.width,
