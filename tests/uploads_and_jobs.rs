@@ -681,3 +681,43 @@ fn a_killed_worker_fails_its_job_with_a_reason_and_the_server_keeps_serving() {
         assert_eq!(list["total"], 0);
     });
 }
+
+#[test]
+fn fleuve_ingest_uploads_waits_and_prints_the_published_video() {
+    let mut opts = Options::default();
+    opts.env
+        .push(("FLEUVE_TRANSCODE_RESOLUTIONS".into(), "240".into()));
+    let s = Server::start_with(opts);
+    let src = clip(&s.dir, "ingest me.mp4", "640x360", 25, 2, true);
+    let out = Command::new(bin())
+        .args(["ingest", "--wait", "--json", "--title", "Ingested by the CLI"])
+        .args(["--chunk-size", "100000", "--data-dir"])
+        .arg(&s.dir)
+        .arg(&src)
+        .env("FLEUVE_ROOT_PASSWORD", ROOT_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.log()
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("only JSON on stdout");
+    assert_eq!(v["state"]["id"], 1, "{v}");
+    assert_eq!(v["name"], "Ingested by the CLI");
+    rt().block_on(check_published(&s, &v, &[360, 240]));
+    // A file that is not a video: a clear error, exit status 1.
+    let bad = s.dir.join("bad.mp4");
+    std::fs::write(&bad, b"not a video at all").unwrap();
+    let out = Command::new(bin())
+        .args(["ingest", "--data-dir"])
+        .arg(&s.dir)
+        .arg(&bad)
+        .env("FLEUVE_ROOT_PASSWORD", ROOT_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a usable video"), "{err}");
+}
