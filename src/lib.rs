@@ -13,4 +13,5 @@ pub mod ingest;
 pub mod media;
 pub mod metrics;
 pub mod store;
+pub mod tracker;
 pub mod transcode;

@@ -690,7 +690,13 @@ fn fleuve_ingest_uploads_waits_and_prints_the_published_video() {
     let s = Server::start_with(opts);
     let src = clip(&s.dir, "ingest me.mp4", "640x360", 25, 2, true);
     let out = Command::new(bin())
-        .args(["ingest", "--wait", "--json", "--title", "Ingested by the CLI"])
+        .args([
+            "ingest",
+            "--wait",
+            "--json",
+            "--title",
+            "Ingested by the CLI",
+        ])
         .args(["--chunk-size", "100000", "--data-dir"])
         .arg(&s.dir)
         .arg(&src)
