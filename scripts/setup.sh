@@ -9,6 +9,7 @@ APT_PACKAGES=(
   systemd                                                 # systemd-analyze verify in the tests
   openssl curl ca-certificates                            # test certificates, rustup
   python3 python3-pip                                     # real clients in the tests (libtorrent)
+  aria2                                                   # real BitTorrent client (webseed + HTTP tracker test)
   nginx-light wrk time                                    # benches/compare/*.sh
 )
 

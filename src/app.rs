@@ -67,6 +67,8 @@ pub struct App {
     pub uploads: crate::api::uploads::InFlight,
     /// The `fleuve` executable (workers and probes run as child processes of it).
     pub exe: PathBuf,
+    /// The tracker.
+    pub tracker: Arc<crate::tracker::Tracker>,
 }
 
 /// Shared handle.

@@ -56,6 +56,8 @@ pub struct Config {
     pub transcode: TranscodeConfig,
     /// Uploads.
     pub upload: UploadConfig,
+    /// The BitTorrent/WebTorrent tracker.
+    pub tracker: TrackerConfig,
 }
 
 /// `[transcode]`: the ladder and the encoders (PeerTube's defaults).
@@ -112,6 +114,62 @@ impl Default for TranscodeConfig {
             worker_nice: 10,
             nvenc_sessions: 0,
             vaapi_sessions: 0,
+        }
+    }
+}
+
+/// `[tracker]`: the WebSocket, HTTP and UDP tracker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackerConfig {
+    /// Serve the tracker at all.
+    pub enabled: bool,
+    /// Track only our info-hashes (the `infohashes` table); false = an open tracker.
+    pub private: bool,
+    /// UDP tracker address (one `SO_REUSEPORT` socket per shard). Empty = no UDP tracker.
+    pub udp_listen: String,
+    /// Announce interval sent to clients, in seconds.
+    pub interval_secs: u32,
+    /// A peer not heard from for this many seconds is dropped.
+    pub peer_max_age_secs: u64,
+    /// Peers kept per torrent and kind (BitTorrent, WebTorrent).
+    pub max_peers_per_swarm: usize,
+    /// Peers returned when the client does not say (`numwant`).
+    pub default_numwant: usize,
+    /// Most peers returned, and most offers relayed, per announce.
+    pub max_numwant: usize,
+    /// Offers kept from one WebSocket announce (aquatic: 10).
+    pub ws_max_offers: usize,
+    /// Largest WebSocket message in bytes.
+    pub ws_max_message_bytes: usize,
+    /// A WebSocket connection silent for this many seconds is closed.
+    pub ws_idle_timeout_secs: u64,
+    /// WebSocket connections allowed per IP.
+    pub max_connections_per_ip: u32,
+    /// Announces allowed per IP per torrent per 5 minutes (PeerTube's
+    /// `reject_too_many_announces` uses 15). 0 = no limit.
+    pub announces_per_ip_per_hash: u32,
+    /// Seconds an IP is blocked after announcing unknown torrents (PeerTube: 3 minutes).
+    pub block_secs: u64,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            enabled: true,
+            private: true,
+            udp_listen: "127.0.0.1:6969".into(),
+            interval_secs: 120,
+            peer_max_age_secs: 300,
+            max_peers_per_swarm: 10_000,
+            default_numwant: 50,
+            max_numwant: 100,
+            ws_max_offers: 10,
+            ws_max_message_bytes: 64 << 10,
+            ws_idle_timeout_secs: 180,
+            max_connections_per_ip: 64,
+            announces_per_ip_per_hash: 0,
+            block_secs: 180,
         }
     }
 }
@@ -236,6 +294,7 @@ impl Default for Config {
             instance: InstanceConfig::default(),
             transcode: TranscodeConfig::default(),
             upload: UploadConfig::default(),
+            tracker: TrackerConfig::default(),
         }
     }
 }
@@ -362,6 +421,23 @@ impl Config {
                     "{r} is not one of PeerTube's resolutions {:?}",
                     crate::transcode::ladder::RESOLUTIONS
                 ),
+            ));
+        }
+        if !self.tracker.udp_listen.is_empty()
+            && self.tracker.udp_listen.parse::<SocketAddr>().is_err()
+        {
+            return Err(invalid(
+                Some("tracker.udp_listen".into()),
+                format!(
+                    "{:?} is not HOST:PORT (use an IP address, or an empty string to disable UDP)",
+                    self.tracker.udp_listen
+                ),
+            ));
+        }
+        if self.tracker.max_numwant == 0 || self.tracker.max_peers_per_swarm == 0 {
+            return Err(invalid(
+                Some("tracker".into()),
+                "max_numwant and max_peers_per_swarm must be at least 1",
             ));
         }
         if self.transcode.jobs == 0 || self.transcode.max_attempts == 0 {

@@ -22,28 +22,6 @@ async fn root_token(s: &Server) -> String {
     login(s).await.0
 }
 
-/// A multipart upload; returns the status and JSON body.
-async fn upload_multipart(s: &Server, token: &str, path: &Path, name: &str) -> (u16, Value) {
-    let bytes = std::fs::read(path).unwrap();
-    let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
-    let form = reqwest::multipart::Form::new()
-        .text("name", name.to_string())
-        .text("channelId", "1")
-        .part(
-            "videofile",
-            reqwest::multipart::Part::bytes(bytes).file_name(file_name),
-        );
-    let r = client()
-        .post(s.url("/api/v1/videos/upload"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 /// `POST upload-resumable`; returns the status, the Location and the body.
 async fn init_resumable(
     s: &Server,
@@ -94,36 +72,6 @@ async fn put_chunk(
         .send()
         .await
         .unwrap()
-}
-
-async fn get_video(s: &Server, token: &str, key: &str) -> (u16, Value) {
-    let r = client()
-        .get(s.url(&format!("/api/v1/videos/{key}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-/// Polls the video until its state id is one of `want` (deadline 180 s).
-async fn wait_state(s: &Server, token: &str, uuid: &str, want: &[u64]) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let (status, v) = get_video(s, token, uuid).await;
-        assert_eq!(status, 200, "{v}");
-        if want.contains(&v["state"]["id"].as_u64().unwrap_or(0)) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "video {uuid} stuck in {}; log:\n{}",
-            v["state"],
-            s.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// What a player and a BitTorrent client check on a published video.

@@ -92,7 +92,10 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
 
 /// `GET /metrics` in the Prometheus text format.
 pub async fn metrics(State(app): State<SharedApp>) -> Response {
-    let mut r = app.metrics.render().into_response();
+    let mut text = app.metrics.render();
+    app.tracker.render_metrics(&mut text);
+    crate::transcode::runner::render_metrics(&app.transcoder, &mut text);
+    let mut r = text.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

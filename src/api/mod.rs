@@ -22,7 +22,13 @@ const MAX_API_BODY: usize = 1 << 20;
 
 /// The router for one shard.
 pub fn router(app: SharedApp) -> Router {
+    let tracker = if app.config.tracker.enabled {
+        crate::tracker::front::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(tracker)
         .route("/api/v1/oauth-clients/local", get(auth::local_client))
         .route("/api/v1/users/token", post(auth::token))
         .route("/api/v1/users/revoke-token", post(auth::revoke))

@@ -93,7 +93,21 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             ),
         },
     );
+    let tracker = Arc::new(crate::tracker::Tracker::new(
+        config.tracker.clone(),
+        store.clone(),
+    ));
+    let udp_sockets = match (config.tracker.enabled, config.tracker.udp_listen.as_str()) {
+        (true, addr) if !addr.is_empty() => {
+            let addr: std::net::SocketAddr = addr.parse().context("tracker.udp_listen")?;
+            crate::tracker::front::udp::bind(addr, n)
+                .with_context(|| format!("cannot bind the UDP tracker on {addr}"))?
+        }
+        _ => Vec::new(),
+    };
+    let udp_bound = udp_sockets.first().and_then(|s| s.local_addr().ok());
     let app = Arc::new(App {
+        tracker: tracker.clone(),
         transcoder: transcoder.clone(),
         uploads: Default::default(),
         exe,
@@ -116,6 +130,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let lanes = transcoder
         .start()
         .context("cannot start the transcode lanes")?;
+    let udp_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let udp_threads =
+        crate::tracker::front::udp::spawn(tracker.clone(), udp_sockets, &cores, udp_stop.clone())
+            .context("cannot start the UDP tracker")?;
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -152,7 +170,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     }
-    write_addr_file(&data_dir, &bound.to_string(), &public_url)?;
+    write_addr_file(&data_dir, &bound.to_string(), &public_url, udp_bound)?;
     tracing::info!(
         listen = %bound,
         public_url = %public_url,
@@ -173,6 +191,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         let watchdog = systemd::watchdog_interval();
         let mut tick = tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(3600)));
         let mut housekeeping = tokio::time::interval(Duration::from_secs(3600));
+        let mut expiry = tokio::time::interval(Duration::from_secs(30));
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => return anyhow::Ok("SIGINT"),
@@ -186,6 +205,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                     } else {
                         tracing::error!("a shard's event loop is stuck; withholding the watchdog ping");
                     }
+                }
+                _ = expiry.tick() => {
+                    let dropped = app.tracker.swarms.expire(std::time::Instant::now());
+                    if dropped > 0 { tracing::debug!(peers = dropped, "expired tracker peers"); }
                 }
                 _ = housekeeping.tick() => {
                     let store = app.store.clone();
@@ -204,6 +227,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         Err(e) => {
             tracing::error!(error = %e, "stopping");
             let _ = shutdown_tx.send(true);
+            stop_udp(&udp_stop, udp_threads);
             stop_lanes(&transcoder, lanes);
             finish(threads, &pool, &store, &data_dir);
             return Err(e);
@@ -215,10 +239,18 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     );
     systemd::stopping();
     let _ = shutdown_tx.send(true);
+    stop_udp(&udp_stop, udp_threads);
     stop_lanes(&transcoder, lanes);
     finish(threads, &pool, &store, &data_dir);
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+fn stop_udp(stop: &std::sync::atomic::AtomicBool, threads: Vec<std::thread::JoinHandle<()>>) {
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
 }
 
 /// Stops the transcode lanes; running workers are killed and their jobs resume at the next start.
@@ -308,9 +340,15 @@ fn prepare_media_dirs(data_dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::canonicalize(&media).with_context(|| format!("cannot resolve {}", media.display()))
 }
 
-fn write_addr_file(data_dir: &Path, bound: &str, public_url: &str) -> anyhow::Result<()> {
+fn write_addr_file(
+    data_dir: &Path,
+    bound: &str,
+    public_url: &str,
+    udp: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     let tmp = data_dir.join("tmp").join(ADDR_FILE);
-    std::fs::write(&tmp, format!("{bound}\n{public_url}\n"))?;
+    let udp = udp.map(|a| a.to_string()).unwrap_or_default();
+    std::fs::write(&tmp, format!("{bound}\n{public_url}\n{udp}\n"))?;
     std::fs::rename(&tmp, data_dir.join(ADDR_FILE))?;
     Ok(())
 }

@@ -156,6 +156,11 @@ impl JobQueue {
         Ok(running.len())
     }
 
+    /// Number of jobs in one state.
+    pub fn count(&self, state: JobState) -> Result<usize, StoreError> {
+        Ok(self.store.scan::<JobStateKey>(&state)?.len())
+    }
+
     /// Jobs in one state, oldest first.
     pub fn list(&self, state: JobState) -> Result<Vec<Job>, StoreError> {
         let mut out = Vec::new();

@@ -565,3 +565,34 @@ fn spawn_worker(
     }
     cmd.spawn()
 }
+
+/// Appends the transcoder's Prometheus text: jobs by state and each running rung's frame rate.
+pub fn render_metrics(t: &Transcoder, out: &mut String) {
+    use std::fmt::Write;
+    out.push_str(
+        "# HELP fleuve_transcode_jobs Jobs by state.\n# TYPE fleuve_transcode_jobs gauge\n",
+    );
+    for state in [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Done,
+        JobState::Failed,
+    ] {
+        let n = t.queue.count(state).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "fleuve_transcode_jobs{{state=\"{}\"}} {n}",
+            format!("{state:?}").to_lowercase()
+        );
+    }
+    out.push_str("# HELP fleuve_transcode_fps Frames per second of each running rung.\n# TYPE fleuve_transcode_fps gauge\n");
+    for (uuid, live) in t.live_jobs() {
+        for r in live.progress.map(|p| p.rungs).unwrap_or_default() {
+            let _ = writeln!(
+                out,
+                "fleuve_transcode_fps{{video=\"{uuid}\",resolution=\"{}\",encoder=\"{}\"}} {:.1}",
+                r.resolution, r.encoder, r.fps
+            );
+        }
+    }
+}

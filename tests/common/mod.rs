@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -50,6 +51,8 @@ pub fn spawn_in(dir: &Path, opts: &Options) -> Child {
         .args(&opts.args)
         .env("FLEUVE_ROOT_PASSWORD", ROOT_PASSWORD)
         .env("FLEUVE_MEDIA_REVALIDATE_MS", "0")
+        // Parallel tests must not share the default UDP tracker port.
+        .env("FLEUVE_TRACKER_UDP_LISTEN", "127.0.0.1:0")
         .env_remove("FLEUVE_CONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -110,6 +113,15 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The UDP tracker's address (third line of `fleuve.addr`).
+    pub fn udp_addr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("fleuve.addr"))
+            .ok()
+            .and_then(|s| s.lines().nth(2).map(str::to_string))
+            .filter(|l| !l.is_empty())
+            .expect("the UDP tracker is on")
     }
 
     pub fn media(&self) -> PathBuf {
@@ -268,4 +280,67 @@ pub fn clip(dir: &Path, name: &str, size: &str, rate: u32, secs: u32, audio: boo
         .expect("ffmpeg CLI is required (apt-get install ffmpeg)");
     assert!(st.success(), "ffmpeg failed to generate {name}");
     out
+}
+
+/// A multipart upload; returns the status and JSON body.
+pub async fn upload_multipart(s: &Server, token: &str, path: &Path, name: &str) -> (u16, Value) {
+    let bytes = std::fs::read(path).unwrap();
+    let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let form = reqwest::multipart::Form::new()
+        .text("name", name.to_string())
+        .text("channelId", "1")
+        .part(
+            "videofile",
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name),
+        );
+    let r = client()
+        .post(s.url("/api/v1/videos/upload"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn get_video(s: &Server, token: &str, key: &str) -> (u16, Value) {
+    let r = client()
+        .get(s.url(&format!("/api/v1/videos/{key}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls the video until its state id is one of `want` (deadline 180 s).
+pub async fn wait_state(s: &Server, token: &str, uuid: &str, want: &[u64]) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (status, v) = get_video(s, token, uuid).await;
+        assert_eq!(status, 200, "{v}");
+        if want.contains(&v["state"]["id"].as_u64().unwrap_or(0)) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "video {uuid} stuck in {}; log:\n{}",
+            v["state"],
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Uploads a generated clip and waits until it is published; returns the video JSON.
+pub async fn publish_clip(s: &Server, token: &str, size: &str, secs: u32) -> Value {
+    let src = clip(&s.dir, "published.mp4", size, 25, secs, true);
+    let (status, body) = upload_multipart(s, token, &src, "Published clip").await;
+    assert_eq!(status, 200, "{body}");
+    let uuid = body["video"]["uuid"].as_str().unwrap().to_string();
+    let v = wait_state(s, token, &uuid, &[1, 7]).await;
+    assert_eq!(v["state"]["id"], 1, "{v}\n{}", s.log());
+    v
 }

@@ -1,0 +1,18 @@
+//! The tracker's front ends on the engine: WebSocket and HTTP routes (same listeners as the rest,
+//! TLS when configured) and the UDP sockets.
+
+pub mod http;
+pub mod udp;
+pub mod ws;
+
+use crate::app::SharedApp;
+use axum::routing::get;
+use axum::Router;
+
+/// `/tracker/socket`, `/tracker/announce`, `/tracker/scrape`.
+pub fn routes() -> Router<SharedApp> {
+    Router::new()
+        .route("/tracker/socket", get(ws::socket))
+        .route("/tracker/announce", get(http::announce))
+        .route("/tracker/scrape", get(http::scrape))
+}

@@ -1,0 +1,215 @@
+//! UDP tracker (BEP 15): one `SO_REUSEPORT` socket per shard, each served by its own pinned
+//! thread with blocking I/O (the kernel spreads datagrams across the sockets). Connection ids are
+//! stateless (keyed hashes of the client address and the time window), so nothing is kept
+//! between a connect and an announce.
+
+use crate::tracker::metrics::Proto;
+use crate::tracker::protocol::udp::{
+    transaction_id_of, AnnounceResponse, ConnectResponse, ErrorResponse, Request, Response,
+    ResponsePeers, ScrapeResponse,
+};
+use crate::tracker::swarm::{IpAnnounce, Stored};
+use crate::tracker::Tracker;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Largest request read (a scrape of 74 hashes fits; BEP 15 clients send less).
+const MAX_PACKET: usize = 1500;
+/// Most hashes answered in one UDP scrape (aquatic: 70, to fit one datagram).
+const MAX_SCRAPE: usize = 70;
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    let _ = socket.set_recv_buffer_size(8 << 20);
+    socket.bind(&addr.into())?;
+    let socket: UdpSocket = socket.into();
+    socket.set_read_timeout(Some(Duration::from_millis(500)))?;
+    Ok(socket)
+}
+
+/// Binds `n` sockets on `addr` (port 0: one free port shared by all).
+pub fn bind(addr: SocketAddr, n: usize) -> std::io::Result<Vec<UdpSocket>> {
+    let first = bind_one(addr)?;
+    let port = first.local_addr()?.port();
+    let mut out = vec![first];
+    for _ in 1..n.max(1) {
+        out.push(bind_one(SocketAddr::new(addr.ip(), port))?);
+    }
+    Ok(out)
+}
+
+/// Serves each socket on a thread pinned to the matching core, until `stop`.
+pub fn spawn(
+    tracker: Arc<Tracker>,
+    sockets: Vec<UdpSocket>,
+    cores: &[usize],
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, socket)| {
+            let (tracker, stop) = (Arc::clone(&tracker), Arc::clone(&stop));
+            let core = cores.get(i).copied();
+            std::thread::Builder::new()
+                .name(format!("fleuve-udp-{i}"))
+                .spawn(move || {
+                    if let Some(c) = core {
+                        core_affinity::set_for_current(core_affinity::CoreId { id: c });
+                    }
+                    serve(&tracker, &socket, &stop)
+                })
+        })
+        .collect()
+}
+
+fn serve(t: &Tracker, socket: &UdpSocket, stop: &AtomicBool) {
+    let mut buf = [0u8; MAX_PACKET];
+    let mut out = Vec::with_capacity(MAX_PACKET);
+    while !stop.load(Ordering::Relaxed) {
+        let (len, from) = match socket.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "udp tracker receive failed");
+                continue;
+            }
+        };
+        out.clear();
+        if let Some(response) = respond(t, &buf[..len], from) {
+            response.write(&mut out);
+            let _ = socket.send_to(&out, from);
+        }
+    }
+}
+
+/// The answer to one datagram (none for garbage without a transaction id).
+pub fn respond(t: &Tracker, packet: &[u8], from: SocketAddr) -> Option<Response> {
+    let ip = from.ip().to_canonical();
+    let now = SystemTime::now();
+    let request = match Request::parse(packet, MAX_SCRAPE) {
+        Ok(r) => r,
+        Err(e) => {
+            t.metrics.refuse(Proto::Udp, "malformed");
+            return transaction_id_of(packet).map(|transaction_id| {
+                Response::Error(ErrorResponse {
+                    transaction_id,
+                    message: e.to_string().into(),
+                })
+            });
+        }
+    };
+    let refuse = |transaction_id, reason: &'static str, message: &'static str| {
+        t.metrics.refuse(Proto::Udp, reason);
+        Some(Response::Error(ErrorResponse {
+            transaction_id,
+            message: message.into(),
+        }))
+    };
+    match request {
+        Request::Connect(c) => Some(Response::Connect(ConnectResponse {
+            transaction_id: c.transaction_id,
+            connection_id: t.udp_keys.issue(ip, now),
+        })),
+        Request::Announce(a) => {
+            if !t.udp_keys.is_valid(a.connection_id, ip, now) {
+                return refuse(
+                    a.transaction_id,
+                    "bad_connection_id",
+                    "connection id expired or invalid; connect again",
+                );
+            }
+            let instant = Instant::now();
+            if let Err(refusal) = t.access.check_announce(ip, &a.info_hash, instant) {
+                return refuse(a.transaction_id, refusal.label(), refusal.reason());
+            }
+            let reply = t.swarms.announce_ip(
+                IpAnnounce {
+                    info_hash: a.info_hash,
+                    peer_id: a.peer_id,
+                    addr: SocketAddr::new(ip, a.port),
+                    seeder: a.left == 0,
+                    event: a.event,
+                    numwant: a.numwant.map(|n| n as usize),
+                },
+                instant,
+            );
+            if reply.stored == Stored::SwarmFull {
+                t.metrics.refuse(Proto::Udp, "swarm_full");
+            }
+            t.metrics.announce(Proto::Udp);
+            // Peers of the asking socket's family (BEP 15 has no mixed lists).
+            let peers = if ip.is_ipv4() {
+                ResponsePeers::V4(
+                    reply
+                        .peers
+                        .iter()
+                        .filter_map(|(_, a)| match a {
+                            SocketAddr::V4(v4) => Some(*v4),
+                            SocketAddr::V6(_) => None,
+                        })
+                        .collect(),
+                )
+            } else {
+                ResponsePeers::V6(
+                    reply
+                        .peers
+                        .iter()
+                        .filter_map(|(_, a)| match a {
+                            SocketAddr::V6(v6) => Some(*v6),
+                            SocketAddr::V4(_) => None,
+                        })
+                        .collect(),
+                )
+            };
+            Some(Response::Announce(AnnounceResponse {
+                transaction_id: a.transaction_id,
+                interval: t.config.interval_secs,
+                leechers: reply.stats.incomplete,
+                seeders: reply.stats.complete,
+                peers,
+            }))
+        }
+        Request::Scrape(s) => {
+            if !t.udp_keys.is_valid(s.connection_id, ip, now) {
+                return refuse(
+                    s.transaction_id,
+                    "bad_connection_id",
+                    "connection id expired or invalid; connect again",
+                );
+            }
+            let instant = Instant::now();
+            // Private mode: unknown torrents read as empty, in request order.
+            let stats = s
+                .info_hashes
+                .iter()
+                .map(|h| {
+                    if t.access.check_scrape(h, instant) {
+                        t.swarms.scrape(std::slice::from_ref(h))[0]
+                    } else {
+                        Default::default()
+                    }
+                })
+                .collect();
+            t.metrics.scrape(Proto::Udp);
+            Some(Response::Scrape(ScrapeResponse {
+                transaction_id: s.transaction_id,
+                stats,
+            }))
+        }
+    }
+}
