@@ -1,5 +1,5 @@
-//! Hot functions of the tracker's wire protocols: parsing an announce on each protocol, and
-//! encoding an HTTP compact reply. Inputs are the real captures under
+//! Hot functions of the tracker: parsing an announce on each protocol, encoding an HTTP compact
+//! reply, and handling announces in the swarms. Inputs are the real captures under
 //! `src/tracker/protocol/testdata/` and in the protocol tests.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -55,5 +55,80 @@ fn encoding(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parsing, encoding);
+/// Announce handling in the swarms: a BitTorrent announce into a torrent of 1,000 peers (50 peers
+/// sampled back), and a WebTorrent announce relaying 10 offers among 1,000 peers.
+fn announcing(c: &mut Criterion) {
+    use fleuve::tracker::protocol::{AnnounceEvent, InfoHash};
+    use fleuve::tracker::swarm::{IpAnnounce, SwarmLimits, Swarms, WsAnnounce};
+    use std::time::{Duration, Instant};
+    let swarms = Swarms::new(SwarmLimits {
+        max_peers: 10_000,
+        peer_max_age: Duration::from_secs(300),
+        default_numwant: 50,
+        max_numwant: 100,
+    });
+    let h = InfoHash([7; 20]);
+    let now = Instant::now();
+    let ip = |i: u32| IpAnnounce {
+        info_hash: h,
+        peer_id: PeerId([(i % 251) as u8; 20]),
+        addr: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000 + i), 6881)),
+        seeder: i % 3 == 0,
+        event: AnnounceEvent::None,
+        numwant: None,
+    };
+    for i in 0..1000 {
+        swarms.announce_ip(ip(i), now);
+    }
+    let mut n = 0u32;
+    c.bench_function("swarm/announce_ip_1000_peers", |b| {
+        b.iter(|| {
+            n = (n + 1) % 1000;
+            swarms.announce_ip(black_box(ip(n)), now)
+        })
+    });
+    let ws_hash = InfoHash([8; 20]);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1 << 20);
+    for i in 0..1000u32 {
+        let mut id = [0u8; 20];
+        id[..4].copy_from_slice(&i.to_be_bytes());
+        swarms.announce_ws(
+            WsAnnounce {
+                info_hash: ws_hash,
+                peer_id: PeerId(id),
+                conn: u64::from(i),
+                tx: &tx,
+                seeder: false,
+                event: AnnounceEvent::None,
+                offers: Vec::new(),
+            },
+            None,
+            now,
+        );
+    }
+    let offer = serde_json::json!({"type": "offer", "sdp": "v=0 ".repeat(200)});
+    c.bench_function("swarm/announce_ws_10_offers_1000_peers", |b| {
+        b.iter(|| {
+            let r = swarms.announce_ws(
+                WsAnnounce {
+                    info_hash: ws_hash,
+                    peer_id: PeerId([1; 20]),
+                    conn: 1,
+                    tx: &tx,
+                    seeder: false,
+                    event: AnnounceEvent::None,
+                    offers: (0..10u8)
+                        .map(|i| (ws::OfferId([i; 20]), offer.clone()))
+                        .collect(),
+                },
+                Some(10),
+                now,
+            );
+            while rx.try_recv().is_ok() {}
+            r
+        })
+    });
+}
+
+criterion_group!(benches, parsing, encoding, announcing);
 criterion_main!(benches);
