@@ -2,8 +2,10 @@
 //! the durable job queue, the worker processes that run jobs, and publication. Only this module
 //! talks to libav.
 
+mod audio;
 pub mod hls;
 pub mod hwdecode;
+mod images;
 pub mod jobs;
 pub mod ladder;
 pub mod p2p;

@@ -9,7 +9,9 @@
 //! encoder of the chain. Not yet: hardware frames kept on the device (see issue 3's notes).
 
 use super::hls::MediaPlaylist;
+use super::audio::AudioChain;
 use super::hwdecode::{download, HwAccel, HwDevice};
+use super::images::{write_jpeg, PREVIEW_BOX, THUMBNAIL_BOX};
 use super::ladder::{Ladder, Rung};
 use super::progress::PipelineStats;
 use ffmpeg_next as ff;
@@ -109,7 +111,7 @@ pub enum PipelineError {
     },
 }
 
-fn libav(step: impl Into<String>) -> impl FnOnce(ff::Error) -> PipelineError {
+pub(super) fn libav(step: impl Into<String>) -> impl FnOnce(ff::Error) -> PipelineError {
     let step = step.into();
     move |source| PipelineError::Libav { step, source }
 }
@@ -459,70 +461,6 @@ fn write_master_and_hashes(
     Ok((master, sha))
 }
 
-/// PeerTube's miniature size.
-const THUMBNAIL_BOX: (u32, u32) = (280, 157);
-/// PeerTube's preview size.
-const PREVIEW_BOX: (u32, u32) = (850, 480);
-
-/// Fits `w`x`h` into `bound`, keeping the aspect ratio (even dimensions).
-fn fit(w: u32, h: u32, bound: (u32, u32)) -> (u32, u32) {
-    let scale = (f64::from(bound.0) / f64::from(w)).min(f64::from(bound.1) / f64::from(h));
-    let even = |x: f64| ((x / 2.0).round() as u32 * 2).max(2);
-    (even(f64::from(w) * scale), even(f64::from(h) * scale))
-}
-
-/// Writes `picture`, scaled to fit `bound`, as a JPEG.
-fn write_jpeg(
-    picture: &ff::frame::Video,
-    bound: (u32, u32),
-    path: &Path,
-) -> Result<(), PipelineError> {
-    let (w, h) = fit(picture.width(), picture.height(), bound);
-    let fmt = ff::format::Pixel::YUVJ420P;
-    let mut scaler = ff::software::scaling::Context::get(
-        picture.format(),
-        picture.width(),
-        picture.height(),
-        fmt,
-        w,
-        h,
-        ff::software::scaling::Flags::BICUBIC,
-    )
-    .map_err(libav("thumbnail scaler"))?;
-    let mut scaled = ff::frame::Video::new(fmt, w, h);
-    scaler
-        .run(picture, &mut scaled)
-        .map_err(libav("thumbnail scale"))?;
-    scaled.set_pts(Some(0));
-    let codec = ff::encoder::find(ff::codec::Id::MJPEG).ok_or(PipelineError::Libav {
-        step: "find JPEG encoder".into(),
-        source: ff::Error::EncoderNotFound,
-    })?;
-    let mut enc = ff::codec::context::Context::new_with_codec(codec)
-        .encoder()
-        .video()
-        .map_err(libav("JPEG encoder"))?;
-    enc.set_width(w);
-    enc.set_height(h);
-    enc.set_format(fmt);
-    enc.set_time_base(ff::Rational(1, 25));
-    enc.set_flags(ff::codec::Flags::QSCALE);
-    // qscale 3 (lambda units): good quality, small files.
-    enc.set_global_quality(3 * ff::ffi::FF_QP2LAMBDA);
-    let mut enc = enc.open_as(codec).map_err(libav("open JPEG encoder"))?;
-    enc.send_frame(&scaled).map_err(libav("encode thumbnail"))?;
-    enc.send_eof().map_err(libav("flush JPEG encoder"))?;
-    let mut packet = ff::Packet::empty();
-    enc.receive_packet(&mut packet)
-        .map_err(libav("encode thumbnail"))?;
-    let data = packet.data().unwrap_or_default();
-    let fail = |e: std::io::Error| PipelineError::Output {
-        resolution: 0,
-        message: format!("{}: {e}", path.display()),
-    };
-    std::fs::write(path, data).map_err(fail)
-}
-
 /// RFC 6381 `avc1.PPCCLL` from an H.264 encoder's extradata (Annex B SPS or avcC).
 fn avc_codec_string(extradata: &[u8]) -> Option<String> {
     let sps = if extradata.first() == Some(&1) && extradata.len() >= 4 {
@@ -581,166 +519,6 @@ enum RungInput {
     Video(SharedFrame),
     /// An encoded AAC packet (audio is encoded once and muxed into every rung).
     Audio(ff::Packet),
-}
-
-/// The audio path, run once per job: decode, resample to 48 kHz stereo float planar, cut into
-/// the encoder's frame size, encode AAC.
-struct AudioChain {
-    index: usize,
-    decoder: ff::decoder::Audio,
-    resampler: Option<ff::software::resampling::Context>,
-    encoder: ff::encoder::Audio,
-    params: ff::codec::Parameters,
-    time_base: ff::Rational,
-    fifo: [Vec<f32>; 2],
-    frame_size: usize,
-    next_pts: i64,
-}
-
-/// AAC output sample rate.
-const AAC_RATE: u32 = 48_000;
-
-impl AudioChain {
-    fn new(stream: &ff::format::stream::Stream, bitrate: u64) -> Result<AudioChain, PipelineError> {
-        let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
-            .map_err(libav("audio decoder parameters"))?;
-        let decoder = ctx.decoder().audio().map_err(libav("open audio decoder"))?;
-        let codec = ff::encoder::find_by_name("aac").ok_or(PipelineError::Libav {
-            step: "find AAC encoder".into(),
-            source: ff::Error::EncoderNotFound,
-        })?;
-        let mut enc = ff::codec::context::Context::new_with_codec(codec)
-            .encoder()
-            .audio()
-            .map_err(libav("AAC encoder"))?;
-        enc.set_rate(AAC_RATE as i32);
-        enc.set_channel_layout(ff::ChannelLayout::STEREO);
-        enc.set_channels(2);
-        enc.set_format(ff::format::Sample::F32(ff::format::sample::Type::Planar));
-        enc.set_bit_rate(bitrate as usize);
-        enc.set_time_base(ff::Rational(1, AAC_RATE as i32));
-        // fMP4 needs the AAC config in the stream header.
-        enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
-        let encoder = enc.open_as(codec).map_err(libav("open AAC encoder"))?;
-        let params = ff::codec::Parameters::from(&encoder);
-        let frame_size = (encoder.frame_size() as usize).max(1);
-        Ok(AudioChain {
-            index: stream.index(),
-            decoder,
-            resampler: None,
-            encoder,
-            params,
-            time_base: ff::Rational(1, AAC_RATE as i32),
-            fifo: [Vec::new(), Vec::new()],
-            frame_size,
-            next_pts: 0,
-        })
-    }
-
-    /// Feeds one packet (None = end of stream) and returns the AAC packets ready.
-    fn push(&mut self, packet: Option<&ff::Packet>) -> Result<Vec<ff::Packet>, PipelineError> {
-        match packet {
-            Some(p) => {
-                if let Err(e) = self.decoder.send_packet(p) {
-                    tracing::debug!(error = %e, "skipping undecodable audio packet");
-                    return Ok(Vec::new());
-                }
-            }
-            None => {
-                let _ = self.decoder.send_eof();
-            }
-        }
-        let mut decoded = ff::frame::Audio::empty();
-        while self.decoder.receive_frame(&mut decoded).is_ok() {
-            if self.resampler.is_none() {
-                let layout = if decoded.channel_layout().is_empty() {
-                    ff::ChannelLayout::default(decoded.channels() as i32)
-                } else {
-                    decoded.channel_layout()
-                };
-                self.resampler = Some(
-                    ff::software::resampling::Context::get(
-                        decoded.format(),
-                        layout,
-                        decoded.rate(),
-                        ff::format::Sample::F32(ff::format::sample::Type::Planar),
-                        ff::ChannelLayout::STEREO,
-                        AAC_RATE,
-                    )
-                    .map_err(libav("audio resampler"))?,
-                );
-            }
-            if decoded.channel_layout().is_empty() {
-                decoded.set_channel_layout(ff::ChannelLayout::default(decoded.channels() as i32));
-            }
-            // Room for every output sample: an undersized frame would leave samples in the
-            // resampler, a delay that grows with each packet.
-            let cap = decoded.samples() * AAC_RATE as usize / decoded.rate().max(1) as usize + 256;
-            let mut out = stereo_frame(cap);
-            if let Some(r) = self.resampler.as_mut() {
-                r.run(&decoded, &mut out).map_err(libav("resample audio"))?;
-            }
-            self.queue(&out);
-        }
-        if packet.is_none() {
-            if let Some(r) = self.resampler.as_mut() {
-                let mut out = stereo_frame(16_384);
-                if r.flush(&mut out).is_ok() && out.samples() > 0 {
-                    self.queue(&out);
-                }
-            }
-        }
-        let mut packets = Vec::new();
-        while self.fifo[0].len() >= self.frame_size
-            || (packet.is_none() && !self.fifo[0].is_empty())
-        {
-            let n = self.frame_size.min(self.fifo[0].len());
-            let mut frame = stereo_frame(n);
-            for ch in 0..2 {
-                let samples: Vec<f32> = self.fifo[ch].drain(..n).collect();
-                frame.plane_mut::<f32>(ch)[..n].copy_from_slice(&samples);
-            }
-            frame.set_pts(Some(self.next_pts));
-            self.next_pts += n as i64;
-            self.encoder
-                .send_frame(&frame)
-                .map_err(libav("encode audio"))?;
-            self.drain(&mut packets);
-        }
-        if packet.is_none() {
-            let _ = self.encoder.send_eof();
-            self.drain(&mut packets);
-        }
-        Ok(packets)
-    }
-
-    fn queue(&mut self, frame: &ff::frame::Audio) {
-        let n = frame.samples();
-        if n == 0 {
-            return;
-        }
-        for ch in 0..2 {
-            self.fifo[ch].extend_from_slice(&frame.plane::<f32>(ch)[..n]);
-        }
-    }
-
-    fn drain(&mut self, out: &mut Vec<ff::Packet>) {
-        let mut p = ff::Packet::empty();
-        while self.encoder.receive_packet(&mut p).is_ok() {
-            out.push(p.clone());
-        }
-    }
-}
-
-/// An allocated 48 kHz stereo float-planar frame with room for `samples`.
-fn stereo_frame(samples: usize) -> ff::frame::Audio {
-    let mut f = ff::frame::Audio::new(
-        ff::format::Sample::F32(ff::format::sample::Type::Planar),
-        samples,
-        ff::ChannelLayout::STEREO,
-    );
-    f.set_rate(AAC_RATE);
-    f
 }
 
 /// A decoded frame shared by reference (`av_frame_clone`: the picture buffers are
