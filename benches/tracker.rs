@@ -73,7 +73,7 @@ fn announcing(c: &mut Criterion) {
         info_hash: h,
         peer_id: PeerId([(i % 251) as u8; 20]),
         addr: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000 + i), 6881)),
-        seeder: i % 3 == 0,
+        seeder: i.is_multiple_of(3),
         event: AnnounceEvent::None,
         numwant: None,
     };
@@ -98,7 +98,7 @@ fn announcing(c: &mut Criterion) {
                 peer_id: PeerId(id),
                 conn: u64::from(i),
                 tx: &tx,
-                seeder: false,
+                seeder: Some(false),
                 event: AnnounceEvent::None,
                 offers: Vec::new(),
             },
@@ -115,7 +115,7 @@ fn announcing(c: &mut Criterion) {
                     peer_id: PeerId([1; 20]),
                     conn: 1,
                     tx: &tx,
-                    seeder: false,
+                    seeder: Some(false),
                     event: AnnounceEvent::None,
                     offers: (0..10u8)
                         .map(|i| (ws::OfferId([i; 20]), offer.clone()))

@@ -9,6 +9,7 @@ pub mod app;
 pub mod bencode;
 pub mod config;
 pub mod engine;
+pub mod federation;
 pub mod ingest;
 pub mod media;
 pub mod metrics;

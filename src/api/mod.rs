@@ -51,6 +51,22 @@ pub fn router(app: SharedApp) -> Router {
         )
         .route("/api/v1/admin/status", get(instance::status))
         .route("/metrics", get(instance::metrics))
+        .route(
+            "/.well-known/webfinger",
+            get(crate::federation::discovery::webfinger),
+        )
+        .route(
+            "/.well-known/nodeinfo",
+            get(crate::federation::discovery::nodeinfo_index),
+        )
+        .route(
+            "/.well-known/host-meta",
+            get(crate::federation::discovery::host_meta),
+        )
+        .route(
+            "/nodeinfo/2.0.json",
+            get(crate::federation::discovery::nodeinfo),
+        )
         .route("/", get(home))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_API_BODY))

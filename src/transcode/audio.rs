@@ -22,7 +22,10 @@ pub(super) struct AudioChain {
 const AAC_RATE: u32 = 48_000;
 
 impl AudioChain {
-    pub(super) fn new(stream: &ff::format::stream::Stream, bitrate: u64) -> Result<AudioChain, PipelineError> {
+    pub(super) fn new(
+        stream: &ff::format::stream::Stream,
+        bitrate: u64,
+    ) -> Result<AudioChain, PipelineError> {
         let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
             .map_err(libav("audio decoder parameters"))?;
         let decoder = ctx.decoder().audio().map_err(libav("open audio decoder"))?;
@@ -59,7 +62,10 @@ impl AudioChain {
     }
 
     /// Feeds one packet (None = end of stream) and returns the AAC packets ready.
-    pub(super) fn push(&mut self, packet: Option<&ff::Packet>) -> Result<Vec<ff::Packet>, PipelineError> {
+    pub(super) fn push(
+        &mut self,
+        packet: Option<&ff::Packet>,
+    ) -> Result<Vec<ff::Packet>, PipelineError> {
         match packet {
             Some(p) => {
                 if let Err(e) = self.decoder.send_packet(p) {
@@ -163,4 +169,3 @@ fn stereo_frame(samples: usize) -> ff::frame::Audio {
     f.set_rate(AAC_RATE);
     f
 }
-

@@ -68,4 +68,3 @@ pub(super) fn write_jpeg(
     };
     std::fs::write(path, data).map_err(fail)
 }
-

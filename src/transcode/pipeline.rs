@@ -8,8 +8,8 @@
 //! muxed into every rung. An encoder failing mid-stream restarts only its rung, on the next
 //! encoder of the chain. Not yet: hardware frames kept on the device (see issue 3's notes).
 
-use super::hls::MediaPlaylist;
 use super::audio::AudioChain;
+use super::hls::MediaPlaylist;
 use super::hwdecode::{download, HwAccel, HwDevice};
 use super::images::{write_jpeg, PREVIEW_BOX, THUMBNAIL_BOX};
 use super::ladder::{Ladder, Rung};
