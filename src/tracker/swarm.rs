@@ -134,8 +134,9 @@ pub struct WsAnnounce<'a> {
     pub conn: ConnId,
     /// Its connection's channel.
     pub tx: &'a WsSender,
-    /// Whether it has everything.
-    pub seeder: bool,
+    /// Whether it has everything; `None` (no `left`: answers, p2p-media-loader) keeps what the
+    /// swarm knew, as bittorrent-tracker does, and makes a newcomer a leecher.
+    pub seeder: Option<bool>,
     /// Event.
     pub event: AnnounceEvent,
     /// Offers to hand out, at most one per other peer.
@@ -236,6 +237,8 @@ impl Swarms {
     pub fn announce_ws(&self, a: WsAnnounce<'_>, numwant: Option<usize>, now: Instant) -> WsReply {
         let mut stripe = self.stripe(&a.info_hash);
         let torrent = stripe.entry(a.info_hash).or_default();
+        let known = torrent.ws.get(&a.peer_id).map(|p| p.seeder);
+        let seeder = a.seeder.or(known).unwrap_or(false);
         let stored = if a.event == AnnounceEvent::Stopped {
             torrent.ws.swap_remove(&a.peer_id);
             Stored::Removed
@@ -245,7 +248,7 @@ impl Swarms {
                 WsPeer {
                     conn: a.conn,
                     tx: a.tx.clone(),
-                    seeder: a.seeder,
+                    seeder,
                     expires: now + self.limits.peer_max_age,
                 },
             );
@@ -262,7 +265,7 @@ impl Swarms {
                 let Some((_, peer)) = torrent.ws.get_index(i) else {
                     continue;
                 };
-                if a.seeder && peer.seeder {
+                if seeder && peer.seeder {
                     continue;
                 }
                 let msg = OutMessage::Offer(OfferMessage {
@@ -468,7 +471,7 @@ mod tests {
             peer_id: PeerId([peer; 20]),
             conn,
             tx,
-            seeder: false,
+            seeder: None,
             event: AnnounceEvent::Started,
             offers,
         };
@@ -507,5 +510,40 @@ mod tests {
         s.remove_connection(2, &[h]);
         assert_eq!(s.counts(), (1, 0, 1));
         assert_eq!(s.scrape(&[h, InfoHash([0; 20])])[1], ScrapeStats::default());
+    }
+
+    #[test]
+    fn an_announce_without_left_leaves_a_seeder_a_seeder() {
+        // The WebTorrent client's answers carry no `left`: relaying one from a seeder must not
+        // count it as a leecher (bittorrent-tracker only ever promotes on `left: 0`).
+        let s = swarms();
+        let h = InfoHash([5; 20]);
+        let now = Instant::now();
+        let (tx, _rx) = tokio::sync::mpsc::channel(8);
+        let announce = |peer: u8, seeder| WsAnnounce {
+            info_hash: h,
+            peer_id: PeerId([peer; 20]),
+            conn: u64::from(peer),
+            tx: &tx,
+            seeder,
+            event: AnnounceEvent::None,
+            offers: Vec::new(),
+        };
+        let counts = |r: WsReply| (r.stats.complete, r.stats.incomplete);
+        assert_eq!(
+            counts(s.announce_ws(announce(1, Some(true)), None, now)),
+            (1, 0)
+        );
+        assert_eq!(counts(s.announce_ws(announce(1, None), None, now)), (1, 0));
+        assert_eq!(
+            counts(s.announce_ws(announce(2, None), None, now)),
+            (1, 1),
+            "a newcomer without `left` is a leecher"
+        );
+        assert_eq!(
+            counts(s.announce_ws(announce(1, Some(false)), None, now)),
+            (0, 2),
+            "an explicit `left` still counts"
+        );
     }
 }

@@ -198,14 +198,13 @@ fn handle(
                     s.peers.insert(h, a.peer_id);
                 }
             }
-            let seeder = a.is_seeder();
             let reply = t.swarms.announce_ws(
                 WsAnnounce {
                     info_hash: h,
                     peer_id: a.peer_id,
                     conn: s.conn,
                     tx,
-                    seeder,
+                    seeder: a.left.map(|left| left == 0),
                     event: a.event,
                     offers: a
                         .offers
