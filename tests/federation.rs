@@ -77,3 +77,91 @@ async fn webfinger_nodeinfo_and_host_meta_describe_the_instance() {
         s.base
     )));
 }
+
+#[tokio::test]
+async fn actors_answer_activitypub_json_to_federation_clients_and_html_to_browsers() {
+    let s = Server::start();
+    let c = client();
+    let ap = "application/activity+json, application/ld+json";
+    for (path, kind, name) in [
+        ("/accounts/root", "Person", "root"),
+        ("/accounts/peertube", "Application", "peertube"),
+        ("/video-channels/root_channel", "Group", "root_channel"),
+    ] {
+        let r = c
+            .get(s.url(path))
+            .header("Accept", ap)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/activity+json"));
+        let v: Value = r.json().await.unwrap();
+        let id = s.url(path);
+        assert_eq!(
+            (v["type"].as_str(), v["id"].as_str()),
+            (Some(kind), Some(id.as_str()))
+        );
+        assert_eq!(v["preferredUsername"], name);
+        assert_eq!(v["inbox"], format!("{id}/inbox"));
+        assert_eq!(v["endpoints"]["sharedInbox"], s.url("/inbox"));
+        assert_eq!(v["publicKey"]["id"], format!("{id}#main-key"));
+        assert_eq!(v["publicKey"]["owner"], id);
+        let pem = v["publicKey"]["publicKeyPem"].as_str().unwrap();
+        fleuve::federation::keys::parse_public_key_pem(pem).expect("an RSA public key");
+        if kind == "Group" {
+            assert_eq!(v["attributedTo"][0]["id"], s.url("/accounts/root"));
+        }
+        // The key is made once: the same on every read.
+        let again: Value = c
+            .get(s.url(path))
+            .header("Accept", ap)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(again["publicKey"], v["publicKey"]);
+        // A browser gets HTML.
+        let r = c
+            .get(s.url(path))
+            .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let col: Value = c
+            .get(s.url(&format!("{path}/followers")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (col["type"].as_str(), col["totalItems"].as_u64()),
+            (Some("OrderedCollection"), Some(0))
+        );
+    }
+    let r = c
+        .get(s.url("/accounts/nobody"))
+        .header("Accept", ap)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let r = c
+        .get(s.url("/video-channels/root"))
+        .header("Accept", ap)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404, "an account is not a channel");
+}

@@ -67,6 +67,27 @@ pub fn router(app: SharedApp) -> Router {
             "/nodeinfo/2.0.json",
             get(crate::federation::discovery::nodeinfo),
         )
+        .route("/accounts/{name}", get(crate::federation::actors::account))
+        .route(
+            "/video-channels/{name}",
+            get(crate::federation::actors::channel),
+        )
+        .route(
+            "/accounts/{name}/followers",
+            get(crate::federation::actors::account_followers),
+        )
+        .route(
+            "/accounts/{name}/following",
+            get(crate::federation::actors::account_following),
+        )
+        .route(
+            "/video-channels/{name}/followers",
+            get(crate::federation::actors::channel_followers),
+        )
+        .route(
+            "/video-channels/{name}/following",
+            get(crate::federation::actors::channel_following),
+        )
         .route("/", get(home))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_API_BODY))

@@ -1,6 +1,7 @@
 //! Federation with PeerTube and the fediverse (ARCHITECTURE.md §7): actor keys and the two
 //! signature schemes, as plain functions free of network I/O.
 //!
+//! * [`actors`]: the instance, accounts and channels as ActivityPub actors, with their keys.
 //! * [`discovery`]: WebFinger, NodeInfo and host-meta for local actors.
 //! * [`keys`]: RSA-2048 key pairs of local actors, PEM parsing of remote actors' keys.
 //! * [`signature`]: draft-cavage HTTP signatures (`rsa-sha256`, `Digest: SHA-256=`) on outgoing
@@ -11,6 +12,7 @@
 //! Fetching and caching remote keys, checking that the activity's actor is the signer, and the
 //! inbox itself build on these functions elsewhere.
 
+pub mod actors;
 pub mod discovery;
 pub mod keys;
 pub mod ld;

@@ -10,7 +10,7 @@ macro_rules! u64_key {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct $name(pub u64);
-        impl Key for $name {
+        impl $crate::store::codec::Key for $name {
             type Value = $value;
             type Prefix = ();
             const CF: Cf = $cf;
@@ -34,18 +34,18 @@ macro_rules! string_key {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct $name(pub String);
-        impl Key for $name {
+        impl $crate::store::codec::Key for $name {
             type Value = $value;
             type Prefix = ();
             const CF: Cf = $cf;
             fn encode(&self) -> Vec<u8> {
                 $crate::store::codec::tagged_bytes($tag, self.0.as_bytes())
             }
-            fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+            fn decode(bytes: &[u8]) -> Result<Self, $crate::store::codec::StoreError> {
                 let raw = $crate::store::codec::untag_bytes($tag, bytes)?;
                 String::from_utf8(raw.to_vec())
                     .map($name)
-                    .map_err(|_| StoreError::Corrupt("non-UTF-8 key".into()))
+                    .map_err(|_| $crate::store::codec::StoreError::Corrupt("non-UTF-8 key".into()))
             }
             fn encode_prefix(_: &()) -> Vec<u8> {
                 vec![$tag]

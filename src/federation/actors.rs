@@ -1,0 +1,358 @@
+//! Local actors as PeerTube publishes them (reference §1.1–1.4): the instance (`Application`,
+//! `/accounts/peertube`), accounts (`Person`, `/accounts/<name>`) and channels (`Group`,
+//! `/video-channels/<name>`), each with an RSA-2048 key pair kept in the `actors` table. Their
+//! URLs answer ActivityPub JSON when the `Accept` header asks for it (PeerTube's rules) and a
+//! small HTML page otherwise; `followers` and `following` are paged ordered collections.
+
+use super::discovery::{find_local, LocalActor, INSTANCE_ACTOR};
+use super::keys::KeyPair;
+use crate::api::error::ApiError;
+use crate::api::users::iso8601;
+use crate::app::{App, SharedApp};
+use crate::store::actors::{ActorKeys, LocalActorKey};
+use crate::store::tables::{ChannelByNameKey, ChannelKey, UserByNameKey, UserKey};
+use crate::store::{Durability, Store};
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Response};
+use http::{header, HeaderMap, HeaderValue};
+use serde_json::{json, Value};
+
+fn key_of(actor: &LocalActor) -> LocalActorKey {
+    LocalActorKey(match actor {
+        LocalActor::Instance => "instance".into(),
+        LocalActor::Account(n) => format!("account:{n}"),
+        LocalActor::Channel(n) => format!("channel:{n}"),
+    })
+}
+
+/// The key pair of `actor`, made on first use (a fraction of a second; once per actor).
+pub fn keys_of(store: &Store, actor: &LocalActor) -> Result<ActorKeys, ApiError> {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let key = key_of(actor);
+    if let Some(k) = store.get(&key)? {
+        return Ok(k);
+    }
+    let _one_at_a_time = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(k) = store.get(&key)? {
+        return Ok(k);
+    }
+    let keys = KeyPair::generate().map_err(|e| ApiError::internal("RSA key generation", e))?;
+    let record = ActorKeys {
+        public_pem: keys.public_pem,
+        private_pem: keys.private_pem,
+        created_at: crate::api::auth::now_secs(),
+    };
+    store.put(&key, &record, Durability::Sync)?;
+    tracing::info!(actor = %key.0, "made the actor's RSA-2048 key pair");
+    Ok(record)
+}
+
+/// PeerTube's rule: ActivityPub JSON only when `Accept` prefers an ActivityPub type over HTML
+/// and plain JSON (`req.accepts(['html', 'application/json', …AP types])`).
+pub fn wants_activity_json(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mut best_ap: Option<(f32, usize)> = None;
+    let mut best_other: Option<(f32, usize)> = None;
+    for (i, part) in accept.split(',').enumerate() {
+        let mut it = part.split(';');
+        let mime = it.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let mut q = 1.0f32;
+        let mut profile_ok = true;
+        for p in it {
+            let p = p.trim();
+            if let Some(v) = p.strip_prefix("q=") {
+                q = v.trim().parse().unwrap_or(0.0);
+            } else if let Some(v) = p.strip_prefix("profile=") {
+                profile_ok = v.trim_matches('"') == "https://www.w3.org/ns/activitystreams";
+            }
+        }
+        if q <= 0.0 {
+            continue;
+        }
+        let is_ap =
+            mime == "application/activity+json" || (mime == "application/ld+json" && profile_ok);
+        let is_other = matches!(
+            mime.as_str(),
+            "text/html" | "application/json" | "text/*" | "*/*" | "application/*"
+        );
+        let slot = if is_ap {
+            &mut best_ap
+        } else if is_other {
+            &mut best_other
+        } else {
+            continue;
+        };
+        // Higher q wins; on a tie the earlier entry does.
+        if slot.is_none_or(|(bq, _)| q > bq) {
+            *slot = Some((q, i));
+        }
+    }
+    match (best_ap, best_other) {
+        (Some(_), None) => true,
+        (Some((aq, ai)), Some((oq, oi))) => aq > oq || (aq == oq && ai < oi),
+        _ => false,
+    }
+}
+
+/// The `@context` of actor documents (PeerTube's Actor context).
+pub fn actor_context() -> Value {
+    json!([
+        "https://www.w3.org/ns/activitystreams",
+        "https://w3id.org/security/v1",
+        {"RsaSignature2017": "https://w3id.org/security#RsaSignature2017"},
+        {
+            "pt": "https://joinpeertube.org/ns#",
+            "sc": "http://schema.org/",
+            "playlists": {"@id": "pt:playlists", "@type": "@id"},
+            "support": {"@type": "sc:Text", "@id": "pt:support"},
+            "lemmy": "https://join-lemmy.org/ns#",
+            "postingRestrictedToMods": "lemmy:postingRestrictedToMods"
+        }
+    ])
+}
+
+/// An `application/activity+json` response with open CORS.
+pub fn activity_json(value: Value) -> Response {
+    let mut r = axum::Json(value).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/activity+json; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    r
+}
+
+/// The ActivityPub document of a local actor.
+pub fn actor_json(app: &App, actor: &LocalActor) -> Result<Value, ApiError> {
+    let base = &app.public_url;
+    let url = actor.url(base);
+    let keys = keys_of(&app.store, actor)?;
+    let (kind, name, display, published, extra) = match actor {
+        LocalActor::Instance => (
+            "Application",
+            INSTANCE_ACTOR.to_string(),
+            INSTANCE_ACTOR.to_string(),
+            keys.created_at,
+            json!({"summary": app.config.instance.short_description}),
+        ),
+        LocalActor::Account(n) => {
+            let id = app
+                .store
+                .get(&UserByNameKey(n.clone()))?
+                .ok_or_else(|| ApiError::not_found(format!("no account {n}")))?;
+            let user = app
+                .store
+                .get(&UserKey(id))?
+                .ok_or_else(|| ApiError::not_found(format!("no account {n}")))?;
+            (
+                "Person",
+                user.username.clone(),
+                user.display_name.clone(),
+                user.created_at,
+                json!({"summary": Value::Null}),
+            )
+        }
+        LocalActor::Channel(n) => {
+            let id = app
+                .store
+                .get(&ChannelByNameKey(n.clone()))?
+                .ok_or_else(|| ApiError::not_found(format!("no channel {n}")))?;
+            let c = app
+                .store
+                .get(&ChannelKey(id))?
+                .ok_or_else(|| ApiError::not_found(format!("no channel {n}")))?;
+            let owner = app
+                .store
+                .get(&UserKey(c.owner))?
+                .map(|u| LocalActor::Account(u.username.to_lowercase()).url(base));
+            (
+                "Group",
+                c.name.clone(),
+                c.display_name.clone(),
+                c.created_at,
+                json!({
+                    "summary": Value::Null,
+                    "support": Value::Null,
+                    "postingRestrictedToMods": true,
+                    "attributedTo": owner.map(|o| vec![json!({"type": "Person", "id": o})]).unwrap_or_default(),
+                }),
+            )
+        }
+    };
+    let mut doc = json!({
+        "@context": actor_context(),
+        "type": kind,
+        "id": url,
+        "following": format!("{url}/following"),
+        "followers": format!("{url}/followers"),
+        "playlists": format!("{url}/playlists"),
+        "inbox": format!("{url}/inbox"),
+        "outbox": format!("{url}/outbox"),
+        "preferredUsername": name,
+        "url": url,
+        "name": display,
+        "endpoints": {"sharedInbox": format!("{base}/inbox")},
+        "publicKey": {
+            "id": format!("{url}#main-key"),
+            "owner": url,
+            "publicKeyPem": keys.public_pem,
+        },
+        "published": iso8601(published),
+        "icon": [],
+    });
+    if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            d.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(doc)
+}
+
+async fn serve_actor(
+    app: SharedApp,
+    headers: HeaderMap,
+    actor: Option<LocalActor>,
+    name: &str,
+) -> Result<Response, ApiError> {
+    let actor = actor.ok_or_else(|| ApiError::not_found(format!("no local actor {name:?}")))?;
+    if wants_activity_json(&headers) {
+        // Key generation (first request only) and the store reads run off the event loop.
+        let a = app.clone();
+        let doc = app.pool.run(move || actor_json(&a, &actor)).await??;
+        return Ok(activity_json(doc));
+    }
+    // The web pages land with their own issue; until then a minimal page for people.
+    let url = actor.url(&app.public_url);
+    Ok(Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{n}</title>\
+         <link rel=\"alternate\" type=\"application/activity+json\" href=\"{u}\"></head>\
+         <body><h1>{n}</h1><p>{u}</p></body></html>",
+        n = crate::api::html_escape(name),
+        u = crate::api::html_escape(&url)
+    ))
+    .into_response())
+}
+
+/// `GET /accounts/{name}` (also the instance actor `peertube`).
+pub async fn account(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let actor = find_local(&app, &name)?.filter(|a| !matches!(a, LocalActor::Channel(_)));
+    serve_actor(app, headers, actor, &name).await
+}
+
+/// `GET /video-channels/{name}`.
+pub async fn channel(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let actor = app
+        .store
+        .get(&ChannelByNameKey(name.clone()))?
+        .map(|_| LocalActor::Channel(name.clone()));
+    serve_actor(app, headers, actor, &name).await
+}
+
+/// An empty ordered collection, PeerTube's paging (no `first` when empty).
+fn empty_collection(id: &str) -> Value {
+    json!({
+        "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1",
+                     {"RsaSignature2017": "https://w3id.org/security#RsaSignature2017"}],
+        "id": id,
+        "type": "OrderedCollection",
+        "totalItems": 0,
+    })
+}
+
+/// `GET /accounts/{name}/followers` (and `following`, and the channel equivalents). Nobody
+/// follows or is followed yet: follows arrive with the inbox (issue 5).
+async fn collection(
+    app: &App,
+    channel: bool,
+    name: &str,
+    which: &str,
+) -> Result<Response, ApiError> {
+    let actor = if channel {
+        app.store
+            .get(&ChannelByNameKey(name.to_string()))?
+            .map(|_| LocalActor::Channel(name.to_string()))
+    } else {
+        find_local(app, name)?.filter(|a| !matches!(a, LocalActor::Channel(_)))
+    }
+    .ok_or_else(|| ApiError::not_found(format!("no local actor {name:?}")))?;
+    let id = format!("{}/{which}", actor.url(&app.public_url));
+    Ok(activity_json(empty_collection(&id)))
+}
+
+/// `GET /accounts/{name}/followers`.
+pub async fn account_followers(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    collection(&app, false, &name, "followers").await
+}
+
+/// `GET /accounts/{name}/following`.
+pub async fn account_following(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    collection(&app, false, &name, "following").await
+}
+
+/// `GET /video-channels/{name}/followers`.
+pub async fn channel_followers(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    collection(&app, true, &name, "followers").await
+}
+
+/// `GET /video-channels/{name}/following`.
+pub async fn channel_following(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    collection(&app, true, &name, "following").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn content_negotiation_follows_peertube() {
+        assert!(wants_activity_json(&accept("application/activity+json")));
+        assert!(wants_activity_json(&accept(
+            "application/activity+json, application/ld+json"
+        )));
+        assert!(wants_activity_json(&accept(
+            "application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\""
+        )));
+        assert!(!wants_activity_json(&accept(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        )));
+        assert!(!wants_activity_json(&accept("application/json")));
+        assert!(!wants_activity_json(&HeaderMap::new()));
+        assert!(wants_activity_json(&accept(
+            "text/html;q=0.5, application/activity+json"
+        )));
+        assert!(!wants_activity_json(&accept(
+            "application/ld+json; profile=\"x\""
+        )));
+    }
+}
