@@ -165,3 +165,90 @@ async fn actors_answer_activitypub_json_to_federation_clients_and_html_to_browse
         .unwrap();
     assert_eq!(r.status().as_u16(), 404, "an account is not a channel");
 }
+
+#[tokio::test]
+async fn a_published_video_is_a_peertube_video_object() {
+    let mut opts = Options::default();
+    opts.env
+        .push(("FLEUVE_TRANSCODE_RESOLUTIONS".into(), "240".into()));
+    let s = Server::start_with(opts);
+    let token = login(&s).await.0;
+    let v = publish_clip(&s, &token, "640x360", 2).await;
+    let uuid = v["uuid"].as_str().unwrap();
+    let c = client();
+    let r = c
+        .get(s.url(&format!("/videos/watch/{uuid}")))
+        .header("Accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let o: Value = r.json().await.unwrap();
+    assert_eq!(o["type"], "Video");
+    assert_eq!(o["id"], s.url(&format!("/videos/watch/{uuid}")));
+    assert_eq!(o["uuid"], uuid);
+    assert_eq!(o["duration"], "PT2S");
+    assert_eq!(o["to"][0], "https://www.w3.org/ns/activitystreams#Public");
+    assert_eq!(o["attributedTo"][0]["type"], "Person");
+    assert_eq!(
+        o["attributedTo"][1]["id"],
+        s.url("/video-channels/root_channel")
+    );
+    assert_eq!(o["icon"][0]["width"], 280);
+    let urls = o["url"].as_array().unwrap();
+    assert_eq!(
+        urls[0]["href"],
+        s.url(&format!("/w/{}", v["shortUUID"].as_str().unwrap()))
+    );
+    let hls = urls
+        .iter()
+        .find(|u| u["mediaType"] == "application/x-mpegURL")
+        .expect("the HLS link");
+    assert_eq!(hls["href"], v["streamingPlaylists"][0]["playlistUrl"]);
+    let tags = hls["tag"].as_array().unwrap();
+    assert!(tags.iter().any(|t| t["type"] == "Infohash"));
+    assert!(tags
+        .iter()
+        .any(|t| t["name"] == "sha256"
+            && t["href"] == v["streamingPlaylists"][0]["segmentsSha256Url"]));
+    let files: Vec<&Value> = tags
+        .iter()
+        .filter(|t| t["mediaType"] == "video/mp4")
+        .collect();
+    assert_eq!(files.len(), 2, "360p and 240p");
+    assert!(tags
+        .iter()
+        .any(|t| t["mediaType"] == "application/x-bittorrent"));
+    assert!(urls.iter().any(|u| u["name"] == "tracker-websocket"));
+    // Every Infohash tag is on the tracker's allowlist: an HTTP announce with it is answered.
+    for t in tags.iter().filter(|t| t["type"] == "Infohash") {
+        let hex = t["name"].as_str().unwrap();
+        let pct: String = hex::decode(hex)
+            .unwrap()
+            .iter()
+            .map(|b| format!("%{b:02x}"))
+            .collect();
+        let body = c
+            .get(s.url(&format!(
+                "/tracker/announce?info_hash={pct}&peer_id=-XX0001-abcdefghijkl&port=6881"
+            )))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let reply = fleuve::bencode::Value::decode(&body).unwrap();
+        assert!(reply.get("interval").is_some(), "{hex}: {reply:?}");
+    }
+    // A browser is sent to something it can play.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(s.url(&format!("/videos/watch/{uuid}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 307);
+}

@@ -67,6 +67,8 @@ pub fn router(app: SharedApp) -> Router {
             "/nodeinfo/2.0.json",
             get(crate::federation::discovery::nodeinfo),
         )
+        .route("/videos/watch/{id}", get(crate::federation::objects::watch))
+        .route("/w/{id}", get(crate::federation::objects::watch))
         .route("/accounts/{name}", get(crate::federation::actors::account))
         .route(
             "/video-channels/{name}",

@@ -3,6 +3,7 @@
 //!
 //! * [`actors`]: the instance, accounts and channels as ActivityPub actors, with their keys.
 //! * [`discovery`]: WebFinger, NodeInfo and host-meta for local actors.
+//! * [`objects`]: our videos as ActivityPub `Video` objects.
 //! * [`keys`]: RSA-2048 key pairs of local actors, PEM parsing of remote actors' keys.
 //! * [`signature`]: draft-cavage HTTP signatures (`rsa-sha256`, `Digest: SHA-256=`) on outgoing
 //!   requests, and their verification on incoming ones.
@@ -16,4 +17,5 @@ pub mod actors;
 pub mod discovery;
 pub mod keys;
 pub mod ld;
+pub mod objects;
 pub mod signature;
