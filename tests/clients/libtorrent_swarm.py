@@ -81,7 +81,14 @@ while time.time() - start < 60:
 
 elapsed = time.time() - start
 got = os.path.join(leech_dir, file_name)
-same = done and os.path.exists(got) and open(got, "rb").read() == open(source, "rb").read()
+want = open(source, "rb").read()
+same = False
+# libtorrent reports completion before its disk thread has written the last blocks: wait for them.
+for _ in range(100):
+    same = done and os.path.exists(got) and open(got, "rb").read() == want
+    if same or not done:
+        break
+    time.sleep(0.1)
 print(json.dumps({"done": done, "same": same, "seconds": round(elapsed, 2), "tracker_ok": tracker_ok,
                   "peer_types": sorted(peer_types), "errors": errors[:5],
                   "downloaded": leecher.status().total_done}))
