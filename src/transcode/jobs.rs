@@ -53,18 +53,9 @@ impl JobQueue {
 
     /// Adds a job for `video_uuid` from `source`.
     pub fn enqueue(&self, video_uuid: &str, source: PathBuf) -> Result<Job, StoreError> {
-        let t = now();
-        let job = Job {
-            id: self.store.next_id(Sequence::Job)?,
-            video_uuid: video_uuid.to_string(),
-            source,
-            state: JobState::Queued,
-            attempts: 0,
-            last_error: None,
-            created_at: t,
-            updated_at: t,
-        };
-        self.save(&job, None)?;
+        let mut batch = Batch::default();
+        let job = self.enqueue_in(&mut batch, video_uuid, source)?;
+        self.store.write(batch, Durability::Sync)?;
         Ok(job)
     }
 
