@@ -28,7 +28,7 @@ impl Proto {
 }
 
 /// Refusal reasons counted.
-pub const REASONS: [&str; 8] = [
+pub const REASONS: [&str; 9] = [
     "unknown_hash",
     "blocked_ip",
     "rate_limited",
@@ -37,6 +37,7 @@ pub const REASONS: [&str; 8] = [
     "too_many_connections",
     "bad_connection_id",
     "idle_timeout",
+    "connection_error",
 ];
 
 /// The counters.

@@ -90,9 +90,16 @@ async fn serve(app: SharedApp, mut socket: WebSocket, ip: IpAddr, _slot: Connect
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_))) | None => break,
                     Some(Err(e)) => {
-                        // Oversized frames and protocol violations end here.
-                        tracing::debug!(error = %e, "tracker websocket error");
-                        t.metrics.refuse(Proto::Ws, "malformed");
+                        // Oversized frames and protocol violations end here, and so do peers
+                        // that vanish without a close frame; tell them apart for the metrics.
+                        let text = e.to_string();
+                        tracing::debug!(error = %text, "tracker websocket error");
+                        let reason = if text.contains("Space limit") || text.contains("Protocol") || text.contains("UTF-8") {
+                            "malformed"
+                        } else {
+                            "connection_error"
+                        };
+                        t.metrics.refuse(Proto::Ws, reason);
                         break;
                     }
                 };
