@@ -471,3 +471,74 @@ fn private_mode_refuses_unknown_torrents_on_every_protocol_and_limits_hold() {
         }
     });
 }
+
+#[test]
+fn ipv6_peers_are_tracked_over_http_udp_and_websocket() {
+    let s = Server::start_with(Options {
+        env: vec![
+            ("FLEUVE_ENGINE_SHARDS".into(), "2".into()),
+            ("FLEUVE_TRACKER_PRIVATE".into(), "false".into()),
+            ("FLEUVE_TRACKER_UDP_LISTEN".into(), "[::1]:0".into()),
+        ],
+        args: vec!["--listen".into(), "[::1]:0".into()],
+    });
+    assert!(s.addr.starts_with("[::1]:"), "{}", s.addr);
+    let h = [0x42u8; 20];
+    let pct: String = h.iter().map(|b| format!("%{b:02x}")).collect();
+    rt().block_on(async {
+        // Two peers announce from ::1; the second gets the first in `peers6` (BEP 7).
+        let announce = |port: u16| {
+            s.url(&format!(
+                "/tracker/announce?info_hash={pct}&peer_id=-XX0001-{port:0>12}&port={port}&left=10&compact=1"
+            ))
+        };
+        fetch(&announce(7001)).await;
+        let reply = fleuve::bencode::Value::decode(&fetch(&announce(7002)).await).unwrap();
+        let peers6 = match reply.get("peers6") {
+            Some(fleuve::bencode::Value::Bytes(b)) => b.clone(),
+            other => panic!("peers6: {other:?} in {reply:?}"),
+        };
+        let mut want = std::net::Ipv6Addr::LOCALHOST.octets().to_vec();
+        want.extend_from_slice(&7001u16.to_be_bytes());
+        assert_eq!(peers6, want);
+    });
+    // UDP over IPv6: the reply's peers are 18-byte IPv6 entries.
+    let udp = s.udp_addr();
+    assert!(udp.starts_with("[::1]:"), "{udp}");
+    let exchange = |port: u16| {
+        let sock = UdpSocket::bind("[::1]:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut connect = 0x0417_2710_1980u64.to_be_bytes().to_vec();
+        connect.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+        sock.send_to(&connect, &udp).unwrap();
+        let mut buf = [0u8; 512];
+        let n = sock.recv(&mut buf).unwrap();
+        assert_eq!(n, 16);
+        let id: [u8; 8] = buf[8..16].try_into().unwrap();
+        let mut p = udp_announce(id, &h);
+        // A leecher (left = 100): seeders are not sent other seeders.
+        p[64..72].copy_from_slice(&100u64.to_be_bytes());
+        let len = p.len();
+        p[len - 2..].copy_from_slice(&port.to_be_bytes());
+        sock.send_to(&p, &udp).unwrap();
+        let n = sock.recv(&mut buf).unwrap();
+        buf[..n].to_vec()
+    };
+    exchange(7101);
+    let reply = exchange(7102);
+    assert_eq!(&reply[..4], &[0, 0, 0, 1], "announce reply: {reply:?}");
+    let peers = &reply[20..];
+    assert_eq!(peers.len() % 18, 0, "IPv6 entries: {reply:?}");
+    assert!(peers
+        .chunks(18)
+        .any(|p| p[..16] == std::net::Ipv6Addr::LOCALHOST.octets()
+            && p[16..] == 7101u16.to_be_bytes()));
+    // WebSocket over IPv6.
+    let mut ws = ws_connect(&s);
+    ws.send(tungstenite::Message::text(ws_announce(
+        &h,
+        "-WW0001-cccccccccccc",
+    )))
+    .unwrap();
+    assert_eq!(read_json(&mut ws).unwrap()["action"], "announce");
+}

@@ -46,8 +46,11 @@ pub fn spawn_in(dir: &Path, opts: &Options) -> Child {
     cmd.arg("serve")
         .arg("--data-dir")
         .arg(dir)
-        .arg("--listen")
-        .arg("127.0.0.1:0")
+        .args(if opts.args.iter().any(|a| a == "--listen") {
+            vec![]
+        } else {
+            vec!["--listen", "127.0.0.1:0"]
+        })
         .args(&opts.args)
         .env("FLEUVE_ROOT_PASSWORD", ROOT_PASSWORD)
         .env("FLEUVE_MEDIA_REVALIDATE_MS", "0")
