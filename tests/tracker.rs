@@ -11,13 +11,6 @@ use std::net::UdpSocket;
 use std::process::Command;
 use std::time::Duration;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 async fn fetch(url: &str) -> Vec<u8> {
     let r = client().get(url).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200, "{url}");

@@ -347,3 +347,11 @@ pub async fn publish_clip(s: &Server, token: &str, size: &str, secs: u32) -> Val
     assert_eq!(v["state"]["id"], 1, "{v}\n{}", s.log());
     v
 }
+
+/// A runtime for the synchronous tests that drive async clients.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
