@@ -451,16 +451,7 @@ fn private_mode_refuses_unknown_torrents_on_every_protocol_and_limits_hold() {
             assert!(metric(&m, series) >= 1, "{series}: {m}");
         }
         for _ in 0..4 {
-            assert_eq!(
-                client()
-                    .get(s.url("/api/v1/config"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16(),
-                200
-            );
+            assert_eq!(status_of(&s, "/api/v1/config").await, 200);
         }
     });
 }

@@ -218,14 +218,7 @@ fn multipart_upload_is_published_with_every_rung_and_each_fallback_reason() {
             assert_eq!(restarted, f["resolution"]["id"] == 240, "{why}");
         }
         // Listed, and gone after DELETE (metadata and files).
-        let list: Value = client()
-            .get(s.url("/api/v1/videos?count=5&sort=-publishedAt"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = get_json(&s, "/api/v1/videos?count=5&sort=-publishedAt").await;
         assert_eq!(list["total"], 1);
         assert_eq!(list["data"][0]["uuid"], uuid.as_str());
         let r = client()
@@ -460,14 +453,7 @@ fn bad_uploads_get_clear_errors_and_leave_nothing_behind() {
         assert_eq!(r.status().as_u16(), 401);
 
         // Nothing was created, nothing half-uploaded reached the transcoder, the server serves.
-        let list: Value = client()
-            .get(s.url("/api/v1/videos"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = get_json(&s, "/api/v1/videos").await;
         assert_eq!(list["total"], 0);
         assert_eq!(std::fs::read_dir(s.dir.join("sources")).unwrap().count(), 0);
         assert_eq!(
@@ -481,16 +467,7 @@ fn bad_uploads_get_clear_errors_and_leave_nothing_behind() {
                 .count(),
             3
         );
-        assert_eq!(
-            client()
-                .get(s.url("/api/v1/config"))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16(),
-            200
-        );
+        assert_eq!(status_of(&s, "/api/v1/config").await, 200);
     });
 }
 
@@ -600,25 +577,9 @@ fn a_killed_worker_fails_its_job_with_a_reason_and_the_server_keeps_serving() {
         assert_eq!(v["state"]["id"], 7, "{v}");
         let why = v["transcoding"]["error"].as_str().unwrap();
         assert!(why.contains("SIGKILL"), "{why}");
-        assert_eq!(
-            client()
-                .get(s.url("/api/v1/config"))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16(),
-            200
-        );
+        assert_eq!(status_of(&s, "/api/v1/config").await, 200);
         // A failed video is not listed publicly.
-        let list: Value = client()
-            .get(s.url("/api/v1/videos"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = get_json(&s, "/api/v1/videos").await;
         assert_eq!(list["total"], 0);
     });
 }

@@ -355,3 +355,26 @@ pub fn rt() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// `GET path` on `s`, as JSON.
+pub async fn get_json(s: &Server, path: &str) -> Value {
+    client()
+        .get(s.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The status of `GET path` on `s`.
+pub async fn status_of(s: &Server, path: &str) -> u16 {
+    client()
+        .get(s.url(path))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
