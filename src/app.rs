@@ -69,6 +69,8 @@ pub struct App {
     pub exe: PathBuf,
     /// The tracker.
     pub tracker: Arc<crate::tracker::Tracker>,
+    /// Federation: the delivery queue, the outgoing client, counters.
+    pub federation: Arc<crate::federation::Federation>,
 }
 
 /// Shared handle.

@@ -58,6 +58,8 @@ pub struct Config {
     pub upload: UploadConfig,
     /// The BitTorrent/WebTorrent tracker.
     pub tracker: TrackerConfig,
+    /// ActivityPub federation.
+    pub federation: FederationConfig,
 }
 
 /// `[transcode]`: the ladder and the encoders (PeerTube's defaults).
@@ -170,6 +172,63 @@ impl Default for TrackerConfig {
             max_connections_per_ip: 64,
             announces_per_ip_per_hash: 0,
             block_secs: 180,
+        }
+    }
+}
+
+/// `[federation]`: ActivityPub with PeerTube and the fediverse.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationConfig {
+    /// Take part in federation at all (inboxes answer 404 and nothing is sent when false).
+    pub enabled: bool,
+    /// Accept follows of our actors without an operator's approval (PeerTube's
+    /// `followers.instance.manual_approval = false`).
+    pub auto_accept_follows: bool,
+    /// Let outgoing fetches and deliveries reach loopback, private, link-local and other
+    /// non-public addresses (tests on loopback need it; keep false in production: SSRF).
+    pub allow_private_addresses: bool,
+    /// Largest inbox POST body in bytes.
+    pub inbox_max_body_bytes: usize,
+    /// Largest fetched ActivityPub document (actor, video) in bytes (PeerTube: 3000 kB).
+    pub fetch_max_bytes: usize,
+    /// Time limit of one outgoing fetch or delivery, in seconds (PeerTube: 7).
+    pub request_timeout_secs: u64,
+    /// Inbox POSTs accepted per remote host per minute; more get 429. 0 = no limit.
+    pub inbox_rate_per_host_per_min: u32,
+    /// Allowed difference between a signature's `Date` and our clock, in seconds.
+    pub clock_skew_secs: u64,
+    /// Threads that deliver activities (each holds one request in flight).
+    pub delivery_workers: usize,
+    /// Deliveries in flight to one host at a time.
+    pub delivery_per_host: usize,
+    /// First retry delay in seconds; doubled at each failure (with ±25 % jitter).
+    pub retry_base_secs: u64,
+    /// Longest retry delay in seconds.
+    pub retry_max_secs: u64,
+    /// A delivery still failing this many seconds after it was queued is given up.
+    pub give_up_after_secs: u64,
+    /// Remote actors (and their keys) are refetched when older than this, in seconds.
+    pub actor_refresh_secs: u64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        FederationConfig {
+            enabled: true,
+            auto_accept_follows: true,
+            allow_private_addresses: false,
+            inbox_max_body_bytes: 1 << 20,
+            fetch_max_bytes: 3000 << 10,
+            request_timeout_secs: 7,
+            inbox_rate_per_host_per_min: 6000,
+            clock_skew_secs: 1800,
+            delivery_workers: 32,
+            delivery_per_host: 4,
+            retry_base_secs: 30,
+            retry_max_secs: 6 * 3600,
+            give_up_after_secs: 3 * 86400,
+            actor_refresh_secs: 2 * 86400,
         }
     }
 }
@@ -295,6 +354,7 @@ impl Default for Config {
             transcode: TranscodeConfig::default(),
             upload: UploadConfig::default(),
             tracker: TrackerConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -392,6 +452,23 @@ impl Config {
                 format!(
                     "unknown I/O backend {:?}; expected auto, uring or portable",
                     self.engine.io
+                ),
+            ));
+        }
+        if self.federation.delivery_workers == 0 || self.federation.delivery_per_host == 0 {
+            return Err(invalid(
+                Some("federation".into()),
+                "delivery_workers and delivery_per_host must be at least 1",
+            ));
+        }
+        if self.federation.retry_base_secs == 0
+            || self.federation.retry_max_secs < self.federation.retry_base_secs
+        {
+            return Err(invalid(
+                Some("federation.retry_base_secs".into()),
+                format!(
+                    "must be at least 1 and at most retry_max_secs ({})",
+                    self.federation.retry_max_secs
                 ),
             ));
         }

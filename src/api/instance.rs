@@ -95,6 +95,7 @@ pub async fn metrics(State(app): State<SharedApp>) -> Response {
     let mut text = app.metrics.render();
     app.tracker.render_metrics(&mut text);
     crate::transcode::runner::render_metrics(&app.transcoder, &mut text);
+    app.federation.render_metrics(&app.store, &mut text);
     let mut r = text.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

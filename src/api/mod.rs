@@ -27,6 +27,7 @@ pub fn router(app: SharedApp) -> Router {
     } else {
         Router::new()
     };
+    let inbox_limit = app.config.federation.inbox_max_body_bytes;
     Router::new()
         .merge(tracker)
         .route("/api/v1/oauth-clients/local", get(auth::local_client))
@@ -47,7 +48,7 @@ pub fn router(app: SharedApp) -> Router {
         )
         .route(
             "/api/v1/videos/{id}",
-            get(videos::get).delete(videos::delete),
+            get(videos::get).put(videos::update).delete(videos::delete),
         )
         .route("/api/v1/admin/status", get(instance::status))
         .route("/metrics", get(instance::metrics))
@@ -89,6 +90,38 @@ pub fn router(app: SharedApp) -> Router {
         .route(
             "/video-channels/{name}/following",
             get(crate::federation::actors::channel_following),
+        )
+        .route(
+            "/accounts/{name}/outbox",
+            get(crate::federation::actors::account_outbox),
+        )
+        .route(
+            "/video-channels/{name}/outbox",
+            get(crate::federation::actors::channel_outbox),
+        )
+        .route(
+            "/inbox",
+            post(crate::federation::inbox::shared.layer(DefaultBodyLimit::max(inbox_limit))),
+        )
+        .route(
+            "/accounts/{name}/inbox",
+            post(crate::federation::inbox::account.layer(DefaultBodyLimit::max(inbox_limit))),
+        )
+        .route(
+            "/video-channels/{name}/inbox",
+            post(crate::federation::inbox::channel.layer(DefaultBodyLimit::max(inbox_limit))),
+        )
+        .route(
+            "/api/v1/server/following",
+            get(crate::federation::admin::following).post(crate::federation::admin::follow),
+        )
+        .route(
+            "/api/v1/server/following/{which}",
+            axum::routing::delete(crate::federation::admin::unfollow),
+        )
+        .route(
+            "/api/v1/server/followers",
+            get(crate::federation::admin::followers),
         )
         .route("/", get(home))
         .fallback(fallback)

@@ -1,6 +1,8 @@
-//! A fixed-window rate limiter keyed by client IP (login attempts).
+//! A fixed-window rate limiter keyed by client IP (login attempts) or anything else (remote
+//! hosts at the federation inbox).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -8,16 +10,16 @@ use std::time::{Duration, Instant};
 /// Entries kept before old windows are swept.
 const SWEEP_AT: usize = 10_000;
 
-/// Allows `limit` events per `window` per IP.
-pub struct RateLimiter {
+/// Allows `limit` events per `window` per key (an IP by default).
+pub struct RateLimiter<K = IpAddr> {
     limit: u32,
     window: Duration,
-    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    seen: Mutex<HashMap<K, (Instant, u32)>>,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq> RateLimiter<K> {
     /// A limiter allowing `limit` events per `window` (0 = unlimited).
-    pub fn new(limit: u32, window: Duration) -> RateLimiter {
+    pub fn new(limit: u32, window: Duration) -> RateLimiter<K> {
         RateLimiter {
             limit,
             window,
@@ -26,7 +28,7 @@ impl RateLimiter {
     }
 
     /// Counts one event for `ip`; `Err(seconds)` to wait when over the limit.
-    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
+    pub fn check(&self, ip: K) -> Result<(), u64> {
         if self.limit == 0 {
             return Ok(());
         }

@@ -613,6 +613,7 @@ async fn accept(
                 thumbnail: None,
                 preview: None,
                 error: None,
+                remote: None,
             };
             let mut batch = Batch::default();
             batch.put(&app2.store, &VideoKey(video.id), &video)?;

@@ -10,8 +10,8 @@ use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::tables::{ChannelKey, Role, User, UserKey};
 use crate::store::videos::{
-    short_uuid, uuid_from_short, FileKey, InfohashKey, Video, VideoByUuidKey, VideoFile, VideoKey,
-    VideoState,
+    short_uuid, uuid_from_short, FileKey, InfohashKey, RemoteVideo, Video, VideoByUuidKey,
+    VideoFile, VideoKey, VideoState,
 };
 use crate::store::{Batch, Durability};
 use crate::transcode::worker::{hls_url, tracker_urls};
@@ -118,6 +118,9 @@ fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
 
 /// A video in PeerTube's shape; `details` adds what `GET /videos/{id}` has beyond the list.
 pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, ApiError> {
+    if let Some(remote) = &video.remote {
+        return Ok(remote_video_json(video, remote, details));
+    }
     let base = &app.public_url;
     let short = short_uuid(&video.uuid);
     let owner = app.store.get(&UserKey(video.owner))?;
@@ -185,6 +188,94 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, ApiE
         v["transcoding"] = transcoding_json(app, video);
     }
     Ok(v)
+}
+
+fn remote_actor_json(url: &str) -> Value {
+    let host = crate::app::host_of(url);
+    let name = url.rsplit('/').next().unwrap_or_default();
+    json!({"id": null, "name": name, "displayName": name, "url": url, "host": host, "avatars": []})
+}
+
+/// Another instance's video: it plays from its origin's URLs.
+fn remote_video_json(video: &Video, r: &RemoteVideo, details: bool) -> Value {
+    let mut v = json!({
+        "id": video.id,
+        "uuid": video.uuid,
+        "shortUUID": short_uuid(&video.uuid),
+        "url": r.url,
+        "name": video.name,
+        "category": {"id": null, "label": "Unknown"},
+        "licence": {"id": null, "label": "Unknown"},
+        "language": {"id": null, "label": "Unknown"},
+        "privacy": {"id": video.privacy, "label": privacy_label(video.privacy)},
+        "nsfw": false,
+        "description": video.description,
+        "truncatedDescription": video.description.as_ref().map(|d| d.chars().take(250).collect::<String>()),
+        "isLocal": false,
+        "origin": {"host": r.host, "url": r.url, "watchUrl": r.watch_url},
+        "duration": video.duration.round() as u64,
+        "aspectRatio": video.aspect_ratio,
+        "views": r.views,
+        "viewers": 0,
+        "likes": 0,
+        "dislikes": 0,
+        "thumbnailPath": Value::Null,
+        "thumbnailUrl": r.thumbnail_url,
+        "previewPath": Value::Null,
+        "previewUrl": r.thumbnail_url,
+        "embedPath": format!("/videos/embed/{}", video.uuid),
+        "createdAt": iso8601(video.created_at),
+        "updatedAt": iso8601(video.updated_at),
+        "publishedAt": iso8601(video.published_at.unwrap_or(video.created_at)),
+        "originallyPublishedAt": null,
+        "isLive": false,
+        "state": {"id": video.state.id(), "label": video.state.label()},
+        "waitTranscoding": true,
+        "account": remote_actor_json(&r.account),
+        "channel": r.channel.as_deref().map(remote_actor_json),
+    });
+    if !details {
+        return v;
+    }
+    v["trackerUrls"] = json!(r.tracker_urls);
+    v["files"] = json!([]);
+    v["tags"] = json!([]);
+    v["support"] = Value::Null;
+    v["downloadEnabled"] = json!(true);
+    v["blacklisted"] = json!(false);
+    let files: Vec<Value> = r
+        .files
+        .iter()
+        .map(|f| {
+            json!({
+                "resolution": {"id": f.resolution, "label": format!("{}p", f.resolution)},
+                "width": f.width,
+                "height": f.resolution,
+                "size": f.size,
+                "fps": f.fps,
+                "fileUrl": f.url,
+                "fileDownloadUrl": f.url,
+                "torrentUrl": f.torrent_url,
+                "magnetUri": f.magnet,
+                "infoHash": f.info_hash,
+            })
+        })
+        .collect();
+    v["streamingPlaylists"] = match &r.playlist_url {
+        Some(p) => json!([{
+            "id": video.id,
+            "type": 1,
+            "playlistUrl": p,
+            "segmentsSha256Url": r.segments_sha256_url,
+            "redundancies": [],
+            "files": files,
+        }]),
+        None => json!([]),
+    };
+    if r.playlist_url.is_none() {
+        v["files"] = json!(files);
+    }
+    v
 }
 
 /// Beyond PeerTube: where the video's transcode is (`fleuve ingest` and the upload page read it).
@@ -291,6 +382,111 @@ pub async fn get(
     }
 }
 
+/// Fields of `PUT /api/v1/videos/{id}` that Fleuve keeps.
+#[derive(Debug, Default, Deserialize)]
+pub struct UpdateBody {
+    name: Option<String>,
+    description: Option<String>,
+    privacy: Option<Value>,
+}
+
+fn parse_update(headers: &http::HeaderMap, body: &[u8]) -> Result<UpdateBody, ApiError> {
+    let ct = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_ascii_lowercase();
+    if ct.starts_with("application/json") {
+        return serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("body is not the expected JSON: {e}")));
+    }
+    if ct.starts_with("application/x-www-form-urlencoded") {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::bad_request("form body is not UTF-8"))?;
+        let mut out = UpdateBody::default();
+        for pair in text.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned();
+            match k {
+                "name" => out.name = Some(v),
+                "description" => out.description = Some(v),
+                "privacy" => out.privacy = Some(Value::String(v)),
+                _ => {}
+            }
+        }
+        return Ok(out);
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("send application/json or application/x-www-form-urlencoded (got {ct})"),
+    ))
+}
+
+/// `PUT /api/v1/videos/{id}`: name, description and privacy; followers get an `Update`.
+pub async fn update(
+    State(app): State<SharedApp>,
+    auth: AuthUser,
+    Path(key): Path<String>,
+    headers: http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let Some(mut video) = find(&app, &key)? else {
+        return Err(ApiError::not_found(format!("video {key} not found")));
+    };
+    if video.remote.is_some() {
+        return Err(ApiError::forbidden(format!(
+            "video {key} is another instance's; update it there"
+        )));
+    }
+    if video.owner != auth.user.id && auth.user.role != Role::Administrator {
+        return Err(ApiError::forbidden(format!(
+            "video {key} belongs to another user"
+        )));
+    }
+    let body = parse_update(&headers, &body)?;
+    if let Some(name) = body.name {
+        let n = name.trim().chars().count();
+        if !(3..=120).contains(&n) {
+            return Err(ApiError::bad_request(format!(
+                "name must have 3 to 120 characters (got {n})"
+            )));
+        }
+        video.name = name.trim().to_string();
+    }
+    if let Some(d) = body.description {
+        if d.chars().count() > 10_000 {
+            return Err(ApiError::bad_request(
+                "description must have at most 10000 characters",
+            ));
+        }
+        video.description = (!d.is_empty()).then_some(d);
+    }
+    if let Some(p) = body.privacy {
+        let p = p
+            .as_u64()
+            .or_else(|| p.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|p| (1..=4).contains(p))
+            .ok_or_else(|| ApiError::bad_request(format!("privacy must be 1 to 4 (got {p})")))?;
+        video.privacy = p as u8;
+    }
+    video.updated_at = super::auth::now_secs().max(video.updated_at + 1);
+    let a = app.clone();
+    let v = video.clone();
+    app.pool
+        .run(move || -> Result<(), ApiError> {
+            a.store.put(&VideoKey(v.id), &v, Durability::Sync)?;
+            if a.config.federation.enabled {
+                let n = crate::federation::outbox::video_updated(&a, &v)?;
+                tracing::info!(video = %v.uuid, inboxes = n, "federation: Update queued");
+            }
+            Ok(())
+        })
+        .await??;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// `DELETE /api/v1/videos/{id}`: metadata first (one batch), then the files.
 pub async fn delete(
     State(app): State<SharedApp>,
@@ -300,10 +496,31 @@ pub async fn delete(
     let Some(video) = find(&app, &key)? else {
         return Err(ApiError::not_found(format!("video {key} not found")));
     };
+    if let Some(r) = &video.remote {
+        if auth.user.role != Role::Administrator {
+            return Err(ApiError::forbidden(format!(
+                "video {key} is another instance's; only an administrator may remove it here"
+            )));
+        }
+        let (a, url) = (app.clone(), r.url.clone());
+        app.pool
+            .run(move || crate::federation::remote_videos::remove(&a, &url))
+            .await??;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     if video.owner != auth.user.id && auth.user.role != Role::Administrator {
         return Err(ApiError::forbidden(format!(
             "video {key} belongs to another user"
         )));
+    }
+    if app.config.federation.enabled {
+        // Queued before the owner's records could go; delivered after the metadata is gone.
+        let (a, v) = (app.clone(), video.clone());
+        let n = app
+            .pool
+            .run(move || crate::federation::outbox::video_deleted(&a, &v))
+            .await??;
+        tracing::info!(video = %video.uuid, inboxes = n, "federation: Delete queued");
     }
     let files = files_of(&app, &video)?;
     let mut batch = Batch::default();

@@ -106,7 +106,12 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         _ => Vec::new(),
     };
     let udp_bound = udp_sockets.first().and_then(|s| s.local_addr().ok());
+    let federation = Arc::new(
+        crate::federation::Federation::new(config.federation.clone(), &store)
+            .context("cannot load the federation queues")?,
+    );
     let app = Arc::new(App {
+        federation,
         tracker: tracker.clone(),
         transcoder: transcoder.clone(),
         uploads: Default::default(),
@@ -127,6 +132,26 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     });
     crate::api::auth::bootstrap(&app).context("cannot create the first account")?;
     crate::api::uploads::remove_expired(&app, true);
+    {
+        let weak = Arc::downgrade(&app);
+        transcoder.set_on_published(Box::new(move |video_id| {
+            if let Some(app) = weak.upgrade() {
+                if app.config.federation.enabled {
+                    crate::federation::outbox::video_published(&app, video_id);
+                }
+            }
+        }));
+    }
+    let fed_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut fed_threads = Vec::new();
+    if app.config.federation.enabled {
+        fed_threads = crate::federation::delivery::spawn(&app)
+            .context("cannot start the federation delivery workers")?;
+        fed_threads.push(
+            crate::federation::inbox::spawn_processor(app.clone(), fed_stop.clone())
+                .context("cannot start the inbox processor")?,
+        );
+    }
     let lanes = transcoder
         .start()
         .context("cannot start the transcode lanes")?;
@@ -218,6 +243,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                     }
                     let a = app.clone();
                     let _ = app.pool.run(move || crate::api::uploads::remove_expired(&a, false)).await;
+                    let a = app.clone();
+                    if let Ok(Ok(n)) = app.pool.run(move || crate::federation::inbox::prune_seen(&a)).await {
+                        if n > 0 { tracing::info!(ids = n, "forgot old inbox activity ids"); }
+                    }
                 }
             }
         }
@@ -228,6 +257,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             tracing::error!(error = %e, "stopping");
             let _ = shutdown_tx.send(true);
             stop_udp(&udp_stop, udp_threads);
+            stop_federation(&app, &fed_stop, fed_threads);
             stop_lanes(&transcoder, lanes);
             finish(threads, &pool, &store, &data_dir);
             return Err(e);
@@ -240,10 +270,26 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     systemd::stopping();
     let _ = shutdown_tx.send(true);
     stop_udp(&udp_stop, udp_threads);
+    stop_federation(&app, &fed_stop, fed_threads);
     stop_lanes(&transcoder, lanes);
     finish(threads, &pool, &store, &data_dir);
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Stops the inbox processor and the delivery workers (a delivery in flight finishes or stays
+/// queued for the next start).
+fn stop_federation(
+    app: &App,
+    stop: &std::sync::atomic::AtomicBool,
+    threads: Vec<std::thread::JoinHandle<()>>,
+) {
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    app.federation.deliveries.stop();
+    app.federation.wake_inbox();
+    for t in threads {
+        let _ = t.join();
+    }
 }
 
 fn stop_udp(stop: &std::sync::atomic::AtomicBool, threads: Vec<std::thread::JoinHandle<()>>) {

@@ -12,7 +12,7 @@ use crate::app::{App, SharedApp};
 use crate::store::actors::{ActorKeys, LocalActorKey};
 use crate::store::tables::{ChannelByNameKey, ChannelKey, UserByNameKey, UserKey};
 use crate::store::{Durability, Store};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use http::{header, HeaderMap, HeaderValue};
 use serde_json::{json, Value};
@@ -261,67 +261,110 @@ pub async fn channel(
     serve_actor(app, headers, actor, &name).await
 }
 
-/// An empty ordered collection, PeerTube's paging (no `first` when empty).
-fn empty_collection(id: &str) -> Value {
-    json!({
-        "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1",
-                     {"RsaSignature2017": "https://w3id.org/security#RsaSignature2017"}],
-        "id": id,
-        "type": "OrderedCollection",
-        "totalItems": 0,
-    })
+/// `?page=N` of a collection.
+#[derive(Debug, serde::Deserialize)]
+pub struct PageQuery {
+    page: Option<String>,
 }
 
-/// `GET /accounts/{name}/followers` (and `following`, and the channel equivalents). Nobody
-/// follows or is followed yet: follows arrive with the inbox (issue 5).
+fn page_of(q: &PageQuery) -> Result<Option<usize>, ApiError> {
+    match q.page.as_deref() {
+        None => Ok(None),
+        Some(p) => p
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100_000).contains(n))
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("page must be a positive integer (got {p:?})"))
+            }),
+    }
+}
+
+/// `GET /accounts/{name}/{followers,following,outbox}` and the channel equivalents, paged as
+/// PeerTube pages them.
 async fn collection(
-    app: &App,
+    app: SharedApp,
     channel: bool,
-    name: &str,
-    which: &str,
+    name: String,
+    which: &'static str,
+    q: PageQuery,
 ) -> Result<Response, ApiError> {
     let actor = if channel {
         app.store
             .get(&ChannelByNameKey(name.to_string()))?
             .map(|_| LocalActor::Channel(name.to_string()))
     } else {
-        find_local(app, name)?.filter(|a| !matches!(a, LocalActor::Channel(_)))
+        find_local(&app, &name)?.filter(|a| !matches!(a, LocalActor::Channel(_)))
     }
     .ok_or_else(|| ApiError::not_found(format!("no local actor {name:?}")))?;
+    let page = page_of(&q)?;
     let id = format!("{}/{which}", actor.url(&app.public_url));
-    Ok(activity_json(empty_collection(&id)))
+    let a = app.clone();
+    let items = app
+        .pool
+        .run(move || match which {
+            "outbox" => super::outbox::outbox_items(&a, &actor),
+            _ => super::outbox::follow_items(&a, &actor, which),
+        })
+        .await??;
+    Ok(activity_json(super::outbox::paged_collection(
+        &id, page, items,
+    )))
 }
 
 /// `GET /accounts/{name}/followers`.
 pub async fn account_followers(
     State(app): State<SharedApp>,
     Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
-    collection(&app, false, &name, "followers").await
+    collection(app, false, name, "followers", q).await
 }
 
 /// `GET /accounts/{name}/following`.
 pub async fn account_following(
     State(app): State<SharedApp>,
     Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
-    collection(&app, false, &name, "following").await
+    collection(app, false, name, "following", q).await
+}
+
+/// `GET /accounts/{name}/outbox`.
+pub async fn account_outbox(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    collection(app, false, name, "outbox", q).await
 }
 
 /// `GET /video-channels/{name}/followers`.
 pub async fn channel_followers(
     State(app): State<SharedApp>,
     Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
-    collection(&app, true, &name, "followers").await
+    collection(app, true, name, "followers", q).await
 }
 
 /// `GET /video-channels/{name}/following`.
 pub async fn channel_following(
     State(app): State<SharedApp>,
     Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
-    collection(&app, true, &name, "following").await
+    collection(app, true, name, "following", q).await
+}
+
+/// `GET /video-channels/{name}/outbox`.
+pub async fn channel_outbox(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    collection(app, true, name, "outbox", q).await
 }
 
 #[cfg(test)]

@@ -1,5 +1,4 @@
-//! Federation with PeerTube and the fediverse (ARCHITECTURE.md §7): actor keys and the two
-//! signature schemes, as plain functions free of network I/O.
+//! Federation with PeerTube and the fediverse (ARCHITECTURE.md §7).
 //!
 //! * [`actors`]: the instance, accounts and channels as ActivityPub actors, with their keys.
 //! * [`discovery`]: WebFinger, NodeInfo and host-meta for local actors.
@@ -9,13 +8,270 @@
 //!   requests, and their verification on incoming ones.
 //! * [`ld`]: Linked-Data signatures (`RsaSignature2017`) that relayed activities carry, with
 //!   the JSON-LD to RDF conversion and URDNA2015 canonicalization they need.
-//!
-//! Fetching and caching remote keys, checking that the activity's actor is the signer, and the
-//! inbox itself build on these functions elsewhere.
+//! * [`http`]: the outgoing client (signed GETs and POSTs, limits, SSRF guard).
+//! * [`remote`]: remote actors fetched, cached and refreshed (keys included).
+//! * [`inbox`]: the inboxes: verification, dedupe, the durable queue and its processing.
+//! * [`remote_videos`]: other instances' videos, kept from their `Video` objects.
+//! * [`outbox`]: the activities we send (follows, video Create/Update/Delete) and our outboxes.
+//! * [`delivery`]: durable deliveries with per-host bounds, backoff and metrics.
+//! * [`admin`]: PeerTube's `/api/v1/server/following` and `/followers` API.
 
 pub mod actors;
+pub mod admin;
+pub mod delivery;
 pub mod discovery;
+pub mod http;
+pub mod inbox;
 pub mod keys;
 pub mod ld;
 pub mod objects;
+pub mod outbox;
+pub mod remote;
+pub mod remote_videos;
 pub mod signature;
+
+use crate::config::FederationConfig;
+use crate::store::Store;
+use discovery::LocalActor;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// The ActivityStreams public collection.
+pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+
+/// Counters of the federation subsystem (rendered in `/metrics`).
+#[derive(Debug, Default)]
+pub struct FederationMetrics {
+    /// Inbox POSTs accepted (activities stored).
+    pub inbox_accepted: AtomicU64,
+    /// Activities dropped as already seen.
+    pub inbox_duplicates: AtomicU64,
+    /// Inbox POSTs refused for their signature (401).
+    pub inbox_bad_signature: AtomicU64,
+    /// Inbox POSTs refused for other reasons (400, 409, 413, 429).
+    pub inbox_refused: AtomicU64,
+    /// Activities processed from the queue.
+    pub processed: AtomicU64,
+    /// Activities whose processing failed (logged).
+    pub process_errors: AtomicU64,
+    /// Deliveries that succeeded.
+    pub delivered: AtomicU64,
+    /// Delivery attempts that failed (and were rescheduled).
+    pub delivery_failures: AtomicU64,
+    /// Deliveries given up (too old, or refused for good).
+    pub given_up: AtomicU64,
+}
+
+/// The federation state shared by handlers and background threads.
+pub struct Federation {
+    /// Settings.
+    pub config: FederationConfig,
+    /// Outgoing HTTP.
+    pub client: http::Client,
+    /// Counters.
+    pub metrics: FederationMetrics,
+    /// Inbox POSTs per remote host.
+    pub inbox_limiter: crate::api::ratelimit::RateLimiter<String>,
+    /// The delivery queue.
+    pub deliveries: delivery::Queue,
+    /// Parsed remote public keys by actor id (with the `fetched_at` they came with).
+    pub remote_keys: Mutex<lru::LruCache<String, (u64, Arc<rsa::RsaPublicKey>)>>,
+    signers: Mutex<HashMap<String, http::Signer>>,
+    inbox_wake: (Mutex<bool>, Condvar),
+    next_inbox_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Federation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Federation").finish_non_exhaustive()
+    }
+}
+
+impl Federation {
+    /// The federation state over `store` (loads the queues' positions).
+    pub fn new(
+        config: FederationConfig,
+        store: &Store,
+    ) -> Result<Federation, crate::store::StoreError> {
+        let next_inbox = store
+            .scan::<crate::store::federation::InboxItemKey>(&())?
+            .last()
+            .map(|(k, _)| k.0 + 1)
+            .unwrap_or(1);
+        Ok(Federation {
+            client: http::Client::new(&config),
+            inbox_limiter: crate::api::ratelimit::RateLimiter::new(
+                config.inbox_rate_per_host_per_min,
+                std::time::Duration::from_secs(60),
+            ),
+            deliveries: delivery::Queue::load(store)?,
+            remote_keys: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(4096).expect("non-zero"),
+            )),
+            signers: Mutex::new(HashMap::new()),
+            inbox_wake: (Mutex::new(false), Condvar::new()),
+            next_inbox_id: AtomicU64::new(next_inbox),
+            metrics: FederationMetrics::default(),
+            config,
+        })
+    }
+
+    /// The signer of a local actor (`instance`, `account:<name>`, `channel:<name>`).
+    pub fn signer(
+        &self,
+        store: &Store,
+        public_url: &str,
+        local: &str,
+    ) -> Result<http::Signer, String> {
+        if let Some(s) = self
+            .signers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(local)
+        {
+            return Ok(s.clone());
+        }
+        let actor =
+            local_actor_of_key(local).ok_or_else(|| format!("unknown local actor {local:?}"))?;
+        let keys = actors::keys_of(store, &actor).map_err(|e| e.detail)?;
+        let key = keys::parse_private_key_pem(&keys.private_pem).map_err(|e| e.to_string())?;
+        let signer = http::Signer {
+            key_id: format!("{}#main-key", actor.url(public_url)),
+            key: Arc::new(key),
+        };
+        self.signers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(local.to_string(), signer.clone());
+        Ok(signer)
+    }
+
+    /// A fresh id for an inbox queue entry.
+    pub fn next_inbox_id(&self) -> u64 {
+        self.next_inbox_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Wakes the inbox processor.
+    pub fn wake_inbox(&self) {
+        let (lock, cv) = &self.inbox_wake;
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cv.notify_one();
+    }
+
+    /// Waits for [`Self::wake_inbox`] or `timeout`.
+    pub fn wait_inbox(&self, timeout: std::time::Duration) {
+        let (lock, cv) = &self.inbox_wake;
+        let mut woken = lock.lock().unwrap_or_else(|p| p.into_inner());
+        if !*woken {
+            woken = cv
+                .wait_timeout(woken, timeout)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        *woken = false;
+    }
+
+    /// Prometheus lines.
+    pub fn render_metrics(&self, store: &Store, out: &mut String) {
+        use std::fmt::Write;
+        let m = &self.metrics;
+        let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let inbox_depth = store
+            .count::<crate::store::federation::InboxItemKey>(&())
+            .unwrap_or(0);
+        let (queued, oldest) = self.deliveries.depth();
+        let _ = write!(
+            out,
+            "# HELP fleuve_federation_inbox_total Inbox POSTs by outcome.\n\
+             # TYPE fleuve_federation_inbox_total counter\n\
+             fleuve_federation_inbox_total{{result=\"accepted\"}} {}\n\
+             fleuve_federation_inbox_total{{result=\"duplicate\"}} {}\n\
+             fleuve_federation_inbox_total{{result=\"bad_signature\"}} {}\n\
+             fleuve_federation_inbox_total{{result=\"refused\"}} {}\n\
+             # HELP fleuve_federation_inbox_queue Activities waiting to be processed.\n\
+             # TYPE fleuve_federation_inbox_queue gauge\n\
+             fleuve_federation_inbox_queue {inbox_depth}\n\
+             # HELP fleuve_federation_processed_total Activities processed, by outcome.\n\
+             # TYPE fleuve_federation_processed_total counter\n\
+             fleuve_federation_processed_total{{result=\"ok\"}} {}\n\
+             fleuve_federation_processed_total{{result=\"error\"}} {}\n\
+             # HELP fleuve_federation_deliveries_queued Deliveries waiting (first tries and retries).\n\
+             # TYPE fleuve_federation_deliveries_queued gauge\n\
+             fleuve_federation_deliveries_queued {queued}\n\
+             # HELP fleuve_federation_deliveries_oldest_seconds Age of the oldest queued delivery.\n\
+             # TYPE fleuve_federation_deliveries_oldest_seconds gauge\n\
+             fleuve_federation_deliveries_oldest_seconds {oldest}\n\
+             # HELP fleuve_federation_deliveries_total Delivery attempts by outcome.\n\
+             # TYPE fleuve_federation_deliveries_total counter\n\
+             fleuve_federation_deliveries_total{{result=\"delivered\"}} {}\n\
+             fleuve_federation_deliveries_total{{result=\"failed\"}} {}\n\
+             fleuve_federation_deliveries_total{{result=\"given_up\"}} {}\n",
+            c(&m.inbox_accepted),
+            c(&m.inbox_duplicates),
+            c(&m.inbox_bad_signature),
+            c(&m.inbox_refused),
+            c(&m.processed),
+            c(&m.process_errors),
+            c(&m.delivered),
+            c(&m.delivery_failures),
+            c(&m.given_up),
+        );
+    }
+}
+
+/// The local actor a key name (`instance`, `account:<n>`, `channel:<n>`) names.
+pub fn local_actor_of_key(key: &str) -> Option<LocalActor> {
+    if key == "instance" {
+        return Some(LocalActor::Instance);
+    }
+    if let Some(n) = key.strip_prefix("account:") {
+        return Some(LocalActor::Account(n.to_string()));
+    }
+    key.strip_prefix("channel:")
+        .map(|n| LocalActor::Channel(n.to_string()))
+}
+
+/// The key name of a local actor.
+pub fn key_of_local(actor: &LocalActor) -> String {
+    match actor {
+        LocalActor::Instance => "instance".into(),
+        LocalActor::Account(n) => format!("account:{n}"),
+        LocalActor::Channel(n) => format!("channel:{n}"),
+    }
+}
+
+/// The local actor a URL of ours names (`<public>/accounts/<n>` or `/video-channels/<n>`).
+pub fn local_actor_of_url(public_url: &str, url: &str) -> Option<LocalActor> {
+    let path = url.strip_prefix(public_url)?;
+    if let Some(n) = path.strip_prefix("/accounts/") {
+        if n == discovery::INSTANCE_ACTOR {
+            return Some(LocalActor::Instance);
+        }
+        return (!n.is_empty() && !n.contains('/')).then(|| LocalActor::Account(n.to_string()));
+    }
+    let n = path.strip_prefix("/video-channels/")?;
+    (!n.is_empty() && !n.contains('/')).then(|| LocalActor::Channel(n.to_string()))
+}
+
+/// The id of an object that is either a URL string or an object with an `id`.
+pub fn id_of(v: &serde_json::Value) -> Option<&str> {
+    match v {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Object(o) => o.get("id").and_then(|i| i.as_str()),
+        _ => None,
+    }
+}
+
+/// Unix time now in seconds.
+pub fn now_secs() -> u64 {
+    crate::api::auth::now_secs()
+}
+
+/// Unix time now in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

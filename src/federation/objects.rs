@@ -21,7 +21,7 @@ use http::HeaderMap;
 use serde_json::{json, Value};
 
 /// The ActivityStreams public collection.
-pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+pub use super::PUBLIC;
 
 /// The `@context` of Video documents (PeerTube's Video context, the terms we emit).
 pub fn video_context() -> Value {

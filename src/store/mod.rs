@@ -4,6 +4,7 @@
 
 pub mod actors;
 pub mod codec;
+pub mod federation;
 mod lock;
 pub mod tables;
 pub mod videos;
@@ -43,6 +44,8 @@ pub enum Cf {
     Deliveries,
     /// Seen inbox activity ids (dedupe).
     InboxSeen,
+    /// Verified incoming activities waiting to be processed.
+    Inbox,
     /// Tracker allowlist: info-hash to file.
     Infohashes,
     /// Resumable upload sessions.
@@ -55,7 +58,7 @@ pub enum Cf {
 
 impl Cf {
     /// All column families, in creation order.
-    pub const ALL: [Cf; 14] = [
+    pub const ALL: [Cf; 15] = [
         Cf::Videos,
         Cf::Files,
         Cf::Channels,
@@ -70,6 +73,7 @@ impl Cf {
         Cf::Uploads,
         Cf::Oauth,
         Cf::Meta,
+        Cf::Inbox,
     ];
 
     /// The column family's name on disk.
@@ -85,6 +89,7 @@ impl Cf {
             Cf::Follows => "follows",
             Cf::Deliveries => "deliveries",
             Cf::InboxSeen => "inbox_seen",
+            Cf::Inbox => "inbox",
             Cf::Infohashes => "infohashes",
             Cf::Uploads => "uploads",
             Cf::Oauth => "oauth",
@@ -210,6 +215,15 @@ impl Store {
 
     /// All records of one key type whose encoded key starts with `prefix`'s encoding, in key order.
     pub fn scan<K: Key>(&self, prefix: &K::Prefix) -> Result<Vec<(K, K::Value)>, StoreError> {
+        self.scan_limit(prefix, usize::MAX)
+    }
+
+    /// The first `limit` records of [`Self::scan`].
+    pub fn scan_limit<K: Key>(
+        &self,
+        prefix: &K::Prefix,
+        limit: usize,
+    ) -> Result<Vec<(K, K::Value)>, StoreError> {
         let start = K::encode_prefix(prefix);
         let iter = self.db.iterator_cf(
             self.cf(K::CF),
@@ -217,6 +231,9 @@ impl Store {
         );
         let mut out = Vec::new();
         for item in iter {
+            if out.len() >= limit {
+                break;
+            }
             let (k, v) = item?;
             if !k.starts_with(&start) {
                 break;
@@ -224,6 +241,31 @@ impl Store {
             out.push((K::decode(&k)?, codec::decode_value(&v)?));
         }
         Ok(out)
+    }
+
+    /// How many records of one key type start with `prefix` (keys only; values are not decoded).
+    pub fn count<K: Key>(&self, prefix: &K::Prefix) -> Result<usize, StoreError> {
+        let start = K::encode_prefix(prefix);
+        let iter = self.db.iterator_cf(
+            self.cf(K::CF),
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let mut n = 0;
+        for item in iter {
+            let (k, _) = item?;
+            if !k.starts_with(&start) {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Deletes one record.
+    pub fn delete<K: Key>(&self, key: &K, durability: Durability) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        batch.delete(self, key);
+        self.write(batch, durability)
     }
 
     /// Allocates the next id of a sequence (ids start at 1 and are never reused).

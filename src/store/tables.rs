@@ -17,7 +17,7 @@ macro_rules! u64_key {
             fn encode(&self) -> Vec<u8> {
                 $crate::store::codec::tagged_u64($tag, self.0)
             }
-            fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+            fn decode(bytes: &[u8]) -> Result<Self, $crate::store::codec::StoreError> {
                 $crate::store::codec::untag_u64($tag, bytes).map($name)
             }
             fn encode_prefix(_: &()) -> Vec<u8> {

@@ -91,6 +91,62 @@ pub struct Video {
     pub preview: Option<String>,
     /// Why transcoding failed, when it did.
     pub error: Option<String>,
+    /// For a video of another instance: where it lives and plays from (None for ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteVideo>,
+}
+
+/// A video of another instance, as its ActivityPub `Video` object described it: it plays from
+/// its own URLs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteVideo {
+    /// Its ActivityPub id (`https://H/videos/watch/<uuid>`).
+    pub url: String,
+    /// `host[:port]` of its origin instance.
+    pub host: String,
+    /// The owner account's id (URL).
+    pub account: String,
+    /// The channel's id (URL), when given.
+    pub channel: Option<String>,
+    /// The HTML watch page on its origin.
+    pub watch_url: Option<String>,
+    /// HLS master playlist.
+    pub playlist_url: Option<String>,
+    /// segments-sha256 JSON.
+    pub segments_sha256_url: Option<String>,
+    /// Renditions.
+    pub files: Vec<RemoteFile>,
+    /// p2p-media-loader info-hashes (hex) from the playlist's `Infohash` tags.
+    pub infohashes: Vec<String>,
+    /// The largest icon.
+    pub thumbnail_url: Option<String>,
+    /// Tracker URLs.
+    pub tracker_urls: Vec<String>,
+    /// View count as last reported.
+    pub views: u64,
+    /// The account that sent it (signer of the Create/Update/Announce).
+    pub received_from: String,
+}
+
+/// One rendition of a remote video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteFile {
+    /// Height.
+    pub resolution: u32,
+    /// Width, when given.
+    pub width: Option<u32>,
+    /// Frame rate, when given.
+    pub fps: Option<f64>,
+    /// Size in bytes.
+    pub size: u64,
+    /// The fMP4 (or MP4) file.
+    pub url: String,
+    /// Its `.torrent`.
+    pub torrent_url: Option<String>,
+    /// Its magnet URI.
+    pub magnet: Option<String>,
+    /// BitTorrent info-hash (hex) from the magnet, when present.
+    pub info_hash: Option<String>,
 }
 
 u64_key!(

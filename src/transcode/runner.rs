@@ -102,7 +102,11 @@ pub struct Transcoder {
     stop: AtomicBool,
     live: Mutex<HashMap<String, LiveJob>>,
     held: Mutex<HashMap<String, u32>>,
+    on_published: Mutex<Option<PublishedHook>>,
 }
+
+/// Called with a video's id once it is published (federation sends its `Create`).
+pub type PublishedHook = Box<dyn Fn(u64) + Send + Sync>;
 
 impl Transcoder {
     /// A transcoder over `store`.
@@ -115,7 +119,13 @@ impl Transcoder {
             stop: AtomicBool::new(false),
             live: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
+            on_published: Mutex::new(None),
         })
+    }
+
+    /// Sets what runs after each publication.
+    pub fn set_on_published(&self, hook: PublishedHook) {
+        *self.on_published.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
     /// The job queue.
@@ -237,6 +247,14 @@ impl Transcoder {
         match result {
             Ok(result) => {
                 let _ = self.queue.complete(job.id);
+                if let Some(hook) = self
+                    .on_published
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                {
+                    hook(video.id);
+                }
                 let rungs: Vec<String> = result
                     .files
                     .iter()

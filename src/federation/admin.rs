@@ -1,0 +1,282 @@
+//! PeerTube's instance-follow admin API: `POST/GET /api/v1/server/following`,
+//! `DELETE /api/v1/server/following/{host|handle}` and `GET /api/v1/server/followers`.
+
+use super::discovery::{parse_acct, INSTANCE_ACTOR};
+use super::remote::{self, ActorError};
+use super::{outbox, remote_videos};
+use crate::api::auth::AdminUser;
+use crate::api::error::ApiError;
+use crate::api::users::iso8601;
+use crate::app::{host_of, App, SharedApp};
+use crate::store::federation::{
+    FollowState, FollowerKey, FollowingKey, RemoteActor, RemoteActorKey,
+};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Body of `POST /api/v1/server/following`.
+#[derive(Debug, Deserialize)]
+pub struct FollowBody {
+    #[serde(default)]
+    hosts: Vec<String>,
+    #[serde(default)]
+    handles: Vec<String>,
+}
+
+/// Paging of the lists.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    start: Option<usize>,
+    count: Option<usize>,
+}
+
+fn bases(app: &App, host_or_url: &str) -> Result<Vec<String>, String> {
+    let h = host_or_url.trim().trim_end_matches('/');
+    if h.is_empty() || h.contains(char::is_whitespace) {
+        return Err(format!("{host_or_url:?} is not a host"));
+    }
+    if h.starts_with("https://") || h.starts_with("http://") {
+        if h.matches('/').count() > 2 {
+            return Err(format!(
+                "{host_or_url:?}: give a host or a base URL without a path"
+            ));
+        }
+        return Ok(vec![h.to_string()]);
+    }
+    if h.contains('/') || h.contains('@') {
+        return Err(format!("{host_or_url:?} is not a host"));
+    }
+    let mut v = vec![format!("https://{h}")];
+    if app.federation.config.allow_private_addresses {
+        // Loopback test setups run without TLS.
+        v.push(format!("http://{h}"));
+    }
+    Ok(v)
+}
+
+/// The actor a `hosts` entry (the instance actor there) or `handles` entry names.
+fn resolve(app: &App, entry: &str, handle: bool) -> Result<RemoteActor, String> {
+    let fed = &app.federation;
+    let (name, host) = if handle {
+        let (n, h) = parse_acct(entry).ok_or_else(|| format!("{entry:?} is not name@host"))?;
+        (n.to_string(), h.to_string())
+    } else {
+        (INSTANCE_ACTOR.to_string(), entry.to_string())
+    };
+    let mut errors = Vec::new();
+    for base in bases(app, &host)? {
+        let actor_url = if handle {
+            let host_only = host_of(&base);
+            let wf = format!("{base}/.well-known/webfinger?resource=acct:{name}@{host_only}");
+            let doc = match fed.client.get_json(&wf, None) {
+                Ok(d) => d,
+                Err(e) => {
+                    errors.push(e.to_string());
+                    continue;
+                }
+            };
+            match doc
+                .get("links")
+                .and_then(|l| l.as_array())
+                .into_iter()
+                .flatten()
+                .find(|l| l.get("rel").and_then(|r| r.as_str()) == Some("self"))
+                .and_then(|l| l.get("href")?.as_str())
+            {
+                Some(h) => h.to_string(),
+                None => {
+                    errors.push(format!("{wf}: no self link"));
+                    continue;
+                }
+            }
+        } else {
+            format!("{base}/accounts/{INSTANCE_ACTOR}")
+        };
+        match remote::actor(fed, &app.store, &app.public_url, &actor_url, true) {
+            Ok((a, _)) => return Ok(a),
+            Err(ActorError::Fetch { source, .. }) => errors.push(source.to_string()),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Err(format!("cannot find {entry}: {}", errors.join("; ")))
+}
+
+/// `POST /api/v1/server/following`: follow instances (`hosts`) or actors (`handles`).
+pub async fn follow(
+    State(app): State<SharedApp>,
+    _admin: AdminUser,
+    Json(body): Json<FollowBody>,
+) -> Result<Response, ApiError> {
+    if body.hosts.is_empty() && body.handles.is_empty() {
+        return Err(ApiError::bad_request("give hosts or handles to follow"));
+    }
+    if body.hosts.len() + body.handles.len() > 100 {
+        return Err(ApiError::bad_request(
+            "at most 100 hosts and handles at a time",
+        ));
+    }
+    let a = app.clone();
+    app.pool
+        .run(move || -> Result<(), ApiError> {
+            let mut targets = Vec::new();
+            let mut errors = Vec::new();
+            for (entry, handle) in body
+                .hosts
+                .iter()
+                .map(|h| (h, false))
+                .chain(body.handles.iter().map(|h| (h, true)))
+            {
+                match resolve(&a, entry, handle) {
+                    Ok(t) if t.host == a.public_host => {
+                        errors.push(format!("{entry} is this instance"))
+                    }
+                    Ok(t) => targets.push(t),
+                    Err(e) => errors.push(e),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(ApiError::bad_request(errors.join("; ")));
+            }
+            for t in &targets {
+                outbox::follow(&a, t)?;
+            }
+            Ok(())
+        })
+        .await??;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn actor_json(app: &App, id: &str, host: &str, name: &str) -> Value {
+    let _ = app;
+    json!({"id": null, "url": id, "name": name, "host": host, "hostRedundancyAllowed": false,
+           "followingCount": 0, "followersCount": 0})
+}
+
+fn page(q: &ListQuery, items: Vec<Value>) -> Json<Value> {
+    let total = items.len();
+    let data: Vec<Value> = items
+        .into_iter()
+        .skip(q.start.unwrap_or(0))
+        .take(q.count.unwrap_or(15).min(100))
+        .collect();
+    Json(json!({"total": total, "data": data}))
+}
+
+/// `GET /api/v1/server/following`.
+pub async fn following(
+    State(app): State<SharedApp>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let me = actor_json(
+        &app,
+        &super::discovery::LocalActor::Instance.url(&app.public_url),
+        &app.public_host,
+        INSTANCE_ACTOR,
+    );
+    let mut items = Vec::new();
+    for (i, (_, f)) in app.store.scan::<FollowingKey>(&())?.into_iter().enumerate() {
+        let name = app
+            .store
+            .get(&RemoteActorKey(f.target.clone()))?
+            .map(|a| a.username)
+            .unwrap_or_default();
+        items.push(json!({
+            "id": i + 1,
+            "follower": me,
+            "following": actor_json(&app, &f.target, &f.host, &name),
+            "score": 1000,
+            "state": f.state.label(),
+            "createdAt": iso8601(f.created_at),
+            "updatedAt": iso8601(f.updated_at),
+        }));
+    }
+    Ok(page(&q, items))
+}
+
+/// `GET /api/v1/server/followers`: who follows our instance actor.
+pub async fn followers(
+    State(app): State<SharedApp>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let me = actor_json(
+        &app,
+        &super::discovery::LocalActor::Instance.url(&app.public_url),
+        &app.public_host,
+        INSTANCE_ACTOR,
+    );
+    let mut items = Vec::new();
+    for (i, (_, f)) in app.store.scan::<FollowerKey>(&())?.into_iter().enumerate() {
+        if f.local != "instance" {
+            continue;
+        }
+        let name = app
+            .store
+            .get(&RemoteActorKey(f.actor.clone()))?
+            .map(|a| a.username)
+            .unwrap_or_default();
+        items.push(json!({
+            "id": i + 1,
+            "follower": actor_json(&app, &f.actor, &f.host, &name),
+            "following": me,
+            "score": 1000,
+            "state": f.state.label(),
+            "createdAt": iso8601(f.created_at),
+            "updatedAt": iso8601(f.created_at),
+        }));
+    }
+    Ok(page(&q, items))
+}
+
+/// `DELETE /api/v1/server/following/{host|name@host}`: unfollow, and drop that host's videos.
+pub async fn unfollow(
+    State(app): State<SharedApp>,
+    _admin: AdminUser,
+    Path(which): Path<String>,
+) -> Result<Response, ApiError> {
+    let a = app.clone();
+    app.pool
+        .run(move || -> Result<Response, ApiError> {
+            let (name, host) = match parse_acct(&which) {
+                Some((n, h)) => (Some(n.to_string()), h.to_string()),
+                None => (None, host_of(which.trim_end_matches('/'))),
+            };
+            let mut n = 0;
+            for (_, f) in a.store.scan::<FollowingKey>(&())? {
+                if f.host != host {
+                    continue;
+                }
+                let actor = a.store.get(&RemoteActorKey(f.target.clone()))?;
+                let wanted = name.as_deref().unwrap_or(INSTANCE_ACTOR);
+                if actor
+                    .as_ref()
+                    .map(|x| x.username.as_str())
+                    .unwrap_or(INSTANCE_ACTOR)
+                    != wanted
+                    && name.is_some()
+                {
+                    continue;
+                }
+                let inbox = actor.map(|x| x.inbox);
+                outbox::unfollow(&a, &f, inbox.as_deref())?;
+                n += 1;
+            }
+            if n == 0 {
+                return Err(ApiError::not_found(format!("we do not follow {which}")));
+            }
+            let still = a
+                .store
+                .scan::<FollowingKey>(&())?
+                .iter()
+                .any(|(_, f)| f.host == host && f.state != FollowState::Rejected);
+            if !still {
+                let removed = remote_videos::remove_host(&a, &host)?;
+                tracing::info!(host = %host, videos = removed, "unfollowed; its videos removed");
+            }
+            Ok(StatusCode::NO_CONTENT.into_response())
+        })
+        .await?
+}

@@ -1,0 +1,344 @@
+//! Outgoing federation requests: signed GETs of ActivityPub documents and signed POSTs to
+//! inboxes, with PeerTube's limits (time, size) and the SSRF guard: names resolving to loopback,
+//! private, link-local or otherwise non-public addresses are refused (redirects included, since
+//! the guard sits in the resolver) unless `federation.allow_private_addresses` is set.
+
+use crate::config::FederationConfig;
+use crate::federation::signature::{sign_request, RequestHead};
+use http::{HeaderMap, HeaderValue, Method};
+use rsa::RsaPrivateKey;
+use serde_json::Value;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
+/// ActivityPub media types we ask for and send.
+pub const AP_ACCEPT: &str = "application/activity+json, application/ld+json";
+const AP_CONTENT_TYPE: &str = "application/activity+json";
+
+/// Why an outgoing request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Not an `http(s)` URL we can use.
+    #[error("bad URL {0:?}")]
+    BadUrl(String),
+    /// The host resolves only to addresses we may not reach.
+    #[error("{0} resolves only to non-public addresses (set federation.allow_private_addresses to allow)")]
+    Forbidden(String),
+    /// The answer was not a success.
+    #[error("{url} answered HTTP {status}")]
+    Status {
+        /// Requested URL.
+        url: String,
+        /// Status code.
+        status: u16,
+    },
+    /// The document is larger than `federation.fetch_max_bytes`, or not JSON.
+    #[error("{url}: {reason}")]
+    Body {
+        /// Requested URL.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Connection, TLS, timeout.
+    #[error("{url}: {reason}")]
+    Transport {
+        /// Requested URL.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+    /// Signing failed.
+    #[error("cannot sign the request: {0}")]
+    Sign(String),
+}
+
+impl FetchError {
+    /// Whether trying again later may help (network trouble, 5xx, 429, 408).
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            FetchError::Transport { .. } => true,
+            FetchError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            _ => false,
+        }
+    }
+}
+
+/// Who signs a request: `keyId` and the private key.
+#[derive(Clone)]
+pub struct Signer {
+    /// `<actor>#main-key`.
+    pub key_id: String,
+    /// The actor's private key.
+    pub key: Arc<RsaPrivateKey>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `ip` is a public unicast address (what federation may reach by default).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64/10 CGNAT
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0/24
+                || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18/15 benchmarking
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // ULA
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x0064 && s[1] == 0xff9b)) // NAT64
+        }
+    }
+}
+
+/// The resolver that keeps only reachable addresses.
+#[derive(Debug)]
+struct GuardedResolver {
+    allow_private: bool,
+    inner: DefaultResolver,
+}
+
+impl Resolver for GuardedResolver {
+    fn resolve(
+        &self,
+        uri: &http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let all = self.inner.resolve(uri, config, timeout)?;
+        if self.allow_private {
+            return Ok(all);
+        }
+        let mut kept = self.inner.empty();
+        kept.truncate(0);
+        for a in all.iter().filter(|a| is_public(a.ip())) {
+            kept.push(*a);
+        }
+        if kept.is_empty() {
+            return Err(ureq::Error::Other(Box::new(FetchError::Forbidden(
+                uri.host().unwrap_or_default().to_string(),
+            ))));
+        }
+        Ok(kept)
+    }
+}
+
+/// The federation HTTP client (one per process; connections are pooled per host).
+pub struct Client {
+    agent: ureq::Agent,
+    max_bytes: usize,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client with `config`'s limits.
+    pub fn new(config: &FederationConfig) -> Client {
+        let timeout = Duration::from_secs(config.request_timeout_secs.max(1));
+        let agent_config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .max_redirects(5)
+            .max_idle_connections(config.delivery_workers.max(1) * 4)
+            .max_idle_connections_per_host(config.delivery_per_host.max(1))
+            .user_agent(format!(
+                "Fleuve/{} (PeerTube-compatible)",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build();
+        let resolver = GuardedResolver {
+            allow_private: config.allow_private_addresses,
+            inner: DefaultResolver::default(),
+        };
+        Client {
+            agent: ureq::Agent::with_parts(agent_config, DefaultConnector::new(), resolver),
+            max_bytes: config.fetch_max_bytes,
+        }
+    }
+
+    /// `GET url` for an ActivityPub document, signed by `signer` when given.
+    pub fn get_json(&self, url: &str, signer: Option<&Signer>) -> Result<Value, FetchError> {
+        let uri = parse_url(url)?;
+        let mut rb = self.agent.get(url).header("accept", AP_ACCEPT);
+        if let Some(signer) = signer {
+            for (name, value) in signed_headers(&uri, &Method::GET, None, signer)? {
+                if let Some(name) = name {
+                    rb = rb.header(name, value);
+                }
+            }
+        }
+        let response = rb.call().map_err(|e| transport(url, e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(FetchError::Status {
+                url: url.to_string(),
+                status,
+            });
+        }
+        let bytes = response
+            .into_body()
+            .with_config()
+            .limit(self.max_bytes as u64)
+            .read_to_vec()
+            .map_err(|e| FetchError::Body {
+                url: url.to_string(),
+                reason: format!("cannot read the body (limit {} bytes): {e}", self.max_bytes),
+            })?;
+        serde_json::from_slice(&bytes).map_err(|e| FetchError::Body {
+            url: url.to_string(),
+            reason: format!("not JSON: {e}"),
+        })
+    }
+
+    /// Signed `POST` of an activity to an inbox. Ok on any 2xx.
+    pub fn post_activity(
+        &self,
+        inbox: &str,
+        body: &[u8],
+        signer: &Signer,
+    ) -> Result<u16, FetchError> {
+        let uri = parse_url(inbox)?;
+        let mut rb = self
+            .agent
+            .post(inbox)
+            .header("content-type", AP_CONTENT_TYPE)
+            .header("accept", AP_ACCEPT);
+        for (name, value) in signed_headers(&uri, &Method::POST, Some(body), signer)? {
+            if let Some(name) = name {
+                rb = rb.header(name, value);
+            }
+        }
+        let mut response = rb.send(body).map_err(|e| transport(inbox, e))?;
+        let status = response.status().as_u16();
+        // Drain a little of the body so the connection can be reused.
+        let _ = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 10)
+            .read_to_vec();
+        if (200..300).contains(&status) {
+            Ok(status)
+        } else {
+            Err(FetchError::Status {
+                url: inbox.to_string(),
+                status,
+            })
+        }
+    }
+}
+
+fn parse_url(url: &str) -> Result<http::Uri, FetchError> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| FetchError::BadUrl(url.to_string()))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(h)) if !h.is_empty() => Ok(uri),
+        _ => Err(FetchError::BadUrl(url.to_string())),
+    }
+}
+
+fn signed_headers(
+    uri: &http::Uri,
+    method: &Method,
+    body: Option<&[u8]>,
+    signer: &Signer,
+) -> Result<HeaderMap, FetchError> {
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::HOST,
+        HeaderValue::from_str(authority).map_err(|e| FetchError::Sign(e.to_string()))?,
+    );
+    let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let head = RequestHead {
+        method,
+        target,
+        headers: &headers,
+    };
+    sign_request(&head, body, &signer.key_id, &signer.key, SystemTime::now())
+        .map_err(|e| FetchError::Sign(e.to_string()))
+}
+
+fn transport(url: &str, e: ureq::Error) -> FetchError {
+    if let ureq::Error::Other(inner) = &e {
+        if let Some(FetchError::Forbidden(h)) = inner.downcast_ref::<FetchError>() {
+            return FetchError::Forbidden(h.clone());
+        }
+    }
+    FetchError::Transport {
+        url: url.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.16.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "255.255.255.255",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn loopback_refused_unless_allowed() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        let strict = Client::new(&FederationConfig::default());
+        match strict.get_json(&url, None) {
+            Err(FetchError::Forbidden(_)) => {}
+            other => panic!("expected Forbidden, got {other:?}"),
+        }
+    }
+}

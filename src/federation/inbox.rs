@@ -1,0 +1,637 @@
+//! The inboxes: the shared `/inbox` and each local actor's `…/inbox`. A POST is answered once
+//! its activities are verified and stored (204); they are processed afterwards, in arrival order,
+//! by one thread reading the `inbox` table, so a restart loses nothing.
+//!
+//! Verification (reference §2.2): the draft-cavage signature must parse, cover
+//! `(request-target) host date digest`, be dated within `federation.clock_skew_secs`, match the
+//! body's `Digest`, and verify with the signer's key (fetched and cached; refetched once when it
+//! fails, in case the key rotated). Each activity's `actor` must be the signer, unless the
+//! activity carries an `RsaSignature2017` by its actor (forwarded activities). Activity ids
+//! already seen are dropped. Failures answer 401 and store nothing.
+
+use super::discovery::LocalActor;
+use super::remote::{self, Freshness};
+use super::signature::{check_request, RequestHead};
+use super::{id_of, local_actor_of_url, now_secs, outbox, remote_videos, Federation};
+use crate::api::error::ApiError;
+use crate::app::{host_of, App, SharedApp};
+use crate::store::federation::{
+    FollowState, Follower, FollowerKey, FollowingKey, InboxItem, InboxItemKey, InboxSeenKey,
+    RemoteActorKey,
+};
+use crate::store::{Batch, Durability};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Method, StatusCode, Uri};
+use serde_json::Value;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Seen activity ids are forgotten after this long.
+const SEEN_TTL_SECS: u64 = 14 * 86_400;
+/// Activities accepted from one POST (a collection).
+const MAX_ACTIVITIES_PER_POST: usize = 100;
+
+/// `POST /inbox`.
+pub async fn shared(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    post(app, headers, uri, body).await
+}
+
+/// `POST /accounts/{name}/inbox`.
+pub async fn account(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    match super::discovery::find_local(&app, &name) {
+        Ok(Some(a)) if !matches!(a, LocalActor::Channel(_)) => post(app, headers, uri, body).await,
+        Ok(_) => ApiError::not_found(format!("no local account {name:?}")).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /video-channels/{name}/inbox`.
+pub async fn channel(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    match app
+        .store
+        .get(&crate::store::tables::ChannelByNameKey(name.clone()))
+    {
+        Ok(Some(_)) => post(app, headers, uri, body).await,
+        Ok(None) => ApiError::not_found(format!("no local channel {name:?}")).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn post(app: SharedApp, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    if !app.config.federation.enabled {
+        return ApiError::not_found("federation is disabled on this instance").into_response();
+    }
+    let target = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| uri.path().to_string());
+    let a = app.clone();
+    let result = app
+        .pool
+        .run(move || receive(&a, &headers, &target, &body))
+        .await;
+    let fed = &app.federation;
+    match result {
+        Ok(Ok(n)) => {
+            fed.metrics
+                .inbox_accepted
+                .fetch_add(n as u64, Ordering::Relaxed);
+            if n > 0 {
+                fed.wake_inbox();
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(Err(e)) => {
+            if e.status == StatusCode::UNAUTHORIZED {
+                fed.metrics
+                    .inbox_bad_signature
+                    .fetch_add(1, Ordering::Relaxed);
+            } else {
+                fed.metrics.inbox_refused.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::info!(status = e.status.as_u16(), reason = %e.detail, "inbox POST refused");
+            e.into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn unauthorized(detail: String) -> ApiError {
+    ApiError::unauthorized(detail).code("invalid_signature")
+}
+
+/// The activities of a POST body: one activity, or a (paged, ordered) collection of them.
+fn activities_of(doc: Value) -> Vec<Value> {
+    let kind = doc.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+    if matches!(
+        kind,
+        "Collection" | "CollectionPage" | "OrderedCollection" | "OrderedCollectionPage"
+    ) {
+        let key = if kind.starts_with("Ordered") {
+            "orderedItems"
+        } else {
+            "items"
+        };
+        return doc
+            .get(key)
+            .and_then(|i| i.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter(|v| v.is_object())
+                    .take(MAX_ACTIVITIES_PER_POST)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    vec![doc]
+}
+
+/// Verifies a POST and stores its activities. Returns how many were stored.
+pub fn receive(
+    app: &App,
+    headers: &HeaderMap,
+    target: &str,
+    body: &[u8],
+) -> Result<usize, ApiError> {
+    let fed = &app.federation;
+    let head = RequestHead {
+        method: &Method::POST,
+        target,
+        headers,
+    };
+    let skew = Duration::from_secs(fed.config.clock_skew_secs);
+    let sig = check_request(&head, body, SystemTime::now(), skew)
+        .map_err(|e| unauthorized(format!("HTTP signature: {e}")))?;
+    let signer_id = sig.actor_id().to_string();
+    if !(signer_id.starts_with("https://") || signer_id.starts_with("http://")) {
+        return Err(unauthorized(format!(
+            "keyId {:?} is not an http(s) actor URL",
+            sig.key_id
+        )));
+    }
+    let signer_host = host_of(&signer_id);
+    if signer_host == app.public_host {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "the signer is this instance's own actor",
+        ));
+    }
+    if let Err(wait) = fed.inbox_limiter.check(signer_host.clone()) {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many inbox POSTs from {signer_host}; retry in {wait} s"),
+        );
+        e.retry_after = Some(wait);
+        return Err(e);
+    }
+    let doc: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    let activities = activities_of(doc);
+    let (actor, freshness) =
+        match remote::actor(fed, &app.store, &app.public_url, &signer_id, false) {
+            Ok(a) => a,
+            Err(e) => {
+                if activities.iter().all(|a| is_self_delete(a, &signer_id)) {
+                    // The actor deleted itself: its key is gone with it (PeerTube answers 204).
+                    forget_actor(app, &signer_id)?;
+                    return Ok(0);
+                }
+                return Err(unauthorized(format!("cannot get the signer's key: {e}")));
+            }
+        };
+    let key = remote::public_key(fed, &actor).map_err(unauthorized)?;
+    if let Err(first) = sig.verify(&head, &key) {
+        let retry = (freshness == Freshness::Cached)
+            .then(|| remote::actor(fed, &app.store, &app.public_url, &signer_id, true).ok())
+            .flatten();
+        let ok = retry.is_some_and(|(a, _)| {
+            remote::public_key(fed, &a)
+                .map(|k| sig.verify(&head, &k).is_ok())
+                .unwrap_or(false)
+        });
+        if !ok {
+            return Err(unauthorized(format!(
+                "HTTP signature of {signer_id} does not verify: {first}"
+            )));
+        }
+    }
+    store_activities(app, fed, &signer_id, activities)
+}
+
+fn store_activities(
+    app: &App,
+    fed: &Federation,
+    signer_id: &str,
+    activities: Vec<Value>,
+) -> Result<usize, ApiError> {
+    let now = now_secs();
+    let mut batch = Batch::default();
+    let mut stored = 0;
+    for act in activities {
+        let Some(id) = act.get("id").and_then(|i| i.as_str()).map(str::to_string) else {
+            tracing::info!(signer = signer_id, "inbox: activity without id dropped");
+            continue;
+        };
+        let actor = act.get("actor").and_then(id_of).unwrap_or_default();
+        if actor != signer_id {
+            if let Err(e) = check_forwarded(app, &act, actor) {
+                tracing::info!(activity = %id, signer = signer_id, actor, error = %e, "inbox: activity not by the signer and not LD-signed by its actor; dropped");
+                continue;
+            }
+        }
+        if app.store.get(&InboxSeenKey(id.clone()))?.is_some() {
+            fed.metrics.inbox_duplicates.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        batch.put(&app.store, &InboxSeenKey(id), &now)?;
+        batch.put(
+            &app.store,
+            &InboxItemKey(fed.next_inbox_id()),
+            &InboxItem {
+                activity: act.to_string(),
+                signer: signer_id.to_string(),
+                received_at: now,
+            },
+        )?;
+        stored += 1;
+    }
+    if stored > 0 {
+        app.store.write(batch, Durability::Buffered)?;
+    }
+    Ok(stored)
+}
+
+/// A forwarded activity: its `RsaSignature2017` must be by its actor.
+fn check_forwarded(app: &App, act: &Value, actor: &str) -> Result<(), String> {
+    let creator = super::ld::signature_creator(act).map_err(|e| e.to_string())?;
+    let creator_actor = super::ld::actor_of_creator(creator);
+    if creator_actor != actor {
+        return Err(format!("LD signature by {creator_actor}, not by the actor"));
+    }
+    let fed = &app.federation;
+    let (a, fresh) =
+        remote::actor(fed, &app.store, &app.public_url, actor, false).map_err(|e| e.to_string())?;
+    let key = remote::public_key(fed, &a)?;
+    if super::ld::verify(act, &key).is_ok() {
+        return Ok(());
+    }
+    if fresh == Freshness::Cached {
+        let (a, _) = remote::actor(fed, &app.store, &app.public_url, actor, true)
+            .map_err(|e| e.to_string())?;
+        let key = remote::public_key(fed, &a)?;
+        return super::ld::verify(act, &key).map_err(|e| e.to_string());
+    }
+    Err("LD signature does not verify".into())
+}
+
+fn is_self_delete(act: &Value, signer: &str) -> bool {
+    act.get("type").and_then(|t| t.as_str()) == Some("Delete")
+        && act.get("actor").and_then(id_of) == Some(signer)
+        && act.get("object").and_then(id_of) == Some(signer)
+}
+
+/// Drops a remote actor that deleted itself: its cached record and its follows.
+fn forget_actor(app: &App, id: &str) -> Result<(), ApiError> {
+    let mut batch = Batch::default();
+    batch.delete(&app.store, &RemoteActorKey(id.to_string()));
+    for (k, f) in app.store.scan::<FollowerKey>(&())? {
+        if f.actor == id {
+            batch.delete(&app.store, &k);
+        }
+    }
+    batch.delete(&app.store, &FollowingKey(id.to_string()));
+    app.store.write(batch, Durability::Sync)?;
+    tracing::info!(
+        actor = id,
+        "federation: remote actor deleted itself; forgotten"
+    );
+    Ok(())
+}
+
+/// Starts the thread that processes the inbox queue.
+pub fn spawn_processor(
+    app: Arc<App>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("fleuve-inbox".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let items = match app.store.scan_limit::<InboxItemKey>(&(), 256) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        tracing::error!(error = %e, "inbox queue unreadable");
+                        std::thread::sleep(Duration::from_secs(5));
+                        continue;
+                    }
+                };
+                if items.is_empty() {
+                    app.federation.wait_inbox(Duration::from_secs(2));
+                    continue;
+                }
+                for (key, item) in items {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    process_item(&app, &item);
+                    if let Err(e) = app.store.delete(&key, Durability::Buffered) {
+                        tracing::error!(error = %e, "cannot remove a processed inbox item");
+                    }
+                }
+            }
+        })
+}
+
+fn process_item(app: &App, item: &InboxItem) {
+    let fed = &app.federation;
+    let act: Value = match serde_json::from_str(&item.activity) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "corrupt inbox item");
+            return;
+        }
+    };
+    let kind = act
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let id = act
+        .get("id")
+        .and_then(|t| t.as_str())
+        .unwrap_or_default()
+        .to_string();
+    match process(app, &act, &kind) {
+        Ok(what) => {
+            fed.metrics.processed.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(activity = %id, kind = %kind, signer = %item.signer, result = what, "inbox: processed");
+        }
+        Err(e) => {
+            fed.metrics.process_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(activity = %id, kind = %kind, signer = %item.signer, error = %e, "inbox: activity not applied");
+        }
+    }
+}
+
+/// Applies one verified activity. Returns a word for the log.
+pub fn process(app: &App, act: &Value, kind: &str) -> Result<&'static str, String> {
+    let actor = act
+        .get("actor")
+        .and_then(id_of)
+        .ok_or("no actor")?
+        .to_string();
+    let object = act.get("object").ok_or("no object")?;
+    match kind {
+        "Follow" => on_follow(app, act, &actor, object),
+        "Undo" => on_undo(app, &actor, object),
+        "Accept" | "Reject" => on_answer(app, &actor, object, kind == "Accept"),
+        "Create" | "Update" => on_create_update(app, &actor, object, kind),
+        "Announce" => on_announce(app, &actor, object),
+        "Delete" => on_delete(app, &actor, object),
+        _ => Ok("ignored (type not handled)"),
+    }
+}
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+fn on_follow(app: &App, act: &Value, actor: &str, object: &Value) -> Result<&'static str, String> {
+    let target = id_of(object).ok_or("Follow without object id")?;
+    let local = local_actor_of_url(&app.public_url, target)
+        .ok_or_else(|| format!("{target} is not one of our actors"))?;
+    if !matches!(local, LocalActor::Instance)
+        && super::discovery::find_local(app, target.rsplit('/').next().unwrap_or_default())
+            .map_err(|e| e.detail)?
+            .is_none()
+    {
+        return Err(format!("{target} is not one of our actors"));
+    }
+    let fed = &app.federation;
+    let (follower, _) =
+        remote::actor(fed, &app.store, &app.public_url, actor, false).map_err(err)?;
+    let accept = fed.config.auto_accept_follows;
+    if accept {
+        let local_key = super::key_of_local(&local);
+        let key = FollowerKey::of(&local_key, &follower.id);
+        let record = Follower {
+            local: local_key,
+            actor: follower.id.clone(),
+            host: follower.host.clone(),
+            inbox: follower.delivery_inbox().to_string(),
+            follow_id: act
+                .get("id")
+                .and_then(|i| i.as_str())
+                .unwrap_or_default()
+                .to_string(),
+            state: FollowState::Accepted,
+            created_at: now_secs(),
+        };
+        app.store
+            .put(&key, &record, Durability::Sync)
+            .map_err(err)?;
+    }
+    outbox::answer_follow(app, &local, act, &follower, accept).map_err(|e| e.detail)?;
+    Ok(if accept {
+        "follow accepted"
+    } else {
+        "follow rejected"
+    })
+}
+
+fn on_undo(app: &App, actor: &str, object: &Value) -> Result<&'static str, String> {
+    let kind = object
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or_default();
+    let undone_id = id_of(object).unwrap_or_default();
+    match kind {
+        "Follow" | "" => {
+            let mut batch = Batch::default();
+            let mut n = 0;
+            for (k, f) in app.store.scan::<FollowerKey>(&()).map_err(err)? {
+                let target_matches = object
+                    .get("object")
+                    .and_then(id_of)
+                    .and_then(|t| local_actor_of_url(&app.public_url, t))
+                    .is_some_and(|l| super::key_of_local(&l) == f.local);
+                if f.actor == actor && (f.follow_id == undone_id || target_matches) {
+                    batch.delete(&app.store, &k);
+                    n += 1;
+                }
+            }
+            app.store.write(batch, Durability::Sync).map_err(err)?;
+            Ok(if n > 0 {
+                "unfollowed"
+            } else {
+                "unknown follow"
+            })
+        }
+        _ => Ok("ignored (undo of a type not handled)"),
+    }
+}
+
+fn on_answer(
+    app: &App,
+    actor: &str,
+    object: &Value,
+    accepted: bool,
+) -> Result<&'static str, String> {
+    let follow_id = id_of(object).unwrap_or_default();
+    let key = FollowingKey(actor.to_string());
+    let Some(mut f) = app.store.get(&key).map_err(err)? else {
+        return Ok("ignored (we do not follow that actor)");
+    };
+    if !follow_id.is_empty() && f.follow_id != follow_id {
+        return Err(format!(
+            "answer to {follow_id}, not to our follow {}",
+            f.follow_id
+        ));
+    }
+    f.state = if accepted {
+        FollowState::Accepted
+    } else {
+        FollowState::Rejected
+    };
+    f.updated_at = now_secs();
+    app.store.put(&key, &f, Durability::Sync).map_err(err)?;
+    Ok(if accepted {
+        "our follow was accepted"
+    } else {
+        "our follow was rejected"
+    })
+}
+
+/// Whether we follow an actor on `host` (videos from hosts we do not follow are not kept).
+fn follows_host(app: &App, host: &str) -> Result<bool, String> {
+    Ok(app
+        .store
+        .scan::<FollowingKey>(&())
+        .map_err(err)?
+        .iter()
+        .any(|(_, f)| f.host == host && f.state != FollowState::Rejected))
+}
+
+fn on_create_update(
+    app: &App,
+    actor: &str,
+    object: &Value,
+    kind: &str,
+) -> Result<&'static str, String> {
+    let object = match object {
+        Value::String(url) => fetch_object(app, url)?,
+        o => o.clone(),
+    };
+    match object.get("type").and_then(|t| t.as_str()) {
+        Some("Video") => {}
+        Some(t) if remote::ACTOR_TYPES.contains(&t) && kind == "Update" => {
+            let id = id_of(&object).unwrap_or_default();
+            if id != actor {
+                return Err(format!("{actor} cannot update actor {id}"));
+            }
+            remote::actor(&app.federation, &app.store, &app.public_url, actor, true)
+                .map_err(err)?;
+            return Ok("actor refreshed");
+        }
+        _ => return Ok("ignored (object type not handled)"),
+    }
+    let parsed = remote_videos::parse(&object, actor)?;
+    if host_of(actor) != parsed.remote.host {
+        return Err(format!(
+            "{actor} cannot {kind} video {} of another host",
+            parsed.remote.url
+        ));
+    }
+    if !follows_host(app, &parsed.remote.host)? {
+        return Ok("ignored (we follow nobody on that host)");
+    }
+    remote_videos::upsert(app, parsed).map_err(|e| e.detail)?;
+    Ok(if kind == "Create" {
+        "video created"
+    } else {
+        "video updated"
+    })
+}
+
+fn fetch_object(app: &App, url: &str) -> Result<Value, String> {
+    let fed = &app.federation;
+    let signer = fed.signer(&app.store, &app.public_url, "instance").ok();
+    let doc = fed.client.get_json(url, signer.as_ref()).map_err(err)?;
+    let id = id_of(&doc).ok_or("fetched object has no id")?;
+    if host_of(id) != host_of(url) {
+        return Err(format!("fetched {url} but its id {id} is on another host"));
+    }
+    Ok(doc)
+}
+
+fn on_announce(app: &App, actor: &str, object: &Value) -> Result<&'static str, String> {
+    let url = id_of(object).ok_or("Announce without object")?;
+    if app
+        .store
+        .get(&crate::store::federation::RemoteVideoUrlKey(
+            url.to_string(),
+        ))
+        .map_err(err)?
+        .is_some()
+    {
+        return Ok("already known");
+    }
+    if !follows_host(app, &host_of(actor))? && !follows_host(app, &host_of(url))? {
+        return Ok("ignored (we follow neither the announcer's nor the video's host)");
+    }
+    // Always fetch from the origin: an inline copy from a third party is not trusted.
+    let doc = fetch_object(app, url)?;
+    if doc.get("type").and_then(|t| t.as_str()) != Some("Video") {
+        return Ok("ignored (announced object is not a Video)");
+    }
+    let parsed = remote_videos::parse(&doc, actor)?;
+    remote_videos::upsert(app, parsed).map_err(|e| e.detail)?;
+    Ok("announced video stored")
+}
+
+fn on_delete(app: &App, actor: &str, object: &Value) -> Result<&'static str, String> {
+    let id = id_of(object).ok_or("Delete without object")?;
+    if id == actor {
+        forget_actor(app, actor).map_err(|e| e.detail)?;
+        return Ok("actor deleted");
+    }
+    let Some(vid) = app
+        .store
+        .get(&crate::store::federation::RemoteVideoUrlKey(id.to_string()))
+        .map_err(err)?
+    else {
+        return Ok("ignored (unknown object)");
+    };
+    let video = app
+        .store
+        .get(&crate::store::videos::VideoKey(vid))
+        .map_err(err)?;
+    let owner_host = video
+        .as_ref()
+        .and_then(|v| v.remote.as_ref())
+        .map(|r| r.host.clone())
+        .unwrap_or_default();
+    if host_of(actor) != owner_host {
+        return Err(format!("{actor} cannot delete {id} of {owner_host}"));
+    }
+    remote_videos::remove(app, id).map_err(|e| e.detail)?;
+    Ok("video deleted")
+}
+
+/// Forgets seen activity ids older than two weeks (housekeeping).
+pub fn prune_seen(app: &App) -> Result<usize, crate::store::StoreError> {
+    let cutoff = now_secs().saturating_sub(SEEN_TTL_SECS);
+    let mut batch = Batch::default();
+    let mut n = 0;
+    for (k, at) in app.store.scan::<InboxSeenKey>(&())? {
+        if at < cutoff {
+            batch.delete(&app.store, &k);
+            n += 1;
+        }
+    }
+    if n > 0 {
+        app.store.write(batch, Durability::Buffered)?;
+    }
+    Ok(n)
+}

@@ -1,0 +1,354 @@
+//! Two real instances on loopback federate: B follows A through PeerTube's admin API; A's
+//! videos reach B (published, updated, deleted), a delivery made while B is down arrives after
+//! B restarts, and forged or stale signatures are refused without changing anything.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn fed_options(extra: &[(&str, &str)]) -> Options {
+    let mut o = Options::default();
+    for (k, v) in [
+        ("FLEUVE_FEDERATION_ALLOW_PRIVATE_ADDRESSES", "true"),
+        ("FLEUVE_FEDERATION_RETRY_BASE_SECS", "1"),
+        ("FLEUVE_FEDERATION_RETRY_MAX_SECS", "2"),
+        ("FLEUVE_TRANSCODE_RESOLUTIONS", "240"),
+    ]
+    .iter()
+    .chain(extra.iter())
+    {
+        o.env.push((k.to_string(), v.to_string()));
+    }
+    o
+}
+
+/// Polls `check` every 200 ms until it returns Some (deadline 90 s).
+async fn eventually<T, F, Fut>(what: &str, logs: &[&Server], mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = logs.iter().map(|s| s.log()).collect();
+            panic!(
+                "timed out waiting for {what}; logs:\n{}",
+                logs.join("\n-----\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn videos_of(s: &Server) -> Vec<Value> {
+    get_json(s, "/api/v1/videos?count=100").await["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Signs `body` for `POST /inbox` on `target` with `key`, claiming `key_id`, dated `date`.
+fn signed_post(
+    target: &Server,
+    body: &[u8],
+    key_id: &str,
+    key: &rsa::RsaPrivateKey,
+    date: std::time::SystemTime,
+) -> reqwest::RequestBuilder {
+    use fleuve::federation::signature::{sign_request, RequestHead};
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, target.addr.parse().unwrap());
+    let head = RequestHead {
+        method: &http::Method::POST,
+        target: "/inbox",
+        headers: &headers,
+    };
+    let signed = sign_request(&head, Some(body), key_id, key, date).unwrap();
+    let mut rb = client()
+        .post(target.url("/inbox"))
+        .header("content-type", "application/activity+json")
+        .body(body.to_vec());
+    for (k, v) in signed.iter() {
+        rb = rb.header(k.as_str(), v.to_str().unwrap());
+    }
+    rb
+}
+
+#[test]
+fn two_instances_follow_publish_update_delete_with_durable_delivery() {
+    rt().block_on(async {
+        let a = Server::start_with(fed_options(&[]));
+        let b_dir = tempfile::tempdir().unwrap();
+        let mut b = Server::start_in(b_dir.path(), fed_options(&[]));
+        let a_token = login(&a).await.0;
+        let b_token = login(&b).await.0;
+        let c = client();
+
+        // The admin API needs an administrator.
+        let r = c
+            .post(b.url("/api/v1/server/following"))
+            .json(&json!({"hosts": [a.addr]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        // An unreachable host is refused with the reason, and nothing is followed.
+        let r = c
+            .post(b.url("/api/v1/server/following"))
+            .bearer_auth(&b_token)
+            .json(&json!({"hosts": ["127.0.0.1:1"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        assert!(r.text().await.unwrap().contains("127.0.0.1:1"));
+
+        // B follows A.
+        let r = c
+            .post(b.url("/api/v1/server/following"))
+            .bearer_auth(&b_token)
+            .json(&json!({"hosts": [a.addr]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+        let b_ref = &b;
+        eventually("B's follow of A to be accepted", &[&a, &b], || async {
+            let f = get_json(b_ref, "/api/v1/server/following").await;
+            (f["data"][0]["state"] == "accepted").then_some(())
+        })
+        .await;
+        let followers = get_json(&a, "/api/v1/server/followers").await;
+        assert_eq!(followers["total"], 1, "{followers}");
+        assert_eq!(
+            followers["data"][0]["follower"]["url"],
+            b.url("/accounts/peertube")
+        );
+        let following = get_json(&b, "/api/v1/server/following").await;
+        assert_eq!(following["data"][0]["following"]["host"], a.addr.as_str());
+        // A's instance followers collection (ActivityPub) lists B's actor.
+        let coll: Value = c
+            .get(a.url("/accounts/peertube/followers?page=1"))
+            .header("accept", "application/activity+json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(coll["orderedItems"][0], b.url("/accounts/peertube"));
+
+        // A publishes: B lists it, with A's playlist URL and origin.
+        let v = publish_clip(&a, &a_token, "640x360", 2).await;
+        let uuid = v["uuid"].as_str().unwrap().to_string();
+        let remote = eventually("A's video on B", &[&a, &b], || async {
+            videos_of(b_ref)
+                .await
+                .into_iter()
+                .find(|x| x["uuid"] == uuid.as_str())
+        })
+        .await;
+        assert_eq!(remote["isLocal"], false);
+        assert_eq!(remote["origin"]["host"], a.addr.as_str());
+        let (status, detail) = get_video(&b, &b_token, &uuid).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            detail["streamingPlaylists"][0]["playlistUrl"],
+            v["streamingPlaylists"][0]["playlistUrl"],
+            "{detail}"
+        );
+        // It plays from A: the playlist URL B gives is served by A.
+        let pl = detail["streamingPlaylists"][0]["playlistUrl"]
+            .as_str()
+            .unwrap();
+        assert_eq!(c.get(pl).send().await.unwrap().status().as_u16(), 200);
+        // A's P2P info-hashes are on B's tracker allowlist.
+        let ao: Value = c
+            .get(a.url(&format!("/videos/watch/{uuid}")))
+            .header("accept", "application/activity+json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let hls = ao["url"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["mediaType"] == "application/x-mpegURL")
+            .unwrap()
+            .clone();
+        let hash = hls["tag"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "Infohash")
+            .unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let pct: String = hex::decode(&hash)
+            .unwrap()
+            .iter()
+            .map(|b| format!("%{b:02x}"))
+            .collect();
+        let body = c
+            .get(b.url(&format!(
+                "/tracker/announce?info_hash={pct}&peer_id=-XX0001-abcdefghijkl&port=6881"
+            )))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let reply = fleuve::bencode::Value::decode(&body).unwrap();
+        assert!(reply.get("interval").is_some(), "{reply:?}");
+
+        // An update on A changes it on B.
+        let r = c
+            .put(a.url(&format!("/api/v1/videos/{uuid}")))
+            .bearer_auth(&a_token)
+            .json(&json!({"name": "Renamed on A"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+        eventually("the update on B", &[&a, &b], || async {
+            videos_of(b_ref)
+                .await
+                .into_iter()
+                .any(|x| x["uuid"] == uuid.as_str() && x["name"] == "Renamed on A")
+                .then_some(())
+        })
+        .await;
+
+        // Forged and stale signatures: 401, nothing changes.
+        let before = videos_of(&b).await.len();
+        let forged_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+        let mut forged = ao.clone();
+        forged["name"] = json!("Forged title");
+        let create = json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": a.url(&format!("/videos/watch/{uuid}/forged")),
+            "type": "Update",
+            "actor": a.url("/accounts/root"),
+            "object": forged,
+        });
+        let body = serde_json::to_vec(&create).unwrap();
+        let key_id = a.url("/accounts/root#main-key");
+        let r = signed_post(
+            &b,
+            &body,
+            &key_id,
+            &forged_key,
+            std::time::SystemTime::now(),
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "forged key");
+        let stale = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
+        let r = signed_post(&b, &body, &key_id, &forged_key, stale)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "stale date");
+        let r = c
+            .post(b.url("/inbox"))
+            .header("content-type", "application/activity+json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "unsigned");
+        // A body changed after signing fails the digest.
+        let mut rb = signed_post(
+            &b,
+            &body,
+            &key_id,
+            &forged_key,
+            std::time::SystemTime::now(),
+        )
+        .build()
+        .unwrap();
+        *rb.body_mut() = Some(b"{\"tampered\":true}".to_vec().into());
+        assert_eq!(
+            c.execute(rb).await.unwrap().status().as_u16(),
+            401,
+            "tampered body"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = videos_of(&b).await;
+        assert_eq!(after.len(), before);
+        assert!(after.iter().all(|x| x["name"] != "Forged title"));
+
+        // Durable delivery: B is down while A publishes; B gets it after restarting.
+        let b_addr = b.addr.clone();
+        b.stop();
+        let v2 = publish_clip(&a, &a_token, "640x360", 2).await;
+        let uuid2 = v2["uuid"].as_str().unwrap().to_string();
+        let a_ref = &a;
+        eventually("A's failed delivery attempt", &[&a], || async {
+            let m = a_ref.url("/metrics");
+            let text = client().get(m).send().await.ok()?.text().await.ok()?;
+            text.lines()
+                .find(|l| l.starts_with("fleuve_federation_deliveries_total{result=\"failed\"}"))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .filter(|n| *n > 0)
+                .map(|_| ())
+        })
+        .await;
+        let b = Server::start_in(b_dir.path(), {
+            let mut o = fed_options(&[]);
+            o.args = vec!["--listen".into(), b_addr.clone()];
+            o
+        });
+        let b_ref = &b;
+        eventually(
+            "the second video on B after its restart",
+            &[&a, &b],
+            || async {
+                videos_of(b_ref)
+                    .await
+                    .into_iter()
+                    .any(|x| x["uuid"] == uuid2.as_str())
+                    .then_some(())
+            },
+        )
+        .await;
+
+        // A delete on A removes it on B.
+        let r = c
+            .delete(a.url(&format!("/api/v1/videos/{uuid}")))
+            .bearer_auth(&a_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        eventually("the delete on B", &[&a, &b], || async {
+            (get_video(b_ref, &b_token, &uuid).await.0 == 404).then_some(())
+        })
+        .await;
+        // Unfollowing drops A's remaining videos from B.
+        let r = c
+            .delete(b.url(&format!("/api/v1/server/following/{}", a.addr)))
+            .bearer_auth(&b_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        assert!(videos_of(&b).await.iter().all(|x| x["isLocal"] != false));
+        eventually("A to drop B as a follower", &[&a, &b], || async {
+            (get_json(a_ref, "/api/v1/server/followers").await["total"] == 0).then_some(())
+        })
+        .await;
+    });
+}
