@@ -26,8 +26,13 @@ struct State {
     in_flight: HashMap<String, usize>,
     waiting: HashMap<String, VecDeque<u64>>,
     ready: VecDeque<u64>,
+    /// Hosts failing in a row: (consecutive failures, no attempt before this time in ms).
+    down: HashMap<String, (u32, u64)>,
     stopping: bool,
 }
+
+/// Consecutive failures that open a host's circuit (its other deliveries wait).
+const OPEN_AFTER: u32 = 3;
 
 /// The delivery queue (its rows are in the `deliveries` table; this is their schedule).
 pub struct Queue {
@@ -140,39 +145,16 @@ impl Queue {
             if st.stopping {
                 return None;
             }
-            if let Some(id) = st.ready.pop_front() {
-                if let Some(row) = st.rows.get(&id).cloned() {
-                    *st.in_flight.entry(row.host.clone()).or_default() += 1;
-                    return Some((id, row));
+            match poll(&mut st, per_host, now_ms()) {
+                Ok(found) => return Some(found),
+                Err(wait) => {
+                    st = self
+                        .cond
+                        .wait_timeout(st, wait)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|p| p.into_inner().0);
                 }
-                continue;
             }
-            let now = now_ms();
-            let mut wait = Duration::from_secs(1);
-            while let Some(&Reverse((at, id))) = st.timers.peek() {
-                if at > now {
-                    wait = wait.min(Duration::from_millis(at - now));
-                    break;
-                }
-                st.timers.pop();
-                let Some(row) = st.rows.get(&id).cloned() else {
-                    continue;
-                };
-                let busy = st.in_flight.get(&row.host).copied().unwrap_or(0);
-                if busy < per_host {
-                    *st.in_flight.entry(row.host.clone()).or_default() += 1;
-                    return Some((id, row));
-                }
-                st.waiting
-                    .entry(row.host.clone())
-                    .or_default()
-                    .push_back(id);
-            }
-            st = self
-                .cond
-                .wait_timeout(st, wait)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
         }
     }
 
@@ -190,7 +172,15 @@ impl Queue {
     }
 
     /// Records how an attempt ended.
-    fn finish(&self, store: &Store, id: u64, outcome: &Outcome, base: u64, max: u64) {
+    fn finish(
+        &self,
+        store: &Store,
+        id: u64,
+        outcome: &Outcome,
+        base: u64,
+        max: u64,
+        per_host: usize,
+    ) {
         let mut st = self.lock();
         let Some(row) = st.rows.get(&id).cloned() else {
             return;
@@ -201,11 +191,34 @@ impl Queue {
                 st.in_flight.remove(&row.host);
             }
         }
-        if let Some(next) = st.waiting.get_mut(&row.host).and_then(|q| q.pop_front()) {
-            st.ready.push_back(next);
+        let busy = st.in_flight.get(&row.host).copied().unwrap_or(0);
+        for _ in busy..per_host.max(1) {
+            match st.waiting.get_mut(&row.host).and_then(|q| q.pop_front()) {
+                Some(next) => st.ready.push_back(next),
+                None => break,
+            }
         }
         if st.waiting.get(&row.host).is_some_and(|q| q.is_empty()) {
             st.waiting.remove(&row.host);
+        }
+        match outcome {
+            Outcome::Delivered => {
+                st.down.remove(&row.host);
+            }
+            Outcome::Retry(_) => {
+                let e = st.down.entry(row.host.clone()).or_insert((0, 0));
+                e.0 += 1;
+                if e.0 >= OPEN_AFTER {
+                    let delay = base
+                        .saturating_mul(1u64 << (e.0 - OPEN_AFTER).min(30))
+                        .min(max);
+                    e.1 = now_ms() + delay * 1000;
+                    if e.0 == OPEN_AFTER {
+                        tracing::warn!(host = %row.host, retry_in_secs = delay, "federation: host keeps failing; its deliveries wait (circuit open)");
+                    }
+                }
+            }
+            Outcome::GiveUp(_) => {}
         }
         match outcome {
             Outcome::Delivered | Outcome::GiveUp(_) => {
@@ -257,11 +270,81 @@ impl Queue {
         )
     }
 
+    /// Hosts whose circuit is open (failing in a row; their deliveries wait).
+    pub fn hosts_down(&self) -> usize {
+        self.lock()
+            .down
+            .values()
+            .filter(|(f, _)| *f >= OPEN_AFTER)
+            .count()
+    }
+
     /// Wakes the workers so they stop.
     pub fn stop(&self) {
         self.lock().stopping = true;
         self.cond.notify_all();
     }
+}
+
+/// What to do with a due delivery.
+enum Admit {
+    Go(Delivery),
+    Wait,
+    Gone,
+}
+
+/// Admits a due delivery (counted in flight), or parks it: in `waiting` when its host is busy
+/// (or half-open with a probe in flight), back in `timers` while its host's circuit is open.
+fn admit(st: &mut State, id: u64, per_host: usize, now: u64) -> Admit {
+    let Some(row) = st.rows.get(&id).cloned() else {
+        return Admit::Gone;
+    };
+    let busy = st.in_flight.get(&row.host).copied().unwrap_or(0);
+    if let Some(&(failures, until)) = st.down.get(&row.host) {
+        if failures >= OPEN_AFTER {
+            if until > now {
+                st.timers.push(Reverse((until, id)));
+                return Admit::Wait;
+            }
+            if busy > 0 {
+                st.waiting
+                    .entry(row.host.clone())
+                    .or_default()
+                    .push_back(id);
+                return Admit::Wait;
+            }
+        }
+    }
+    if busy < per_host {
+        *st.in_flight.entry(row.host.clone()).or_default() += 1;
+        return Admit::Go(row);
+    }
+    st.waiting
+        .entry(row.host.clone())
+        .or_default()
+        .push_back(id);
+    Admit::Wait
+}
+
+/// A due delivery whose host has room (counted in flight), or how long to wait for one.
+fn poll(st: &mut State, per_host: usize, now: u64) -> Result<(u64, Delivery), Duration> {
+    while let Some(id) = st.ready.pop_front() {
+        if let Admit::Go(row) = admit(st, id, per_host, now) {
+            return Ok((id, row));
+        }
+    }
+    let mut wait = Duration::from_secs(1);
+    while let Some(&Reverse((at, id))) = st.timers.peek() {
+        if at > now {
+            wait = wait.min(Duration::from_millis(at - now));
+            break;
+        }
+        st.timers.pop();
+        if let Admit::Go(row) = admit(st, id, per_host, now) {
+            return Ok((id, row));
+        }
+    }
+    Err(wait)
 }
 
 /// Starts the delivery workers.
@@ -305,6 +388,7 @@ fn worker(app: Arc<App>) {
             &outcome,
             fed.config.retry_base_secs,
             fed.config.retry_max_secs,
+            per_host,
         );
     }
 }
@@ -340,5 +424,94 @@ fn attempt(app: &App, row: &Delivery) -> Outcome {
             }
         }
         Err(e) => give_up(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inboxes(host: &str, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("http://{host}/users/{i}/inbox"))
+            .collect()
+    }
+
+    #[test]
+    fn durable_bounded_per_host_with_backoff_and_circuit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("meta")).unwrap();
+        let q = Queue::load(&store).unwrap();
+        let mut all = inboxes("a.example", 5);
+        all.extend(inboxes("b.example", 1));
+        assert_eq!(q.enqueue(&store, "{}".into(), "instance", &all).unwrap(), 6);
+        // Durable: a second queue over the same store sees every row.
+        assert_eq!(Queue::load(&store).unwrap().depth().0, 6);
+
+        // At most 2 in flight for a.example; b.example is not held up by it.
+        let now = now_ms();
+        let mut st = q.lock();
+        let mut taken = Vec::new();
+        while let Ok(t) = poll(&mut st, 2, now) {
+            taken.push(t);
+        }
+        drop(st);
+        let hosts: Vec<&str> = taken.iter().map(|(_, r)| r.host.as_str()).collect();
+        assert_eq!(hosts.iter().filter(|h| **h == "a.example").count(), 2);
+        assert_eq!(hosts.iter().filter(|h| **h == "b.example").count(), 1);
+
+        // b delivered: its rows go. a fails three times in a row: its circuit opens.
+        let (b_id, _) = taken
+            .iter()
+            .find(|(_, r)| r.host == "b.example")
+            .unwrap()
+            .clone();
+        q.finish(&store, b_id, &Outcome::Delivered, 30, 3600, 2);
+        let a_ids: Vec<u64> = taken
+            .iter()
+            .filter(|(_, r)| r.host == "a.example")
+            .map(|(i, _)| *i)
+            .collect();
+        q.finish(&store, a_ids[0], &Outcome::Retry("503".into()), 30, 3600, 2);
+        // Freed capacity: the next a.example delivery is ready at once.
+        let mut st = q.lock();
+        let (third, _) = poll(&mut st, 2, now_ms()).unwrap();
+        drop(st);
+        q.finish(&store, a_ids[1], &Outcome::Retry("503".into()), 30, 3600, 2);
+        q.finish(&store, third, &Outcome::Retry("503".into()), 30, 3600, 2);
+        assert_eq!(q.hosts_down(), 1);
+        let row = q.lock().rows[&a_ids[0]].clone();
+        assert_eq!(row.attempts, 1);
+        let delay = row.next_at_ms - now;
+        assert!(
+            (22_000..=38_000).contains(&delay),
+            "backoff 30 s ± 25 %: {delay} ms"
+        );
+        // Nothing for a.example is due now, even the two never tried (the circuit is open).
+        let mut st = q.lock();
+        assert!(poll(&mut st, 2, now_ms()).is_err());
+        // Later than every retry: the circuit is half-open, so a single probe goes.
+        let later = now_ms() + 3_600_000;
+        let (probe, _) = poll(&mut st, 2, later).unwrap();
+        assert!(poll(&mut st, 2, later).is_err(), "one probe at a time");
+        drop(st);
+        q.finish(&store, probe, &Outcome::Delivered, 30, 3600, 2);
+        assert_eq!(q.hosts_down(), 0);
+        // Given up deliveries go too; the activity row goes with the last delivery.
+        for _ in 0..10 {
+            let mut st = q.lock();
+            let mut rest = Vec::new();
+            while let Ok((id, _)) = poll(&mut st, 2, later) {
+                rest.push(id);
+            }
+            drop(st);
+            assert!(rest.len() <= 2);
+            for id in rest {
+                q.finish(&store, id, &Outcome::GiveUp("gone".into()), 30, 3600, 2);
+            }
+        }
+        assert_eq!(q.depth().0, 0);
+        assert!(store.scan::<DeliveryKey>(&()).unwrap().is_empty());
+        assert!(store.scan::<OutActivityKey>(&()).unwrap().is_empty());
     }
 }

@@ -4,9 +4,8 @@
 //! the guard sits in the resolver) unless `federation.allow_private_addresses` is set.
 
 use crate::config::FederationConfig;
-use crate::federation::signature::{sign_request, RequestHead};
+use crate::federation::signature::{sign_request_fast, RequestHead, SigningKey};
 use http::{HeaderMap, HeaderValue, Method};
-use rsa::RsaPrivateKey;
 use serde_json::Value;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -73,7 +72,7 @@ pub struct Signer {
     /// `<actor>#main-key`.
     pub key_id: String,
     /// The actor's private key.
-    pub key: Arc<RsaPrivateKey>,
+    pub key: Arc<SigningKey>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -288,7 +287,7 @@ fn signed_headers(
         target,
         headers: &headers,
     };
-    sign_request(&head, body, &signer.key_id, &signer.key, SystemTime::now())
+    sign_request_fast(&head, body, &signer.key_id, &signer.key, SystemTime::now())
         .map_err(|e| FetchError::Sign(e.to_string()))
 }
 

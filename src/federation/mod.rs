@@ -138,7 +138,7 @@ impl Federation {
         let key = keys::parse_private_key_pem(&keys.private_pem).map_err(|e| e.to_string())?;
         let signer = http::Signer {
             key_id: format!("{}#main-key", actor.url(public_url)),
-            key: Arc::new(key),
+            key: Arc::new(signature::SigningKey::new(key)),
         };
         self.signers
             .lock()
@@ -181,6 +181,7 @@ impl Federation {
             .count::<crate::store::federation::InboxItemKey>(&())
             .unwrap_or(0);
         let (queued, oldest) = self.deliveries.depth();
+        let down = self.deliveries.hosts_down();
         let _ = write!(
             out,
             "# HELP fleuve_federation_inbox_total Inbox POSTs by outcome.\n\
@@ -202,6 +203,9 @@ impl Federation {
              # HELP fleuve_federation_deliveries_oldest_seconds Age of the oldest queued delivery.\n\
              # TYPE fleuve_federation_deliveries_oldest_seconds gauge\n\
              fleuve_federation_deliveries_oldest_seconds {oldest}\n\
+             # HELP fleuve_federation_hosts_down Hosts failing in a row whose deliveries wait.\n\
+             # TYPE fleuve_federation_hosts_down gauge\n\
+             fleuve_federation_hosts_down {down}\n\
              # HELP fleuve_federation_deliveries_total Delivery attempts by outcome.\n\
              # TYPE fleuve_federation_deliveries_total counter\n\
              fleuve_federation_deliveries_total{{result=\"delivered\"}} {}\n\

@@ -195,10 +195,7 @@ pub fn follow(app: &App, target: &RemoteActor) -> Result<Following, ApiError> {
     let existing = app.store.get(&FollowingKey(target.id.clone()))?;
     let follow_id = match &existing {
         Some(f) => f.follow_id.clone(),
-        None => format!(
-            "{instance}/follows/{}",
-            hex::encode(sha2_short(&target.id))
-        ),
+        None => format!("{instance}/follows/{}", hex::encode(sha2_short(&target.id))),
     };
     let following = Following {
         target: target.id.clone(),

@@ -148,6 +148,27 @@ pub fn sign_request(
     key: &RsaPrivateKey,
     now: SystemTime,
 ) -> Result<HeaderMap, SignatureError> {
+    sign_request_with(head, body, key_id, now, |data| sign_bytes(data, key))
+}
+
+/// [`sign_request`] with a [`SigningKey`] (what deliveries use: ring's RSA, about 5× faster).
+pub fn sign_request_fast(
+    head: &RequestHead<'_>,
+    body: Option<&[u8]>,
+    key_id: &str,
+    key: &SigningKey,
+    now: SystemTime,
+) -> Result<HeaderMap, SignatureError> {
+    sign_request_with(head, body, key_id, now, |data| key.sign(data))
+}
+
+fn sign_request_with(
+    head: &RequestHead<'_>,
+    body: Option<&[u8]>,
+    key_id: &str,
+    now: SystemTime,
+    sign: impl Fn(&[u8]) -> Result<Vec<u8>, SignatureError>,
+) -> Result<HeaderMap, SignatureError> {
     if !head.headers.contains_key(HOST) {
         return Err(SignatureError::MissingHeader("host".into()));
     }
@@ -181,7 +202,7 @@ pub fn sign_request(
         &sig,
     )?;
     let signed = SignatureHeader {
-        signature: sign_bytes(text.as_bytes(), key)?,
+        signature: sign(text.as_bytes())?,
         ..sig
     };
     added.insert(SIGNATURE, header_value(&signed.to_header_value())?);
@@ -199,8 +220,73 @@ pub fn sign_bytes(data: &[u8], key: &RsaPrivateKey) -> Result<Vec<u8>, Signature
     .map_err(|e| SignatureError::Sign(e.to_string()))
 }
 
-/// Whether `signature` is a valid RSASSA-PKCS1-v1_5 SHA-256 signature of `data` by `key`.
+/// A private key ready to sign many requests: ring's RSA (constant-time assembly) when the key
+/// is one ring takes (2048 to 4096 bits), the `rsa` crate otherwise.
+pub struct SigningKey {
+    rsa: RsaPrivateKey,
+    ring: Option<ring::rsa::KeyPair>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("ring", &self.ring.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// Prepares `key`.
+    pub fn new(key: RsaPrivateKey) -> SigningKey {
+        use rsa::pkcs8::EncodePrivateKey;
+        let ring = key
+            .to_pkcs8_der()
+            .ok()
+            .and_then(|der| ring::rsa::KeyPair::from_pkcs8(der.as_bytes()).ok());
+        SigningKey { rsa: key, ring }
+    }
+
+    /// The `rsa` crate's key.
+    pub fn rsa(&self) -> &RsaPrivateKey {
+        &self.rsa
+    }
+
+    /// RSASSA-PKCS1-v1_5 SHA-256 signature of `data`.
+    pub fn sign(&self, data: &[u8]) -> Result<Vec<u8>, SignatureError> {
+        match &self.ring {
+            Some(kp) => {
+                let mut sig = vec![0u8; kp.public().modulus_len()];
+                kp.sign(
+                    &ring::signature::RSA_PKCS1_SHA256,
+                    &ring::rand::SystemRandom::new(),
+                    data,
+                    &mut sig,
+                )
+                .map_err(|_| SignatureError::Sign("ring refused to sign".into()))?;
+                Ok(sig)
+            }
+            None => sign_bytes(data, &self.rsa),
+        }
+    }
+}
+
+/// Whether `signature` is a valid RSASSA-PKCS1-v1_5 SHA-256 signature of `data` by `key`
+/// (ring for 2048-bit and larger keys, the `rsa` crate for the small keys of test instances).
 pub fn verify_bytes(data: &[u8], signature: &[u8], key: &RsaPublicKey) -> bool {
+    use rsa::traits::PublicKeyParts;
+    if key.size() >= 256 {
+        let components = ring::rsa::PublicKeyComponents {
+            n: key.n().to_bytes_be(),
+            e: key.e().to_bytes_be(),
+        };
+        return components
+            .verify(
+                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                data,
+                signature,
+            )
+            .is_ok();
+    }
     key.verify(
         Pkcs1v15Sign::new::<Sha256>(),
         &Sha256::digest(data),
