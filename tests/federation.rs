@@ -252,3 +252,196 @@ async fn a_published_video_is_a_peertube_video_object() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 307);
 }
+
+/// Serves `doc` (as ActivityPub JSON) to every request, on a loopback port; returns the base URL.
+fn serve_document(doc: impl Fn(&str) -> String + Send + Sync + 'static) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let doc = std::sync::Arc::new(doc);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let doc = doc.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    return;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                }
+                let body = doc(&path);
+                let mut w = conn;
+                let _ = write!(
+                    w,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/activity+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    base
+}
+
+fn signed_inbox_post(
+    s: &Server,
+    body: &[u8],
+    key_id: &str,
+    key: &rsa::RsaPrivateKey,
+) -> reqwest::RequestBuilder {
+    use fleuve::federation::signature::{sign_request, RequestHead};
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, s.addr.parse().unwrap());
+    let head = RequestHead {
+        method: &http::Method::POST,
+        target: "/inbox",
+        headers: &headers,
+    };
+    let signed =
+        sign_request(&head, Some(body), key_id, key, std::time::SystemTime::now()).unwrap();
+    let mut rb = client()
+        .post(s.url("/inbox"))
+        .header("content-type", "application/activity+json")
+        .body(body.to_vec());
+    for (k, v) in signed.iter() {
+        rb = rb.header(k.as_str(), v.to_str().unwrap());
+    }
+    rb
+}
+
+async fn metric(s: &Server, line_start: &str) -> u64 {
+    let text = client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {line_start}"))
+}
+
+#[tokio::test]
+async fn the_inbox_verifies_dedupes_limits_and_ignores_unknown_types() {
+    let mut opts = Options::default();
+    opts.env.extend([
+        (
+            "FLEUVE_FEDERATION_ALLOW_PRIVATE_ADDRESSES".into(),
+            "true".into(),
+        ),
+        (
+            "FLEUVE_FEDERATION_INBOX_RATE_PER_HOST_PER_MIN".into(),
+            "6".into(),
+        ),
+        (
+            "FLEUVE_FEDERATION_INBOX_MAX_BODY_BYTES".into(),
+            "65536".into(),
+        ),
+    ]);
+    let s = Server::start_with(opts);
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let pem = fleuve::federation::keys::public_key_pem(&rsa::RsaPublicKey::from(&key)).unwrap();
+    let base_cell = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let cell = base_cell.clone();
+    let base = serve_document(move |_| {
+        let base = cell.get().cloned().unwrap_or_default();
+        let id = format!("{base}/accounts/alice");
+        serde_json::json!({
+            "id": id, "type": "Person", "preferredUsername": "alice",
+            "inbox": format!("{id}/inbox"),
+            "publicKey": {"id": format!("{id}#main-key"), "owner": id, "publicKeyPem": pem},
+        })
+        .to_string()
+    });
+    base_cell.set(base.clone()).unwrap();
+    let actor = format!("{base}/accounts/alice");
+    let key_id = format!("{actor}#main-key");
+    let like = |n: u32| {
+        serde_json::to_vec(&serde_json::json!({
+            "id": format!("{actor}/likes/{n}"), "type": "Like", "actor": actor,
+            "object": s.url("/videos/watch/00000000-0000-4000-8000-000000000000"),
+        }))
+        .unwrap()
+    };
+    // A type we do not handle: verified, stored, answered 204, then ignored.
+    let r = signed_inbox_post(&s, &like(1), &key_id, &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+    assert_eq!(
+        metric(&s, "fleuve_federation_inbox_total{result=\"accepted\"}").await,
+        1
+    );
+    // The same activity again is dropped as a duplicate (still 204).
+    let r = signed_inbox_post(&s, &like(1), &key_id, &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(
+        metric(&s, "fleuve_federation_inbox_total{result=\"duplicate\"}").await,
+        1
+    );
+    // An activity whose actor is not the signer and has no LD signature is not stored.
+    let other = serde_json::to_vec(&serde_json::json!({
+        "id": format!("{actor}/likes/x"), "type": "Like",
+        "actor": "http://127.0.0.1:1/accounts/mallory", "object": "http://127.0.0.1:1/v",
+    }))
+    .unwrap();
+    let r = signed_inbox_post(&s, &other, &key_id, &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(
+        metric(&s, "fleuve_federation_inbox_total{result=\"accepted\"}").await,
+        1
+    );
+    // A body over inbox_max_body_bytes: 413.
+    let big = vec![b' '; 70_000];
+    let r = signed_inbox_post(&s, &big, &key_id, &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    // A signature made with another key than the actor's: 401, after one refetch of the key.
+    let wrong = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let r = signed_inbox_post(&s, &like(2), &key_id, &wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let problem: Value = r.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not verify"),
+        "{problem}"
+    );
+    // Rate limit per remote host (6 per minute here; 4 used): the 7th POST gets 429.
+    for n in 3..5 {
+        let r = signed_inbox_post(&s, &like(n), &key_id, &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+    }
+    let r = signed_inbox_post(&s, &like(9), &key_id, &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    // The server processed what it stored and keeps serving.
+    assert_eq!(status_of(&s, "/api/v1/config").await, 200);
+}

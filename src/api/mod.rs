@@ -70,6 +70,10 @@ pub fn router(app: SharedApp) -> Router {
         )
         .route("/videos/watch/{id}", get(crate::federation::objects::watch))
         .route("/w/{id}", get(crate::federation::objects::watch))
+        .route(
+            "/videos/watch/{id}/{collection}",
+            get(crate::federation::objects::video_collection),
+        )
         .route("/accounts/{name}", get(crate::federation::actors::account))
         .route(
             "/video-channels/{name}",

@@ -224,6 +224,26 @@ fn find(app: &App, key: &str) -> Result<Option<Video>, ApiError> {
     })
 }
 
+/// `GET /videos/watch/{uuid}/{likes,dislikes,announces,comments}`: PeerTube crawls these after
+/// taking a video; Fleuve keeps no likes, shares or comments yet, so they are empty.
+pub async fn video_collection(
+    State(app): State<SharedApp>,
+    Path((key, which)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    if !["likes", "dislikes", "announces", "comments"].contains(&which.as_str()) {
+        return Err(ApiError::not_found(format!("no collection {which:?}")));
+    }
+    let video = find(&app, &key)?
+        .filter(|v| v.remote.is_none() && v.state == VideoState::Published && v.privacy != 3)
+        .ok_or_else(|| ApiError::not_found(format!("video {key} not found")))?;
+    let id = format!("{}/videos/watch/{}/{which}", app.public_url, video.uuid);
+    Ok(activity_json(super::outbox::paged_collection(
+        &id,
+        None,
+        Vec::new(),
+    )))
+}
+
 /// `GET /videos/watch/{uuid}` and `GET /w/{shortUUID}`: the `Video` for federation clients; the
 /// watch page (issue 6) for browsers, until then the HLS master playlist.
 pub async fn watch(
@@ -234,6 +254,15 @@ pub async fn watch(
     let video = find(&app, &key)?
         .filter(|v| v.state == VideoState::Published && v.privacy != 3)
         .ok_or_else(|| ApiError::not_found(format!("video {key} not found")))?;
+    if let Some(r) = &video.remote {
+        // Another instance's video: its object and its page are at its origin.
+        let to = if wants_activity_json(&headers) {
+            &r.url
+        } else {
+            r.watch_url.as_ref().unwrap_or(&r.url)
+        };
+        return Ok(Redirect::to(to).into_response());
+    }
     if wants_activity_json(&headers) {
         let files: Vec<VideoFile> = {
             let mut f: Vec<VideoFile> = app
