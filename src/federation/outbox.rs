@@ -404,3 +404,67 @@ pub fn follow_items(app: &App, local: &LocalActor, which: &str) -> Result<Vec<Va
 pub fn actor_host(activity: &Value) -> Option<String> {
     activity.get("actor").and_then(id_of).map(host_of)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything our Video activities say is expressible with the built-in contexts, so the
+    /// LD signature we add verifies.
+    #[test]
+    fn video_activities_are_ld_signable() {
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 1024).unwrap();
+        let object: Value = serde_json::from_str(
+            r#"{
+                "type": "Video", "id": "https://a.example/videos/watch/u", "name": "Demo",
+                "duration": "PT2S", "uuid": "0d3b0000-0000-4000-8000-000000000000", "views": 0,
+                "sensitive": false, "waitTranscoding": true, "state": 1, "commentsPolicy": 1,
+                "canReply": null, "downloadEnabled": true,
+                "published": "2026-01-01T00:00:00.000Z", "updated": "2026-01-01T00:00:00.000Z",
+                "originallyPublishedAt": null, "uploadDate": "2026-01-01T00:00:00.000Z",
+                "tag": [], "mediaType": "text/markdown", "content": "x", "support": null,
+                "subtitleLanguage": [], "preview": [], "aspectRatio": 1.7778,
+                "icon": [{"type": "Image", "url": "https://a.example/t.jpg", "mediaType": "image/jpeg", "width": 280, "height": 157}],
+                "url": [
+                    {"type": "Link", "mediaType": "text/html", "href": "https://a.example/w/x"},
+                    {"type": "Link", "mediaType": "application/x-mpegURL", "href": "https://a.example/m.m3u8", "tag": [
+                        {"type": "Infohash", "name": "0123456789abcdef0123456789abcdef01234567"},
+                        {"type": "Link", "name": "sha256", "mediaType": "application/json", "href": "https://a.example/s.json"},
+                        {"type": "Link", "mediaType": "video/mp4", "href": "https://a.example/f.mp4", "height": 240, "width": 426, "size": 10, "fps": 25,
+                         "attachment": [{"type": "PropertyValue", "name": "ffprobe_codec_type", "value": "video"}]},
+                        {"type": "Link", "mediaType": "application/x-bittorrent", "href": "https://a.example/f.torrent", "height": 240, "width": 426, "fps": 25}
+                    ]},
+                    {"type": "Link", "name": "tracker-websocket", "rel": ["tracker", "websocket"], "href": "wss://a.example/tracker/socket"}
+                ],
+                "likes": "https://a.example/videos/watch/u/likes",
+                "dislikes": "https://a.example/videos/watch/u/dislikes",
+                "shares": "https://a.example/videos/watch/u/announces",
+                "comments": "https://a.example/videos/watch/u/comments",
+                "attributedTo": [{"type": "Person", "id": "https://a.example/accounts/root"}, {"type": "Group", "id": "https://a.example/video-channels/root_channel"}],
+                "isLiveBroadcast": false, "liveSaveReplay": null, "permanentLive": null, "latencyMode": null,
+                "to": ["https://www.w3.org/ns/activitystreams#Public"], "cc": []
+            }"#,
+        )
+        .unwrap();
+        let activity = json!({
+            "@context": super::super::objects::video_context(),
+            "id": "https://a.example/videos/watch/u/activity",
+            "type": "Create",
+            "actor": "https://a.example/accounts/root",
+            "to": [PUBLIC],
+            "cc": ["https://a.example/accounts/root/followers"],
+            "object": object,
+        });
+        let signed = super::super::ld::sign(
+            activity,
+            "https://a.example/accounts/root",
+            std::time::SystemTime::now(),
+            &key,
+        )
+        .unwrap();
+        super::super::ld::verify(&signed, &rsa::RsaPublicKey::from(&key)).unwrap();
+        let mut tampered = signed.clone();
+        tampered["object"]["name"] = json!("Other");
+        assert!(super::super::ld::verify(&tampered, &rsa::RsaPublicKey::from(&key)).is_err());
+    }
+}
