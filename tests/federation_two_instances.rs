@@ -109,6 +109,10 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         assert_eq!(r.status().as_u16(), 400);
         assert!(r.text().await.unwrap().contains("127.0.0.1:1"));
 
+        // A has a video before anyone follows it.
+        let v0 = publish_clip(&a, &a_token, "640x360", 2).await;
+        let uuid0 = v0["uuid"].as_str().unwrap().to_string();
+
         // B follows A.
         let r = c
             .post(b.url("/api/v1/server/following"))
@@ -123,6 +127,19 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
             let f = get_json(b_ref, "/api/v1/server/following").await;
             (f["data"][0]["state"] == "accepted").then_some(())
         })
+        .await;
+        // Once accepted, B crawls A's instance outbox (Announces of A's videos) and has v0.
+        eventually(
+            "A's earlier video on B (outbox crawl)",
+            &[&a, &b],
+            || async {
+                videos_of(b_ref)
+                    .await
+                    .into_iter()
+                    .any(|x| x["uuid"] == uuid0.as_str())
+                    .then_some(())
+            },
+        )
         .await;
         let followers = get_json(&a, "/api/v1/server/followers").await;
         assert_eq!(followers["total"], 1, "{followers}");
@@ -345,7 +362,10 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 204);
-        assert!(videos_of(&b).await.iter().all(|x| x["isLocal"] != false));
+        assert!(
+            videos_of(&b).await.is_empty(),
+            "A's videos leave B with the unfollow"
+        );
         eventually("A to drop B as a follower", &[&a, &b], || async {
             (get_json(a_ref, "/api/v1/server/followers").await["total"] == 0).then_some(())
         })

@@ -496,11 +496,103 @@ fn on_answer(
     };
     f.updated_at = now_secs();
     app.store.put(&key, &f, Durability::Sync).map_err(err)?;
-    Ok(if accepted {
-        "our follow was accepted"
-    } else {
-        "our follow was rejected"
-    })
+    if !accepted {
+        return Ok("our follow was rejected");
+    }
+    // As PeerTube does: take what the followed actor already published, from its outbox.
+    match crawl_outbox(app, actor) {
+        Ok(n) => tracing::info!(
+            actor,
+            videos = n,
+            "federation: crawled the outbox of a new following"
+        ),
+        Err(e) => {
+            tracing::warn!(actor, error = %e, "federation: cannot crawl the outbox of a new following")
+        }
+    }
+    Ok("our follow was accepted")
+}
+
+/// Pages of a followed actor's outbox read after our follow is accepted.
+const OUTBOX_PAGES: usize = 20;
+
+/// Reads `actor`'s outbox (up to [`OUTBOX_PAGES`] pages) and applies its `Create` and
+/// `Announce` of videos, as PeerTube does after a follow. Returns how many videos it stored.
+fn crawl_outbox(app: &App, actor: &str) -> Result<usize, String> {
+    let fed = &app.federation;
+    let (remote, _) = remote::actor(fed, &app.store, &app.public_url, actor, false).map_err(err)?;
+    let Some(outbox) = remote.outbox else {
+        return Ok(0);
+    };
+    let signer = fed.signer(&app.store, &app.public_url, "instance").ok();
+    let root = fed.client.get_json(&outbox, signer.as_ref()).map_err(err)?;
+    let mut next = match root.get("first") {
+        Some(Value::String(u)) => Some(u.clone()),
+        Some(page @ Value::Object(_)) => {
+            return Ok(apply_page(app, actor, page));
+        }
+        _ => None,
+    };
+    let mut stored = apply_page(app, actor, &root);
+    for _ in 0..OUTBOX_PAGES {
+        let Some(url) = next.take() else { break };
+        if host_of(&url) != remote.host {
+            return Err(format!("outbox page {url} is on another host"));
+        }
+        let page = fed.client.get_json(&url, signer.as_ref()).map_err(err)?;
+        stored += apply_page(app, actor, &page);
+        next = page.get("next").and_then(id_of).map(str::to_string);
+    }
+    Ok(stored)
+}
+
+fn apply_page(app: &App, owner: &str, page: &Value) -> usize {
+    let items = page
+        .get("orderedItems")
+        .or_else(|| page.get("items"))
+        .and_then(|i| i.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let mut stored = 0;
+    for item in items {
+        let kind = item
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default();
+        let item_actor = item.get("actor").and_then(id_of).unwrap_or_default();
+        // Activities found by crawling count only when their actor is on the outbox's host
+        // (PeerTube's rule); the objects themselves are fetched from their origin.
+        if host_of(item_actor) != host_of(owner) || !matches!(kind, "Create" | "Announce") {
+            continue;
+        }
+        let Some(url) = item.get("object").and_then(id_of).map(str::to_string) else {
+            continue;
+        };
+        let known = app
+            .store
+            .get(&crate::store::federation::RemoteVideoUrlKey(url.clone()))
+            .ok()
+            .flatten()
+            .is_some();
+        if known {
+            continue;
+        }
+        let result = fetch_object(app, &url).and_then(|doc| {
+            if doc.get("type").and_then(|t| t.as_str()) != Some("Video") {
+                return Ok(false);
+            }
+            let parsed = remote_videos::parse(&doc, item_actor)?;
+            remote_videos::upsert(app, parsed)
+                .map(|_| true)
+                .map_err(|e| e.detail)
+        });
+        match result {
+            Ok(true) => stored += 1,
+            Ok(false) => {}
+            Err(e) => tracing::info!(video = %url, error = %e, "federation: outbox item not taken"),
+        }
+    }
+    stored
 }
 
 /// Whether we follow an actor on `host` (videos from hosts we do not follow are not kept).

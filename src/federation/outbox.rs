@@ -337,7 +337,9 @@ pub fn paged_collection(base: &str, page: Option<usize>, items: Vec<Value>) -> V
     }
 }
 
-/// The outbox of a local actor: `Create` activities of its public published videos, newest first.
+/// The outbox of a local actor, newest first: `Create` activities of an account's or channel's
+/// public published videos; for the instance actor, an `Announce` of every public local video
+/// (as PeerTube's server actor shares them), which is what a newly following instance crawls.
 pub fn outbox_items(app: &App, local: &LocalActor) -> Result<Vec<Value>, ApiError> {
     let mut videos: Vec<Video> = app
         .store
@@ -346,8 +348,27 @@ pub fn outbox_items(app: &App, local: &LocalActor) -> Result<Vec<Value>, ApiErro
         .map(|(_, v)| v)
         .filter(|v| v.remote.is_none() && v.state == VideoState::Published && v.privacy == 1)
         .collect();
-    let owner_of = |v: &Video| -> Result<bool, ApiError> {
-        Ok(match local {
+    videos.sort_by_key(|v| std::cmp::Reverse(v.published_at));
+    if *local == LocalActor::Instance {
+        let actor = LocalActor::Instance.url(&app.public_url);
+        return Ok(videos
+            .iter()
+            .map(|v| {
+                let url = format!("{}/videos/watch/{}", app.public_url, v.uuid);
+                json!({
+                    "id": format!("{url}/announces/{}", hex::encode(sha2_short(&actor))),
+                    "type": "Announce",
+                    "actor": actor,
+                    "object": url,
+                    "to": [PUBLIC],
+                    "cc": [format!("{actor}/followers")],
+                })
+            })
+            .collect());
+    }
+    let mut items = Vec::new();
+    for v in &videos {
+        let mine = match local {
             LocalActor::Instance => false,
             LocalActor::Account(n) => app
                 .store
@@ -357,17 +378,10 @@ pub fn outbox_items(app: &App, local: &LocalActor) -> Result<Vec<Value>, ApiErro
                 .store
                 .get(&ChannelKey(v.channel_id))?
                 .is_some_and(|c| c.name == *n),
-        })
-    };
-    let mut kept = Vec::new();
-    for v in videos.drain(..) {
-        if owner_of(&v)? {
-            kept.push(v);
+        };
+        if !mine {
+            continue;
         }
-    }
-    kept.sort_by_key(|v| std::cmp::Reverse(v.published_at));
-    let mut items = Vec::new();
-    for v in &kept {
         if let Some((mut a, _)) = video_activity(app, v, "Create")? {
             if let Some(o) = a.as_object_mut() {
                 o.remove("@context");
