@@ -354,6 +354,31 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
             (get_video(b_ref, &b_token, &uuid).await.0 == 404).then_some(())
         })
         .await;
+        // Following an account by its handle (WebFinger, then its actor).
+        let r = c
+            .post(b.url("/api/v1/server/following"))
+            .bearer_auth(&b_token)
+            .json(&json!({"handles": [format!("root@{}", a.addr)]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+        eventually("the account follow to be accepted", &[&a, &b], || async {
+            let f = get_json(b_ref, "/api/v1/server/following").await;
+            let data = f["data"].as_array().cloned().unwrap_or_default();
+            (data.len() == 2 && data.iter().all(|x| x["state"] == "accepted")).then_some(())
+        })
+        .await;
+        let status: Value = c
+            .get(b.url("/api/v1/admin/status"))
+            .bearer_auth(&b_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(status["federation"]["following"], 2, "{status}");
         // Unfollowing drops A's remaining videos from B.
         let r = c
             .delete(b.url(&format!("/api/v1/server/following/{}", a.addr)))

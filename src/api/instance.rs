@@ -87,6 +87,7 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
         "io": {"backend": app.engine.io_backend, "fallbackReason": app.engine.io_fallback_reason},
         "cacheBytesPerShard": app.engine.cache_bytes_per_shard,
         "dataDir": app.data_dir,
+        "federation": app.federation.status_json(&app.store),
     }))
 }
 

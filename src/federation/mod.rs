@@ -172,6 +172,27 @@ impl Federation {
         *woken = false;
     }
 
+    /// The admin status: queues and follows.
+    pub fn status_json(&self, store: &Store) -> serde_json::Value {
+        use crate::store::federation::{FollowerKey, FollowingKey, InboxItemKey};
+        let (queued, oldest) = self.deliveries.depth();
+        let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        serde_json::json!({
+            "enabled": self.config.enabled,
+            "inboxQueue": store.count::<InboxItemKey>(&()).unwrap_or(0),
+            "deliveriesQueued": queued,
+            "oldestDeliverySecs": oldest,
+            "hostsDown": self.deliveries.hosts_down(),
+            "following": store.count::<FollowingKey>(&()).unwrap_or(0),
+            "followers": store.count::<FollowerKey>(&()).unwrap_or(0),
+            "delivered": c(&self.metrics.delivered),
+            "deliveryFailures": c(&self.metrics.delivery_failures),
+            "givenUp": c(&self.metrics.given_up),
+            "inboxAccepted": c(&self.metrics.inbox_accepted),
+            "inboxBadSignature": c(&self.metrics.inbox_bad_signature),
+        })
+    }
+
     /// Prometheus lines.
     pub fn render_metrics(&self, store: &Store, out: &mut String) {
         use std::fmt::Write;
