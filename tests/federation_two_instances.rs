@@ -53,33 +53,6 @@ async fn videos_of(s: &Server) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// Signs `body` for `POST /inbox` on `target` with `key`, claiming `key_id`, dated `date`.
-fn signed_post(
-    target: &Server,
-    body: &[u8],
-    key_id: &str,
-    key: &rsa::RsaPrivateKey,
-    date: std::time::SystemTime,
-) -> reqwest::RequestBuilder {
-    use fleuve::federation::signature::{sign_request, RequestHead};
-    let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::HOST, target.addr.parse().unwrap());
-    let head = RequestHead {
-        method: &http::Method::POST,
-        target: "/inbox",
-        headers: &headers,
-    };
-    let signed = sign_request(&head, Some(body), key_id, key, date).unwrap();
-    let mut rb = client()
-        .post(target.url("/inbox"))
-        .header("content-type", "application/activity+json")
-        .body(body.to_vec());
-    for (k, v) in signed.iter() {
-        rb = rb.header(k.as_str(), v.to_str().unwrap());
-    }
-    rb
-}
-
 #[test]
 fn two_instances_follow_publish_update_delete_with_durable_delivery() {
     rt().block_on(async {
@@ -211,23 +184,7 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
             .as_str()
             .unwrap()
             .to_string();
-        let pct: String = hex::decode(&hash)
-            .unwrap()
-            .iter()
-            .map(|b| format!("%{b:02x}"))
-            .collect();
-        let body = c
-            .get(b.url(&format!(
-                "/tracker/announce?info_hash={pct}&peer_id=-XX0001-abcdefghijkl&port=6881"
-            )))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        let reply = fleuve::bencode::Value::decode(&body).unwrap();
-        assert!(reply.get("interval").is_some(), "{reply:?}");
+        assert!(tracker_accepts(&b, &hash).await);
 
         // An update on A changes it on B.
         let r = c
@@ -261,7 +218,7 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         });
         let body = serde_json::to_vec(&create).unwrap();
         let key_id = a.url("/accounts/root#main-key");
-        let r = signed_post(
+        let r = signed_inbox_post(
             &b,
             &body,
             &key_id,
@@ -273,7 +230,7 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         .unwrap();
         assert_eq!(r.status().as_u16(), 401, "forged key");
         let stale = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
-        let r = signed_post(&b, &body, &key_id, &forged_key, stale)
+        let r = signed_inbox_post(&b, &body, &key_id, &forged_key, stale)
             .send()
             .await
             .unwrap();
@@ -287,7 +244,7 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 401, "unsigned");
         // A body changed after signing fails the digest.
-        let mut rb = signed_post(
+        let mut rb = signed_inbox_post(
             &b,
             &body,
             &key_id,

@@ -122,40 +122,18 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, ApiE
         return Ok(remote_video_json(video, remote, details));
     }
     let base = &app.public_url;
-    let short = short_uuid(&video.uuid);
     let owner = app.store.get(&UserKey(video.owner))?;
     let channel = app.store.get(&ChannelKey(video.channel_id))?;
-    let mut v = json!({
-        "id": video.id,
-        "uuid": video.uuid,
-        "shortUUID": short,
-        "url": format!("{base}/videos/watch/{}", video.uuid),
-        "name": video.name,
-        "category": {"id": null, "label": "Unknown"},
-        "licence": {"id": null, "label": "Unknown"},
-        "language": {"id": null, "label": "Unknown"},
-        "privacy": {"id": video.privacy, "label": privacy_label(video.privacy)},
-        "nsfw": false,
-        "description": video.description,
-        "truncatedDescription": video.description.as_ref().map(|d| d.chars().take(250).collect::<String>()),
-        "isLocal": true,
-        "duration": video.duration.round() as u64,
-        "aspectRatio": video.aspect_ratio.map(|r| (r * 100.0).round() / 100.0),
-        "views": 0,
-        "viewers": 0,
-        "likes": 0,
-        "dislikes": 0,
-        "thumbnailPath": video.thumbnail.as_ref().map(|t| format!("/lazy-static/thumbnails/{t}")),
-        "previewPath": video.preview.as_ref().map(|p| format!("/lazy-static/previews/{p}")),
-        "embedPath": format!("/videos/embed/{}", video.uuid),
-        "createdAt": iso8601(video.created_at),
-        "updatedAt": iso8601(video.updated_at),
-        "publishedAt": iso8601(video.published_at.unwrap_or(video.created_at)),
-        "originallyPublishedAt": null,
-        "isLive": false,
-        "state": {"id": video.state.id(), "label": video.state.label()},
-        "waitTranscoding": true,
-    });
+    let mut v = common_json(video, &format!("{base}/videos/watch/{}", video.uuid), true);
+    v["views"] = json!(0);
+    v["thumbnailPath"] = json!(video
+        .thumbnail
+        .as_ref()
+        .map(|t| format!("/lazy-static/thumbnails/{t}")));
+    v["previewPath"] = json!(video
+        .preview
+        .as_ref()
+        .map(|p| format!("/lazy-static/previews/{p}")));
     if let Some(owner) = &owner {
         v["account"] = account_json(app, owner);
     }
@@ -190,19 +168,13 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, ApiE
     Ok(v)
 }
 
-fn remote_actor_json(url: &str) -> Value {
-    let host = crate::app::host_of(url);
-    let name = url.rsplit('/').next().unwrap_or_default();
-    json!({"id": null, "name": name, "displayName": name, "url": url, "host": host, "avatars": []})
-}
-
-/// Another instance's video: it plays from its origin's URLs.
-fn remote_video_json(video: &Video, r: &RemoteVideo, details: bool) -> Value {
-    let mut v = json!({
+/// The fields local and remote videos share, in PeerTube's shape.
+fn common_json(video: &Video, url: &str, local: bool) -> Value {
+    json!({
         "id": video.id,
         "uuid": video.uuid,
         "shortUUID": short_uuid(&video.uuid),
-        "url": r.url,
+        "url": url,
         "name": video.name,
         "category": {"id": null, "label": "Unknown"},
         "licence": {"id": null, "label": "Unknown"},
@@ -211,18 +183,12 @@ fn remote_video_json(video: &Video, r: &RemoteVideo, details: bool) -> Value {
         "nsfw": false,
         "description": video.description,
         "truncatedDescription": video.description.as_ref().map(|d| d.chars().take(250).collect::<String>()),
-        "isLocal": false,
-        "origin": {"host": r.host, "url": r.url, "watchUrl": r.watch_url},
+        "isLocal": local,
         "duration": video.duration.round() as u64,
-        "aspectRatio": video.aspect_ratio,
-        "views": r.views,
+        "aspectRatio": video.aspect_ratio.map(|r| (r * 100.0).round() / 100.0),
         "viewers": 0,
         "likes": 0,
         "dislikes": 0,
-        "thumbnailPath": Value::Null,
-        "thumbnailUrl": r.thumbnail_url,
-        "previewPath": Value::Null,
-        "previewUrl": r.thumbnail_url,
         "embedPath": format!("/videos/embed/{}", video.uuid),
         "createdAt": iso8601(video.created_at),
         "updatedAt": iso8601(video.updated_at),
@@ -231,9 +197,26 @@ fn remote_video_json(video: &Video, r: &RemoteVideo, details: bool) -> Value {
         "isLive": false,
         "state": {"id": video.state.id(), "label": video.state.label()},
         "waitTranscoding": true,
-        "account": remote_actor_json(&r.account),
-        "channel": r.channel.as_deref().map(remote_actor_json),
-    });
+    })
+}
+
+fn remote_actor_json(url: &str) -> Value {
+    let host = crate::app::host_of(url);
+    let name = url.rsplit('/').next().unwrap_or_default();
+    json!({"id": null, "name": name, "displayName": name, "url": url, "host": host, "avatars": []})
+}
+
+/// Another instance's video: it plays from its origin's URLs.
+fn remote_video_json(video: &Video, r: &RemoteVideo, details: bool) -> Value {
+    let mut v = common_json(video, &r.url, false);
+    v["origin"] = json!({"host": r.host, "url": r.url, "watchUrl": r.watch_url});
+    v["views"] = json!(r.views);
+    v["thumbnailPath"] = Value::Null;
+    v["thumbnailUrl"] = json!(r.thumbnail_url);
+    v["previewPath"] = Value::Null;
+    v["previewUrl"] = json!(r.thumbnail_url);
+    v["account"] = remote_actor_json(&r.account);
+    v["channel"] = json!(r.channel.as_deref().map(remote_actor_json));
     if !details {
         return v;
     }

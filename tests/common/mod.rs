@@ -378,3 +378,53 @@ pub async fn status_of(s: &Server, path: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+/// Whether `s`'s HTTP tracker answers an announce of `info_hash` (hex) with an interval, that
+/// is, the hash is on its allowlist.
+pub async fn tracker_accepts(s: &Server, info_hash: &str) -> bool {
+    let pct: String = hex::decode(info_hash)
+        .unwrap()
+        .iter()
+        .map(|b| format!("%{b:02x}"))
+        .collect();
+    let body = client()
+        .get(s.url(&format!(
+            "/tracker/announce?info_hash={pct}&peer_id=-XX0001-abcdefghijkl&port=6881"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    fleuve::bencode::Value::decode(&body)
+        .map(|r| r.get("interval").is_some())
+        .unwrap_or(false)
+}
+
+/// A `POST /inbox` to `s` of `body`, HTTP-signed with `key` as `key_id`, dated `date`.
+pub fn signed_inbox_post(
+    s: &Server,
+    body: &[u8],
+    key_id: &str,
+    key: &rsa::RsaPrivateKey,
+    date: std::time::SystemTime,
+) -> reqwest::RequestBuilder {
+    use fleuve::federation::signature::{sign_request, RequestHead};
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, s.addr.parse().unwrap());
+    let head = RequestHead {
+        method: &http::Method::POST,
+        target: "/inbox",
+        headers: &headers,
+    };
+    let signed = sign_request(&head, Some(body), key_id, key, date).unwrap();
+    let mut rb = client()
+        .post(s.url("/inbox"))
+        .header("content-type", "application/activity+json")
+        .body(body.to_vec());
+    for (k, v) in signed.iter() {
+        rb = rb.header(k.as_str(), v.to_str().unwrap());
+    }
+    rb
+}
