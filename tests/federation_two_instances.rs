@@ -352,5 +352,28 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
             (get_json(a_ref, "/api/v1/server/followers").await["total"] == 0).then_some(())
         })
         .await;
+        // Following again works (a new Follow id, not dropped as already seen) and brings back
+        // A's remaining video through the outbox.
+        let r = c
+            .post(b.url("/api/v1/server/following"))
+            .bearer_auth(&b_token)
+            .json(&json!({"hosts": [a.addr]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        eventually(
+            "the second follow and A's video back on B",
+            &[&a, &b],
+            || async {
+                videos_of(b_ref)
+                    .await
+                    .into_iter()
+                    .any(|x| x["uuid"] == uuid2.as_str())
+                    .then_some(())
+            },
+        )
+        .await;
+        assert_eq!(get_json(&a, "/api/v1/server/followers").await["total"], 1);
     });
 }

@@ -195,7 +195,12 @@ pub fn follow(app: &App, target: &RemoteActor) -> Result<Following, ApiError> {
     let existing = app.store.get(&FollowingKey(target.id.clone()))?;
     let follow_id = match &existing {
         Some(f) => f.follow_id.clone(),
-        None => format!("{instance}/follows/{}", hex::encode(sha2_short(&target.id))),
+        // A new id for every new follow: receivers drop activity ids they have seen, so a
+        // follow after an unfollow must not reuse the old one.
+        None => format!(
+            "{instance}/follows/{}-{now}",
+            hex::encode(sha2_short(&target.id))
+        ),
     };
     let following = Following {
         target: target.id.clone(),
