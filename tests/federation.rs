@@ -403,3 +403,69 @@ async fn the_inbox_verifies_dedupes_limits_and_ignores_unknown_types() {
     // The server processed what it stored and keeps serving.
     assert_eq!(status_of(&s, "/api/v1/config").await, 200);
 }
+
+#[tokio::test]
+async fn a_peertube_style_refollow_with_the_same_ids_is_taken() {
+    let mut opts = Options::default();
+    opts.env.push((
+        "FLEUVE_FEDERATION_ALLOW_PRIVATE_ADDRESSES".into(),
+        "true".into(),
+    ));
+    let s = Server::start_with(opts);
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let pem = fleuve::federation::keys::public_key_pem(&rsa::RsaPublicKey::from(&key)).unwrap();
+    let cell = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let c2 = cell.clone();
+    // The remote instance actor; its inbox (any POST) answers 200 too.
+    let base = serve_document(move |_| {
+        let id = format!(
+            "{}/accounts/peertube",
+            c2.get().cloned().unwrap_or_default()
+        );
+        serde_json::json!({
+            "id": id, "type": "Application", "preferredUsername": "peertube",
+            "inbox": format!("{id}/inbox"),
+            "publicKey": {"id": format!("{id}#main-key"), "owner": id, "publicKeyPem": pem},
+        })
+        .to_string()
+    });
+    cell.set(base.clone()).unwrap();
+    let actor = format!("{base}/accounts/peertube");
+    let key_id = format!("{actor}#main-key");
+    // PeerTube's ids: the same Follow id (and Undo id) every time this instance follows us.
+    let follow = serde_json::json!({
+        "id": format!("{actor}/follows/7"), "type": "Follow", "actor": actor,
+        "object": s.url("/accounts/peertube"),
+    });
+    let undo = serde_json::json!({
+        "id": format!("{actor}/follows/7/undo"), "type": "Undo", "actor": actor, "object": follow,
+    });
+    let followers = |want: u64| {
+        let s = &s;
+        async move {
+            for _ in 0..100 {
+                if get_json(s, "/api/v1/server/followers").await["total"] == want {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("followers never became {want}; log:\n{}", s.log());
+        }
+    };
+    for round in 0..2 {
+        let body = serde_json::to_vec(&follow).unwrap();
+        let r = signed_inbox_post(&s, &body, &key_id, &key, std::time::SystemTime::now())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204, "follow, round {round}");
+        followers(1).await;
+        let body = serde_json::to_vec(&undo).unwrap();
+        let r = signed_inbox_post(&s, &body, &key_id, &key, std::time::SystemTime::now())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204, "undo, round {round}");
+        followers(0).await;
+    }
+}

@@ -240,11 +240,16 @@ fn store_activities(
                 continue;
             }
         }
-        if app.store.get(&InboxSeenKey(id.clone()))?.is_some() {
-            fed.metrics.inbox_duplicates.fetch_add(1, Ordering::Relaxed);
-            continue;
+        // Follow, Undo, Accept and Reject are cheap and idempotent, and PeerTube reuses their
+        // ids when an instance follows again after unfollowing: they are never deduplicated.
+        let kind = act.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+        if !matches!(kind, "Follow" | "Undo" | "Accept" | "Reject") {
+            if app.store.get(&InboxSeenKey(id.clone()))?.is_some() {
+                fed.metrics.inbox_duplicates.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            batch.put(&app.store, &InboxSeenKey(id), &now)?;
         }
-        batch.put(&app.store, &InboxSeenKey(id), &now)?;
         batch.put(
             &app.store,
             &InboxItemKey(fed.next_inbox_id()),
