@@ -111,6 +111,11 @@ pub async fn follow(
     _admin: AdminUser,
     Json(body): Json<FollowBody>,
 ) -> Result<Response, ApiError> {
+    if !app.config.federation.enabled {
+        return Err(ApiError::bad_request(
+            "federation is disabled on this instance (federation.enabled = false)",
+        ));
+    }
     if body.hosts.is_empty() && body.handles.is_empty() {
         return Err(ApiError::bad_request("give hosts or handles to follow"));
     }
