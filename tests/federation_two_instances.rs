@@ -377,3 +377,53 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         assert_eq!(get_json(&a, "/api/v1/server/followers").await["total"], 1);
     });
 }
+
+#[test]
+fn a_publication_not_yet_federated_is_sent_at_the_next_start() {
+    rt().block_on(async {
+        let a_dir = tempfile::tempdir().unwrap();
+        let mut a = Server::start_in(a_dir.path(), fed_options(&[]));
+        let b = Server::start_with(fed_options(&[]));
+        let b_token = login(&b).await.0;
+        let r = client()
+            .post(b.url("/api/v1/server/following"))
+            .bearer_auth(&b_token)
+            .json(&json!({"hosts": [a.addr]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        let b_ref = &b;
+        eventually("the follow", &[&a, &b], || async {
+            (get_json(b_ref, "/api/v1/server/following").await["data"][0]["state"] == "accepted")
+                .then_some(())
+        })
+        .await;
+        // A publishes while its federation is off (as if it had stopped between publishing and
+        // queueing the Create): nothing reaches B.
+        let a_addr = a.addr.clone();
+        a.stop();
+        let restart = |enabled: &str| {
+            let mut o = fed_options(&[("FLEUVE_FEDERATION_ENABLED", enabled)]);
+            o.args = vec!["--listen".into(), a_addr.clone()];
+            Server::start_in(a_dir.path(), o)
+        };
+        let mut a = restart("false");
+        let a_token = login(&a).await.0;
+        let v = publish_clip(&a, &a_token, "640x360", 2).await;
+        let uuid = v["uuid"].as_str().unwrap().to_string();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(videos_of(&b).await.is_empty());
+        a.stop();
+        // At the next start with federation on, the pending Create goes out.
+        let a = restart("true");
+        eventually("the pending Create on B", &[&a, &b], || async {
+            videos_of(b_ref)
+                .await
+                .into_iter()
+                .any(|x| x["uuid"] == uuid.as_str())
+                .then_some(())
+        })
+        .await;
+    });
+}

@@ -614,6 +614,7 @@ async fn accept(
                 preview: None,
                 error: None,
                 remote: None,
+                federated_at: None,
             };
             let mut batch = Batch::default();
             batch.put(&app2.store, &VideoKey(video.id), &video)?;

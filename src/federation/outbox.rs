@@ -138,7 +138,9 @@ fn send_to_followers(
     Ok(n)
 }
 
-/// A local video was published: `Create` to the followers.
+/// A local video was published: `Create` to the followers, then the video is marked as
+/// federated (a crash in between sends it again at the next start; receivers drop the repeat
+/// by its activity id).
 pub fn video_published(app: &App, video_id: u64) {
     let result = (|| -> Result<usize, ApiError> {
         let Some(video) = app.store.get(&VideoKey(video_id))? else {
@@ -147,7 +149,12 @@ pub fn video_published(app: &App, video_id: u64) {
         let Some((activity, signer)) = video_activity(app, &video, "Create")? else {
             return Ok(0);
         };
-        send_to_followers(app, &video, activity, &signer)
+        let n = send_to_followers(app, &video, activity, &signer)?;
+        if let Some(mut v) = app.store.get(&VideoKey(video_id))? {
+            v.federated_at = Some(now_secs());
+            app.store.put(&VideoKey(video_id), &v, Durability::Sync)?;
+        }
+        Ok(n)
     })();
     match result {
         Ok(n) => tracing::info!(video = video_id, inboxes = n, "federation: Create queued"),
@@ -155,6 +162,24 @@ pub fn video_published(app: &App, video_id: u64) {
             tracing::error!(video = video_id, error = %e.detail, "federation: cannot queue the Create")
         }
     }
+}
+
+/// At startup: queues the `Create` of local published videos whose publication was not
+/// federated yet (the server stopped between publishing and queueing). Returns how many.
+pub fn federate_pending(app: &App) -> Result<usize, ApiError> {
+    let pending: Vec<u64> = app
+        .store
+        .scan::<VideoKey>(&())?
+        .into_iter()
+        .filter(|(_, v)| {
+            v.remote.is_none() && v.state == VideoState::Published && v.federated_at.is_none()
+        })
+        .map(|(k, _)| k.0)
+        .collect();
+    for id in &pending {
+        video_published(app, *id);
+    }
+    Ok(pending.len())
 }
 
 /// A local video changed: `Update` to the followers.

@@ -382,6 +382,7 @@ pub fn upsert(app: &App, parsed: Parsed) -> Result<u64, ApiError> {
         preview: None,
         error: None,
         remote: Some(parsed.remote),
+        federated_at: None,
     };
     batch.put(store, &VideoKey(id), &video)?;
     batch.put(store, &VideoByUuidKey(video.uuid.clone()), &id)?;

@@ -94,6 +94,9 @@ pub struct Video {
     /// For a video of another instance: where it lives and plays from (None for ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<RemoteVideo>,
+    /// When its `Create` was queued for our followers (Unix seconds); None until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated_at: Option<u64>,
 }
 
 /// A video of another instance, as its ActivityPub `Video` object described it: it plays from
