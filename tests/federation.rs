@@ -241,14 +241,19 @@ async fn a_published_video_is_a_peertube_video_object() {
         let reply = fleuve::bencode::Value::decode(&body).unwrap();
         assert!(reply.get("interval").is_some(), "{hex}: {reply:?}");
     }
-    // A browser is sent to something it can play.
+    // A browser gets the watch page.
     let r = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
         .get(s.url(&format!("/videos/watch/{uuid}")))
+        .header("accept", "text/html")
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 307);
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
 }

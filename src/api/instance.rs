@@ -76,7 +76,7 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
             })
         })
         .collect();
-    Json(json!({
+    let mut doc = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSecs": app.started.elapsed().as_secs(),
         "publicUrl": app.public_url,
@@ -87,7 +87,9 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
         "io": {"backend": app.engine.io_backend, "fallbackReason": app.engine.io_fallback_reason},
         "cacheBytesPerShard": app.engine.cache_bytes_per_shard,
         "dataDir": app.data_dir,
-    }))
+    });
+    crate::web::admin::extend_status(&app, &mut doc);
+    Json(doc)
 }
 
 /// `GET /metrics` in the Prometheus text format.

@@ -16,7 +16,7 @@ use crate::store::videos::{
 use crate::transcode::p2p;
 use crate::transcode::worker::{hls_url, tracker_urls};
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use http::HeaderMap;
 use serde_json::{json, Value};
 
@@ -225,7 +225,7 @@ fn find(app: &App, key: &str) -> Result<Option<Video>, ApiError> {
 }
 
 /// `GET /videos/watch/{uuid}` and `GET /w/{shortUUID}`: the `Video` for federation clients; the
-/// watch page (issue 6) for browsers, until then the HLS master playlist.
+/// watch page for browsers.
 pub async fn watch(
     State(app): State<SharedApp>,
     headers: HeaderMap,
@@ -251,11 +251,5 @@ pub async fn watch(
         }
         return Ok(activity_json(doc));
     }
-    match &video.hls {
-        Some(hls) => Ok(
-            Redirect::temporary(&hls_url(&app.public_url, &video.uuid, &hls.master))
-                .into_response(),
-        ),
-        None => Err(ApiError::not_found(format!("video {key} has no playlist"))),
-    }
+    Ok(crate::web::watch_page(&app, &video))
 }
