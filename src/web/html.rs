@@ -133,7 +133,8 @@ impl Page<'_> {
         doc.push_str("</main>");
         if !self.bare {
             doc.push_str(&format!(
-                "<footer class=\"foot\"><div class=\"wrap\">{name} · Fleuve {} · speaks PeerTube's protocols</div></footer>",
+                "<footer class=\"foot\"><div class=\"wrap\">Powered by Fleuve {} · speaks PeerTube's protocols · \
+                 <a href=\"/api/v1/config\">API</a></div></footer>",
                 env!("CARGO_PKG_VERSION")
             ));
             doc.push_str(&format!(

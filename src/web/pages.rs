@@ -428,7 +428,7 @@ fn login_needed(what: &str) -> String {
 pub async fn upload(State(app): State<SharedApp>) -> Response {
     let mut body = login_needed("upload");
     body.push_str(
-        "<section class=\"panel\" id=\"upload\" hidden><h1>Upload a video</h1>\
+        "<section class=\"panel medium\" id=\"upload\" hidden><h1>Upload a video</h1>\
          <form id=\"upload-form\" class=\"form\">\
          <label for=\"file\">Video file</label>\
          <input id=\"file\" name=\"file\" type=\"file\" accept=\"video/*,.mkv,.mov,.mp4,.webm,.avi,.ts\" required>\
