@@ -130,7 +130,7 @@ fn pages_player_and_p2p_in_chromium() {
     let rt = rt();
     let video = rt.block_on(async {
         let (token, _) = login(&s).await;
-        publish_named(&s, &token, NASTY_TITLE, 24).await
+        publish_named(&s, &token, NASTY_TITLE, 40).await
     });
     let uuid = video["uuid"].as_str().unwrap().to_string();
     let short = video["shortUUID"].as_str().unwrap().to_string();
@@ -236,6 +236,13 @@ fn pages_player_and_p2p_in_chromium() {
         "ArrowRight did not seek: {}",
         w["keyboard"]
     );
+    let seek = &w["keyboard"]["afterSeek"];
+    assert!(
+        seek["mediaError"].is_null()
+            && seek["fatalErrors"].as_array().is_some_and(|e| e.is_empty()),
+        "playback broke after seeking: {seek}"
+    );
+    assert!(seek["currentTime"].as_f64().is_some(), "{seek}");
     assert_eq!(w["head"]["ogTitle"], NASTY_TITLE);
     assert!(out.join("watch.png").is_file());
 

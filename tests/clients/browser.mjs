@@ -134,11 +134,29 @@ const scenarios = {
     await page.keyboard.press("ArrowRight");
     await page.keyboard.press("m");
     const after = await page.evaluate(() => ({ t: document.getElementById("video").currentTime, muted: document.getElementById("video").muted }));
+    // Playback goes on after seeks into the middle of GOPs (every keyframe must be a point
+    // where decoding can start).
+    await page.evaluate(() => document.getElementById("video").play());
+    let afterSeek = { seeks: [] };
+    try {
+      for (const target of [7.9, 13.3, 21.7, 30.5]) {
+        await page.evaluate((t) => { document.getElementById("video").currentTime = t; }, target);
+        afterSeek.seeks.push(await until(page, (t) => {
+          const v = document.getElementById("video");
+          return v.currentTime > t + 0.7 || v.error ? { target: t, currentTime: v.currentTime, mediaError: v.error ? v.error.message : null } : null;
+        }, target, 20_000, `playback after seeking to ${target}`));
+      }
+      afterSeek.mediaError = afterSeek.seeks.map((x) => x.mediaError).find((e) => e) || null;
+      afterSeek.currentTime = afterSeek.seeks.at(-1).currentTime;
+    } catch (e) {
+      afterSeek.error = e.message;
+    }
+    afterSeek.fatalErrors = await page.evaluate(() => window.fleuvePlayer.errors.filter((e) => e.fatal));
     const head = await page.evaluate(() => ({
       ogTitle: document.querySelector('meta[property="og:title"]')?.content,
       oembed: document.querySelector('link[type="application/json+oembed"]')?.href,
     }));
-    return { ok: !!s, status: resp.status(), state, keyboard: { before, after }, head, log };
+    return { ok: !!s, status: resp.status(), state, keyboard: { before, after, afterSeek }, head, log };
   },
 
   async p2p() {
