@@ -293,7 +293,7 @@ fn pages_player_and_p2p_in_chromium() {
         .as_str()
         .unwrap()
         .starts_with("Log out"));
-    for shot in ["home.png", "admin.png"] {
+    for shot in ["home.png", "admin.png", "watch-p2p.png"] {
         assert!(out.join(shot).is_file(), "{shot}");
     }
 }
@@ -422,6 +422,21 @@ fn pages_assets_and_refusals() {
         .await;
         assert_eq!(status, 404);
         assert!(ct.starts_with("text/html"));
+        // A browser following a dead watch link gets a page; a federation client gets JSON.
+        let (status, ct, body) = get_text(&s, "/w/aaaaaaaaaaaaaaaaaaaaaa", HTML).await;
+        assert_eq!(status, 404);
+        assert!(
+            ct.starts_with("text/html") && body.contains("Video not found"),
+            "{ct}"
+        );
+        let (status, ct, _) = get_text(
+            &s,
+            "/videos/watch/00000000-0000-4000-8000-000000000000",
+            "application/activity+json",
+        )
+        .await;
+        assert_eq!(status, 404);
+        assert!(ct.starts_with("application/problem+json"), "{ct}");
         assert_eq!(status_of(&s, "/services/oembed").await, 400);
         let foreign = "/services/oembed?url=https%3A%2F%2Fother.example%2Fw%2Fabc";
         assert_eq!(status_of(&s, foreign).await, 404);

@@ -231,9 +231,13 @@ pub async fn watch(
     headers: HeaderMap,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
-    let video = find(&app, &key)?
-        .filter(|v| v.state == VideoState::Published && v.privacy != 3)
-        .ok_or_else(|| ApiError::not_found(format!("video {key} not found")))?;
+    let video = find(&app, &key)?.filter(|v| v.state == VideoState::Published && v.privacy != 3);
+    let Some(video) = video else {
+        if wants_activity_json(&headers) {
+            return Err(ApiError::not_found(format!("video {key} not found")));
+        }
+        return Ok(crate::web::missing_video_page(&app));
+    };
     if wants_activity_json(&headers) {
         let files: Vec<VideoFile> = {
             let mut f: Vec<VideoFile> = app

@@ -35,3 +35,8 @@ pub fn routes() -> Router<SharedApp> {
 pub fn watch_page(app: &SharedApp, video: &Video) -> Response {
     pages::watch(app, video)
 }
+
+/// The 404 page a browser gets for a watch URL of no (published, visible) video.
+pub fn missing_video_page(app: &SharedApp) -> Response {
+    pages::missing_video(app)
+}

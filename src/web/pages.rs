@@ -353,18 +353,21 @@ pub fn watch(app: &SharedApp, video: &Video) -> Response {
     .render(app)
 }
 
+/// The page for a video that does not exist, is not published yet, or is private.
+pub fn missing_video(app: &App) -> Response {
+    error_page(
+        app,
+        StatusCode::NOT_FOUND,
+        "Video not found",
+        "This video does not exist, is not published yet, or is private.",
+    )
+}
+
 /// `GET /videos/embed/{uuid|shortUUID}`: the player alone, for iframes on other sites.
 pub async fn embed(State(app): State<SharedApp>, Path(key): Path<String>) -> Response {
     let video = match find_public(&app, &key) {
         Ok(Some(v)) => v,
-        Ok(None) => {
-            return error_page(
-                &app,
-                StatusCode::NOT_FOUND,
-                "Video not found",
-                "This video does not exist, is not published yet, or is private.",
-            )
-        }
+        Ok(None) => return missing_video(&app),
         Err(e) => return internal(&app, e),
     };
     let player = match player_block(&app, &video, true) {

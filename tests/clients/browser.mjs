@@ -124,7 +124,7 @@ const scenarios = {
       const v = document.getElementById("video");
       return v.currentTime > 3.2 ? true : null;
     }, null, 60_000, "playback past 3 s");
-    await page.screenshot({ path: path.join(opt.out, "watch.png") });
+    await page.screenshot({ path: path.join(opt.out, "watch.png"), fullPage: true });
     const state = await page.evaluate(playerState);
     await page.evaluate(() => document.getElementById("video").pause());
     // Keyboard (after the state is taken: a seek is its own story): the right arrow seeks 5 s
@@ -188,6 +188,7 @@ const scenarios = {
     }
     // Let the remaining downloads finish before reading the numbers.
     await sleep(1500);
+    await pb.screenshot({ path: path.join(opt.out, "watch-p2p.png") });
     const first = await pa.evaluate(playerState);
     const stateB = await pb.evaluate(playerState);
     return { ok: !!second, first, second: stateB, log };

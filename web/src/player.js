@@ -156,7 +156,15 @@ function keyboard() {
   });
 }
 
+// PeerTube's embed options that change the page rather than the stream.
+function applyEmbedOptions() {
+  if (params.get("controls") === "0") video.controls = false;
+  const link = document.querySelector(".embed-title");
+  if (link && (params.get("title") === "0" || params.get("peertubeLink") === "0")) link.hidden = true;
+}
+
 function start() {
+  applyEmbedOptions();
   if (!playlist) return showError("This video has no playable stream yet.");
   const Hls = window.Hls;
   if (!Hls) return showError("The player could not load (hls.js is missing on the server).");
