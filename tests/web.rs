@@ -279,6 +279,7 @@ fn pages_player_and_p2p_in_chromium() {
     let pg = scenario("pages", base_opts);
     assert!(pg["cards"].as_u64().unwrap() >= 1, "{pg}");
     assert_eq!(pg["firstFocus"], "Skip to content", "{pg}");
+    assert_eq!(pg["loginError"], "Wrong user name or password.", "{pg}");
     assert_eq!(pg["a11y"]["imagesWithoutAlt"], 0, "{pg}");
     let admin = &pg["admin"];
     assert!(

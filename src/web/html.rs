@@ -184,7 +184,8 @@ fn origin(url: &str) -> &str {
 }
 
 /// The Content-Security-Policy of pages: scripts only from us (and the import map, by hash),
-/// media and API calls to our public URL and its tracker, no plugins.
+/// media and API calls to our public URL and its tracker, images also from other instances
+/// (thumbnails of federated videos), no plugins.
 fn csp(app: &App, frameable: bool) -> String {
     let public = origin(&app.public_url);
     let ws = public
@@ -192,7 +193,7 @@ fn csp(app: &App, frameable: bool) -> String {
         .replacen("http://", "ws://", 1);
     format!(
         "default-src 'self'; script-src 'self' '{map}'; style-src 'self'; \
-         img-src 'self' data: {public}; media-src 'self' blob: {public}; \
+         img-src 'self' data: https: {public}; media-src 'self' blob: {public}; \
          connect-src 'self' {public} {ws}; worker-src 'self' blob:; object-src 'none'; \
          base-uri 'self'; form-action 'self'; frame-ancestors {frames}",
         map = assets::import_map_hash(),

@@ -13,6 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use http::StatusCode;
 use serde::Deserialize;
+use serde_json::Value;
 
 /// Videos per home page.
 const PAGE_SIZE: usize = 24;
@@ -91,6 +92,58 @@ fn internal(app: &App, e: ApiError) -> Response {
     )
 }
 
+/// A URL of another site, when it is a plain http(s) one (no `javascript:` and the like).
+fn web_url(v: &Value) -> Option<&str> {
+    v.as_str()
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+}
+
+/// One video of the home grid, from its API document so that videos of other instances (which
+/// play and show their thumbnails from their origin) render like ours.
+fn card(app: &App, v: &Video) -> String {
+    let doc = crate::api::videos::video_json(app, v, false).unwrap_or(Value::Null);
+    let local = doc["isLocal"].as_bool().unwrap_or(true);
+    let href = if local {
+        format!("/w/{}", short_uuid(&v.uuid))
+    } else {
+        web_url(&doc["origin"]["watchUrl"])
+            .or_else(|| web_url(&doc["url"]))
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("/w/{}", short_uuid(&v.uuid)))
+    };
+    let thumb_src = doc["thumbnailPath"]
+        .as_str()
+        .filter(|p| p.starts_with('/'))
+        .or_else(|| web_url(&doc["thumbnailUrl"]));
+    let thumb = match thumb_src {
+        Some(src) => format!(
+            "<img src=\"{}\" alt=\"\" loading=\"lazy\" width=\"280\" height=\"157\">",
+            esc(src)
+        ),
+        None => "<span class=\"no-thumb\" aria-hidden=\"true\"></span>".into(),
+    };
+    let author = doc["channel"]["displayName"]
+        .as_str()
+        .or_else(|| doc["account"]["displayName"].as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| author(app, v));
+    let origin = match doc["origin"]["host"].as_str() {
+        Some(host) if !local => format!(" · <span class=\"origin\">{}</span>", esc(host)),
+        _ => String::new(),
+    };
+    let published = v.published_at.unwrap_or(v.created_at);
+    format!(
+        "<li class=\"card\"><a href=\"{href}\"><span class=\"thumb\">{thumb}<span class=\"duration\">{dur}</span></span>\
+         <span class=\"card-title\">{name}</span></a><span class=\"card-meta\">{author}{origin} · <time datetime=\"{iso}\">{date}</time></span></li>",
+        href = esc(&href),
+        dur = duration(v.duration),
+        name = esc(&v.name),
+        author = esc(&author),
+        iso = crate::api::users::iso8601(published),
+        date = date(published),
+    )
+}
+
 /// `?page=`.
 #[derive(Debug, Deserialize)]
 pub struct HomeQuery {
@@ -144,23 +197,7 @@ pub async fn home(State(app): State<SharedApp>, Query(q): Query<HomeQuery>) -> R
     } else {
         body.push_str("<ul class=\"grid\" aria-label=\"Videos\">");
         for v in shown {
-            let href = format!("/w/{}", short_uuid(&v.uuid));
-            let thumb = match &v.thumbnail {
-                Some(t) => format!(
-                    "<img src=\"/lazy-static/thumbnails/{}\" alt=\"\" loading=\"lazy\" width=\"280\" height=\"157\">",
-                    esc(t)
-                ),
-                None => "<span class=\"no-thumb\" aria-hidden=\"true\"></span>".into(),
-            };
-            body.push_str(&format!(
-                "<li class=\"card\"><a href=\"{href}\"><span class=\"thumb\">{thumb}<span class=\"duration\">{dur}</span></span>\
-                 <span class=\"card-title\">{name}</span></a><span class=\"card-meta\">{author} · <time datetime=\"{iso}\">{date}</time></span></li>",
-                dur = duration(v.duration),
-                name = esc(&v.name),
-                author = esc(&author(&app, v)),
-                iso = crate::api::users::iso8601(v.published_at.unwrap_or(v.created_at)),
-                date = date(v.published_at.unwrap_or(v.created_at)),
-            ));
+            body.push_str(&card(&app, v));
         }
         body.push_str("</ul>");
     }

@@ -162,8 +162,8 @@ const scenarios = {
   async p2p() {
     const log = [];
     const url = `${opt.base}/w/${opt.short}`;
-    const a = await browser.newContext();
-    const b = await browser.newContext();
+    const a = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const b = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const pa = await newPage(a, log);
     await pa.goto(url);
     await play(pa);
@@ -265,6 +265,13 @@ const scenarios = {
     // Keyboard navigation: the first Tab reaches the skip link.
     await page.keyboard.press("Tab");
     const firstFocus = await page.evaluate(() => document.activeElement?.textContent);
+    // A wrong password is refused on the form, with a message.
+    await page.goto(`${opt.base}/login`);
+    await page.getByLabel("User name").fill(opt.user);
+    await page.getByLabel("Password").fill("not-the-password");
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.locator("#login-error").waitFor({ state: "visible", timeout: 10_000 });
+    const loginError = await page.locator("#login-error").textContent();
     await login(page);
     await until(page, () => (document.querySelectorAll("#tiles .tile").length >= 4 && window.fleuveAdmin ? true : null), null, 15_000, "admin tiles");
     await page.screenshot({ path: path.join(opt.out, "admin.png"), fullPage: true });
@@ -280,7 +287,7 @@ const scenarios = {
     const a11y = await page.evaluate(() => ({
       imagesWithoutAlt: document.querySelectorAll("img:not([alt])").length,
     }));
-    return { ok: true, cards, firstFocus, admin, a11y, log };
+    return { ok: true, cards, firstFocus, loginError, admin, a11y, log };
   },
 };
 
