@@ -84,6 +84,22 @@ fn scenario(name: &str, opts: Value) -> Value {
         "scenario {name} failed: {}\nstderr:\n{stderr}",
         serde_json::to_string_pretty(&result).unwrap_or_default()
     );
+    // The pages' Content-Security-Policy must not be blocking anything they use.
+    let blocked: Vec<&Value> = result["log"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter(|m| {
+                    m.as_str()
+                        .is_some_and(|m| m.contains("Content Security Policy"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        blocked.is_empty(),
+        "scenario {name}: CSP violations {blocked:?}"
+    );
     result
 }
 
