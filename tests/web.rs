@@ -464,3 +464,96 @@ fn pages_assets_and_refusals() {
         assert_eq!(status_of(&s, &xml).await, 501);
     });
 }
+
+/// What the admin page reads: `/api/v1/admin/status` with jobs (each rung's encoder, and its
+/// frame rate while running), hardware, tracker and cache, for administrators only.
+#[test]
+fn admin_status_reports_jobs_hardware_tracker_and_cache() {
+    let s = Server::start();
+    rt().block_on(async {
+        assert_eq!(status_of(&s, "/api/v1/admin/status").await, 401);
+        let (token, _) = login(&s).await;
+        let src = clip(&s.dir, "admin.mp4", "1280x720", 25, 8, true);
+        let (status, body) = upload_multipart(&s, &token, &src, "Admin view").await;
+        assert_eq!(status, 200, "{body}");
+        let uuid = body["video"]["uuid"].as_str().unwrap().to_string();
+        let status_doc = || async {
+            client()
+                .get(s.url("/api/v1/admin/status"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        };
+        // While the job runs, each rung shows its encoder and speed; once done, the encoder
+        // each rung ended on.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut seen_running = false;
+        let doc = loop {
+            let doc = status_doc().await;
+            let running = doc["jobs"]["running"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if let Some(job) = running.iter().find(|j| j["video"] == uuid.as_str()) {
+                let rungs = job["rungs"].as_array().cloned().unwrap_or_default();
+                if rungs.iter().any(|r| r["fps"].as_f64().unwrap_or(0.0) > 0.0) {
+                    assert!(
+                        rungs.iter().all(|r| r["resolution"].as_u64().is_some()),
+                        "{job}"
+                    );
+                    seen_running = true;
+                }
+            }
+            let recent = doc["jobs"]["recent"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if recent
+                .iter()
+                .any(|j| j["video"] == uuid.as_str() && j["state"] == "done")
+            {
+                break doc;
+            }
+            assert!(Instant::now() < deadline, "job never finished: {doc}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let job = doc["jobs"]["recent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["video"] == uuid.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(job["name"], "Admin view", "{job}");
+        let rungs = job["rungs"].as_array().unwrap();
+        assert!(rungs.len() >= 2, "{job}");
+        assert!(
+            rungs
+                .iter()
+                .all(|r| !r["encoder"].as_str().unwrap_or("").is_empty()),
+            "{job}"
+        );
+        assert_eq!(doc["jobs"]["counts"]["done"], 1, "{doc}");
+        eprintln!("admin status: running job observed with per-rung fps: {seen_running}");
+        assert!(
+            doc["hardware"]["backends"].as_array().is_some_and(|b| b
+                .iter()
+                .any(|b| b["backend"] == "software" && b["available"] == true)),
+            "{}",
+            doc["hardware"]
+        );
+        assert!(doc["hardware"]["report"].as_str().is_some());
+        for key in ["swarms", "peers", "webtorrentPeers", "offersRelayed"] {
+            assert!(
+                doc["tracker"][key].as_u64().is_some(),
+                "tracker.{key}: {doc}"
+            );
+        }
+        assert!(doc["cache"]["hits"].as_u64().is_some(), "{doc}");
+        assert!(doc["cache"].get("hitRate").is_some(), "{doc}");
+    });
+}

@@ -144,6 +144,29 @@ fn card(app: &App, v: &Video) -> String {
     )
 }
 
+/// The Newer/Older links under the grid (nothing when everything fits on one page).
+fn pager(page: usize, pages: usize) -> String {
+    if pages <= 1 {
+        return String::new();
+    }
+    let mut s = String::from("<nav class=\"pager\" aria-label=\"Pages\">");
+    if page > 1 {
+        s.push_str(&format!(
+            "<a class=\"button\" rel=\"prev\" href=\"/?page={}\">← Newer</a>",
+            (page - 1).min(pages)
+        ));
+    }
+    s.push_str(&format!("<span>Page {} of {pages}</span>", page.min(pages)));
+    if page < pages {
+        s.push_str(&format!(
+            "<a class=\"button\" rel=\"next\" href=\"/?page={}\">Older →</a>",
+            page + 1
+        ));
+    }
+    s.push_str("</nav>");
+    s
+}
+
 /// `?page=`.
 #[derive(Debug, Deserialize)]
 pub struct HomeQuery {
@@ -188,7 +211,12 @@ pub async fn home(State(app): State<SharedApp>, Query(q): Query<HomeQuery>) -> R
         .skip((page - 1) * PAGE_SIZE)
         .take(PAGE_SIZE)
         .collect();
-    if shown.is_empty() {
+    if shown.is_empty() && total > 0 {
+        body.push_str(
+            "<section class=\"empty\"><h2>No videos on this page</h2>\
+             <p><a class=\"button\" href=\"/\">Back to the latest videos</a></p></section>",
+        );
+    } else if shown.is_empty() {
         body.push_str(
             "<section class=\"empty\"><h2>No videos here yet</h2>\
              <p>Videos appear here once they are uploaded and transcoded.</p>\
@@ -201,23 +229,7 @@ pub async fn home(State(app): State<SharedApp>, Query(q): Query<HomeQuery>) -> R
         }
         body.push_str("</ul>");
     }
-    if pages > 1 {
-        body.push_str("<nav class=\"pager\" aria-label=\"Pages\">");
-        if page > 1 {
-            body.push_str(&format!(
-                "<a class=\"button\" rel=\"prev\" href=\"/?page={}\">← Newer</a>",
-                page - 1
-            ));
-        }
-        body.push_str(&format!("<span>Page {} of {pages}</span>", page.min(pages)));
-        if page < pages {
-            body.push_str(&format!(
-                "<a class=\"button\" rel=\"next\" href=\"/?page={}\">Older →</a>",
-                page + 1
-            ));
-        }
-        body.push_str("</nav>");
-    }
+    body.push_str(&pager(page, pages));
     Page {
         title: "Videos",
         nav: Some(Nav::Videos),
@@ -535,6 +547,23 @@ pub async fn admin(State(app): State<SharedApp>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pager_links_only_to_pages_that_exist() {
+        assert_eq!(pager(1, 1), "");
+        let first = pager(1, 3);
+        assert!(!first.contains("rel=\"prev\"") && first.contains("href=\"/?page=2\""));
+        let middle = pager(2, 3);
+        assert!(middle.contains("/?page=1") && middle.contains("/?page=3"));
+        let last = pager(3, 3);
+        assert!(last.contains("/?page=2") && !last.contains("rel=\"next\""));
+        // Past the end: back to the last page, no further.
+        let beyond = pager(9, 3);
+        assert!(
+            beyond.contains("/?page=3") && !beyond.contains("rel=\"next\""),
+            "{beyond}"
+        );
+    }
 
     #[test]
     fn durations_read_like_a_player() {
