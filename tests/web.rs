@@ -223,6 +223,7 @@ fn pages_player_and_p2p_in_chromium() {
 
     // 1. The watch page plays.
     let w = scenario("watch", base_opts.clone());
+    assert_eq!(w["bytesBeforePlay"], 0, "segments loaded before play: {w}");
     let st = &w["state"];
     assert!(st["currentTime"].as_f64().unwrap() > 3.0, "{w}");
     let fatal: Vec<&Value> = st["errors"]

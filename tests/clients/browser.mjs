@@ -119,6 +119,10 @@ const scenarios = {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await newPage(context, log);
     const resp = await page.goto(`${opt.base}/w/${opt.short}`);
+    // Opening the page loads the playlists, not the video.
+    await until(page, () => window.fleuvePlayer && window.fleuvePlayer.ready, null, 30_000, "player ready");
+    await sleep(1000);
+    const bytesBeforePlay = await page.evaluate(() => window.fleuvePlayer.stats.bytes.http + window.fleuvePlayer.stats.bytes.p2p);
     await play(page);
     const s = await until(page, () => {
       const v = document.getElementById("video");
@@ -156,7 +160,7 @@ const scenarios = {
       ogTitle: document.querySelector('meta[property="og:title"]')?.content,
       oembed: document.querySelector('link[type="application/json+oembed"]')?.href,
     }));
-    return { ok: !!s, status: resp.status(), state, keyboard: { before, after, afterSeek }, head, log };
+    return { ok: !!s, status: resp.status(), bytesBeforePlay, state, keyboard: { before, after, afterSeek }, head, log };
   },
 
   async p2p() {

@@ -183,6 +183,8 @@ function start() {
   const HlsWithP2P = HlsJsP2PEngine.injectMixin(Hls);
   const hls = new HlsWithP2P({
     maxBufferLength: 30,
+    // Segments load once the viewer presses play: opening a page costs only the playlists.
+    autoStartLoad: false,
     // hls.js transfers segment buffers to its worker, which detaches them: the P2P engine keeps
     // those same buffers to share with peers, so they would go out empty (0 bytes).
     enableWorker: false,
@@ -237,6 +239,11 @@ function start() {
   });
   if (params.get("muted") === "1") video.muted = true;
   if (params.get("loop") === "1") video.loop = true;
+  video.addEventListener(
+    "play",
+    () => hls.startLoad(video.currentTime > 0 ? video.currentTime : -1),
+    { once: true },
+  );
   hls.loadSource(playlist.playlistUrl);
   hls.attachMedia(video);
   renderStats();
