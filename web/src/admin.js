@@ -2,6 +2,21 @@
 import { ApiError, api, bytes, el, requireLogin, seconds } from "./common.js";
 
 const REFRESH_MS = 3000;
+// What the federation section of /api/v1/admin/status reports, in words.
+const FEDERATION_LABELS = {
+  enabled: "State",
+  inboxQueue: "Inbox queue (activities waiting)",
+  deliveriesQueued: "Delivery queue",
+  oldestDeliverySecs: "Oldest waiting delivery",
+  hostsDown: "Instances unreachable",
+  following: "Following",
+  followers: "Followers",
+  delivered: "Delivered",
+  deliveryFailures: "Delivery failures",
+  givenUp: "Given up",
+  inboxAccepted: "Activities received",
+  inboxBadSignature: "Refused (bad signature)",
+};
 const errorBox = document.getElementById("admin-error");
 const updated = document.getElementById("admin-updated");
 
@@ -54,12 +69,16 @@ function render(s) {
   const tracker = s.tracker || {};
   const cache = s.cache || {};
   const hitRate = cache.hitRate == null ? "–" : `${(100 * cache.hitRate).toFixed(1)}%`;
-  document.getElementById("tiles").replaceChildren(
+  const tiles = [
     tile("Uptime", seconds(s.uptimeSecs), `Fleuve ${s.version}`),
     tile("Transcoding", String(counts.running ?? 0), `${counts.queued ?? 0} queued · ${counts.done ?? 0} done · ${counts.failed ?? 0} failed`),
     tile("Tracker peers", String((tracker.peers ?? 0) + (tracker.webtorrentPeers ?? 0)), `${tracker.swarms ?? 0} swarms`),
     tile("Cache hit rate", hitRate, `${cache.hits ?? 0} hits · ${cache.misses ?? 0} misses`),
-  );
+    s.federation
+      ? tile("Federation queue", String((s.federation.deliveriesQueued ?? 0) + (s.federation.inboxQueue ?? 0)), `${s.federation.deliveriesQueued ?? 0} to send · ${s.federation.inboxQueue ?? 0} received`)
+      : null,
+  ];
+  document.getElementById("tiles").replaceChildren(...tiles.filter(Boolean));
 
   const running = (jobs.running || []).map((j) => [
     j.name || j.video,
@@ -93,7 +112,7 @@ function render(s) {
   document.getElementById("hardware").replaceChildren(
     pairs([["Devices", devices.length ? devices.join(", ") : "No GPU found: software encoding (libx264)"]]),
     table(["Backend", "State", "Detail"], backends, "No backend report."),
-    hw.report ? el("details", {}, el("summary", {}, "Full report"), el("pre", {}, hw.report)) : null,
+    ...(hw.report ? [el("details", {}, el("summary", {}, "Full report"), el("pre", {}, hw.report))] : []),
   );
 
   document.getElementById("tracker").replaceChildren(
@@ -120,7 +139,12 @@ function render(s) {
   const fed = s.federation;
   document.getElementById("federation").replaceChildren(
     fed
-      ? pairs(Object.entries(fed).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]))
+      ? pairs(
+          Object.entries(fed).map(([k, v]) => [
+            FEDERATION_LABELS[k] || k,
+            k === "enabled" ? (v ? "on" : "off") : k === "oldestDeliverySecs" ? seconds(v) : typeof v === "object" ? JSON.stringify(v) : String(v),
+          ]),
+        )
       : el("p", { class: "muted placeholder" }, "Federation queue: not reported by this server yet (no ", el("code", {}, "federation"), " section in /api/v1/admin/status)."),
   );
 
