@@ -47,20 +47,25 @@ function badge(text, kind) {
 }
 
 function rungList(rungs, live) {
-  return el(
+  rungs = rungs || [];
+  // One fallback reason shared by every rung is said once, under the list.
+  const reasons = [...new Set(rungs.map((r) => r.fallbackReason).filter(Boolean))];
+  const shared = !live && reasons.length === 1 && rungs.every((r) => r.fallbackReason === reasons[0]);
+  const list = el(
     "ul",
     { class: "rung-list" },
-    (rungs || []).map((r) =>
+    rungs.map((r) =>
       el(
         "li",
         {},
         el("strong", {}, `${r.resolution}p`),
         " ",
         badge(r.encoder || "starting", /nvenc|vaapi|qsv/.test(r.encoder) ? "hw" : ""),
-        live ? ` ${Math.round(r.fps || 0)} fps` : r.fallbackReason ? ` (fallback: ${r.fallbackReason})` : "",
+        live ? ` ${Math.round(r.fps || 0)} fps` : !shared && r.fallbackReason ? ` (fallback: ${r.fallbackReason})` : "",
       ),
     ),
   );
+  return shared ? el("div", {}, list, el("p", { class: "muted small" }, `Fallback: ${reasons[0]}`)) : list;
 }
 
 function render(s) {
