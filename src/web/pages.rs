@@ -10,7 +10,7 @@ use crate::store::videos::{
     short_uuid, uuid_from_short, Video, VideoByUuidKey, VideoKey, VideoState,
 };
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
@@ -412,6 +412,17 @@ pub fn missing_video(app: &App) -> Response {
     )
 }
 
+/// The origin's embed URL of a video federated from another instance (None for ours).
+fn remote_embed(app: &App, video: &Video) -> Option<String> {
+    let doc = crate::api::videos::video_json(app, video, false).ok()?;
+    if doc["isLocal"].as_bool().unwrap_or(true) {
+        return None;
+    }
+    let id = web_url(&doc["url"])?;
+    id.contains("/videos/watch/")
+        .then(|| id.replacen("/videos/watch/", "/videos/embed/", 1))
+}
+
 /// `GET /videos/embed/{uuid|shortUUID}`: the player alone, for iframes on other sites.
 pub async fn embed(State(app): State<SharedApp>, Path(key): Path<String>) -> Response {
     let video = match find_public(&app, &key) {
@@ -419,6 +430,10 @@ pub async fn embed(State(app): State<SharedApp>, Path(key): Path<String>) -> Res
         Ok(None) => return missing_video(&app),
         Err(e) => return internal(&app, e),
     };
+    // Another instance's video plays from its origin, embed included.
+    if let Some(origin) = remote_embed(&app, &video) {
+        return axum::response::Redirect::temporary(&origin).into_response();
+    }
     let player = match player_block(&app, &video, true) {
         Ok(p) => p,
         Err(e) => return internal(&app, e),
