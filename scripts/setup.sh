@@ -11,6 +11,7 @@ APT_PACKAGES=(
   python3 python3-pip                                     # real clients in the tests (libtorrent)
   aria2                                                   # real BitTorrent client (webseed + HTTP tracker test)
   nginx-light wrk time                                    # benches/compare/*.sh
+  chromium fonts-dejavu-core                              # browser tests of the pages (tests/web.rs)
 )
 
 missing=()
@@ -39,10 +40,31 @@ fi
 # The npm bittorrent-tracker client for the WebSocket tracker test, pinned by
 # tests/clients/package-lock.json. No install scripts: they would build node-datachannel
 # (WebRTC), which the test replaces with a stand-in.
-CLIENTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/clients"
-if [ ! -d "$CLIENTS_DIR/node_modules/bittorrent-tracker" ]; then
+ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CLIENTS_DIR="$ROOT_DIR/tests/clients"
+if [ ! -d "$CLIENTS_DIR/node_modules/bittorrent-tracker" ] || [ ! -d "$CLIENTS_DIR/node_modules/playwright-core" ]; then
   echo "setup: installing the npm test clients (tests/clients)" >&2
   (cd "$CLIENTS_DIR" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+fi
+
+# The player's npm packages (web/package-lock.json), copied into the served, git-ignored
+# web/dist (web.assets_dir) with gzip twins. Re-copied whenever the lockfile changes.
+WEB_DIR="$ROOT_DIR/web"
+if [ ! -d "$WEB_DIR/node_modules/hls.js" ] || [ "$WEB_DIR/package-lock.json" -nt "$WEB_DIR/node_modules/.package-lock.json" ]; then
+  echo "setup: installing the player's npm packages (web)" >&2
+  (cd "$WEB_DIR" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+fi
+if [ ! -f "$WEB_DIR/dist/hls.min.js" ] || [ "$WEB_DIR/node_modules/.package-lock.json" -nt "$WEB_DIR/dist/hls.min.js" ]; then
+  mkdir -p "$WEB_DIR/dist"
+  for f in hls.js/dist/hls.min.js \
+           p2p-media-loader-core/dist/p2p-media-loader-core.es.min.js \
+           p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.min.js; do
+    cp "$WEB_DIR/node_modules/$f" "$WEB_DIR/dist/"
+    gzip -9 -k -f -n "$WEB_DIR/dist/$(basename "$f")"
+  done
+  cp "$WEB_DIR/node_modules/hls.js/LICENSE" "$WEB_DIR/dist/LICENSE.hls.js.txt"
+  cp "$WEB_DIR/node_modules/p2p-media-loader-core/LICENSE" "$WEB_DIR/dist/LICENSE.p2p-media-loader.txt"
+  touch "$WEB_DIR/dist/hls.min.js"
 fi
 
 # Rust: Debian 12's rustc is too old; use rustup's stable toolchain.

@@ -60,6 +60,18 @@ pub struct Config {
     pub tracker: TrackerConfig,
     /// ActivityPub federation.
     pub federation: FederationConfig,
+    /// The web pages.
+    pub web: WebConfig,
+}
+
+/// `[web]`: the pages and their assets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Folder of the player's npm files (hls.js, p2p-media-loader), filled by `scripts/setup.sh`.
+    /// Empty: `/usr/share/fleuve/web` when it holds them, else `web/dist` of the source tree the
+    /// binary was built from.
+    pub assets_dir: String,
 }
 
 /// `[transcode]`: the ladder and the encoders (PeerTube's defaults).
@@ -355,6 +367,7 @@ impl Default for Config {
             upload: UploadConfig::default(),
             tracker: TrackerConfig::default(),
             federation: FederationConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }

@@ -16,3 +16,4 @@ pub mod metrics;
 pub mod store;
 pub mod tracker;
 pub mod transcode;
+pub mod web;

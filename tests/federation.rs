@@ -225,16 +225,21 @@ async fn a_published_video_is_a_peertube_video_object() {
         let hex = t["name"].as_str().unwrap();
         assert!(tracker_accepts(&s, hex).await, "{hex}");
     }
-    // A browser is sent to something it can play.
+    // A browser gets the watch page.
     let r = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
         .get(s.url(&format!("/videos/watch/{uuid}")))
+        .header("accept", "text/html")
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 307);
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
 }
 
 /// Serves `doc` (as ActivityPub JSON) to every request, on a loopback port; returns the base URL.

@@ -76,7 +76,7 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
             })
         })
         .collect();
-    Json(json!({
+    let mut doc = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSecs": app.started.elapsed().as_secs(),
         "publicUrl": app.public_url,
@@ -88,7 +88,9 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
         "cacheBytesPerShard": app.engine.cache_bytes_per_shard,
         "dataDir": app.data_dir,
         "federation": app.federation.status_json(&app.store),
-    }))
+    });
+    crate::web::admin::extend_status(&app, &mut doc);
+    Json(doc)
 }
 
 /// `GET /metrics` in the Prometheus text format.

@@ -12,7 +12,7 @@ pub mod videos;
 use crate::app::SharedApp;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
@@ -127,19 +127,10 @@ pub fn router(app: SharedApp) -> Router {
             "/api/v1/server/followers",
             get(crate::federation::admin::followers),
         )
-        .route("/", get(home))
+        .merge(crate::web::routes())
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .with_state(app)
-}
-
-async fn home(axum::extract::State(app): axum::extract::State<SharedApp>) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{name}</title></head>\
-         <body><h1>{name}</h1><p>Fleuve {version} is running.</p></body></html>",
-        name = html_escape(&app.config.instance.name),
-        version = env!("CARGO_PKG_VERSION"),
-    ))
 }
 
 async fn fallback(uri: http::Uri) -> Response {

@@ -245,15 +245,19 @@ pub async fn video_collection(
 }
 
 /// `GET /videos/watch/{uuid}` and `GET /w/{shortUUID}`: the `Video` for federation clients; the
-/// watch page (issue 6) for browsers, until then the HLS master playlist.
+/// watch page for browsers.
 pub async fn watch(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
-    let video = find(&app, &key)?
-        .filter(|v| v.state == VideoState::Published && v.privacy != 3)
-        .ok_or_else(|| ApiError::not_found(format!("video {key} not found")))?;
+    let video = find(&app, &key)?.filter(|v| v.state == VideoState::Published && v.privacy != 3);
+    let Some(video) = video else {
+        if wants_activity_json(&headers) {
+            return Err(ApiError::not_found(format!("video {key} not found")));
+        }
+        return Ok(crate::web::missing_video_page(&app));
+    };
     if let Some(r) = &video.remote {
         // Another instance's video: its object and its page are at its origin.
         let to = if wants_activity_json(&headers) {
@@ -280,11 +284,5 @@ pub async fn watch(
         }
         return Ok(activity_json(doc));
     }
-    match &video.hls {
-        Some(hls) => Ok(
-            Redirect::temporary(&hls_url(&app.public_url, &video.uuid, &hls.master))
-                .into_response(),
-        ),
-        None => Err(ApiError::not_found(format!("video {key} has no playlist"))),
-    }
+    Ok(crate::web::watch_page(&app, &video))
 }

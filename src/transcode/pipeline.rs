@@ -551,6 +551,9 @@ fn encoder_options(name: &str, rung: &Rung) -> ff::Dictionary<'static> {
     d.set("maxrate", &t);
     d.set("bufsize", &buf);
     d.set("g", &rung.gop.to_string());
+    // Closed GOPs: every keyframe an IDR with no frame referring back past it, so a player can
+    // start decoding at any segment (browsers fail to decode after a seek otherwise).
+    d.set("flags", "+cgop");
     match name {
         "libx264" => {
             d.set("preset", "veryfast");

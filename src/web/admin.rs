@@ -1,0 +1,162 @@
+//! What the admin page shows beyond the engine: transcode jobs (running ones with each rung's
+//! encoder and frame rate, recent ones with the encoder each rung ended on), the hardware found,
+//! tracker swarms and peers, and the media cache hit rate. Added to `GET /api/v1/admin/status`.
+
+use crate::app::App;
+use crate::store::tables::{Job, JobState};
+use crate::store::videos::{FileKey, VideoByUuidKey, VideoFile, VideoKey};
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::OnceLock;
+
+/// Recent finished jobs listed.
+const RECENT_JOBS: usize = 10;
+
+/// The hardware inventory, probed once per process (probing opens devices and NVML).
+fn hardware() -> &'static Value {
+    static HW: OnceLock<Value> = OnceLock::new();
+    HW.get_or_init(|| {
+        let inv = fleuve_hw::discover();
+        let mut v = serde_json::to_value(&inv).unwrap_or(Value::Null);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("report".into(), Value::String(inv.render_text()));
+        }
+        v
+    })
+}
+
+fn video_name(app: &App, uuid: &str) -> Option<String> {
+    let id = app.store.get(&VideoByUuidKey(uuid.to_string())).ok()??;
+    app.store.get(&VideoKey(id)).ok()?.map(|v| v.name)
+}
+
+fn rungs_of(app: &App, uuid: &str) -> Vec<Value> {
+    let Some(id) = app
+        .store
+        .get(&VideoByUuidKey(uuid.to_string()))
+        .ok()
+        .flatten()
+    else {
+        return Vec::new();
+    };
+    let mut files: Vec<VideoFile> = app
+        .store
+        .scan::<FileKey>(&id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, f)| f)
+        .collect();
+    files.sort_by_key(|f| std::cmp::Reverse(f.resolution));
+    files
+        .iter()
+        .map(|f| {
+            json!({
+                "resolution": f.resolution,
+                "encoder": f.encoder,
+                "fallbackReason": f.fallback_reason,
+                "fps": f.fps,
+            })
+        })
+        .collect()
+}
+
+fn job_json(app: &App, job: &Job) -> Value {
+    json!({
+        "id": job.id,
+        "video": job.video_uuid,
+        "name": video_name(app, &job.video_uuid),
+        "state": format!("{:?}", job.state).to_lowercase(),
+        "attempts": job.attempts,
+        "error": job.last_error,
+        "updatedAt": crate::api::users::iso8601(job.updated_at),
+        "rungs": rungs_of(app, &job.video_uuid),
+    })
+}
+
+/// Adds `jobs`, `hardware`, `tracker` and `cache` to the admin status document.
+pub fn extend_status(app: &App, status: &mut Value) {
+    let Some(doc) = status.as_object_mut() else {
+        return;
+    };
+    let queue = app.transcoder.queue();
+    let mut counts = serde_json::Map::new();
+    for state in [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Done,
+        JobState::Failed,
+    ] {
+        counts.insert(
+            format!("{state:?}").to_lowercase(),
+            json!(queue.count(state).unwrap_or(0)),
+        );
+    }
+    let running: Vec<Value> = app
+        .transcoder
+        .live_jobs()
+        .into_iter()
+        .map(|(uuid, live)| {
+            let p = live.progress;
+            json!({
+                "id": live.job_id,
+                "video": uuid,
+                "name": video_name(app, &uuid),
+                "attempt": live.attempt,
+                "progress": p.as_ref().map(|p| p.progress).unwrap_or(0.0),
+                "etaSecs": p.as_ref().and_then(|p| p.eta_secs),
+                "rungs": p.map(|p| p.rungs).unwrap_or_default(),
+            })
+        })
+        .collect();
+    let mut recent: Vec<Job> = [JobState::Done, JobState::Failed]
+        .into_iter()
+        .flat_map(|s| queue.list(s).unwrap_or_default())
+        .collect();
+    recent.sort_by_key(|j| std::cmp::Reverse((j.updated_at, j.id)));
+    recent.truncate(RECENT_JOBS);
+    let queued: Vec<Value> = queue
+        .list(JobState::Queued)
+        .unwrap_or_default()
+        .iter()
+        .take(RECENT_JOBS)
+        .map(|j| job_json(app, j))
+        .collect();
+    doc.insert(
+        "jobs".into(),
+        json!({
+            "counts": counts,
+            "running": running,
+            "queued": queued,
+            "recent": recent.iter().map(|j| job_json(app, j)).collect::<Vec<_>>(),
+        }),
+    );
+    doc.insert("hardware".into(), hardware().clone());
+    let (torrents, peers, ws_peers) = app.tracker.swarms.counts();
+    doc.insert(
+        "tracker".into(),
+        json!({
+            "enabled": app.config.tracker.enabled,
+            "private": app.config.tracker.private,
+            "swarms": torrents,
+            "peers": peers,
+            "webtorrentPeers": ws_peers,
+            "offersRelayed": app.tracker.metrics.offers_relayed.load(Relaxed),
+            "answersRelayed": app.tracker.metrics.answers_relayed.load(Relaxed),
+        }),
+    );
+    let (hits, misses) = app.metrics.shards().iter().fold((0u64, 0u64), |(h, m), s| {
+        (
+            h + s.cache_hits.load(Relaxed),
+            m + s.cache_misses.load(Relaxed),
+        )
+    });
+    let total = hits + misses;
+    doc.insert(
+        "cache".into(),
+        json!({
+            "hits": hits,
+            "misses": misses,
+            "hitRate": if total > 0 { Some(hits as f64 / total as f64) } else { None },
+        }),
+    );
+}

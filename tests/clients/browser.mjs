@@ -1,0 +1,308 @@
+// Drives Debian's Chromium with playwright-core for tests/web.rs: one scenario per run, the
+// result as one JSON line on stdout, screenshots into the artifacts folder.
+//
+//   node browser.mjs <scenario> '<json options>'
+//
+// Scenarios: watch, p2p, embed, upload, pages. Options: base (server URL), short and uuid (the
+// published video), out (screenshot folder), user and password (login), clip (file to upload).
+import { chromium } from "playwright-core";
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+
+const [scenario, json] = process.argv.slice(2);
+const opt = JSON.parse(json || "{}");
+const DEADLINE_MS = Number(opt.deadlineMs || 150_000);
+
+// The whole run has a deadline: the test must stop by itself.
+setTimeout(() => {
+  console.log(JSON.stringify({ ok: false, error: `scenario ${scenario} timed out after ${DEADLINE_MS} ms` }));
+  process.exit(3);
+}, DEADLINE_MS).unref();
+
+// Playwright gives every launch a fresh, temporary --user-data-dir of its own.
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    // WebRTC between two contexts on this machine: loopback candidates, no mDNS names.
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+  ],
+});
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` (in the page) until it returns a truthy value, or throws after `ms`. */
+async function until(page, fn, arg, ms, what) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await page.evaluate(fn, arg).catch((e) => ({ evalError: e.message }));
+    if (last && !last.evalError) return last;
+    await sleep(250);
+  }
+  throw new Error(`${what} did not happen within ${ms} ms (last: ${JSON.stringify(last)})`);
+}
+
+const allLogs = [];
+
+async function newPage(context, log) {
+  const page = await context.newPage();
+  page.on("console", (m) => allLogs.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => allLogs.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") log.push(`${m.type()}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => log.push(`pageerror: ${e.message}`));
+  return page;
+}
+
+/** The player's state as plain JSON. */
+function playerState() {
+  const p = window.fleuvePlayer;
+  const v = document.getElementById("video");
+  if (!p) return null;
+  const menu = document.getElementById("quality");
+  return {
+    ready: p.ready,
+    p2pEnabled: p.p2pEnabled,
+    currentTime: v.currentTime,
+    duration: v.duration,
+    paused: v.paused,
+    ended: v.ended,
+    mediaError: v.error ? v.error.code : null,
+    bufferedEnd: v.buffered.length ? v.buffered.end(v.buffered.length - 1) : 0,
+    errors: p.errors,
+    levels: p.levels,
+    menu: menu ? Array.from(menu.options, (o) => o.textContent) : [],
+    peers: p.peerCount,
+    bytes: p.stats.bytes,
+    uploaded: p.stats.uploaded,
+    segments: p.stats.segments,
+    validated: p.stats.validated,
+    rejected: p.stats.rejected,
+    trackerErrors: p.stats.trackerErrors,
+    statsText: document.getElementById("p2p-stats")?.textContent,
+  };
+}
+
+async function play(page) {
+  await until(page, () => window.fleuvePlayer && window.fleuvePlayer.ready, null, 30_000, "player ready");
+  await page.evaluate(() => {
+    const v = document.getElementById("video");
+    v.muted = true;
+    return v.play().then(() => true, (e) => e.message);
+  });
+}
+
+async function login(page) {
+  await page.goto(`${opt.base}/login?next=/admin`);
+  await page.getByLabel("User name").fill(opt.user);
+  await page.getByLabel("Password").fill(opt.password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL(`${opt.base}/admin`, { timeout: 15_000 });
+}
+
+const scenarios = {
+  async watch() {
+    const log = [];
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await newPage(context, log);
+    const resp = await page.goto(`${opt.base}/w/${opt.short}`);
+    // Opening the page loads the playlists, not the video.
+    await until(page, () => window.fleuvePlayer && window.fleuvePlayer.ready, null, 30_000, "player ready");
+    await sleep(1000);
+    const bytesBeforePlay = await page.evaluate(() => window.fleuvePlayer.stats.bytes.http + window.fleuvePlayer.stats.bytes.p2p);
+    await play(page);
+    const s = await until(page, () => {
+      const v = document.getElementById("video");
+      return v.currentTime > 3.2 ? true : null;
+    }, null, 60_000, "playback past 3 s");
+    await page.screenshot({ path: path.join(opt.out, "watch.png"), fullPage: true });
+    const state = await page.evaluate(playerState);
+    await page.evaluate(() => document.getElementById("video").pause());
+    // Keyboard (after the state is taken: a seek is its own story): the right arrow seeks 5 s
+    // ahead, "m" toggles mute.
+    await page.locator("h1").click();
+    const before = await page.evaluate(() => document.getElementById("video").currentTime);
+    await page.keyboard.press("ArrowRight");
+    await page.keyboard.press("m");
+    const after = await page.evaluate(() => ({ t: document.getElementById("video").currentTime, muted: document.getElementById("video").muted }));
+    // Playback goes on after seeks into the middle of GOPs (every keyframe must be a point
+    // where decoding can start).
+    await page.evaluate(() => { document.getElementById("video").play().catch(() => {}); });
+    let afterSeek = { seeks: [] };
+    try {
+      for (const target of [7.9, 13.3, 21.7, 30.5]) {
+        await page.evaluate((t) => { document.getElementById("video").currentTime = t; }, target);
+        afterSeek.seeks.push(await until(page, (t) => {
+          const v = document.getElementById("video");
+          return v.currentTime > t + 0.7 || v.error ? { target: t, currentTime: v.currentTime, mediaError: v.error ? v.error.message : null } : null;
+        }, target, 20_000, `playback after seeking to ${target}`));
+      }
+      afterSeek.mediaError = afterSeek.seeks.map((x) => x.mediaError).find((e) => e) || null;
+      afterSeek.currentTime = afterSeek.seeks.at(-1).currentTime;
+    } catch (e) {
+      afterSeek.error = e.message;
+    }
+    afterSeek.fatalErrors = await page.evaluate(() => window.fleuvePlayer.errors.filter((e) => e.fatal));
+    const head = await page.evaluate(() => ({
+      ogTitle: document.querySelector('meta[property="og:title"]')?.content,
+      oembed: document.querySelector('link[type="application/json+oembed"]')?.href,
+    }));
+    return { ok: !!s, status: resp.status(), bytesBeforePlay, state, keyboard: { before, after, afterSeek }, head, log };
+  },
+
+  async p2p() {
+    const log = [];
+    const url = `${opt.base}/w/${opt.short}`;
+    const a = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const b = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const pa = await newPage(a, log);
+    await pa.goto(url);
+    await play(pa);
+    // The first viewer holds the whole video before the second arrives.
+    await until(pa, () => {
+      const v = document.getElementById("video");
+      const p = window.fleuvePlayer;
+      return v.duration > 0 && v.buffered.length && v.buffered.end(v.buffered.length - 1) >= v.duration - 0.5 && p.stats.segments.http > 0 ? true : null;
+    }, null, 60_000, "first viewer buffering the whole video");
+    const pb = await newPage(b, log);
+    await pb.goto(url);
+    await play(pb);
+    let second;
+    try {
+      second = await until(pb, () => {
+        const p = window.fleuvePlayer;
+        const v = document.getElementById("video");
+        return p.stats.bytes.p2p > 0 && (v.ended || v.currentTime > 6 || (v.buffered.length && v.buffered.end(v.buffered.length - 1) >= v.duration - 0.5)) ? true : null;
+      }, null, 60_000, "second viewer receiving from the first");
+    } catch (e) {
+      log.push(e.message);
+    }
+    // Let the remaining downloads finish before reading the numbers.
+    await sleep(1500);
+    await pb.screenshot({ path: path.join(opt.out, "watch-p2p.png") });
+    const first = await pa.evaluate(playerState);
+    const stateB = await pb.evaluate(playerState);
+    return { ok: !!second, first, second: stateB, log };
+  },
+
+  async embed() {
+    const log = [];
+    // A page on another origin (another port) embedding ours.
+    const server = http.createServer((req, res) => {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><html><body style="margin:0;background:#eee"><h1>Another site</h1>
+        <iframe id="f" width="640" height="360" style="border:0" allow="autoplay; fullscreen"
+          src="${opt.base}/videos/embed/${opt.uuid}?autoplay=1&muted=1"></iframe></body></html>`);
+    });
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    const host = `http://127.0.0.1:${server.address().port}`;
+    try {
+      const context = await browser.newContext({ viewport: { width: 800, height: 520 } });
+      const page = await newPage(context, log);
+      await page.goto(`${host}/`);
+      const frame = await (await page.waitForSelector("#f")).contentFrame();
+      await until(frame, () => {
+        const v = document.getElementById("video");
+        return v && v.currentTime > 2 ? true : null;
+      }, null, 60_000, "embedded playback past 2 s");
+      await frame.evaluate(() => document.getElementById("video").pause());
+      await page.screenshot({ path: path.join(opt.out, "embed.png") });
+      const state = await frame.evaluate(playerState);
+      const origins = { top: await page.evaluate(() => location.origin), frame: await frame.evaluate(() => location.origin) };
+      return { ok: true, origins, state, log };
+    } finally {
+      server.close();
+    }
+  },
+
+  async upload() {
+    const log = [];
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await newPage(context, log);
+    // Not logged in: the page asks for a login first.
+    await page.goto(`${opt.base}/upload`);
+    const askedToLogin = await page.locator("#login-needed").isVisible();
+    await login(page);
+    await page.goto(`${opt.base}/upload`);
+    await page.getByLabel("Video file").setInputFiles(opt.clip);
+    await page.getByLabel("Title").fill("Uploaded from the page");
+    await page.getByRole("button", { name: "Upload" }).click();
+    const phases = new Set();
+    const end = Date.now() + 150_000;
+    let st;
+    while (Date.now() < end) {
+      st = await page.evaluate(() => ({ ...window.fleuveUpload, video: window.fleuveUpload.video && { uuid: window.fleuveUpload.video.uuid, shortUUID: window.fleuveUpload.video.shortUUID }, bar: document.getElementById("upload-progress").value }));
+      phases.add(st.phase);
+      if (st.phase === "published" || st.phase === "failed") break;
+      await sleep(200);
+    }
+    await page.screenshot({ path: path.join(opt.out, "upload.png") });
+    let watchStatus = null;
+    if (st.phase === "published") {
+      await page.getByRole("link", { name: "Watch the video" }).click();
+      await page.waitForURL(/\/w\//);
+      watchStatus = await page.evaluate(() => document.querySelector("h1.watch-title")?.textContent);
+    }
+    return { ok: st.phase === "published", askedToLogin, phases: [...phases], state: st, watchTitle: watchStatus, log };
+  },
+
+  async pages() {
+    const log = [];
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await newPage(context, log);
+    await page.goto(`${opt.base}/`);
+    const cards = await page.locator(".card").count();
+    await page.screenshot({ path: path.join(opt.out, "home.png"), fullPage: true });
+    // Keyboard navigation: the first Tab reaches the skip link.
+    await page.keyboard.press("Tab");
+    const firstFocus = await page.evaluate(() => document.activeElement?.textContent);
+    // A wrong password is refused on the form, with a message.
+    await page.goto(`${opt.base}/login`);
+    await page.getByLabel("User name").fill(opt.user);
+    await page.getByLabel("Password").fill("not-the-password");
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.locator("#login-error").waitFor({ state: "visible", timeout: 10_000 });
+    const loginError = await page.locator("#login-error").textContent();
+    await login(page);
+    await until(page, () => (document.querySelectorAll("#tiles .tile").length >= 4 && window.fleuveAdmin ? true : null), null, 15_000, "admin tiles");
+    await page.screenshot({ path: path.join(opt.out, "admin.png"), fullPage: true });
+    const admin = await page.evaluate(() => ({
+      tiles: Array.from(document.querySelectorAll("#tiles .tile"), (t) => t.textContent),
+      jobs: document.getElementById("jobs").textContent,
+      tracker: document.getElementById("tracker").textContent,
+      federation: document.getElementById("federation").textContent,
+      hardware: document.getElementById("hardware").textContent,
+      sessionLink: document.getElementById("session-link").textContent,
+    }));
+    // Images without alternative text, inputs without labels.
+    const a11y = await page.evaluate(() => ({
+      imagesWithoutAlt: document.querySelectorAll("img:not([alt])").length,
+    }));
+    return { ok: true, cards, firstFocus, loginError, admin, a11y, log };
+  },
+};
+
+let result;
+try {
+  if (!scenarios[scenario]) throw new Error(`unknown scenario ${scenario}`);
+  fs.mkdirSync(opt.out || ".", { recursive: true });
+  result = await scenarios[scenario]();
+} catch (e) {
+  result = { ok: false, error: String(e && e.stack ? e.stack : e), console: allLogs.slice(-40) };
+}
+await browser.close().catch(() => {});
+console.log(JSON.stringify(result));
+process.exit(0);
