@@ -204,6 +204,22 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         })
         .await;
 
+        // B's home page lists it, from A (origin host shown, link to A's watch page).
+        let home = c
+            .get(b.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(home.contains("Renamed on A"), "{home}");
+        assert!(
+            home.contains(&format!("href=\"{}", a.url("/w/"))),
+            "the card links to A's page: {home}"
+        );
+        assert!(home.contains(&format!("<span class=\"origin\">{}</span>", a.addr)));
+
         // Forged and stale signatures: 401, nothing changes.
         let before = videos_of(&b).await.len();
         let forged_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();

@@ -145,7 +145,8 @@ function render(s) {
   document.getElementById("federation").replaceChildren(
     fed
       ? pairs(
-          Object.entries(fed).map(([k, v]) => [
+          // In the labels' order (the JSON object's keys come sorted), unknown keys last.
+          [...Object.keys(FEDERATION_LABELS).filter((k) => k in fed), ...Object.keys(fed).filter((k) => !(k in FEDERATION_LABELS))].map((k) => [k, fed[k]]).map(([k, v]) => [
             FEDERATION_LABELS[k] || k,
             k === "enabled" ? (v ? "on" : "off") : k === "oldestDeliverySecs" ? seconds(v) : typeof v === "object" ? JSON.stringify(v) : String(v),
           ]),
