@@ -48,7 +48,7 @@ PY
   mkdir -p "$WORK/$name-b"
   : > "$WORK/$name-b.cmds"
   while read -r r w h fps t gop; do
-    echo "ffmpeg -hide_banner -loglevel error -y -i $src -vf scale=w=-2:h=$h -r $fps -c:v libx264 -preset veryfast -maxrate $t -bufsize $((2 * t)) -b_strategy 1 -bf 16 -g $gop -pix_fmt yuv420p $aopt -threads 0 -max_muxing_queue_size 1024 -map_metadata -1 $hls -hls_segment_filename $WORK/$name-b/b-$r-fragmented.mp4 $WORK/$name-b/b-$r.m3u8" >> "$WORK/$name-b.cmds"
+    echo "ffmpeg -hide_banner -loglevel error -y -i $src -vf scale=w=-2:h=$h -r $fps -c:v libx264 -preset veryfast -maxrate $t -bufsize $((2 * t)) -b_strategy 1 -bf 16 -g $gop -flags +cgop -pix_fmt yuv420p $aopt -threads 0 -max_muxing_queue_size 1024 -map_metadata -1 $hls -hls_segment_filename $WORK/$name-b/b-$r-fragmented.mp4 $WORK/$name-b/b-$r.m3u8" >> "$WORK/$name-b.cmds"
   done < "$WORK/$name-rungs.txt"
   $TIME "$WORK/$name-b.time" bash "$WORK/$name-b.cmds"
 
@@ -62,7 +62,7 @@ PY
   while read -r r w h fps t gop; do
     i=$((i + 1))
     graph="$graph[s$i]scale=w=-2:h=$h,fps=$fps[o$i];"
-    outs+=(-map "[o$i]" -map 0:a? -c:v libx264 -preset veryfast -maxrate "$t" -bufsize $((2 * t)) -b_strategy 1 -bf 16 -g "$gop" -pix_fmt yuv420p $aopt $hls -hls_segment_filename "$WORK/$name-c/c-$r-fragmented.mp4" "$WORK/$name-c/c-$r.m3u8")
+    outs+=(-map "[o$i]" -map 0:a? -c:v libx264 -preset veryfast -maxrate "$t" -bufsize $((2 * t)) -b_strategy 1 -bf 16 -g "$gop" -flags +cgop -pix_fmt yuv420p $aopt $hls -hls_segment_filename "$WORK/$name-c/c-$r-fragmented.mp4" "$WORK/$name-c/c-$r.m3u8")
   done < "$WORK/$name-rungs.txt"
   $TIME "$WORK/$name-c.time" ffmpeg -hide_banner -loglevel error -y -i "$src" -filter_complex "${graph%;}" "${outs[@]}"
 
