@@ -277,6 +277,26 @@ fn serve_document(doc: impl Fn(&str) -> String + Send + Sync + 'static) -> Strin
     base
 }
 
+/// A remote actor `/accounts/<name>` served on a loopback port (every request, its inbox
+/// POSTs included, gets the actor document); returns its id and private key.
+fn fake_actor(name: &str, kind: &str) -> (String, rsa::RsaPrivateKey) {
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let pem = fleuve::federation::keys::public_key_pem(&rsa::RsaPublicKey::from(&key)).unwrap();
+    let cell = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let (c2, name2, kind2) = (cell.clone(), name.to_string(), kind.to_string());
+    let base = serve_document(move |_| {
+        let id = format!("{}/accounts/{name2}", c2.get().cloned().unwrap_or_default());
+        serde_json::json!({
+            "id": id, "type": kind2, "preferredUsername": name2,
+            "inbox": format!("{id}/inbox"),
+            "publicKey": {"id": format!("{id}#main-key"), "owner": id, "publicKeyPem": pem},
+        })
+        .to_string()
+    });
+    cell.set(base.clone()).unwrap();
+    (format!("{base}/accounts/{name}"), key)
+}
+
 async fn metric(s: &Server, line_start: &str) -> u64 {
     let text = client()
         .get(s.url("/metrics"))
@@ -310,22 +330,7 @@ async fn the_inbox_verifies_dedupes_limits_and_ignores_unknown_types() {
         ),
     ]);
     let s = Server::start_with(opts);
-    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
-    let pem = fleuve::federation::keys::public_key_pem(&rsa::RsaPublicKey::from(&key)).unwrap();
-    let base_cell = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
-    let cell = base_cell.clone();
-    let base = serve_document(move |_| {
-        let base = cell.get().cloned().unwrap_or_default();
-        let id = format!("{base}/accounts/alice");
-        serde_json::json!({
-            "id": id, "type": "Person", "preferredUsername": "alice",
-            "inbox": format!("{id}/inbox"),
-            "publicKey": {"id": format!("{id}#main-key"), "owner": id, "publicKeyPem": pem},
-        })
-        .to_string()
-    });
-    base_cell.set(base.clone()).unwrap();
-    let actor = format!("{base}/accounts/alice");
+    let (actor, key) = fake_actor("alice", "Person");
     let key_id = format!("{actor}#main-key");
     let like = |n: u32| {
         serde_json::to_vec(&serde_json::json!({
@@ -417,25 +422,8 @@ async fn a_peertube_style_refollow_with_the_same_ids_is_taken() {
         "true".into(),
     ));
     let s = Server::start_with(opts);
-    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
-    let pem = fleuve::federation::keys::public_key_pem(&rsa::RsaPublicKey::from(&key)).unwrap();
-    let cell = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
-    let c2 = cell.clone();
     // The remote instance actor; its inbox (any POST) answers 200 too.
-    let base = serve_document(move |_| {
-        let id = format!(
-            "{}/accounts/peertube",
-            c2.get().cloned().unwrap_or_default()
-        );
-        serde_json::json!({
-            "id": id, "type": "Application", "preferredUsername": "peertube",
-            "inbox": format!("{id}/inbox"),
-            "publicKey": {"id": format!("{id}#main-key"), "owner": id, "publicKeyPem": pem},
-        })
-        .to_string()
-    });
-    cell.set(base.clone()).unwrap();
-    let actor = format!("{base}/accounts/peertube");
+    let (actor, key) = fake_actor("peertube", "Application");
     let key_id = format!("{actor}#main-key");
     // PeerTube's ids: the same Follow id (and Undo id) every time this instance follows us.
     let follow = serde_json::json!({

@@ -46,6 +46,17 @@ where
     }
 }
 
+/// `POST /api/v1/server/following` on `s` with `body`, as `token` (None: anonymous); returns the
+/// status and the body text.
+async fn follow(s: &Server, token: Option<&str>, body: Value) -> (u16, String) {
+    let mut rb = client().post(s.url("/api/v1/server/following")).json(&body);
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    let r = rb.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
 async fn videos_of(s: &Server) -> Vec<Value> {
     get_json(s, "/api/v1/videos?count=100").await["data"]
         .as_array()
@@ -64,37 +75,20 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         let c = client();
 
         // The admin API needs an administrator.
-        let r = c
-            .post(b.url("/api/v1/server/following"))
-            .json(&json!({"hosts": [a.addr]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 401);
+        let (status, text) = follow(&b, None, json!({"hosts": [a.addr]})).await;
+        assert_eq!(status, 401, "{text}");
         // An unreachable host is refused with the reason, and nothing is followed.
-        let r = c
-            .post(b.url("/api/v1/server/following"))
-            .bearer_auth(&b_token)
-            .json(&json!({"hosts": ["127.0.0.1:1"]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 400);
-        assert!(r.text().await.unwrap().contains("127.0.0.1:1"));
+        let (status, text) = follow(&b, Some(&b_token), json!({"hosts": ["127.0.0.1:1"]})).await;
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains("127.0.0.1:1"));
 
         // A has a video before anyone follows it.
         let v0 = publish_clip(&a, &a_token, "640x360", 2).await;
         let uuid0 = v0["uuid"].as_str().unwrap().to_string();
 
         // B follows A.
-        let r = c
-            .post(b.url("/api/v1/server/following"))
-            .bearer_auth(&b_token)
-            .json(&json!({"hosts": [a.addr]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+        let (status, text) = follow(&b, Some(&b_token), json!({"hosts": [a.addr]})).await;
+        assert_eq!(status, 204, "{text}");
         let b_ref = &b;
         eventually("B's follow of A to be accepted", &[&a, &b], || async {
             let f = get_json(b_ref, "/api/v1/server/following").await;
@@ -328,14 +322,13 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         })
         .await;
         // Following an account by its handle (WebFinger, then its actor).
-        let r = c
-            .post(b.url("/api/v1/server/following"))
-            .bearer_auth(&b_token)
-            .json(&json!({"handles": [format!("root@{}", a.addr)]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+        let (status, text) = follow(
+            &b,
+            Some(&b_token),
+            json!({"handles": [format!("root@{}", a.addr)]}),
+        )
+        .await;
+        assert_eq!(status, 204, "{text}");
         eventually("the account follow to be accepted", &[&a, &b], || async {
             let f = get_json(b_ref, "/api/v1/server/following").await;
             let data = f["data"].as_array().cloned().unwrap_or_default();
@@ -370,14 +363,8 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         .await;
         // Following again works (a new Follow id, not dropped as already seen) and brings back
         // A's remaining video through the outbox.
-        let r = c
-            .post(b.url("/api/v1/server/following"))
-            .bearer_auth(&b_token)
-            .json(&json!({"hosts": [a.addr]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 204);
+        let (status, text) = follow(&b, Some(&b_token), json!({"hosts": [a.addr]})).await;
+        assert_eq!(status, 204, "{text}");
         eventually(
             "the second follow and A's video back on B",
             &[&a, &b],
@@ -401,14 +388,8 @@ fn a_publication_not_yet_federated_is_sent_at_the_next_start() {
         let mut a = Server::start_in(a_dir.path(), fed_options(&[]));
         let b = Server::start_with(fed_options(&[]));
         let b_token = login(&b).await.0;
-        let r = client()
-            .post(b.url("/api/v1/server/following"))
-            .bearer_auth(&b_token)
-            .json(&json!({"hosts": [a.addr]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 204);
+        let (status, text) = follow(&b, Some(&b_token), json!({"hosts": [a.addr]})).await;
+        assert_eq!(status, 204, "{text}");
         let b_ref = &b;
         eventually("the follow", &[&a, &b], || async {
             (get_json(b_ref, "/api/v1/server/following").await["data"][0]["state"] == "accepted")
