@@ -155,20 +155,70 @@ pub async fn follow(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn actor_json(app: &App, id: &str, host: &str, name: &str) -> Value {
-    let _ = app;
+fn actor_json(id: &str, host: &str, name: &str) -> Value {
     json!({"id": null, "url": id, "name": name, "host": host, "hostRedundancyAllowed": false,
            "followingCount": 0, "followersCount": 0})
 }
 
-fn page(q: &ListQuery, items: Vec<Value>) -> Json<Value> {
+/// The follows of our instance actor in PeerTube's `ActorFollow` shape: whom it follows
+/// (`following`), or who follows it (`followers`).
+fn follows(app: &App, following: bool) -> Result<Vec<Value>, ApiError> {
+    let me = actor_json(
+        &super::discovery::LocalActor::Instance.url(&app.public_url),
+        &app.public_host,
+        INSTANCE_ACTOR,
+    );
+    // (remote actor, its host, state, created, updated)
+    let rows: Vec<(String, String, FollowState, u64, u64)> = if following {
+        app.store
+            .scan::<FollowingKey>(&())?
+            .into_iter()
+            .map(|(_, f)| (f.target, f.host, f.state, f.created_at, f.updated_at))
+            .collect()
+    } else {
+        app.store
+            .scan::<FollowerKey>(&())?
+            .into_iter()
+            .filter(|(_, f)| f.local == "instance")
+            .map(|(_, f)| (f.actor, f.host, f.state, f.created_at, f.created_at))
+            .collect()
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for (i, (actor, host, state, created, updated)) in rows.into_iter().enumerate() {
+        let name = app
+            .store
+            .get(&RemoteActorKey(actor.clone()))?
+            .map(|a| a.username)
+            .unwrap_or_default();
+        let remote = actor_json(&actor, &host, &name);
+        let (follower, followed) = if following {
+            (&me, &remote)
+        } else {
+            (&remote, &me)
+        };
+        items.push(json!({
+            "id": i + 1,
+            "follower": follower,
+            "following": followed,
+            "score": 1000,
+            "state": state.label(),
+            "createdAt": iso8601(created),
+            "updatedAt": iso8601(updated),
+        }));
+    }
+    Ok(items)
+}
+
+async fn list(app: SharedApp, q: ListQuery, following: bool) -> Result<Json<Value>, ApiError> {
+    let a = app.clone();
+    let items = app.pool.run(move || follows(&a, following)).await??;
     let total = items.len();
     let data: Vec<Value> = items
         .into_iter()
         .skip(q.start.unwrap_or(0))
         .take(q.count.unwrap_or(15).min(100))
         .collect();
-    Json(json!({"total": total, "data": data}))
+    Ok(Json(json!({"total": total, "data": data})))
 }
 
 /// `GET /api/v1/server/following`.
@@ -176,30 +226,7 @@ pub async fn following(
     State(app): State<SharedApp>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let me = actor_json(
-        &app,
-        &super::discovery::LocalActor::Instance.url(&app.public_url),
-        &app.public_host,
-        INSTANCE_ACTOR,
-    );
-    let mut items = Vec::new();
-    for (i, (_, f)) in app.store.scan::<FollowingKey>(&())?.into_iter().enumerate() {
-        let name = app
-            .store
-            .get(&RemoteActorKey(f.target.clone()))?
-            .map(|a| a.username)
-            .unwrap_or_default();
-        items.push(json!({
-            "id": i + 1,
-            "follower": me,
-            "following": actor_json(&app, &f.target, &f.host, &name),
-            "score": 1000,
-            "state": f.state.label(),
-            "createdAt": iso8601(f.created_at),
-            "updatedAt": iso8601(f.updated_at),
-        }));
-    }
-    Ok(page(&q, items))
+    list(app, q, true).await
 }
 
 /// `GET /api/v1/server/followers`: who follows our instance actor.
@@ -207,33 +234,7 @@ pub async fn followers(
     State(app): State<SharedApp>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let me = actor_json(
-        &app,
-        &super::discovery::LocalActor::Instance.url(&app.public_url),
-        &app.public_host,
-        INSTANCE_ACTOR,
-    );
-    let mut items = Vec::new();
-    for (i, (_, f)) in app.store.scan::<FollowerKey>(&())?.into_iter().enumerate() {
-        if f.local != "instance" {
-            continue;
-        }
-        let name = app
-            .store
-            .get(&RemoteActorKey(f.actor.clone()))?
-            .map(|a| a.username)
-            .unwrap_or_default();
-        items.push(json!({
-            "id": i + 1,
-            "follower": actor_json(&app, &f.actor, &f.host, &name),
-            "following": me,
-            "score": 1000,
-            "state": f.state.label(),
-            "createdAt": iso8601(f.created_at),
-            "updatedAt": iso8601(f.created_at),
-        }));
-    }
-    Ok(page(&q, items))
+    list(app, q, false).await
 }
 
 /// `DELETE /api/v1/server/following/{host|name@host}`: unfollow, and drop that host's videos.

@@ -363,9 +363,8 @@ pub fn spawn(app: &Arc<App>) -> std::io::Result<Vec<std::thread::JoinHandle<()>>
 fn worker(app: Arc<App>) {
     let per_host = app.federation.config.delivery_per_host;
     while let Some((id, row)) = app.federation.deliveries.take(per_host) {
-        let app2 = &app;
-        let outcome = attempt(app2, &row);
-        let fed = &app2.federation;
+        let outcome = attempt(&app, &row);
+        let fed = &app.federation;
         match &outcome {
             Outcome::Delivered => {
                 fed.metrics.delivered.fetch_add(1, Ordering::Relaxed);
@@ -383,7 +382,7 @@ fn worker(app: Arc<App>) {
             }
         }
         fed.deliveries.finish(
-            &app2.store,
+            &app.store,
             id,
             &outcome,
             fed.config.retry_base_secs,
