@@ -151,16 +151,6 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             crate::federation::inbox::spawn_processor(app.clone(), fed_stop.clone())
                 .context("cannot start the inbox processor")?,
         );
-        match crate::federation::outbox::federate_pending(&app) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                videos = n,
-                "federation: queued the Create of videos published while stopping"
-            ),
-            Err(e) => {
-                tracing::error!(error = %e.detail, "federation: cannot queue pending Creates")
-            }
-        }
     }
     let lanes = transcoder
         .start()

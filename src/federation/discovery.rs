@@ -56,6 +56,16 @@ pub fn find_local(app: &App, name: &str) -> Result<Option<LocalActor>, ApiError>
     Ok(None)
 }
 
+/// Whether `actor` exists here (the instance always does; an account needs its user, a channel
+/// its channel: `/video-channels/<name>` never names an account).
+pub fn exists(app: &App, actor: &LocalActor) -> Result<bool, ApiError> {
+    Ok(match actor {
+        LocalActor::Instance => true,
+        LocalActor::Account(n) => app.store.get(&UserByNameKey(n.to_lowercase()))?.is_some(),
+        LocalActor::Channel(n) => app.store.get(&ChannelByNameKey(n.clone()))?.is_some(),
+    })
+}
+
 /// `?resource=acct:name@host`.
 #[derive(Debug, Deserialize)]
 pub struct WebfingerQuery {

@@ -314,7 +314,8 @@ fn forget_actor(app: &App, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Starts the thread that processes the inbox queue.
+/// Starts the thread that processes the inbox queue (it first queues the `Create` of any
+/// published video not federated yet).
 pub fn spawn_processor(
     app: Arc<App>,
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -322,6 +323,17 @@ pub fn spawn_processor(
     std::thread::Builder::new()
         .name("fleuve-inbox".into())
         .spawn(move || {
+            // Off the start-up path: Creates of videos published while the server was stopping.
+            match outbox::federate_pending(&app) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    videos = n,
+                    "federation: queued the Create of videos published while stopping"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e.detail, "federation: cannot queue pending Creates")
+                }
+            }
             while !stop.load(Ordering::Relaxed) {
                 let items = match app.store.scan_limit::<InboxItemKey>(&(), 256) {
                     Ok(i) => i,
@@ -406,11 +418,7 @@ fn on_follow(app: &App, act: &Value, actor: &str, object: &Value) -> Result<&'st
     let target = id_of(object).ok_or("Follow without object id")?;
     let local = local_actor_of_url(&app.public_url, target)
         .ok_or_else(|| format!("{target} is not one of our actors"))?;
-    if !matches!(local, LocalActor::Instance)
-        && super::discovery::find_local(app, target.rsplit('/').next().unwrap_or_default())
-            .map_err(|e| e.detail)?
-            .is_none()
-    {
+    if !super::discovery::exists(app, &local).map_err(|e| e.detail)? {
         return Err(format!("{target} is not one of our actors"));
     }
     let fed = &app.federation;
