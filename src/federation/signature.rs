@@ -151,7 +151,9 @@ pub fn sign_request(
     sign_request_with(head, body, key_id, now, |data| sign_bytes(data, key))
 }
 
-/// [`sign_request`] with a [`SigningKey`] (what deliveries use: ring's RSA, about 5× faster).
+/// [`sign_request`] with a [`SigningKey`] (what deliveries use: ring's RSA; moving signing and
+/// verification from the `rsa` crate to ring took a 2,000-inbox delivery from 4.71 s to 2.57 s,
+/// `cargo bench --bench federation_load -- 1000 2000`, docs/benchmarks.md).
 pub fn sign_request_fast(
     head: &RequestHead<'_>,
     body: Option<&[u8]>,
