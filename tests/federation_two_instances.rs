@@ -57,6 +57,18 @@ async fn follow(s: &Server, token: Option<&str>, body: Value) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// Waits until `s` lists the video `uuid`.
+async fn wait_listed(what: &str, logs: &[&Server], s: &Server, uuid: &str) {
+    eventually(what, logs, || async {
+        videos_of(s)
+            .await
+            .into_iter()
+            .any(|x| x["uuid"] == uuid)
+            .then_some(())
+    })
+    .await
+}
+
 async fn videos_of(s: &Server) -> Vec<Value> {
     get_json(s, "/api/v1/videos?count=100").await["data"]
         .as_array()
@@ -96,16 +108,11 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         })
         .await;
         // Once accepted, B crawls A's instance outbox (Announces of A's videos) and has v0.
-        eventually(
+        wait_listed(
             "A's earlier video on B (outbox crawl)",
             &[&a, &b],
-            || async {
-                videos_of(b_ref)
-                    .await
-                    .into_iter()
-                    .any(|x| x["uuid"] == uuid0.as_str())
-                    .then_some(())
-            },
+            b_ref,
+            &uuid0,
         )
         .await;
         let followers = get_json(&a, "/api/v1/server/followers").await;
@@ -296,16 +303,11 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
             o
         });
         let b_ref = &b;
-        eventually(
+        wait_listed(
             "the second video on B after its restart",
             &[&a, &b],
-            || async {
-                videos_of(b_ref)
-                    .await
-                    .into_iter()
-                    .any(|x| x["uuid"] == uuid2.as_str())
-                    .then_some(())
-            },
+            b_ref,
+            &uuid2,
         )
         .await;
 
@@ -365,16 +367,11 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         // A's remaining video through the outbox.
         let (status, text) = follow(&b, Some(&b_token), json!({"hosts": [a.addr]})).await;
         assert_eq!(status, 204, "{text}");
-        eventually(
+        wait_listed(
             "the second follow and A's video back on B",
             &[&a, &b],
-            || async {
-                videos_of(b_ref)
-                    .await
-                    .into_iter()
-                    .any(|x| x["uuid"] == uuid2.as_str())
-                    .then_some(())
-            },
+            b_ref,
+            &uuid2,
         )
         .await;
         assert_eq!(get_json(&a, "/api/v1/server/followers").await["total"], 1);
@@ -414,13 +411,6 @@ fn a_publication_not_yet_federated_is_sent_at_the_next_start() {
         a.stop();
         // At the next start with federation on, the pending Create goes out.
         let a = restart("true");
-        eventually("the pending Create on B", &[&a, &b], || async {
-            videos_of(b_ref)
-                .await
-                .into_iter()
-                .any(|x| x["uuid"] == uuid.as_str())
-                .then_some(())
-        })
-        .await;
+        wait_listed("the pending Create on B", &[&a, &b], b_ref, &uuid).await;
     });
 }
