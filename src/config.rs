@@ -108,6 +108,9 @@ pub struct TranscodeConfig {
     pub nvenc_sessions: u32,
     /// VA-API encode contexts all jobs together may open. 0 = 4 per render node.
     pub vaapi_sessions: u32,
+    /// Where rungs are scaled when the source is decoded on a GPU: `auto` (on the GPU for
+    /// rungs encoded there), `always` or `never`.
+    pub device_scaling: String,
 }
 
 impl Default for TranscodeConfig {
@@ -128,6 +131,7 @@ impl Default for TranscodeConfig {
             worker_nice: 10,
             nvenc_sessions: 0,
             vaapi_sessions: 0,
+            device_scaling: "auto".into(),
         }
     }
 }
@@ -277,6 +281,8 @@ impl TranscodeConfig {
             gop_secs: self.gop_secs,
             segment_secs: self.segment_secs,
             sessions: Vec::new(),
+            device_scaling: crate::transcode::ladder::DeviceScaling::parse(&self.device_scaling)
+                .unwrap_or_default(),
         }
     }
 }
@@ -459,6 +465,15 @@ impl Config {
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        if crate::transcode::ladder::DeviceScaling::parse(&self.transcode.device_scaling).is_none() {
+            return Err(invalid(
+                Some("transcode.device_scaling".into()),
+                format!(
+                    "unknown value {:?}; expected auto, always or never",
+                    self.transcode.device_scaling
+                ),
+            ));
+        }
         if !["auto", "uring", "portable"].contains(&self.engine.io.as_str()) {
             return Err(invalid(
                 Some("engine.io".into()),

@@ -182,7 +182,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .rungs
                     .iter()
                     .zip(&ladder.rungs)
-                    .map(|(r, rung)| serde_json::json!({"resolution": r.resolution, "playlist": r.playlist, "file": r.media_file, "encoder": r.encoder, "fallbackReason": ladder.rung_fallback_reason(rung, r.fallback_reason.as_deref()), "frames": r.frames}))
+                    .map(|(r, rung)| serde_json::json!({"resolution": r.resolution, "playlist": r.playlist, "file": r.media_file, "encoder": r.encoder, "scaler": r.scaler, "fallbackReason": ladder.rung_fallback_reason(rung, r.fallback_reason.as_deref()), "frames": r.frames}))
                     .collect();
                 println!(
                     "{}",

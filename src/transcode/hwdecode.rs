@@ -1,7 +1,8 @@
 //! Hardware decoding through libavcodec's hwaccels: NVDEC (CUDA device) and VA-API (DRM render
 //! node). The decoder gets a device context and a `get_format` callback that picks the device's
-//! pixel format; decoded frames then live in GPU memory and are downloaded (`NV12`, or `P010`
-//! for 10-bit) for the software scalers and encoders. When the device cannot be opened the
+//! pixel format; decoded frames then live in GPU memory. Rungs encoded on the same device take
+//! them there (scaled by `devscale`); for the others each frame is downloaded once (`NV12`, or
+//! `P010` for 10-bit) for the software scalers and encoders. When the device cannot be opened the
 //! caller decodes in software and records why; libavcodec itself falls back to software for a
 //! stream the hwaccel cannot take (its `get_format` is asked again without the device format).
 
@@ -119,12 +120,30 @@ impl HwDevice {
         Ok(HwDevice { accel, device: buf })
     }
 
-    /// Makes the (not yet opened) decoder `ctx` decode on this device.
-    pub fn attach(&self, ctx: &mut ff::codec::context::Context) {
+    /// The backend.
+    pub fn accel(&self) -> HwAccel {
+        self.accel
+    }
+
+    /// Another reference to the same device (for a rung thread's encoder and filters).
+    pub fn share(&self) -> Option<HwDevice> {
+        // SAFETY: `self.device` is a valid reference; av_buffer_ref returns a new one or null.
+        let device = unsafe { ffi::av_buffer_ref(self.device) };
+        (!device.is_null()).then_some(HwDevice {
+            accel: self.accel,
+            device,
+        })
+    }
+
+    /// Makes the (not yet opened) decoder `ctx` decode on this device. `extra_frames` is how many
+    /// decoded frames the caller may hold on the device at once beyond the decoder's own needs
+    /// (VA-API decoders have a fixed surface pool; CUDA's grows as needed).
+    pub fn attach(&self, ctx: &mut ff::codec::context::Context, extra_frames: usize) {
         // SAFETY: `ctx` is a valid, unopened codec context that we own; it takes its own
         // reference to the device and keeps the callback (a plain function) for its lifetime.
         unsafe {
             let c = ctx.as_mut_ptr();
+            (*c).extra_hw_frames = i32::try_from(extra_frames).unwrap_or(i32::MAX);
             (*c).hw_device_ctx = ffi::av_buffer_ref(self.device);
             (*c).get_format = Some(match self.accel {
                 HwAccel::Cuda => pick_cuda,
@@ -132,6 +151,72 @@ impl HwDevice {
             });
         }
     }
+}
+
+impl HwDevice {
+    /// The device's frame format (`cuda`, `vaapi`).
+    pub fn pixel_format(&self) -> ffi::AVPixelFormat {
+        match self.accel {
+            HwAccel::Cuda => ffi::AVPixelFormat::AV_PIX_FMT_CUDA,
+            HwAccel::Vaapi => ffi::AVPixelFormat::AV_PIX_FMT_VAAPI,
+        }
+    }
+
+    /// Whether `encoder` (an FFmpeg encoder name) encodes on this kind of device, taking its
+    /// frames there.
+    pub fn encodes(&self, encoder: &str) -> bool {
+        match self.accel {
+            HwAccel::Cuda => encoder.ends_with("_nvenc"),
+            HwAccel::Vaapi => encoder.ends_with("_vaapi"),
+        }
+    }
+
+    /// Makes the (not yet opened) encoder `ctx` take `width`×`height` NV12 frames on this
+    /// device: its pixel format becomes the device's and it gets a frames context of that size
+    /// (NVENC and the VA-API encoders need one to take device frames).
+    pub fn attach_encoder(
+        &self,
+        ctx: &mut ff::codec::context::Context,
+        width: u32,
+        height: u32,
+    ) -> Result<(), String> {
+        // SAFETY: av_hwframe_ctx_alloc returns a new frames-context reference on our device (or
+        // null); we fill in its parameters before av_hwframe_ctx_init, and hand the reference to
+        // the codec context, which owns it from then on (freed with the context). On failure we
+        // release it ourselves.
+        unsafe {
+            let mut frames = ffi::av_hwframe_ctx_alloc(self.device);
+            if frames.is_null() {
+                return Err(format!("{:?}: cannot allocate a frames context", self.accel));
+            }
+            let fc = (*frames).data as *mut ffi::AVHWFramesContext;
+            (*fc).format = self.pixel_format();
+            (*fc).sw_format = ffi::AVPixelFormat::AV_PIX_FMT_NV12;
+            (*fc).width = width as i32;
+            (*fc).height = height as i32;
+            let ret = ffi::av_hwframe_ctx_init(frames);
+            if ret < 0 {
+                ffi::av_buffer_unref(&mut frames);
+                return Err(format!(
+                    "{:?} frames context {width}x{height}: {}",
+                    self.accel,
+                    ff::Error::from(ret)
+                ));
+            }
+            let c = ctx.as_mut_ptr();
+            (*c).pix_fmt = self.pixel_format();
+            (*c).sw_pix_fmt = ffi::AVPixelFormat::AV_PIX_FMT_NV12;
+            ffi::av_buffer_unref(&mut (*c).hw_frames_ctx);
+            (*c).hw_frames_ctx = frames;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `frame` is in GPU memory.
+pub fn on_device(frame: &ff::frame::Video) -> bool {
+    // SAFETY: `frame` wraps a valid AVFrame.
+    unsafe { !(*frame.as_ptr()).hw_frames_ctx.is_null() }
 }
 
 impl Drop for HwDevice {
@@ -143,9 +228,7 @@ impl Drop for HwDevice {
 
 /// A frame in GPU memory copied to system memory; `None` when `frame` already is there.
 pub fn download(frame: &ff::frame::Video) -> Result<Option<ff::frame::Video>, ff::Error> {
-    // SAFETY: `frame` wraps a valid AVFrame.
-    let hw = unsafe { !(*frame.as_ptr()).hw_frames_ctx.is_null() };
-    if !hw {
+    if !on_device(frame) {
         return Ok(None);
     }
     let mut out = ff::frame::Video::empty();

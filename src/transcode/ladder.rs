@@ -45,6 +45,36 @@ pub struct PlanOptions {
     /// what other jobs hold).
     #[serde(default)]
     pub sessions: Vec<(String, u32)>,
+    /// Where rungs are scaled when the source is decoded on a GPU (`transcode.device_scaling`).
+    #[serde(default)]
+    pub device_scaling: DeviceScaling,
+}
+
+/// Where a rung's frames are scaled when the source is decoded on a GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceScaling {
+    /// On the GPU (`scale_cuda`, `scale_vaapi`) for rungs whose encoder is on that GPU, so their
+    /// frames never leave it; rungs on a CPU encoder get the frame downloaded once and scaled
+    /// on the CPU (cheaper in CPU time than a download per rung; see docs/benchmarks.md).
+    #[default]
+    Auto,
+    /// On the GPU for every rung; rungs on a CPU encoder download their scaled frames.
+    Always,
+    /// Never on the GPU: decoded frames are downloaded once and every rung scales on the CPU.
+    Never,
+}
+
+impl DeviceScaling {
+    /// From its config name.
+    pub fn parse(name: &str) -> Option<DeviceScaling> {
+        match name {
+            "auto" => Some(DeviceScaling::Auto),
+            "always" => Some(DeviceScaling::Always),
+            "never" => Some(DeviceScaling::Never),
+            _ => None,
+        }
+    }
 }
 
 impl Default for PlanOptions {
@@ -56,6 +86,7 @@ impl Default for PlanOptions {
             gop_secs: 2,
             segment_secs: 4,
             sessions: Vec::new(),
+            device_scaling: DeviceScaling::Auto,
         }
     }
 }
@@ -119,6 +150,8 @@ pub struct DecodePlan {
     pub device: Option<String>,
     /// Why decoding is in software, when it is.
     pub reason: Option<String>,
+    /// Where rungs are scaled when decoding is on a device.
+    pub scaling: DeviceScaling,
 }
 
 /// Picks the decoder: NVDEC when it takes the codec, else VA-API where it encodes, else software.
@@ -130,6 +163,7 @@ fn decode_plan(codec: &str, hw: &Inventory) -> DecodePlan {
                 hwaccel: Some("cuda".into()),
                 device: c.devices.first().cloned(),
                 reason: None,
+                scaling: DeviceScaling::Auto,
             }
         }
         Some(c) if c.available => reasons.push(format!("nvdec: cannot decode {codec}")),
@@ -145,6 +179,7 @@ fn decode_plan(codec: &str, hw: &Inventory) -> DecodePlan {
                 hwaccel: Some("vaapi".into()),
                 device: c.devices.first().cloned(),
                 reason: None,
+                scaling: DeviceScaling::Auto,
             }
         }
         Some(c) if c.available => reasons.push(format!("vaapi: cannot decode {codec}")),
@@ -158,6 +193,7 @@ fn decode_plan(codec: &str, hw: &Inventory) -> DecodePlan {
         hwaccel: None,
         device: None,
         reason: Some(reasons.join("; ")),
+        scaling: DeviceScaling::Auto,
     }
 }
 
@@ -305,7 +341,10 @@ pub fn plan(
         audio,
         segment_secs: options.segment_secs,
         skipped_encoders,
-        decode: decode_plan(&video.codec, hw),
+        decode: DecodePlan {
+            scaling: options.device_scaling,
+            ..decode_plan(&video.codec, hw)
+        },
     })
 }
 
@@ -411,6 +450,15 @@ pub fn target_bitrate(resolution: u32, ratio: f64, fps: u32, input_bitrate: Opti
 
 /// The encoder chain from the preference list: hardware encoders the machine offers, then
 /// libx264 (always last), plus the reasons the others were skipped.
+/// For device checks only: `FLEUVE_PLAN_TRY_ENCODERS=h264_nvenc` keeps the named encoders in the
+/// chain even where the probe rules them out, so their real open failure and the fallback after it
+/// run (e.g. NVENC on a GPU that has none).
+fn tried_anyway(name: &str) -> bool {
+    std::env::var("FLEUVE_PLAN_TRY_ENCODERS")
+        .map(|v| v.split(',').any(|e| e.trim() == name))
+        .unwrap_or(false)
+}
+
 fn encoder_chain(
     prefs: &[String],
     hw: &Inventory,
@@ -426,6 +474,7 @@ fn encoder_chain(
         };
         match hw.backend(backend) {
             Some(cap) if cap.available => chain.push(name.clone()),
+            _ if tried_anyway(name) => chain.push(name.clone()),
             Some(cap) => skipped.push(SkippedEncoder {
                 encoder: name.clone(),
                 reason: cap.reason.clone().unwrap_or_else(|| "not available".into()),

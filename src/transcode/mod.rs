@@ -3,6 +3,7 @@
 //! talks to libav.
 
 mod audio;
+pub mod devscale;
 pub mod hls;
 pub mod hwdecode;
 mod images;

@@ -6,13 +6,18 @@
 //!
 //! Audio is decoded, resampled (48 kHz stereo) and AAC-encoded once, and the same packets are
 //! muxed into every rung. An encoder failing mid-stream restarts only its rung, on the next
-//! encoder of the chain. Not yet: hardware frames kept on the device (see issue 3's notes).
+//! encoder of the chain.
+//!
+//! When the source decodes on a GPU (NVDEC, VA-API), a rung encoded on that GPU takes the
+//! decoder's frames where they are and scales them there (`devscale`): decode, scale and encode
+//! without a copy to system memory. The other rungs share one download of each frame.
 
 use super::audio::AudioChain;
 use super::hls::MediaPlaylist;
-use super::hwdecode::{download, HwAccel, HwDevice};
+use super::devscale::{self, FrameFilter};
+use super::hwdecode::{download, on_device, HwAccel, HwDevice};
 use super::images::{write_jpeg, PREVIEW_BOX, THUMBNAIL_BOX};
-use super::ladder::{Ladder, Rung};
+use super::ladder::{DeviceScaling, Ladder, Rung};
 use super::progress::PipelineStats;
 use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
@@ -33,6 +38,9 @@ pub struct RungOutput {
     pub media_file: PathBuf,
     /// Encoder that produced it.
     pub encoder: String,
+    /// What scaled its frames: `swscale`, a device filter chain (`scale_cuda=…`), or `none`
+    /// (the rung is the source's own size and format).
+    pub scaler: String,
     /// Why earlier encoders of the chain were not used, when any were tried.
     pub fallback_reason: Option<String>,
     /// Frames encoded.
@@ -174,11 +182,17 @@ pub fn run_with(
                 if rest.is_empty() {
                     rest.push(encoder.clone());
                 }
+                // The restart scales on the CPU: if the device path is what failed, it is not
+                // tried twice.
                 let retry = Ladder {
                     rungs: vec![Rung {
                         encoders: rest,
                         ..rung.clone()
                     }],
+                    decode: super::ladder::DecodePlan {
+                        scaling: DeviceScaling::Never,
+                        ..ladder.decode.clone()
+                    },
                     ..ladder.clone()
                 };
                 if let Some(r) = stats.rung(rung.resolution) {
@@ -272,7 +286,9 @@ fn decode_and_encode(
         .ok_or(PipelineError::NoVideo)?;
     let video_index = stream.index();
     let in_tb = stream.time_base();
-    let (mut decoder, decoded_on, _device) = open_video_decoder(&stream, &ladder.decode)?;
+    let extra_frames = (QUEUE + 2) * ladder.rungs.len();
+    let (mut decoder, decoded_on, device) =
+        open_video_decoder(&stream, &ladder.decode, extra_frames)?;
     if count_decoded {
         tracing::info!(decoder = %decoded_on, "decoding the source");
     }
@@ -284,7 +300,9 @@ fn decode_and_encode(
 
     let mut senders = Vec::new();
     let mut workers = Vec::new();
-    for rung in &ladder.rungs {
+    // Each rung says, once its encoder is open, whether it takes frames on the device.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(usize, bool)>();
+    for (index, rung) in ladder.rungs.iter().enumerate() {
         let (tx, rx) = sync_channel::<RungInput>(QUEUE);
         let (file, playlist) = rung_files(prefix, rung.resolution);
         let job = RungJob {
@@ -298,13 +316,26 @@ fn decode_and_encode(
             fail_after: fault
                 .filter(|f| f.resolution == rung.resolution)
                 .map(|f| f.after_frames),
+            device: device
+                .as_ref()
+                .filter(|_| ladder.decode.scaling != DeviceScaling::Never)
+                .and_then(HwDevice::share),
+            scaling: ladder.decode.scaling,
+            ready: Some((index, ready_tx.clone())),
         };
         let handle = std::thread::Builder::new()
             .name(format!("fleuve-rung-{}", rung.resolution))
             .spawn(move || encode_rung(job, rx))
             .map_err(|_| PipelineError::RungPanicked(rung.resolution))?;
-        senders.push(tx);
+        senders.push((tx, false));
         workers.push(handle);
+    }
+    drop(ready_tx);
+    // Ends when every rung has answered or exited (a rung that cannot open an encoder exits).
+    for (index, wants_device) in ready_rx.iter() {
+        if let Some(s) = senders.get_mut(index) {
+            s.1 = wants_device;
+        }
     }
 
     let counter = count_decoded.then_some(&stats.decoded);
@@ -315,7 +346,7 @@ fn decode_and_encode(
     for (stream, packet) in input.packets() {
         if let Some(a) = audio.as_mut().filter(|a| a.index == stream.index()) {
             for p in a.push(Some(&packet))? {
-                for tx in &senders {
+                for (tx, _) in &senders {
                     let _ = tx.send(RungInput::Audio(p.clone()));
                 }
             }
@@ -348,12 +379,13 @@ fn decode_and_encode(
     );
     if let Some(a) = audio.as_mut() {
         for p in a.push(None)? {
-            for tx in &senders {
+            for (tx, _) in &senders {
                 let _ = tx.send(RungInput::Audio(p.clone()));
             }
         }
     }
     drop(senders);
+    drop(device);
 
     let rungs = workers
         .into_iter()
@@ -378,6 +410,7 @@ fn decode_and_encode(
 fn open_video_decoder(
     stream: &ff::format::stream::Stream,
     plan: &super::ladder::DecodePlan,
+    extra_frames: usize,
 ) -> Result<(ff::decoder::Video, String, Option<HwDevice>), PipelineError> {
     let fresh = || -> Result<ff::codec::context::Context, PipelineError> {
         let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
@@ -391,7 +424,7 @@ fn open_video_decoder(
         match HwDevice::open(accel, plan.device.as_deref()) {
             Ok(device) => {
                 let mut ctx = fresh()?;
-                device.attach(&mut ctx);
+                device.attach(&mut ctx, extra_frames);
                 match ctx.decoder().video() {
                     Ok(d) => {
                         let on = format!(
@@ -480,35 +513,44 @@ fn avc_codec_string(extradata: &[u8]) -> Option<String> {
     Some(format!("avc1.{:02x}{:02x}{:02x}", sps[0], sps[1], sps[2]))
 }
 
-/// Hands every frame the decoder has ready to every rung.
+/// Hands every frame the decoder has ready to every rung: a frame in GPU memory as it is to the
+/// rungs that take device frames, and downloaded once for all the others.
 fn fan_out(
     decoder: &mut ff::decoder::Video,
     frame: &mut ff::frame::Video,
     (decoded, counter): (&mut u64, Option<&std::sync::atomic::AtomicU64>),
-    senders: &[std::sync::mpsc::SyncSender<RungInput>],
+    senders: &[(std::sync::mpsc::SyncSender<RungInput>, bool)],
     (in_tb, middle, poster): (ff::Rational, f64, &mut Option<SharedFrame>),
 ) {
     while decoder.receive_frame(frame).is_ok() {
-        // A frame in GPU memory comes down once, for every rung.
-        let downloaded = match download(frame) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot download a decoded frame; skipping it");
-                continue;
+        let device_frame = on_device(frame);
+        // Keep the first picture past the middle for the thumbnail and preview.
+        let take_poster = poster.is_none()
+            && frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb) >= middle;
+        let need_system = !device_frame || take_poster || senders.iter().any(|(_, d)| !d);
+        let downloaded = if device_frame && need_system {
+            match download(frame) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot download a decoded frame; skipping it");
+                    continue;
+                }
             }
+        } else {
+            None
         };
-        let frame: &ff::frame::Video = downloaded.as_ref().unwrap_or(&*frame);
+        let system: &ff::frame::Video = downloaded.as_ref().unwrap_or(&*frame);
         *decoded += 1;
         if let Some(c) = counter {
             c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        // Keep the first picture past the middle for the thumbnail and preview.
-        if poster.is_none() && frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb) >= middle {
-            *poster = Some(SharedFrame::reference(frame));
+        if take_poster {
+            *poster = Some(SharedFrame::reference(system));
         }
         // A rung that died dropped its receiver; its error is reported when it is joined.
-        for tx in senders {
-            let _ = tx.send(RungInput::Video(SharedFrame::reference(frame)));
+        for (tx, wants_device) in senders {
+            let f = if *wants_device { &*frame } else { system };
+            let _ = tx.send(RungInput::Video(SharedFrame::reference(f)));
         }
     }
 }
@@ -580,6 +622,22 @@ struct RungJob {
     segment_secs: u32,
     stats: Arc<PipelineStats>,
     fail_after: Option<u64>,
+    /// The decoding device, when the rung may scale (and encode) there.
+    device: Option<HwDevice>,
+    scaling: DeviceScaling,
+    /// Where to say, once the encoder is open, whether the rung takes device frames.
+    ready: Option<(usize, std::sync::mpsc::Sender<(usize, bool)>)>,
+}
+
+/// Where a rung's frames are scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frames {
+    /// In system memory, by swscale.
+    System,
+    /// On the device, for an encoder on the device.
+    Device,
+    /// On the device, then downloaded for a CPU encoder.
+    DeviceThenDownload,
 }
 
 fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, PipelineError> {
@@ -592,6 +650,9 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
         segment_secs,
         stats,
         fail_after,
+        device,
+        scaling,
+        mut ready,
     } = job;
     let (media_path, playlist_path) = (media_path.as_path(), playlist_path.as_path());
     let res = rung.resolution;
@@ -607,6 +668,7 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
     // First encoder of the chain that opens.
     let mut reasons = Vec::new();
     let mut opened = None;
+    let mut frames_at = Frames::System;
     for name in &rung.encoders {
         let Some(codec) = ff::encoder::find_by_name(name) else {
             reasons.push(format!("{name}: not built into this FFmpeg"));
@@ -622,7 +684,23 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
         };
         enc.set_width(rung.width);
         enc.set_height(rung.height);
-        enc.set_format(ff::format::Pixel::YUV420P);
+        frames_at = match &device {
+            Some(d) if d.encodes(name) => {
+                if let Err(e) = d.attach_encoder(&mut enc, rung.width, rung.height) {
+                    reasons.push(format!("{name}: {e}"));
+                    continue;
+                }
+                Frames::Device
+            }
+            Some(_) if scaling == DeviceScaling::Always => {
+                enc.set_format(ff::format::Pixel::NV12);
+                Frames::DeviceThenDownload
+            }
+            _ => {
+                enc.set_format(ff::format::Pixel::YUV420P);
+                Frames::System
+            }
+        };
         enc.set_time_base(out_tb);
         enc.set_frame_rate(Some(ff::Rational(rung.fps as i32, 1)));
         if global_header {
@@ -635,6 +713,9 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
             }
             Err(e) => reasons.push(format!("{name}: cannot open ({e})")),
         }
+    }
+    if let Some((index, tx)) = ready.take() {
+        let _ = tx.send((index, opened.is_some() && frames_at != Frames::System));
     }
     let Some((encoder_name, mut encoder)) = opened else {
         return Err(PipelineError::NoEncoder {
@@ -700,6 +781,9 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
     let ast_tb = output.stream(1).map(|s| s.time_base());
 
     let mut scaler: Option<ff::software::scaling::Context> = None;
+    let mut device_filter: Option<FrameFilter> = None;
+    let mut filtered = Vec::new();
+    let mut scaled_by = "none".to_string();
     let mut scaled = ff::frame::Video::new(ff::format::Pixel::YUV420P, rung.width, rung.height);
     let mut last_pts: Option<i64> = None;
     let mut frames_out = 0u64;
@@ -744,7 +828,43 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
         if fail_after == Some(frames_out) {
             return Err(mid_stream(frames_out, "injected fault".into(), &reasons));
         }
-        if passthrough {
+        if frames_at != Frames::System {
+            // On the device: scale there (and download for a CPU encoder), encode.
+            if device_filter.is_none() {
+                let accel = match (&device, on_device(&frame)) {
+                    (Some(d), true) => d.accel(),
+                    _ => {
+                        return Err(mid_stream(
+                            frames_out,
+                            "the decoder gave frames in system memory, not on the device".into(),
+                            &reasons,
+                        ))
+                    }
+                };
+                let spec = devscale::chain(
+                    accel,
+                    rung.width,
+                    rung.height,
+                    frames_at == Frames::DeviceThenDownload,
+                );
+                let f = FrameFilter::new(&frame, in_tb, &spec)
+                    .map_err(|e| mid_stream(frames_out, e, &reasons))?;
+                tracing::info!(rung = res, filter = %spec, encoder = %encoder_name, "scaling on the device");
+                scaled_by = spec;
+                device_filter = Some(f);
+            }
+            if let Some(f) = device_filter.as_mut() {
+                f.run(&mut frame, &mut filtered)
+                    .map_err(|e| mid_stream(frames_out, e, &reasons))?;
+            }
+            for mut f in filtered.drain(..) {
+                f.set_pts(Some(pts));
+                f.set_kind(ff::picture::Type::None);
+                encoder
+                    .send_frame(&f)
+                    .map_err(|e| mid_stream(frames_out, e.to_string(), &reasons))?;
+            }
+        } else if passthrough {
             // The rung is the source itself: encode the decoded picture, no scaling pass.
             frame.set_pts(Some(pts));
             frame.set_kind(ff::picture::Type::None);
@@ -753,6 +873,7 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
                 .map_err(|e| mid_stream(frames_out, e.to_string(), &reasons))?;
         } else {
             if scaler.is_none() {
+                scaled_by = "swscale".into();
                 scaler = Some(
                     ff::software::scaling::Context::get(
                         frame.format(),
@@ -825,6 +946,7 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
         playlist: playlist_path.to_owned(),
         media_file: media_path.to_owned(),
         encoder: encoder_name,
+        scaler: scaled_by,
         fallback_reason,
         frames: frames_out,
         codecs,
