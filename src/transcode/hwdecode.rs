@@ -136,14 +136,18 @@ impl HwDevice {
     }
 
     /// Makes the (not yet opened) decoder `ctx` decode on this device. `extra_frames` is how many
-    /// decoded frames the caller may hold on the device at once beyond the decoder's own needs
-    /// (VA-API decoders have a fixed surface pool; CUDA's grows as needed).
+    /// decoded frames the caller may hold on the device at once beyond the decoder's own needs.
+    /// Only VA-API needs it (its decoder outputs its own fixed pool of surfaces); NVDEC copies
+    /// each picture into a CUDA pool that grows as needed, and its decode surfaces are capped at
+    /// 32, so adding to them makes the hwaccel fail and libavcodec decode in software.
     pub fn attach(&self, ctx: &mut ff::codec::context::Context, extra_frames: usize) {
         // SAFETY: `ctx` is a valid, unopened codec context that we own; it takes its own
         // reference to the device and keeps the callback (a plain function) for its lifetime.
         unsafe {
             let c = ctx.as_mut_ptr();
-            (*c).extra_hw_frames = i32::try_from(extra_frames).unwrap_or(i32::MAX);
+            if self.accel == HwAccel::Vaapi {
+                (*c).extra_hw_frames = i32::try_from(extra_frames).unwrap_or(i32::MAX);
+            }
             (*c).hw_device_ctx = ffi::av_buffer_ref(self.device);
             (*c).get_format = Some(match self.accel {
                 HwAccel::Cuda => pick_cuda,

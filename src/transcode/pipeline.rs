@@ -285,6 +285,7 @@ fn decode_and_encode(
         .best(ff::media::Type::Video)
         .ok_or(PipelineError::NoVideo)?;
     let video_index = stream.index();
+    let stream_codec = stream.parameters().id().name().to_string();
     let in_tb = stream.time_base();
     let extra_frames = (QUEUE + 2) * ladder.rungs.len();
     let (mut decoder, decoded_on, device) =
@@ -340,6 +341,7 @@ fn decode_and_encode(
 
     let counter = count_decoded.then_some(&stats.decoded);
     let mut decoded = 0u64;
+    let mut on_gpu = 0u64;
     let mut frame = ff::frame::Video::empty();
     let middle = (input.duration().max(0) as f64 / f64::from(ff::ffi::AV_TIME_BASE)) / 2.0;
     let mut poster: Option<SharedFrame> = None;
@@ -364,7 +366,7 @@ fn decode_and_encode(
         fan_out(
             &mut decoder,
             &mut frame,
-            (&mut decoded, counter),
+            (&mut decoded, &mut on_gpu, counter),
             &senders,
             poster_at,
         );
@@ -373,7 +375,7 @@ fn decode_and_encode(
     fan_out(
         &mut decoder,
         &mut frame,
-        (&mut decoded, counter),
+        (&mut decoded, &mut on_gpu, counter),
         &senders,
         (in_tb, middle, &mut poster),
     );
@@ -385,6 +387,21 @@ fn decode_and_encode(
         }
     }
     drop(senders);
+    // libavcodec decodes in software when the hwaccel refuses the stream (a profile or size the
+    // device cannot take); say so rather than where the decoder was opened.
+    let decoded_on = match &device {
+        Some(d) if decoded > 0 && on_gpu == 0 => {
+            let why = format!(
+                "{} in software (the {:?} decoder refused the stream)",
+                stream_codec, d.accel()
+            );
+            if count_decoded {
+                tracing::warn!(decoder = %why, "hardware decoding did not happen");
+            }
+            why
+        }
+        _ => decoded_on,
+    };
     drop(device);
 
     let rungs = workers
@@ -518,12 +535,13 @@ fn avc_codec_string(extradata: &[u8]) -> Option<String> {
 fn fan_out(
     decoder: &mut ff::decoder::Video,
     frame: &mut ff::frame::Video,
-    (decoded, counter): (&mut u64, Option<&std::sync::atomic::AtomicU64>),
+    (decoded, on_gpu, counter): (&mut u64, &mut u64, Option<&std::sync::atomic::AtomicU64>),
     senders: &[(std::sync::mpsc::SyncSender<RungInput>, bool)],
     (in_tb, middle, poster): (ff::Rational, f64, &mut Option<SharedFrame>),
 ) {
     while decoder.receive_frame(frame).is_ok() {
         let device_frame = on_device(frame);
+        *on_gpu += u64::from(device_frame);
         // Keep the first picture past the middle for the thumbnail and preview.
         let take_poster = poster.is_none()
             && frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb) >= middle;
