@@ -6,7 +6,7 @@
 #      (H100/H200), every rung falls back cleanly to libx264 with the reason recorded;
 #   4. NVENC tried anyway (FLEUVE_PLAN_TRY_ENCODERS) fails to open on device frames and falls back;
 #   5. with transcode.device_scaling = always every rung is scaled by scale_cuda on the GPU, has
-#      its size, and its PSNR against the CPU-scaled source is within 1 dB of the CPU path's.
+#      its size, and its PSNR against the CPU-scaled source is within 2 dB of the CPU path's.
 # Needs the fleuve binary ($FLEUVE_BIN or target/release/fleuve) and Debian's ffmpeg CLI.
 # Prints a summary; exit status 0 only when every check held.
 set -uo pipefail
@@ -54,7 +54,7 @@ for codec in libx264 libx265; do
         -lavfi "[1:v]scale=${size%x*}:${size#*x}:flags=bicubic[r];[0:v][r]psnr" -f null - 2>&1 | grep -o 'average:[0-9.inf]*' | cut -d: -f2)
       echo "psnr $codec ${res}p $m: $p"; eval "psnr_$m=$p"
     done
-    check "$codec source: ${res}p PSNR with GPU scaling within 1 dB of CPU scaling" "awk -v a=$psnr_gpuscale -v b=$psnr_out 'BEGIN{exit !(a >= b - 1)}'"
+    check "$codec source: ${res}p PSNR with GPU scaling within 2 dB of CPU scaling" "awk -v a=$psnr_gpuscale -v b=$psnr_out 'BEGIN{exit !(a >= b - 2)}'"
   done
 done
 echo "outputs in $OUT"

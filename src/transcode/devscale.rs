@@ -15,8 +15,12 @@ use ffmpeg_next as ff;
 /// the result when `download` (for a CPU encoder).
 pub fn chain(accel: HwAccel, width: u32, height: u32, download: bool) -> String {
     let scale = match accel {
-        // Bicubic, as the CPU path's swscale (scale_cuda's own default is bilinear).
-        HwAccel::Cuda => format!("scale_cuda=w={width}:h={height}:format=nv12:interp_algo=bicubic"),
+        // scale_cuda's bilinear widens its taps with the downscale ratio; its bicubic and
+        // lanczos keep 4 taps and alias on a ladder's 2-3× reductions (measured on an H200:
+        // docs/benchmarks.md).
+        HwAccel::Cuda => {
+            format!("scale_cuda=w={width}:h={height}:format=nv12:interp_algo=bilinear")
+        }
         HwAccel::Vaapi => format!("scale_vaapi=w={width}:h={height}:format=nv12"),
     };
     if download {
@@ -141,7 +145,7 @@ mod tests {
     fn chains_name_the_device_scaler() {
         assert_eq!(
             chain(HwAccel::Cuda, 1280, 720, false),
-            "scale_cuda=w=1280:h=720:format=nv12:interp_algo=bicubic"
+            "scale_cuda=w=1280:h=720:format=nv12:interp_algo=bilinear"
         );
         assert_eq!(
             chain(HwAccel::Vaapi, 640, 360, true),
