@@ -465,7 +465,8 @@ impl Config {
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
-        if crate::transcode::ladder::DeviceScaling::parse(&self.transcode.device_scaling).is_none() {
+        if crate::transcode::ladder::DeviceScaling::parse(&self.transcode.device_scaling).is_none()
+        {
             return Err(invalid(
                 Some("transcode.device_scaling".into()),
                 format!(
@@ -827,6 +828,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("nowhere"), "{msg}");
+        let msg = Config::load(None, env(&[("FLEUVE_TRANSCODE_DEVICE_SCALING", "gpu")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("transcode.device_scaling") && msg.contains("\"gpu\""),
+            "{msg}"
+        );
+        let c = Config::load(None, env(&[("FLEUVE_TRANSCODE_DEVICE_SCALING", "never")])).unwrap();
+        assert_eq!(
+            c.transcode.plan_options().device_scaling,
+            crate::transcode::ladder::DeviceScaling::Never
+        );
         let msg = Config::load(None, env(&[("FLEUVE_ENGINE_IO", "magic")]))
             .unwrap_err()
             .to_string();

@@ -66,7 +66,8 @@ impl FrameFilter {
             sar.num,
             sar.den
         );
-        let buffer = ff::filter::find("buffer").ok_or_else(|| format!("{spec}: no buffer filter"))?;
+        let buffer =
+            ff::filter::find("buffer").ok_or_else(|| format!("{spec}: no buffer filter"))?;
         let sink = ff::filter::find("buffersink")
             .ok_or_else(|| format!("{spec}: no buffersink filter"))?;
         let mut source = graph
@@ -177,9 +178,13 @@ mod tests {
         }
         // A device scaler on system frames is refused when the graph is built, with its name.
         let f = ff::frame::Video::new(ff::format::Pixel::YUV420P, 320, 240);
-        let err = FrameFilter::new(&f, ff::Rational(1, 30), &chain(HwAccel::Cuda, 160, 120, true))
-            .err()
-            .expect("no device frames");
+        let err = FrameFilter::new(
+            &f,
+            ff::Rational(1, 30),
+            &chain(HwAccel::Cuda, 160, 120, true),
+        )
+        .err()
+        .expect("no device frames");
         assert!(err.contains("scale_cuda"), "{err}");
     }
 }

@@ -191,7 +191,10 @@ impl HwDevice {
         unsafe {
             let mut frames = ffi::av_hwframe_ctx_alloc(self.device);
             if frames.is_null() {
-                return Err(format!("{:?}: cannot allocate a frames context", self.accel));
+                return Err(format!(
+                    "{:?}: cannot allocate a frames context",
+                    self.accel
+                ));
             }
             let fc = (*frames).data as *mut ffi::AVHWFramesContext;
             (*fc).format = self.pixel_format();

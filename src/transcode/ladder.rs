@@ -271,7 +271,7 @@ pub fn plan(
     if !(video.fps.is_finite() && video.fps > 0.0) {
         return Err(PlanError::BadVideo(format!("frame rate {}", video.fps)));
     }
-    let (encoders, skipped_encoders) = encoder_chain(&options.encoders, hw)?;
+    let (encoders, skipped_encoders) = encoder_chain(&options.encoders, hw, &tried_anyway())?;
     let portrait = video.height > video.width;
     let short = video.width.min(video.height);
     let ratio = video.width as f64 / video.height as f64;
@@ -453,15 +453,16 @@ pub fn target_bitrate(resolution: u32, ratio: f64, fps: u32, input_bitrate: Opti
 /// For device checks only: `FLEUVE_PLAN_TRY_ENCODERS=h264_nvenc` keeps the named encoders in the
 /// chain even where the probe rules them out, so their real open failure and the fallback after it
 /// run (e.g. NVENC on a GPU that has none).
-fn tried_anyway(name: &str) -> bool {
+fn tried_anyway() -> Vec<String> {
     std::env::var("FLEUVE_PLAN_TRY_ENCODERS")
-        .map(|v| v.split(',').any(|e| e.trim() == name))
-        .unwrap_or(false)
+        .map(|v| v.split(',').map(|e| e.trim().to_string()).collect())
+        .unwrap_or_default()
 }
 
 fn encoder_chain(
     prefs: &[String],
     hw: &Inventory,
+    try_anyway: &[String],
 ) -> Result<(Vec<String>, Vec<SkippedEncoder>), PlanError> {
     let mut chain = Vec::new();
     let mut skipped = Vec::new();
@@ -474,7 +475,7 @@ fn encoder_chain(
         };
         match hw.backend(backend) {
             Some(cap) if cap.available => chain.push(name.clone()),
-            _ if tried_anyway(name) => chain.push(name.clone()),
+            _ if try_anyway.contains(name) => chain.push(name.clone()),
             Some(cap) => skipped.push(SkippedEncoder {
                 encoder: name.clone(),
                 reason: cap.reason.clone().unwrap_or_else(|| "not available".into()),
@@ -574,6 +575,34 @@ mod tests {
         assert_eq!(output_fps(480, 50, false, 60), 25);
         assert_eq!(output_fps(720, 60, false, 60), 60);
         assert_eq!(output_fps(2160, 120, true, 60), 60);
+    }
+
+    #[test]
+    fn encoders_tried_anyway_and_device_scaling_reach_the_plan() {
+        let hw = no_gpu();
+        let prefs = vec!["h264_nvenc".to_string(), "libx264".to_string()];
+        let (chain, skipped) = encoder_chain(&prefs, &hw, &[]).unwrap();
+        if !skipped.is_empty() {
+            assert_eq!(chain, ["libx264"]);
+            // Kept for a device check: the encoder is tried and its own open decides.
+            let (chain, skipped) = encoder_chain(&prefs, &hw, &["h264_nvenc".into()]).unwrap();
+            assert_eq!(chain, ["h264_nvenc", "libx264"]);
+            assert!(skipped.is_empty());
+        }
+        for scaling in [
+            DeviceScaling::Auto,
+            DeviceScaling::Always,
+            DeviceScaling::Never,
+        ] {
+            let opts = PlanOptions {
+                device_scaling: scaling,
+                ..PlanOptions::default()
+            };
+            let l = plan(&source(1280, 720, 30.0, false), &opts, &hw).unwrap();
+            assert_eq!(l.decode.scaling, scaling);
+        }
+        assert_eq!(DeviceScaling::parse("always"), Some(DeviceScaling::Always));
+        assert_eq!(DeviceScaling::parse("gpu"), None);
     }
 
     #[test]

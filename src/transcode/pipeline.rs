@@ -13,8 +13,8 @@
 //! without a copy to system memory. The other rungs share one download of each frame.
 
 use super::audio::AudioChain;
-use super::hls::MediaPlaylist;
 use super::devscale::{self, FrameFilter};
+use super::hls::MediaPlaylist;
 use super::hwdecode::{download, on_device, HwAccel, HwDevice};
 use super::images::{write_jpeg, PREVIEW_BOX, THUMBNAIL_BOX};
 use super::ladder::{DeviceScaling, Ladder, Rung};
@@ -393,7 +393,8 @@ fn decode_and_encode(
         Some(d) if decoded > 0 && on_gpu == 0 => {
             let why = format!(
                 "{} in software (the {:?} decoder refused the stream)",
-                stream_codec, d.accel()
+                stream_codec,
+                d.accel()
             );
             if count_decoded {
                 tracing::warn!(decoder = %why, "hardware decoding did not happen");
@@ -543,8 +544,8 @@ fn fan_out(
         let device_frame = on_device(frame);
         *on_gpu += u64::from(device_frame);
         // Keep the first picture past the middle for the thumbnail and preview.
-        let take_poster = poster.is_none()
-            && frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb) >= middle;
+        let take_poster =
+            poster.is_none() && frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb) >= middle;
         let need_system = !device_frame || take_poster || senders.iter().any(|(_, d)| !d);
         let downloaded = if device_frame && need_system {
             match download(frame) {
@@ -1044,6 +1045,10 @@ mod tests {
         std::fs::create_dir_all(&out_dir).unwrap();
         let out = run(&src, &ladder, &out_dir, "abc").unwrap();
         assert_eq!(out.decoded_frames, 150, "decoded once: 5 s at 30 fps");
+        // No GPU decoder here: the source-sized rung is encoded as decoded, the others scaled
+        // on the CPU.
+        let scalers: Vec<&str> = out.rungs.iter().map(|r| r.scaler.as_str()).collect();
+        assert_eq!(scalers, ["none", "swscale", "swscale"]);
         for (img, w, h) in [(&out.thumbnail, 280, 158), (&out.preview, 850, 478)] {
             let img = img.as_ref().expect("thumbnail and preview written");
             let v = &ffprobe(img)["streams"][0];
