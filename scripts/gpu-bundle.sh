@@ -3,7 +3,8 @@
 # the stripped fleuve binary, Debian's ffmpeg/ffprobe, the shared libraries they need (big
 # codec/filter libraries we never call replaced by stubs, see gpu-bundle.py) and generated
 # sources, so `scripts/gpu-check.sh` can run on a machine that has an NVIDIA driver but no
-# Debian FFmpeg. On the device: `tar -xJf .gpu/bundle.tar.xz -C /tmp && source /tmp/gpu/env`.
+# Debian FFmpeg. Send it along (the device tool's carry: [".gpu"]), then there:
+#   tar -xJf .gpu/bundle.tar.xz -C /tmp && source /tmp/gpu/env && bash scripts/gpu-check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLEUVE_BIN:-${CARGO_TARGET_DIR:-target}/release/fleuve}
