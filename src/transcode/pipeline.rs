@@ -105,6 +105,9 @@ pub enum PipelineError {
         message: String,
         /// Why encoders before it in the chain were not used.
         earlier: Option<String>,
+        /// What failed was scaling on the device (the rung's filter or its input), not the
+        /// encoder: the rung restarts on the same encoder with CPU scaling.
+        on_device: bool,
     },
     /// A rung thread died.
     #[error("rung {0}p: worker thread panicked")]
@@ -171,17 +174,16 @@ pub fn run_with(
                 frames,
                 message,
                 earlier,
+                on_device,
                 ..
             }) => {
-                let why = format!("{encoder} failed mid-stream after {frames} frames ({message})");
-                tracing::warn!(rung = rung.resolution, reason = %why, "restarting the rung on the next encoder");
-                let position = rung.encoders.iter().position(|e| *e == encoder);
-                let mut rest: Vec<String> = position
-                    .map(|i| rung.encoders[i + 1..].to_vec())
-                    .unwrap_or_default();
-                if rest.is_empty() {
-                    rest.push(encoder.clone());
-                }
+                let why = if on_device {
+                    format!("scaling on the device failed after {frames} frames ({message}); {encoder} restarted with CPU scaling")
+                } else {
+                    format!("{encoder} failed mid-stream after {frames} frames ({message})")
+                };
+                tracing::warn!(rung = rung.resolution, reason = %why, "restarting the rung");
+                let rest = restart_chain(&rung.encoders, &encoder, on_device);
                 // The restart scales on the CPU: if the device path is what failed, it is not
                 // tried twice.
                 let retry = Ladder {
@@ -233,6 +235,21 @@ pub fn run_with(
         thumbnail,
         preview,
     })
+}
+
+/// The encoders a rung restarts with after `failed` failed mid-stream: those after it, or, when
+/// what failed was scaling on the device rather than the encoder, that same encoder onwards (it
+/// then gets CPU-scaled frames). The last encoder of a chain gets one more try.
+fn restart_chain(chain: &[String], failed: &str, on_device: bool) -> Vec<String> {
+    let from = chain
+        .iter()
+        .position(|e| e == failed)
+        .map(|i| if on_device { i } else { i + 1 });
+    let mut rest = from.map(|i| chain[i..].to_vec()).unwrap_or_default();
+    if rest.is_empty() {
+        rest.push(failed.to_string());
+    }
+    rest
 }
 
 /// A fault injected for tests through `FLEUVE_FAULT_ENCODER_FAIL=<resolution>:<frames>`: that
@@ -747,14 +764,20 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
             e.clone_from(&encoder_name);
         }
     }
-    let mid_stream =
-        |frames: u64, message: String, reasons: &[String]| PipelineError::EncoderFailed {
+    let failed = |frames: u64, message: String, reasons: &[String], on_device: bool| {
+        PipelineError::EncoderFailed {
             resolution: res,
             encoder: encoder_name.clone(),
             frames,
             message,
             earlier: (!reasons.is_empty()).then(|| reasons.join("; ")),
-        };
+            on_device,
+        }
+    };
+    let mid_stream =
+        |frames: u64, message: String, reasons: &[String]| failed(frames, message, reasons, false);
+    let device_failed =
+        |frames: u64, message: String, reasons: &[String]| failed(frames, message, reasons, true);
     let fallback_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
     if let Some(why) = &fallback_reason {
         tracing::warn!(rung = res, encoder = %encoder_name, reason = %why, "encoder fallback");
@@ -853,7 +876,7 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
                 let accel = match (&device, on_device(&frame)) {
                     (Some(d), true) => d.accel(),
                     _ => {
-                        return Err(mid_stream(
+                        return Err(device_failed(
                             frames_out,
                             "the decoder gave frames in system memory, not on the device".into(),
                             &reasons,
@@ -867,14 +890,14 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
                     frames_at == Frames::DeviceThenDownload,
                 );
                 let f = FrameFilter::new(&frame, in_tb, &spec)
-                    .map_err(|e| mid_stream(frames_out, e, &reasons))?;
+                    .map_err(|e| device_failed(frames_out, e, &reasons))?;
                 tracing::info!(rung = res, filter = %spec, encoder = %encoder_name, "scaling on the device");
                 scaled_by = spec;
                 device_filter = Some(f);
             }
             if let Some(f) = device_filter.as_mut() {
                 f.run(&mut frame, &mut filtered)
-                    .map_err(|e| mid_stream(frames_out, e, &reasons))?;
+                    .map_err(|e| device_failed(frames_out, e, &reasons))?;
             }
             for mut f in filtered.drain(..) {
                 f.set_pts(Some(pts));
@@ -976,6 +999,26 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
 #[cfg(test)]
 mod tests {
     use super::super::ladder::{plan, PlanOptions};
+
+    #[test]
+    fn a_failed_rung_restarts_on_the_right_encoder() {
+        let chain: Vec<String> = ["h264_nvenc", "h264_vaapi", "libx264"]
+            .map(String::from)
+            .to_vec();
+        // The encoder failed: the next one.
+        assert_eq!(
+            super::restart_chain(&chain, "h264_nvenc", false),
+            ["h264_vaapi", "libx264"]
+        );
+        // Scaling on the device failed: the same encoder, now on CPU-scaled frames.
+        assert_eq!(
+            super::restart_chain(&chain, "h264_nvenc", true),
+            ["h264_nvenc", "h264_vaapi", "libx264"]
+        );
+        // The last one gets one more try either way.
+        assert_eq!(super::restart_chain(&chain, "libx264", false), ["libx264"]);
+        assert_eq!(super::restart_chain(&chain, "libx264", true), ["libx264"]);
+    }
 
     #[test]
     fn codec_strings_from_extradata() {
