@@ -11,15 +11,7 @@ async fn root_login_token_and_me() {
     let s = Server::start();
     let c = client();
     let (token, refresh) = login(&s).await;
-    let me: Value = c
-        .get(s.url("/api/v1/users/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_json_as(&s, "/api/v1/users/me", &token).await;
     assert_eq!(me["username"], "root");
     assert_eq!(me["role"]["id"], 0);
     assert_eq!(me["role"]["label"], "Administrator");
@@ -76,15 +68,7 @@ async fn root_login_token_and_me() {
         401
     );
     let (token, _) = login(&s).await;
-    let st: Value = c
-        .get(s.url("/api/v1/admin/status"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st: Value = get_json_as(&s, "/api/v1/admin/status", &token).await;
     assert_eq!(st["shardCount"], 2);
     assert!(st["shards"][0]["core"].is_number());
     assert!(s.log().contains("shard accepting"));
@@ -197,15 +181,7 @@ async fn restart_keeps_users_and_tokens_and_second_server_refuses() {
 
     assert!(s.stop().success());
     let s = Server::start_in(dir.path(), Options::default());
-    let me: Value = client()
-        .get(s.url("/api/v1/users/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_json_as(&s, "/api/v1/users/me", &token).await;
     assert_eq!(me["username"], "root");
 }
 

@@ -337,15 +337,7 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
             (data.len() == 2 && data.iter().all(|x| x["state"] == "accepted")).then_some(())
         })
         .await;
-        let status: Value = c
-            .get(b.url("/api/v1/admin/status"))
-            .bearer_auth(&b_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let status: Value = get_json_as(&b, "/api/v1/admin/status", &b_token).await;
         assert_eq!(status["federation"]["following"], 2, "{status}");
         // Unfollowing drops A's remaining videos from B.
         let r = c

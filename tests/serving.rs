@@ -400,15 +400,7 @@ async fn portable_io_path_serves_the_same_bytes() {
     let body = r.bytes().await.unwrap();
     assert!(body[..] == data[..], "streamed body differs");
     let (token, _) = login(&s).await;
-    let st: serde_json::Value = c
-        .get(s.url("/api/v1/admin/status"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st: serde_json::Value = get_json_as(&s, "/api/v1/admin/status", &token).await;
     assert_eq!(st["io"]["backend"], "portable");
     assert_eq!(st["shardCount"], 2);
 }

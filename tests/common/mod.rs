@@ -368,6 +368,19 @@ pub async fn get_json(s: &Server, path: &str) -> Value {
         .unwrap()
 }
 
+/// `GET path` on `s` with a bearer `token`, as JSON.
+pub async fn get_json_as(s: &Server, path: &str, token: &str) -> Value {
+    client()
+        .get(s.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The status of `GET path` on `s`.
 pub async fn status_of(s: &Server, path: &str) -> u16 {
     client()
