@@ -124,15 +124,7 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         let following = get_json(&b, "/api/v1/server/following").await;
         assert_eq!(following["data"][0]["following"]["host"], a.addr.as_str());
         // A's instance followers collection (ActivityPub) lists B's actor.
-        let coll: Value = c
-            .get(a.url("/accounts/peertube/followers?page=1"))
-            .header("accept", "application/activity+json")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let coll: Value = get_ap_json(&a, "/accounts/peertube/followers?page=1").await;
         assert_eq!(coll["orderedItems"][0], b.url("/accounts/peertube"));
 
         // A publishes: B lists it, with A's playlist URL and origin.
@@ -160,15 +152,7 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
             .unwrap();
         assert_eq!(c.get(pl).send().await.unwrap().status().as_u16(), 200);
         // A's P2P info-hashes are on B's tracker allowlist.
-        let ao: Value = c
-            .get(a.url(&format!("/videos/watch/{uuid}")))
-            .header("accept", "application/activity+json")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ao: Value = get_ap_json(&a, &format!("/videos/watch/{uuid}")).await;
         let hls = ao["url"]
             .as_array()
             .unwrap()

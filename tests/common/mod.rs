@@ -368,6 +368,19 @@ pub async fn get_json(s: &Server, path: &str) -> Value {
         .unwrap()
 }
 
+/// `GET path` on `s` as an ActivityPub client asks for it (`Accept: application/activity+json`).
+pub async fn get_ap_json(s: &Server, path: &str) -> Value {
+    client()
+        .get(s.url(path))
+        .header("accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// `GET path` on `s` with a bearer `token`, as JSON.
 pub async fn get_json_as(s: &Server, path: &str, token: &str) -> Value {
     client()
