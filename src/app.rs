@@ -71,6 +71,10 @@ pub struct App {
     pub tracker: Arc<crate::tracker::Tracker>,
     /// Federation: the delivery queue, the outgoing client, counters.
     pub federation: Arc<crate::federation::Federation>,
+    /// Free space on the data directory, as last measured.
+    pub disk: crate::engine::disk::DiskGauge,
+    /// Connection caps, send budget and timeouts (shared by every shard).
+    pub conn_limits: Arc<crate::engine::limits::ConnLimits>,
 }
 
 /// Shared handle.
@@ -80,6 +84,29 @@ pub type SharedApp = Arc<App>;
 pub fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     rest.split('/').next().unwrap_or_default().to_string()
+}
+
+/// Put in request extensions by the shard; whatever outlives its request on the connection (a
+/// WebSocket) keeps a clone, so the connection stays counted under the connection caps and in
+/// `fleuve_connections_open`, and learns when the server shuts down.
+#[derive(Clone)]
+pub struct ConnHold {
+    _held: Arc<dyn std::any::Any + Send + Sync>,
+    /// Becomes true when the server shuts down.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl ConnHold {
+    /// Holds `held` (the connection's counters) for as long as a clone lives.
+    pub fn new(
+        held: Arc<dyn std::any::Any + Send + Sync>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> ConnHold {
+        ConnHold {
+            _held: held,
+            shutdown,
+        }
+    }
 }
 
 /// The peer address of a request's connection, put in request extensions by the shard.

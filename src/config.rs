@@ -62,6 +62,19 @@ pub struct Config {
     pub federation: FederationConfig,
     /// The web pages.
     pub web: WebConfig,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: who may read `/metrics` (it tells an attacker the server's load and limits).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Bearer token that lets any client read `/metrics` (`Authorization: Bearer <token>`).
+    /// Loopback clients never need it. Empty: only loopback clients (and `public`).
+    pub token: String,
+    /// Let anyone read `/metrics`.
+    pub public: bool,
 }
 
 /// `[web]`: the pages and their assets.
@@ -259,6 +272,10 @@ pub struct UploadConfig {
     pub max_concurrent_per_user: u32,
     /// Seconds without a chunk after which a resumable upload is abandoned and removed.
     pub session_lifetime_secs: u64,
+    /// Bytes of the data directory's disk kept free: uploads that would eat into it are refused
+    /// (507), and a metadata store made read-only by a full disk is reopened once this much is
+    /// free again.
+    pub min_free_bytes: u64,
 }
 
 impl Default for UploadConfig {
@@ -267,6 +284,7 @@ impl Default for UploadConfig {
             max_file_bytes: 8 << 30,
             max_concurrent_per_user: 3,
             session_lifetime_secs: 3600,
+            min_free_bytes: 256 << 20,
         }
     }
 }
@@ -309,6 +327,26 @@ pub struct EngineConfig {
     /// Answer plain-HTTP/1.1 media requests directly on the socket (sendfile for hot ranges,
     /// one vectored write for small files); false sends every request through hyper.
     pub fast_path: bool,
+    /// Seconds a connection may wait between requests (keep-alive, or an HTTP/2 connection with
+    /// no request open) before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Seconds a client may leave response bytes unread (nothing written to it while a response
+    /// is pending) before its connection is closed.
+    pub send_timeout_secs: u64,
+    /// Open connections allowed for the whole process; further ones get a 503 and are closed.
+    /// 0 = three quarters of the open-file limit (raised to its hard limit at start).
+    pub max_connections: usize,
+    /// Open connections allowed per client address (an IPv4 address or an IPv6 /64); further
+    /// ones get a 503 and are closed.
+    pub max_connections_per_ip: usize,
+    /// Response-body bytes that may wait in memory for slow clients, whole process; past it,
+    /// responses wait for room. 0 = 1/16 of RAM, at most 1 GiB.
+    pub send_buffer_bytes: u64,
+    /// Response-body bytes that may wait in memory for one connection (at least 1 MiB, one read).
+    pub send_buffer_bytes_per_connection: u64,
+    /// Seconds between checks of the metadata store and the free disk space (a store made
+    /// read-only by a full disk is reopened at the first check that finds room).
+    pub store_check_secs: u64,
 }
 
 /// `[tls]`: optional TLS on the same listeners (HTTP/1.1 and HTTP/2 by ALPN).
@@ -374,6 +412,7 @@ impl Default for Config {
             tracker: TrackerConfig::default(),
             federation: FederationConfig::default(),
             web: WebConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -388,6 +427,13 @@ impl Default for EngineConfig {
             drain_timeout_secs: 10,
             header_read_timeout_secs: 30,
             fast_path: true,
+            idle_timeout_secs: 60,
+            send_timeout_secs: 60,
+            max_connections: 0,
+            max_connections_per_ip: 512,
+            send_buffer_bytes: 0,
+            send_buffer_bytes_per_connection: 8 << 20,
+            store_check_secs: 5,
         }
     }
 }
@@ -498,6 +544,43 @@ impl Config {
                 format!(
                     "must be at least 1 and at most retry_max_secs ({})",
                     self.federation.retry_max_secs
+                ),
+            ));
+        }
+        for (key, v) in [
+            ("engine.idle_timeout_secs", self.engine.idle_timeout_secs),
+            ("engine.send_timeout_secs", self.engine.send_timeout_secs),
+            (
+                "engine.header_read_timeout_secs",
+                self.engine.header_read_timeout_secs,
+            ),
+            (
+                "engine.max_connections_per_ip",
+                self.engine.max_connections_per_ip as u64,
+            ),
+            ("engine.store_check_secs", self.engine.store_check_secs),
+        ] {
+            if v == 0 {
+                return Err(invalid(Some(key.into()), "must be at least 1"));
+            }
+        }
+        if self.engine.send_buffer_bytes_per_connection < 1 << 20 {
+            return Err(invalid(
+                Some("engine.send_buffer_bytes_per_connection".into()),
+                format!(
+                    "{} is below the minimum of 1048576 (one read)",
+                    self.engine.send_buffer_bytes_per_connection
+                ),
+            ));
+        }
+        if self.engine.send_buffer_bytes != 0
+            && self.engine.send_buffer_bytes < self.engine.send_buffer_bytes_per_connection
+        {
+            return Err(invalid(
+                Some("engine.send_buffer_bytes".into()),
+                format!(
+                    "{} is below engine.send_buffer_bytes_per_connection ({})",
+                    self.engine.send_buffer_bytes, self.engine.send_buffer_bytes_per_connection
                 ),
             ));
         }

@@ -67,7 +67,20 @@ impl ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
-        ApiError::internal("metadata store", e)
+        use crate::store::StoreError;
+        match &e {
+            StoreError::ReadOnly(cause) | StoreError::Closed(cause) => {
+                tracing::warn!(error = %e, "request refused: the metadata store takes no writes");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "the server cannot save changes right now ({}); try again later",
+                        crate::engine::disk::client_message(cause)
+                    ),
+                )
+            }
+            _ => ApiError::internal("metadata store", e),
+        }
     }
 }
 

@@ -88,14 +88,30 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
         "cacheBytesPerShard": app.engine.cache_bytes_per_shard,
         "dataDir": app.data_dir,
         "federation": app.federation.status_json(&app.store),
+        "connections": app.conn_limits.status_json(),
+        "store": crate::engine::disk::status_json(&app),
     });
     crate::web::admin::extend_status(&app, &mut doc);
     Json(doc)
 }
 
-/// `GET /metrics` in the Prometheus text format.
-pub async fn metrics(State(app): State<SharedApp>) -> Response {
+/// `GET /metrics` in the Prometheus text format: for loopback clients, holders of
+/// `metrics.token`, or anyone when `metrics.public` (403 otherwise).
+pub async fn metrics(
+    State(app): State<SharedApp>,
+    client: Option<axum::Extension<crate::app::ClientAddr>>,
+    headers: http::HeaderMap,
+) -> Response {
+    if !metrics_allowed(&app.config.metrics, client.map(|c| c.0 .0.ip()), &headers) {
+        return (
+            http::StatusCode::FORBIDDEN,
+            "/metrics is for loopback clients and holders of metrics.token\n",
+        )
+            .into_response();
+    }
     let mut text = app.metrics.render();
+    app.conn_limits.render_metrics(&mut text);
+    crate::engine::disk::render_metrics(&app, &mut text);
     app.tracker.render_metrics(&mut text);
     crate::transcode::runner::render_metrics(&app.transcoder, &mut text);
     app.federation.render_metrics(&app.store, &mut text);
@@ -105,4 +121,57 @@ pub async fn metrics(State(app): State<SharedApp>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     r
+}
+
+/// Whether `/metrics` may be shown to this client.
+fn metrics_allowed(
+    config: &crate::config::MetricsConfig,
+    ip: Option<std::net::IpAddr>,
+    headers: &http::HeaderMap,
+) -> bool {
+    if config.public || ip.is_some_and(|ip| ip.to_canonical().is_loopback()) {
+        return true;
+    }
+    if config.token.is_empty() {
+        return false;
+    }
+    let given = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Constant time: the token is a secret.
+    use sha2::Digest;
+    sha2::Sha256::digest(given.as_bytes()) == sha2::Sha256::digest(config.token.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_for_loopback_and_token_holders() {
+        let mut c = crate::config::MetricsConfig::default();
+        let none = http::HeaderMap::new();
+        let remote: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(metrics_allowed(
+            &c,
+            Some("127.0.0.1".parse().unwrap()),
+            &none
+        ));
+        assert!(metrics_allowed(
+            &c,
+            Some("::ffff:127.0.0.1".parse().unwrap()),
+            &none
+        ));
+        assert!(!metrics_allowed(&c, Some(remote), &none));
+        c.token = "s3cret".into();
+        let mut h = http::HeaderMap::new();
+        h.insert("authorization", "Bearer s3cret".parse().unwrap());
+        assert!(metrics_allowed(&c, Some(remote), &h));
+        h.insert("authorization", "Bearer nope".parse().unwrap());
+        assert!(!metrics_allowed(&c, Some(remote), &h));
+        c.public = true;
+        assert!(metrics_allowed(&c, Some(remote), &none));
+    }
 }

@@ -31,6 +31,10 @@ use std::sync::Mutex;
 const WRITE_BATCH: usize = 1 << 20;
 /// Largest text field of a multipart upload.
 const MAX_FIELD: usize = 64 << 10;
+/// Most fields a multipart upload may have (PeerTube's form has about twenty).
+const MAX_FIELDS: usize = 64;
+/// Largest image field (`thumbnailfile`, `previewfile`) of a multipart upload.
+const MAX_IMAGE_FIELD: u64 = 8 << 20;
 
 /// Uploads being written right now (in memory: a crash ends them anyway).
 #[derive(Debug, Default)]
@@ -220,6 +224,7 @@ pub async fn init_resumable(
     if size > max {
         return Err(too_large(size, max));
     }
+    check_room(&app, size).await?;
     let meta: UploadMeta = if body.is_empty() {
         UploadMeta::default()
     } else {
@@ -436,7 +441,8 @@ pub async fn put_chunk(
         return Ok(resp);
     }
     let chunk_len = end - start + 1;
-    let written = write_body(&app, &session.path, body, chunk_len).await?;
+    check_room(&app, chunk_len).await?;
+    let written = write_body(&app, &session.path, received, body, chunk_len).await?;
     let now_received = received + written;
     let store = app.store.clone();
     let mut touched = session.clone();
@@ -461,12 +467,21 @@ pub async fn put_chunk(
     finish(&app, &auth.user, session).await
 }
 
-/// Appends at most `limit` bytes of `body` to `path`; returns how many were written. Bytes that
-/// arrived before a dropped connection are kept (the client resumes after them).
-async fn write_body(app: &App, path: &Path, body: Body, limit: u64) -> Result<u64, ApiError> {
-    let file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
+/// Appends at most `limit` bytes of `body` to `path` (which holds `received` bytes); returns how
+/// many were written. Bytes that arrived before a dropped connection are kept (the client
+/// resumes after them); a body longer than `limit` is refused and none of it is kept.
+async fn write_body(
+    app: &App,
+    path: &Path,
+    received: u64,
+    body: Body,
+    limit: u64,
+) -> Result<u64, ApiError> {
+    let open = path.to_owned();
+    let file = app
+        .pool
+        .run(move || std::fs::OpenOptions::new().append(true).open(open))
+        .await?
         .map_err(|e| ApiError::internal("opening the upload file", e))?;
     let mut file = Some(file);
     let mut stream = body.into_data_stream();
@@ -474,6 +489,7 @@ async fn write_body(app: &App, path: &Path, body: Body, limit: u64) -> Result<u6
     let mut written = 0u64;
     let mut overflow = false;
     let mut failed = None;
+    let mut write_error = None;
     loop {
         let next = stream.next().await;
         let done = match next {
@@ -491,39 +507,96 @@ async fn write_body(app: &App, path: &Path, body: Body, limit: u64) -> Result<u6
             }
             None => true,
         };
+        if overflow {
+            break;
+        }
         if !buf.is_empty() && (done || buf.len() >= WRITE_BATCH) {
             let data = std::mem::take(&mut buf);
             let mut f = file
                 .take()
                 .ok_or_else(|| ApiError::internal("upload file", "lost"))?;
             let n = data.len() as u64;
-            let f = app
+            let (f, result) = app
                 .pool
-                .run(move || -> std::io::Result<std::fs::File> {
-                    f.write_all(&data)?;
-                    Ok(f)
+                .run(move || {
+                    let r = f.write_all(&data);
+                    (f, r)
                 })
-                .await?
-                .map_err(|e| ApiError::internal("writing the upload", e))?;
+                .await?;
             file = Some(f);
+            if let Err(e) = result {
+                write_error = Some(e);
+                break;
+            }
             written += n;
         }
         if done {
             break;
         }
     }
-    if let Some(f) = file {
-        let _ = app.pool.run(move || f.sync_data()).await;
+    let Some(f) = file else {
+        return Err(ApiError::internal("upload file", "lost"));
+    };
+    // Keep exactly the bytes accepted: none of a refused chunk, none of a failed write's tail.
+    let keep = if overflow {
+        received
+    } else {
+        received + written
+    };
+    let trimmed = app
+        .pool
+        .run(move || {
+            if f.metadata()?.len() != keep {
+                f.set_len(keep)?;
+            }
+            f.sync_data()
+        })
+        .await?;
+    if let Err(e) = trimmed {
+        return Err(write_failed(e));
     }
     if overflow {
         return Err(ApiError::bad_request(format!(
-            "the body is longer than its Content-Range ({limit} bytes)"
+            "the body is longer than its Content-Range ({limit} bytes); nothing of it was kept"
         )));
+    }
+    if let Some(e) = write_error {
+        return Err(write_failed(e));
     }
     if let Some(e) = failed {
         tracing::info!(error = %e, written, "upload connection ended early; the client may resume");
     }
     Ok(written)
+}
+
+/// A failed write of uploaded bytes: a full disk is the client's 507, anything else a 500.
+fn write_failed(e: std::io::Error) -> ApiError {
+    if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
+        tracing::warn!(error = %e, "upload refused: the disk is full");
+        return insufficient_storage(
+            "the server's disk is full; the upload was not stored. Try again later".into(),
+        );
+    }
+    ApiError::internal("writing the upload", e)
+}
+
+/// 507 Insufficient Storage, with a reason for the client.
+fn insufficient_storage(detail: String) -> ApiError {
+    let mut e = ApiError::new(StatusCode::INSUFFICIENT_STORAGE, detail);
+    e.retry_after = Some(300);
+    e
+}
+
+/// Refuses (507) an upload of `incoming` bytes that would eat into the disk reserve.
+async fn check_room(app: &SharedApp, incoming: u64) -> Result<(), ApiError> {
+    let a = app.clone();
+    app.pool
+        .run(move || crate::engine::disk::room_for(&a, incoming))
+        .await?
+        .map_err(|why| {
+            tracing::warn!(reason = %why, "upload refused for lack of disk space");
+            insufficient_storage(why)
+        })
 }
 
 /// The last byte arrived: probe, create the video and its job, close the session.
@@ -572,6 +645,8 @@ async fn accept(
         .run(move || crate::transcode::worker::probe_isolated(&exe, &file))
         .await?
         .map_err(|why| {
+            // The prober names the staged file by its server path; the client knows it by name.
+            let why = why.replace(&path.display().to_string(), filename);
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("{filename}: not a usable video: {why}"),
@@ -720,6 +795,9 @@ pub async fn upload_multipart(
         if len > max + (1 << 20) {
             return Err(too_large(len, max));
         }
+        check_room(&app, len).await?;
+    } else {
+        check_room(&app, 0).await?;
     }
     let _guard = {
         let mut m = app
@@ -741,16 +819,30 @@ pub async fn upload_multipart(
     let mut file: Option<(PathBuf, String, u64)> = None;
     let tmp = uploads_dir(&app).join(format!("multipart-{}.part", uuid::Uuid::new_v4()));
     let cleanup = TempFile(tmp.clone());
+    let mut field_count = 0usize;
     loop {
         let field = form
             .next_field()
             .await
             .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?;
         let Some(mut field) = field else { break };
+        field_count += 1;
+        if field_count > MAX_FIELDS {
+            return Err(ApiError::bad_request(format!(
+                "too many multipart fields (the limit is {MAX_FIELDS})"
+            )));
+        }
         let name = field.name().unwrap_or_default().to_string();
         if name == "videofile" {
             let filename = field.file_name().unwrap_or("video").to_string();
-            let mut out = std::fs::File::create(&tmp)
+            if file.is_some() {
+                return Err(ApiError::bad_request("videofile is given more than once"));
+            }
+            let create = tmp.clone();
+            let mut out = app
+                .pool
+                .run(move || std::fs::File::create(create))
+                .await?
                 .map_err(|e| ApiError::internal("creating the upload file", e))?;
             let mut size = 0u64;
             let mut buf = Vec::with_capacity(WRITE_BATCH);
@@ -776,7 +868,7 @@ pub async fn upload_multipart(
                             Ok(out)
                         })
                         .await?
-                        .map_err(|e| ApiError::internal("writing the upload", e))?;
+                        .map_err(write_failed)?;
                 }
                 if last {
                     break;
@@ -784,16 +876,38 @@ pub async fn upload_multipart(
             }
             file = Some((tmp.clone(), filename, size));
         } else if ["thumbnailfile", "previewfile"].contains(&name.as_str()) {
-            // Custom images are not supported yet: drain and ignore.
-            while let Ok(Some(_)) = field.chunk().await {}
-        } else {
-            let text = field
-                .text()
+            // Custom images are not supported yet: drain (bounded) and ignore.
+            let mut size = 0u64;
+            while let Some(c) = field
+                .chunk()
                 .await
-                .map_err(|e| ApiError::bad_request(format!("field {name}: {e}")))?;
-            if text.len() > MAX_FIELD {
-                return Err(ApiError::bad_request(format!("field {name} is too long")));
+                .map_err(|e| ApiError::bad_request(format!("field {name}: {e}")))?
+            {
+                size += c.len() as u64;
+                if size > MAX_IMAGE_FIELD {
+                    return Err(ApiError::bad_request(format!(
+                        "field {name} is larger than {MAX_IMAGE_FIELD} bytes"
+                    )));
+                }
             }
+        } else {
+            // Read chunk by chunk against the bound: a huge field is refused at its first
+            // bytes past the limit, never held whole.
+            let mut text = Vec::new();
+            while let Some(c) = field
+                .chunk()
+                .await
+                .map_err(|e| ApiError::bad_request(format!("field {name}: {e}")))?
+            {
+                if text.len() + c.len() > MAX_FIELD {
+                    return Err(ApiError::bad_request(format!(
+                        "field {name} is longer than {MAX_FIELD} bytes"
+                    )));
+                }
+                text.extend_from_slice(&c);
+            }
+            let text = String::from_utf8(text)
+                .map_err(|_| ApiError::bad_request(format!("field {name} is not UTF-8 text")))?;
             fields.insert(name, text);
         }
     }

@@ -4,6 +4,7 @@
 //! (API, WebSocket upgrade, a body, HTTP/2, a parse error) hands the connection, with the bytes
 //! already read, to hyper for the rest of its life.
 
+use super::limits::Activity;
 use crate::media::layout::is_media_path;
 use crate::media::serve::SegmentServer;
 use crate::metrics::{RouteClass, ShardMetrics};
@@ -11,8 +12,9 @@ use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -30,14 +32,20 @@ pub enum Outcome {
 }
 
 /// Serves media requests on `stream` until the connection closes or needs hyper.
+///
+/// Deadlines: a connection waiting for its next request is closed after the keep-alive idle
+/// timeout; once a request's first byte has arrived, its whole head must arrive within
+/// `header_timeout` (one deadline per head, however slowly the bytes trickle in).
 pub async fn serve_media(
     stream: &TcpStream,
     media: &SegmentServer,
     metrics: &ShardMetrics,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
     header_timeout: Duration,
+    activity: &Arc<Activity>,
 ) -> Outcome {
     let mut buf = BytesMut::with_capacity(4096);
+    let mut deadlines = HeadDeadlines::new(header_timeout, activity.idle_timeout(), &buf);
     loop {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
@@ -50,11 +58,22 @@ pub async fn serve_media(
                 if buf.is_empty() && *shutdown.borrow() {
                     return Outcome::Closed;
                 }
-                match read_more(stream, &mut buf, shutdown, header_timeout).await {
-                    Ok(true) => continue,
-                    // EOF, header timeout or shutdown.
-                    Ok(false) => return Outcome::Closed,
-                    Err(_) => return Outcome::Closed,
+                let deadline = deadlines.next(&buf);
+                match read_more(stream, &mut buf, shutdown, deadline).await {
+                    Ok(Read::Data) => continue,
+                    Ok(Read::TimedOut) => {
+                        activity.count_idle_timeout();
+                        tracing::debug!(
+                            waited_for = if buf.is_empty() {
+                                "a request"
+                            } else {
+                                "the rest of a request head"
+                            },
+                            "closing a connection at its deadline"
+                        );
+                        return Outcome::Closed;
+                    }
+                    Ok(Read::Closed) | Err(_) => return Outcome::Closed,
                 }
             }
             Err(_) => return Outcome::HandOff(buf),
@@ -106,9 +125,12 @@ pub async fn serve_media(
         let head = serialize_head(&plan.head, version, keep_alive);
         buf.advance(head_len);
         let (_, body) = plan.into_parts();
-        let sent = match media.send_plain(stream, &head, body).await {
+        let sent = match media.send_plain(stream, &head, body, activity).await {
             Ok(n) => n,
             Err(e) => {
+                if e.kind() == io::ErrorKind::TimedOut {
+                    activity.count_send_timeout();
+                }
                 tracing::trace!(error = %e, "media send failed");
                 return Outcome::Closed;
             }
@@ -117,17 +139,58 @@ pub async fn serve_media(
         if !keep_alive || *shutdown.borrow() {
             return Outcome::Closed;
         }
+        deadlines = HeadDeadlines::new(header_timeout, activity.idle_timeout(), &buf);
     }
 }
 
-/// Reads more bytes: Ok(true) when some arrived, Ok(false) on EOF, timeout or shutdown.
+/// The deadlines of one request head: the keep-alive wait for its first byte, then one fixed
+/// deadline for the whole head from that first byte.
+struct HeadDeadlines {
+    header_timeout: Duration,
+    idle_until: Instant,
+    head_until: Option<Instant>,
+}
+
+impl HeadDeadlines {
+    fn new(header_timeout: Duration, idle_timeout: Duration, buf: &[u8]) -> HeadDeadlines {
+        let now = Instant::now();
+        HeadDeadlines {
+            header_timeout,
+            idle_until: now + idle_timeout,
+            // Pipelined bytes already here: the head has started.
+            head_until: (!buf.is_empty()).then(|| now + header_timeout),
+        }
+    }
+
+    /// The deadline for the next read, given what has arrived so far.
+    fn next(&mut self, buf: &[u8]) -> Instant {
+        if buf.is_empty() {
+            return self.idle_until;
+        }
+        *self
+            .head_until
+            .get_or_insert_with(|| Instant::now() + self.header_timeout)
+    }
+}
+
+/// What a read brought.
+enum Read {
+    /// Some bytes.
+    Data,
+    /// End of stream or shutdown.
+    Closed,
+    /// The deadline passed.
+    TimedOut,
+}
+
+/// Reads more bytes, until `deadline` at the latest.
 async fn read_more(
     stream: &TcpStream,
     buf: &mut BytesMut,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
-    timeout: Duration,
-) -> io::Result<bool> {
-    let deadline = tokio::time::sleep(timeout);
+    deadline: Instant,
+) -> io::Result<Read> {
+    let deadline = tokio::time::sleep_until(deadline.into());
     tokio::pin!(deadline);
     loop {
         if buf.capacity() - buf.len() < 1024 {
@@ -137,8 +200,8 @@ async fn read_more(
             ready = stream.readable() => {
                 ready?;
                 match stream.try_read_buf(buf) {
-                    Ok(0) => return Ok(false),
-                    Ok(_) => return Ok(true),
+                    Ok(0) => return Ok(Read::Closed),
+                    Ok(_) => return Ok(Read::Data),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => return Err(e),
                 }
@@ -146,10 +209,10 @@ async fn read_more(
             changed = shutdown.changed() => {
                 // Shutting down: a connection between requests (or mid-head) is closed.
                 if changed.is_err() || *shutdown.borrow() {
-                    return Ok(false);
+                    return Ok(Read::Closed);
                 }
             }
-            _ = &mut deadline => return Ok(false),
+            _ = &mut deadline => return Ok(Read::TimedOut),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! accepting, drain in-flight responses, flush the store).
 
 pub mod blocking;
+pub mod disk;
 pub mod http1;
+pub mod limits;
 pub mod listener;
 pub mod shard;
 pub mod systemd;
@@ -62,6 +64,29 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         total_memory().unwrap_or(8 << 30) / 8
     };
+    let nofile = limits::raise_nofile_limit();
+    let conn_limits = limits::ConnLimits::new(limits::LimitsConfig {
+        max_connections: match config.engine.max_connections {
+            0 => limits::auto_max_connections(nofile),
+            n => n,
+        },
+        max_connections_per_ip: config.engine.max_connections_per_ip,
+        send_buffer_bytes: match config.engine.send_buffer_bytes {
+            0 => (total_memory().unwrap_or(8 << 30) / 16)
+                .clamp(config.engine.send_buffer_bytes_per_connection, 1 << 30),
+            n => n,
+        },
+        send_buffer_bytes_per_connection: config.engine.send_buffer_bytes_per_connection,
+        send_timeout: Duration::from_secs(config.engine.send_timeout_secs),
+        idle_timeout: Duration::from_secs(config.engine.idle_timeout_secs),
+    });
+    tracing::info!(
+        open_files_limit = nofile,
+        max_connections = conn_limits.config().max_connections,
+        max_connections_per_ip = conn_limits.config().max_connections_per_ip,
+        send_buffer_bytes = conn_limits.config().send_buffer_bytes,
+        "connection limits"
+    );
     let pool = blocking::BlockingPool::new(config.engine.blocking_threads, &cores);
     let metrics = Metrics::new(n);
     let engine = EngineInfo {
@@ -112,6 +137,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     );
     let app = Arc::new(App {
         federation,
+        conn_limits,
+        disk: Default::default(),
         tracker: tracker.clone(),
         transcoder: transcoder.clone(),
         uploads: Default::default(),
@@ -217,6 +244,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(3600)));
         let mut housekeeping = tokio::time::interval(Duration::from_secs(3600));
         let mut expiry = tokio::time::interval(Duration::from_secs(30));
+        let mut store_check = tokio::time::interval(Duration::from_secs(
+            app.config.engine.store_check_secs,
+        ));
+        let mut store_failed = false;
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => return anyhow::Ok("SIGINT"),
@@ -224,8 +255,26 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                 idx = exit_rx.recv() => {
                     bail!("shard {} stopped unexpectedly", idx.unwrap_or(usize::MAX));
                 }
+                _ = store_check.tick() => {
+                    let a = app.clone();
+                    match app.pool.run(move || disk::check_store(&a)).await {
+                        Ok(disk::StoreCheck::WaitingForSpace) => systemd::status(
+                            "metadata store read-only: waiting for disk space (uploads and changes refused)",
+                        ),
+                        Ok(disk::StoreCheck::Recovered) => {
+                            systemd::status(&format!("serving {public_url}; metadata store recovered"));
+                        }
+                        Ok(disk::StoreCheck::Failed(e)) => {
+                            store_failed = true;
+                            systemd::status(&format!("metadata store closed: {e}; restart needed"));
+                        }
+                        _ => {}
+                    }
+                }
                 _ = tick.tick(), if watchdog.is_some() => {
-                    if shards_alive(&app, watchdog.unwrap_or_default()) {
+                    if store_failed {
+                        tracing::error!("the metadata store could not be reopened; withholding the watchdog ping so systemd restarts fleuve");
+                    } else if shards_alive(&app, watchdog.unwrap_or_default()) {
                         systemd::watchdog();
                     } else {
                         tracing::error!("a shard's event loop is stuck; withholding the watchdog ping");
@@ -382,6 +431,14 @@ fn prepare_media_dirs(data_dir: &Path) -> anyhow::Result<PathBuf> {
     for d in ["tmp", "tmp/uploads", "tmp/jobs", "sources"] {
         std::fs::create_dir_all(data_dir.join(d))
             .with_context(|| format!("cannot create {}", data_dir.join(d).display()))?;
+    }
+    // Metadata (tokens, keys), sources and staging are the server's alone, whatever the umask
+    // (the systemd unit sets one; a hand-started server may not).
+    for d in ["meta", "sources", "tmp"] {
+        use std::os::unix::fs::PermissionsExt;
+        let path = data_dir.join(d);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
     }
     std::fs::canonicalize(&media).with_context(|| format!("cannot resolve {}", media.display()))
 }

@@ -3,7 +3,8 @@
 //! and cache, and every connection it accepts.
 
 use super::http1;
-use crate::app::{ClientAddr, SharedApp};
+use super::limits::{Activity, LogLimiter, Refusal, RequestGuard};
+use crate::app::{ClientAddr, ConnHold, SharedApp};
 use crate::media::fileio::{IoBackend, PreadReader, ReadAt, UringReader, RING_ENTRIES};
 use crate::media::layout::MediaLayout;
 use crate::media::serve::SegmentServer;
@@ -100,18 +101,23 @@ impl<F: Future + 'static> hyper::rt::Executor<F> for LocalExec {
 
 /// Per-shard request dispatch: media paths to the segment server, the rest to axum.
 struct ShardService {
-    media: SegmentServer,
+    media: Rc<SegmentServer>,
     router: axum::Router,
     metrics: Arc<ShardMetrics>,
 }
 
 impl ShardService {
-    async fn handle(self: Rc<Self>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    async fn handle(
+        self: Rc<Self>,
+        req: Request<Incoming>,
+        activity: Arc<Activity>,
+    ) -> Result<Response<Body>, Infallible> {
+        // Counted in flight until the response body is done (the idle timeout waits for it).
+        let in_flight = activity.request();
         let class = RouteClass::of(req.uri().path());
         let resp = if class == RouteClass::Media {
             self.media
-                .serve(req.method(), req.uri().path(), req.headers())
-                .await
+                .serve(req.method(), req.uri().path(), req.headers(), &activity)
         } else {
             let router = self.router.clone();
             match router.oneshot(req.map(Body::new)).await {
@@ -128,7 +134,38 @@ impl ShardService {
             })
             .unwrap_or(0);
         self.metrics.record(class, resp.status().as_u16(), bytes);
-        Ok(resp)
+        Ok(resp.map(|body| {
+            Body::new(Tracked {
+                inner: body,
+                _in_flight: in_flight,
+            })
+        }))
+    }
+}
+
+/// A response body that keeps its request counted in flight until it is done or dropped.
+struct Tracked {
+    inner: Body,
+    _in_flight: RequestGuard,
+}
+
+impl http_body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -149,13 +186,13 @@ async fn run(
     };
     let metrics = app.metrics.shard(index);
     let service = Rc::new(ShardService {
-        media: SegmentServer::new(
+        media: Rc::new(SegmentServer::new(
             MediaLayout::new(spec.media_root),
             reader,
             app.engine.cache_bytes_per_shard,
             &app.config.media,
             metrics.clone(),
-        ),
+        )),
         router: crate::api::router(app.clone()),
         metrics: metrics.clone(),
     });
@@ -190,27 +227,48 @@ async fn run(
     tracing::info!(shard = index, core = ?spec.core, io = service.media.backend_name(), "shard accepting");
     let _ = ready.send(Ok(()));
 
+    let mut accept_errors = LogLimiter::new(Duration::from_secs(5));
+    let mut refusals = LogLimiter::new(Duration::from_secs(5));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    // EMFILE and friends: back off briefly rather than spin.
-                    tracing::warn!(shard = index, error = %e, "accept failed");
+                    // EMFILE and friends: back off briefly rather than spin, and say so once in a
+                    // while rather than once per attempt.
+                    if let Some(left_out) = accept_errors.allow(std::time::Instant::now()) {
+                        tracing::warn!(shard = index, error = %e, similar_errors_not_logged = left_out, "accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = shutdown.changed() => break,
         };
+        let admission = match app.conn_limits.admit(peer.ip()) {
+            Ok(a) => a,
+            Err(refusal) => {
+                if let Some(left_out) = refusals.allow(std::time::Instant::now()) {
+                    tracing::warn!(shard = index, %peer, reason = %refusal, similar_refusals_not_logged = left_out, "connection refused");
+                }
+                if tls.is_none() {
+                    refuse(&stream, &refusal);
+                }
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         metrics.connections_total.fetch_add(1, Relaxed);
-        let guard = ConnGuard::new(metrics.clone());
+        let activity = admission.activity.clone();
+        let guard: Arc<dyn std::any::Any + Send + Sync> =
+            Arc::new((ConnGuard::new(metrics.clone()), admission));
         let hyper_conn = HyperConn {
             builder: builder.clone(),
             service: service.clone(),
             peer,
             watcher: graceful.watcher(),
+            activity: activity.clone(),
+            hold: ConnHold::new(guard.clone(), shutdown.clone()),
         };
         match tls.clone() {
             None if fast_path => {
@@ -225,6 +283,7 @@ async fn run(
                         &metrics,
                         &mut shutdown,
                         header_timeout,
+                        &activity,
                     )
                     .await;
                     if let http1::Outcome::HandOff(buf) = outcome {
@@ -277,31 +336,54 @@ async fn run(
     }
 }
 
+/// Answers a connection over the caps with a short 503 (best effort: one non-blocking write into
+/// an empty socket buffer) and closes it.
+fn refuse(stream: &tokio::net::TcpStream, refusal: &Refusal) {
+    let text = format!("{refusal}; try again later\n");
+    let resp = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nretry-after: 5\r\nconnection: close\r\n\r\n{text}",
+        text.len()
+    );
+    let _ = stream.try_write(resp.as_bytes());
+}
+
 /// What it takes to serve one connection with hyper.
 struct HyperConn {
     builder: auto::Builder<LocalExec>,
     service: Rc<ShardService>,
     peer: std::net::SocketAddr,
     watcher: hyper_util::server::graceful::Watcher,
+    activity: Arc<Activity>,
+    hold: ConnHold,
 }
 
 impl HyperConn {
-    /// Serves `io` until it closes (or graceful shutdown closes it).
+    /// Serves `io` until it closes, graceful shutdown closes it, or its watchdog does (no
+    /// progress on pending response bytes for the send timeout; no request for the idle timeout).
     async fn serve<I>(self, io: I)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let (service, peer) = (self.service, self.peer);
+        let (service, peer, activity, hold) = (self.service, self.peer, self.activity, self.hold);
+        let watchdog = activity.clone().watchdog();
         let make = move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ClientAddr(peer));
-            service.clone().handle(req)
+            req.extensions_mut().insert(hold.clone());
+            service.clone().handle(req, activity.clone())
         };
         let conn = self
             .builder
             .serve_connection_with_upgrades(TokioIo::new(io), hyper::service::service_fn(make))
             .into_owned();
-        if let Err(e) = self.watcher.watch(conn).await {
-            tracing::trace!(%peer, error = %e, "connection ended with error");
+        tokio::select! {
+            ended = self.watcher.watch(conn) => {
+                if let Err(e) = ended {
+                    tracing::trace!(%peer, error = %e, "connection ended with error");
+                }
+            }
+            expiry = watchdog => {
+                tracing::debug!(%peer, ?expiry, "closing a connection at its timeout");
+            }
         }
     }
 }

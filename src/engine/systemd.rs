@@ -13,6 +13,11 @@ pub fn ready(status: &str) {
     );
 }
 
+/// Updates the status line `systemctl status` shows.
+pub fn status(status: &str) {
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(status)]);
+}
+
 /// Tells systemd the service is stopping.
 pub fn stopping() {
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);

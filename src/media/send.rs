@@ -2,11 +2,15 @@
 //! hot ranges go out with `sendfile(2)` straight from the page cache (no copy through user
 //! space, as nginx does), everything else with vectored writes of cached chunks.
 
+use super::body::Pieces;
 use super::cache::CHUNK;
-use super::serve::{ChunkReads, PlanBody, RangeBody, SegmentServer, STREAM_THRESHOLD};
+use super::serve::{PlanBody, RangeBody, SegmentServer, STREAM_THRESHOLD};
+use crate::engine::limits::Activity;
 use std::io::{self, IoSlice};
 use std::os::unix::fs::MetadataExt;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
@@ -14,32 +18,44 @@ use tokio::net::TcpStream;
 const SENDFILE_MIN: u64 = 64 * 1024;
 
 impl SegmentServer {
-    /// Writes the serialized response head, then the body. Returns the body bytes sent.
+    /// Writes the serialized response head, then the body. Returns the body bytes sent. Every
+    /// wait for the socket is bounded by the connection's send timeout, and the body goes out one
+    /// piece at a time, each held against the send budget while it is written.
     pub async fn send_plain(
         &self,
         stream: &TcpStream,
         head: &[u8],
         body: PlanBody,
+        activity: &Arc<Activity>,
     ) -> io::Result<u64> {
+        let timeout = activity.send_timeout();
         match body {
             PlanBody::None => {
-                write_all_vectored(stream, &mut [IoSlice::new(head)]).await?;
+                write_all_vectored(stream, &mut [IoSlice::new(head)], timeout).await?;
                 Ok(0)
             }
             PlanBody::Text(t) => {
                 write_all_vectored(
                     stream,
                     &mut [IoSlice::new(head), IoSlice::new(t.as_bytes())],
+                    timeout,
                 )
                 .await?;
                 Ok(t.len() as u64)
             }
-            PlanBody::Range(r) => self.send_range(stream, head, r).await,
+            PlanBody::Range(r) => self.send_range(stream, head, r, activity).await,
         }
     }
 
-    async fn send_range(&self, stream: &TcpStream, head: &[u8], r: RangeBody) -> io::Result<u64> {
+    async fn send_range(
+        &self,
+        stream: &TcpStream,
+        head: &[u8],
+        r: RangeBody,
+        activity: &Arc<Activity>,
+    ) -> io::Result<u64> {
         let len = r.len();
+        let timeout = activity.send_timeout();
         if (SENDFILE_MIN..=STREAM_THRESHOLD).contains(&len) {
             let hot =
                 self.cache
@@ -48,37 +64,36 @@ impl SegmentServer {
             if hot {
                 if let Some(file) = self.open_file(&r) {
                     self.publish_cache_metrics();
-                    send_more(stream, head).await?;
-                    sendfile_all(stream, &file, r.start, len).await?;
+                    send_more(stream, head, timeout).await?;
+                    sendfile_all(stream, &file, r.start, len, timeout).await?;
+                    activity.progress();
                     return Ok(len);
                 }
             }
         }
-        if len > STREAM_THRESHOLD {
-            write_all_vectored(stream, &mut [IoSlice::new(head)]).await?;
-            let reads = ChunkReads {
-                path: r.path.clone(),
-                next: r.start,
-                end: r.end,
+        let pieces = Pieces::new(r.start, r.end);
+        let cached = pieces.cached();
+        let mut head = Some(head);
+        for (off, n) in pieces {
+            let reservation = activity.reserve(n).await;
+            let data = match self.piece(&r, cached, off, n).await {
+                Ok(d) => d,
+                Err(e) => {
+                    // Before the head is sent the caller just closes the connection; after, the
+                    // short body tells the client the response is incomplete.
+                    self.read_failed(&r.path, &e);
+                    return Err(e);
+                }
             };
-            for (path, off, n) in reads {
-                let data = self.reader.read_at(path, off, n).await?;
-                write_all_vectored(stream, &mut [IoSlice::new(&data)]).await?;
+            match head.take() {
+                Some(h) => {
+                    write_all_vectored(stream, &mut [IoSlice::new(h), IoSlice::new(&data)], timeout)
+                        .await?
+                }
+                None => write_all_vectored(stream, &mut [IoSlice::new(&data)], timeout).await?,
             }
-            return Ok(len);
+            drop(reservation);
         }
-        let parts = match self.read_cached(&r.path, &r.meta, r.start, r.end).await {
-            Ok(p) => p,
-            Err(e) => {
-                // The head is not sent yet: the caller closes the connection.
-                self.read_failed(&r.path, &e);
-                return Err(e);
-            }
-        };
-        let mut slices = Vec::with_capacity(parts.len() + 1);
-        slices.push(IoSlice::new(head));
-        slices.extend(parts.iter().map(|p| IoSlice::new(p)));
-        write_all_vectored(stream, &mut slices).await?;
         Ok(len)
     }
 
@@ -99,10 +114,23 @@ impl SegmentServer {
     }
 }
 
-/// Writes every slice, waiting for the socket as needed.
+/// Waits until `stream` is writable, at most `timeout` (a client that reads nothing for that long
+/// is given up on, as nginx's `send_timeout` does).
+async fn writable(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
+    match tokio::time::timeout(timeout, stream.writable()).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "send timeout: the client read nothing",
+        )),
+    }
+}
+
+/// Writes every slice, waiting for the socket as needed (each wait at most `timeout`).
 pub async fn write_all_vectored(
     stream: &TcpStream,
     mut bufs: &mut [IoSlice<'_>],
+    timeout: Duration,
 ) -> io::Result<()> {
     while !bufs.is_empty() {
         if bufs[0].is_empty() {
@@ -110,7 +138,7 @@ pub async fn write_all_vectored(
             bufs = &mut bufs[1..];
             continue;
         }
-        stream.writable().await?;
+        writable(stream, timeout).await?;
         match stream.try_write_vectored(bufs) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => IoSlice::advance_slices(&mut bufs, n),
@@ -122,10 +150,10 @@ pub async fn write_all_vectored(
 }
 
 /// Sends `head` with `MSG_MORE`, so it leaves in the same segment as the first body bytes.
-async fn send_more(stream: &TcpStream, mut head: &[u8]) -> io::Result<()> {
+async fn send_more(stream: &TcpStream, mut head: &[u8], timeout: Duration) -> io::Result<()> {
     let sock = socket2::SockRef::from(stream);
     while !head.is_empty() {
-        stream.writable().await?;
+        writable(stream, timeout).await?;
         match stream.try_io(Interest::WRITABLE, || {
             sock.send_with_flags(head, libc::MSG_MORE)
         }) {
@@ -144,12 +172,13 @@ async fn sendfile_all(
     file: &std::fs::File,
     offset: u64,
     len: u64,
+    timeout: Duration,
 ) -> io::Result<()> {
     let mut off = offset as libc::off_t;
     let end = offset + len;
     while (off as u64) < end {
         let want = (end - off as u64).min(1 << 30) as usize;
-        stream.writable().await?;
+        writable(stream, timeout).await?;
         let sent = stream.try_io(Interest::WRITABLE, || {
             nix::sys::sendfile::sendfile(stream, file, Some(&mut off), want)
                 .map_err(io::Error::from)

@@ -6,6 +6,7 @@ use super::cache::{ChunkCache, FileId, CHUNK};
 use super::fileio::ReadAt;
 use super::layout::{CacheClass, MediaLayout, ResolveError};
 use super::range::{parse_range, ByteRange};
+use crate::engine::limits::Activity;
 use crate::metrics::ShardMetrics;
 use axum::body::Body;
 use bytes::Bytes;
@@ -163,27 +164,22 @@ impl SegmentServer {
         self.reader.name()
     }
 
-    /// Answers one request for a media path (the hyper path: HTTP/2, TLS, hand-offs).
-    pub async fn serve(&self, method: &Method, path: &str, headers: &HeaderMap) -> Response<Body> {
-        let (mut resp, body) = self.plan(method, path, headers).into_parts();
+    /// Answers one request for a media path (the hyper path: HTTP/2, TLS, hand-offs). The body
+    /// is read on demand and held against `activity`'s send budget (see [`super::body`]).
+    pub fn serve(
+        self: &Rc<Self>,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        activity: &Arc<Activity>,
+    ) -> Response<Body> {
+        let (resp, body) = self.plan(method, path, headers).into_parts();
         match body {
             PlanBody::None => resp.map(|()| Body::empty()),
             PlanBody::Text(t) => resp.map(|()| Body::from(t)),
             PlanBody::Range(r) => {
-                let body = if r.len() > STREAM_THRESHOLD {
-                    self.stream(r.path, r.start, r.end)
-                } else {
-                    match self.read_cached(&r.path, &r.meta, r.start, r.end).await {
-                        Ok(parts) => parts_body(parts),
-                        Err(e) => {
-                            self.read_failed(&r.path, &e);
-                            resp = plain_head(StatusCode::INTERNAL_SERVER_ERROR);
-                            resp.headers_mut().remove(header::CONTENT_LENGTH);
-                            Body::from("read error\n")
-                        }
-                    }
-                };
-                resp.map(|()| body)
+                let body = super::body::lazy(self.clone(), r, activity.media_body());
+                resp.map(|()| Body::new(body))
             }
         }
     }
@@ -347,49 +343,6 @@ impl SegmentServer {
         self.metrics.cache_misses.store(cache.misses, Relaxed);
         self.metrics.cache_bytes.store(cache.bytes(), Relaxed);
     }
-
-    /// Streams a large range straight from disk, one chunk at a time, without caching.
-    fn stream(&self, path: PathBuf, start: u64, end: u64) -> Body {
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-        let reader = self.reader.clone();
-        let reads = ChunkReads {
-            path,
-            next: start,
-            end,
-        };
-        tokio::task::spawn_local(async move {
-            for (path, off, len) in reads {
-                let r = reader.read_at(path, off, len).await;
-                let failed = r.is_err();
-                if tx.send(r).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
-        Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        }))
-    }
-}
-
-/// Successive chunk-sized reads covering `next..=end`.
-pub(super) struct ChunkReads {
-    pub(super) path: PathBuf,
-    pub(super) next: u64,
-    pub(super) end: u64,
-}
-
-impl Iterator for ChunkReads {
-    type Item = (PathBuf, u64, usize);
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.next > self.end {
-            return None;
-        }
-        let len = CHUNK.min(self.end - self.next + 1);
-        let item = (self.path.clone(), self.next, len as usize);
-        self.next += len;
-        Some(item)
-    }
 }
 
 fn stat_inside(root: &Path, path: &Path) -> Option<FileMeta> {
@@ -498,15 +451,6 @@ fn content_range(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static("bytes */0"))
 }
 
-fn parts_body(mut parts: Vec<Bytes>) -> Body {
-    if parts.len() == 1 {
-        return Body::from(parts.pop().unwrap_or_default());
-    }
-    Body::from_stream(futures_util::stream::iter(
-        parts.into_iter().map(Ok::<_, std::convert::Infallible>),
-    ))
-}
-
 fn plain_head(status: StatusCode) -> Response<()> {
     let mut r = Response::new(());
     *r.status_mut() = status;
@@ -550,21 +494,5 @@ mod tests {
         assert!(etag_list_matches(b"\"x\", W/\"a-1\"", b"\"a-1\""));
         assert!(etag_list_matches(b"*", b"\"a-1\""));
         assert!(!etag_list_matches(b"\"a-2\"", b"\"a-1\""));
-    }
-
-    #[test]
-    fn chunk_reads_cover_the_range_exactly() {
-        let reads: Vec<_> = ChunkReads {
-            path: "x".into(),
-            next: 10,
-            end: 2 * CHUNK + 5,
-        }
-        .map(|(_, o, l)| (o, l as u64))
-        .collect();
-        assert_eq!(reads.first().unwrap().0, 10);
-        assert_eq!(
-            reads.iter().map(|r| r.1).sum::<u64>(),
-            2 * CHUNK + 5 - 10 + 1
-        );
     }
 }

@@ -38,6 +38,12 @@ pub enum StoreError {
     /// A RocksDB operation failed.
     #[error("metadata store: {0}")]
     Db(#[from] rocksdb::Error),
+    /// The store refuses writes after a write failed (disk full, I/O error) until it recovers.
+    #[error("the metadata store is read-only since a write failed ({0}); writes resume once the disk has room again")]
+    ReadOnly(String),
+    /// The store is closed (a reopen after a write failure did not succeed).
+    #[error("the metadata store is closed: {0}")]
+    Closed(String),
     /// A record could not be decoded.
     #[error("corrupt record in metadata store: {0}")]
     Corrupt(String),

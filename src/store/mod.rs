@@ -16,7 +16,8 @@ use rocksdb::{
     ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::time::SystemTime;
 
 /// The schema version this build writes. Bump it together with a new entry in [`MIGRATIONS`].
 pub const SCHEMA_VERSION: u32 = 1;
@@ -113,33 +114,75 @@ pub type Migration = fn(&Store) -> Result<(), StoreError>;
 /// Migrations, in order: `MIGRATIONS[0]` takes version 1 to 2, and so on.
 pub const MIGRATIONS: &[Migration] = &[];
 
+/// Whether the store takes writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Reads and writes work.
+    Writable,
+    /// A write failed (RocksDB then refuses every write until the database is reopened).
+    ReadOnly {
+        /// What the failed write said.
+        error: String,
+        /// When it failed.
+        since: SystemTime,
+    },
+}
+
 /// The metadata store.
+///
+/// A write that fails for lack of disk space (or any I/O error) leaves RocksDB refusing every
+/// later write until the database is reopened (its C API has no `Resume`). The store records
+/// that as [`Health::ReadOnly`], keeps serving reads, and [`Store::reopen`] (called by the
+/// engine once the disk has room again) brings writes back without a restart.
 pub struct Store {
-    db: DB,
+    db: RwLock<Option<DB>>,
     path: PathBuf,
     ids: Mutex<()>,
+    health: Mutex<Health>,
+}
+
+/// A read lock on the open database.
+struct Open<'a>(RwLockReadGuard<'a, Option<DB>>);
+
+impl Open<'_> {
+    fn db(&self) -> &DB {
+        // Checked non-empty when the guard was taken (`Store::open_db`).
+        self.0.as_ref().expect("checked open")
+    }
+
+    fn cf(&self, cf: Cf) -> &rocksdb::ColumnFamily {
+        // Every Cf is created at open, so the handle always exists.
+        self.db()
+            .cf_handle(cf.name())
+            .expect("column family created at open")
+    }
+}
+
+fn open_db(path: &Path) -> Result<DB, StoreError> {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_keep_log_file_num(4);
+    opts.set_max_total_wal_size(64 << 20);
+    let cfs = Cf::ALL
+        .iter()
+        .map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
+    DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::Open {
+        path: path.to_owned(),
+        message: e.into_string(),
+    })
 }
 
 impl Store {
     /// Opens (or creates) the store at `path`, creating every column family and running
     /// migrations. Fails with [`StoreError::NewerSchema`] on a store written by a newer Fleuve.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        opts.set_keep_log_file_num(4);
-        opts.set_max_total_wal_size(64 << 20);
-        let cfs = Cf::ALL
-            .iter()
-            .map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
-        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::Open {
-            path: path.to_owned(),
-            message: e.into_string(),
-        })?;
+        let db = open_db(path)?;
         let store = Store {
-            db,
+            db: RwLock::new(Some(db)),
             path: path.to_owned(),
             ids: Mutex::new(()),
+            health: Mutex::new(Health::Writable),
         };
         store.check_schema()?;
         Ok(store)
@@ -148,6 +191,65 @@ impl Store {
     /// Where the store lives.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the store takes writes now.
+    pub fn health(&self) -> Health {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Closes and reopens the database (after a failed write, once the disk has room again).
+    /// On success writes work again; on failure the store stays closed and says why.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
+        // The old instance must be closed first: RocksDB locks its directory.
+        drop(db.take());
+        let fresh = open_db(&self.path)?;
+        *db = Some(fresh);
+        drop(db);
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = Health::Writable;
+        tracing::info!(path = %self.path.display(), "metadata store reopened; writes resumed");
+        Ok(())
+    }
+
+    fn open_db(&self) -> Result<Open<'_>, StoreError> {
+        let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            return Err(StoreError::Closed(match self.health() {
+                Health::ReadOnly { error, .. } => error,
+                Health::Writable => "reopening".into(),
+            }));
+        }
+        Ok(Open(guard))
+    }
+
+    /// Records the outcome of a write: a failure makes the store read-only until reopened.
+    fn note_write(&self, result: Result<(), rocksdb::Error>) -> Result<(), StoreError> {
+        match result {
+            Ok(()) => {
+                let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+                if *h != Health::Writable {
+                    *h = Health::Writable;
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == rocksdb::ErrorKind::IOError => {
+                let message = e.to_string();
+                let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+                if *h == Health::Writable {
+                    tracing::error!(error = %message, "a metadata write failed; the store is read-only until the disk has room again");
+                    *h = Health::ReadOnly {
+                        error: message.clone(),
+                        since: SystemTime::now(),
+                    };
+                }
+                Err(StoreError::ReadOnly(message))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
@@ -178,16 +280,11 @@ impl Store {
         Ok(())
     }
 
-    fn cf(&self, cf: Cf) -> &rocksdb::ColumnFamily {
-        // Every Cf is created at open, so the handle always exists.
-        self.db
-            .cf_handle(cf.name())
-            .expect("column family created at open")
-    }
-
     /// Reads one record.
     pub fn get<K: Key>(&self, key: &K) -> Result<Option<K::Value>, StoreError> {
-        match self.db.get_pinned_cf(self.cf(K::CF), key.encode())? {
+        let open = self.open_db()?;
+        let found = open.db().get_pinned_cf(open.cf(K::CF), key.encode())?;
+        match found {
             None => Ok(None),
             Some(bytes) => codec::decode_value(&bytes).map(Some),
         }
@@ -207,10 +304,23 @@ impl Store {
 
     /// Applies a batch atomically.
     pub fn write(&self, batch: Batch, durability: Durability) -> Result<(), StoreError> {
+        if let Health::ReadOnly { error, .. } = self.health() {
+            // RocksDB would refuse it anyway; say why without touching the disk.
+            return Err(StoreError::ReadOnly(error));
+        }
+        let open = self.open_db()?;
+        let mut wb = WriteBatch::default();
+        for op in batch.ops {
+            match op.value {
+                Some(v) => wb.put_cf(open.cf(op.cf), op.key, v),
+                None => wb.delete_cf(open.cf(op.cf), op.key),
+            }
+        }
         let mut wo = WriteOptions::default();
         wo.set_sync(durability == Durability::Sync);
-        self.db.write_opt(batch.inner, &wo)?;
-        Ok(())
+        let result = open.db().write_opt(wb, &wo);
+        drop(open);
+        self.note_write(result)
     }
 
     /// All records of one key type whose encoded key starts with `prefix`'s encoding, in key order.
@@ -225,8 +335,9 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(K, K::Value)>, StoreError> {
         let start = K::encode_prefix(prefix);
-        let iter = self.db.iterator_cf(
-            self.cf(K::CF),
+        let open = self.open_db()?;
+        let iter = open.db().iterator_cf(
+            open.cf(K::CF),
             IteratorMode::From(&start, Direction::Forward),
         );
         let mut out = Vec::new();
@@ -246,8 +357,9 @@ impl Store {
     /// How many records of one key type start with `prefix` (keys only; values are not decoded).
     pub fn count<K: Key>(&self, prefix: &K::Prefix) -> Result<usize, StoreError> {
         let start = K::encode_prefix(prefix);
-        let iter = self.db.iterator_cf(
-            self.cf(K::CF),
+        let open = self.open_db()?;
+        let iter = open.db().iterator_cf(
+            open.cf(K::CF),
             IteratorMode::From(&start, Direction::Forward),
         );
         let mut n = 0;
@@ -279,46 +391,63 @@ impl Store {
 
     /// Flushes memtables and the WAL to disk (shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_wal(true)?;
-        let handles: Vec<_> = Cf::ALL.iter().map(|cf| self.cf(*cf)).collect();
-        self.db
+        let open = self.open_db()?;
+        open.db().flush_wal(true)?;
+        let handles: Vec<_> = Cf::ALL.iter().map(|cf| open.cf(*cf)).collect();
+        open.db()
             .flush_cfs_opt(&handles, &rocksdb::FlushOptions::default())?;
         Ok(())
     }
 }
 
-/// A set of changes applied atomically by [`Store::write`].
+/// One change of a [`Batch`].
+struct Op {
+    cf: Cf,
+    key: Vec<u8>,
+    /// None deletes.
+    value: Option<Vec<u8>>,
+}
+
+/// A set of changes applied atomically by [`Store::write`]. It holds encoded keys and values
+/// only, so it stays valid across a reopen of the database.
 #[derive(Default)]
 pub struct Batch {
-    inner: WriteBatch,
+    ops: Vec<Op>,
 }
 
 impl Batch {
     /// Adds a put.
     pub fn put<K: Key>(
         &mut self,
-        store: &Store,
+        _store: &Store,
         key: &K,
         value: &K::Value,
     ) -> Result<(), StoreError> {
-        self.inner
-            .put_cf(store.cf(K::CF), key.encode(), codec::encode_value(value)?);
+        self.ops.push(Op {
+            cf: K::CF,
+            key: key.encode(),
+            value: Some(codec::encode_value(value)?),
+        });
         Ok(())
     }
 
     /// Adds a delete.
-    pub fn delete<K: Key>(&mut self, store: &Store, key: &K) {
-        self.inner.delete_cf(store.cf(K::CF), key.encode());
+    pub fn delete<K: Key>(&mut self, _store: &Store, key: &K) {
+        self.ops.push(Op {
+            cf: K::CF,
+            key: key.encode(),
+            value: None,
+        });
     }
 
     /// Number of operations in the batch.
     pub fn len(&self) -> usize {
-        self.inner.len()
+        self.ops.len()
     }
 
     /// Whether the batch is empty.
     pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
+        self.ops.is_empty()
     }
 }
 
@@ -359,6 +488,95 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("newer"), "{msg}");
+    }
+
+    /// A tmpfs of `mib` MiB mounted on a temp dir (unmounted on drop); None without the right
+    /// to mount (not root).
+    struct Tmpfs {
+        dir: tempfile::TempDir,
+    }
+
+    impl Tmpfs {
+        fn mount(mib: u32) -> Option<Tmpfs> {
+            let dir = tempfile::tempdir().ok()?;
+            let ok = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+                .arg(dir.path())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            ok.then_some(Tmpfs { dir })
+        }
+
+        /// Fills the file system; returns the filler's path.
+        fn fill(&self) -> PathBuf {
+            use std::io::Write;
+            let path = self.dir.path().join("filler");
+            let mut f = std::fs::File::create(&path).unwrap();
+            let block = vec![0u8; 64 << 10];
+            while f.write_all(&block).is_ok() {}
+            path
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+
+    #[test]
+    fn a_full_disk_makes_writes_fail_until_the_store_is_reopened() {
+        let Some(fs) = Tmpfs::mount(48) else {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return;
+        };
+        let path = fs.dir.path().join("meta");
+        let store = Store::open(&path).unwrap();
+        store
+            .put(
+                &UserKey(1),
+                &User::new_for_test(1, "kept"),
+                Durability::Sync,
+            )
+            .unwrap();
+        let filler = fs.fill();
+        // Write until the disk says no (the WAL may have room preallocated).
+        let mut failure = None;
+        for i in 0..100_000u64 {
+            let user = User::new_for_test(i + 2, &"x".repeat(4096));
+            if let Err(e) = store.put(&UserKey(i + 2), &user, Durability::Sync) {
+                failure = Some(e);
+                break;
+            }
+        }
+        let failure = failure.expect("a write fails on a full disk");
+        assert!(
+            matches!(failure, StoreError::ReadOnly(ref m) if m.contains("No space left")),
+            "{failure}"
+        );
+        assert!(matches!(store.health(), Health::ReadOnly { .. }));
+        // Reads still work; writes are refused with the cause.
+        assert_eq!(store.get(&UserKey(1)).unwrap().unwrap().username, "kept");
+        let again = store
+            .put(&UserKey(1), &User::new_for_test(1, "k2"), Durability::Sync)
+            .unwrap_err();
+        assert!(again.to_string().contains("read-only"), "{again}");
+        // Space is back: reopening brings writes back, with the data intact.
+        std::fs::remove_file(filler).unwrap();
+        store.reopen().unwrap();
+        assert_eq!(store.health(), Health::Writable);
+        assert_eq!(store.get(&UserKey(1)).unwrap().unwrap().username, "kept");
+        store
+            .put(
+                &UserKey(1),
+                &User::new_for_test(1, "after"),
+                Durability::Sync,
+            )
+            .unwrap();
+        assert_eq!(store.get(&UserKey(1)).unwrap().unwrap().username, "after");
     }
 
     #[test]

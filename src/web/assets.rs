@@ -234,10 +234,8 @@ pub async fn vendor(
             }
             return (
                 StatusCode::NOT_FOUND,
-                format!(
-                    "asset {name} not found in {}: run scripts/setup.sh or set web.assets_dir\n",
-                    root.display()
-                ),
+                // The folder is in the log, not in the answer (no server paths to clients).
+                format!("asset {name} not found; the server's log says where it was looked for\n"),
             )
                 .into_response();
         }

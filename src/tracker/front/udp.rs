@@ -97,8 +97,31 @@ fn serve(t: &Tracker, socket: &UdpSocket, stop: &AtomicBool) {
     }
 }
 
-/// The answer to one datagram (none for garbage without a transaction id).
+/// The answer to one datagram (none for garbage without a transaction id). An error reply is
+/// never larger than the datagram that caused it, so a spoofed source cannot use the tracker to
+/// amplify traffic toward a victim.
 pub fn respond(t: &Tracker, packet: &[u8], from: SocketAddr) -> Option<Response> {
+    let mut response = answer(t, packet, from)?;
+    if let Response::Error(e) = &mut response {
+        fit_error(e, packet.len());
+    }
+    Some(response)
+}
+
+/// Shortens an error's message so the reply (8 bytes of header, then the message) fits in
+/// `limit` bytes, cutting at a character boundary.
+fn fit_error(e: &mut ErrorResponse, limit: usize) {
+    let room = limit.saturating_sub(8);
+    if e.message.len() > room {
+        let mut cut = room;
+        while !e.message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        e.message = e.message[..cut].to_string().into();
+    }
+}
+
+fn answer(t: &Tracker, packet: &[u8], from: SocketAddr) -> Option<Response> {
     let ip = from.ip().to_canonical();
     let now = SystemTime::now();
     let request = match Request::parse(packet, MAX_SCRAPE) {
@@ -211,5 +234,29 @@ pub fn respond(t: &Tracker, packet: &[u8], from: SocketAddr) -> Option<Response>
                 stats,
             }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracker::protocol::udp::TransactionId;
+
+    #[test]
+    fn error_replies_are_no_larger_than_their_request() {
+        let mut e = ErrorResponse {
+            transaction_id: TransactionId(7),
+            message: "connection id expired or invalid; connect again".into(),
+        };
+        fit_error(&mut e, 16);
+        let mut out = Vec::new();
+        Response::Error(e).write(&mut out);
+        assert!(out.len() <= 16, "{} bytes", out.len());
+        let mut e = ErrorResponse {
+            transaction_id: TransactionId(7),
+            message: "é".repeat(20).into(),
+        };
+        fit_error(&mut e, 17);
+        assert_eq!(e.message.len(), 8);
     }
 }

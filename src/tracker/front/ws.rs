@@ -4,7 +4,7 @@
 //! error, is closed and its IP blocked, as PeerTube does. Oversized or idle connections are
 //! closed; malformed messages get a `failure reason` and, repeated, a close.
 
-use crate::app::{ClientAddr, SharedApp};
+use crate::app::{ClientAddr, ConnHold, SharedApp};
 use crate::tracker::access::{ConnectionSlot, Refusal};
 use crate::tracker::metrics::Proto;
 use crate::tracker::protocol::ws::{
@@ -33,6 +33,7 @@ const MAX_ERRORS: u32 = 10;
 pub async fn socket(
     State(app): State<SharedApp>,
     Extension(ClientAddr(peer)): Extension<ClientAddr>,
+    hold: Option<Extension<ConnHold>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let t = &app.tracker;
@@ -53,7 +54,7 @@ pub async fn socket(
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(app, socket, ip, slot))
+        .on_upgrade(move |socket| serve(app, socket, ip, slot, hold.map(|h| h.0)))
 }
 
 /// What a connection announced: the peer id it uses per torrent.
@@ -70,7 +71,16 @@ enum Next {
     Close,
 }
 
-async fn serve(app: SharedApp, mut socket: WebSocket, ip: IpAddr, _slot: ConnectionSlot) {
+/// Serves one tracker WebSocket; `hold` keeps its connection counted (caps, metrics) and closes
+/// it (1001, going away) when the server shuts down.
+async fn serve(
+    app: SharedApp,
+    mut socket: WebSocket,
+    ip: IpAddr,
+    _slot: ConnectionSlot,
+    hold: Option<ConnHold>,
+) {
+    let mut shutdown = hold.as_ref().map(|h| h.shutdown.clone());
     let t = &app.tracker;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<OutMessage>(QUEUE);
     let mut s = Session {
@@ -121,6 +131,20 @@ async fn serve(app: SharedApp, mut socket: WebSocket, ip: IpAddr, _slot: Connect
                 if socket.send(Message::Text(m.to_json().into())).await.is_err() {
                     break;
                 }
+            }
+            _ = async {
+                match shutdown.as_mut() {
+                    Some(rx) => { let _ = rx.wait_for(|stop| *stop).await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {
+                let _ = socket
+                    .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code: 1001,
+                        reason: "server shutting down".into(),
+                    })))
+                    .await;
+                break;
             }
             _ = tokio::time::sleep_until(deadline) => {
                 t.metrics.refuse(Proto::Ws, "idle_timeout");

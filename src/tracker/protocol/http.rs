@@ -85,7 +85,18 @@ impl AnnounceQuery {
                     info_hash = Some(InfoHash(decode20("info_hash", value)?));
                 }
                 b"peer_id" => peer_id = Some(PeerId(decode20("peer_id", value)?)),
-                b"port" => port = Some(number::<u16>("port", value, "a port number 0-65535")?),
+                b"port" => {
+                    // Port 0 cannot be connected to; storing it would hand useless peers out.
+                    let p = number::<u16>("port", value, "a port number 1-65535")?;
+                    if p == 0 {
+                        return Err(ProtocolError::invalid(
+                            "port",
+                            value,
+                            "a port number 1-65535",
+                        ));
+                    }
+                    port = Some(p);
+                }
                 b"uploaded" => q.uploaded = number("uploaded", value, BYTE_COUNT)?,
                 b"downloaded" => q.downloaded = number("downloaded", value, BYTE_COUNT)?,
                 b"left" => q.left = Some(number("left", value, BYTE_COUNT)?),

@@ -127,6 +127,7 @@ fn refuses_malformed_announces() {
         (format!("{pid}&port=6881"), "info_hash"),
         (format!("{ih}&port=6881"), "peer_id"),
         (format!("{ih}&{pid}"), "port"),
+        (format!("{ih}&{pid}&port=0"), "port"),
         (format!("info_hash=%00%01&{pid}&port=1"), "info_hash"),
         (
             format!("info_hash={}&{pid}&port=1", "a".repeat(21)),
@@ -183,7 +184,7 @@ fn refuses_malformed_announces() {
     let err = AnnounceQuery::parse(format!("{ok}&port=99999").as_bytes()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid `port` \"99999\": expected a port number 0-65535"
+        "invalid `port` \"99999\": expected a port number 1-65535"
     );
 }
 
