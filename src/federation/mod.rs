@@ -266,6 +266,24 @@ impl Federation {
     }
 }
 
+/// Runs `f`, slow network work an administrator asked for (resolving and following hosts), on
+/// a thread of its own so it never holds the blocking pool, and awaits its result.
+pub async fn on_own_thread<T, F>(name: &str, f: F) -> Result<T, crate::api::error::ApiError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(|e| crate::api::error::ApiError::internal("cannot start a thread", e))?;
+    rx.await
+        .map_err(|_| crate::api::error::ApiError::internal(name, "the thread panicked"))
+}
+
 /// The local actor a key name (`instance`, `account:<n>`, `channel:<n>`) names.
 pub fn local_actor_of_key(key: &str) -> Option<LocalActor> {
     if key == "instance" {
