@@ -355,8 +355,15 @@ pub struct AuthConfig {
     pub access_token_lifetime_secs: u64,
     /// Lifetime of a refresh token in seconds (PeerTube: 2 weeks).
     pub refresh_token_lifetime_secs: u64,
-    /// Login attempts allowed per client IP per 5 minutes (PeerTube: 15).
+    /// Failed logins allowed per 5 minutes for one account from one client address (IPv6: its
+    /// /64); 0 = no limit. PeerTube allows 15 attempts per address.
     pub login_attempts_per_5min: u32,
+    /// Failed logins allowed per 5 minutes from one client address, all accounts together;
+    /// 0 = no limit.
+    pub login_failures_per_address_per_5min: u32,
+    /// Failed logins allowed per 5 minutes for one account, all addresses together, except
+    /// from addresses that logged into it before; 0 = no limit.
+    pub login_failures_per_account_per_5min: u32,
 }
 
 /// `[instance]`: what `GET /api/v1/config` and pages show.
@@ -420,6 +427,8 @@ impl Default for AuthConfig {
             access_token_lifetime_secs: 86_400,
             refresh_token_lifetime_secs: 1_209_600,
             login_attempts_per_5min: 15,
+            login_failures_per_address_per_5min: 60,
+            login_failures_per_account_per_5min: 50,
         }
     }
 }
