@@ -59,8 +59,8 @@ pub struct App {
     pub engine: EngineInfo,
     /// Start time.
     pub started: Instant,
-    /// Login attempts per client IP (rate limit).
-    pub login_limiter: crate::api::ratelimit::RateLimiter,
+    /// Failed logins per client address and account (rate limits).
+    pub login_throttle: crate::api::login_throttle::LoginThrottle,
     /// The transcoder (job queue, lanes, live progress).
     pub transcoder: Arc<crate::transcode::runner::Transcoder>,
     /// Uploads being written right now: resumable session ids, and multipart uploads per user.

@@ -239,6 +239,14 @@ pub struct FederationConfig {
     pub give_up_after_secs: u64,
     /// Remote actors (and their keys) are refetched when older than this, in seconds.
     pub actor_refresh_secs: u64,
+    /// Signers' actors fetched at once for the inboxes (one thread each, off the blocking
+    /// pool); a POST needing one more gets 503 with `Retry-After`.
+    pub key_fetch_max_in_flight: usize,
+    /// Signers' actors fetched at once from one host for the inboxes; more get 503.
+    pub key_fetch_per_host: usize,
+    /// Seconds a failed key fetch is remembered (per actor; per host when the host did not
+    /// answer); POSTs needing it meanwhile are answered at once. 0 = not remembered.
+    pub key_fetch_failure_secs: u64,
 }
 
 impl Default for FederationConfig {
@@ -258,6 +266,9 @@ impl Default for FederationConfig {
             retry_max_secs: 6 * 3600,
             give_up_after_secs: 3 * 86400,
             actor_refresh_secs: 2 * 86400,
+            key_fetch_max_in_flight: 16,
+            key_fetch_per_host: 4,
+            key_fetch_failure_secs: 60,
         }
     }
 }
@@ -382,8 +393,15 @@ pub struct AuthConfig {
     pub access_token_lifetime_secs: u64,
     /// Lifetime of a refresh token in seconds (PeerTube: 2 weeks).
     pub refresh_token_lifetime_secs: u64,
-    /// Login attempts allowed per client IP per 5 minutes (PeerTube: 15).
+    /// Failed logins allowed per 5 minutes for one account from one client address (IPv6: its
+    /// /64); 0 = no limit. PeerTube allows 15 attempts per address.
     pub login_attempts_per_5min: u32,
+    /// Failed logins allowed per 5 minutes from one client address, all accounts together;
+    /// 0 = no limit.
+    pub login_failures_per_address_per_5min: u32,
+    /// Failed logins allowed per 5 minutes for one account, all addresses together, except
+    /// from addresses that logged into it before; 0 = no limit.
+    pub login_failures_per_account_per_5min: u32,
 }
 
 /// `[instance]`: what `GET /api/v1/config` and pages show.
@@ -455,6 +473,8 @@ impl Default for AuthConfig {
             access_token_lifetime_secs: 86_400,
             refresh_token_lifetime_secs: 1_209_600,
             login_attempts_per_5min: 15,
+            login_failures_per_address_per_5min: 60,
+            login_failures_per_account_per_5min: 50,
         }
     }
 }
@@ -528,6 +548,12 @@ impl Config {
                     "unknown I/O backend {:?}; expected auto, uring or portable",
                     self.engine.io
                 ),
+            ));
+        }
+        if self.federation.key_fetch_max_in_flight == 0 || self.federation.key_fetch_per_host == 0 {
+            return Err(invalid(
+                Some("federation".into()),
+                "key_fetch_max_in_flight and key_fetch_per_host must be at least 1",
             ));
         }
         if self.federation.delivery_workers == 0 || self.federation.delivery_per_host == 0 {

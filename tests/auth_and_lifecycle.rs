@@ -156,6 +156,95 @@ async fn login_attempts_are_rate_limited() {
     assert_eq!(statuses, vec![400, 400, 400, 429]);
 }
 
+/// The status of a password login for `user` sent from `from` (any 127.0.0.0/8 address
+/// reaches the server on Linux), with its `Retry-After`.
+async fn login_from(
+    s: &Server,
+    (id, secret): &(String, String),
+    from: &str,
+    user: &str,
+    password: &str,
+) -> (u16, Option<u64>) {
+    let c = reqwest::Client::builder()
+        .no_proxy()
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let r = c
+        .post(s.url("/api/v1/users/token"))
+        .form(&[
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let wait = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    (r.status().as_u16(), wait)
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_per_account_across_addresses_and_spare_other_accounts() {
+    let s = Server::start_with(Options {
+        env: vec![
+            ("FLEUVE_AUTH_LOGIN_ATTEMPTS_PER_5MIN".into(), "3".into()),
+            (
+                "FLEUVE_AUTH_LOGIN_FAILURES_PER_ACCOUNT_PER_5MIN".into(),
+                "5".into(),
+            ),
+        ],
+        args: vec![],
+    });
+    let oc = oauth_client(&s).await;
+    // root logs in from its usual address.
+    assert_eq!(
+        login_from(&s, &oc, "127.0.0.1", "root", ROOT_PASSWORD)
+            .await
+            .0,
+        200
+    );
+    // Someone guesses alice's password from five addresses, then a sixth: limited per account.
+    for n in 2..=6 {
+        let from = format!("127.0.0.{n}");
+        assert_eq!(login_from(&s, &oc, &from, "alice", "guess").await.0, 400);
+    }
+    let (status, wait) = login_from(&s, &oc, "127.0.0.7", "alice", "guess").await;
+    assert_eq!(status, 429);
+    assert!(wait.is_some_and(|w| (1..=300).contains(&w)), "{wait:?}");
+    // Another account still logs in, from an address that was just refused for alice too.
+    assert_eq!(
+        login_from(&s, &oc, "127.0.0.7", "root", ROOT_PASSWORD)
+            .await
+            .0,
+        200
+    );
+    // Now root is guessed at from five new addresses: a sixth address is refused even with
+    // the right password, but the addresses root logged in from are not.
+    for n in 10..=14 {
+        let from = format!("127.0.0.{n}");
+        assert_eq!(login_from(&s, &oc, &from, "root", "guess").await.0, 400);
+    }
+    assert_eq!(
+        login_from(&s, &oc, "127.0.0.15", "root", ROOT_PASSWORD)
+            .await
+            .0,
+        429
+    );
+    for known in ["127.0.0.1", "127.0.0.7"] {
+        assert_eq!(
+            login_from(&s, &oc, known, "root", ROOT_PASSWORD).await.0,
+            200,
+            "{known}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn restart_keeps_users_and_tokens_and_second_server_refuses() {
     let dir = tempfile::tempdir().unwrap();

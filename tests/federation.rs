@@ -462,3 +462,201 @@ async fn a_peertube_style_refollow_with_the_same_ids_is_taken() {
         followers(0).await;
     }
 }
+
+/// A host that accepts connections and never answers them; counts the connections.
+fn black_hole() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(conn);
+        }
+    });
+    (base, accepted)
+}
+
+/// A host that accepts connections and closes them at once; counts the connections.
+fn slammed_door() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    (base, accepted)
+}
+
+/// A `Like` by `actor`, as an inbox POST body.
+fn like_by(actor: &str, n: u32) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "id": format!("{actor}/likes/{n}"), "type": "Like", "actor": actor,
+        "object": "http://127.0.0.1:1/videos/watch/00000000-0000-4000-8000-000000000000",
+    }))
+    .unwrap()
+}
+
+/// Issue 12, hole 3: inbox POSTs whose keyId points at a host that never answers used to hold
+/// the blocking pool (7 s per fetch), so logins and uploads waited behind them.
+#[tokio::test]
+async fn inbox_posts_signed_with_keys_on_a_dead_host_do_not_hold_up_logins_or_uploads() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::time::Duration;
+    let mut opts = Options::default();
+    opts.env.extend([
+        (
+            "FLEUVE_FEDERATION_ALLOW_PRIVATE_ADDRESSES".into(),
+            "true".into(),
+        ),
+        // The fetches hang far longer than the login and the upload below may wait.
+        (
+            "FLEUVE_FEDERATION_REQUEST_TIMEOUT_SECS".into(),
+            "120".into(),
+        ),
+        ("FLEUVE_FEDERATION_KEY_FETCH_PER_HOST".into(), "2".into()),
+        ("FLEUVE_ENGINE_DRAIN_TIMEOUT_SECS".into(), "1".into()),
+    ]);
+    let s = Server::start_with(opts);
+    let token = login(&s).await.0;
+    let src = clip(&s.dir, "small.mp4", "160x120", 10, 1, false);
+    let (hole, accepted) = black_hole();
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let posts: Vec<_> = (0..16)
+        .map(|n| {
+            let actor = format!("{hole}/accounts/a{n}");
+            let rb = signed_inbox_post(
+                &s,
+                &like_by(&actor, n),
+                &format!("{actor}#main-key"),
+                &key,
+                std::time::SystemTime::now(),
+            );
+            tokio::spawn(async move { rb.send().await })
+        })
+        .collect();
+    // Wait until key fetches hang on the black hole (2 at least: the blocking pool's size
+    // before the fix, the per-host bound after it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while accepted.load(SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the inbox never fetched the keys; log:\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A login and a small upload complete while those POSTs still wait for their keys (the
+    // deadline is far below the fetch timeout: before the fix they waited for it).
+    let limit = Duration::from_secs(30);
+    let (again, _) = tokio::time::timeout(limit, login(&s))
+        .await
+        .expect("a login was held up by inbox key fetches");
+    assert_eq!(me_status(&s, &again).await, 200);
+    let (status, body) = tokio::time::timeout(
+        limit,
+        upload_multipart(&s, &token, &src, "Uploaded during the flood"),
+    )
+    .await
+    .expect("an upload was held up by inbox key fetches");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        posts.iter().any(|p| !p.is_finished()),
+        "the inbox POSTs were all answered before the login"
+    );
+    // Beyond the per-host bound, POSTs were refused at once with 503 and Retry-After, not
+    // queued: two fetches hang, the other 14 POSTs are answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while posts.iter().filter(|p| p.is_finished()).count() < 14 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "POSTs beyond the bound were not refused"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut hanging = Vec::new();
+    for p in posts {
+        if !p.is_finished() {
+            hanging.push(p);
+            continue;
+        }
+        let r = p.await.unwrap().unwrap();
+        assert_eq!(r.status().as_u16(), 503);
+        assert!(r.headers().get("retry-after").is_some());
+    }
+    assert_eq!(hanging.len(), 2);
+    assert_eq!(
+        accepted.load(SeqCst),
+        2,
+        "more fetches than the per-host bound"
+    );
+    assert_eq!(
+        metric(&s, "fleuve_federation_key_fetches_total{result=\"busy\"}").await,
+        14
+    );
+    assert_eq!(
+        metric(&s, "fleuve_federation_key_fetches_in_flight").await,
+        2
+    );
+    for p in hanging {
+        p.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_host_that_fails_a_key_fetch_is_not_asked_again_for_a_while() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut opts = Options::default();
+    opts.env.push((
+        "FLEUVE_FEDERATION_ALLOW_PRIVATE_ADDRESSES".into(),
+        "true".into(),
+    ));
+    let s = Server::start_with(opts);
+    let (door, accepted) = slammed_door();
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let post = |name: &str| {
+        let actor = format!("{door}/accounts/{name}");
+        signed_inbox_post(
+            &s,
+            &like_by(&actor, 1),
+            &format!("{actor}#main-key"),
+            &key,
+            std::time::SystemTime::now(),
+        )
+    };
+    // The host hangs up: the sender may try again later.
+    let r = post("a").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    let tried = accepted.load(SeqCst);
+    assert!(tried >= 1);
+    // Another actor on that host: answered at once from the remembered failure.
+    let r = post("b").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let problem: Value = r.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("remembered"),
+        "{problem}"
+    );
+    assert_eq!(accepted.load(SeqCst), tried, "the host was asked again");
+    assert_eq!(
+        metric(
+            &s,
+            "fleuve_federation_key_fetches_total{result=\"remembered_failure\"}"
+        )
+        .await,
+        1
+    );
+}

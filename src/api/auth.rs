@@ -199,20 +199,23 @@ pub async fn token(
     Extension(ClientAddr(peer)): Extension<ClientAddr>,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Response, ApiError> {
+    // Counted as a failure unless it succeeds (src/api/login_throttle.rs), malformed requests
+    // included.
+    let account = match &form {
+        Ok(Form(f)) if f.grant_type.as_deref() == Some("password") => {
+            f.username.as_deref().unwrap_or_default().to_lowercase()
+        }
+        _ => String::new(),
+    };
+    let attempt = app.login_throttle.begin(peer.ip(), &account).map_err(|r| {
+        tracing::info!(user = %account, peer = %peer.ip(), scope = ?r.scope, "login refused: too many failures");
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, r.to_string());
+        e.retry_after = Some(r.retry_after);
+        e
+    })?;
     let Form(form) = form.map_err(|e| {
         ApiError::bad_request(format!("invalid token request: {e}")).code("invalid_request")
     })?;
-    if let Err(wait) = app.login_limiter.check(peer.ip()) {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "too many login attempts from {}; retry in {wait} s",
-                peer.ip()
-            ),
-        );
-        e.retry_after = Some(wait);
-        return Err(e);
-    }
     let client = app
         .store
         .get(&LocalClientKey)?
@@ -274,6 +277,7 @@ pub async fn token(
             .code("unsupported_grant_type"))
         }
     };
+    attempt.succeeded();
     let body = issue_tokens(&app, user_id).await?;
     let mut resp = Json(body).into_response();
     resp.headers_mut()

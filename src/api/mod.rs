@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod instance;
+pub mod login_throttle;
 pub mod ratelimit;
 pub mod uploads;
 pub mod users;

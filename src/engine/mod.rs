@@ -151,10 +151,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         engine,
         started,
-        login_limiter: crate::api::ratelimit::RateLimiter::new(
-            config.auth.login_attempts_per_5min,
-            Duration::from_secs(300),
-        ),
+        login_throttle: crate::api::login_throttle::LoginThrottle::new(&config.auth),
         config,
     });
     crate::api::auth::bootstrap(&app).context("cannot create the first account")?;

@@ -125,33 +125,34 @@ pub async fn follow(
         ));
     }
     let a = app.clone();
-    app.pool
-        .run(move || -> Result<(), ApiError> {
-            let mut targets = Vec::new();
-            let mut errors = Vec::new();
-            for (entry, handle) in body
-                .hosts
-                .iter()
-                .map(|h| (h, false))
-                .chain(body.handles.iter().map(|h| (h, true)))
-            {
-                match resolve(&a, entry, handle) {
-                    Ok(t) if t.host == a.public_host => {
-                        errors.push(format!("{entry} is this instance"))
-                    }
-                    Ok(t) => targets.push(t),
-                    Err(e) => errors.push(e),
+    // Resolving hosts fetches from them (up to `request_timeout_secs` each): not on the
+    // blocking pool that logins and uploads need.
+    super::on_own_thread("fleuve-follow", move || -> Result<(), ApiError> {
+        let mut targets = Vec::new();
+        let mut errors = Vec::new();
+        for (entry, handle) in body
+            .hosts
+            .iter()
+            .map(|h| (h, false))
+            .chain(body.handles.iter().map(|h| (h, true)))
+        {
+            match resolve(&a, entry, handle) {
+                Ok(t) if t.host == a.public_host => {
+                    errors.push(format!("{entry} is this instance"))
                 }
+                Ok(t) => targets.push(t),
+                Err(e) => errors.push(e),
             }
-            if !errors.is_empty() {
-                return Err(ApiError::bad_request(errors.join("; ")));
-            }
-            for t in &targets {
-                outbox::follow(&a, t)?;
-            }
-            Ok(())
-        })
-        .await??;
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::bad_request(errors.join("; ")));
+        }
+        for t in &targets {
+            outbox::follow(&a, t)?;
+        }
+        Ok(())
+    })
+    .await??;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

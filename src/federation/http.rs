@@ -7,7 +7,7 @@ use crate::config::FederationConfig;
 use crate::federation::signature::{sign_request_fast, RequestHead, SigningKey};
 use http::{HeaderMap, HeaderValue, Method};
 use serde_json::Value;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
@@ -84,36 +84,66 @@ impl std::fmt::Debug for Signer {
 }
 
 /// Whether `ip` is a public unicast address (what federation may reach by default).
+///
+/// IPv6 forms that carry an IPv4 address (IPv4-mapped, IPv4-compatible, IPv4-translated,
+/// 6to4, Teredo) are judged by the IPv4 they embed: `::ffff:127.0.0.1` or `2002:7f00:1::`
+/// reach loopback through a dual-stack socket or a relay, so they are no more public than it.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64/10 CGNAT
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0/24
-                || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18/15 benchmarking
-                || o[0] >= 240)
-        }
+        IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
             let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
+            if v6.is_loopback() || v6.is_unspecified() {
+                return false;
+            }
+            let embedded = embedded_ipv4(v6);
+            if !embedded.is_empty() {
+                return embedded.into_iter().all(is_public_v4);
+            }
+            !(v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // ULA
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x0064 && s[1] == 0xff9b)) // NAT64
+                || (s[0] & 0xfff0) == 0x3ff0 // 3fff::/20 documentation
+                || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // 100::/64 discard
+                || (s[0] == 0x2001 && s[1] == 0x0002 && s[2] == 0) // 2001:2::/48 benchmarking
+                || (s[0] == 0x0064 && s[1] == 0xff9b)) // NAT64 (64:ff9b::/96, 64:ff9b:1::/48)
         }
+    }
+}
+
+fn is_public_v4(v4: Ipv4Addr) -> bool {
+    let o = v4.octets();
+    !(v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_broadcast()
+        || v4.is_documentation()
+        || v4.is_unspecified()
+        || v4.is_multicast()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64/10 CGNAT
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0/24
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18/15 benchmarking
+        || o[0] >= 240)
+}
+
+/// The IPv4 addresses an IPv6 address embeds and may lead to (empty for plain IPv6).
+fn embedded_ipv4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match s {
+        // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible, deprecated), ::ffff:0:a.b.c.d
+        // (IPv4-translated, SIIT).
+        [0, 0, 0, 0, 0, 0xffff, hi, lo]
+        | [0, 0, 0, 0, 0, 0, hi, lo]
+        | [0, 0, 0, 0, 0xffff, 0, hi, lo] => vec![v4(hi, lo)],
+        // 6to4: 2002:AABB:CCDD::/48 is routed to AA.BB.CC.DD.
+        [0x2002, hi, lo, ..] => vec![v4(hi, lo)],
+        // Teredo: 2001:0:<server IPv4>:<flags>:<port>:<client IPv4 XOR ffff:ffff>.
+        [0x2001, 0, shi, slo, _, _, chi, clo] => vec![v4(shi, slo), v4(!chi, !clo)],
+        _ => Vec::new(),
     }
 }
 
@@ -317,17 +347,53 @@ mod tests {
             "169.254.1.1",
             "100.64.0.1",
             "0.0.0.0",
+            "::",
             "::1",
             "fe80::1",
             "fd00::1",
+            "fec0::1",
             "::ffff:127.0.0.1",
             "255.255.255.255",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::1",
+            "100::1",
+            "2001:db8::1",
+            "3fff::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
+        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111", "2a01:4f8::1"] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    #[test]
+    fn ipv6_forms_embedding_ipv4_are_judged_by_that_ipv4() {
+        let judged = |ip: &str| is_public(ip.parse().unwrap());
+        // IPv4-mapped.
+        assert!(!judged("::ffff:10.0.0.1"));
+        assert!(!judged("::ffff:169.254.169.254"));
+        assert!(judged("::ffff:1.1.1.1"));
+        // IPv4-compatible (deprecated).
+        assert!(!judged("::127.0.0.1"));
+        assert!(!judged("::192.168.0.1"));
+        assert!(!judged("::169.254.169.254"));
+        assert!(judged("::1.1.1.1"));
+        // IPv4-translated (SIIT).
+        assert!(!judged("::ffff:0:127.0.0.1"));
+        assert!(judged("::ffff:0:1.1.1.1"));
+        // 6to4: 2002:AABB:CCDD::/48 embeds AA.BB.CC.DD.
+        assert!(!judged("2002:7f00:1::1")); // 127.0.0.1
+        assert!(!judged("2002:a00:1::")); // 10.0.0.1
+        assert!(!judged("2002:a9fe:a9fe::1")); // 169.254.169.254
+        assert!(!judged("2002:c0a8:101:1::1")); // 192.168.1.1
+        assert!(judged("2002:101:101::1")); // 1.1.1.1
+                                            // Teredo: server IPv4 in clear, client IPv4 XOR ffff:ffff in the last 32 bits.
+        assert!(!judged("2001:0:4136:e378:8000:63bf:80ff:fffe")); // client 127.0.0.1
+        assert!(!judged("2001:0:4136:e378:8000:63bf:f5ff:fffe")); // client 10.0.0.1
+        assert!(!judged("2001:0:7f00:1:8000:63bf:fefe:fefe")); // server 127.0.0.1
+        assert!(!judged("2001:0:4136:e378:8000:63bf:3fff:fdd2")); // RFC 4380's: client 192.0.2.45
+        assert!(judged("2001:0:4136:e378:8000:63bf:fefe:fefe")); // 65.54.227.120, client 1.1.1.1
     }
 
     #[test]

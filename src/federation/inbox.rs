@@ -8,16 +8,21 @@
 //! fails, in case the key rotated). Each activity's `actor` must be the signer, unless the
 //! activity carries an `RsaSignature2017` by its actor (forwarded activities). Activity ids
 //! already seen are dropped. Failures answer 401 and store nothing.
+//!
+//! Keys are fetched off the blocking pool, within bounds ([`super::key_fetch`]): a POST that
+//! would exceed them, or whose signer's host failed to answer recently, gets 503 with
+//! `Retry-After` and stores nothing.
 
 use super::discovery::LocalActor;
+use super::key_fetch::{self, KeyFetchError};
 use super::remote::{self, Freshness};
-use super::signature::{check_request, RequestHead};
-use super::{id_of, local_actor_of_url, now_secs, outbox, remote_videos, Federation};
+use super::signature::{check_request, RequestHead, SignatureHeader};
+use super::{id_of, local_actor_of_url, now_secs, outbox, remote_videos};
 use crate::api::error::ApiError;
 use crate::app::{host_of, App, SharedApp};
 use crate::store::federation::{
     FollowState, Follower, FollowerKey, FollowingKey, InboxItem, InboxItemKey, InboxSeenKey,
-    RemoteActorKey,
+    RemoteActor, RemoteActorKey,
 };
 use crate::store::{Batch, Durability};
 use axum::body::Bytes;
@@ -85,14 +90,14 @@ async fn post(app: SharedApp, headers: HeaderMap, uri: Uri, body: Bytes) -> Resp
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| uri.path().to_string());
-    let a = app.clone();
-    let result = app
-        .pool
-        .run(move || receive(&a, &headers, &target, &body))
-        .await;
+    let req = Arc::new(Incoming {
+        headers,
+        target,
+        body,
+    });
     let fed = &app.federation;
-    match result {
-        Ok(Ok(n)) => {
+    match receive(&app, req).await {
+        Ok(n) => {
             fed.metrics
                 .inbox_accepted
                 .fetch_add(n as u64, Ordering::Relaxed);
@@ -101,7 +106,7 @@ async fn post(app: SharedApp, headers: HeaderMap, uri: Uri, body: Bytes) -> Resp
             }
             StatusCode::NO_CONTENT.into_response()
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             if e.status == StatusCode::UNAUTHORIZED {
                 fed.metrics
                     .inbox_bad_signature
@@ -112,12 +117,29 @@ async fn post(app: SharedApp, headers: HeaderMap, uri: Uri, body: Bytes) -> Resp
             tracing::info!(status = e.status.as_u16(), reason = %e.detail, "inbox POST refused");
             e.into_response()
         }
-        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
 fn unauthorized(detail: String) -> ApiError {
     ApiError::unauthorized(detail).code("invalid_signature")
+}
+
+/// The answer to a POST whose key could not be had: 503 with `Retry-After` when that may pass
+/// (fetches busy, network trouble), 401 when it will not.
+fn key_error(what: &str, e: KeyFetchError) -> ApiError {
+    match e {
+        KeyFetchError::Busy { retry_after, .. }
+        | KeyFetchError::Failed {
+            temporary: true,
+            retry_after,
+            ..
+        } => {
+            let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{what}: {e}"));
+            err.retry_after = Some(retry_after);
+            err
+        }
+        KeyFetchError::Failed { .. } => unauthorized(format!("{what}: {e}")),
+    }
 }
 
 /// The activities of a POST body: one activity, or a (paged, ordered) collection of them.
@@ -147,21 +169,107 @@ fn activities_of(doc: Value) -> Vec<Value> {
     vec![doc]
 }
 
-/// Verifies a POST and stores its activities. Returns how many were stored.
-pub fn receive(
-    app: &App,
-    headers: &HeaderMap,
-    target: &str,
-    body: &[u8],
-) -> Result<usize, ApiError> {
-    let fed = &app.federation;
-    let head = RequestHead {
-        method: &Method::POST,
-        target,
-        headers,
+/// An inbox POST as received.
+#[derive(Debug)]
+pub struct Incoming {
+    /// Its headers.
+    pub headers: HeaderMap,
+    /// Path and query of the request line.
+    pub target: String,
+    /// Its body.
+    pub body: Bytes,
+}
+
+impl Incoming {
+    fn head(&self) -> RequestHead<'_> {
+        RequestHead {
+            method: &Method::POST,
+            target: &self.target,
+            headers: &self.headers,
+        }
+    }
+}
+
+/// A POST whose signature is well-formed, fresh and covers its body (not verified yet).
+struct Checked {
+    sig: SignatureHeader,
+    signer_id: String,
+    activities: Vec<Value>,
+}
+
+/// Verifies a POST and stores its activities; returns how many were stored. Checking,
+/// verifying and storing run on the blocking pool, each briefly; the keys they need are fetched
+/// on the key fetcher's threads ([`key_fetch`]), so a signer whose host never answers holds no
+/// pool thread.
+pub async fn receive(app: &SharedApp, req: Arc<Incoming>) -> Result<usize, ApiError> {
+    let (a, r) = (app.clone(), req.clone());
+    let checked = Arc::new(app.pool.run(move || check(&a, &r)).await??);
+    let signer = checked.signer_id.as_str();
+    let (actor, freshness) = match key_fetch::actor(app, signer, false).await {
+        Ok(a) => a,
+        Err(
+            e @ KeyFetchError::Failed {
+                temporary: false, ..
+            },
+        ) if checked.activities.iter().all(|a| is_self_delete(a, signer)) => {
+            // The actor deleted itself: its key is gone with it (PeerTube answers 204).
+            tracing::debug!(actor = signer, error = %e, "inbox: self-delete of an actor without a key");
+            let (a, id) = (app.clone(), signer.to_string());
+            app.pool.run(move || forget_actor(&a, &id)).await??;
+            return Ok(0);
+        }
+        Err(e) => return Err(key_error("cannot get the signer's key", e)),
     };
+    if let Err(first) = verify_signature(app, &req, &checked, actor).await? {
+        let does_not_verify = || {
+            unauthorized(format!(
+                "HTTP signature of {signer} does not verify: {first}"
+            ))
+        };
+        if freshness != Freshness::Cached {
+            return Err(does_not_verify());
+        }
+        // The key may have rotated: fetch it once more.
+        let again = match key_fetch::actor(app, signer, true).await {
+            Ok((a, _)) => a,
+            Err(KeyFetchError::Failed { .. }) => return Err(does_not_verify()),
+            Err(e) => return Err(key_error("cannot refetch the signer's key", e)),
+        };
+        if verify_signature(app, &req, &checked, again).await?.is_err() {
+            return Err(does_not_verify());
+        }
+    }
+    let mut kept = Vec::with_capacity(checked.activities.len());
+    for act in &checked.activities {
+        let actor = act.get("actor").and_then(id_of).unwrap_or_default();
+        if actor == signer || act.get("id").is_none() {
+            // (Activities without an id are dropped when stored.)
+            kept.push(act.clone());
+            continue;
+        }
+        match check_forwarded(app, act, actor).await {
+            Ok(()) => kept.push(act.clone()),
+            Err(Forwarded::Busy(e)) => {
+                return Err(key_error("cannot get a forwarded activity's key", e))
+            }
+            Err(Forwarded::Refused(e)) => {
+                let id = act.get("id").and_then(|i| i.as_str()).unwrap_or_default();
+                tracing::info!(activity = %id, signer, actor, error = %e, "inbox: activity not by the signer and not LD-signed by its actor; dropped");
+            }
+        }
+    }
+    let (a, signer) = (app.clone(), signer.to_string());
+    app.pool
+        .run(move || store_activities(&a, &signer, kept))
+        .await?
+}
+
+/// Everything about a POST that needs no key: its signature is well-formed, fresh and covers
+/// the body, the signer is a remote http(s) actor within its rate limit, the body is JSON.
+fn check(app: &App, req: &Incoming) -> Result<Checked, ApiError> {
+    let fed = &app.federation;
     let skew = Duration::from_secs(fed.config.clock_skew_secs);
-    let sig = check_request(&head, body, SystemTime::now(), skew)
+    let sig = check_request(&req.head(), &req.body, SystemTime::now(), skew)
         .map_err(|e| unauthorized(format!("HTTP signature: {e}")))?;
     let signer_id = sig.actor_id().to_string();
     if !(signer_id.starts_with("https://") || signer_id.starts_with("http://")) {
@@ -185,46 +293,34 @@ pub fn receive(
         e.retry_after = Some(wait);
         return Err(e);
     }
-    let doc: Value = serde_json::from_slice(body)
+    let doc: Value = serde_json::from_slice(&req.body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
-    let activities = activities_of(doc);
-    let (actor, freshness) =
-        match remote::actor(fed, &app.store, &app.public_url, &signer_id, false) {
-            Ok(a) => a,
-            Err(e) => {
-                if activities.iter().all(|a| is_self_delete(a, &signer_id)) {
-                    // The actor deleted itself: its key is gone with it (PeerTube answers 204).
-                    forget_actor(app, &signer_id)?;
-                    return Ok(0);
-                }
-                return Err(unauthorized(format!("cannot get the signer's key: {e}")));
-            }
-        };
-    let key = remote::public_key(fed, &actor).map_err(unauthorized)?;
-    if let Err(first) = sig.verify(&head, &key) {
-        let retry = (freshness == Freshness::Cached)
-            .then(|| remote::actor(fed, &app.store, &app.public_url, &signer_id, true).ok())
-            .flatten();
-        let ok = retry.is_some_and(|(a, _)| {
-            remote::public_key(fed, &a)
-                .map(|k| sig.verify(&head, &k).is_ok())
-                .unwrap_or(false)
-        });
-        if !ok {
-            return Err(unauthorized(format!(
-                "HTTP signature of {signer_id} does not verify: {first}"
-            )));
-        }
-    }
-    store_activities(app, fed, &signer_id, activities)
+    Ok(Checked {
+        sig,
+        signer_id,
+        activities: activities_of(doc),
+    })
 }
 
-fn store_activities(
-    app: &App,
-    fed: &Federation,
-    signer_id: &str,
-    activities: Vec<Value>,
-) -> Result<usize, ApiError> {
+/// Verifies the POST's HTTP signature with `actor`'s key, on the blocking pool.
+async fn verify_signature(
+    app: &SharedApp,
+    req: &Arc<Incoming>,
+    checked: &Arc<Checked>,
+    actor: RemoteActor,
+) -> Result<Result<(), String>, ApiError> {
+    let (a, r, c) = (app.clone(), req.clone(), checked.clone());
+    Ok(app
+        .pool
+        .run(move || {
+            let key = remote::public_key(&a.federation, &actor)?;
+            c.sig.verify(&r.head(), &key).map_err(|e| e.to_string())
+        })
+        .await?)
+}
+
+fn store_activities(app: &App, signer_id: &str, activities: Vec<Value>) -> Result<usize, ApiError> {
+    let fed = &app.federation;
     let now = now_secs();
     let mut batch = Batch::default();
     let mut stored = 0;
@@ -233,13 +329,6 @@ fn store_activities(
             tracing::info!(signer = signer_id, "inbox: activity without id dropped");
             continue;
         };
-        let actor = act.get("actor").and_then(id_of).unwrap_or_default();
-        if actor != signer_id {
-            if let Err(e) = check_forwarded(app, &act, actor) {
-                tracing::info!(activity = %id, signer = signer_id, actor, error = %e, "inbox: activity not by the signer and not LD-signed by its actor; dropped");
-                continue;
-            }
-        }
         // Follow, Undo, Accept and Reject are cheap and idempotent, and PeerTube reuses their
         // ids when an instance follows again after unfollowing: they are never deduplicated.
         let kind = act.get("type").and_then(|t| t.as_str()).unwrap_or_default();
@@ -267,27 +356,58 @@ fn store_activities(
     Ok(stored)
 }
 
+/// Why a forwarded activity is not taken.
+enum Forwarded {
+    /// Its actor's key cannot be fetched now (bounds reached): the whole POST is refused.
+    Busy(KeyFetchError),
+    /// Not signed by its actor: the activity is dropped.
+    Refused(String),
+}
+
 /// A forwarded activity: its `RsaSignature2017` must be by its actor.
-fn check_forwarded(app: &App, act: &Value, actor: &str) -> Result<(), String> {
-    let creator = super::ld::signature_creator(act).map_err(|e| e.to_string())?;
+async fn check_forwarded(app: &SharedApp, act: &Value, actor: &str) -> Result<(), Forwarded> {
+    let creator =
+        super::ld::signature_creator(act).map_err(|e| Forwarded::Refused(e.to_string()))?;
     let creator_actor = super::ld::actor_of_creator(creator);
     if creator_actor != actor {
-        return Err(format!("LD signature by {creator_actor}, not by the actor"));
+        return Err(Forwarded::Refused(format!(
+            "LD signature by {creator_actor}, not by the actor"
+        )));
     }
-    let fed = &app.federation;
-    let (a, fresh) =
-        remote::actor(fed, &app.store, &app.public_url, actor, false).map_err(|e| e.to_string())?;
-    let key = remote::public_key(fed, &a)?;
-    if super::ld::verify(act, &key).is_ok() {
+    let fetch = |refetch: bool| async move {
+        key_fetch::actor(app, actor, refetch)
+            .await
+            .map_err(|e| match e {
+                KeyFetchError::Busy { .. } => Forwarded::Busy(e),
+                KeyFetchError::Failed { .. } => Forwarded::Refused(e.to_string()),
+            })
+    };
+    let (a, fresh) = fetch(false).await?;
+    let verified = verify_ld(app, act, a).await?;
+    if verified.is_ok() {
         return Ok(());
     }
     if fresh == Freshness::Cached {
-        let (a, _) = remote::actor(fed, &app.store, &app.public_url, actor, true)
-            .map_err(|e| e.to_string())?;
-        let key = remote::public_key(fed, &a)?;
-        return super::ld::verify(act, &key).map_err(|e| e.to_string());
+        let (a, _) = fetch(true).await?;
+        return verify_ld(app, act, a).await?.map_err(Forwarded::Refused);
     }
-    Err("LD signature does not verify".into())
+    Err(Forwarded::Refused("LD signature does not verify".into()))
+}
+
+/// Verifies `act`'s LD signature with `actor`'s key, on the blocking pool.
+async fn verify_ld(
+    app: &SharedApp,
+    act: &Value,
+    actor: RemoteActor,
+) -> Result<Result<(), String>, Forwarded> {
+    let (a, act) = (app.clone(), act.clone());
+    app.pool
+        .run(move || {
+            let key = remote::public_key(&a.federation, &actor)?;
+            super::ld::verify(&act, &key).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| Forwarded::Refused(e.to_string()))
 }
 
 fn is_self_delete(act: &Value, signer: &str) -> bool {

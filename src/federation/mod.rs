@@ -10,6 +10,8 @@
 //!   the JSON-LD to RDF conversion and URDNA2015 canonicalization they need.
 //! * [`http`]: the outgoing client (signed GETs and POSTs, limits, SSRF guard).
 //! * [`remote`]: remote actors fetched, cached and refreshed (keys included).
+//! * [`key_fetch`]: the inboxes' fetches of signers' keys, off the blocking pool, bounded, with
+//!   failures remembered.
 //! * [`inbox`]: the inboxes: verification, dedupe, the durable queue and its processing.
 //! * [`remote_videos`]: other instances' videos, kept from their `Video` objects.
 //! * [`outbox`]: the activities we send (follows, video Create/Update/Delete) and our outboxes.
@@ -22,6 +24,7 @@ pub mod delivery;
 pub mod discovery;
 pub mod http;
 pub mod inbox;
+pub mod key_fetch;
 pub mod keys;
 pub mod ld;
 pub mod objects;
@@ -49,7 +52,7 @@ pub struct FederationMetrics {
     pub inbox_duplicates: AtomicU64,
     /// Inbox POSTs refused for their signature (401).
     pub inbox_bad_signature: AtomicU64,
-    /// Inbox POSTs refused for other reasons (400, 409, 413, 429).
+    /// Inbox POSTs refused for other reasons (400, 409, 413, 429, 503).
     pub inbox_refused: AtomicU64,
     /// Activities processed from the queue.
     pub processed: AtomicU64,
@@ -75,6 +78,8 @@ pub struct Federation {
     pub inbox_limiter: crate::api::ratelimit::RateLimiter<String>,
     /// The delivery queue.
     pub deliveries: delivery::Queue,
+    /// Fetches of signers' actors for the inboxes.
+    pub key_fetcher: key_fetch::KeyFetcher,
     /// Parsed remote public keys by actor id (with the `fetched_at` they came with).
     pub remote_keys: Mutex<lru::LruCache<String, (u64, Arc<rsa::RsaPublicKey>)>>,
     signers: Mutex<HashMap<String, http::Signer>>,
@@ -101,6 +106,7 @@ impl Federation {
             .unwrap_or(1);
         Ok(Federation {
             client: http::Client::new(&config),
+            key_fetcher: key_fetch::KeyFetcher::new(&config),
             inbox_limiter: crate::api::ratelimit::RateLimiter::new(
                 config.inbox_rate_per_host_per_min,
                 std::time::Duration::from_secs(60),
@@ -203,6 +209,7 @@ impl Federation {
             .unwrap_or(0);
         let (queued, oldest) = self.deliveries.depth();
         let down = self.deliveries.hosts_down();
+        let kf = self.key_fetcher.stats();
         let _ = write!(
             out,
             "# HELP fleuve_federation_inbox_total Inbox POSTs by outcome.\n\
@@ -214,6 +221,15 @@ impl Federation {
              # HELP fleuve_federation_inbox_queue Activities waiting to be processed.\n\
              # TYPE fleuve_federation_inbox_queue gauge\n\
              fleuve_federation_inbox_queue {inbox_depth}\n\
+             # HELP fleuve_federation_key_fetches_total Fetches of signers' keys for the inboxes, by outcome.\n\
+             # TYPE fleuve_federation_key_fetches_total counter\n\
+             fleuve_federation_key_fetches_total{{result=\"fetched\"}} {}\n\
+             fleuve_federation_key_fetches_total{{result=\"failed\"}} {}\n\
+             fleuve_federation_key_fetches_total{{result=\"busy\"}} {}\n\
+             fleuve_federation_key_fetches_total{{result=\"remembered_failure\"}} {}\n\
+             # HELP fleuve_federation_key_fetches_in_flight Fetches of signers' keys in flight.\n\
+             # TYPE fleuve_federation_key_fetches_in_flight gauge\n\
+             fleuve_federation_key_fetches_in_flight {}\n\
              # HELP fleuve_federation_processed_total Activities processed, by outcome.\n\
              # TYPE fleuve_federation_processed_total counter\n\
              fleuve_federation_processed_total{{result=\"ok\"}} {}\n\
@@ -236,6 +252,11 @@ impl Federation {
             c(&m.inbox_duplicates),
             c(&m.inbox_bad_signature),
             c(&m.inbox_refused),
+            c(&kf.fetched),
+            c(&kf.failed),
+            c(&kf.busy),
+            c(&kf.cached_failures),
+            self.key_fetcher.in_flight(),
             c(&m.processed),
             c(&m.process_errors),
             c(&m.delivered),
@@ -243,6 +264,24 @@ impl Federation {
             c(&m.given_up),
         );
     }
+}
+
+/// Runs `f`, slow network work an administrator asked for (resolving and following hosts), on
+/// a thread of its own so it never holds the blocking pool, and awaits its result.
+pub async fn on_own_thread<T, F>(name: &str, f: F) -> Result<T, crate::api::error::ApiError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(|e| crate::api::error::ApiError::internal("cannot start a thread", e))?;
+    rx.await
+        .map_err(|_| crate::api::error::ApiError::internal(name, "the thread panicked"))
 }
 
 /// The local actor a key name (`instance`, `account:<n>`, `channel:<n>`) names.
