@@ -15,6 +15,7 @@ pub mod probe;
 pub mod progress;
 pub mod publish;
 pub mod runner;
+pub mod source;
 pub mod worker;
 
 /// Test media, generated with Debian's `ffmpeg` CLI (nothing large is committed).

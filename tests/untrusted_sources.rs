@@ -1,0 +1,114 @@
+//! Hostile uploads against the real server: a playlist posing as a video must not publish
+//! another file of the host.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+/// Runs the ffmpeg CLI with `args` writing `out`.
+fn ffmpeg(args: &[&str], out: &Path) {
+    let st = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .arg(out)
+        .status()
+        .expect("ffmpeg CLI is required (apt-get install ffmpeg)");
+    assert!(st.success(), "ffmpeg failed to write {}", out.display());
+}
+
+/// Files under `dir`, recursively (empty when it does not exist).
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn an_uploaded_hls_playlist_cannot_publish_a_file_from_elsewhere_on_the_host() {
+    let s = Server::start();
+    // Somebody else's file, outside the data directory.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let secret = elsewhere.path().join("secret.ts");
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "mpegts",
+        ],
+        &secret,
+    );
+    let upload_dir = tempfile::tempdir().unwrap();
+    let innocent = upload_dir.path().join("innocent.mp4");
+    let playlist = format!(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n{}\n#EXT-X-ENDLIST\n",
+        secret.display()
+    );
+    std::fs::write(&innocent, &playlist).unwrap();
+
+    rt().block_on(async {
+        let token = login(&s).await.0;
+        let (status, body) = upload_multipart(&s, &token, &innocent, "Innocent").await;
+        if status == 200 {
+            // Accepted: it must at least not be published.
+            let uuid = body["video"]["uuid"].as_str().unwrap_or_default();
+            let v = wait_state(&s, &token, uuid, &[1, 7]).await;
+            assert_ne!(
+                v["state"]["id"],
+                1,
+                "a playlist naming {} was published: {v}",
+                secret.display()
+            );
+            let why = v["transcoding"]["error"].as_str().unwrap_or_default();
+            assert!(why.contains("hls is not an accepted container"), "{why}");
+        }
+        assert_eq!(status, 422, "{body}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("innocent.mp4")
+                && detail.contains("hls is not an accepted container; accepted: mov, mp4"),
+            "{detail}"
+        );
+        let list: Value = get_json_as(&s, "/api/v1/videos", &token).await;
+        assert_eq!(list["total"], 0, "{list}");
+    });
+    assert!(files_under(&s.dir.join("sources")).is_empty());
+    assert!(files_under(&s.media().join("streaming-playlists")).is_empty());
+
+    // The worker's own probe and the pipeline refuse it too (a job queued before this check).
+    for args in [
+        vec!["plan".to_string()],
+        vec!["transcode".into(), "--prefix".into(), "x".into()],
+    ] {
+        let mut cmd = Command::new(bin());
+        cmd.args(&args).arg(&innocent);
+        if args[0] == "transcode" {
+            cmd.arg(upload_dir.path().join("out"));
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} accepted the playlist");
+        assert!(err.contains("hls is not an accepted container"), "{err}");
+    }
+    assert!(files_under(&upload_dir.path().join("out")).is_empty());
+}
