@@ -1,5 +1,6 @@
-//! Hostile uploads against the real server: a playlist posing as a video must not publish
-//! another file of the host.
+//! Hostile and oversized uploads against the real server: a playlist posing as a video must not
+//! publish another file of the host, and sources over the `transcode.max_source_*` caps are
+//! refused when probed.
 
 mod common;
 
@@ -111,4 +112,55 @@ fn an_uploaded_hls_playlist_cannot_publish_a_file_from_elsewhere_on_the_host() {
         assert!(err.contains("hls is not an accepted container"), "{err}");
     }
     assert!(files_under(&upload_dir.path().join("out")).is_empty());
+}
+
+#[test]
+fn sources_over_the_caps_are_refused_at_upload_naming_the_value_and_the_limit() {
+    let mut opts = Options::default();
+    for (k, v) in [
+        ("FLEUVE_TRANSCODE_MAX_SOURCE_SIDE", "256"),
+        ("FLEUVE_TRANSCODE_MAX_SOURCE_FPS", "20"),
+        ("FLEUVE_TRANSCODE_MAX_SOURCE_DURATION_SECS", "2"),
+    ] {
+        opts.env.push((k.into(), v.into()));
+    }
+    let s = Server::start_with(opts);
+    let wide = clip(&s.dir, "wide.mp4", "320x240", 10, 1, false);
+    let fast = clip(&s.dir, "fast.mp4", "160x120", 25, 1, false);
+    let long = clip(&s.dir, "long.mp4", "160x120", 10, 4, false);
+    let fine = clip(&s.dir, "fine.mp4", "160x120", 10, 1, false);
+    rt().block_on(async {
+        let token = login(&s).await.0;
+        for (path, want) in [
+            (
+                &wide,
+                "320x240; its longest side is above transcode.max_source_side = 256",
+            ),
+            (
+                &fast,
+                "25.00 frames per second, above transcode.max_source_fps = 20",
+            ),
+            (&long, "above transcode.max_source_duration_secs = 2"),
+        ] {
+            let (status, body) = upload_multipart(&s, &token, path, "Too much").await;
+            assert_eq!(status, 422, "{path:?}: {body}");
+            let detail = body["detail"].as_str().unwrap();
+            assert!(detail.contains(want), "{detail}");
+        }
+        let list: Value = get_json_as(&s, "/api/v1/videos", &token).await;
+        assert_eq!(list["total"], 0, "{list}");
+        // Within the caps: accepted and published, its top rung its own size.
+        let (status, body) = upload_multipart(&s, &token, &fine, "Fine").await;
+        assert_eq!(status, 200, "{body}");
+        let uuid = body["video"]["uuid"].as_str().unwrap().to_string();
+        let v = wait_state(&s, &token, &uuid, &[1, 7]).await;
+        assert_eq!(v["state"]["id"], 1, "{v}");
+        let res: Vec<u64> = v["streamingPlaylists"][0]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["resolution"]["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(res, vec![120], "{v}");
+    });
 }

@@ -9,6 +9,7 @@ pub mod hwdecode;
 mod images;
 pub mod jobs;
 pub mod ladder;
+pub mod limits;
 pub mod p2p;
 pub mod pipeline;
 pub mod probe;
