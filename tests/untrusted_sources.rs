@@ -1,6 +1,6 @@
 //! Hostile and oversized uploads against the real server: a playlist posing as a video must not
-//! publish another file of the host, and sources over the `transcode.max_source_*` caps are
-//! refused when probed.
+//! publish another file of the host, sources over the `transcode.max_source_*` caps are refused
+//! when probed, and deleting a video stops its transcode.
 
 mod common;
 
@@ -8,6 +8,7 @@ use common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Runs the ffmpeg CLI with `args` writing `out`.
 fn ffmpeg(args: &[&str], out: &Path) {
@@ -162,5 +163,92 @@ fn sources_over_the_caps_are_refused_at_upload_naming_the_value_and_the_limit() 
             .map(|f| f["resolution"]["id"].as_u64().unwrap())
             .collect();
         assert_eq!(res, vec![120], "{v}");
+    });
+}
+
+/// Pid of the server's `fleuve worker` child, once one runs.
+fn worker_pid(server_pid: u32) -> Option<u32> {
+    let out = Command::new("pgrep")
+        .args(["-P", &server_pid.to_string(), "-f", "worker --spec"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+}
+
+#[test]
+fn deleting_a_video_kills_its_transcode_and_nothing_is_published() {
+    let mut opts = Options::default();
+    opts.env
+        .push(("FLEUVE_TRANSCODE_RESOLUTIONS".into(), "720,360".into()));
+    let s = Server::start_with(opts);
+    let src = clip(&s.dir, "long.mp4", "1280x720", 25, 20, true);
+    let server_pid = s.child.as_ref().unwrap().id();
+    rt().block_on(async {
+        let token = login(&s).await.0;
+        let (status, body) = upload_multipart(&s, &token, &src, "Deleted mid-transcode").await;
+        assert_eq!(status, 200, "{body}");
+        let uuid = body["video"]["uuid"].as_str().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let worker = loop {
+            if let Some(pid) = worker_pid(server_pid) {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "no worker started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let r = client()
+            .delete(s.url(&format!("/api/v1/videos/{uuid}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        // The worker is killed, not left to finish.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{worker}")).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "worker {worker} still runs after its video was deleted"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !s.log().contains("nothing published") {
+            assert!(
+                Instant::now() < deadline,
+                "job not dropped; log:\n{}",
+                s.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (status, _) = get_video(&s, &token, &uuid).await;
+        assert_eq!(status, 404);
+        assert!(!s.log().contains("transcode failed"), "{}", s.log());
+        assert!(!s
+            .media()
+            .join("streaming-playlists/hls")
+            .join(&uuid)
+            .exists());
+        assert!(files_under(&s.dir.join("sources")).is_empty());
+        assert!(files_under(&s.dir.join("tmp/jobs")).is_empty());
+        let metrics = client()
+            .get(s.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for state in ["queued", "running", "failed"] {
+            assert!(
+                metrics.contains(&format!("fleuve_transcode_jobs{{state=\"{state}\"}} 0")),
+                "{metrics}"
+            );
+        }
+        // The server goes on transcoding other uploads.
+        publish_clip(&s, &token, "320x240", 1).await;
     });
 }
