@@ -17,6 +17,7 @@ pub mod progress;
 pub mod publish;
 pub mod runner;
 pub mod source;
+pub mod space;
 pub mod worker;
 
 /// Test media, generated with Debian's `ffmpeg` CLI (nothing large is committed).

@@ -286,6 +286,7 @@ impl Transcoder {
         if let Ok(mut live) = self.live.lock() {
             live.remove(&job.video_uuid);
         }
+        let result = result.map_err(|reason| super::space::explain(reason, &dir));
         let _ = std::fs::remove_dir_all(&dir);
         if self.take_cancelled(&job.video_uuid) {
             let _ = std::fs::remove_file(&job.source);
