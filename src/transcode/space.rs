@@ -24,6 +24,8 @@ pub fn mentions_no_space(text: &str) -> bool {
 pub fn free_bytes(path: &Path) -> Option<u64> {
     let existing = path.ancestors().find(|p| p.exists())?;
     let stat = nix::sys::statvfs::statvfs(existing).ok()?;
+    // `fsblkcnt_t` and `c_ulong` are u64 only on 64-bit targets.
+    #[allow(clippy::useless_conversion)]
     Some(u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size())))
 }
 
