@@ -111,7 +111,8 @@ pub struct TranscodeConfig {
     pub max_attempts: u32,
     /// Wall-clock limit of one worker in seconds. 0 = 600 s + 20 s per second of video.
     pub job_timeout_secs: u64,
-    /// Address-space limit of a worker in bytes (`RLIMIT_AS`). 0 = no limit.
+    /// Address-space limit of a worker in bytes (`RLIMIT_AS`); a job over it fails with a
+    /// reason. 0 = no limit; otherwise at least 256 MiB.
     pub worker_memory_bytes: u64,
     /// Largest file a worker may write, in bytes (`RLIMIT_FSIZE`). 0 = 4 × the source (≥ 1 GiB).
     pub worker_max_file_bytes: u64,
@@ -124,11 +125,25 @@ pub struct TranscodeConfig {
     /// Where rungs are scaled when the source is decoded on a GPU: `auto` (on the GPU for
     /// rungs encoded there), `always` or `never`.
     pub device_scaling: String,
+    /// Longest side (width or height) of an accepted source, in pixels; larger uploads are
+    /// refused when probed.
+    pub max_source_side: u32,
+    /// Most pixels (width × height) in a frame of an accepted source (8192 × 4320).
+    pub max_source_pixels: u64,
+    /// Highest frame rate of an accepted source.
+    pub max_source_fps: u32,
+    /// Longest accepted source, in seconds. 0 = no limit.
+    pub max_source_duration_secs: u64,
+    /// Most work one source may cost: duration × frame rate × width × height, in billions of
+    /// pixels (ten minutes of 1080p60 is 75, two hours of 2160p60 about 3600), however small the
+    /// file. 0 = no limit.
+    pub max_source_gigapixels: u64,
 }
 
 impl Default for TranscodeConfig {
     fn default() -> Self {
         let p = crate::transcode::ladder::PlanOptions::default();
+        let limits = p.limits;
         TranscodeConfig {
             encoders: p.encoders,
             resolutions: p.resolutions,
@@ -145,6 +160,11 @@ impl Default for TranscodeConfig {
             nvenc_sessions: 0,
             vaapi_sessions: 0,
             device_scaling: "auto".into(),
+            max_source_side: limits.max_side,
+            max_source_pixels: limits.max_pixels,
+            max_source_fps: limits.max_fps,
+            max_source_duration_secs: limits.max_duration_secs,
+            max_source_gigapixels: limits.max_gigapixels,
         }
     }
 }
@@ -312,6 +332,18 @@ impl TranscodeConfig {
             sessions: Vec::new(),
             device_scaling: crate::transcode::ladder::DeviceScaling::parse(&self.device_scaling)
                 .unwrap_or_default(),
+            limits: self.source_limits(),
+        }
+    }
+
+    /// The caps on sources (`max_source_*`).
+    pub fn source_limits(&self) -> crate::transcode::limits::SourceLimits {
+        crate::transcode::limits::SourceLimits {
+            max_side: self.max_source_side,
+            max_pixels: self.max_source_pixels,
+            max_fps: self.max_source_fps,
+            max_duration_secs: self.max_source_duration_secs,
+            max_gigapixels: self.max_source_gigapixels,
         }
     }
 }
@@ -676,6 +708,29 @@ impl Config {
                 "max_fps, gop_secs and segment_secs must be at least 1",
             ));
         }
+        let t = &self.transcode;
+        for (key, value, min) in [
+            ("transcode.max_source_side", u64::from(t.max_source_side), 2),
+            ("transcode.max_source_pixels", t.max_source_pixels, 4),
+            ("transcode.max_source_fps", u64::from(t.max_source_fps), 1),
+        ] {
+            if value < min {
+                return Err(invalid(
+                    Some(key.into()),
+                    format!("{value} is too small; expected at least {min}"),
+                ));
+            }
+        }
+        if t.worker_memory_bytes != 0 && t.worker_memory_bytes < 256 << 20 {
+            return Err(invalid(
+                Some("transcode.worker_memory_bytes".into()),
+                format!(
+                    "{} bytes is too little for a worker; expected 0 (no limit) or at least {} (256 MiB)",
+                    t.worker_memory_bytes,
+                    256u64 << 20
+                ),
+            ));
+        }
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
             return Err(invalid(
                 Some("tls".into()),
@@ -949,6 +1004,47 @@ mod tests {
             c.transcode.plan_options().device_scaling,
             crate::transcode::ladder::DeviceScaling::Never
         );
+        for (var, value, key) in [
+            (
+                "FLEUVE_TRANSCODE_MAX_SOURCE_SIDE",
+                "1",
+                "transcode.max_source_side",
+            ),
+            (
+                "FLEUVE_TRANSCODE_MAX_SOURCE_PIXELS",
+                "0",
+                "transcode.max_source_pixels",
+            ),
+            (
+                "FLEUVE_TRANSCODE_MAX_SOURCE_FPS",
+                "0",
+                "transcode.max_source_fps",
+            ),
+            (
+                "FLEUVE_TRANSCODE_WORKER_MEMORY_BYTES",
+                "1000",
+                "transcode.worker_memory_bytes",
+            ),
+        ] {
+            let msg = Config::load(None, env(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains(key) && msg.contains(value), "{msg}");
+        }
+        let msg = Config::load(None, env(&[("FLEUVE_TRANSCODE_MAX_SOURCE_FPS", "-5")]))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("max_source_fps"), "{msg}");
+        let c = Config::load(
+            None,
+            env(&[
+                ("FLEUVE_TRANSCODE_MAX_SOURCE_SIDE", "640"),
+                ("FLEUVE_TRANSCODE_MAX_SOURCE_GIGAPIXELS", "0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.transcode.plan_options().limits.max_side, 640);
+        assert_eq!(c.transcode.plan_options().limits.max_gigapixels, 0);
         let msg = Config::load(None, env(&[("FLEUVE_ENGINE_IO", "magic")]))
             .unwrap_err()
             .to_string();

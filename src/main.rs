@@ -87,6 +87,9 @@ enum Command {
         /// Probe and plan a file, print a JSON report (the server's upload check).
         #[arg(long)]
         probe: Option<PathBuf>,
+        /// With `--probe`: the planner's options (JSON), caps on the source included.
+        #[arg(long, requires = "probe")]
+        plan: Option<String>,
     },
     /// Show the video hardware this machine has and what it can encode.
     ProbeHw {
@@ -210,10 +213,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ingest(options) => Ok(fleuve::ingest::run(&options)?),
-        Command::Worker { spec, probe } => {
+        Command::Worker { spec, probe, plan } => {
             let mut stdout = std::io::stdout().lock();
             let code = match (spec, probe) {
-                (_, Some(file)) => fleuve::transcode::worker::probe_main(&file, &mut stdout),
+                (_, Some(file)) => {
+                    let plan = match plan {
+                        Some(json) => serde_json::from_str(&json)
+                            .map_err(|e| anyhow::anyhow!("--plan: {e}"))?,
+                        None => fleuve::transcode::ladder::PlanOptions::default(),
+                    };
+                    fleuve::transcode::worker::probe_main(&file, &plan, &mut stdout)
+                }
                 (Some(spec), None) => {
                     let text = std::fs::read(&spec)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", spec.display()))?;

@@ -55,9 +55,17 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, detail)
     }
 
-    /// 500, logging the cause (the client gets no internals).
+    /// 500, logging the cause (the client gets no internals); 507 "no space left on device"
+    /// when the cause is a full disk, which the client may retry later and the operator must fix.
     pub fn internal(context: &str, err: impl std::fmt::Display) -> ApiError {
+        let err = err.to_string();
         tracing::error!(context, error = %err, "internal error");
+        if crate::transcode::space::mentions_no_space(&err) {
+            return ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!("{}: {context}", crate::transcode::space::NO_SPACE),
+            );
+        }
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("internal error: {context}"),
@@ -119,5 +127,23 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_507_and_says_so() {
+        let e = ApiError::internal(
+            "moving the upload",
+            std::io::Error::from_raw_os_error(libc::ENOSPC),
+        );
+        assert_eq!(e.status, StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(e.detail, "no space left on device: moving the upload");
+        let e = ApiError::internal("metadata store", "corruption");
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.detail, "internal error: metadata store");
     }
 }

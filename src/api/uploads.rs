@@ -640,9 +640,10 @@ async fn accept(
     filename: &str,
 ) -> Result<Video, ApiError> {
     let (exe, file) = (app.exe.clone(), path.to_path_buf());
+    let plan = app.config.transcode.plan_options();
     let report = app
         .pool
-        .run(move || crate::transcode::worker::probe_isolated(&exe, &file))
+        .run(move || crate::transcode::worker::probe_isolated(&exe, &file, &plan))
         .await?
         .map_err(|why| {
             // The prober names the staged file by its server path; the client knows it by name.

@@ -496,6 +496,13 @@ pub async fn delete(
             "video {key} belongs to another user"
         )));
     }
+    // Stop its transcode: once `cancel` returns, no worker publishes it. It may have just been
+    // published, so read it again.
+    let (t, uuid) = (app.transcoder.clone(), video.uuid.clone());
+    app.pool.run(move || t.cancel(&uuid)).await?;
+    let Some(video) = find(&app, &key)? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
     if app.config.federation.enabled {
         // Queued before the owner's records could go; delivered after the metadata is gone.
         let (a, v) = (app.clone(), video.clone());

@@ -3,12 +3,16 @@
 //! of each rung. PeerTube's defaults (reference §4.4–4.5): its resolutions, never upscaling, its
 //! bitrate formula, 2-second GOPs, ~4-second segments, AAC stereo.
 
+use super::limits::{LimitError, SourceLimits};
 use super::probe::SourceInfo;
 use fleuve_hw::{Backend, Inventory};
 use serde::Serialize;
 
 /// PeerTube's resolutions (the shorter side), ascending.
 pub const RESOLUTIONS: [u32; 8] = [144, 240, 360, 480, 720, 1080, 1440, 2160];
+
+/// The highest rung of any ladder (PeerTube's top resolution).
+pub const MAX_RESOLUTION: u32 = RESOLUTIONS[RESOLUTIONS.len() - 1];
 
 /// Bits per pixel (min, average, max) by resolution tier, PeerTube's table.
 const BPP: [(u32, f64, f64, f64); 8] = [
@@ -48,6 +52,9 @@ pub struct PlanOptions {
     /// Where rungs are scaled when the source is decoded on a GPU (`transcode.device_scaling`).
     #[serde(default)]
     pub device_scaling: DeviceScaling,
+    /// Caps on the source (`transcode.max_source_*`); a source over one is not planned.
+    #[serde(default)]
+    pub limits: SourceLimits,
 }
 
 /// Where a rung's frames are scaled when the source is decoded on a GPU.
@@ -87,6 +94,7 @@ impl Default for PlanOptions {
             segment_secs: 4,
             sessions: Vec::new(),
             device_scaling: DeviceScaling::Auto,
+            limits: SourceLimits::default(),
         }
     }
 }
@@ -248,6 +256,9 @@ pub enum PlanError {
     /// Dimensions or frame rate are unusable.
     #[error("unusable video: {0}")]
     BadVideo(String),
+    /// The source is over one of the `transcode.max_source_*` caps.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// An encoder name in the config is unknown.
     #[error(
         "unknown encoder {0:?} in transcode.encoders; expected h264_nvenc, h264_vaapi or libx264"
@@ -271,6 +282,7 @@ pub fn plan(
     if !(video.fps.is_finite() && video.fps > 0.0) {
         return Err(PlanError::BadVideo(format!("frame rate {}", video.fps)));
     }
+    options.limits.check(source)?;
     let (encoders, skipped_encoders) = encoder_chain(&options.encoders, hw, &tried_anyway())?;
     let portrait = video.height > video.width;
     let short = video.width.min(video.height);
@@ -281,7 +293,8 @@ pub fn plan(
         .copied()
         .filter(|r| *r <= short)
         .collect();
-    let original = short - short % 2;
+    // The source's own resolution is kept, but never above PeerTube's top rung (2160p).
+    let original = (short - short % 2).min(MAX_RESOLUTION);
     if !resolutions.contains(&original) {
         resolutions.push(original);
     }
@@ -546,6 +559,39 @@ mod tests {
         let res: Vec<u32> = l.rungs.iter().map(|r| r.resolution).collect();
         assert_eq!(res, vec![562, 480, 360, 240, 144]);
         assert!(l.audio.is_none());
+    }
+
+    #[test]
+    fn no_rung_above_2160p_or_the_source_and_oversized_sources_are_refused() {
+        // Above PeerTube's top rung: 2160p is the top, whatever the configured list.
+        for opts in [
+            PlanOptions::default(),
+            PlanOptions {
+                resolutions: vec![],
+                ..PlanOptions::default()
+            },
+        ] {
+            let l = plan(&source(5120, 2880, 30.0, false), &opts, &no_gpu()).unwrap();
+            assert_eq!(l.rungs[0].resolution, 2160);
+            assert_eq!((l.rungs[0].width, l.rungs[0].height), (3840, 2160));
+            assert!(l.rungs.iter().all(|r| r.resolution <= MAX_RESOLUTION));
+        }
+        let l = plan(
+            &source(640, 360, 30.0, false),
+            &PlanOptions::default(),
+            &no_gpu(),
+        )
+        .unwrap();
+        assert!(l.rungs.iter().all(|r| r.height <= 360 && r.width <= 640));
+        // The 16000x16000 upload that became a 16000p rung.
+        let e = plan(
+            &source(16000, 16000, 24.0, false),
+            &PlanOptions::default(),
+            &no_gpu(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, PlanError::Limit(_)), "{e}");
+        assert!(e.to_string().contains("transcode.max_source_side"), "{e}");
     }
 
     #[test]

@@ -9,12 +9,15 @@ pub mod hwdecode;
 mod images;
 pub mod jobs;
 pub mod ladder;
+pub mod limits;
 pub mod p2p;
 pub mod pipeline;
 pub mod probe;
 pub mod progress;
 pub mod publish;
 pub mod runner;
+pub mod source;
+pub mod space;
 pub mod worker;
 
 /// Test media, generated with Debian's `ffmpeg` CLI (nothing large is committed).

@@ -89,6 +89,9 @@ pub enum PipelineError {
         /// Why each failed.
         reasons: String,
     },
+    /// The source could not be opened, or is in a format that is not accepted.
+    #[error(transparent)]
+    Source(#[from] super::source::OpenError),
     /// The source has no video stream.
     #[error("the source has no video stream")]
     NoVideo,
@@ -295,8 +298,7 @@ fn decode_and_encode(
     count_decoded: bool,
 ) -> Result<Pass, PipelineError> {
     super::probe::init_libav();
-    let mut input =
-        ff::format::input(&source).map_err(libav(format!("open {}", source.display())))?;
+    let mut input = super::source::open(source)?;
     let stream = input
         .streams()
         .best(ff::media::Type::Video)

@@ -1,5 +1,6 @@
 //! Probing a source with libavformat: container, duration, bitrate, and the best video and
-//! audio streams. This is the planner's input; nothing is decoded beyond stream headers.
+//! audio streams. This is the planner's input; nothing is decoded beyond stream headers. The
+//! file is opened through [`super::source::open`] (accepted containers only).
 
 use serde::Serialize;
 use std::path::Path;
@@ -54,7 +55,7 @@ pub struct AudioInfo {
 /// Why a file could not be probed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    /// libavformat could not open or parse it.
+    /// libavformat could not parse its streams.
     #[error("{path}: not a readable media file ({message})")]
     Unreadable {
         /// The file.
@@ -62,6 +63,9 @@ pub enum ProbeError {
         /// libav's message.
         message: String,
     },
+    /// The file could not be opened, or is in a format that is not accepted.
+    #[error(transparent)]
+    Open(#[from] super::source::OpenError),
     /// Neither video nor audio.
     #[error("{0}: the file has neither a video nor an audio stream")]
     NoStreams(String),
@@ -88,7 +92,7 @@ pub fn probe(path: &Path) -> Result<SourceInfo, ProbeError> {
         path: shown.clone(),
         message: e.to_string(),
     };
-    let input = ffmpeg_next::format::input(&path).map_err(unreadable)?;
+    let input = super::source::open(path)?;
     let duration = input.duration();
     let duration_secs = if duration > 0 {
         duration as f64 / f64::from(ffmpeg_next::ffi::AV_TIME_BASE)

@@ -1,7 +1,8 @@
 //! The server side of transcoding: lanes that take jobs from the durable queue, run each in a
 //! `fleuve worker` child process (pinned to the transcode cores, niced, with memory, output-size
 //! and time limits, killed if the server dies), follow its progress over a pipe, and publish its
-//! outputs. A worker that crashes fails or retries its job; the server keeps serving.
+//! outputs. A worker that crashes fails or retries its job; the server keeps serving. Deleting a
+//! video cancels its job: the worker is killed and nothing is published.
 
 use super::jobs::JobQueue;
 use super::progress::Progress;
@@ -103,7 +104,16 @@ pub struct Transcoder {
     live: Mutex<HashMap<String, LiveJob>>,
     held: Mutex<HashMap<String, u32>>,
     on_published: Mutex<Option<PublishedHook>>,
+    /// Videos deleted while their job may be queued or running, with when.
+    cancelled: Mutex<HashMap<String, Instant>>,
+    /// Held across a publication, and by [`Transcoder::cancel`], so a video is either published
+    /// before its deletion starts or not at all.
+    publishing: Mutex<()>,
 }
+
+/// How long a cancellation is remembered (a job queued for a deleted video is dropped anyway
+/// when claimed; this only bounds the set).
+const CANCEL_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
 /// Called with a video's id once it is published (federation sends its `Create`).
 pub type PublishedHook = Box<dyn Fn(u64) + Send + Sync>;
@@ -120,6 +130,8 @@ impl Transcoder {
             live: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
             on_published: Mutex::new(None),
+            cancelled: Mutex::new(HashMap::new()),
+            publishing: Mutex::new(()),
         })
     }
 
@@ -167,6 +179,32 @@ impl Transcoder {
         self.notify();
     }
 
+    /// Cancels the job of `video_uuid` (the video is being deleted): its worker, if one runs, is
+    /// killed within a poll interval and its outputs are dropped. Once this returns, the job can
+    /// no longer publish; a publication already under way has finished.
+    pub fn cancel(&self, video_uuid: &str) {
+        let _publishing = self.publishing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cancelled = self.cancelled.lock().unwrap_or_else(|p| p.into_inner());
+        cancelled.retain(|_, at| at.elapsed() < CANCEL_MEMORY);
+        cancelled.insert(video_uuid.to_string(), Instant::now());
+        let live = self.live(video_uuid);
+        tracing::info!(video = %video_uuid, worker = ?live.map(|l| l.pid), "transcode cancelled: the video is being deleted");
+    }
+
+    fn is_cancelled(&self, video_uuid: &str) -> bool {
+        self.cancelled
+            .lock()
+            .map(|c| c.contains_key(video_uuid))
+            .unwrap_or(false)
+    }
+
+    fn take_cancelled(&self, video_uuid: &str) -> bool {
+        self.cancelled
+            .lock()
+            .map(|mut c| c.remove(video_uuid).is_some())
+            .unwrap_or(false)
+    }
+
     /// The live state of the job of `video_uuid`, if one is running.
     pub fn live(&self, video_uuid: &str) -> Option<LiveJob> {
         self.live.lock().ok()?.get(video_uuid).cloned()
@@ -210,6 +248,7 @@ impl Transcoder {
             .and_then(|id| self.store.get(&VideoKey(id)).ok().flatten());
         let Some(video) = video else {
             tracing::info!(job = job.id, video = %job.video_uuid, "video deleted; dropping its job");
+            self.take_cancelled(&job.video_uuid);
             let _ = std::fs::remove_file(&job.source);
             let _ = self.queue.complete(job.id);
             return;
@@ -229,6 +268,10 @@ impl Transcoder {
         tracing::info!(lane, job = job.id, attempt = job.attempts, video = %video.uuid, "transcode started");
         let outcome = self.attempt(&job, &video.name, video.duration, &dir);
         let result = outcome.and_then(|result| {
+            let _publishing = self.publishing.lock().unwrap_or_else(|p| p.into_inner());
+            if self.is_cancelled(&job.video_uuid) {
+                return Err("the video was deleted".to_string());
+            }
             publish::publish(
                 &self.store,
                 &self.config.data_dir,
@@ -243,7 +286,14 @@ impl Transcoder {
         if let Ok(mut live) = self.live.lock() {
             live.remove(&job.video_uuid);
         }
+        let result = result.map_err(|reason| super::space::explain(reason, &dir));
         let _ = std::fs::remove_dir_all(&dir);
+        if self.take_cancelled(&job.video_uuid) {
+            let _ = std::fs::remove_file(&job.source);
+            let _ = self.queue.complete(job.id);
+            tracing::info!(job = job.id, video = %job.video_uuid, "video deleted during its transcode; worker stopped, nothing published");
+            return;
+        }
         match result {
             Ok(result) => {
                 let _ = self.queue.complete(job.id);
@@ -354,7 +404,7 @@ impl Transcoder {
                         self.follow(out, &uuid, &outcome);
                     }
                 });
-                let status = self.wait(&mut child, limits.timeout);
+                let status = self.wait(&mut child, &uuid, limits.timeout);
                 let _ = handle.join();
                 status
             })
@@ -399,10 +449,12 @@ impl Transcoder {
         }
     }
 
-    /// Waits for the worker, killing it when it runs out of time or the server stops.
+    /// Waits for the worker, killing it when it runs out of time, its video is deleted or the
+    /// server stops.
     fn wait(
         &self,
         child: &mut Child,
+        video_uuid: &str,
         timeout: Duration,
     ) -> Result<std::process::ExitStatus, String> {
         let deadline = Instant::now() + timeout;
@@ -416,6 +468,11 @@ impl Transcoder {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err("the server is stopping".into());
+            }
+            if self.is_cancelled(video_uuid) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("the video was deleted".into());
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();

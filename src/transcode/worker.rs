@@ -122,16 +122,18 @@ pub struct ProbeReport {
     pub resolutions: Vec<u32>,
 }
 
-/// `fleuve worker --probe FILE`: prints `{"ok": ProbeReport}` or `{"error": "..."}`.
-pub fn probe_main(file: &Path, out: &mut dyn Write) -> i32 {
+/// `fleuve worker --probe FILE [--plan JSON]`: prints `{"ok": ProbeReport}` or
+/// `{"error": "..."}`. The file is planned with `options` (the server's), so a source over the
+/// `transcode.max_source_*` caps is refused here, at upload.
+pub fn probe_main(file: &Path, options: &PlanOptions, out: &mut dyn Write) -> i32 {
     let report = super::probe::probe(file)
         .map_err(|e| e.to_string())
         .and_then(|source| {
             let video = source.video.clone().ok_or_else(|| {
                 "the file has no video stream (audio-only files are not supported)".to_string()
             })?;
-            let ladder = plan(&source, &PlanOptions::default(), &fleuve_hw::discover())
-                .map_err(|e| e.to_string())?;
+            let ladder =
+                plan(&source, options, &fleuve_hw::discover()).map_err(|e| e.to_string())?;
             if source.duration_secs.is_nan() || source.duration_secs <= 0.0 {
                 return Err("the file's duration is unknown or zero".into());
             }
@@ -152,13 +154,22 @@ pub fn probe_main(file: &Path, out: &mut dyn Write) -> i32 {
     code
 }
 
-/// Runs `exe worker --probe file` with a CPU-time and memory limit and returns its report.
-pub fn probe_isolated(exe: &Path, file: &Path) -> Result<ProbeReport, String> {
+/// Runs `exe worker --probe file` with a CPU-time and memory limit and returns its report;
+/// `options` are the server's planner options (its caps on sources included).
+pub fn probe_isolated(
+    exe: &Path,
+    file: &Path,
+    options: &PlanOptions,
+) -> Result<ProbeReport, String> {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let plan_json =
+        serde_json::to_string(options).map_err(|e| format!("cannot pass the plan options: {e}"))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("worker")
         .arg("--probe")
         .arg(file)
+        .arg("--plan")
+        .arg(plan_json)
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     // SAFETY: runs in the forked child before exec; only async-signal-safe calls on constants.
