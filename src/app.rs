@@ -71,6 +71,10 @@ pub struct App {
     pub tracker: Arc<crate::tracker::Tracker>,
     /// Federation: the delivery queue, the outgoing client, counters.
     pub federation: Arc<crate::federation::Federation>,
+    /// Video file tokens and the file-move counter the segment servers share.
+    pub media_access: Arc<crate::media::access::MediaAccess>,
+    /// One writer at a time per video (privacy changes, publication).
+    pub video_locks: Arc<crate::video::locks::VideoLocks>,
 }
 
 /// Shared handle.

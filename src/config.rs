@@ -346,6 +346,9 @@ pub struct AuthConfig {
     pub refresh_token_lifetime_secs: u64,
     /// Login attempts allowed per client IP per 5 minutes (PeerTube: 15).
     pub login_attempts_per_5min: u32,
+    /// Lifetime in seconds of a video file token (`POST /api/v1/videos/{id}/token`), which
+    /// opens a private video's files; a few hours, as PeerTube's.
+    pub video_file_token_lifetime_secs: u64,
 }
 
 /// `[instance]`: what `GET /api/v1/config` and pages show.
@@ -409,6 +412,7 @@ impl Default for AuthConfig {
             access_token_lifetime_secs: 86_400,
             refresh_token_lifetime_secs: 1_209_600,
             login_attempts_per_5min: 15,
+            video_file_token_lifetime_secs: 8 * 3600,
         }
     }
 }
@@ -482,6 +486,12 @@ impl Config {
                     "unknown I/O backend {:?}; expected auto, uring or portable",
                     self.engine.io
                 ),
+            ));
+        }
+        if self.auth.video_file_token_lifetime_secs == 0 {
+            return Err(invalid(
+                Some("auth.video_file_token_lifetime_secs".into()),
+                "must be at least 1 second",
             ));
         }
         if self.federation.delivery_workers == 0 || self.federation.delivery_per_host == 0 {
