@@ -18,7 +18,7 @@ async function open() {
     method: "POST",
   });
   const quality = el("select", { id: "quality", disabled: true }, el("option", { value: "-1" }, "Auto"));
-  watch.replaceChildren(
+  const parts = [
     el(
       "div",
       { class: "player", "data-player": true },
@@ -37,9 +37,16 @@ async function open() {
       ),
     ),
     el("h1", { class: "watch-title" }, video.name),
-    el("p", { class: "watch-meta" }, `${video.privacy?.label || "Private"} video · only you and those allowed can watch it`),
-    video.description ? el("div", { class: "description" }, el("p", {}, video.description)) : null,
-  );
+    el(
+      "p",
+      { class: "watch-meta" },
+      video.privacy?.id === 4
+        ? "Internal video · only users of this instance can watch it"
+        : "Private video · only its owner can watch it",
+    ),
+  ];
+  if (video.description) parts.push(el("div", { class: "description" }, el("p", {}, video.description)));
+  watch.replaceChildren(...parts);
   document.title = `${video.name} · ${document.title.split(" · ").pop()}`;
   notice.hidden = true;
   watch.hidden = false;
