@@ -75,6 +75,10 @@ pub struct App {
     pub disk: crate::engine::disk::DiskGauge,
     /// Connection caps, send budget and timeouts (shared by every shard).
     pub conn_limits: Arc<crate::engine::limits::ConnLimits>,
+    /// Video file tokens and the file-move counter the segment servers share.
+    pub media_access: Arc<crate::media::access::MediaAccess>,
+    /// One writer at a time per video (privacy changes, publication).
+    pub video_locks: Arc<crate::video::locks::VideoLocks>,
 }
 
 /// Shared handle.

@@ -434,6 +434,9 @@ pub struct AuthConfig {
     /// Failed logins allowed per 5 minutes for one account, all addresses together, except
     /// from addresses that logged into it before; 0 = no limit.
     pub login_failures_per_account_per_5min: u32,
+    /// Lifetime in seconds of a video file token (`POST /api/v1/videos/{id}/token`), which
+    /// opens a private video's files; a few hours, as PeerTube's.
+    pub video_file_token_lifetime_secs: u64,
 }
 
 /// `[instance]`: what `GET /api/v1/config` and pages show.
@@ -507,6 +510,7 @@ impl Default for AuthConfig {
             login_attempts_per_5min: 15,
             login_failures_per_address_per_5min: 60,
             login_failures_per_account_per_5min: 50,
+            video_file_token_lifetime_secs: 8 * 3600,
         }
     }
 }
@@ -586,6 +590,12 @@ impl Config {
             return Err(invalid(
                 Some("federation".into()),
                 "key_fetch_max_in_flight and key_fetch_per_host must be at least 1",
+            ));
+        }
+        if self.auth.video_file_token_lifetime_secs == 0 {
+            return Err(invalid(
+                Some("auth.video_file_token_lifetime_secs".into()),
+                "must be at least 1 second",
             ));
         }
         if self.federation.delivery_workers == 0 || self.federation.delivery_per_host == 0 {

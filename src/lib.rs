@@ -16,4 +16,5 @@ pub mod metrics;
 pub mod store;
 pub mod tracker;
 pub mod transcode;
+pub mod video;
 pub mod web;

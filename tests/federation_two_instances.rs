@@ -1,6 +1,7 @@
 //! Two real instances on loopback federate: B follows A through PeerTube's admin API; A's
 //! videos reach B (published, updated, deleted), a delivery made while B is down arrives after
-//! B restarts, and forged or stale signatures are refused without changing anything.
+//! B restarts, forged or stale signatures are refused without changing anything, and a video
+//! made private leaves B (`Delete`) until it is public again (`Create`).
 
 mod common;
 
@@ -388,5 +389,57 @@ fn a_publication_not_yet_federated_is_sent_at_the_next_start() {
         // At the next start with federation on, the pending Create goes out.
         let a = restart("true");
         wait_listed("the pending Create on B", &[&a, &b], b_ref, &uuid).await;
+    });
+}
+
+#[test]
+fn a_video_made_private_leaves_followers_and_comes_back_when_public() {
+    rt().block_on(async {
+        let a = Server::start_with(fed_options(&[]));
+        let b = Server::start_with(fed_options(&[]));
+        let a_token = login(&a).await.0;
+        let b_token = login(&b).await.0;
+        let (status, text) = follow(&b, Some(&b_token), json!({"hosts": [a.addr]})).await;
+        assert_eq!(status, 204, "{text}");
+        let b_ref = &b;
+        eventually("the follow", &[&a, &b], || async {
+            (get_json(b_ref, "/api/v1/server/following").await["data"][0]["state"] == "accepted")
+                .then_some(())
+        })
+        .await;
+        let v = publish_clip(&a, &a_token, "640x360", 2).await;
+        let uuid = v["uuid"].as_str().unwrap().to_string();
+        wait_listed("A's video on B", &[&a, &b], b_ref, &uuid).await;
+        let privacy = |p: u8| {
+            let (a, token, uuid) = (&a, &a_token, &uuid);
+            async move {
+                let r = client()
+                    .put(a.url(&format!("/api/v1/videos/{uuid}")))
+                    .bearer_auth(token)
+                    .json(&json!({ "privacy": p }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+            }
+        };
+        // Twice, so the second Delete and Create are not dropped as already seen.
+        for round in 1..=2 {
+            privacy(3).await;
+            eventually(
+                &format!("the Delete on B (round {round})"),
+                &[&a, &b],
+                || async { (get_video(b_ref, &b_token, &uuid).await.0 == 404).then_some(()) },
+            )
+            .await;
+            privacy(1).await;
+            wait_listed(
+                &format!("the video back on B (round {round})"),
+                &[&a, &b],
+                b_ref,
+                &uuid,
+            )
+            .await;
+        }
     });
 }

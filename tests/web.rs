@@ -1,8 +1,8 @@
 //! The web pages and the player, checked over HTTP and in a real browser: Debian's Chromium
 //! driven by playwright-core (`tests/clients/browser.mjs`), on loopback only. The watch page
 //! plays, two viewers exchange segments through our tracker (each one checked against the
-//! segments-sha256 JSON), the embed plays inside another origin's iframe, and a video uploaded
-//! through the upload page gets published. Screenshots go to `target/test-artifacts/`.
+//! segments-sha256 JSON), the embed plays inside another origin's iframe, a video uploaded
+//! through the upload page gets published, and a private video plays for its owner only. Screenshots go to `target/test-artifacts/`.
 
 mod common;
 
@@ -558,4 +558,42 @@ fn admin_status_reports_jobs_hardware_tracker_and_cache() {
         assert!(doc["cache"]["hits"].as_u64().is_some(), "{doc}");
         assert!(doc["cache"].get("hitRate").is_some(), "{doc}");
     });
+}
+
+#[test]
+fn a_private_video_plays_for_its_owner_in_chromium() {
+    require_browser();
+    let s = Server::start_with(Options {
+        env: vec![
+            ("FLEUVE_ENGINE_SHARDS".into(), "2".into()),
+            ("FLEUVE_TRANSCODE_RESOLUTIONS".into(), "240".into()),
+        ],
+        args: vec![],
+    });
+    let v = rt().block_on(async {
+        let token = login(&s).await.0;
+        let v = publish_named(&s, &token, "Secret clip", 4).await;
+        let uuid = v["uuid"].as_str().unwrap();
+        let r = client()
+            .put(s.url(&format!("/api/v1/videos/{uuid}")))
+            .bearer_auth(&token)
+            .json(&json!({"privacy": 3}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        v
+    });
+    let result = scenario(
+        "private",
+        json!({
+            "base": s.base,
+            "short": v["shortUUID"],
+            "out": artifacts(),
+            "user": "root",
+            "password": ROOT_PASSWORD,
+        }),
+    );
+    assert_eq!(result["title"], "Secret clip", "{result}");
+    assert_eq!(result["state"]["p2pEnabled"], false, "{result}");
 }

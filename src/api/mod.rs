@@ -8,6 +8,8 @@ pub mod login_throttle;
 pub mod ratelimit;
 pub mod uploads;
 pub mod users;
+pub mod video_files;
+pub mod video_privacy;
 pub mod videos;
 
 use crate::app::SharedApp;
@@ -51,6 +53,7 @@ pub fn router(app: SharedApp) -> Router {
             "/api/v1/videos/{id}",
             get(videos::get).put(videos::update).delete(videos::delete),
         )
+        .route("/api/v1/videos/{id}/token", post(video_files::token))
         .route("/api/v1/admin/status", get(instance::status))
         .route("/metrics", get(instance::metrics))
         .route(

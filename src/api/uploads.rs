@@ -691,6 +691,7 @@ async fn accept(
                 error: None,
                 remote: None,
                 federated_at: None,
+                unfederated_at: None,
             };
             let mut batch = Batch::default();
             batch.put(&app2.store, &VideoKey(video.id), &video)?;

@@ -1,7 +1,8 @@
 //! The video API in PeerTube's shape: `GET /api/v1/videos` (paged, sorted),
 //! `GET /api/v1/videos/{id|uuid|shortUUID}` (with streaming playlists, files, torrents, magnets,
 //! tracker URLs, and beyond PeerTube each file's `encoder` and `fallbackReason`, plus live
-//! transcoding progress), and `DELETE /api/v1/videos/{id}`.
+//! transcoding progress; a private video's files at their private URLs),
+//! `PUT /api/v1/videos/{id}` and `DELETE /api/v1/videos/{id}`.
 
 use super::auth::AuthUser;
 use super::error::ApiError;
@@ -10,11 +11,12 @@ use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::tables::{ChannelKey, Role, User, UserKey};
 use crate::store::videos::{
-    short_uuid, uuid_from_short, FileKey, InfohashKey, RemoteVideo, Video, VideoByUuidKey,
-    VideoFile, VideoKey, VideoState,
+    short_uuid, uuid_from_short, FileKey, RemoteVideo, Video, VideoByUuidKey, VideoFile, VideoKey,
+    VideoState,
 };
 use crate::store::{Batch, Durability};
-use crate::transcode::worker::{hls_url, tracker_urls};
+use crate::transcode::worker::tracker_urls;
+use crate::video::files::{hls_dir, FileUrls};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -50,14 +52,13 @@ impl FromRequestParts<SharedApp> for MaybeUser {
     }
 }
 
-fn may_see(video: &Video, viewer: Option<&User>) -> bool {
-    let owner_or_admin =
-        viewer.is_some_and(|u| u.id == video.owner || u.role == Role::Administrator);
-    owner_or_admin || (video.state == VideoState::Published && video.privacy != 3)
+/// Whether `viewer` may see the video's record (the video domain's rule).
+pub fn may_see_as(video: &Video, viewer: Option<&User>) -> bool {
+    crate::video::visibility::may_see(video, viewer)
 }
 
 /// Finds a video by numeric id, uuid (with or without hyphens) or short uuid.
-fn find(app: &App, key: &str) -> Result<Option<Video>, ApiError> {
+pub fn find(app: &App, key: &str) -> Result<Option<Video>, ApiError> {
     let id = if let Ok(n) = key.parse::<u64>() {
         Some(n)
     } else if let Ok(u) = uuid::Uuid::parse_str(key) {
@@ -86,12 +87,13 @@ fn files_of(app: &App, video: &Video) -> Result<Vec<VideoFile>, ApiError> {
 
 fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
     let base = &app.public_url;
-    let file_url = hls_url(base, &video.uuid, &f.media_file);
-    let torrent_url = format!("{base}/lazy-static/torrents/{}", f.torrent_file);
+    let urls = FileUrls::of(base, video);
+    let file_url = urls.hls(&f.media_file);
+    let torrent_url = urls.torrent(f);
     let spec = TorrentSpec {
         name: format!("{} {}p.mp4", video.name, f.resolution),
         trackers: tracker_urls(base),
-        webseed: file_url.clone(),
+        webseed: urls.webseed(f).unwrap_or_default(),
     };
     json!({
         "id": f.id,
@@ -103,10 +105,10 @@ fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
         "fileUrl": file_url,
         "fileDownloadUrl": file_url,
         "torrentUrl": torrent_url,
-        "torrentDownloadUrl": format!("{base}/download/torrents/{}", f.torrent_file),
+        "torrentDownloadUrl": urls.torrent_download(f),
         "magnetUri": magnet(&f.info_hash, &spec.name, &torrent_url, &spec),
         "infoHash": f.info_hash,
-        "playlistUrl": hls_url(base, &video.uuid, &f.playlist_file),
+        "playlistUrl": urls.hls(&f.playlist_file),
         "metadataUrl": Value::Null,
         "hasAudio": f.has_audio,
         "hasVideo": true,
@@ -151,12 +153,13 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, ApiE
     v["trackerUrls"] = json!(tracker_urls(base));
     v["files"] = json!([]);
     v["blacklisted"] = json!(false);
+    let urls = FileUrls::of(base, video);
     v["streamingPlaylists"] = match &video.hls {
         Some(hls) => json!([{
             "id": hls.id,
             "type": 1,
-            "playlistUrl": hls_url(base, &video.uuid, &hls.master),
-            "segmentsSha256Url": hls_url(base, &video.uuid, &hls.segments_sha256),
+            "playlistUrl": urls.hls(&hls.master),
+            "segmentsSha256Url": urls.hls(&hls.segments_sha256),
             "redundancies": [],
             "files": files.iter().map(|f| file_json(app, video, f)).collect::<Vec<_>>(),
         }]),
@@ -360,7 +363,7 @@ pub async fn get(
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     match find(&app, &key)? {
-        Some(v) if may_see(&v, viewer.0.as_ref()) => Ok(Json(video_json(&app, &v, true)?)),
+        Some(v) if may_see_as(&v, viewer.0.as_ref()) => Ok(Json(video_json(&app, &v, true)?)),
         _ => Err(ApiError::not_found(format!("video {key} not found"))),
     }
 }
@@ -407,7 +410,10 @@ fn parse_update(headers: &http::HeaderMap, body: &[u8]) -> Result<UpdateBody, Ap
     ))
 }
 
-/// `PUT /api/v1/videos/{id}`: name, description and privacy; followers get an `Update`.
+/// `PUT /api/v1/videos/{id}`: name, description and privacy. A privacy change moves the
+/// files between the public and private directories and changes the tracker's allowlist;
+/// followers get an `Update`, or a `Delete` when the video leaves federation and a `Create`
+/// when it comes back (`video_privacy`).
 pub async fn update(
     State(app): State<SharedApp>,
     auth: AuthUser,
@@ -415,7 +421,7 @@ pub async fn update(
     headers: http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(mut video) = find(&app, &key)? else {
+    let Some(video) = find(&app, &key)? else {
         return Err(ApiError::not_found(format!("video {key} not found")));
     };
     if video.remote.is_some() {
@@ -429,6 +435,7 @@ pub async fn update(
         )));
     }
     let body = parse_update(&headers, &body)?;
+    let mut change = super::video_privacy::VideoChange::default();
     if let Some(name) = body.name {
         let n = name.trim().chars().count();
         if !(3..=120).contains(&n) {
@@ -436,7 +443,7 @@ pub async fn update(
                 "name must have 3 to 120 characters (got {n})"
             )));
         }
-        video.name = name.trim().to_string();
+        change.name = Some(name.trim().to_string());
     }
     if let Some(d) = body.description {
         if d.chars().count() > 10_000 {
@@ -444,7 +451,7 @@ pub async fn update(
                 "description must have at most 10000 characters",
             ));
         }
-        video.description = (!d.is_empty()).then_some(d);
+        change.description = Some((!d.is_empty()).then_some(d));
     }
     if let Some(p) = body.privacy {
         let p = p
@@ -452,20 +459,12 @@ pub async fn update(
             .or_else(|| p.as_str().and_then(|s| s.trim().parse().ok()))
             .filter(|p| (1..=4).contains(p))
             .ok_or_else(|| ApiError::bad_request(format!("privacy must be 1 to 4 (got {p})")))?;
-        video.privacy = p as u8;
+        change.privacy = Some(p as u8);
     }
-    video.updated_at = super::auth::now_secs().max(video.updated_at + 1);
     let a = app.clone();
-    let v = video.clone();
+    let id = video.id;
     app.pool
-        .run(move || -> Result<(), ApiError> {
-            a.store.put(&VideoKey(v.id), &v, Durability::Sync)?;
-            if a.config.federation.enabled {
-                let n = crate::federation::outbox::video_updated(&a, &v)?;
-                tracing::info!(video = %v.uuid, inboxes = n, "federation: Update queued");
-            }
-            Ok(())
-        })
+        .run(move || super::video_privacy::apply(&a, id, change))
         .await??;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -525,26 +524,25 @@ pub async fn delete(
             },
         );
     }
-    for f in &files {
-        let mut hash = [0u8; 20];
-        if hex::decode_to_slice(&f.info_hash, &mut hash).is_ok() {
-            batch.delete(&app.store, &InfohashKey(hash));
-        }
-    }
-    if let Some(hls) = &video.hls {
-        let master = hls_url(&app.public_url, &video.uuid, &hls.master);
-        let resolutions: Vec<u32> = files.iter().map(|f| f.resolution).collect();
-        for h in crate::transcode::p2p::infohashes(&master, &video.uuid, &resolutions) {
-            batch.delete(&app.store, &InfohashKey(h.hash));
-        }
+    let hashes = crate::transcode::p2p::allowlist_of(&app.public_url, &video, &files);
+    for (key, _) in &hashes {
+        batch.delete(&app.store, key);
     }
     let a = app.clone();
+    let uuid = video.uuid.clone();
     app.pool
-        .run(move || a.store.write(batch, Durability::Sync))
+        .run(move || {
+            // A privacy change in progress finishes first; its files are then where we look.
+            let _lock = a.video_locks.lock(&uuid);
+            a.store.write(batch, Durability::Sync)
+        })
         .await??;
+    let keys: Vec<[u8; 20]> = hashes.iter().map(|(k, _)| k.0).collect();
+    app.tracker.allowlist_changed(&keys, true);
     let media = app.data_dir.join("media");
     let mut paths = vec![];
     for f in &files {
+        // Public torrents; a private video's are in its private directory.
         paths.push(media.join("torrents").join(&f.torrent_file));
     }
     if let Some(t) = &video.thumbnail {
@@ -556,16 +554,20 @@ pub async fn delete(
     if let Some(s) = &video.source {
         paths.push(s.clone());
     }
-    let hls_dir = media
-        .join("streaming-playlists")
-        .join("hls")
-        .join(&video.uuid);
+    let dirs = [
+        hls_dir(&media, &video.uuid, false),
+        hls_dir(&media, &video.uuid, true),
+    ];
+    let access = app.media_access.clone();
     app.pool
         .run(move || {
             for p in paths {
                 let _ = std::fs::remove_file(p);
             }
-            let _ = std::fs::remove_dir_all(hls_dir);
+            for d in dirs {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            access.files_moved();
         })
         .await?;
     tracing::info!(video = %video.uuid, user = auth.user.id, "video deleted");

@@ -2,10 +2,12 @@
 //! requests are parsed (httparse) and answered directly on the socket, so hot ranges can go out
 //! with sendfile and small files in one vectored write; the first request that is anything else
 //! (API, WebSocket upgrade, a body, HTTP/2, a parse error) hands the connection, with the bytes
-//! already read, to hyper for the rest of its life.
+//! already read, to hyper for the rest of its life. So does a request for a private video's file
+//! that carries an `Authorization` header and no valid video file token: its OAuth token is
+//! checked off the event loop, on the hyper path.
 
 use super::limits::Activity;
-use crate::media::layout::is_media_path;
+use crate::media::layout::{is_media_path, is_private_path};
 use crate::media::serve::SegmentServer;
 use crate::metrics::{RouteClass, ShardMetrics};
 use bytes::{Buf, BytesMut};
@@ -120,7 +122,13 @@ pub async fn serve_media(
             };
             map.append(n, v);
         }
-        let plan = media.plan(&method, path, &map);
+        if is_private_path(path)
+            && map.contains_key(http::header::AUTHORIZATION)
+            && !private_token_opens(media, target, path)
+        {
+            return Outcome::HandOff(buf);
+        }
+        let plan = media.plan(&method, target, &map);
         let status = plan.head.status();
         let head = serialize_head(&plan.head, version, keep_alive);
         buf.advance(head_len);
@@ -181,6 +189,12 @@ enum Read {
     Closed,
     /// The deadline passed.
     TimedOut,
+}
+
+/// Whether the target's video file token opens the private file at `path`.
+fn private_token_opens(media: &SegmentServer, target: &str, path: &str) -> bool {
+    let uuid = crate::media::layout::private_video_of(path).unwrap_or_default();
+    media.token_opens(target, uuid)
 }
 
 /// Reads more bytes, until `deadline` at the latest.

@@ -105,6 +105,11 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         listen: bound.to_string(),
     };
     let exe = std::env::current_exe().context("cannot locate the fleuve executable")?;
+    let video_locks = Arc::new(crate::video::locks::VideoLocks::default());
+    let media_access = Arc::new(crate::media::access::MediaAccess::new(
+        &crate::api::video_files::file_token_secret(&store)
+            .context("cannot load the video file token secret")?,
+    ));
     let transcoder = crate::transcode::runner::Transcoder::new(
         store.clone(),
         crate::transcode::runner::RunnerConfig {
@@ -116,6 +121,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                 &config.transcode,
                 &fleuve_hw::discover(),
             ),
+            video_locks: video_locks.clone(),
         },
     );
     let tracker = Arc::new(crate::tracker::Tracker::new(
@@ -139,6 +145,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         federation,
         conn_limits,
         disk: Default::default(),
+        media_access,
+        video_locks,
         tracker: tracker.clone(),
         transcoder: transcoder.clone(),
         uploads: Default::default(),
@@ -156,6 +164,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     });
     crate::api::auth::bootstrap(&app).context("cannot create the first account")?;
     crate::api::uploads::remove_expired(&app, true);
+    // Before any shard serves: every local video's files where its privacy says (finishes a
+    // move a crash interrupted; moves the files of videos made private before Fleuve moved them).
+    crate::api::video_privacy::reconcile(&app)
+        .context("cannot put video files where their privacy says")?;
     {
         let weak = Arc::downgrade(&app);
         transcoder.set_on_published(Box::new(move |video_id| {

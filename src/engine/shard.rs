@@ -104,6 +104,7 @@ struct ShardService {
     media: Rc<SegmentServer>,
     router: axum::Router,
     metrics: Arc<ShardMetrics>,
+    app: SharedApp,
 }
 
 impl ShardService {
@@ -116,8 +117,15 @@ impl ShardService {
         let in_flight = activity.request();
         let class = RouteClass::of(req.uri().path());
         let resp = if class == RouteClass::Media {
-            self.media
-                .serve(req.method(), req.uri().path(), req.headers(), &activity)
+            let uri = req.uri();
+            let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+            let plan = match self.oauth_grant(uri.path(), target, req.headers()).await {
+                Some(uuid) => self
+                    .media
+                    .plan_granted(req.method(), target, req.headers(), uuid),
+                None => self.media.plan(req.method(), target, req.headers()),
+            };
+            self.media.serve_planned(plan, &activity)
         } else {
             let router = self.router.clone();
             match router.oneshot(req.map(Body::new)).await {
@@ -140,6 +148,24 @@ impl ShardService {
                 _in_flight: in_flight,
             })
         }))
+    }
+
+    /// For a private video's file asked for with an OAuth token and no valid video file token:
+    /// the video, when the token's user may read its files (checked on the blocking pool).
+    async fn oauth_grant<'a>(
+        &self,
+        path: &'a str,
+        target: &str,
+        headers: &http::HeaderMap,
+    ) -> Option<&'a str> {
+        let uuid = crate::media::layout::private_video_of(path)?;
+        let authorization = headers.get(http::header::AUTHORIZATION)?;
+        if self.media.token_opens(target, uuid) {
+            return None;
+        }
+        crate::api::video_files::oauth_may_read(&self.app, authorization, uuid)
+            .await
+            .then_some(uuid)
     }
 }
 
@@ -192,9 +218,11 @@ async fn run(
             app.engine.cache_bytes_per_shard,
             &app.config.media,
             metrics.clone(),
+            app.media_access.clone(),
         )),
         router: crate::api::router(app.clone()),
         metrics: metrics.clone(),
+        app: app.clone(),
     });
     let mut builder = auto::Builder::new(LocalExec);
     builder

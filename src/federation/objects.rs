@@ -11,7 +11,7 @@ use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::tables::{ChannelKey, UserKey};
 use crate::store::videos::{
-    short_uuid, uuid_from_short, FileKey, Video, VideoByUuidKey, VideoFile, VideoKey, VideoState,
+    short_uuid, uuid_from_short, FileKey, Video, VideoByUuidKey, VideoFile, VideoKey,
 };
 use crate::transcode::p2p;
 use crate::transcode::worker::{hls_url, tracker_urls};
@@ -234,7 +234,7 @@ pub async fn video_collection(
         return Err(ApiError::not_found(format!("no collection {which:?}")));
     }
     let video = find(&app, &key)?
-        .filter(|v| v.remote.is_none() && v.state == VideoState::Published && v.privacy != 3)
+        .filter(|v| v.remote.is_none() && crate::video::visibility::has_public_page(v))
         .ok_or_else(|| ApiError::not_found(format!("video {key} not found")))?;
     let id = format!("{}/videos/watch/{}/{which}", app.public_url, video.uuid);
     Ok(activity_json(super::outbox::paged_collection(
@@ -251,12 +251,14 @@ pub async fn watch(
     headers: HeaderMap,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
-    let video = find(&app, &key)?.filter(|v| v.state == VideoState::Published && v.privacy != 3);
+    // Private, internal and password-protected videos are not federated (PeerTube's
+    // `hasPrivacyForFederation`); browsers get the page that lets their owner watch them.
+    let video = find(&app, &key)?.filter(crate::video::visibility::has_public_page);
     let Some(video) = video else {
         if wants_activity_json(&headers) {
             return Err(ApiError::not_found(format!("video {key} not found")));
         }
-        return Ok(crate::web::missing_video_page(&app));
+        return Ok(crate::web::restricted_video_page(&app, &key));
     };
     if let Some(r) = &video.remote {
         // Another instance's video: its object and its page are at its origin.

@@ -1,7 +1,9 @@
 //! What we send: follows (and their undoing), answers to follows, and the life of our videos
 //! (Create when published, Update, Delete) to the followers of every actor involved (the
-//! instance, the owner account and the channel), one delivery per shared inbox. Also our
-//! outboxes and the paged `followers`/`following` collections.
+//! instance, the owner account and the channel), one delivery per shared inbox. A video that
+//! turns private or internal is withdrawn with a `Delete`, and comes back with a `Create` when
+//! it is public or unlisted again, as PeerTube does. Also our outboxes and the paged
+//! `followers`/`following` collections.
 
 use super::discovery::LocalActor;
 use super::{id_of, key_of_local, now_secs, PUBLIC};
@@ -14,6 +16,7 @@ use crate::store::federation::{
 use crate::store::tables::{ChannelKey, UserKey};
 use crate::store::videos::{FileKey, Video, VideoFile, VideoKey, VideoState};
 use crate::store::{Durability, Store};
+use crate::video::visibility::is_federated;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -84,8 +87,7 @@ pub fn video_activity(
 ) -> Result<Option<(Value, String)>, ApiError> {
     if video.remote.is_some()
         || video.state != VideoState::Published
-        || video.privacy == 3
-        || video.privacy == 4
+        || !is_federated(video.privacy)
     {
         return Ok(None);
     }
@@ -107,7 +109,11 @@ pub fn video_activity(
         object["cc"] = cc.clone();
     }
     let id = if kind == "Create" {
-        format!("{video_url}/activity")
+        match video.unfederated_at {
+            // Back after a withdrawal: the first Create's id was seen already.
+            Some(at) => format!("{video_url}/activity/{at}"),
+            None => format!("{video_url}/activity"),
+        }
     } else {
         format!("{video_url}/updates/{}", iso8601(video.updated_at))
     };
@@ -146,15 +152,8 @@ pub fn video_published(app: &App, video_id: u64) {
         let Some(video) = app.store.get(&VideoKey(video_id))? else {
             return Ok(0);
         };
-        let Some((activity, signer)) = video_activity(app, &video, "Create")? else {
-            return Ok(0);
-        };
-        let n = send_to_followers(app, &video, activity, &signer)?;
-        if let Some(mut v) = app.store.get(&VideoKey(video_id))? {
-            v.federated_at = Some(now_secs());
-            app.store.put(&VideoKey(video_id), &v, Durability::Sync)?;
-        }
-        Ok(n)
+        let _lock = app.video_locks.lock(&video.uuid);
+        announce_locked(app, video_id)
     })();
     match result {
         Ok(n) => tracing::info!(video = video_id, inboxes = n, "federation: Create queued"),
@@ -164,22 +163,88 @@ pub fn video_published(app: &App, video_id: u64) {
     }
 }
 
+/// `Create` of a local video that followers do not have (at publication, or public again),
+/// then the record says they have it. The caller holds the video's lock. Returns the inboxes.
+pub fn announce_locked(app: &App, video_id: u64) -> Result<usize, ApiError> {
+    let Some(video) = app.store.get(&VideoKey(video_id))? else {
+        return Ok(0);
+    };
+    let Some((activity, signer)) = video_activity(app, &video, "Create")? else {
+        return Ok(0);
+    };
+    let n = send_to_followers(app, &video, activity, &signer)?;
+    if let Some(mut v) = app.store.get(&VideoKey(video_id))? {
+        v.federated_at = Some(now_secs());
+        app.store.put(&VideoKey(video_id), &v, Durability::Sync)?;
+    }
+    Ok(n)
+}
+
+/// A federated local video went private or internal: `Delete` to the followers (PeerTube
+/// unfederates such videos the same way), then the record says they no longer have it. The
+/// caller holds the video's lock. Returns the inboxes (0 when followers never had it).
+pub fn withdraw_locked(app: &App, video_id: u64) -> Result<usize, ApiError> {
+    let Some(video) = app.store.get(&VideoKey(video_id))? else {
+        return Ok(0);
+    };
+    if video.remote.is_some() || video.federated_at.is_none() || is_federated(video.privacy) {
+        return Ok(0);
+    }
+    let (account, _) = video_actors(app, &video)?;
+    let Some(account) = account else {
+        return Ok(0);
+    };
+    let now = now_secs().max(video.unfederated_at.map_or(0, |t| t + 1));
+    let actor = account.url(&app.public_url);
+    let video_url = format!("{}/videos/watch/{}", app.public_url, video.uuid);
+    let activity = json!({
+        "@context": activity_context(),
+        // One id per withdrawal: a video may go private, public and private again.
+        "id": format!("{video_url}/delete/{now}"),
+        "type": "Delete",
+        "actor": actor,
+        "to": [PUBLIC],
+        "cc": [format!("{actor}/followers")],
+        "object": video_url,
+    });
+    let n = send_to_followers(app, &video, activity, &key_of_local(&account))?;
+    let mut v = video;
+    v.federated_at = None;
+    v.unfederated_at = Some(now);
+    app.store.put(&VideoKey(video_id), &v, Durability::Sync)?;
+    Ok(n)
+}
+
 /// At startup: queues the `Create` of local published videos whose publication was not
-/// federated yet (the server stopped between publishing and queueing). Returns how many.
+/// federated yet (the server stopped between publishing and queueing), and the `Delete` of
+/// those that went private while their withdrawal was not queued. Returns how many.
 pub fn federate_pending(app: &App) -> Result<usize, ApiError> {
-    let pending: Vec<u64> = app
+    let videos: Vec<(u64, Video)> = app
         .store
         .scan::<VideoKey>(&())?
         .into_iter()
-        .filter(|(_, v)| {
-            v.remote.is_none() && v.state == VideoState::Published && v.federated_at.is_none()
-        })
-        .map(|(k, _)| k.0)
+        .map(|(k, v)| (k.0, v))
+        .filter(|(_, v)| v.remote.is_none() && v.state == VideoState::Published)
         .collect();
-    for id in &pending {
-        video_published(app, *id);
+    let mut n = 0;
+    for (id, v) in &videos {
+        if v.federated_at.is_none() && is_federated(v.privacy) {
+            video_published(app, *id);
+            n += 1;
+        } else if v.federated_at.is_some() && !is_federated(v.privacy) {
+            let _lock = app.video_locks.lock(&v.uuid);
+            match withdraw_locked(app, *id) {
+                Ok(inboxes) => {
+                    tracing::info!(video = %v.uuid, inboxes, "federation: Delete of a video gone private queued")
+                }
+                Err(e) => {
+                    tracing::error!(video = %v.uuid, error = %e.detail, "federation: cannot queue the Delete of a video gone private")
+                }
+            }
+            n += 1;
+        }
     }
-    Ok(pending.len())
+    Ok(n)
 }
 
 /// A local video changed: `Update` to the followers.

@@ -383,6 +383,7 @@ pub fn upsert(app: &App, parsed: Parsed) -> Result<u64, ApiError> {
         error: None,
         remote: Some(parsed.remote),
         federated_at: None,
+        unfederated_at: None,
     };
     batch.put(store, &VideoKey(id), &video)?;
     batch.put(store, &VideoByUuidKey(video.uuid.clone()), &id)?;

@@ -1,5 +1,7 @@
 //! Maps PeerTube's public URL space onto the media root (`<data_dir>/media`) with no database
-//! lookup, refusing anything that could leave the root.
+//! lookup, refusing anything that could leave the root. Private videos' HLS files
+//! (`/static/streaming-playlists/hls/private/<uuid>/<file>`) resolve with the video they belong
+//! to, so the segment server can check a video file token bound to it.
 
 use percent_encoding::percent_decode_str;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,9 @@ pub struct Resolved {
     pub content_type: &'static str,
     /// Caching policy.
     pub cache: CacheClass,
+    /// For a file of a private video's directory: that video's uuid (the file needs a video file
+    /// token or OAuth for it). None for public files.
+    pub private_video: Option<String>,
 }
 
 /// Why a path was not resolved.
@@ -55,9 +60,13 @@ const PREFIXES: &[(&str, &str, usize)] = &[
     ("/lazy-static/storyboards/", "storyboards", 1),
 ];
 
+/// URL prefix of private videos' HLS directories.
+pub const PRIVATE_HLS_PREFIX: &str = "/static/streaming-playlists/hls/private/";
+
 /// The directories the layout serves from, relative to the media root (created at start).
 pub fn directories() -> impl Iterator<Item = &'static str> {
     let mut dirs: Vec<&str> = PREFIXES.iter().map(|p| p.1).collect();
+    dirs.push("streaming-playlists/hls/private");
     dirs.sort_unstable();
     dirs.dedup();
     dirs.into_iter()
@@ -66,6 +75,17 @@ pub fn directories() -> impl Iterator<Item = &'static str> {
 /// Whether a request path belongs to the media server (cheap prefix test for routing).
 pub fn is_media_path(path: &str) -> bool {
     PREFIXES.iter().any(|(p, _, _)| path.starts_with(p))
+}
+
+/// Whether a request path is in a private video's directory (cheap prefix test: such requests
+/// need a video file token or OAuth).
+pub fn is_private_path(path: &str) -> bool {
+    path.starts_with(PRIVATE_HLS_PREFIX)
+}
+
+/// The video segment of a private file's path, as sent (not decoded or checked; [`MediaLayout::resolve`] does that).
+pub fn private_video_of(path: &str) -> Option<&str> {
+    path.strip_prefix(PRIVATE_HLS_PREFIX)?.split('/').next()
 }
 
 /// The media layout rooted at one directory.
@@ -102,19 +122,23 @@ impl MediaLayout {
             count += 1;
             path.push(seg);
         }
-        if count != *depth {
-            return Err(ResolveError::NotFound);
-        }
-        if *depth == 2 && decoded.starts_with("private/") {
-            // Private files need PeerTube's video file token; not served yet.
-            return Err(ResolveError::NotFound);
-        }
+        // `hls/private/<uuid>/<file>`: a private video's directory, one level deeper. (Web
+        // videos' `private/` folder stays unresolved: Fleuve makes HLS only.)
+        let private_video = match decoded.strip_prefix("private/") {
+            Some(rest) if *dir == "streaming-playlists/hls" && count == 3 => {
+                Some(rest.split('/').next().unwrap_or_default().to_string())
+            }
+            Some(_) if *depth == 2 => return Err(ResolveError::NotFound),
+            _ if count != *depth => return Err(ResolveError::NotFound),
+            _ => None,
+        };
         let name = decoded.rsplit('/').next().unwrap_or_default();
         let (content_type, cache) = content_type_of(name);
         Ok(Resolved {
             path,
             content_type,
             cache,
+            private_video,
         })
     }
 }
@@ -221,11 +245,45 @@ mod tests {
             "/static/web-videos/a/b",
             "/static/web-videos/%2fetc%2fpasswd",
             "/static/streaming-playlists/hls/x.mp4",
-            "/static/streaming-playlists/hls/private/u/x.mp4",
+            "/static/streaming-playlists/hls/private/x.mp4",
+            "/static/streaming-playlists/hls/private/u/v/x.mp4",
+            "/static/web-videos/private/x.mp4",
+            "/static/redundancy/hls/private/u/x.mp4",
             "/etc/passwd",
             "/static/",
         ] {
             assert!(l.resolve(not_found).is_err(), "{not_found}");
+        }
+    }
+
+    #[test]
+    fn private_files_resolve_with_their_video() {
+        let r = layout()
+            .resolve("/static/streaming-playlists/hls/private/0b4a/abc-master.m3u8")
+            .unwrap();
+        assert_eq!(
+            r.path,
+            PathBuf::from("/srv/media/streaming-playlists/hls/private/0b4a/abc-master.m3u8")
+        );
+        assert_eq!(r.private_video.as_deref(), Some("0b4a"));
+        assert!(is_private_path(
+            "/static/streaming-playlists/hls/private/0b4a/x.mp4"
+        ));
+        let public = layout()
+            .resolve("/static/streaming-playlists/hls/0b4a/x.mp4")
+            .unwrap();
+        assert_eq!(public.private_video, None);
+        assert!(!is_private_path(
+            "/static/streaming-playlists/hls/0b4a/x.mp4"
+        ));
+        for bad in [
+            "/static/streaming-playlists/hls/private/%2e%2e/x.mp4",
+            "/static/streaming-playlists/hls/private/u/..",
+        ] {
+            assert!(
+                matches!(layout().resolve(bad), Err(ResolveError::BadPath(_))),
+                "{bad}"
+            );
         }
     }
 

@@ -1,7 +1,10 @@
 //! The segment server, the hot path: GET/HEAD of media files with single byte ranges,
 //! validators (ETag, Last-Modified, 304), caching headers and CORS. Hot bytes come from the
-//! shard's [`ChunkCache`]; misses are read through the shard's [`ReadAt`] backend.
+//! shard's [`ChunkCache`]; misses are read through the shard's [`ReadAt`] backend. Files of
+//! private videos answer only to a video file token bound to their video (checked here, with
+//! no database read) or to a caller that checked the user's OAuth token ([`SegmentServer::plan_granted`]).
 
+use super::access::{query_token, MediaAccess};
 use super::cache::{ChunkCache, FileId, CHUNK};
 use super::fileio::ReadAt;
 use super::layout::{CacheClass, MediaLayout, ResolveError};
@@ -13,7 +16,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
 use lru::LruCache;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::num::NonZeroUsize;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -126,6 +129,18 @@ pub struct SegmentServer {
     playlist_cc: HeaderValue,
     pub(super) metrics: Arc<ShardMetrics>,
     pub(super) files: RefCell<LruCache<FileId, Rc<std::fs::File>>>,
+    private: PrivateFiles,
+}
+
+/// What the server needs for private videos' files.
+struct PrivateFiles {
+    /// Token keys and the count of file moves, shared by every shard.
+    access: Arc<MediaAccess>,
+    /// The move count the metadata cache was filled at.
+    moves_seen: Cell<u64>,
+    /// `Cache-Control` of private media and playlists: never in shared caches.
+    media_cc: HeaderValue,
+    playlist_cc: HeaderValue,
 }
 
 impl SegmentServer {
@@ -136,6 +151,7 @@ impl SegmentServer {
         cache_bytes: u64,
         config: &crate::config::MediaConfig,
         metrics: Arc<ShardMetrics>,
+        access: Arc<MediaAccess>,
     ) -> SegmentServer {
         let cc =
             |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("no-cache"));
@@ -156,6 +172,15 @@ impl SegmentServer {
             files: RefCell::new(LruCache::new(
                 NonZeroUsize::new(OPEN_FILES).expect("non-zero"),
             )),
+            private: PrivateFiles {
+                moves_seen: Cell::new(access.moves()),
+                access,
+                media_cc: cc(format!(
+                    "private, max-age={}, immutable",
+                    config.media_max_age_secs
+                )),
+                playlist_cc: cc(format!("private, max-age={}", config.playlist_max_age_secs)),
+            },
         }
     }
 
@@ -164,16 +189,22 @@ impl SegmentServer {
         self.reader.name()
     }
 
-    /// Answers one request for a media path (the hyper path: HTTP/2, TLS, hand-offs). The body
-    /// is read on demand and held against `activity`'s send budget (see [`super::body`]).
+    /// Answers one request for a media target (path and query; the hyper path: HTTP/2, TLS,
+    /// hand-offs).
     pub fn serve(
         self: &Rc<Self>,
         method: &Method,
-        path: &str,
+        target: &str,
         headers: &HeaderMap,
         activity: &Arc<Activity>,
     ) -> Response<Body> {
-        let (resp, body) = self.plan(method, path, headers).into_parts();
+        self.serve_planned(self.plan(method, target, headers), activity)
+    }
+
+    /// Answers a request already planned. The body is read on demand and held against
+    /// `activity`'s send budget (see [`super::body`]).
+    pub fn serve_planned(self: &Rc<Self>, plan: Plan, activity: &Arc<Activity>) -> Response<Body> {
+        let (resp, body) = plan.into_parts();
         match body {
             PlanBody::None => resp.map(|()| Body::empty()),
             PlanBody::Text(t) => resp.map(|()| Body::from(t)),
@@ -184,8 +215,43 @@ impl SegmentServer {
         }
     }
 
-    /// Decides the answer to a request: status and headers, and which bytes the body holds.
-    pub fn plan(&self, method: &Method, path: &str, headers: &HeaderMap) -> Plan {
+    /// Decides the answer to a request for `target` (path, then `?query` if any): status and
+    /// headers, and which bytes the body holds. A private video's file needs a valid
+    /// `videoFileToken` in the query.
+    pub fn plan(&self, method: &Method, target: &str, headers: &HeaderMap) -> Plan {
+        let (path, query) = split_target(target);
+        self.plan_with(method, path, query, None, headers)
+    }
+
+    /// Like [`plan`](Self::plan), for a caller that established (with the user's OAuth token)
+    /// that the request may read the files of video `uuid`.
+    pub fn plan_granted(
+        &self,
+        method: &Method,
+        target: &str,
+        headers: &HeaderMap,
+        uuid: &str,
+    ) -> Plan {
+        let (path, query) = split_target(target);
+        self.plan_with(method, path, query, Some(uuid), headers)
+    }
+
+    /// Whether a video file token in `target`'s query opens the private video `uuid`'s files.
+    pub fn token_opens(&self, target: &str, uuid: &str) -> bool {
+        let (_, query) = split_target(target);
+        query
+            .and_then(query_token)
+            .is_some_and(|t| self.private.access.verify(&t, uuid, unix_now()))
+    }
+
+    fn plan_with(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        granted: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Plan {
         if method == Method::OPTIONS {
             return Plan::bodyless(preflight());
         }
@@ -204,6 +270,20 @@ impl SegmentServer {
                 return Plan::text(plain_head(StatusCode::BAD_REQUEST), "bad path\n");
             }
         };
+        if let Some(video) = &resolved.private_video {
+            // Checked before the file is looked at: a refusal says nothing of what exists.
+            let token_ok = || {
+                query
+                    .and_then(query_token)
+                    .is_some_and(|t| self.private.access.verify(&t, video, unix_now()))
+            };
+            if granted != Some(video.as_str()) && !token_ok() {
+                return Plan::text(
+                    plain_head(StatusCode::FORBIDDEN),
+                    "this private video's files need a videoFileToken or an OAuth token\n",
+                );
+            }
+        }
         let Some(meta) = self.file_meta(&resolved.path) else {
             return Plan::text(plain_head(StatusCode::NOT_FOUND), "not found\n");
         };
@@ -219,9 +299,11 @@ impl SegmentServer {
         h.insert(header::LAST_MODIFIED, meta.last_modified.clone());
         h.insert(
             header::CACHE_CONTROL,
-            match resolved.cache {
-                CacheClass::Immutable => self.media_cc.clone(),
-                CacheClass::Short => self.playlist_cc.clone(),
+            match (resolved.cache, resolved.private_video.is_some()) {
+                (CacheClass::Immutable, false) => self.media_cc.clone(),
+                (CacheClass::Short, false) => self.playlist_cc.clone(),
+                (CacheClass::Immutable, true) => self.private.media_cc.clone(),
+                (CacheClass::Short, true) => self.private.playlist_cc.clone(),
             },
         );
         h.insert(header::ACCEPT_RANGES, BYTES_UNIT.clone());
@@ -289,6 +371,7 @@ impl SegmentServer {
 
     /// Stats `path` (through the per-shard metadata cache), refusing symlinks out of the root.
     fn file_meta(&self, path: &Path) -> Option<FileMeta> {
+        self.forget_moved_files();
         let now = Instant::now();
         if let Some(e) = self.meta.borrow_mut().get(path) {
             if now.duration_since(e.checked) < self.revalidate {
@@ -343,6 +426,33 @@ impl SegmentServer {
         self.metrics.cache_misses.store(cache.misses, Relaxed);
         self.metrics.cache_bytes.store(cache.bytes(), Relaxed);
     }
+}
+
+impl SegmentServer {
+    /// Drops the cached metadata when files moved since it was filled (one atomic load per
+    /// request otherwise), so a file that left its URL stops answering there at once.
+    fn forget_moved_files(&self) {
+        let moves = self.private.access.moves();
+        if moves != self.private.moves_seen.get() {
+            self.meta.borrow_mut().clear();
+            self.private.moves_seen.set(moves);
+        }
+    }
+}
+
+/// `path?query` → (path, query).
+fn split_target(target: &str) -> (&str, Option<&str>) {
+    match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn stat_inside(root: &Path, path: &Path) -> Option<FileMeta> {

@@ -1,6 +1,8 @@
 //! `.torrent` files for published media, as PeerTube makes them (reference §5.2): single-file
 //! BEP 3 torrents with the WebSocket tracker first in `announce-list`, the file's public URL as
-//! the `url-list` webseed, and the magnet link built from them.
+//! the `url-list` webseed (none for a private video's files), and the magnet link built from
+//! them. A torrent's webseed is rewritten when its video changes privacy; its info-hash never
+//! changes.
 
 use crate::bencode::Value;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -15,8 +17,53 @@ pub struct TorrentSpec {
     pub name: String,
     /// Tracker URLs, WebSocket first; each becomes its own tier.
     pub trackers: Vec<String>,
-    /// Webseed URL of the file (`url-list`).
+    /// Webseed URL of the file (`url-list`); empty for none (private files).
     pub webseed: String,
+}
+
+/// Why a torrent could not be rewritten.
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    /// Not a bencoded dictionary with an `info` dictionary.
+    #[error("not a torrent: {0}")]
+    Invalid(String),
+}
+
+/// The torrent `bytes` with its `url-list` set to `webseed` (removed when None); the `info`
+/// dictionary, hence the info-hash, is kept byte for byte.
+pub fn with_webseed(bytes: &[u8], webseed: Option<&str>) -> Result<Vec<u8>, RewriteError> {
+    let mut top = Value::decode(bytes).map_err(|e| RewriteError::Invalid(e.to_string()))?;
+    let before = top.get("info").map(Value::encode);
+    let Value::Dict(d) = &mut top else {
+        return Err(RewriteError::Invalid("not a dictionary".into()));
+    };
+    match webseed {
+        Some(url) => {
+            d.insert(b"url-list".to_vec(), Value::List(vec![Value::str(url)]));
+        }
+        None => {
+            d.remove(b"url-list".as_slice());
+        }
+    }
+    let out = top.encode();
+    // Our torrents are canonical bencode, so decoding and encoding keeps `info` as it was; one
+    // that is not would change its info-hash, which must never happen.
+    match (
+        before,
+        Value::decode(&out)
+            .ok()
+            .and_then(|v| v.get("info").map(Value::encode)),
+    ) {
+        (Some(a), Some(b)) if a == b && bytes_contain(bytes, &a) => Ok(out),
+        (None, _) => Err(RewriteError::Invalid("no info dictionary".into())),
+        _ => Err(RewriteError::Invalid(
+            "not canonical bencode: rewriting would change its info-hash".into(),
+        )),
+    }
+}
+
+fn bytes_contain(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A built torrent.
@@ -109,8 +156,10 @@ pub fn magnet(info_hash_hex: &str, name: &str, torrent_url: &str, spec: &Torrent
         m.push_str("&tr=");
         m.push_str(&enc(t));
     }
-    m.push_str("&ws=");
-    m.push_str(&enc(&spec.webseed));
+    if !spec.webseed.is_empty() {
+        m.push_str("&ws=");
+        m.push_str(&enc(&spec.webseed));
+    }
     m
 }
 
@@ -169,5 +218,23 @@ mod tests {
         assert!(m.starts_with("magnet:?xs=http%3A%2F%2Fh%2Flazy%2Dstatic"));
         assert!(m.contains(&format!("&xt=urn:btih:{}", t.info_hash_hex())));
         assert!(m.contains("&dn=Demo%20720p&tr=ws%3A%2F%2F"));
+        assert!(m.contains("&ws=http"));
+
+        // Private: no webseed, same info-hash; public again: the webseed is back.
+        let private = with_webseed(&t.bytes, None).unwrap();
+        let top = Value::decode(&private).unwrap();
+        assert_eq!(top.get("url-list"), None);
+        let rehash: [u8; 20] = Sha1::digest(top.get("info").unwrap().encode()).into();
+        assert_eq!(rehash, t.info_hash);
+        let public = with_webseed(&private, Some(&spec.webseed)).unwrap();
+        assert_eq!(public, t.bytes);
+        let no_ws = TorrentSpec {
+            webseed: String::new(),
+            ..spec
+        };
+        assert!(!magnet(&t.info_hash_hex(), "D", "http://h/t", &no_ws).contains("&ws="));
+        assert!(with_webseed(b"i1e", None).is_err());
+        assert!(with_webseed(b"d4:infoi1ee", None).is_ok());
+        assert!(with_webseed(b"de", None).is_err());
     }
 }

@@ -261,6 +261,25 @@ impl Key for LocalClientKey {
     }
 }
 
+/// `oauth`: the secret that signs video file tokens (32 random bytes, made at first start).
+#[derive(Debug, Clone, Copy)]
+pub struct FileTokenSecretKey;
+
+impl Key for FileTokenSecretKey {
+    type Value = Vec<u8>;
+    type Prefix = ();
+    const CF: Cf = Cf::Oauth;
+    fn encode(&self) -> Vec<u8> {
+        b"\x01video_file_token_secret".to_vec()
+    }
+    fn decode(_: &[u8]) -> Result<Self, StoreError> {
+        Ok(FileTokenSecretKey)
+    }
+    fn encode_prefix(_: &()) -> Vec<u8> {
+        b"\x01video_file_token_secret".to_vec()
+    }
+}
+
 string_key!(
     /// `oauth`: access token by the hex SHA-256 of its value.
     AccessTokenKey, Cf::Oauth, 0x02, TokenRecord

@@ -94,9 +94,14 @@ pub struct Video {
     /// For a video of another instance: where it lives and plays from (None for ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<RemoteVideo>,
-    /// When its `Create` was queued for our followers (Unix seconds); None until then.
+    /// When its `Create` was queued for our followers (Unix seconds); None until then, and
+    /// again once a `Delete` told them it went private.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub federated_at: Option<u64>,
+    /// When a `Delete` last told our followers it went private (Unix seconds): its next
+    /// `Create` then gets a fresh activity id (receivers drop ids they have seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfederated_at: Option<u64>,
 }
 
 /// A video of another instance, as its ActivityPub `Video` object described it: it plays from

@@ -113,6 +113,16 @@ impl Access {
         ok
     }
 
+    /// Forgets the cached allowlist answers for `hashes` (the table changed for them), so the
+    /// next announce reads the table again instead of trusting the cache for up to 10 s.
+    pub fn forget(&self, hashes: &[InfoHash]) {
+        if let Ok(mut c) = self.allowed.lock() {
+            for h in hashes {
+                c.pop(h);
+            }
+        }
+    }
+
     /// Whether `ip` may announce `h` now; records unknown hashes and announce counts.
     pub fn check_announce(&self, ip: IpAddr, h: &InfoHash, now: Instant) -> Result<(), Refusal> {
         if self.is_blocked(ip, now) {
@@ -223,7 +233,7 @@ mod tests {
             .put(&InfohashKey(ours.0), &entry, Durability::Buffered)
             .unwrap();
         let access = Arc::new(Access::new(
-            store,
+            store.clone(),
             AccessConfig {
                 private: true,
                 block: Duration::from_secs(180),
@@ -254,6 +264,17 @@ mod tests {
         );
         let later = now + Duration::from_secs(181);
         assert!(!access.is_blocked(other, later));
+        // Withdrawn from the table: refused at once, not after the cache's lifetime.
+        let fresh: IpAddr = "10.0.0.3".parse().unwrap();
+        store
+            .delete(&InfohashKey(ours.0), Durability::Buffered)
+            .unwrap();
+        assert_eq!(access.check_announce(fresh, &ours, now), Ok(()), "cached");
+        access.forget(&[ours]);
+        assert_eq!(
+            access.check_announce(fresh, &ours, now),
+            Err(Refusal::UnknownHash)
+        );
         let slot = access.connect(ip).expect("first connection");
         assert!(access.connect(ip).is_none());
         drop(slot);

@@ -69,6 +69,22 @@ impl Tracker {
         }
     }
 
+    /// The allowlist changed for `hashes` (a video went private or public again): cached
+    /// answers are dropped, and when they were withdrawn, so are their swarms and peers.
+    pub fn allowlist_changed(&self, hashes: &[[u8; 20]], withdrawn: bool) {
+        let hashes: Vec<protocol::InfoHash> =
+            hashes.iter().copied().map(protocol::InfoHash).collect();
+        self.access.forget(&hashes);
+        if withdrawn {
+            let peers = self.swarms.remove_torrents(&hashes);
+            tracing::info!(
+                torrents = hashes.len(),
+                peers,
+                "tracker: torrents withdrawn"
+            );
+        }
+    }
+
     /// A fresh WebSocket connection id.
     pub fn next_connection_id(&self) -> swarm::ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed)

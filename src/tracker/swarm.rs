@@ -340,6 +340,16 @@ impl Swarms {
         }
     }
 
+    /// Drops the swarms of `hashes` with all their peers (torrents no longer tracked); returns
+    /// the peers dropped.
+    pub fn remove_torrents(&self, hashes: &[InfoHash]) -> usize {
+        hashes
+            .iter()
+            .filter_map(|h| self.stripe(h).remove(h))
+            .map(|t| t.ip.len() + t.ws.len())
+            .sum()
+    }
+
     /// Drops peers past their age and empty torrents; returns the peers dropped.
     pub fn expire(&self, now: Instant) -> usize {
         let mut dropped = 0;

@@ -1,8 +1,10 @@
 //! The info-hashes under which browsers running p2p-media-loader announce an HLS rendition to the
 //! tracker. They are not torrent hashes: each loader version derives them from a "swarm id"
 //! string. PeerTube's releases used several schemes (reference `tracker-p2p.md` §3.2–3.5), so we
-//! register all of them; the private tracker then accepts whichever one a player uses.
+//! register all of them; the private tracker then accepts whichever one a player uses. Also the
+//! allowlist rows of a video (these hashes and its torrents' info-hashes).
 
+use crate::store::videos::{InfohashEntry, InfohashKey, Video, VideoFile};
 use base64::Engine as _;
 use md5::Md5;
 use sha1::{Digest, Sha1};
@@ -77,6 +79,62 @@ pub fn infohashes(master_url: &str, video_uuid: &str, resolutions: &[u32]) -> Ve
         }
     }
     out
+}
+
+/// The tracker allowlist rows of a local video's renditions (`(resolution, torrent info-hash
+/// in hex)`, in master playlist order): each torrent's info-hash and the p2p-media-loader
+/// hashes of its public master playlist. They are on the allowlist while the video's files are
+/// public, and off it while they are private. Info-hashes that are not 40 hex digits are left
+/// out.
+pub fn allowlist(
+    public_url: &str,
+    uuid: &str,
+    master: &str,
+    renditions: &[(u32, &str)],
+) -> Vec<(InfohashKey, InfohashEntry)> {
+    let mut out = Vec::new();
+    for &(resolution, info_hash) in renditions {
+        let mut hash = [0u8; 20];
+        if hex::decode_to_slice(info_hash, &mut hash).is_ok() {
+            out.push((
+                InfohashKey(hash),
+                InfohashEntry {
+                    video_uuid: uuid.to_string(),
+                    resolution,
+                    scheme: "torrent".into(),
+                },
+            ));
+        }
+    }
+    let master_url = crate::video::files::hls_file_url(public_url, uuid, false, master);
+    let resolutions: Vec<u32> = renditions.iter().map(|r| r.0).collect();
+    for h in infohashes(&master_url, uuid, &resolutions) {
+        out.push((
+            InfohashKey(h.hash),
+            InfohashEntry {
+                video_uuid: uuid.to_string(),
+                resolution: h.resolution,
+                scheme: h.scheme.to_string(),
+            },
+        ));
+    }
+    out
+}
+
+/// [`allowlist`] of a published video's stored files.
+pub fn allowlist_of(
+    public_url: &str,
+    video: &Video,
+    files: &[VideoFile],
+) -> Vec<(InfohashKey, InfohashEntry)> {
+    let Some(hls) = &video.hls else {
+        return Vec::new();
+    };
+    let renditions: Vec<(u32, &str)> = files
+        .iter()
+        .map(|f| (f.resolution, f.info_hash.as_str()))
+        .collect();
+    allowlist(public_url, &video.uuid, &hls.master, &renditions)
 }
 
 #[cfg(test)]

@@ -1,14 +1,19 @@
 //! Publication of a finished job: the worker's staging outputs move into `media/` (the HLS
 //! directory in one atomic rename, so a player never sees half of it), then one atomic batch
-//! records the files, the tracker's info-hashes and the video's new state.
+//! records the files, the tracker's info-hashes and the video's new state. A video that is
+//! private (or internal) when its transcode ends is published straight into the private
+//! directory, its torrents with it and without a webseed, and its info-hashes stay off the
+//! tracker's allowlist. The video's lock is held throughout, so a privacy change waits for the
+//! publication and then moves the files where they are.
 
-use super::p2p;
-use super::worker::{hls_url, WorkerResult};
-use crate::store::videos::{
-    FileKey, HlsPlaylist, InfohashEntry, InfohashKey, VideoByUuidKey, VideoFile, VideoKey,
-    VideoState,
-};
+use super::p2p::allowlist;
+use super::worker::WorkerResult;
+use crate::media::torrent::with_webseed;
+use crate::store::videos::{FileKey, HlsPlaylist, VideoByUuidKey, VideoFile, VideoKey, VideoState};
 use crate::store::{tables::Sequence, Batch, Durability, Store, StoreError};
+use crate::video::files::hls_dir;
+use crate::video::locks::VideoLocks;
+use crate::video::visibility::files_are_private;
 use std::path::Path;
 
 /// Why a job's outputs could not be published.
@@ -50,12 +55,14 @@ fn plain(name: &str) -> Result<&str, PublishError> {
 /// Publishes the outputs in `staging` of the video `uuid`. Returns the number of files.
 pub fn publish(
     store: &Store,
+    locks: &VideoLocks,
     data_dir: &Path,
     public_url: &str,
     uuid: &str,
     staging: &Path,
     result: &WorkerResult,
 ) -> Result<usize, PublishError> {
+    let _lock = locks.lock(uuid);
     let Some(video_id) = store.get(&VideoByUuidKey(uuid.to_string()))? else {
         return Err(PublishError::Inconsistent(format!(
             "video {uuid} was deleted"
@@ -81,11 +88,21 @@ pub fn publish(
         std::fs::metadata(&p).map_err(io(&p))?;
     }
 
+    let private = files_are_private(video.privacy);
     let media = data_dir.join("media");
     for f in &result.files {
         let from = staging.join("torrents").join(plain(&f.torrent_file)?);
-        let to = media.join("torrents").join(&f.torrent_file);
-        std::fs::rename(&from, &to).map_err(io(&from))?;
+        if private {
+            // With the private HLS files, and no public webseed.
+            let bytes = std::fs::read(&from).map_err(io(&from))?;
+            let bytes = with_webseed(&bytes, None)
+                .map_err(|e| PublishError::Inconsistent(format!("{}: {e}", f.torrent_file)))?;
+            let to = hls.join(&f.torrent_file);
+            std::fs::write(&to, bytes).map_err(io(&to))?;
+        } else {
+            let to = media.join("torrents").join(&f.torrent_file);
+            std::fs::rename(&from, &to).map_err(io(&from))?;
+        }
     }
     for (name, dir) in [
         (&result.thumbnail, "thumbnails"),
@@ -97,14 +114,20 @@ pub fn publish(
             std::fs::rename(&from, &to).map_err(io(&from))?;
         }
     }
-    let target = media.join("streaming-playlists").join("hls").join(uuid);
-    if target.exists() {
-        // Left by an earlier attempt that died between this rename and the store write.
-        let trash = data_dir
-            .join("tmp")
-            .join(format!("trash-{uuid}-{}", uuid::Uuid::new_v4()));
-        std::fs::rename(&target, &trash).map_err(io(&target))?;
-        let _ = std::fs::remove_dir_all(&trash);
+    let target = hls_dir(&media, uuid, private);
+    for leftover in [hls_dir(&media, uuid, false), hls_dir(&media, uuid, true)] {
+        if leftover.exists() {
+            // Left by an earlier attempt that died between this rename and the store write
+            // (on either side, if the privacy changed since).
+            let trash = data_dir
+                .join("tmp")
+                .join(format!("trash-{uuid}-{}", uuid::Uuid::new_v4()));
+            std::fs::rename(&leftover, &trash).map_err(io(&leftover))?;
+            let _ = std::fs::remove_dir_all(&trash);
+        }
+    }
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     std::fs::rename(&hls, &target).map_err(io(&hls))?;
 
@@ -137,28 +160,16 @@ pub fn publish(
         let mut hash = [0u8; 20];
         hex::decode_to_slice(&f.info_hash, &mut hash)
             .map_err(|_| PublishError::Inconsistent(format!("info-hash {:?}", f.info_hash)))?;
-        batch.put(
-            store,
-            &InfohashKey(hash),
-            &InfohashEntry {
-                video_uuid: uuid.to_string(),
-                resolution: f.resolution,
-                scheme: "torrent".into(),
-            },
-        )?;
     }
-    let master_url = hls_url(public_url, uuid, &result.master);
-    let resolutions: Vec<u32> = result.files.iter().map(|f| f.resolution).collect();
-    for h in p2p::infohashes(&master_url, uuid, &resolutions) {
-        batch.put(
-            store,
-            &InfohashKey(h.hash),
-            &InfohashEntry {
-                video_uuid: uuid.to_string(),
-                resolution: h.resolution,
-                scheme: h.scheme.to_string(),
-            },
-        )?;
+    if !private {
+        let renditions: Vec<(u32, &str)> = result
+            .files
+            .iter()
+            .map(|f| (f.resolution, f.info_hash.as_str()))
+            .collect();
+        for (key, entry) in allowlist(public_url, uuid, &result.master, &renditions) {
+            batch.put(store, &key, &entry)?;
+        }
     }
     let now = crate::api::auth::now_secs();
     video.state = VideoState::Published;

@@ -50,6 +50,8 @@ pub struct RunnerConfig {
     pub exe: PathBuf,
     /// Hardware encoder sessions all jobs together may hold (`h264_nvenc` → 8).
     pub sessions: Vec<(String, u32)>,
+    /// Per-video locks shared with the API (a publication and a privacy change never mix).
+    pub video_locks: std::sync::Arc<crate::video::locks::VideoLocks>,
 }
 
 /// The hardware session budget of this machine: `transcode.nvenc_sessions` and
@@ -274,6 +276,7 @@ impl Transcoder {
             }
             publish::publish(
                 &self.store,
+                &self.config.video_locks,
                 &self.config.data_dir,
                 &self.config.public_url,
                 &job.video_uuid,

@@ -43,6 +43,11 @@ const OWN: &[(&str, &str, &str)] = &[
         include_str!("../../web/src/player.js"),
     ),
     (
+        "watch-private.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/src/watch-private.js"),
+    ),
+    (
         "sha256.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/src/sha256.js"),

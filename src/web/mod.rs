@@ -36,7 +36,8 @@ pub fn watch_page(app: &SharedApp, video: &Video) -> Response {
     pages::watch(app, video)
 }
 
-/// The 404 page a browser gets for a watch URL of no (published, visible) video.
-pub fn missing_video_page(app: &SharedApp) -> Response {
-    pages::missing_video(app)
+/// The 404 page a browser gets for a watch URL of no publicly watchable video (with the script
+/// that lets a logged-in visitor watch a private video that is theirs).
+pub fn restricted_video_page(app: &SharedApp, key: &str) -> Response {
+    pages::restricted_video(app, key)
 }

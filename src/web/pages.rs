@@ -18,7 +18,8 @@ use serde_json::Value;
 /// Videos per home page.
 const PAGE_SIZE: usize = 24;
 
-/// A published, non-private video by uuid (with or without hyphens) or short uuid.
+/// A video anyone may watch (published; public or unlisted) by uuid (with or without hyphens)
+/// or short uuid.
 pub fn find_public(app: &App, key: &str) -> Result<Option<Video>, ApiError> {
     let uuid = uuid::Uuid::parse_str(key)
         .ok()
@@ -31,7 +32,7 @@ pub fn find_public(app: &App, key: &str) -> Result<Option<Video>, ApiError> {
         Some(id) => app.store.get(&VideoKey(id))?,
         None => None,
     };
-    Ok(video.filter(|v| v.state == VideoState::Published && v.privacy != 3))
+    Ok(video.filter(crate::video::visibility::has_public_page))
 }
 
 /// `1:05`, `1:02:03`.
@@ -410,6 +411,32 @@ pub fn missing_video(app: &App) -> Response {
         "Video not found",
         "This video does not exist, is not published yet, or is private.",
     )
+}
+
+/// The page for a watch URL of no publicly watchable video: the same "not found" notice whether
+/// the video does not exist or is private or internal (nothing leaks), plus a script that, for
+/// a logged-in visitor, asks the API with the visitor's OAuth token and plays the video with a
+/// video file token when it is theirs to watch (`watch-private.js`). The server cannot tell the
+/// visitor: the session lives in the browser tab, not in a cookie.
+pub fn restricted_video(app: &App, key: &str) -> Response {
+    let body = format!(
+        "<section class=\"notice\" id=\"restricted-notice\" data-video=\"{}\"><h1>Video not found</h1>\
+         <p>This video does not exist, is not published yet, or is private.</p>\
+         <p><a class=\"button\" href=\"/\">Back to the videos</a></p></section>\
+         <article class=\"watch\" id=\"restricted-watch\" hidden></article>",
+        esc(key)
+    );
+    Page {
+        title: "Video not found",
+        nav: Some(Nav::Videos),
+        head: String::new(),
+        body,
+        scripts: &["watch-private.js"],
+        player: true,
+        frameable: false,
+        bare: false,
+    }
+    .render_with(app, StatusCode::NOT_FOUND)
 }
 
 /// The origin's embed URL of a video federated from another instance (None for ours).

@@ -3,7 +3,7 @@
 //
 //   node browser.mjs <scenario> '<json options>'
 //
-// Scenarios: watch, p2p, embed, upload, pages. Options: base (server URL), short and uuid (the
+// Scenarios: watch, p2p, embed, upload, pages, private. Options: base (server URL), short and uuid (the
 // published video), out (screenshot folder), user and password (login), clip (file to upload).
 import { chromium } from "playwright-core";
 import http from "node:http";
@@ -257,6 +257,49 @@ const scenarios = {
       watchStatus = await page.evaluate(() => document.querySelector("h1.watch-title")?.textContent);
     }
     return { ok: st.phase === "published", askedToLogin, phases: [...phases], state: st, watchTitle: watchStatus, log };
+  },
+
+  async private() {
+    const log = [];
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await newPage(context, log);
+    const url = `${opt.base}/w/${opt.short}`;
+    // Anonymous: "not found", no player, and no media request for the video.
+    const media = [];
+    page.on("request", (r) => {
+      if (r.url().includes("/static/streaming-playlists/")) media.push(r.url());
+    });
+    await page.goto(url);
+    await sleep(500);
+    const anonymous = await page.evaluate(() => ({
+      notice: !document.getElementById("restricted-notice").hidden,
+      player: !!document.getElementById("video"),
+      state: window.fleuvePrivateWatch?.state,
+    }));
+    const anonymousMedia = media.length;
+    // Its owner, logged in: the page gets a video file token and plays.
+    await login(page);
+    await page.goto(url);
+    await until(page, () => (window.fleuvePrivateWatch?.state === "playing" ? true : window.fleuvePrivateWatch?.state === "refused" ? window.fleuvePrivateWatch : null), null, 30_000, "the private player");
+    await play(page);
+    const played = await until(page, () => {
+      const v = document.getElementById("video");
+      return v.currentTime > 1.5 || v.error ? { currentTime: v.currentTime, error: v.error?.message } : null;
+    }, null, 60_000, "private playback past 1.5 s");
+    await page.screenshot({ path: path.join(opt.out, "watch-private.png"), fullPage: true });
+    const state = await page.evaluate(playerState);
+    const title = await page.evaluate(() => document.querySelector("h1.watch-title")?.textContent);
+    const tokenized = media.filter((u) => u.includes("/hls/private/") && u.includes("videoFileToken=")).length;
+    return {
+      ok: anonymous.notice && !anonymous.player && anonymousMedia === 0 && !played.error && played.currentTime > 1.5 && tokenized > 0,
+      anonymous,
+      anonymousMedia,
+      played,
+      title,
+      tokenized,
+      state,
+      log,
+    };
   },
 
   async pages() {

@@ -1,19 +1,26 @@
 // The player of the watch and embed pages: hls.js with p2p-media-loader (WebRTC between viewers,
 // signalled by our WebSocket tracker), every segment checked against the video's segments-sha256
 // JSON (from peers and from HTTP), a quality menu, keyboard controls and live P2P statistics.
+// A private video's files are loaded with a video file token (`videoFileToken`) on every request
+// to our origin, and without P2P (the tracker does not track private videos).
 // State for tests and curious users: window.fleuvePlayer.
 import { HlsJsP2PEngine } from "p2p-media-loader-hlsjs";
 import { sha256Hex } from "./sha256.js";
 import { bytes } from "./common.js";
 
-const data = JSON.parse(document.getElementById("video-data").textContent);
-const video = document.getElementById("video");
-const box = video.closest("[data-player]");
-const errorBox = box.querySelector(".player-error");
-const qualityMenu = document.getElementById("quality");
-const statsLine = document.getElementById("p2p-stats");
 const params = new URLSearchParams(location.search);
-const playlist = (data.streamingPlaylists || [])[0];
+// Set by startPlayer.
+let video, box, errorBox, qualityMenu, statsLine, playlist;
+let fileToken = null;
+
+/** `url` with the video file token, for requests to our own origin. */
+function withToken(url) {
+  if (!fileToken) return url;
+  const u = new URL(url, location.href);
+  if (u.origin !== location.origin) return url;
+  u.searchParams.set("videoFileToken", fileToken);
+  return u.toString();
+}
 
 // PeerTube's VOD loader settings (p2p-media-loader 0.6 names) expressed as p2p-media-loader 2.x
 // time windows: priorities count segments ahead of the playhead, so window = priority x segment.
@@ -63,7 +70,7 @@ let hashesAt = 0;
 async function loadHashes(force) {
   if (hashes && !force) return hashes;
   if (force && Date.now() - hashesAt < 500) await new Promise((r) => setTimeout(r, 500));
-  const r = await fetch(playlist.segmentsSha256Url, { cache: force ? "no-cache" : "default" });
+  const r = await fetch(withToken(playlist.segmentsSha256Url), { cache: force ? "no-cache" : "default" });
   if (!r.ok) throw new Error(`segments-sha256 answered ${r.status}`);
   hashes = await r.json();
   hashesAt = Date.now();
@@ -163,25 +170,43 @@ function applyEmbedOptions() {
   if (link && (params.get("title") === "0" || params.get("peertubeLink") === "0")) link.hidden = true;
 }
 
-function start() {
+/**
+ * Starts the player on the page's player markup for `data` (the video's API document).
+ * `options.videoFileToken`: the token a private video's files need.
+ */
+export function startPlayer(data, options = {}) {
+  video = document.getElementById("video");
+  box = video.closest("[data-player]");
+  errorBox = box.querySelector(".player-error");
+  qualityMenu = document.getElementById("quality");
+  statsLine = document.getElementById("p2p-stats");
+  playlist = (data.streamingPlaylists || [])[0];
+  fileToken = options.videoFileToken || null;
   applyEmbedOptions();
   if (!playlist) return showError("This video has no playable stream yet.");
   const Hls = window.Hls;
   if (!Hls) return showError("The player could not load (hls.js is missing on the server).");
   const trackers = (data.trackerUrls || []).filter((u) => /^wss?:\/\//.test(u));
   state.p2pEnabled =
-    params.get("p2p") !== "0" && trackers.length > 0 && !!playlist.segmentsSha256Url && !!window.RTCPeerConnection;
+    !fileToken &&
+    params.get("p2p") !== "0" &&
+    trackers.length > 0 &&
+    !!playlist.segmentsSha256Url &&
+    !!window.RTCPeerConnection;
   keyboard();
   if (!Hls.isSupported()) {
-    // Safari on iOS: native HLS, no P2P.
+    // Safari on iOS: native HLS, no P2P (and the media playlists of a private video cannot carry
+    // the token there).
     state.p2pEnabled = false;
-    video.src = playlist.playlistUrl;
+    video.src = withToken(playlist.playlistUrl);
     state.ready = true;
     renderStats();
     return;
   }
   const HlsWithP2P = HlsJsP2PEngine.injectMixin(Hls);
   const hls = new HlsWithP2P({
+    // Playlists and init segments (hls.js's own loader) carry the token.
+    xhrSetup: fileToken ? (xhr, url) => xhr.open("GET", withToken(url), true) : undefined,
     maxBufferLength: 30,
     // Segments load once the viewer presses play: opening a page costs only the playlists.
     autoStartLoad: false,
@@ -201,6 +226,14 @@ function start() {
         isP2PDisabled: !state.p2pEnabled,
         validateP2PSegment: (url, range, data) => validate("p2p", url, range, data),
         validateHTTPSegment: (url, range, data) => validate("http", url, range, data),
+        // Segments fetched over HTTP by the P2P engine carry the token too.
+        httpRequestSetup: fileToken
+          ? async (url, _segmentRange, signal, range) =>
+              new Request(withToken(url), {
+                headers: range ? { Range: `bytes=${range.start}-${range.end ?? ""}` } : {},
+                signal,
+              })
+          : undefined,
       },
     },
   });
@@ -244,10 +277,13 @@ function start() {
     () => hls.startLoad(video.currentTime > 0 ? video.currentTime : -1),
     { once: true },
   );
-  hls.loadSource(playlist.playlistUrl);
+  hls.loadSource(withToken(playlist.playlistUrl));
   hls.attachMedia(video);
   renderStats();
   setInterval(renderStats, 1000);
 }
 
-start();
+// The watch and embed pages of public videos carry the video's document; the page of a private
+// video starts the player itself (watch-private.js) once it has a token.
+const embedded = document.getElementById("video-data");
+if (embedded) startPlayer(JSON.parse(embedded.textContent));
