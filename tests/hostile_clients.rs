@@ -407,3 +407,32 @@ async fn metrics_answer_loopback_clients() {
     assert!(text.contains("fleuve_store_writable 1"), "{text}");
     assert!(text.contains("fleuve_connections_refused_total"), "{text}");
 }
+
+/// Hole 4: uploads that would eat into the free-space reserve are refused with a clear 507,
+/// before any byte is stored (the reserve is set above any real disk here).
+#[tokio::test]
+async fn uploads_below_the_free_space_reserve_get_507() {
+    let s = Server::start_with(with_env(&[(
+        "FLEUVE_UPLOAD_MIN_FREE_BYTES",
+        "1125899906842624",
+    )]));
+    let (token, _) = login(&s).await;
+    let r = client()
+        .post(s.url("/api/v1/videos/upload-resumable"))
+        .bearer_auth(&token)
+        .header("X-Upload-Content-Length", "1000")
+        .json(&serde_json::json!({"name": "x", "channelId": 1, "filename": "x.mp4"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 507);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("short of disk space") && text.contains("kept in reserve"),
+        "{text}"
+    );
+    assert!(!text.contains(&s.dir.display().to_string()), "{text}");
+    let clip = clip(&s.dir, "c.mp4", "64x64", 10, 1, false);
+    let (status, body) = upload_multipart(&s, &token, &clip, "clip").await;
+    assert_eq!(status, 507, "{body}");
+}
