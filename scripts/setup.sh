@@ -11,6 +11,7 @@ APT_PACKAGES=(
   python3 python3-pip                                     # real clients in the tests (libtorrent)
   aria2                                                   # real BitTorrent client (webseed + HTTP tracker test)
   nginx-light wrk time                                    # benches/compare/*.sh
+  gnuplot-nox                                             # benches/soak.sh plots
   chromium fonts-dejavu-core                              # browser tests of the pages (tests/web.rs)
 )
 

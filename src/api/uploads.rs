@@ -611,33 +611,43 @@ async fn finish(
         description: session.description.clone(),
         privacy: session.privacy,
     };
-    let result = accept(app, user, checked, &session.path, &session.filename).await;
-    match result {
-        Ok(video) => {
-            let mut done = session;
-            done.video_id = Some(video.id);
-            done.updated_at = now_secs();
-            let store = app.store.clone();
-            app.pool
-                .run(move || store.put(&UploadKey(done.id.clone()), &done, Durability::Sync))
-                .await??;
-            Ok(created(&video))
-        }
-        Err(e) => {
+    match accept(
+        app,
+        user,
+        checked,
+        &session.path,
+        &session.filename,
+        Some(&session),
+    )
+    .await
+    {
+        Ok(video) => Ok(created(&video)),
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
             // A file that cannot be a video will not become one by resending it.
             remove_session(app, &session);
             Err(e)
         }
+        // Anything else (a full disk, a store made read-only): the bytes stay, and the client's
+        // next query or resent chunk tries again.
+        Err(e) => Err(e),
     }
 }
 
 /// Probes the complete file at `path` (in a child process) and creates the video and its job.
+///
+/// The file becomes the video's source without ever being in neither place: it is hard-linked
+/// into `sources/` (under a name derived from the upload's, so a retry reuses it), then one
+/// batch writes the video, its job and, for a resumable upload, the session's `video_id`, and
+/// only then is the upload's link removed. Killed before the batch, the upload is intact and the
+/// client's next query finishes it; killed after, the session answers with the video. (Moving
+/// the file first lost the upload, or made a video its client never learned of.)
 async fn accept(
     app: &SharedApp,
     user: &User,
     meta: Checked,
     path: &Path,
     filename: &str,
+    session: Option<&UploadSession>,
 ) -> Result<Video, ApiError> {
     let (exe, file) = (app.exe.clone(), path.to_path_buf());
     let plan = app.config.transcode.plan_options();
@@ -660,15 +670,24 @@ async fn accept(
         .filter(|e| e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
         .map(|e| format!(".{}", e.to_ascii_lowercase()))
         .unwrap_or_default();
-    let source = app.data_dir.join("sources").join(format!("{uuid}{ext}"));
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("upload")
+        .to_string();
+    let source = app.data_dir.join("sources").join(format!("{stem}{ext}"));
     let now = now_secs();
     let app2 = app.clone();
     let (from, to) = (path.to_path_buf(), source.clone());
     let (user_id, original) = (user.id, filename.to_string());
+    let session = session.cloned();
     let video = app
         .pool
         .run(move || -> Result<Video, ApiError> {
-            std::fs::rename(&from, &to).map_err(|e| ApiError::internal("moving the upload", e))?;
+            // Left by an attempt killed before its batch.
+            let _ = std::fs::remove_file(&to);
+            std::fs::hard_link(&from, &to)
+                .map_err(|e| ApiError::internal("linking the upload into sources", e))?;
             let video = Video {
                 id: app2.store.next_id(Sequence::Video)?,
                 uuid: uuid.clone(),
@@ -696,8 +715,19 @@ async fn accept(
             let mut batch = Batch::default();
             batch.put(&app2.store, &VideoKey(video.id), &video)?;
             batch.put(&app2.store, &VideoByUuidKey(uuid.clone()), &video.id)?;
-            app2.transcoder.queue().enqueue_in(&mut batch, &uuid, to)?;
-            app2.store.write(batch, Durability::Sync)?;
+            app2.transcoder
+                .queue()
+                .enqueue_in(&mut batch, &uuid, to.clone())?;
+            if let Some(mut done) = session {
+                done.video_id = Some(video.id);
+                done.updated_at = now;
+                batch.put(&app2.store, &UploadKey(done.id.clone()), &done)?;
+            }
+            if let Err(e) = app2.store.write(batch, Durability::Sync) {
+                let _ = std::fs::remove_file(&to);
+                return Err(e.into());
+            }
+            let _ = std::fs::remove_file(&from);
             Ok(video)
         })
         .await??;
@@ -928,7 +958,7 @@ pub async fn upload_multipart(
         privacy: fields.get("privacy").map(|s| Value::String(s.clone())),
     };
     let checked = check_meta(&app, &auth.user, &meta)?;
-    let video = accept(&app, &auth.user, checked, &path, &filename).await?;
+    let video = accept(&app, &auth.user, checked, &path, &filename, None).await?;
     drop(cleanup);
     Ok(created(&video))
 }

@@ -117,6 +117,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             data_dir: data_dir.clone(),
             public_url: public_url.clone(),
             exe: exe.clone(),
+            min_free_bytes: config.upload.min_free_bytes,
             sessions: crate::transcode::runner::session_budget(
                 &config.transcode,
                 &fleuve_hw::discover(),

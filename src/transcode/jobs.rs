@@ -135,6 +135,16 @@ impl JobQueue {
         })
     }
 
+    /// Puts a running job back in the queue without counting its attempt: something outside
+    /// the job stopped it (a full disk), not its input.
+    pub fn requeue(&self, id: u64, reason: &str) -> Result<Job, StoreError> {
+        self.transition(id, |job| {
+            job.state = JobState::Queued;
+            job.attempts = job.attempts.saturating_sub(1);
+            job.last_error = Some(reason.to_string());
+        })
+    }
+
     /// At start: every job left running by a previous process goes back to the queue.
     pub fn recover(&self) -> Result<usize, StoreError> {
         let running = self.store.scan::<JobStateKey>(&JobState::Running)?;
@@ -223,6 +233,22 @@ mod tests {
             Some("codec crashed")
         );
         assert!(q.list(JobState::Queued).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_requeued_job_keeps_its_attempts() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(dir.path());
+        let job = q.enqueue("v", "/s".into()).unwrap();
+        // Max 2 attempts: two disk-full interruptions leave it both.
+        for _ in 0..2 {
+            let claimed = q.claim_next().unwrap().unwrap();
+            assert_eq!((claimed.id, claimed.attempts), (job.id, 1));
+            let back = q.requeue(job.id, "No space left on device").unwrap();
+            assert_eq!((back.state, back.attempts), (JobState::Queued, 0));
+        }
+        q.claim_next().unwrap().unwrap();
+        assert_eq!(q.fail(job.id, "bad input").unwrap().state, JobState::Queued);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::worker::{WorkerEvent, WorkerResult, WorkerSpec};
 use crate::config::TranscodeConfig;
 use crate::store::tables::{Job, JobState};
 use crate::store::videos::{VideoByUuidKey, VideoKey, VideoState};
-use crate::store::{Durability, Store};
+use crate::store::{Durability, Health, Store, StoreError};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -48,6 +48,9 @@ pub struct RunnerConfig {
     pub public_url: String,
     /// The `fleuve` executable to run as `fleuve worker`.
     pub exe: PathBuf,
+    /// `upload.min_free_bytes`: a job that fails with less free space than this on the data
+    /// dir's disk failed for lack of space, and is not charged an attempt.
+    pub min_free_bytes: u64,
     /// Hardware encoder sessions all jobs together may hold (`h264_nvenc` → 8).
     pub sessions: Vec<(String, u32)>,
     /// Per-video locks shared with the API (a publication and a privacy change never mix).
@@ -116,6 +119,8 @@ pub struct Transcoder {
 /// How long a cancellation is remembered (a job queued for a deleted video is dropped anyway
 /// when claimed; this only bounds the set).
 const CANCEL_MEMORY: Duration = Duration::from_secs(24 * 3600);
+/// How long a job stopped by a full disk waits before it is queued again.
+const DISK_RETRY: Duration = Duration::from_secs(3);
 
 /// Called with a video's id once it is published (federation sends its `Create`).
 pub type PublishedHook = Box<dyn Fn(u64) + Send + Sync>;
@@ -256,7 +261,7 @@ impl Transcoder {
             return;
         };
         if video.state == VideoState::Published {
-            let _ = self.queue.complete(job.id);
+            self.record("complete", || self.queue.complete(job.id));
             return;
         }
         let dir = self
@@ -299,7 +304,7 @@ impl Transcoder {
         }
         match result {
             Ok(result) => {
-                let _ = self.queue.complete(job.id);
+                self.record("complete", || self.queue.complete(job.id));
                 if let Some(hook) = self
                     .on_published
                     .lock()
@@ -326,14 +331,72 @@ impl Transcoder {
             Err(reason) if self.stop.load(Ordering::SeqCst) => {
                 tracing::info!(job = job.id, %reason, "transcode interrupted by shutdown; it resumes at the next start");
             }
+            Err(reason) if self.disk_trouble(&reason) => {
+                tracing::warn!(job = job.id, video = %job.video_uuid, %reason, "transcode stopped by a full disk; it runs again once there is room (the attempt is not counted)");
+                self.pause(DISK_RETRY);
+                if self
+                    .record("requeue", || self.queue.requeue(job.id, &reason))
+                    .is_some()
+                {
+                    self.notify();
+                }
+            }
             Err(reason) => {
                 tracing::error!(job = job.id, video = %job.video_uuid, %reason, "transcode failed");
-                match self.queue.fail(job.id, &reason) {
-                    Ok(j) if j.state == JobState::Failed => {
+                match self.record("fail", || self.queue.fail(job.id, &reason)) {
+                    Some(j) if j.state == JobState::Failed => {
                         self.mark_failed(&job.video_uuid, &reason)
                     }
-                    Ok(_) => self.notify(),
-                    Err(e) => tracing::error!(error = %e, "cannot record the failure"),
+                    Some(_) => self.notify(),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    /// Whether a failed attempt is the disk's fault rather than the job's: the store turned
+    /// read-only after a write failed, the worker or the publication ran out of space (a
+    /// worker's error does not always say so: libav or a panic may word it otherwise), or the
+    /// disk is short of the reserve.
+    fn disk_trouble(&self, reason: &str) -> bool {
+        !matches!(self.store.health(), Health::Writable)
+            || reason.contains("No space left on device")
+            || reason.contains("os error 28")
+            || nix::sys::statvfs::statvfs(&self.config.data_dir).is_ok_and(|st| {
+                st.blocks_available().saturating_mul(st.fragment_size())
+                    < self.config.min_free_bytes
+            })
+    }
+
+    /// Sleeps up to `d`, less if the server stops.
+    fn pause(&self, d: Duration) {
+        let end = Instant::now() + d;
+        while Instant::now() < end && !self.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Writes a job's new state, retrying while the store is read-only: it reopens by itself once
+    /// the disk has room (`engine::disk`), and a job left `running` in the store would wait for
+    /// a restart. None if it could not be written (logged; the next start recovers the job).
+    fn record<T>(&self, what: &str, write: impl Fn() -> Result<T, StoreError>) -> Option<T> {
+        let mut warned = false;
+        loop {
+            match write() {
+                Ok(v) => return Some(v),
+                Err(e)
+                    if !matches!(self.store.health(), Health::Writable)
+                        && !self.stop.load(Ordering::SeqCst) =>
+                {
+                    if !warned {
+                        tracing::warn!(error = %e, what, "cannot record the job's state yet; retrying until the store takes writes");
+                        warned = true;
+                    }
+                    self.pause(Duration::from_secs(1));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, what, "cannot record the job's state");
+                    return None;
                 }
             }
         }
