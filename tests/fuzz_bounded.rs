@@ -73,3 +73,44 @@ targets!(
     resumable_headers,
     media_probe,
 );
+
+/// Hostile media through the worker itself (`fleuve worker --probe` in a limited child process,
+/// as uploads are checked): it answers what the in-process probe answers, for the seeds and a
+/// few of their mutations, and never hangs or dies without an answer.
+#[test]
+fn media_probe_in_the_worker_process_agrees() {
+    use fleuve::fuzz::mutate::{mutate, Rng};
+    use fleuve::transcode::worker::{probe_isolated, probe_report};
+    let exe = Path::new(env!("CARGO_BIN_EXE_fleuve"));
+    let hw = fleuve_hw::discover();
+    let seeds: Vec<Vec<u8>> = bounded::corpus(&corpus_root().join("media_probe"))
+        .unwrap()
+        .into_iter()
+        .map(|(_, bytes)| bytes)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng::new(seed());
+    let mut accepted = 0;
+    for (i, seed) in seeds.iter().enumerate() {
+        for j in 0..6 {
+            let input = if j == 0 {
+                seed.clone()
+            } else {
+                mutate(&mut rng, seed, &seeds)
+            };
+            let file = dir.path().join(format!("upload-{i}-{j}"));
+            std::fs::write(&file, &input).unwrap();
+            let here = probe_report(&file, &hw);
+            let worker = probe_isolated(exe, &file);
+            match (&here, &worker) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a, b, "seed {i} mutation {j}");
+                    accepted += 1;
+                }
+                (Err(_), Err(e)) => assert!(!e.contains("crashed"), "seed {i} mutation {j}: {e}"),
+                _ => panic!("seed {i} mutation {j}: in-process {here:?}, worker {worker:?}"),
+            }
+        }
+    }
+    assert!(accepted >= seeds.len(), "the seeds themselves probe");
+}
