@@ -85,7 +85,7 @@ pub fn tracker_ws(data: &[u8]) {
         InMessage::Scrape(ScrapeRequest::Torrents(hashes)) => {
             assert!(hashes.len() <= limits.max_scrape_hashes);
             // The client's form of the same scrape parses back to the same hashes.
-            let texts: Vec<String> = hashes.iter().map(|h| latin1_text(&h.0)).collect::<Vec<_>>();
+            let texts: Vec<String> = hashes.iter().map(|h| latin1_text(&h.0)).collect();
             let json = serde_json::json!({"action": "scrape", "info_hash": texts}).to_string();
             match InMessage::parse(json.as_bytes(), &limits) {
                 Ok(InMessage::Scrape(ScrapeRequest::Torrents(again))) => assert_eq!(again, hashes),
