@@ -123,7 +123,11 @@ fn decode_at(input: &[u8], pos: usize, depth: usize) -> Result<(Value, usize), D
                 std::str::from_utf8(&input[pos + 1..end]).map_err(|_| err(pos, "bad integer"))?;
             let leading_zero =
                 (digits.starts_with('0') && digits.len() > 1) || digits.starts_with("-0");
-            let canonical = !digits.is_empty() && !leading_zero;
+            // Only `-?[0-9]+`: `str::parse` would also take a `+` sign.
+            let magnitude = digits.strip_prefix('-').unwrap_or(digits);
+            let only_digits =
+                !magnitude.is_empty() && magnitude.bytes().all(|b| b.is_ascii_digit());
+            let canonical = only_digits && !leading_zero;
             if !canonical {
                 return Err(err(pos, "non-canonical integer"));
             }
@@ -239,6 +243,11 @@ mod tests {
             b"4:spamextra",
             b"01:a",
             b"99999999999999999999999:x",
+            // `str::parse` takes a sign; bencode does not (found by fuzzing).
+            b"i+20e",
+            b"i+0e",
+            b"i-e",
+            b"i--1e",
         ] {
             assert!(
                 Value::decode(bad).is_err(),

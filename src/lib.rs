@@ -10,6 +10,7 @@ pub mod bencode;
 pub mod config;
 pub mod engine;
 pub mod federation;
+pub mod fuzz;
 pub mod ingest;
 pub mod media;
 pub mod metrics;

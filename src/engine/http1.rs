@@ -49,11 +49,9 @@ pub async fn serve_media(
     let mut buf = BytesMut::with_capacity(4096);
     let mut deadlines = HeadDeadlines::new(header_timeout, activity.idle_timeout(), &buf);
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        let head_len = match req.parse(&buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => {
+        let req = match parse_head(&buf) {
+            Head::Media(req) => req,
+            Head::Partial => {
                 if buf.len() > MAX_HEAD {
                     return Outcome::HandOff(buf);
                 }
@@ -78,60 +76,20 @@ pub async fn serve_media(
                     Ok(Read::Closed) | Err(_) => return Outcome::Closed,
                 }
             }
-            Err(_) => return Outcome::HandOff(buf),
+            Head::HandOff => return Outcome::HandOff(buf),
         };
-        let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version)
-        else {
-            return Outcome::HandOff(buf);
-        };
-        let method = match method {
-            "GET" => Method::GET,
-            "HEAD" => Method::HEAD,
-            _ => return Outcome::HandOff(buf),
-        };
-        let path = target.split('?').next().unwrap_or(target);
-        if !is_media_path(path) {
-            return Outcome::HandOff(buf);
-        }
-        let mut map = HeaderMap::with_capacity(req.headers.len());
-        let mut keep_alive = version == 1;
-        for h in req.headers.iter() {
-            let name = h.name;
-            if name.eq_ignore_ascii_case("content-length") {
-                if h.value != b"0" {
-                    return Outcome::HandOff(buf);
-                }
-            } else if name.eq_ignore_ascii_case("transfer-encoding")
-                || name.eq_ignore_ascii_case("upgrade")
-                || name.eq_ignore_ascii_case("expect")
-            {
-                return Outcome::HandOff(buf);
-            } else if name.eq_ignore_ascii_case("connection") {
-                let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
-                if v.contains("close") {
-                    keep_alive = false;
-                } else if v.contains("keep-alive") {
-                    keep_alive = true;
-                }
-            }
-            let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_bytes(h.value),
-            ) else {
-                return Outcome::HandOff(buf);
-            };
-            map.append(n, v);
-        }
-        if is_private_path(path)
-            && map.contains_key(http::header::AUTHORIZATION)
-            && !private_token_opens(media, target, path)
+        if is_private_path(req.path)
+            && req.headers.contains_key(http::header::AUTHORIZATION)
+            && !private_token_opens(media, req.target, req.path)
         {
+            // OAuth on a private file: hyper's path checks it on the blocking pool.
             return Outcome::HandOff(buf);
         }
-        let plan = media.plan(&method, target, &map);
+        let plan = media.plan(&req.method, req.target, &req.headers);
         let status = plan.head.status();
-        let head = serialize_head(&plan.head, version, keep_alive);
-        buf.advance(head_len);
+        let head = serialize_head(&plan.head, req.version, req.keep_alive);
+        let keep_alive = req.keep_alive;
+        buf.advance(req.len);
         let (_, body) = plan.into_parts();
         let sent = match media.send_plain(stream, &head, body, activity).await {
             Ok(n) => n,
@@ -197,6 +155,95 @@ fn private_token_opens(media: &SegmentServer, target: &str, path: &str) -> bool 
     media.token_opens(target, uuid)
 }
 
+/// What the fast path makes of the bytes read so far.
+pub enum Head<'a> {
+    /// The head is not complete yet.
+    Partial,
+    /// Not for the fast path (not a bodyless media GET/HEAD, or malformed): hand it to hyper.
+    HandOff,
+    /// A complete media GET/HEAD head.
+    Media(MediaRequest<'a>),
+}
+
+/// A media request head, as the fast path answers it.
+pub struct MediaRequest<'a> {
+    /// `GET` or `HEAD`.
+    pub method: Method,
+    /// The target's path, without the query (still percent-encoded).
+    pub path: &'a str,
+    /// The whole target, path and query (a video file token rides in the query).
+    pub target: &'a str,
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// HTTP/1.`version`.
+    pub version: u8,
+    /// Whether the connection stays open after the answer.
+    pub keep_alive: bool,
+    /// Length of the head in bytes.
+    pub len: usize,
+}
+
+/// Parses a request head at the start of `buf` (pure: no I/O; fuzzed by `fuzz::http_head`).
+pub fn parse_head(buf: &[u8]) -> Head<'_> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Head::Partial,
+        Err(_) => return Head::HandOff,
+    };
+    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
+        return Head::HandOff;
+    };
+    let method = match method {
+        "GET" => Method::GET,
+        "HEAD" => Method::HEAD,
+        _ => return Head::HandOff,
+    };
+    let path = target.split('?').next().unwrap_or(target);
+    if !is_media_path(path) {
+        return Head::HandOff;
+    }
+    let mut map = HeaderMap::with_capacity(req.headers.len());
+    let mut keep_alive = version == 1;
+    for h in req.headers.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            if h.value != b"0" {
+                return Head::HandOff;
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding")
+            || name.eq_ignore_ascii_case("upgrade")
+            || name.eq_ignore_ascii_case("expect")
+        {
+            return Head::HandOff;
+        } else if name.eq_ignore_ascii_case("connection") {
+            let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
+            if v.contains("close") {
+                keep_alive = false;
+            } else if v.contains("keep-alive") {
+                keep_alive = true;
+            }
+        }
+        let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) else {
+            return Head::HandOff;
+        };
+        map.append(n, v);
+    }
+    Head::Media(MediaRequest {
+        method,
+        path,
+        target,
+        headers: map,
+        version,
+        keep_alive,
+        len,
+    })
+}
+
 /// Reads more bytes, until `deadline` at the latest.
 async fn read_more(
     stream: &TcpStream,
@@ -231,7 +278,7 @@ async fn read_more(
     }
 }
 
-fn serialize_head(head: &http::Response<()>, version: u8, keep_alive: bool) -> Vec<u8> {
+pub(crate) fn serialize_head(head: &http::Response<()>, version: u8, keep_alive: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     let status = head.status();
     out.extend_from_slice(if version == 1 {

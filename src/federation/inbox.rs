@@ -143,7 +143,7 @@ fn key_error(what: &str, e: KeyFetchError) -> ApiError {
 }
 
 /// The activities of a POST body: one activity, or a (paged, ordered) collection of them.
-fn activities_of(doc: Value) -> Vec<Value> {
+pub fn activities_of(doc: Value) -> Vec<Value> {
     let kind = doc.get("type").and_then(|t| t.as_str()).unwrap_or_default();
     if matches!(
         kind,

@@ -52,7 +52,15 @@ pub fn parse_iso8601(s: &str) -> Option<u64> {
     let hh: i64 = t.next()?.parse().ok()?;
     let mm: i64 = t.next()?.parse().ok()?;
     let ss: i64 = t.next().unwrap_or("0").parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+    // Four-digit years (what `Date.toISOString` writes for them); larger ones overflowed the
+    // arithmetic below.
+    let in_range = (0..=9999).contains(&y)
+        && (1..=12).contains(&m)
+        && (1..=31).contains(&day)
+        && (0..=23).contains(&hh)
+        && (0..=59).contains(&mm)
+        && (0..=60).contains(&ss);
+    if !in_range {
         return None;
     }
     // Howard Hinnant's days_from_civil.
@@ -142,6 +150,7 @@ pub fn parse(object: &Value, sender: &str) -> Result<Parsed, String> {
         .to_string();
     let duration = s("duration")
         .and_then(|d| d.strip_prefix("PT")?.strip_suffix('S')?.parse::<f64>().ok())
+        .filter(|d| d.is_finite() && *d >= 0.0)
         .ok_or("duration is not PT<seconds>S")?;
     let published = s("published")
         .and_then(parse_iso8601)
@@ -447,5 +456,38 @@ mod tests {
             Some(1_800_000_123)
         );
         assert_eq!(parse_iso8601("yesterday"), None);
+        // Out-of-range fields, huge years among them (they overflowed: found by fuzzing).
+        for bad in [
+            "24000008050025-01-02T03:04:05.678Z",
+            "-9223372036854775808-01-01T00:00:00Z",
+            "2025-01-01T-1:00:00Z",
+            "2025-01-01T00:00:-5Z",
+            "2025-13-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_iso8601(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_are_a_number_of_seconds() {
+        let video = |duration: &str| {
+            serde_json::json!({
+                "type": "Video",
+                "id": "https://tube.example/videos/watch/1",
+                "name": "A video",
+                "uuid": "3f5a0b2e-7c1d-4e8f-9a6b-2d4c8e1f0a7b",
+                "duration": duration,
+                "published": "2025-01-07T10:00:00Z",
+                "attributedTo": ["https://tube.example/accounts/a"],
+                "to": [PUBLIC],
+                "url": [{"type": "Link", "mediaType": "video/mp4", "height": 240, "size": 1000,
+                         "href": "https://tube.example/static/web-videos/1-240.mp4"}],
+            })
+        };
+        assert_eq!(parse(&video("PT125S"), "x").unwrap().duration, 125.0);
+        // `PTinfS` was taken as an infinite duration (found by fuzzing).
+        for bad in ["PTinfS", "PTNaNS", "PT-5S", "PT1e309S", "125"] {
+            assert!(parse(&video(bad), "x").is_err(), "{bad}");
+        }
     }
 }

@@ -510,10 +510,11 @@ impl SignatureHeader {
 
     /// The header value: `keyId="…",algorithm="…",headers="…",signature="…"`.
     pub fn to_header_value(&self) -> String {
-        let quoted = self.key_id.replace('\\', "\\\\").replace('"', "\\\"");
-        let mut out = format!("keyId=\"{quoted}\"");
+        // Every quoted value escaped, so that whatever [`Self::parse`] accepted reads back.
+        let quoted = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut out = format!("keyId=\"{}\"", quoted(&self.key_id));
         if let Some(alg) = &self.algorithm {
-            out.push_str(&format!(",algorithm=\"{alg}\""));
+            out.push_str(&format!(",algorithm=\"{}\"", quoted(alg)));
         }
         if let Some(created) = self.created {
             out.push_str(&format!(",created={created}"));
@@ -523,7 +524,7 @@ impl SignatureHeader {
         }
         out.push_str(&format!(
             ",headers=\"{}\",signature=\"{}\"",
-            self.headers.join(" "),
+            quoted(&self.headers.join(" ")),
             BASE64.encode(&self.signature)
         ));
         out

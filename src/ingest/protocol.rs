@@ -202,7 +202,8 @@ pub fn next_offset(range: Option<&str>) -> Result<u64, String> {
     if end < start {
         return Err(format!("Range {range:?} ends before it starts"));
     }
-    Ok(end + 1)
+    end.checked_add(1)
+        .ok_or_else(|| format!("Range {range:?} ends past the largest byte offset"))
 }
 
 /// `Content-Range` of a chunk of `len` (> 0) bytes at `start` of a `total`-byte file.
@@ -321,6 +322,8 @@ mod tests {
             "bytes=5-3",
             "bytes=-5",
             "bytes=0--1",
+            // The next offset would be 2^64 (it wrapped to 0: found by fuzzing).
+            "bytes=0-18446744073709551615",
         ] {
             let e = next_offset(Some(bad)).unwrap_err();
             assert!(e.contains(bad), "{e}");

@@ -102,12 +102,19 @@ impl MediaPlaylist {
                 let br =
                     attr(rest, "BYTERANGE").ok_or_else(|| err(n, "EXT-X-MAP without BYTERANGE"))?;
                 init = Some(parse_range(&br).ok_or_else(|| err(n, "bad BYTERANGE"))?);
-                file = Some(base_name(&uri).to_string());
+                let name = file_name(&uri).ok_or_else(|| err(n, "bad EXT-X-MAP URI"))?;
+                match &file {
+                    Some(f) if f != name => return Err(err(n, "segments of more than one file")),
+                    _ => file = Some(name.to_string()),
+                }
             } else if let Some(rest) = line.strip_prefix("#EXTINF:") {
                 let d = rest.split(',').next().unwrap_or("");
+                // A decimal number of seconds (RFC 8216 §4.3.2.1): not negative, NaN or infinite.
                 pending_duration = Some(
                     d.parse::<f64>()
-                        .map_err(|_| err(n, "bad EXTINF duration"))?,
+                        .ok()
+                        .filter(|d| d.is_finite() && *d >= 0.0)
+                        .ok_or_else(|| err(n, "bad EXTINF duration"))?,
                 );
             } else if let Some(rest) = line.strip_prefix("#EXT-X-BYTERANGE:") {
                 pending_range =
@@ -119,7 +126,7 @@ impl MediaPlaylist {
                 let range = pending_range
                     .take()
                     .ok_or_else(|| err(n, "segment without EXT-X-BYTERANGE"))?;
-                let line = base_name(line);
+                let line = file_name(line).ok_or_else(|| err(n, "bad segment URI"))?;
                 match &file {
                     Some(f) if f == line => {}
                     Some(_) => return Err(err(n, "segments of more than one file")),
@@ -198,21 +205,48 @@ fn base_name(uri: &str) -> &str {
     uri.rsplit('/').next().unwrap_or(uri)
 }
 
-fn parse_range(s: &str) -> Option<ByteRange> {
-    let (len, offset) = s.trim().split_once('@')?;
-    Some(ByteRange {
-        len: len.parse().ok()?,
-        offset: offset.parse().ok()?,
-    })
+/// The file a URI names, if it can be written back into a playlist: not empty, not a comment,
+/// no quote, control character or surrounding space.
+fn file_name(uri: &str) -> Option<&str> {
+    let name = base_name(uri);
+    let writable = !name.is_empty()
+        && !name.starts_with('#')
+        && name.trim() == name
+        && !name.chars().any(|c| c == '"' || c.is_control());
+    writable.then_some(name)
 }
 
+/// `len@offset` of at least one byte that ends within the 64-bit offsets.
+fn parse_range(s: &str) -> Option<ByteRange> {
+    let (len, offset) = s.trim().split_once('@')?;
+    let range = ByteRange {
+        len: len.parse().ok()?,
+        offset: offset.parse().ok()?,
+    };
+    (range.len > 0 && range.offset.checked_add(range.len).is_some()).then_some(range)
+}
+
+/// The value of attribute `name` in an attribute list (`NAME=value,NAME="quoted, value"`),
+/// read pair by pair: a name inside another attribute's value is not a match.
 fn attr(list: &str, name: &str) -> Option<String> {
-    let start = list.find(&format!("{name}="))? + name.len() + 1;
-    let rest = &list[start..];
-    if let Some(q) = rest.strip_prefix('"') {
-        Some(q[..q.find('"')?].to_string())
-    } else {
-        Some(rest.split(',').next()?.to_string())
+    let mut rest = list;
+    loop {
+        let (key, after) = rest.split_once('=')?;
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"')?;
+                let tail = &quoted[end + 1..];
+                (&quoted[..end], tail.split_once(',').map_or("", |(_, n)| n))
+            }
+            None => after.split_once(',').unwrap_or((after, "")),
+        };
+        if key.trim() == name {
+            return Some(value.to_string());
+        }
+        if next.is_empty() {
+            return None;
+        }
+        rest = next;
     }
 }
 
@@ -261,6 +295,44 @@ mod tests {
             1,
         );
         assert!(MediaPlaylist::parse(&two_files).is_err());
+        // An attribute name inside another attribute's value, and file names that cannot be
+        // written back (found by fuzzing).
+        for (map, message) in [
+            ("URI=a.mp4!BYTERANGE=900@0", "EXT-X-MAP without BYTERANGE"),
+            ("URI=\"x,BYTERANGE=1@2\"", "EXT-X-MAP without BYTERANGE"),
+            ("URI=a\"b.mp4,BYTERANGE=1@0", "bad EXT-X-MAP URI"),
+            ("URI=\"x/#a.mp4\",BYTERANGE=1@0", "bad EXT-X-MAP URI"),
+            ("URI=\"x/\",BYTERANGE=1@0", "bad EXT-X-MAP URI"),
+            (
+                "URI=\"other.mp4\",BYTERANGE=1@0",
+                "segments of more than one file",
+            ),
+        ] {
+            let text = FFMPEG.replace("#EXT-X-MAP:", &format!("#EXT-X-MAP:{map}\n#X:"));
+            let e = MediaPlaylist::parse(&text).unwrap_err();
+            assert_eq!(e.message, message, "{map}");
+        }
+        // Empty ranges and ranges past 2^64: `segment_hashes` computed `offset + len - 1`
+        // (found by fuzzing).
+        for bad in ["0@900", "1@18446744073709551615", "18446744073709551615@1"] {
+            let text = FFMPEG.replacen("812345@1400", bad, 1);
+            let e = MediaPlaylist::parse(&text).unwrap_err();
+            assert_eq!(
+                (e.line, e.message.as_str()),
+                (8, "bad EXT-X-BYTERANGE"),
+                "{bad}"
+            );
+        }
+        // Durations that are not a number of seconds (found by fuzzing).
+        for bad in ["-9223372036854775808", "-1", "NaN", "inf", "1e309"] {
+            let text = FFMPEG.replacen("#EXTINF:4.000000,", &format!("#EXTINF:{bad},"), 1);
+            let e = MediaPlaylist::parse(&text).unwrap_err();
+            assert_eq!(
+                (e.line, e.message.as_str()),
+                (7, "bad EXTINF duration"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

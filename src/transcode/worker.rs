@@ -126,32 +126,38 @@ pub struct ProbeReport {
 /// `{"error": "..."}`. The file is planned with `options` (the server's), so a source over the
 /// `transcode.max_source_*` caps is refused here, at upload.
 pub fn probe_main(file: &Path, options: &PlanOptions, out: &mut dyn Write) -> i32 {
-    let report = super::probe::probe(file)
-        .map_err(|e| e.to_string())
-        .and_then(|source| {
-            let video = source.video.clone().ok_or_else(|| {
-                "the file has no video stream (audio-only files are not supported)".to_string()
-            })?;
-            let ladder =
-                plan(&source, options, &fleuve_hw::discover()).map_err(|e| e.to_string())?;
-            if source.duration_secs.is_nan() || source.duration_secs <= 0.0 {
-                return Err("the file's duration is unknown or zero".into());
-            }
-            Ok(ProbeReport {
-                duration: source.duration_secs,
-                width: video.width,
-                height: video.height,
-                fps: video.fps,
-                has_audio: source.audio.is_some(),
-                resolutions: ladder.rungs.iter().map(|r| r.resolution).collect(),
-            })
-        });
+    let report = probe_report(file, options, &fleuve_hw::discover());
     let (line, code) = match report {
         Ok(r) => (serde_json::json!({ "ok": r }), 0),
         Err(e) => (serde_json::json!({ "error": e }), 1),
     };
     let _ = writeln!(out, "{line}");
     code
+}
+
+/// Probes an upload and plans its ladder with `options` on `hw`: what `fleuve worker --probe`
+/// reports (and what the `media_probe` fuzz target runs).
+pub fn probe_report(
+    file: &Path,
+    options: &PlanOptions,
+    hw: &fleuve_hw::Inventory,
+) -> Result<ProbeReport, String> {
+    let source = super::probe::probe(file).map_err(|e| e.to_string())?;
+    let video = source.video.clone().ok_or_else(|| {
+        "the file has no video stream (audio-only files are not supported)".to_string()
+    })?;
+    let ladder = plan(&source, options, hw).map_err(|e| e.to_string())?;
+    if source.duration_secs.is_nan() || source.duration_secs <= 0.0 {
+        return Err("the file's duration is unknown or zero".into());
+    }
+    Ok(ProbeReport {
+        duration: source.duration_secs,
+        width: video.width,
+        height: video.height,
+        fps: video.fps,
+        has_audio: source.audio.is_some(),
+        resolutions: ladder.rungs.iter().map(|r| r.resolution).collect(),
+    })
 }
 
 /// Runs `exe worker --probe file` with a CPU-time and memory limit and returns its report;

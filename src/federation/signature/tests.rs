@@ -452,6 +452,19 @@ fn authorization_header_and_signature_prefix_are_accepted() {
 }
 
 #[test]
+fn header_values_read_back_whatever_was_parsed() {
+    // An unquoted `headers` holding a quote came back unparseable (found by fuzzing).
+    for value in [
+        r#"keyId="k",algorithm="rsa-sha256",headers=*(request-target) host date",signature="AAAA""#,
+        r#"keyId="a\\b\"c",algorithm=x"y\z,headers="date",signature="AAAA""#,
+    ] {
+        let sig = SignatureHeader::parse(value).unwrap();
+        let written = sig.to_header_value();
+        assert_eq!(SignatureHeader::parse(&written), Ok(sig), "{written}");
+    }
+}
+
+#[test]
 fn garbage_signature_headers_give_errors_not_panics() {
     let long = "a".repeat(MAX_HEADER_LEN + 1);
     let many = format!(
