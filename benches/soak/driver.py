@@ -766,8 +766,9 @@ def summary(args):
         print("summary: fewer than two samples")
         return 1
     t = [float(r["t_s"]) for r in rows]
-    warm = min(args.warmup_min * 60, t[-1] / 4) if args.warmup_min is not None else min(900, t[-1] / 4)
-    wi = next(i for i, x in enumerate(t) if x >= warm)
+    # Default: 15 minutes, at most a quarter of the run; an explicit value is taken as given.
+    warm = args.warmup_min * 60 if args.warmup_min is not None else min(900, t[-1] / 4)
+    wi = next((i for i, x in enumerate(t) if x >= warm), len(t) - 1)
     scale = {"rss_kb": (1 / 1024, "RSS MiB"), "disk_bytes": (1 / 1048576, "data dir MiB"),
              "cache_bytes": (1 / 1048576, "cache MiB")}
     series = [c for c in rows[0] if c != "t_s" and c.split("_", 1)[0] in ("a", "b")]
