@@ -10,7 +10,7 @@
 # HTTP, UDP and WebSocket) and samples every SOAK_SAMPLE_SECS (default 60): RSS, fds, threads,
 # data-dir bytes, federation/transcode queue depths, driver requests and errors.
 # Writes OUT_DIR/samples.csv, OUT_DIR/soak.png (gnuplot) and OUT_DIR/summary.md (printed too).
-# Knobs (environment): SOAK_SAMPLE_SECS, SOAK_WARMUP_MIN (default 15, at most a quarter of the
+# Knobs (environment): SOAK_SAMPLE_SECS, SOAK_WARMUP_MIN (default 15 but at most a quarter of the
 # run), SOAK_VIEW_RPS (30), SOAK_VIEWERS (3 connections per instance), SOAK_ANNOUNCE_RPS (6),
 # SOAK_UPLOAD_SECS (300), SOAK_UPDATE_SECS (120), SOAK_KEEP_VIDEOS (6), SOAK_SEED (1),
 # SOAK_KEEP_DATA=1 (keep the data dirs at the end).
