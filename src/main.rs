@@ -5,6 +5,7 @@ use fleuve::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
