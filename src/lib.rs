@@ -15,6 +15,8 @@ pub mod ingest;
 pub mod media;
 pub mod metrics;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod tracker;
 pub mod transcode;
 pub mod video;

@@ -32,6 +32,9 @@ pub(super) const STREAM_THRESHOLD: u64 = 16 * CHUNK;
 const META_ENTRIES: usize = 16_384;
 /// Open file descriptors kept per shard for zero-copy sends of hot files.
 const OPEN_FILES: usize = 256;
+/// How often a shard drops the cached chunks and open descriptors of deleted or replaced files
+/// (checked on requests): deleted videos must not keep memory or disk space.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 static EXPOSE: HeaderValue =
     HeaderValue::from_static("Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified");
@@ -130,6 +133,8 @@ pub struct SegmentServer {
     pub(super) metrics: Arc<ShardMetrics>,
     pub(super) files: RefCell<LruCache<FileId, Rc<std::fs::File>>>,
     private: PrivateFiles,
+    /// When the cache and the open descriptors were last swept.
+    swept: Cell<Instant>,
 }
 
 /// What the server needs for private videos' files.
@@ -172,6 +177,7 @@ impl SegmentServer {
             files: RefCell::new(LruCache::new(
                 NonZeroUsize::new(OPEN_FILES).expect("non-zero"),
             )),
+            swept: Cell::new(Instant::now()),
             private: PrivateFiles {
                 moves_seen: Cell::new(access.moves()),
                 access,
@@ -372,6 +378,7 @@ impl SegmentServer {
     /// Stats `path` (through the per-shard metadata cache), refusing symlinks out of the root.
     fn file_meta(&self, path: &Path) -> Option<FileMeta> {
         self.forget_moved_files();
+        self.sweep_if_due();
         let now = Instant::now();
         if let Some(e) = self.meta.borrow_mut().get(path) {
             if now.duration_since(e.checked) < self.revalidate {
@@ -406,7 +413,9 @@ impl SegmentServer {
                     let off = idx * CHUNK;
                     let want = CHUNK.min(meta.id.size - off) as usize;
                     let data = self.reader.read_at(path.to_owned(), off, want).await?;
-                    self.cache.borrow_mut().insert(meta.id, idx, data.clone());
+                    self.cache
+                        .borrow_mut()
+                        .insert(meta.id, path, idx, data.clone());
                     data
                 }
             };
@@ -429,6 +438,38 @@ impl SegmentServer {
 }
 
 impl SegmentServer {
+    /// Every [`SWEEP_EVERY`]: drops the chunks of files that are gone or were replaced, and the
+    /// open descriptors of deleted files (which would keep their disk space allocated).
+    fn sweep_if_due(&self) {
+        let now = Instant::now();
+        if now.duration_since(self.swept.get()) < SWEEP_EVERY {
+            return;
+        }
+        self.swept.set(now);
+        let (files, bytes) = self.cache.borrow_mut().sweep(current_id);
+        let deleted: Vec<FileId> = self
+            .files
+            .borrow()
+            .iter()
+            .filter(|(_, f)| f.metadata().map_or(true, |m| m.nlink() == 0))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut open = self.files.borrow_mut();
+        for id in &deleted {
+            open.pop(id);
+        }
+        drop(open);
+        if files > 0 || !deleted.is_empty() {
+            tracing::debug!(
+                files,
+                bytes,
+                descriptors = deleted.len(),
+                "dropped what deleted media files held"
+            );
+            self.publish_cache_metrics();
+        }
+    }
+
     /// Drops the cached metadata when files moved since it was filled (one atomic load per
     /// request otherwise), so a file that left its URL stops answering there at once.
     fn forget_moved_files(&self) {
@@ -455,6 +496,21 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// The identity of the file at `path` now, if there is one.
+fn current_id(path: &Path) -> Option<FileId> {
+    std::fs::metadata(path).ok().map(|md| file_id(&md))
+}
+
+/// A file's identity: a rewritten file gets a new one.
+fn file_id(md: &std::fs::Metadata) -> FileId {
+    FileId {
+        dev: md.dev(),
+        ino: md.ino(),
+        size: md.len(),
+        mtime_ns: md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128,
+    }
+}
+
 fn stat_inside(root: &Path, path: &Path) -> Option<FileMeta> {
     let md = std::fs::metadata(path).ok()?;
     if !md.is_file() {
@@ -476,13 +532,7 @@ fn stat_inside(root: &Path, path: &Path) -> Option<FileMeta> {
         }
     }
     let mtime = md.modified().ok()?;
-    let mtime_ns = md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128;
-    let id = FileId {
-        dev: md.dev(),
-        ino: md.ino(),
-        size: md.len(),
-        mtime_ns,
-    };
+    let id = file_id(&md);
     let etag = HeaderValue::from_str(&format!("\"{:x}-{:x}\"", md.mtime(), md.len())).ok()?;
     let last_modified = HeaderValue::from_str(&httpdate::fmt_http_date(mtime)).ok()?;
     Some(FileMeta {

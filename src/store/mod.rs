@@ -490,50 +490,14 @@ mod tests {
         assert!(msg.contains("newer"), "{msg}");
     }
 
-    /// A tmpfs of `mib` MiB mounted on a temp dir (unmounted on drop); None without the right
-    /// to mount (not root).
-    struct Tmpfs {
-        dir: tempfile::TempDir,
-    }
-
-    impl Tmpfs {
-        fn mount(mib: u32) -> Option<Tmpfs> {
-            let dir = tempfile::tempdir().ok()?;
-            let ok = std::process::Command::new("mount")
-                .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-                .arg(dir.path())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            ok.then_some(Tmpfs { dir })
-        }
-
-        /// Fills the file system; returns the filler's path.
-        fn fill(&self) -> PathBuf {
-            use std::io::Write;
-            let path = self.dir.path().join("filler");
-            let mut f = std::fs::File::create(&path).unwrap();
-            let block = vec![0u8; 64 << 10];
-            while f.write_all(&block).is_ok() {}
-            path
-        }
-    }
-
-    impl Drop for Tmpfs {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
-
     #[test]
     fn a_full_disk_makes_writes_fail_until_the_store_is_reopened() {
+        use crate::testutil::Tmpfs;
         let Some(fs) = Tmpfs::mount(48) else {
             eprintln!("skipped: cannot mount a tmpfs here (needs root)");
             return;
         };
-        let path = fs.dir.path().join("meta");
+        let path = fs.path().join("meta");
         let store = Store::open(&path).unwrap();
         store
             .put(

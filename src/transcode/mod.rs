@@ -19,6 +19,7 @@ pub mod runner;
 pub mod source;
 pub mod space;
 pub mod worker;
+pub mod write_check;
 
 /// Test media, generated with Debian's `ffmpeg` CLI (nothing large is committed).
 #[cfg(test)]

@@ -19,6 +19,7 @@ use super::hwdecode::{download, on_device, HwAccel, HwDevice};
 use super::images::{write_jpeg, PREVIEW_BOX, THUMBNAIL_BOX};
 use super::ladder::{DeviceScaling, Ladder, Rung};
 use super::progress::PipelineStats;
+use super::write_check::WriteWatch;
 use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -697,6 +698,7 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
     let counters = stats.rung(res);
     let mut output = ff::format::output_as(&playlist_path, "hls")
         .map_err(libav(format!("{res}p: create HLS muxer")))?;
+    let writes = WriteWatch::attach(&mut output);
     let global_header = output
         .format()
         .flags()
@@ -954,6 +956,10 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
         .write_trailer()
         .map_err(libav(format!("{res}p: write trailer")))?;
     drop(output);
+    // A write that failed (a full disk) leaves a truncated file that the muxer does not report.
+    writes
+        .check()
+        .map_err(libav(format!("{res}p: write output files")))?;
 
     // ffmpeg may write the file as a path in EXT-X-MAP; rewrite with the bare name, as PeerTube does.
     let file_name = media_path
@@ -1184,6 +1190,33 @@ mod tests {
                 assert!(why.contains("h264_nvenc"), "fallback reason: {why:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_as_such_not_as_a_bad_playlist() {
+        let Some(disk) = crate::testutil::Tmpfs::mount(8) else {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let src = crate::transcode::testclip::clip(dir.path(), "s.mp4", "640x360", 25, 4, None);
+        let info = super::super::probe::probe(&src).unwrap();
+        let opts = PlanOptions {
+            resolutions: vec![240],
+            encoders: vec!["libx264".into()],
+            ..PlanOptions::default()
+        };
+        let ladder = plan(&info, &opts, &fleuve_hw::discover()).unwrap();
+        // Room for the thumbnails and the start of the renditions, not for all of them.
+        disk.fill_leaving(96 << 10);
+        let err = run(&src, &ladder, disk.path(), "full")
+            .expect_err("the disk is full")
+            .to_string();
+        assert!(
+            crate::transcode::space::mentions_no_space(&err),
+            "the error says the disk is full: {err}"
+        );
+        assert!(!err.contains("playlist"), "{err}");
     }
 
     #[test]
