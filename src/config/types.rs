@@ -129,12 +129,12 @@ fn one_of<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// The error of a socket address that does not parse.
-pub fn socket_addr_error(value: &str, example: &str) -> String {
+pub(crate) fn socket_addr_error(value: &str, example: &str) -> String {
     format!("{value:?} is not HOST:PORT with an IP address (e.g. {example})")
 }
 
 /// Serde for a required `SocketAddr` written as `"IP:PORT"`, with an error naming the value.
-pub mod socket_addr {
+pub(crate) mod socket_addr {
     use super::*;
 
     /// Writes `IP:PORT`.
@@ -153,7 +153,7 @@ pub mod socket_addr {
 
 /// Serde for an optional `SocketAddr` where an empty string means none (so the key keeps a
 /// string default and its `FLEUVE_*` variable).
-pub mod optional_socket_addr {
+pub(crate) mod optional_socket_addr {
     use super::*;
 
     /// Writes `IP:PORT`, or an empty string.
@@ -180,7 +180,7 @@ pub mod optional_socket_addr {
 }
 
 /// Serde for an optional path where an empty string means none.
-pub mod optional_path {
+pub(crate) mod optional_path {
     use super::*;
 
     /// Writes the path, or an empty string.
