@@ -5,6 +5,10 @@
 //! is `FLEUVE_MEDIA_CACHE_BYTES`, `listen` is `FLEUVE_LISTEN`. Every knob is documented in
 //! `docs/configuration.md`; a test keeps that page and this file in step.
 
+pub mod types;
+
+pub use types::{DeviceScaling, Encoder, IoMode, RESOLUTIONS};
+
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,7 +42,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Address the HTTP(S) listeners bind, one `SO_REUSEPORT` socket per shard. Port 0 picks a
     /// free port (tests).
-    pub listen: String,
+    #[serde(with = "types::socket_addr")]
+    pub listen: SocketAddr,
     /// Public base URL of this instance (scheme, host, optional port). Empty: derived from
     /// `listen` (and `localhost` when listening on all addresses).
     pub public_url: String,
@@ -84,7 +89,8 @@ pub struct WebConfig {
     /// Folder of the player's npm files (hls.js, p2p-media-loader), filled by `scripts/setup.sh`.
     /// Empty: `/usr/share/fleuve/web` when it holds them, else `web/dist` of the source tree the
     /// binary was built from.
-    pub assets_dir: String,
+    #[serde(with = "types::optional_path")]
+    pub assets_dir: Option<PathBuf>,
 }
 
 /// `[transcode]`: the ladder and the encoders (PeerTube's defaults).
@@ -93,7 +99,7 @@ pub struct WebConfig {
 pub struct TranscodeConfig {
     /// Encoders in order of preference; unavailable ones are skipped (and the reason recorded),
     /// `libx264` always ends the chain.
-    pub encoders: Vec<String>,
+    pub encoders: Vec<Encoder>,
     /// Resolutions (shorter side) to produce, never above the source's; the source's own
     /// resolution is always kept as the top rung.
     pub resolutions: Vec<u32>,
@@ -124,7 +130,7 @@ pub struct TranscodeConfig {
     pub vaapi_sessions: u32,
     /// Where rungs are scaled when the source is decoded on a GPU: `auto` (on the GPU for
     /// rungs encoded there), `always` or `never`.
-    pub device_scaling: String,
+    pub device_scaling: DeviceScaling,
     /// Longest side (width or height) of an accepted source, in pixels; larger uploads are
     /// refused when probed.
     pub max_source_side: u32,
@@ -142,14 +148,13 @@ pub struct TranscodeConfig {
 
 impl Default for TranscodeConfig {
     fn default() -> Self {
-        let p = crate::transcode::ladder::PlanOptions::default();
-        let limits = p.limits;
+        // The planner's and the source caps' defaults are these (`PlanOptions::default`).
         TranscodeConfig {
-            encoders: p.encoders,
-            resolutions: p.resolutions,
-            max_fps: p.max_fps,
-            gop_secs: p.gop_secs,
-            segment_secs: p.segment_secs,
+            encoders: Encoder::ALL.to_vec(),
+            resolutions: RESOLUTIONS.to_vec(),
+            max_fps: 60,
+            gop_secs: 2,
+            segment_secs: 4,
             jobs: 1,
             cores: Vec::new(),
             max_attempts: 3,
@@ -159,12 +164,12 @@ impl Default for TranscodeConfig {
             worker_nice: 10,
             nvenc_sessions: 0,
             vaapi_sessions: 0,
-            device_scaling: "auto".into(),
-            max_source_side: limits.max_side,
-            max_source_pixels: limits.max_pixels,
-            max_source_fps: limits.max_fps,
-            max_source_duration_secs: limits.max_duration_secs,
-            max_source_gigapixels: limits.max_gigapixels,
+            device_scaling: DeviceScaling::Auto,
+            max_source_side: 8192,
+            max_source_pixels: 8192 * 4320,
+            max_source_fps: 300,
+            max_source_duration_secs: 12 * 3600,
+            max_source_gigapixels: 4000,
         }
     }
 }
@@ -178,7 +183,8 @@ pub struct TrackerConfig {
     /// Track only our info-hashes (the `infohashes` table); false = an open tracker.
     pub private: bool,
     /// UDP tracker address (one `SO_REUSEPORT` socket per shard). Empty = no UDP tracker.
-    pub udp_listen: String,
+    #[serde(with = "types::optional_socket_addr")]
+    pub udp_listen: Option<SocketAddr>,
     /// Announce interval sent to clients, in seconds.
     pub interval_secs: u32,
     /// A peer not heard from for this many seconds is dropped.
@@ -209,7 +215,7 @@ impl Default for TrackerConfig {
         TrackerConfig {
             enabled: true,
             private: true,
-            udp_listen: "127.0.0.1:6969".into(),
+            udp_listen: Some(SocketAddr::from(([127, 0, 0, 1], 6969))),
             interval_secs: 120,
             peer_max_age_secs: 300,
             max_peers_per_swarm: 10_000,
@@ -320,34 +326,6 @@ impl Default for UploadConfig {
     }
 }
 
-impl TranscodeConfig {
-    /// The planner's options.
-    pub fn plan_options(&self) -> crate::transcode::ladder::PlanOptions {
-        crate::transcode::ladder::PlanOptions {
-            resolutions: self.resolutions.clone(),
-            encoders: self.encoders.clone(),
-            max_fps: self.max_fps,
-            gop_secs: self.gop_secs,
-            segment_secs: self.segment_secs,
-            sessions: Vec::new(),
-            device_scaling: crate::transcode::ladder::DeviceScaling::parse(&self.device_scaling)
-                .unwrap_or_default(),
-            limits: self.source_limits(),
-        }
-    }
-
-    /// The caps on sources (`max_source_*`).
-    pub fn source_limits(&self) -> crate::transcode::limits::SourceLimits {
-        crate::transcode::limits::SourceLimits {
-            max_side: self.max_source_side,
-            max_pixels: self.max_source_pixels,
-            max_fps: self.max_source_fps,
-            max_duration_secs: self.max_source_duration_secs,
-            max_gigapixels: self.max_source_gigapixels,
-        }
-    }
-}
-
 /// `[engine]`: shards, cores and I/O.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -359,7 +337,7 @@ pub struct EngineConfig {
     pub cores: Vec<usize>,
     /// File I/O backend: `auto` (io_uring when the kernel allows it, else portable), `uring`
     /// (fail if unavailable) or `portable` (pread on a small blocking pool).
-    pub io: String,
+    pub io: IoMode,
     /// Threads in the blocking pool (file reads on the portable path, fsyncing writes, password
     /// hashing).
     pub blocking_threads: usize,
@@ -397,9 +375,11 @@ pub struct EngineConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// PEM certificate chain. TLS is on when both `cert` and `key` are set.
-    pub cert: String,
+    #[serde(with = "types::optional_path")]
+    pub cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
-    pub key: String,
+    #[serde(with = "types::optional_path")]
+    pub key: Option<PathBuf>,
 }
 
 /// `[media]`: the segment server.
@@ -453,7 +433,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./data"),
-            listen: "127.0.0.1:9000".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9000)),
             public_url: String::new(),
             engine: EngineConfig::default(),
             tls: TlsConfig::default(),
@@ -475,7 +455,7 @@ impl Default for EngineConfig {
         EngineConfig {
             shards: 0,
             cores: Vec::new(),
-            io: "auto".into(),
+            io: IoMode::Auto,
             blocking_threads: 2,
             drain_timeout_secs: 10,
             header_read_timeout_secs: 30,
@@ -542,13 +522,14 @@ impl Config {
             let from_file: toml::Value =
                 toml::from_str(&text).map_err(|e| invalid(Some(path.display().to_string()), e))?;
             // Validate the file alone first so errors name the file, not the merge.
-            Config::deserialize(from_file.clone())
-                .map_err(|e| invalid(Some(path.display().to_string()), e))?;
+            typed(from_file.clone()).map_err(|e| invalid(Some(path.display().to_string()), e))?;
             merge(&mut tree, from_file);
         }
         let defaults = toml::Value::try_from(Config::default()).map_err(|e| invalid(None, e))?;
         let mut leaves = Vec::new();
         collect_leaves(&defaults, &mut Vec::new(), &mut leaves);
+        // Key path → the variable that set it, so a bad value names its variable.
+        let mut from_env: Vec<(String, String)> = Vec::new();
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("FLEUVE_") else {
                 continue;
@@ -557,35 +538,36 @@ impl Config {
                 let parsed = parse_env_value(default, &value)
                     .map_err(|m| invalid(Some(name.clone()), format!("{m} (got {value:?})")))?;
                 set_path(&mut tree, path, parsed);
+                from_env.push((path.join("."), name));
             }
         }
-        let config = Config::deserialize(tree).map_err(|e| invalid(None, e))?;
+        let config = typed(tree).map_err(|e| {
+            let origin = from_env
+                .iter()
+                .find(|(key, _)| e.key.split('[').next() == Some(key.as_str()))
+                .map(|(_, var)| var.clone());
+            invalid(origin, e)
+        })?;
         config.validate()?;
         Ok(config)
     }
 
+    /// Sets `listen` from a command-line flag, with the error a bad config value gets.
+    pub fn set_listen(&mut self, value: &str) -> Result<(), ConfigError> {
+        self.listen = value.parse().map_err(|_| {
+            invalid(
+                Some("--listen".into()),
+                format!(
+                    "listen: {}",
+                    types::socket_addr_error(value, "127.0.0.1:9000 or [::]:443")
+                ),
+            )
+        })?;
+        Ok(())
+    }
+
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.listen_addr()?;
-        if crate::transcode::ladder::DeviceScaling::parse(&self.transcode.device_scaling).is_none()
-        {
-            return Err(invalid(
-                Some("transcode.device_scaling".into()),
-                format!(
-                    "unknown value {:?}; expected auto, always or never",
-                    self.transcode.device_scaling
-                ),
-            ));
-        }
-        if !["auto", "uring", "portable"].contains(&self.engine.io.as_str()) {
-            return Err(invalid(
-                Some("engine.io".into()),
-                format!(
-                    "unknown I/O backend {:?}; expected auto, uring or portable",
-                    self.engine.io
-                ),
-            ));
-        }
         if self.federation.key_fetch_max_in_flight == 0 || self.federation.key_fetch_per_host == 0 {
             return Err(invalid(
                 Some("federation".into()),
@@ -658,37 +640,15 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        for e in &self.transcode.encoders {
-            if !["h264_nvenc", "h264_vaapi", "libx264"].contains(&e.as_str()) {
-                return Err(invalid(
-                    Some("transcode.encoders".into()),
-                    format!("unknown encoder {e:?}; expected h264_nvenc, h264_vaapi or libx264"),
-                ));
-            }
-        }
         if let Some(r) = self
             .transcode
             .resolutions
             .iter()
-            .find(|r| !crate::transcode::ladder::RESOLUTIONS.contains(r))
+            .find(|r| !RESOLUTIONS.contains(r))
         {
             return Err(invalid(
                 Some("transcode.resolutions".into()),
-                format!(
-                    "{r} is not one of PeerTube's resolutions {:?}",
-                    crate::transcode::ladder::RESOLUTIONS
-                ),
-            ));
-        }
-        if !self.tracker.udp_listen.is_empty()
-            && self.tracker.udp_listen.parse::<SocketAddr>().is_err()
-        {
-            return Err(invalid(
-                Some("tracker.udp_listen".into()),
-                format!(
-                    "{:?} is not HOST:PORT (use an IP address, or an empty string to disable UDP)",
-                    self.tracker.udp_listen
-                ),
+                format!("{r} is not one of PeerTube's resolutions {RESOLUTIONS:?}"),
             ));
         }
         if self.tracker.max_numwant == 0 || self.tracker.max_peers_per_swarm == 0 {
@@ -741,7 +701,7 @@ impl Config {
                 ),
             ));
         }
-        if self.tls.cert.is_empty() != self.tls.key.is_empty() {
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(invalid(
                 Some("tls".into()),
                 "set both tls.cert and tls.key, or neither",
@@ -764,22 +724,9 @@ impl Config {
         Ok(())
     }
 
-    /// The listen address as a socket address.
-    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.listen.parse().map_err(|_| {
-            invalid(
-                Some("listen".into()),
-                format!(
-                    "{:?} is not HOST:PORT with an IP address (e.g. 127.0.0.1:9000 or [::]:443)",
-                    self.listen
-                ),
-            )
-        })
-    }
-
     /// Whether TLS is configured.
     pub fn tls_enabled(&self) -> bool {
-        !self.tls.cert.is_empty()
+        self.tls.cert.is_some()
     }
 
     /// The public URL, derived from the bound address when not configured (no trailing slash).
@@ -816,6 +763,37 @@ impl Config {
             .map(|(p, _)| (p.join("."), format!("FLEUVE_{}", env_name(&p))))
             .collect()
     }
+}
+
+/// A value of the merged tree that does not fit its key's type.
+struct TypeError {
+    /// The key path (`transcode.device_scaling`); empty at the top level.
+    key: String,
+    /// What is wrong with it.
+    message: String,
+}
+
+impl std::fmt::Display for TypeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// Parses a configuration tree into the typed configuration, naming the key of a bad value.
+fn typed(tree: toml::Value) -> Result<Config, TypeError> {
+    serde_path_to_error::deserialize(tree).map_err(|e| {
+        let key = e.path().to_string();
+        TypeError {
+            // Errors at the top level (an unknown top-level key) have the path ".".
+            key: if key == "." { String::new() } else { key },
+            // toml's own message, without the key line it appends (the key is above).
+            message: e.into_inner().message().to_string(),
+        }
+    })
 }
 
 fn invalid(origin: Option<String>, message: impl std::fmt::Display) -> ConfigError {
@@ -947,8 +925,20 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let c = Config::load(None, env(&[])).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("./data"));
-        assert_eq!(c.listen, "127.0.0.1:9000");
+        assert_eq!(c.listen, "127.0.0.1:9000".parse::<SocketAddr>().unwrap());
         assert_eq!(c.engine.shards, 0);
+        assert_eq!(c.engine.io, IoMode::Auto);
+        assert_eq!(c.transcode.device_scaling, DeviceScaling::Auto);
+        assert_eq!(
+            c.transcode.encoders,
+            [Encoder::H264Nvenc, Encoder::H264Vaapi, Encoder::Libx264]
+        );
+        assert_eq!(
+            c.tracker.udp_listen,
+            Some("127.0.0.1:6969".parse().unwrap())
+        );
+        assert_eq!((c.tls.cert.as_ref(), c.tls.key.as_ref()), (None, None));
+        assert_eq!(c.web.assets_dir, None);
         assert_eq!(
             c.effective_public_url("127.0.0.1:9000".parse().unwrap()),
             "http://127.0.0.1:9000"
@@ -974,10 +964,27 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(c.listen, "127.0.0.1:1234");
+        assert_eq!(c.listen, "127.0.0.1:1234".parse::<SocketAddr>().unwrap());
         assert_eq!(c.media.cache_bytes, 77);
         assert_eq!(c.engine.cores, vec![0, 1]);
-        assert_eq!(c.engine.io, "portable");
+        assert_eq!(c.engine.io, IoMode::Portable);
+
+        let c = Config::load(
+            None,
+            env(&[
+                ("FLEUVE_TRANSCODE_ENCODERS", "libx264"),
+                ("FLEUVE_TRACKER_UDP_LISTEN", ""),
+                ("FLEUVE_TLS_CERT", "/etc/fleuve/cert.pem"),
+                ("FLEUVE_TLS_KEY", "/etc/fleuve/key.pem"),
+                ("FLEUVE_WEB_ASSETS_DIR", "/srv/web"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.transcode.encoders, [Encoder::Libx264]);
+        assert_eq!(c.tracker.udp_listen, None);
+        assert_eq!(c.tls.cert, Some(PathBuf::from("/etc/fleuve/cert.pem")));
+        assert!(c.tls_enabled());
+        assert_eq!(c.web.assets_dir, Some(PathBuf::from("/srv/web")));
     }
 
     #[test]
@@ -1010,10 +1017,71 @@ mod tests {
             "{msg}"
         );
         let c = Config::load(None, env(&[("FLEUVE_TRANSCODE_DEVICE_SCALING", "never")])).unwrap();
-        assert_eq!(
-            c.transcode.plan_options().device_scaling,
-            crate::transcode::ladder::DeviceScaling::Never
+        assert_eq!(c.transcode.device_scaling, DeviceScaling::Never);
+        // Each typed key: the variable, the key, the value and what was expected.
+        for (var, value, key, expected) in [
+            (
+                "FLEUVE_LISTEN",
+                "nowhere",
+                "listen",
+                "HOST:PORT with an IP address",
+            ),
+            (
+                "FLEUVE_ENGINE_IO",
+                "magic",
+                "engine.io",
+                "expected auto, uring or portable",
+            ),
+            (
+                "FLEUVE_TRANSCODE_DEVICE_SCALING",
+                "gpu",
+                "transcode.device_scaling",
+                "expected auto, always or never",
+            ),
+            (
+                "FLEUVE_TRANSCODE_ENCODERS",
+                "libx264,h265",
+                "transcode.encoders",
+                "expected h264_nvenc, h264_vaapi or libx264",
+            ),
+            (
+                "FLEUVE_TRACKER_UDP_LISTEN",
+                "localhost:6969",
+                "tracker.udp_listen",
+                "or an empty string to disable it",
+            ),
+        ] {
+            let msg = Config::load(None, env(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            let shown = value.rsplit(',').next().unwrap_or(value);
+            assert!(
+                msg.contains(var)
+                    && msg.contains(key)
+                    && msg.contains(&format!("{shown:?}"))
+                    && msg.contains(expected),
+                "{msg}"
+            );
+        }
+        std::fs::write(&f, "[transcode]\nencoders = [\"libx265\"]\n").unwrap();
+        let msg = Config::load(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(
+            msg.contains("fleuve.toml")
+                && msg.contains("transcode.encoders")
+                && msg.contains("\"libx265\""),
+            "{msg}"
         );
+        std::fs::write(&f, "colour = \"blue\"\n").unwrap();
+        let msg = Config::load(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(msg.contains("colour"), "{msg}");
+        let mut c = Config::default();
+        let msg = c.set_listen("here:80").unwrap_err().to_string();
+        assert!(
+            msg.contains("listen") && msg.contains("\"here:80\""),
+            "{msg}"
+        );
+        c.set_listen("[::1]:0").unwrap();
+        assert_eq!(c.listen, "[::1]:0".parse::<SocketAddr>().unwrap());
         for (var, value, key) in [
             (
                 "FLEUVE_TRANSCODE_MAX_SOURCE_SIDE",
@@ -1053,8 +1121,8 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(c.transcode.plan_options().limits.max_side, 640);
-        assert_eq!(c.transcode.plan_options().limits.max_gigapixels, 0);
+        assert_eq!(c.transcode.max_source_side, 640);
+        assert_eq!(c.transcode.max_source_gigapixels, 0);
         let msg = Config::load(None, env(&[("FLEUVE_ENGINE_IO", "magic")]))
             .unwrap_err()
             .to_string();

@@ -110,7 +110,7 @@ fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
         config.data_dir = d.clone();
     }
     if let Some(l) = &args.listen {
-        config.listen = l.clone();
+        config.set_listen(l)?;
     }
     if let Some(u) = &args.public_url {
         config.public_url = u.clone();

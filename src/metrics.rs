@@ -2,7 +2,9 @@
 //! allocation, no shared cache lines on the hot path); `/metrics` reads them all and renders the
 //! text format with a `shard` label where it helps.
 
-use std::fmt::Write;
+pub mod exposition;
+
+use exposition::{Exposition, Kind};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -52,12 +54,7 @@ impl RouteClass {
 }
 
 /// A per-shard series: name, type, help, and how to read it.
-type PerShardSeries = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&ShardMetrics) -> i64,
-);
+type PerShardSeries = (&'static str, Kind, &'static str, fn(&ShardMetrics) -> i64);
 
 /// Statuses counted individually; the last slot counts every other status.
 const STATUSES: [u16; 20] = [
@@ -141,7 +138,11 @@ impl Metrics {
     /// Renders the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        out.push_str("# HELP fleuve_http_requests_total HTTP responses by route class and status.\n# TYPE fleuve_http_requests_total counter\n");
+        let mut w = Exposition::new(&mut out);
+        let mut requests = w.counter(
+            "fleuve_http_requests_total",
+            "HTTP responses by route class and status.",
+        );
         for class in RouteClass::ALL {
             for slot in 0..SLOTS {
                 let n: u64 = self
@@ -152,73 +153,65 @@ impl Metrics {
                 if n == 0 {
                     continue;
                 }
-                let status = STATUSES
-                    .get(slot)
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "other".into());
-                let _ = writeln!(
-                    out,
-                    "fleuve_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
-                    class.label()
-                );
+                let status: &dyn std::fmt::Display = match STATUSES.get(slot) {
+                    Some(s) => s,
+                    None => &"other",
+                };
+                requests.sample(&[("route", &class.label()), ("status", status)], n);
             }
         }
-        out.push_str("# HELP fleuve_http_response_bytes_total Response body bytes by route class.\n# TYPE fleuve_http_response_bytes_total counter\n");
+        let mut bytes = w.counter(
+            "fleuve_http_response_bytes_total",
+            "Response body bytes by route class.",
+        );
         for class in RouteClass::ALL {
             let n: u64 = self
                 .shards
                 .iter()
                 .map(|s| s.bytes[class as usize].load(Relaxed))
                 .sum();
-            let _ = writeln!(
-                out,
-                "fleuve_http_response_bytes_total{{route=\"{}\"}} {n}",
-                class.label()
-            );
+            bytes.sample(&[("route", &class.label())], n);
         }
         let per_shard: [PerShardSeries; 5] = [
             (
                 "fleuve_connections_open",
-                "gauge",
+                Kind::Gauge,
                 "Connections open now, per shard.",
                 |s| s.connections_open.load(Relaxed),
             ),
             (
                 "fleuve_connections_accepted_total",
-                "counter",
+                Kind::Counter,
                 "Connections accepted, per shard.",
                 |s| s.connections_total.load(Relaxed) as i64,
             ),
             (
                 "fleuve_cache_hits_total",
-                "counter",
+                Kind::Counter,
                 "Media cache chunk hits, per shard.",
                 |s| s.cache_hits.load(Relaxed) as i64,
             ),
             (
                 "fleuve_cache_misses_total",
-                "counter",
+                Kind::Counter,
                 "Media cache chunk misses (disk reads), per shard.",
                 |s| s.cache_misses.load(Relaxed) as i64,
             ),
             (
                 "fleuve_cache_bytes",
-                "gauge",
+                Kind::Gauge,
                 "Bytes held in the media cache, per shard.",
                 |s| s.cache_bytes.load(Relaxed) as i64,
             ),
         ];
         for (name, kind, help, get) in per_shard {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            let mut family = w.family(name, help, kind);
             for s in &self.shards {
-                let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", s.shard, get(s));
+                family.sample(&[("shard", &s.shard)], get(s));
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP fleuve_shards Shards (event-loop threads) running.\n# TYPE fleuve_shards gauge\nfleuve_shards {}",
-            self.shards.len()
-        );
+        w.gauge("fleuve_shards", "Shards (event-loop threads) running.")
+            .sample(&[], self.shards.len());
         out
     }
 }
@@ -246,5 +239,50 @@ mod tests {
             RouteClass::Media
         );
         assert_eq!(RouteClass::of("/api/v1/config"), RouteClass::Api);
+    }
+
+    #[test]
+    fn the_text_is_byte_for_byte_the_documented_one() {
+        let m = Metrics::new(2);
+        m.shard(0).record(RouteClass::Media, 206, 100);
+        m.shard(1).record(RouteClass::Api, 599, 1);
+        m.shard(1).cache_hits.fetch_add(3, Relaxed);
+        m.shard(0).connections_open.fetch_add(2, Relaxed);
+        assert_eq!(
+            m.render(),
+            "# HELP fleuve_http_requests_total HTTP responses by route class and status.\n\
+             # TYPE fleuve_http_requests_total counter\n\
+             fleuve_http_requests_total{route=\"media\",status=\"206\"} 1\n\
+             fleuve_http_requests_total{route=\"api\",status=\"other\"} 1\n\
+             # HELP fleuve_http_response_bytes_total Response body bytes by route class.\n\
+             # TYPE fleuve_http_response_bytes_total counter\n\
+             fleuve_http_response_bytes_total{route=\"media\"} 100\n\
+             fleuve_http_response_bytes_total{route=\"api\"} 1\n\
+             fleuve_http_response_bytes_total{route=\"metrics\"} 0\n\
+             fleuve_http_response_bytes_total{route=\"other\"} 0\n\
+             # HELP fleuve_connections_open Connections open now, per shard.\n\
+             # TYPE fleuve_connections_open gauge\n\
+             fleuve_connections_open{shard=\"0\"} 2\n\
+             fleuve_connections_open{shard=\"1\"} 0\n\
+             # HELP fleuve_connections_accepted_total Connections accepted, per shard.\n\
+             # TYPE fleuve_connections_accepted_total counter\n\
+             fleuve_connections_accepted_total{shard=\"0\"} 0\n\
+             fleuve_connections_accepted_total{shard=\"1\"} 0\n\
+             # HELP fleuve_cache_hits_total Media cache chunk hits, per shard.\n\
+             # TYPE fleuve_cache_hits_total counter\n\
+             fleuve_cache_hits_total{shard=\"0\"} 0\n\
+             fleuve_cache_hits_total{shard=\"1\"} 3\n\
+             # HELP fleuve_cache_misses_total Media cache chunk misses (disk reads), per shard.\n\
+             # TYPE fleuve_cache_misses_total counter\n\
+             fleuve_cache_misses_total{shard=\"0\"} 0\n\
+             fleuve_cache_misses_total{shard=\"1\"} 0\n\
+             # HELP fleuve_cache_bytes Bytes held in the media cache, per shard.\n\
+             # TYPE fleuve_cache_bytes gauge\n\
+             fleuve_cache_bytes{shard=\"0\"} 0\n\
+             fleuve_cache_bytes{shard=\"1\"} 0\n\
+             # HELP fleuve_shards Shards (event-loop threads) running.\n\
+             # TYPE fleuve_shards gauge\n\
+             fleuve_shards 2\n"
+        );
     }
 }

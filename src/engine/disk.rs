@@ -72,17 +72,18 @@ pub fn room_for(app: &App, incoming: u64) -> Result<(), String> {
 
 /// The store and disk figures for `/metrics`.
 pub fn render_metrics(app: &App, out: &mut String) {
-    use std::fmt::Write;
     let writable = matches!(app.store.health(), Health::Writable) as u8;
-    let _ = writeln!(
-        out,
-        "# HELP fleuve_store_writable Whether the metadata store takes writes (0 after a failed write, until the disk has room again).\n# TYPE fleuve_store_writable gauge\nfleuve_store_writable {writable}"
-    );
-    let _ = writeln!(
-        out,
-        "# HELP fleuve_disk_available_bytes Bytes available on the data directory's file system.\n# TYPE fleuve_disk_available_bytes gauge\nfleuve_disk_available_bytes {}",
-        app.disk.available.load(Relaxed)
-    );
+    let mut w = crate::metrics::exposition::Exposition::new(out);
+    w.gauge(
+        "fleuve_store_writable",
+        "Whether the metadata store takes writes (0 after a failed write, until the disk has room again).",
+    )
+    .sample(&[], writable);
+    w.gauge(
+        "fleuve_disk_available_bytes",
+        "Bytes available on the data directory's file system.",
+    )
+    .sample(&[], app.disk.available.load(Relaxed));
 }
 
 /// The store and disk figures for the admin status.

@@ -137,24 +137,27 @@ impl ConnLimits {
 
     /// Appends the limits' Prometheus series to `out`.
     pub fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write;
-        let _ = writeln!(
-            out,
-            "# HELP fleuve_connections_refused_total Connections refused by a cap.\n# TYPE fleuve_connections_refused_total counter\nfleuve_connections_refused_total{{cap=\"process\"}} {}\nfleuve_connections_refused_total{{cap=\"address\"}} {}",
-            self.refused_total.load(Relaxed),
-            self.refused_per_address.load(Relaxed)
+        let mut w = crate::metrics::exposition::Exposition::new(out);
+        w.counter(
+            "fleuve_connections_refused_total",
+            "Connections refused by a cap.",
+        )
+        .sample(&[("cap", &"process")], self.refused_total.load(Relaxed))
+        .sample(
+            &[("cap", &"address")],
+            self.refused_per_address.load(Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "# HELP fleuve_connection_timeouts_total Connections closed by a timeout.\n# TYPE fleuve_connection_timeouts_total counter\nfleuve_connection_timeouts_total{{timeout=\"send\"}} {}\nfleuve_connection_timeouts_total{{timeout=\"idle\"}} {}",
-            self.send_timeouts.load(Relaxed),
-            self.idle_timeouts.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP fleuve_send_buffer_bytes Response bytes waiting for clients (all connections).\n# TYPE fleuve_send_buffer_bytes gauge\nfleuve_send_buffer_bytes {}",
-            self.budget_in_use()
-        );
+        w.counter(
+            "fleuve_connection_timeouts_total",
+            "Connections closed by a timeout.",
+        )
+        .sample(&[("timeout", &"send")], self.send_timeouts.load(Relaxed))
+        .sample(&[("timeout", &"idle")], self.idle_timeouts.load(Relaxed));
+        w.gauge(
+            "fleuve_send_buffer_bytes",
+            "Response bytes waiting for clients (all connections).",
+        )
+        .sample(&[], self.budget_in_use());
     }
 
     /// The limits and their counters for the admin status.
@@ -478,6 +481,29 @@ mod tests {
             send_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(60),
         })
+    }
+
+    #[test]
+    fn metrics_text_is_byte_for_byte_the_documented_one() {
+        let l = limits(10, 2);
+        l.refused_per_address.fetch_add(3, Relaxed);
+        l.idle_timeouts.fetch_add(1, Relaxed);
+        let mut out = String::new();
+        l.render_metrics(&mut out);
+        assert_eq!(
+            out,
+            "# HELP fleuve_connections_refused_total Connections refused by a cap.\n\
+             # TYPE fleuve_connections_refused_total counter\n\
+             fleuve_connections_refused_total{cap=\"process\"} 0\n\
+             fleuve_connections_refused_total{cap=\"address\"} 3\n\
+             # HELP fleuve_connection_timeouts_total Connections closed by a timeout.\n\
+             # TYPE fleuve_connection_timeouts_total counter\n\
+             fleuve_connection_timeouts_total{timeout=\"send\"} 0\n\
+             fleuve_connection_timeouts_total{timeout=\"idle\"} 1\n\
+             # HELP fleuve_send_buffer_bytes Response bytes waiting for clients (all connections).\n\
+             # TYPE fleuve_send_buffer_bytes gauge\n\
+             fleuve_send_buffer_bytes 0\n"
+        );
     }
 
     #[test]

@@ -12,14 +12,15 @@ pub mod systemd;
 pub mod tls;
 
 use crate::app::{host_of, App, EngineInfo, ShardInfo};
-use crate::config::Config;
+use crate::config::{Config, IoMode};
 use crate::media::fileio::{choose_backend, IoBackend};
 use crate::metrics::Metrics;
 use crate::store::{DataDirLock, Store};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Name of the file, in the data dir, that holds the bound address and public URL while the
@@ -39,31 +40,103 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
 
     let cores = choose_cores(&config)?;
     let n = cores.len();
-    let (backend, fallback) = choose_backend(&config.engine.io, n).map_err(anyhow::Error::msg)?;
-    if let Some(why) = &fallback {
-        if backend == IoBackend::Portable && config.engine.io != "portable" {
-            tracing::warn!(reason = %why, "io_uring unavailable; serving files through the portable pread path");
-        } else {
-            tracing::info!(reason = %why, "portable file I/O selected");
-        }
-    }
-    let listen = config.listen_addr()?;
-    let listeners = listener::bind_shards(listen, n)?;
+    let (backend, fallback) = choose_io_backend(&config, n)?;
+    let listeners = listener::bind_shards(config.listen, n)?;
     let bound = listeners[0].local_addr()?;
     let public_url = config.effective_public_url(bound);
-    let tls = if config.tls_enabled() {
-        Some(
-            tls::load(Path::new(&config.tls.cert), Path::new(&config.tls.key))
-                .map_err(anyhow::Error::msg)?,
-        )
-    } else {
-        None
+    let tls = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => Some(tls::load(cert, key).map_err(anyhow::Error::msg)?),
+        _ => None,
     };
     let cache_total = if config.media.cache_bytes > 0 {
         config.media.cache_bytes
     } else {
         total_memory().unwrap_or(8 << 30) / 8
     };
+    let engine = EngineInfo {
+        shards: cores
+            .iter()
+            .enumerate()
+            .map(|(index, core)| ShardInfo {
+                index,
+                core: Some(*core),
+            })
+            .collect(),
+        io_backend: backend.name(),
+        io_fallback_reason: fallback,
+        cache_bytes_per_shard: cache_total / n as u64,
+        tls: tls.is_some(),
+        listen: bound.to_string(),
+    };
+    let udp_sockets = bind_udp_tracker(&config, n)?;
+    let udp_bound = udp_sockets.first().and_then(|s| s.local_addr().ok());
+    let app = build_app(config, store, engine, public_url.clone(), &cores, started)?;
+    prepare_state(&app)?;
+    let background = Background::start(&app, udp_sockets, &cores)?;
+
+    let specs = listeners
+        .into_iter()
+        .zip(cores.iter())
+        .enumerate()
+        .map(|(index, (listener, core))| shard::ShardSpec {
+            index,
+            core: Some(*core),
+            listener,
+            backend,
+            tls: tls.clone(),
+            media_root: media_root.clone(),
+        })
+        .collect();
+    let (shards, exit_rx) = Shards::start(&app, specs)?;
+    write_addr_file(&data_dir, &bound.to_string(), &public_url, udp_bound)?;
+    tracing::info!(
+        listen = %bound,
+        public_url = %public_url,
+        shards = n,
+        cores = ?cores,
+        io = backend.name(),
+        cache_bytes_per_shard = app.engine.cache_bytes_per_shard,
+        tls = app.engine.tls,
+        "fleuve serving"
+    );
+    systemd::ready(&format!("serving {public_url} on {n} shards"));
+
+    let outcome = supervise(&app, exit_rx, &public_url);
+    match &outcome {
+        Ok(signal) => {
+            tracing::info!(
+                signal = *signal,
+                "shutting down: no new connections, draining"
+            );
+            systemd::stopping();
+        }
+        Err(e) => tracing::error!(error = %e, "stopping"),
+    }
+    shut_down(&app, shards, background);
+    outcome?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Picks the file I/O backend for `engine.io` and says why when it is not io_uring.
+fn choose_io_backend(
+    config: &Config,
+    shards: usize,
+) -> anyhow::Result<(IoBackend, Option<String>)> {
+    let (backend, fallback) =
+        choose_backend(config.engine.io, shards).map_err(anyhow::Error::msg)?;
+    if let Some(why) = &fallback {
+        if backend == IoBackend::Portable && config.engine.io != IoMode::Portable {
+            tracing::warn!(reason = %why, "io_uring unavailable; serving files through the portable pread path");
+        } else {
+            tracing::info!(reason = %why, "portable file I/O selected");
+        }
+    }
+    Ok((backend, fallback))
+}
+
+/// The connection caps of `[engine]`, their automatic values resolved.
+fn connection_limits(config: &Config) -> Arc<limits::ConnLimits> {
     let nofile = limits::raise_nofile_limit();
     let conn_limits = limits::ConnLimits::new(limits::LimitsConfig {
         max_connections: match config.engine.max_connections {
@@ -87,23 +160,31 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         send_buffer_bytes = conn_limits.config().send_buffer_bytes,
         "connection limits"
     );
-    let pool = blocking::BlockingPool::new(config.engine.blocking_threads, &cores);
-    let metrics = Metrics::new(n);
-    let engine = EngineInfo {
-        shards: cores
-            .iter()
-            .enumerate()
-            .map(|(index, core)| ShardInfo {
-                index,
-                core: Some(*core),
-            })
-            .collect(),
-        io_backend: backend.name(),
-        io_fallback_reason: fallback,
-        cache_bytes_per_shard: cache_total / n as u64,
-        tls: tls.is_some(),
-        listen: bound.to_string(),
-    };
+    conn_limits
+}
+
+/// The UDP tracker's sockets, one per shard; none when it is off.
+fn bind_udp_tracker(config: &Config, shards: usize) -> anyhow::Result<Vec<std::net::UdpSocket>> {
+    Ok(match (config.tracker.enabled, config.tracker.udp_listen) {
+        (true, Some(addr)) => crate::tracker::front::udp::bind(addr, shards)
+            .with_context(|| format!("cannot bind the UDP tracker on {addr}"))?,
+        _ => Vec::new(),
+    })
+}
+
+/// The application state every shard shares: the subsystems, built from the configuration.
+fn build_app(
+    config: Config,
+    store: Arc<Store>,
+    engine: EngineInfo,
+    public_url: String,
+    cores: &[usize],
+    started: Instant,
+) -> anyhow::Result<Arc<App>> {
+    let data_dir = config.data_dir.clone();
+    let conn_limits = connection_limits(&config);
+    let pool = blocking::BlockingPool::new(config.engine.blocking_threads, cores);
+    let metrics = Metrics::new(cores.len());
     let exe = std::env::current_exe().context("cannot locate the fleuve executable")?;
     let video_locks = Arc::new(crate::video::locks::VideoLocks::default());
     let media_access = Arc::new(crate::media::access::MediaAccess::new(
@@ -129,134 +210,171 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         config.tracker.clone(),
         store.clone(),
     ));
-    let udp_sockets = match (config.tracker.enabled, config.tracker.udp_listen.as_str()) {
-        (true, addr) if !addr.is_empty() => {
-            let addr: std::net::SocketAddr = addr.parse().context("tracker.udp_listen")?;
-            crate::tracker::front::udp::bind(addr, n)
-                .with_context(|| format!("cannot bind the UDP tracker on {addr}"))?
-        }
-        _ => Vec::new(),
-    };
-    let udp_bound = udp_sockets.first().and_then(|s| s.local_addr().ok());
     let federation = Arc::new(
         crate::federation::Federation::new(config.federation.clone(), &store)
             .context("cannot load the federation queues")?,
     );
-    let app = Arc::new(App {
+    Ok(Arc::new(App {
         federation,
         conn_limits,
         disk: Default::default(),
         media_access,
         video_locks,
-        tracker: tracker.clone(),
-        transcoder: transcoder.clone(),
+        tracker,
+        transcoder,
         uploads: Default::default(),
         exe,
         public_host: host_of(&public_url),
-        public_url: public_url.clone(),
-        data_dir: data_dir.clone(),
-        store: store.clone(),
-        pool: pool.clone(),
-        metrics: metrics.clone(),
+        public_url,
+        data_dir,
+        store,
+        pool,
+        metrics,
         engine,
         started,
         login_throttle: crate::api::login_throttle::LoginThrottle::new(&config.auth),
         config,
-    });
-    crate::api::auth::bootstrap(&app).context("cannot create the first account")?;
-    crate::api::uploads::remove_expired(&app, true);
-    // Before any shard serves: every local video's files where its privacy says (finishes a
-    // move a crash interrupted; moves the files of videos made private before Fleuve moved them).
-    crate::api::video_privacy::reconcile(&app)
-        .context("cannot put video files where their privacy says")?;
-    {
-        let weak = Arc::downgrade(&app);
-        transcoder.set_on_published(Box::new(move |video_id| {
-            if let Some(app) = weak.upgrade() {
-                if app.config.federation.enabled {
-                    crate::federation::outbox::video_published(&app, video_id);
-                }
-            }
-        }));
-    }
-    let fed_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut fed_threads = Vec::new();
-    if app.config.federation.enabled {
-        fed_threads = crate::federation::delivery::spawn(&app)
-            .context("cannot start the federation delivery workers")?;
-        fed_threads.push(
-            crate::federation::inbox::spawn_processor(app.clone(), fed_stop.clone())
-                .context("cannot start the inbox processor")?,
-        );
-    }
-    let lanes = transcoder
-        .start()
-        .context("cannot start the transcode lanes")?;
-    let udp_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let udp_threads =
-        crate::tracker::front::udp::spawn(tracker.clone(), udp_sockets, &cores, udp_stop.clone())
-            .context("cannot start the UDP tracker")?;
+    }))
+}
 
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (exit_tx, mut exit_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut threads = Vec::with_capacity(n);
-    for (index, (listener, core)) in listeners.into_iter().zip(cores.iter()).enumerate() {
-        let spec = shard::ShardSpec {
-            index,
-            core: Some(*core),
-            listener,
-            backend,
-            tls: tls.clone(),
-            media_root: media_root.clone(),
-        };
-        threads.push(shard::spawn(
-            spec,
-            app.clone(),
-            shutdown_rx.clone(),
-            ready_tx.clone(),
-            exit_tx.clone(),
-        )?);
-    }
-    drop(ready_tx);
-    for _ in 0..n {
-        match ready_rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                let _ = shutdown_tx.send(true);
-                bail!("a shard failed to start: {e}");
-            }
-            Err(_) => {
-                let _ = shutdown_tx.send(true);
-                bail!("shards did not start within 30 s");
+/// Brings the stored state in line before any shard serves: the first account, expired
+/// uploads, files where their video's privacy says, and federation of published videos.
+fn prepare_state(app: &Arc<App>) -> anyhow::Result<()> {
+    crate::api::auth::bootstrap(app).context("cannot create the first account")?;
+    crate::api::uploads::remove_expired(app, true);
+    // Every local video's files where its privacy says (finishes a move a crash interrupted;
+    // moves the files of videos made private before Fleuve moved them).
+    crate::api::video_privacy::reconcile(app)
+        .context("cannot put video files where their privacy says")?;
+    let weak = Arc::downgrade(app);
+    app.transcoder.set_on_published(Box::new(move |video_id| {
+        if let Some(app) = weak.upgrade() {
+            if app.config.federation.enabled {
+                crate::federation::outbox::video_published(&app, video_id);
             }
         }
-    }
-    write_addr_file(&data_dir, &bound.to_string(), &public_url, udp_bound)?;
-    tracing::info!(
-        listen = %bound,
-        public_url = %public_url,
-        shards = n,
-        cores = ?cores,
-        io = backend.name(),
-        cache_bytes_per_shard = app.engine.cache_bytes_per_shard,
-        tls = app.engine.tls,
-        "fleuve serving"
-    );
-    systemd::ready(&format!("serving {public_url} on {n} shards"));
+    }));
+    Ok(())
+}
 
+/// The threads that work beside the shards: federation delivery and inbox processing, the
+/// transcode lanes, the UDP tracker.
+struct Background {
+    fed_stop: Arc<AtomicBool>,
+    fed_threads: Vec<JoinHandle<()>>,
+    lanes: Vec<JoinHandle<()>>,
+    udp_stop: Arc<AtomicBool>,
+    udp_threads: Vec<JoinHandle<()>>,
+}
+
+impl Background {
+    fn start(
+        app: &Arc<App>,
+        udp_sockets: Vec<std::net::UdpSocket>,
+        cores: &[usize],
+    ) -> anyhow::Result<Background> {
+        let fed_stop = Arc::new(AtomicBool::new(false));
+        let mut fed_threads = Vec::new();
+        if app.config.federation.enabled {
+            fed_threads = crate::federation::delivery::spawn(app)
+                .context("cannot start the federation delivery workers")?;
+            fed_threads.push(
+                crate::federation::inbox::spawn_processor(app.clone(), fed_stop.clone())
+                    .context("cannot start the inbox processor")?,
+            );
+        }
+        let lanes = app
+            .transcoder
+            .start()
+            .context("cannot start the transcode lanes")?;
+        let udp_stop = Arc::new(AtomicBool::new(false));
+        let udp_threads = crate::tracker::front::udp::spawn(
+            app.tracker.clone(),
+            udp_sockets,
+            cores,
+            udp_stop.clone(),
+        )
+        .context("cannot start the UDP tracker")?;
+        Ok(Background {
+            fed_stop,
+            fed_threads,
+            lanes,
+            udp_stop,
+            udp_threads,
+        })
+    }
+}
+
+/// The running shards and the channel that tells them to stop.
+struct Shards {
+    shutdown: tokio::sync::watch::Sender<bool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Shards {
+    /// Spawns one shard per spec and waits until each accepts (30 s at most). Also returns the
+    /// channel on which a shard that stops unexpectedly sends its index.
+    fn start(
+        app: &Arc<App>,
+        specs: Vec<shard::ShardSpec>,
+    ) -> anyhow::Result<(Shards, tokio::sync::mpsc::UnboundedReceiver<usize>)> {
+        let n = specs.len();
+        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (exit_tx, exit_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut threads = Vec::with_capacity(n);
+        for spec in specs {
+            threads.push(shard::spawn(
+                spec,
+                app.clone(),
+                shutdown_rx.clone(),
+                ready_tx.clone(),
+                exit_tx.clone(),
+            )?);
+        }
+        drop(ready_tx);
+        for _ in 0..n {
+            match ready_rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    let _ = shutdown_tx.send(true);
+                    bail!("a shard failed to start: {e}");
+                }
+                Err(_) => {
+                    let _ = shutdown_tx.send(true);
+                    bail!("shards did not start within 30 s");
+                }
+            }
+        }
+        Ok((
+            Shards {
+                shutdown: shutdown_tx,
+                threads,
+            },
+            exit_rx,
+        ))
+    }
+}
+
+/// Runs the control tasks (store checks, watchdog, tracker peer expiry, housekeeping) until a
+/// signal asks to stop (returns its name) or a shard dies (an error).
+fn supervise(
+    app: &Arc<App>,
+    mut exit_rx: tokio::sync::mpsc::UnboundedReceiver<usize>,
+    public_url: &str,
+) -> anyhow::Result<&'static str> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let reason = rt.block_on(async {
+    rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let watchdog = systemd::watchdog_interval();
-        let mut tick = tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(3600)));
+        let mut tick =
+            tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(3600)));
         let mut housekeeping = tokio::time::interval(Duration::from_secs(3600));
         let mut expiry = tokio::time::interval(Duration::from_secs(30));
-        let mut store_check = tokio::time::interval(Duration::from_secs(
-            app.config.engine.store_check_secs,
-        ));
+        let mut store_check =
+            tokio::time::interval(Duration::from_secs(app.config.engine.store_check_secs));
         let mut store_failed = false;
         loop {
             tokio::select! {
@@ -266,123 +384,116 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                     bail!("shard {} stopped unexpectedly", idx.unwrap_or(usize::MAX));
                 }
                 _ = store_check.tick() => {
-                    let a = app.clone();
-                    match app.pool.run(move || disk::check_store(&a)).await {
-                        Ok(disk::StoreCheck::WaitingForSpace) => systemd::status(
-                            "metadata store read-only: waiting for disk space (uploads and changes refused)",
-                        ),
-                        Ok(disk::StoreCheck::Recovered) => {
-                            systemd::status(&format!("serving {public_url}; metadata store recovered"));
-                        }
-                        Ok(disk::StoreCheck::Failed(e)) => {
-                            store_failed = true;
-                            systemd::status(&format!("metadata store closed: {e}; restart needed"));
-                        }
-                        _ => {}
-                    }
+                    store_failed |= check_store(app, public_url).await;
                 }
                 _ = tick.tick(), if watchdog.is_some() => {
-                    if store_failed {
-                        tracing::error!("the metadata store could not be reopened; withholding the watchdog ping so systemd restarts fleuve");
-                    } else if shards_alive(&app, watchdog.unwrap_or_default()) {
-                        systemd::watchdog();
-                    } else {
-                        tracing::error!("a shard's event loop is stuck; withholding the watchdog ping");
-                    }
+                    ping_watchdog(app, store_failed, watchdog.unwrap_or_default());
                 }
                 _ = expiry.tick() => {
-                    let dropped = app.tracker.swarms.expire(std::time::Instant::now());
-                    if dropped > 0 { tracing::debug!(peers = dropped, "expired tracker peers"); }
-                }
-                _ = housekeeping.tick() => {
-                    let store = app.store.clone();
-                    let purged = app.pool.run(move || crate::api::auth::purge_expired_tokens(&store)).await;
-                    if let Ok(Ok(n)) = purged {
-                        if n > 0 { tracing::info!(tokens = n, "purged expired tokens"); }
-                    }
-                    let a = app.clone();
-                    let _ = app.pool.run(move || crate::api::uploads::remove_expired(&a, false)).await;
-                    let a = app.clone();
-                    if let Ok(Ok(n)) = app.pool.run(move || crate::federation::inbox::prune_seen(&a)).await {
-                        if n > 0 { tracing::info!(ids = n, "forgot old inbox activity ids"); }
+                    let dropped = app.tracker.swarms.expire(Instant::now());
+                    if dropped > 0 {
+                        tracing::debug!(peers = dropped, "expired tracker peers");
                     }
                 }
+                _ = housekeeping.tick() => housekeeping_pass(app).await,
             }
         }
-    });
-    let reason = match reason {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "stopping");
-            let _ = shutdown_tx.send(true);
-            stop_udp(&udp_stop, udp_threads);
-            stop_federation(&app, &fed_stop, fed_threads);
-            stop_lanes(&transcoder, lanes);
-            finish(threads, &pool, &store, &data_dir);
-            return Err(e);
-        }
-    };
-    tracing::info!(
-        signal = reason,
-        "shutting down: no new connections, draining"
-    );
-    systemd::stopping();
-    let _ = shutdown_tx.send(true);
-    stop_udp(&udp_stop, udp_threads);
-    stop_federation(&app, &fed_stop, fed_threads);
-    stop_lanes(&transcoder, lanes);
-    finish(threads, &pool, &store, &data_dir);
-    tracing::info!("stopped cleanly");
-    Ok(())
+    })
 }
 
-/// Stops the inbox processor and the delivery workers (a delivery in flight finishes or stays
-/// queued for the next start).
-fn stop_federation(
-    app: &App,
-    stop: &std::sync::atomic::AtomicBool,
-    threads: Vec<std::thread::JoinHandle<()>>,
-) {
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+/// Checks the metadata store and the free space (on the blocking pool) and tells systemd what
+/// changed. True when the store could not be reopened (a restart is needed).
+async fn check_store(app: &Arc<App>, public_url: &str) -> bool {
+    let a = app.clone();
+    match app.pool.run(move || disk::check_store(&a)).await {
+        Ok(disk::StoreCheck::WaitingForSpace) => systemd::status(
+            "metadata store read-only: waiting for disk space (uploads and changes refused)",
+        ),
+        Ok(disk::StoreCheck::Recovered) => {
+            systemd::status(&format!("serving {public_url}; metadata store recovered"));
+        }
+        Ok(disk::StoreCheck::Failed(e)) => {
+            systemd::status(&format!("metadata store closed: {e}; restart needed"));
+            return true;
+        }
+        _ => {}
+    }
+    false
+}
+
+/// Pings systemd's watchdog, unless the store is closed for good or a shard's loop is stuck
+/// (then systemd restarts the service).
+fn ping_watchdog(app: &App, store_failed: bool, window: Duration) {
+    if store_failed {
+        tracing::error!("the metadata store could not be reopened; withholding the watchdog ping so systemd restarts fleuve");
+    } else if shards_alive(app, window) {
+        systemd::watchdog();
+    } else {
+        tracing::error!("a shard's event loop is stuck; withholding the watchdog ping");
+    }
+}
+
+/// The hourly clean-up: expired tokens, abandoned uploads, old inbox activity ids.
+async fn housekeeping_pass(app: &Arc<App>) {
+    let store = app.store.clone();
+    let purged = app
+        .pool
+        .run(move || crate::api::auth::purge_expired_tokens(&store))
+        .await;
+    if let Ok(Ok(n)) = purged {
+        if n > 0 {
+            tracing::info!(tokens = n, "purged expired tokens");
+        }
+    }
+    let a = app.clone();
+    let _ = app
+        .pool
+        .run(move || crate::api::uploads::remove_expired(&a, false))
+        .await;
+    let a = app.clone();
+    if let Ok(Ok(n)) = app
+        .pool
+        .run(move || crate::federation::inbox::prune_seen(&a))
+        .await
+    {
+        if n > 0 {
+            tracing::info!(ids = n, "forgot old inbox activity ids");
+        }
+    }
+}
+
+/// The shutdown sequence, in order: shards stop accepting and drain; the UDP tracker,
+/// federation and transcode lanes stop; shards are joined; the blocking pool stops; the store
+/// is flushed; the address file goes.
+fn shut_down(app: &App, shards: Shards, background: Background) {
+    let _ = shards.shutdown.send(true);
+    stop_threads(&background.udp_stop, background.udp_threads);
+    // Stops the inbox processor and the delivery workers (a delivery in flight finishes or
+    // stays queued for the next start). The flag is set before the inbox is woken.
+    background.fed_stop.store(true, Relaxed);
     app.federation.deliveries.stop();
     app.federation.wake_inbox();
-    for t in threads {
-        let _ = t.join();
-    }
-}
-
-fn stop_udp(stop: &std::sync::atomic::AtomicBool, threads: Vec<std::thread::JoinHandle<()>>) {
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for t in threads {
-        let _ = t.join();
-    }
-}
-
-/// Stops the transcode lanes; running workers are killed and their jobs resume at the next start.
-fn stop_lanes(
-    transcoder: &crate::transcode::runner::Transcoder,
-    lanes: Vec<std::thread::JoinHandle<()>>,
-) {
-    transcoder.shutdown();
-    for l in lanes {
-        let _ = l.join();
-    }
-}
-
-fn finish(
-    threads: Vec<std::thread::JoinHandle<()>>,
-    pool: &blocking::BlockingPool,
-    store: &Store,
-    data_dir: &Path,
-) {
-    for t in threads {
-        let _ = t.join();
-    }
-    pool.shutdown();
-    if let Err(e) = store.flush() {
+    join_all(background.fed_threads);
+    // Running workers are killed and their jobs resume at the next start.
+    app.transcoder.shutdown();
+    join_all(background.lanes);
+    join_all(shards.threads);
+    app.pool.shutdown();
+    if let Err(e) = app.store.flush() {
         tracing::error!(error = %e, "flushing the metadata store failed");
     }
-    let _ = std::fs::remove_file(data_dir.join(ADDR_FILE));
+    let _ = std::fs::remove_file(app.data_dir.join(ADDR_FILE));
+}
+
+fn stop_threads(stop: &AtomicBool, threads: Vec<JoinHandle<()>>) {
+    stop.store(true, Relaxed);
+    join_all(threads);
+}
+
+fn join_all(threads: Vec<JoinHandle<()>>) {
+    for t in threads {
+        let _ = t.join();
+    }
 }
 
 fn shards_alive(app: &App, window: Duration) -> bool {

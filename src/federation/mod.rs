@@ -201,7 +201,6 @@ impl Federation {
 
     /// Prometheus lines.
     pub fn render_metrics(&self, store: &Store, out: &mut String) {
-        use std::fmt::Write;
         let m = &self.metrics;
         let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let inbox_depth = store
@@ -210,59 +209,58 @@ impl Federation {
         let (queued, oldest) = self.deliveries.depth();
         let down = self.deliveries.hosts_down();
         let kf = self.key_fetcher.stats();
-        let _ = write!(
-            out,
-            "# HELP fleuve_federation_inbox_total Inbox POSTs by outcome.\n\
-             # TYPE fleuve_federation_inbox_total counter\n\
-             fleuve_federation_inbox_total{{result=\"accepted\"}} {}\n\
-             fleuve_federation_inbox_total{{result=\"duplicate\"}} {}\n\
-             fleuve_federation_inbox_total{{result=\"bad_signature\"}} {}\n\
-             fleuve_federation_inbox_total{{result=\"refused\"}} {}\n\
-             # HELP fleuve_federation_inbox_queue Activities waiting to be processed.\n\
-             # TYPE fleuve_federation_inbox_queue gauge\n\
-             fleuve_federation_inbox_queue {inbox_depth}\n\
-             # HELP fleuve_federation_key_fetches_total Fetches of signers' keys for the inboxes, by outcome.\n\
-             # TYPE fleuve_federation_key_fetches_total counter\n\
-             fleuve_federation_key_fetches_total{{result=\"fetched\"}} {}\n\
-             fleuve_federation_key_fetches_total{{result=\"failed\"}} {}\n\
-             fleuve_federation_key_fetches_total{{result=\"busy\"}} {}\n\
-             fleuve_federation_key_fetches_total{{result=\"remembered_failure\"}} {}\n\
-             # HELP fleuve_federation_key_fetches_in_flight Fetches of signers' keys in flight.\n\
-             # TYPE fleuve_federation_key_fetches_in_flight gauge\n\
-             fleuve_federation_key_fetches_in_flight {}\n\
-             # HELP fleuve_federation_processed_total Activities processed, by outcome.\n\
-             # TYPE fleuve_federation_processed_total counter\n\
-             fleuve_federation_processed_total{{result=\"ok\"}} {}\n\
-             fleuve_federation_processed_total{{result=\"error\"}} {}\n\
-             # HELP fleuve_federation_deliveries_queued Deliveries waiting (first tries and retries).\n\
-             # TYPE fleuve_federation_deliveries_queued gauge\n\
-             fleuve_federation_deliveries_queued {queued}\n\
-             # HELP fleuve_federation_deliveries_oldest_seconds Age of the oldest queued delivery.\n\
-             # TYPE fleuve_federation_deliveries_oldest_seconds gauge\n\
-             fleuve_federation_deliveries_oldest_seconds {oldest}\n\
-             # HELP fleuve_federation_hosts_down Hosts failing in a row whose deliveries wait.\n\
-             # TYPE fleuve_federation_hosts_down gauge\n\
-             fleuve_federation_hosts_down {down}\n\
-             # HELP fleuve_federation_deliveries_total Delivery attempts by outcome.\n\
-             # TYPE fleuve_federation_deliveries_total counter\n\
-             fleuve_federation_deliveries_total{{result=\"delivered\"}} {}\n\
-             fleuve_federation_deliveries_total{{result=\"failed\"}} {}\n\
-             fleuve_federation_deliveries_total{{result=\"given_up\"}} {}\n",
-            c(&m.inbox_accepted),
-            c(&m.inbox_duplicates),
-            c(&m.inbox_bad_signature),
-            c(&m.inbox_refused),
-            c(&kf.fetched),
-            c(&kf.failed),
-            c(&kf.busy),
-            c(&kf.cached_failures),
-            self.key_fetcher.in_flight(),
-            c(&m.processed),
-            c(&m.process_errors),
-            c(&m.delivered),
-            c(&m.delivery_failures),
-            c(&m.given_up),
-        );
+        let mut w = crate::metrics::exposition::Exposition::new(out);
+        w.counter("fleuve_federation_inbox_total", "Inbox POSTs by outcome.")
+            .sample(&[("result", &"accepted")], c(&m.inbox_accepted))
+            .sample(&[("result", &"duplicate")], c(&m.inbox_duplicates))
+            .sample(&[("result", &"bad_signature")], c(&m.inbox_bad_signature))
+            .sample(&[("result", &"refused")], c(&m.inbox_refused));
+        w.gauge(
+            "fleuve_federation_inbox_queue",
+            "Activities waiting to be processed.",
+        )
+        .sample(&[], inbox_depth);
+        w.counter(
+            "fleuve_federation_key_fetches_total",
+            "Fetches of signers' keys for the inboxes, by outcome.",
+        )
+        .sample(&[("result", &"fetched")], c(&kf.fetched))
+        .sample(&[("result", &"failed")], c(&kf.failed))
+        .sample(&[("result", &"busy")], c(&kf.busy))
+        .sample(&[("result", &"remembered_failure")], c(&kf.cached_failures));
+        w.gauge(
+            "fleuve_federation_key_fetches_in_flight",
+            "Fetches of signers' keys in flight.",
+        )
+        .sample(&[], self.key_fetcher.in_flight());
+        w.counter(
+            "fleuve_federation_processed_total",
+            "Activities processed, by outcome.",
+        )
+        .sample(&[("result", &"ok")], c(&m.processed))
+        .sample(&[("result", &"error")], c(&m.process_errors));
+        w.gauge(
+            "fleuve_federation_deliveries_queued",
+            "Deliveries waiting (first tries and retries).",
+        )
+        .sample(&[], queued);
+        w.gauge(
+            "fleuve_federation_deliveries_oldest_seconds",
+            "Age of the oldest queued delivery.",
+        )
+        .sample(&[], oldest);
+        w.gauge(
+            "fleuve_federation_hosts_down",
+            "Hosts failing in a row whose deliveries wait.",
+        )
+        .sample(&[], down);
+        w.counter(
+            "fleuve_federation_deliveries_total",
+            "Delivery attempts by outcome.",
+        )
+        .sample(&[("result", &"delivered")], c(&m.delivered))
+        .sample(&[("result", &"failed")], c(&m.delivery_failures))
+        .sample(&[("result", &"given_up")], c(&m.given_up));
     }
 }
 

@@ -3,6 +3,7 @@
 //! io_uring can be missing in production (sysctl, seccomp, low `RLIMIT_MEMLOCK`), so the server
 //! probes it once at start and falls back with one warning.
 
+use crate::config::IoMode;
 use crate::engine::blocking::BlockingPool;
 use bytes::Bytes;
 use std::future::Future;
@@ -43,13 +44,12 @@ impl IoBackend {
 /// Entries per shard ring; the probe creates rings of the same size.
 pub const RING_ENTRIES: u32 = 256;
 
-/// Decides the backend: `mode` is `auto`, `uring` or `portable` (config `engine.io`).
-/// Returns the backend and, when it fell back, why.
-pub fn choose_backend(mode: &str, shards: usize) -> Result<(IoBackend, Option<String>), String> {
+/// Decides the backend for config `engine.io`. Returns the backend and, when it fell back, why.
+pub fn choose_backend(mode: IoMode, shards: usize) -> Result<(IoBackend, Option<String>), String> {
     match mode {
-        "portable" => Ok((IoBackend::Portable, Some("engine.io = portable".into()))),
-        "uring" => probe_uring(shards).map(|()| (IoBackend::Uring, None)),
-        _ => match probe_uring(shards) {
+        IoMode::Portable => Ok((IoBackend::Portable, Some("engine.io = portable".into()))),
+        IoMode::Uring => probe_uring(shards).map(|()| (IoBackend::Uring, None)),
+        IoMode::Auto => match probe_uring(shards) {
             Ok(()) => Ok((IoBackend::Uring, None)),
             Err(why) => Ok((IoBackend::Portable, Some(why))),
         },
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn portable_mode_is_honoured() {
-        let (b, why) = choose_backend("portable", 2).unwrap();
+        let (b, why) = choose_backend(IoMode::Portable, 2).unwrap();
         assert_eq!(b, IoBackend::Portable);
         assert!(why.unwrap().contains("portable"));
     }

@@ -1,7 +1,7 @@
 //! Tracker counters for `/metrics`: announces and scrapes by protocol, offers and answers
 //! relayed, refusals by reason; swarm and peer gauges are read from the swarms when rendered.
 
-use std::fmt::Write;
+use crate::metrics::exposition::Exposition;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// A tracker protocol.
@@ -77,55 +77,98 @@ impl TrackerMetrics {
 
     /// Appends the Prometheus text, with the gauges `(torrents, bt peers, ws peers)`.
     pub fn render(&self, out: &mut String, (torrents, bt, ws): (usize, usize, usize)) {
-        out.push_str("# HELP fleuve_tracker_swarms Torrents with at least one peer.\n# TYPE fleuve_tracker_swarms gauge\n");
-        let _ = writeln!(out, "fleuve_tracker_swarms {torrents}");
-        out.push_str(
-            "# HELP fleuve_tracker_peers Peers by kind.\n# TYPE fleuve_tracker_peers gauge\n",
+        let mut w = Exposition::new(out);
+        w.gauge("fleuve_tracker_swarms", "Torrents with at least one peer.")
+            .sample(&[], torrents);
+        w.gauge("fleuve_tracker_peers", "Peers by kind.")
+            .sample(&[("kind", &"bittorrent")], bt)
+            .sample(&[("kind", &"webtorrent")], ws);
+        let mut announces = w.counter(
+            "fleuve_tracker_announces_total",
+            "Announces answered by protocol.",
         );
-        let _ = writeln!(out, "fleuve_tracker_peers{{kind=\"bittorrent\"}} {bt}");
-        let _ = writeln!(out, "fleuve_tracker_peers{{kind=\"webtorrent\"}} {ws}");
-        out.push_str("# HELP fleuve_tracker_announces_total Announces answered by protocol.\n# TYPE fleuve_tracker_announces_total counter\n");
         for p in Proto::ALL {
-            let _ = writeln!(
-                out,
-                "fleuve_tracker_announces_total{{protocol=\"{}\"}} {}",
-                p.label(),
-                self.announces[p as usize].load(Relaxed)
+            announces.sample(
+                &[("protocol", &p.label())],
+                self.announces[p as usize].load(Relaxed),
             );
         }
-        out.push_str("# HELP fleuve_tracker_scrapes_total Scrapes answered by protocol.\n# TYPE fleuve_tracker_scrapes_total counter\n");
+        let mut scrapes = w.counter(
+            "fleuve_tracker_scrapes_total",
+            "Scrapes answered by protocol.",
+        );
         for p in Proto::ALL {
-            let _ = writeln!(
-                out,
-                "fleuve_tracker_scrapes_total{{protocol=\"{}\"}} {}",
-                p.label(),
-                self.scrapes[p as usize].load(Relaxed)
+            scrapes.sample(
+                &[("protocol", &p.label())],
+                self.scrapes[p as usize].load(Relaxed),
             );
         }
-        out.push_str("# HELP fleuve_tracker_offers_relayed_total WebRTC offers handed to peers.\n# TYPE fleuve_tracker_offers_relayed_total counter\n");
-        let _ = writeln!(
-            out,
-            "fleuve_tracker_offers_relayed_total {}",
-            self.offers_relayed.load(Relaxed)
+        w.counter(
+            "fleuve_tracker_offers_relayed_total",
+            "WebRTC offers handed to peers.",
+        )
+        .sample(&[], self.offers_relayed.load(Relaxed));
+        w.counter(
+            "fleuve_tracker_answers_relayed_total",
+            "WebRTC answers handed back.",
+        )
+        .sample(&[], self.answers_relayed.load(Relaxed));
+        let mut refusals = w.counter(
+            "fleuve_tracker_refusals_total",
+            "Requests refused, by protocol and reason.",
         );
-        out.push_str("# HELP fleuve_tracker_answers_relayed_total WebRTC answers handed back.\n# TYPE fleuve_tracker_answers_relayed_total counter\n");
-        let _ = writeln!(
-            out,
-            "fleuve_tracker_answers_relayed_total {}",
-            self.answers_relayed.load(Relaxed)
-        );
-        out.push_str("# HELP fleuve_tracker_refusals_total Requests refused, by protocol and reason.\n# TYPE fleuve_tracker_refusals_total counter\n");
         for p in Proto::ALL {
             for (i, reason) in REASONS.iter().enumerate() {
                 let n = self.refusals[p as usize][i].load(Relaxed);
                 if n > 0 {
-                    let _ = writeln!(
-                        out,
-                        "fleuve_tracker_refusals_total{{protocol=\"{}\",reason=\"{reason}\"}} {n}",
-                        p.label()
-                    );
+                    refusals.sample(&[("protocol", &p.label()), ("reason", reason)], n);
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_is_byte_for_byte_the_documented_one() {
+        let m = TrackerMetrics::default();
+        m.announce(Proto::Ws);
+        m.scrape(Proto::Udp);
+        m.refuse(Proto::Http, "unknown_hash");
+        m.offers_relayed.fetch_add(2, Relaxed);
+        let mut out = String::new();
+        m.render(&mut out, (1, 2, 3));
+        assert_eq!(
+            out,
+            "# HELP fleuve_tracker_swarms Torrents with at least one peer.\n\
+             # TYPE fleuve_tracker_swarms gauge\n\
+             fleuve_tracker_swarms 1\n\
+             # HELP fleuve_tracker_peers Peers by kind.\n\
+             # TYPE fleuve_tracker_peers gauge\n\
+             fleuve_tracker_peers{kind=\"bittorrent\"} 2\n\
+             fleuve_tracker_peers{kind=\"webtorrent\"} 3\n\
+             # HELP fleuve_tracker_announces_total Announces answered by protocol.\n\
+             # TYPE fleuve_tracker_announces_total counter\n\
+             fleuve_tracker_announces_total{protocol=\"ws\"} 1\n\
+             fleuve_tracker_announces_total{protocol=\"http\"} 0\n\
+             fleuve_tracker_announces_total{protocol=\"udp\"} 0\n\
+             # HELP fleuve_tracker_scrapes_total Scrapes answered by protocol.\n\
+             # TYPE fleuve_tracker_scrapes_total counter\n\
+             fleuve_tracker_scrapes_total{protocol=\"ws\"} 0\n\
+             fleuve_tracker_scrapes_total{protocol=\"http\"} 0\n\
+             fleuve_tracker_scrapes_total{protocol=\"udp\"} 1\n\
+             # HELP fleuve_tracker_offers_relayed_total WebRTC offers handed to peers.\n\
+             # TYPE fleuve_tracker_offers_relayed_total counter\n\
+             fleuve_tracker_offers_relayed_total 2\n\
+             # HELP fleuve_tracker_answers_relayed_total WebRTC answers handed back.\n\
+             # TYPE fleuve_tracker_answers_relayed_total counter\n\
+             fleuve_tracker_answers_relayed_total 0\n\
+             # HELP fleuve_tracker_refusals_total Requests refused, by protocol and reason.\n\
+             # TYPE fleuve_tracker_refusals_total counter\n\
+             fleuve_tracker_refusals_total{protocol=\"http\",reason=\"unknown_hash\"} 1\n"
+        );
     }
 }

@@ -8,8 +8,8 @@ use super::probe::SourceInfo;
 use fleuve_hw::{Backend, Inventory};
 use serde::Serialize;
 
-/// PeerTube's resolutions (the shorter side), ascending.
-pub const RESOLUTIONS: [u32; 8] = [144, 240, 360, 480, 720, 1080, 1440, 2160];
+use crate::config::TranscodeConfig;
+pub use crate::config::{DeviceScaling, RESOLUTIONS};
 
 /// The highest rung of any ladder (PeerTube's top resolution).
 pub const MAX_RESOLUTION: u32 = RESOLUTIONS[RESOLUTIONS.len() - 1];
@@ -57,44 +57,36 @@ pub struct PlanOptions {
     pub limits: SourceLimits,
 }
 
-/// Where a rung's frames are scaled when the source is decoded on a GPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceScaling {
-    /// On the GPU (`scale_cuda`, `scale_vaapi`) for rungs whose encoder is on that GPU, so their
-    /// frames never leave it; rungs on a CPU encoder get the frame downloaded once and scaled
-    /// on the CPU (cheaper in CPU time than a download per rung; see docs/benchmarks.md).
-    #[default]
-    Auto,
-    /// On the GPU for every rung; rungs on a CPU encoder download their scaled frames.
-    Always,
-    /// Never on the GPU: decoded frames are downloaded once and every rung scales on the CPU.
-    Never,
-}
-
-impl DeviceScaling {
-    /// From its config name.
-    pub fn parse(name: &str) -> Option<DeviceScaling> {
-        match name {
-            "auto" => Some(DeviceScaling::Auto),
-            "always" => Some(DeviceScaling::Always),
-            "never" => Some(DeviceScaling::Never),
-            _ => None,
-        }
+impl Default for PlanOptions {
+    /// The options of the default `[transcode]` section.
+    fn default() -> Self {
+        TranscodeConfig::default().plan_options()
     }
 }
 
-impl Default for PlanOptions {
-    fn default() -> Self {
+impl TranscodeConfig {
+    /// The planner's options.
+    pub fn plan_options(&self) -> PlanOptions {
         PlanOptions {
-            resolutions: RESOLUTIONS.to_vec(),
-            encoders: vec!["h264_nvenc".into(), "h264_vaapi".into(), "libx264".into()],
-            max_fps: 60,
-            gop_secs: 2,
-            segment_secs: 4,
+            resolutions: self.resolutions.clone(),
+            encoders: self.encoders.iter().map(|e| e.name().to_string()).collect(),
+            max_fps: self.max_fps,
+            gop_secs: self.gop_secs,
+            segment_secs: self.segment_secs,
             sessions: Vec::new(),
-            device_scaling: DeviceScaling::Auto,
-            limits: SourceLimits::default(),
+            device_scaling: self.device_scaling,
+            limits: self.source_limits(),
+        }
+    }
+
+    /// The caps on sources (`max_source_*`).
+    pub fn source_limits(&self) -> SourceLimits {
+        SourceLimits {
+            max_side: self.max_source_side,
+            max_pixels: self.max_source_pixels,
+            max_fps: self.max_source_fps,
+            max_duration_secs: self.max_source_duration_secs,
+            max_gigapixels: self.max_source_gigapixels,
         }
     }
 }
@@ -649,6 +641,35 @@ mod tests {
         }
         assert_eq!(DeviceScaling::parse("always"), Some(DeviceScaling::Always));
         assert_eq!(DeviceScaling::parse("gpu"), None);
+    }
+
+    #[test]
+    fn the_transcode_section_reaches_the_plan_options() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let c = crate::config::Config::load(
+            None,
+            env(&[
+                ("FLEUVE_TRANSCODE_DEVICE_SCALING", "never"),
+                ("FLEUVE_TRANSCODE_MAX_SOURCE_SIDE", "640"),
+                ("FLEUVE_TRANSCODE_MAX_SOURCE_GIGAPIXELS", "0"),
+                ("FLEUVE_TRANSCODE_ENCODERS", "h264_vaapi,libx264"),
+            ]),
+        )
+        .unwrap();
+        let p = c.transcode.plan_options();
+        assert_eq!(p.device_scaling, DeviceScaling::Never);
+        assert_eq!(p.limits.max_side, 640);
+        assert_eq!(p.limits.max_gigapixels, 0);
+        assert_eq!(p.encoders, ["h264_vaapi", "libx264"]);
+        let d = PlanOptions::default();
+        assert_eq!(d.encoders, ["h264_nvenc", "h264_vaapi", "libx264"]);
+        assert_eq!((d.max_fps, d.gop_secs, d.segment_secs), (60, 2, 4));
+        assert_eq!(d.resolutions, RESOLUTIONS);
     }
 
     #[test]

@@ -24,14 +24,10 @@ pub struct SourceLimits {
 }
 
 impl Default for SourceLimits {
+    /// The caps of the default `[transcode]` section (8192 px sides, 8192 × 4320 pixels,
+    /// 300 fps, 12 hours, 4000 gigapixels).
     fn default() -> Self {
-        SourceLimits {
-            max_side: 8192,
-            max_pixels: 8192 * 4320,
-            max_fps: 300,
-            max_duration_secs: 12 * 3600,
-            max_gigapixels: 4000,
-        }
+        crate::config::TranscodeConfig::default().source_limits()
     }
 }
 

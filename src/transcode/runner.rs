@@ -709,10 +709,8 @@ fn spawn_worker(
 
 /// Appends the transcoder's Prometheus text: jobs by state and each running rung's frame rate.
 pub fn render_metrics(t: &Transcoder, out: &mut String) {
-    use std::fmt::Write;
-    out.push_str(
-        "# HELP fleuve_transcode_jobs Jobs by state.\n# TYPE fleuve_transcode_jobs gauge\n",
-    );
+    let mut w = crate::metrics::exposition::Exposition::new(out);
+    let mut jobs = w.gauge("fleuve_transcode_jobs", "Jobs by state.");
     for state in [
         JobState::Queued,
         JobState::Running,
@@ -720,19 +718,21 @@ pub fn render_metrics(t: &Transcoder, out: &mut String) {
         JobState::Failed,
     ] {
         let n = t.queue.count(state).unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "fleuve_transcode_jobs{{state=\"{}\"}} {n}",
-            format!("{state:?}").to_lowercase()
-        );
+        jobs.sample(&[("state", &format!("{state:?}").to_lowercase())], n);
     }
-    out.push_str("# HELP fleuve_transcode_fps Frames per second of each running rung.\n# TYPE fleuve_transcode_fps gauge\n");
+    let mut fps = w.gauge(
+        "fleuve_transcode_fps",
+        "Frames per second of each running rung.",
+    );
     for (uuid, live) in t.live_jobs() {
         for r in live.progress.map(|p| p.rungs).unwrap_or_default() {
-            let _ = writeln!(
-                out,
-                "fleuve_transcode_fps{{video=\"{uuid}\",resolution=\"{}\",encoder=\"{}\"}} {:.1}",
-                r.resolution, r.encoder, r.fps
+            fps.sample(
+                &[
+                    ("video", &uuid),
+                    ("resolution", &r.resolution),
+                    ("encoder", &r.encoder),
+                ],
+                format_args!("{:.1}", r.fps),
             );
         }
     }

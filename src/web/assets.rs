@@ -118,8 +118,8 @@ pub fn import_map_hash() -> &'static str {
 
 /// The vendor folder in use: `web.assets_dir`, else the system-wide copy, else the build tree's.
 pub fn dir(app: &App) -> PathBuf {
-    if !app.config.web.assets_dir.is_empty() {
-        return PathBuf::from(&app.config.web.assets_dir);
+    if let Some(dir) = &app.config.web.assets_dir {
+        return dir.clone();
     }
     let system = PathBuf::from(SYSTEM_ASSETS);
     if system.join(VENDOR[0]).is_file() {
