@@ -557,6 +557,9 @@ mod tests {
             }"#,
         )
         .unwrap();
+        // The typed Video object carries every field of this document, with the same values.
+        let typed: video::Video = serde_json::from_value(object.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&typed).unwrap(), object);
         let activity = json!({
             "@context": super::super::objects::video_context(),
             "id": "https://a.example/videos/watch/u/activity",

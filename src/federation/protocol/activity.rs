@@ -325,6 +325,63 @@ mod tests {
         assert_eq!(f.cc, Some(vec!["https://c".to_string()]));
     }
 
+    /// The Undo, Accept and Delete we send have the fields and values of the `json!`
+    /// literals they replace.
+    #[test]
+    fn outgoing_undo_accept_delete_are_what_we_sent_before() {
+        let ctx = json!(["https://www.w3.org/ns/activitystreams"]);
+        let me = "https://a/accounts/peertube";
+        let follow: Follow = Activity::new(
+            "https://a/follows/1",
+            me,
+            ObjectRef::Id("https://b/accounts/peertube".into()),
+        );
+        let undo: Undo<Follow> =
+            Activity::new("https://a/follows/1/undo", me, follow).with_context(ctx.clone());
+        assert_eq!(
+            serde_json::to_value(&undo).unwrap(),
+            json!({
+                "@context": ctx, "id": "https://a/follows/1/undo", "type": "Undo", "actor": me,
+                "object": {"id": "https://a/follows/1", "type": "Follow", "actor": me, "object": "https://b/accounts/peertube"},
+            })
+        );
+        let theirs: Follow = Activity::new(
+            "https://b/f/9",
+            "https://b/accounts/u",
+            ObjectRef::Id(me.into()),
+        );
+        let accept: Accept<Follow> =
+            Activity::new("https://a/accepts/follows/ab", me, theirs).with_context(ctx.clone());
+        assert_eq!(
+            serde_json::to_value(&accept).unwrap(),
+            json!({
+                "@context": ctx, "id": "https://a/accepts/follows/ab", "type": "Accept", "actor": me,
+                "object": {"id": "https://b/f/9", "type": "Follow", "actor": "https://b/accounts/u", "object": me},
+            })
+        );
+        let delete: Delete = Activity::new(
+            "https://a/videos/watch/u/delete",
+            "https://a/accounts/root",
+            ObjectRef::Id("https://a/videos/watch/u".into()),
+        )
+        .with_context(ctx.clone())
+        .with_audience(
+            vec![super::super::PUBLIC.into()],
+            vec!["https://a/accounts/root/followers".into()],
+        );
+        assert_eq!(
+            serde_json::to_value(&delete).unwrap(),
+            json!({
+                "@context": ctx, "id": "https://a/videos/watch/u/delete", "type": "Delete",
+                "actor": "https://a/accounts/root", "to": [super::super::PUBLIC],
+                "cc": ["https://a/accounts/root/followers"], "object": "https://a/videos/watch/u",
+            })
+        );
+        // And they read back as what the inbox dispatches on.
+        let back = InboxActivity::parse(&serde_json::to_value(&undo).unwrap()).unwrap();
+        assert_eq!(back.kind(), "Undo");
+    }
+
     #[test]
     fn outgoing_follow_is_what_we_sent_before() {
         let f = Follow::new(
