@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod federation_errors;
 pub mod instance;
 pub mod login_throttle;
 pub mod ratelimit;

@@ -486,7 +486,7 @@ pub async fn delete(
         }
         let (a, url) = (app.clone(), r.url.clone());
         app.pool
-            .run(move || crate::federation::remote_videos::remove(&a, &url))
+            .run(move || crate::federation::remote_videos::remove(&a.store, &url))
             .await??;
         return Ok(StatusCode::NO_CONTENT.into_response());
     }

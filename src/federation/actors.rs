@@ -6,7 +6,9 @@
 
 use super::discovery::{find_local, LocalActor, INSTANCE_ACTOR};
 use super::keys::KeyPair;
-use crate::api::error::ApiError;
+use super::protocol::actor::Actor;
+use super::protocol::video::{ActorKind, ActorRef};
+use super::FederationError;
 use crate::api::users::iso8601;
 use crate::app::{App, SharedApp};
 use crate::store::actors::{ActorKeys, LocalActorKey};
@@ -15,7 +17,6 @@ use crate::store::{Durability, Store};
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use http::{header, HeaderMap, HeaderValue};
-use serde_json::{json, Value};
 
 fn key_of(actor: &LocalActor) -> LocalActorKey {
     LocalActorKey(match actor {
@@ -26,7 +27,7 @@ fn key_of(actor: &LocalActor) -> LocalActorKey {
 }
 
 /// The key pair of `actor`, made on first use (a fraction of a second; once per actor).
-pub fn keys_of(store: &Store, actor: &LocalActor) -> Result<ActorKeys, ApiError> {
+pub fn keys_of(store: &Store, actor: &LocalActor) -> Result<ActorKeys, FederationError> {
     static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let key = key_of(actor);
     if let Some(k) = store.get(&key)? {
@@ -36,7 +37,8 @@ pub fn keys_of(store: &Store, actor: &LocalActor) -> Result<ActorKeys, ApiError>
     if let Some(k) = store.get(&key)? {
         return Ok(k);
     }
-    let keys = KeyPair::generate().map_err(|e| ApiError::internal("RSA key generation", e))?;
+    let keys =
+        KeyPair::generate().map_err(|e| FederationError::internal("RSA key generation", e))?;
     let record = ActorKeys {
         public_pem: keys.public_pem,
         private_pem: keys.private_pem,
@@ -97,25 +99,11 @@ pub fn wants_activity_json(headers: &HeaderMap) -> bool {
 }
 
 /// The `@context` of actor documents (PeerTube's Actor context).
-pub fn actor_context() -> Value {
-    json!([
-        "https://www.w3.org/ns/activitystreams",
-        "https://w3id.org/security/v1",
-        {"RsaSignature2017": "https://w3id.org/security#RsaSignature2017"},
-        {
-            "pt": "https://joinpeertube.org/ns#",
-            "sc": "http://schema.org/",
-            "playlists": {"@id": "pt:playlists", "@type": "@id"},
-            "support": {"@type": "sc:Text", "@id": "pt:support"},
-            "lemmy": "https://join-lemmy.org/ns#",
-            "postingRestrictedToMods": "lemmy:postingRestrictedToMods"
-        }
-    ])
-}
+pub use super::protocol::context::actor as actor_context;
 
 /// An `application/activity+json` response with open CORS.
-pub fn activity_json(value: Value) -> Response {
-    let mut r = axum::Json(value).into_response();
+pub fn activity_json<T: serde::Serialize>(doc: T) -> Response {
+    let mut r = axum::Json(doc).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/activity+json; charset=utf-8"),
@@ -128,88 +116,54 @@ pub fn activity_json(value: Value) -> Response {
 }
 
 /// The ActivityPub document of a local actor.
-pub fn actor_json(app: &App, actor: &LocalActor) -> Result<Value, ApiError> {
+pub fn actor_json(app: &App, actor: &LocalActor) -> Result<Actor, FederationError> {
     let base = &app.public_url;
     let url = actor.url(base);
     let keys = keys_of(&app.store, actor)?;
-    let (kind, name, display, published, extra) = match actor {
-        LocalActor::Instance => (
-            "Application",
-            INSTANCE_ACTOR.to_string(),
-            INSTANCE_ACTOR.to_string(),
-            keys.created_at,
-            json!({"summary": app.config.instance.short_description}),
-        ),
+    let mut doc = match actor {
+        LocalActor::Instance => {
+            let mut d = Actor::new(ActorKind::Application, &url, base, keys.public_pem);
+            d.preferred_username = INSTANCE_ACTOR.to_string();
+            d.name = INSTANCE_ACTOR.to_string();
+            d.published = iso8601(keys.created_at);
+            d.summary = Some(app.config.instance.short_description.clone());
+            d
+        }
         LocalActor::Account(n) => {
+            let no_account = || FederationError::NotFound(format!("no account {n}"));
             let id = app
                 .store
                 .get(&UserByNameKey(n.clone()))?
-                .ok_or_else(|| ApiError::not_found(format!("no account {n}")))?;
-            let user = app
-                .store
-                .get(&UserKey(id))?
-                .ok_or_else(|| ApiError::not_found(format!("no account {n}")))?;
-            (
-                "Person",
-                user.username.clone(),
-                user.display_name.clone(),
-                user.created_at,
-                json!({"summary": Value::Null}),
-            )
+                .ok_or_else(no_account)?;
+            let user = app.store.get(&UserKey(id))?.ok_or_else(no_account)?;
+            let mut d = Actor::new(ActorKind::Person, &url, base, keys.public_pem);
+            d.preferred_username = user.username.clone();
+            d.name = user.display_name.clone();
+            d.published = iso8601(user.created_at);
+            d
         }
         LocalActor::Channel(n) => {
+            let no_channel = || FederationError::NotFound(format!("no channel {n}"));
             let id = app
                 .store
                 .get(&ChannelByNameKey(n.clone()))?
-                .ok_or_else(|| ApiError::not_found(format!("no channel {n}")))?;
-            let c = app
-                .store
-                .get(&ChannelKey(id))?
-                .ok_or_else(|| ApiError::not_found(format!("no channel {n}")))?;
-            let owner = app
-                .store
-                .get(&UserKey(c.owner))?
-                .map(|u| LocalActor::Account(u.username.to_lowercase()).url(base));
-            (
-                "Group",
-                c.name.clone(),
-                c.display_name.clone(),
-                c.created_at,
-                json!({
-                    "summary": Value::Null,
-                    "support": Value::Null,
-                    "postingRestrictedToMods": true,
-                    "attributedTo": owner.map(|o| vec![json!({"type": "Person", "id": o})]).unwrap_or_default(),
-                }),
-            )
+                .ok_or_else(no_channel)?;
+            let c = app.store.get(&ChannelKey(id))?.ok_or_else(no_channel)?;
+            let owner = app.store.get(&UserKey(c.owner))?.map(|u| ActorRef {
+                kind: ActorKind::Person,
+                id: LocalActor::Account(u.username.to_lowercase()).url(base),
+            });
+            let mut d = Actor::new(ActorKind::Group, &url, base, keys.public_pem);
+            d.preferred_username = c.name.clone();
+            d.name = c.display_name.clone();
+            d.published = iso8601(c.created_at);
+            d.support = Some(None);
+            d.posting_restricted_to_mods = Some(true);
+            d.attributed_to = Some(owner.into_iter().collect());
+            d
         }
     };
-    let mut doc = json!({
-        "@context": actor_context(),
-        "type": kind,
-        "id": url,
-        "following": format!("{url}/following"),
-        "followers": format!("{url}/followers"),
-        "playlists": format!("{url}/playlists"),
-        "inbox": format!("{url}/inbox"),
-        "outbox": format!("{url}/outbox"),
-        "preferredUsername": name,
-        "url": url,
-        "name": display,
-        "endpoints": {"sharedInbox": format!("{base}/inbox")},
-        "publicKey": {
-            "id": format!("{url}#main-key"),
-            "owner": url,
-            "publicKeyPem": keys.public_pem,
-        },
-        "published": iso8601(published),
-        "icon": [],
-    });
-    if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            d.insert(k.clone(), v.clone());
-        }
-    }
+    doc.context = Some(actor_context());
     Ok(doc)
 }
 
@@ -218,8 +172,9 @@ async fn serve_actor(
     headers: HeaderMap,
     actor: Option<LocalActor>,
     name: &str,
-) -> Result<Response, ApiError> {
-    let actor = actor.ok_or_else(|| ApiError::not_found(format!("no local actor {name:?}")))?;
+) -> Result<Response, FederationError> {
+    let actor =
+        actor.ok_or_else(|| FederationError::NotFound(format!("no local actor {name:?}")))?;
     if wants_activity_json(&headers) {
         // Key generation (first request only) and the store reads run off the event loop.
         let a = app.clone();
@@ -243,7 +198,7 @@ pub async fn account(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     Path(name): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, FederationError> {
     let actor = find_local(&app, &name)?.filter(|a| !matches!(a, LocalActor::Channel(_)));
     serve_actor(app, headers, actor, &name).await
 }
@@ -253,7 +208,7 @@ pub async fn channel(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     Path(name): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, FederationError> {
     let actor = app
         .store
         .get(&ChannelByNameKey(name.clone()))?
@@ -267,7 +222,7 @@ pub struct PageQuery {
     page: Option<String>,
 }
 
-fn page_of(q: &PageQuery) -> Result<Option<usize>, ApiError> {
+fn page_of(q: &PageQuery) -> Result<Option<usize>, FederationError> {
     match q.page.as_deref() {
         None => Ok(None),
         Some(p) => p
@@ -276,7 +231,7 @@ fn page_of(q: &PageQuery) -> Result<Option<usize>, ApiError> {
             .filter(|n| (1..=100_000).contains(n))
             .map(Some)
             .ok_or_else(|| {
-                ApiError::bad_request(format!("page must be a positive integer (got {p:?})"))
+                FederationError::BadRequest(format!("page must be a positive integer (got {p:?})"))
             }),
     }
 }
@@ -289,7 +244,7 @@ async fn collection(
     name: String,
     which: &'static str,
     q: PageQuery,
-) -> Result<Response, ApiError> {
+) -> Result<Response, FederationError> {
     let actor = if channel {
         app.store
             .get(&ChannelByNameKey(name.to_string()))?
@@ -297,20 +252,23 @@ async fn collection(
     } else {
         find_local(&app, &name)?.filter(|a| !matches!(a, LocalActor::Channel(_)))
     }
-    .ok_or_else(|| ApiError::not_found(format!("no local actor {name:?}")))?;
+    .ok_or_else(|| FederationError::NotFound(format!("no local actor {name:?}")))?;
     let page = page_of(&q)?;
     let id = format!("{}/{which}", actor.url(&app.public_url));
     let a = app.clone();
-    let items = app
-        .pool
-        .run(move || match which {
-            "outbox" => super::outbox::outbox_items(&a, &actor),
-            _ => super::outbox::follow_items(&a, &actor, which),
+    app.pool
+        .run(move || -> Result<Response, FederationError> {
+            use super::outbox::{follow_items, outbox_items, paged_collection};
+            Ok(match which {
+                "outbox" => activity_json(paged_collection(&id, page, outbox_items(&a, &actor)?)),
+                _ => activity_json(paged_collection(
+                    &id,
+                    page,
+                    follow_items(&a, &actor, which)?,
+                )),
+            })
         })
-        .await??;
-    Ok(activity_json(super::outbox::paged_collection(
-        &id, page, items,
-    )))
+        .await?
 }
 
 /// `GET /accounts/{name}/followers`.
@@ -318,7 +276,7 @@ pub async fn account_followers(
     State(app): State<SharedApp>,
     Path(name): Path<String>,
     Query(q): Query<PageQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, FederationError> {
     collection(app, false, name, "followers", q).await
 }
 
@@ -327,7 +285,7 @@ pub async fn account_following(
     State(app): State<SharedApp>,
     Path(name): Path<String>,
     Query(q): Query<PageQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, FederationError> {
     collection(app, false, name, "following", q).await
 }
 
@@ -336,7 +294,7 @@ pub async fn account_outbox(
     State(app): State<SharedApp>,
     Path(name): Path<String>,
     Query(q): Query<PageQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, FederationError> {
     collection(app, false, name, "outbox", q).await
 }
 
@@ -345,7 +303,7 @@ pub async fn channel_followers(
     State(app): State<SharedApp>,
     Path(name): Path<String>,
     Query(q): Query<PageQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, FederationError> {
     collection(app, true, name, "followers", q).await
 }
 
@@ -354,7 +312,7 @@ pub async fn channel_following(
     State(app): State<SharedApp>,
     Path(name): Path<String>,
     Query(q): Query<PageQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, FederationError> {
     collection(app, true, name, "following", q).await
 }
 
@@ -363,7 +321,7 @@ pub async fn channel_outbox(
     State(app): State<SharedApp>,
     Path(name): Path<String>,
     Query(q): Query<PageQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, FederationError> {
     collection(app, true, name, "outbox", q).await
 }
 

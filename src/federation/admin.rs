@@ -3,9 +3,8 @@
 
 use super::discovery::{parse_acct, INSTANCE_ACTOR};
 use super::remote::{self, ActorError};
-use super::{outbox, remote_videos};
+use super::{outbox, remote_videos, FederationError};
 use crate::api::auth::AdminUser;
-use crate::api::error::ApiError;
 use crate::api::users::iso8601;
 use crate::app::{host_of, App, SharedApp};
 use crate::store::federation::{
@@ -34,21 +33,25 @@ pub struct ListQuery {
     count: Option<usize>,
 }
 
-fn bases(app: &App, host_or_url: &str) -> Result<Vec<String>, String> {
+fn bases(app: &App, host_or_url: &str) -> Result<Vec<String>, FederationError> {
     let h = host_or_url.trim().trim_end_matches('/');
     if h.is_empty() || h.contains(char::is_whitespace) {
-        return Err(format!("{host_or_url:?} is not a host"));
+        return Err(FederationError::BadRequest(format!(
+            "{host_or_url:?} is not a host"
+        )));
     }
     if h.starts_with("https://") || h.starts_with("http://") {
         if h.matches('/').count() > 2 {
-            return Err(format!(
+            return Err(FederationError::BadRequest(format!(
                 "{host_or_url:?}: give a host or a base URL without a path"
-            ));
+            )));
         }
         return Ok(vec![h.to_string()]);
     }
     if h.contains('/') || h.contains('@') {
-        return Err(format!("{host_or_url:?} is not a host"));
+        return Err(FederationError::BadRequest(format!(
+            "{host_or_url:?} is not a host"
+        )));
     }
     let mut v = vec![format!("https://{h}")];
     if app.federation.config.allow_private_addresses {
@@ -59,10 +62,11 @@ fn bases(app: &App, host_or_url: &str) -> Result<Vec<String>, String> {
 }
 
 /// The actor a `hosts` entry (the instance actor there) or `handles` entry names.
-fn resolve(app: &App, entry: &str, handle: bool) -> Result<RemoteActor, String> {
+fn resolve(app: &App, entry: &str, handle: bool) -> Result<RemoteActor, FederationError> {
     let fed = &app.federation;
     let (name, host) = if handle {
-        let (n, h) = parse_acct(entry).ok_or_else(|| format!("{entry:?} is not name@host"))?;
+        let (n, h) = parse_acct(entry)
+            .ok_or_else(|| FederationError::BadRequest(format!("{entry:?} is not name@host")))?;
         (n.to_string(), h.to_string())
     } else {
         (INSTANCE_ACTOR.to_string(), entry.to_string())
@@ -102,7 +106,10 @@ fn resolve(app: &App, entry: &str, handle: bool) -> Result<RemoteActor, String> 
             Err(e) => errors.push(e.to_string()),
         }
     }
-    Err(format!("cannot find {entry}: {}", errors.join("; ")))
+    Err(FederationError::BadRequest(format!(
+        "cannot find {entry}: {}",
+        errors.join("; ")
+    )))
 }
 
 /// `POST /api/v1/server/following`: follow instances (`hosts`) or actors (`handles`).
@@ -110,24 +117,26 @@ pub async fn follow(
     State(app): State<SharedApp>,
     _admin: AdminUser,
     Json(body): Json<FollowBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, FederationError> {
     if !app.config.federation.enabled {
-        return Err(ApiError::bad_request(
-            "federation is disabled on this instance (federation.enabled = false)",
+        return Err(FederationError::BadRequest(
+            "federation is disabled on this instance (federation.enabled = false)".into(),
         ));
     }
     if body.hosts.is_empty() && body.handles.is_empty() {
-        return Err(ApiError::bad_request("give hosts or handles to follow"));
+        return Err(FederationError::BadRequest(
+            "give hosts or handles to follow".into(),
+        ));
     }
     if body.hosts.len() + body.handles.len() > 100 {
-        return Err(ApiError::bad_request(
-            "at most 100 hosts and handles at a time",
+        return Err(FederationError::BadRequest(
+            "at most 100 hosts and handles at a time".into(),
         ));
     }
     let a = app.clone();
     // Resolving hosts fetches from them (up to `request_timeout_secs` each): not on the
     // blocking pool that logins and uploads need.
-    super::on_own_thread("fleuve-follow", move || -> Result<(), ApiError> {
+    super::on_own_thread("fleuve-follow", move || -> Result<(), FederationError> {
         let mut targets = Vec::new();
         let mut errors = Vec::new();
         for (entry, handle) in body
@@ -141,11 +150,11 @@ pub async fn follow(
                     errors.push(format!("{entry} is this instance"))
                 }
                 Ok(t) => targets.push(t),
-                Err(e) => errors.push(e),
+                Err(e) => errors.push(e.to_string()),
             }
         }
         if !errors.is_empty() {
-            return Err(ApiError::bad_request(errors.join("; ")));
+            return Err(FederationError::BadRequest(errors.join("; ")));
         }
         for t in &targets {
             outbox::follow(&a, t)?;
@@ -163,7 +172,7 @@ fn actor_json(id: &str, host: &str, name: &str) -> Value {
 
 /// The follows of our instance actor in PeerTube's `ActorFollow` shape: whom it follows
 /// (`following`), or who follows it (`followers`).
-fn follows(app: &App, following: bool) -> Result<Vec<Value>, ApiError> {
+fn follows(app: &App, following: bool) -> Result<Vec<Value>, FederationError> {
     let me = actor_json(
         &super::discovery::LocalActor::Instance.url(&app.public_url),
         &app.public_host,
@@ -210,7 +219,11 @@ fn follows(app: &App, following: bool) -> Result<Vec<Value>, ApiError> {
     Ok(items)
 }
 
-async fn list(app: SharedApp, q: ListQuery, following: bool) -> Result<Json<Value>, ApiError> {
+async fn list(
+    app: SharedApp,
+    q: ListQuery,
+    following: bool,
+) -> Result<Json<Value>, FederationError> {
     let a = app.clone();
     let items = app.pool.run(move || follows(&a, following)).await??;
     let total = items.len();
@@ -226,7 +239,7 @@ async fn list(app: SharedApp, q: ListQuery, following: bool) -> Result<Json<Valu
 pub async fn following(
     State(app): State<SharedApp>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, FederationError> {
     list(app, q, true).await
 }
 
@@ -234,7 +247,7 @@ pub async fn following(
 pub async fn followers(
     State(app): State<SharedApp>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, FederationError> {
     list(app, q, false).await
 }
 
@@ -243,10 +256,10 @@ pub async fn unfollow(
     State(app): State<SharedApp>,
     _admin: AdminUser,
     Path(which): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, FederationError> {
     let a = app.clone();
     app.pool
-        .run(move || -> Result<Response, ApiError> {
+        .run(move || -> Result<Response, FederationError> {
             let (name, host) = match parse_acct(&which) {
                 Some((n, h)) => (Some(n.to_string()), h.to_string()),
                 None => (None, host_of(which.trim_end_matches('/'))),
@@ -272,7 +285,9 @@ pub async fn unfollow(
                 n += 1;
             }
             if n == 0 {
-                return Err(ApiError::not_found(format!("we do not follow {which}")));
+                return Err(FederationError::NotFound(format!(
+                    "we do not follow {which}"
+                )));
             }
             let still = a
                 .store
@@ -280,7 +295,7 @@ pub async fn unfollow(
                 .iter()
                 .any(|(_, f)| f.host == host && f.state != FollowState::Rejected);
             if !still {
-                let removed = remote_videos::remove_host(&a, &host)?;
+                let removed = remote_videos::remove_host(&a.store, &host)?;
                 tracing::info!(host = %host, videos = removed, "unfollowed; its videos removed");
             }
             Ok(StatusCode::NO_CONTENT.into_response())

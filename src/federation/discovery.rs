@@ -2,7 +2,7 @@
 //! channels and the instance actor `peertube`), the NodeInfo index and NodeInfo 2.0, and
 //! host-meta.
 
-use crate::api::error::ApiError;
+use super::FederationError;
 use crate::app::{App, SharedApp};
 use crate::store::tables::{ChannelByNameKey, UserByNameKey};
 use crate::store::videos::{VideoKey, VideoState};
@@ -38,7 +38,7 @@ impl LocalActor {
 }
 
 /// The local actor called `name` (accounts win over channels, as in PeerTube's lookup).
-pub fn find_local(app: &App, name: &str) -> Result<Option<LocalActor>, ApiError> {
+pub fn find_local(app: &App, name: &str) -> Result<Option<LocalActor>, FederationError> {
     if name == INSTANCE_ACTOR {
         return Ok(Some(LocalActor::Instance));
     }
@@ -58,11 +58,11 @@ pub fn find_local(app: &App, name: &str) -> Result<Option<LocalActor>, ApiError>
 
 /// Whether `actor` exists here (the instance always does; an account needs its user, a channel
 /// its channel: `/video-channels/<name>` never names an account).
-pub fn exists(app: &App, actor: &LocalActor) -> Result<bool, ApiError> {
+pub fn exists(store: &crate::store::Store, actor: &LocalActor) -> Result<bool, FederationError> {
     Ok(match actor {
         LocalActor::Instance => true,
-        LocalActor::Account(n) => app.store.get(&UserByNameKey(n.to_lowercase()))?.is_some(),
-        LocalActor::Channel(n) => app.store.get(&ChannelByNameKey(n.clone()))?.is_some(),
+        LocalActor::Account(n) => store.get(&UserByNameKey(n.to_lowercase()))?.is_some(),
+        LocalActor::Channel(n) => store.get(&ChannelByNameKey(n.clone()))?.is_some(),
     })
 }
 
@@ -98,21 +98,21 @@ fn json_with(value: Value, content_type: &'static str) -> Response {
 pub async fn webfinger(
     State(app): State<SharedApp>,
     Query(q): Query<WebfingerQuery>,
-) -> Result<Response, ApiError> {
-    let resource = q
-        .resource
-        .ok_or_else(|| ApiError::bad_request("resource is required (acct:name@host)"))?;
+) -> Result<Response, FederationError> {
+    let resource = q.resource.ok_or_else(|| {
+        FederationError::BadRequest("resource is required (acct:name@host)".into())
+    })?;
     let (name, host) = parse_acct(&resource).ok_or_else(|| {
-        ApiError::bad_request(format!("resource {resource:?} is not acct:name@host"))
+        FederationError::BadRequest(format!("resource {resource:?} is not acct:name@host"))
     })?;
     if !host.eq_ignore_ascii_case(&app.public_host) {
-        return Err(ApiError::not_found(format!(
+        return Err(FederationError::NotFound(format!(
             "{host} is not this instance ({})",
             app.public_host
         )));
     }
     let actor = find_local(&app, name)?
-        .ok_or_else(|| ApiError::not_found(format!("no local actor {name:?}")))?;
+        .ok_or_else(|| FederationError::NotFound(format!("no local actor {name:?}")))?;
     let url = actor.url(&app.public_url);
     Ok(json_with(
         json!({
@@ -148,11 +148,11 @@ pub async fn nodeinfo_index(State(app): State<SharedApp>) -> Response {
 }
 
 /// `GET /nodeinfo/2.0.json`.
-pub async fn nodeinfo(State(app): State<SharedApp>) -> Result<Response, ApiError> {
+pub async fn nodeinfo(State(app): State<SharedApp>) -> Result<Response, FederationError> {
     let a = app.clone();
     let (users, videos) = app
         .pool
-        .run(move || -> Result<(usize, usize), ApiError> {
+        .run(move || -> Result<(usize, usize), FederationError> {
             let users = a.store.scan::<crate::store::tables::UserKey>(&())?.len();
             let videos = a
                 .store

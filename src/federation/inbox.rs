@@ -15,15 +15,14 @@
 
 use super::discovery::LocalActor;
 use super::key_fetch::{self, KeyFetchError};
+pub use super::protocol::activity::activities_of;
+use super::protocol::activity::{is_follow_lifecycle, is_self_delete};
+use super::receive::{forget_actor, FedContext};
 use super::remote::{self, Freshness};
 use super::signature::{check_request, RequestHead, SignatureHeader};
-use super::{id_of, local_actor_of_url, now_secs, outbox, remote_videos};
-use crate::api::error::ApiError;
+use super::{id_of, now_secs, outbox, FederationError};
 use crate::app::{host_of, App, SharedApp};
-use crate::store::federation::{
-    FollowState, Follower, FollowerKey, FollowingKey, InboxItem, InboxItemKey, InboxSeenKey,
-    RemoteActor, RemoteActorKey,
-};
+use crate::store::federation::{InboxItem, InboxItemKey, InboxSeenKey, RemoteActor};
 use crate::store::{Batch, Durability};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -36,8 +35,6 @@ use std::time::{Duration, SystemTime};
 
 /// Seen activity ids are forgotten after this long.
 const SEEN_TTL_SECS: u64 = 14 * 86_400;
-/// Activities accepted from one POST (a collection).
-const MAX_ACTIVITIES_PER_POST: usize = 100;
 
 /// `POST /inbox`.
 pub async fn shared(
@@ -59,7 +56,7 @@ pub async fn account(
 ) -> Response {
     match super::discovery::find_local(&app, &name) {
         Ok(Some(a)) if !matches!(a, LocalActor::Channel(_)) => post(app, headers, uri, body).await,
-        Ok(_) => ApiError::not_found(format!("no local account {name:?}")).into_response(),
+        Ok(_) => FederationError::NotFound(format!("no local account {name:?}")).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -77,14 +74,15 @@ pub async fn channel(
         .get(&crate::store::tables::ChannelByNameKey(name.clone()))
     {
         Ok(Some(_)) => post(app, headers, uri, body).await,
-        Ok(None) => ApiError::not_found(format!("no local channel {name:?}")).into_response(),
-        Err(e) => ApiError::from(e).into_response(),
+        Ok(None) => FederationError::NotFound(format!("no local channel {name:?}")).into_response(),
+        Err(e) => FederationError::from(e).into_response(),
     }
 }
 
 async fn post(app: SharedApp, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
     if !app.config.federation.enabled {
-        return ApiError::not_found("federation is disabled on this instance").into_response();
+        return FederationError::NotFound("federation is disabled on this instance".into())
+            .into_response();
     }
     let target = uri
         .path_and_query()
@@ -107,66 +105,40 @@ async fn post(app: SharedApp, headers: HeaderMap, uri: Uri, body: Bytes) -> Resp
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => {
-            if e.status == StatusCode::UNAUTHORIZED {
+            if matches!(e, FederationError::Signature(_)) {
                 fed.metrics
                     .inbox_bad_signature
                     .fetch_add(1, Ordering::Relaxed);
             } else {
                 fed.metrics.inbox_refused.fetch_add(1, Ordering::Relaxed);
             }
-            tracing::info!(status = e.status.as_u16(), reason = %e.detail, "inbox POST refused");
-            e.into_response()
+            let reason = e.to_string();
+            let answer = e.into_response();
+            tracing::info!(status = answer.status().as_u16(), reason = %reason, "inbox POST refused");
+            answer
         }
     }
 }
 
-fn unauthorized(detail: String) -> ApiError {
-    ApiError::unauthorized(detail).code("invalid_signature")
+fn unauthorized(detail: String) -> FederationError {
+    FederationError::Signature(detail)
 }
 
 /// The answer to a POST whose key could not be had: 503 with `Retry-After` when that may pass
 /// (fetches busy, network trouble), 401 when it will not.
-fn key_error(what: &str, e: KeyFetchError) -> ApiError {
+fn key_error(what: &str, e: KeyFetchError) -> FederationError {
     match e {
         KeyFetchError::Busy { retry_after, .. }
         | KeyFetchError::Failed {
             temporary: true,
             retry_after,
             ..
-        } => {
-            let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{what}: {e}"));
-            err.retry_after = Some(retry_after);
-            err
-        }
+        } => FederationError::Unavailable {
+            detail: format!("{what}: {e}"),
+            retry_after,
+        },
         KeyFetchError::Failed { .. } => unauthorized(format!("{what}: {e}")),
     }
-}
-
-/// The activities of a POST body: one activity, or a (paged, ordered) collection of them.
-pub fn activities_of(doc: Value) -> Vec<Value> {
-    let kind = doc.get("type").and_then(|t| t.as_str()).unwrap_or_default();
-    if matches!(
-        kind,
-        "Collection" | "CollectionPage" | "OrderedCollection" | "OrderedCollectionPage"
-    ) {
-        let key = if kind.starts_with("Ordered") {
-            "orderedItems"
-        } else {
-            "items"
-        };
-        return doc
-            .get(key)
-            .and_then(|i| i.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter(|v| v.is_object())
-                    .take(MAX_ACTIVITIES_PER_POST)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-    }
-    vec![doc]
 }
 
 /// An inbox POST as received.
@@ -201,7 +173,7 @@ struct Checked {
 /// verifying and storing run on the blocking pool, each briefly; the keys they need are fetched
 /// on the key fetcher's threads ([`key_fetch`]), so a signer whose host never answers holds no
 /// pool thread.
-pub async fn receive(app: &SharedApp, req: Arc<Incoming>) -> Result<usize, ApiError> {
+pub async fn receive(app: &SharedApp, req: Arc<Incoming>) -> Result<usize, FederationError> {
     let (a, r) = (app.clone(), req.clone());
     let checked = Arc::new(app.pool.run(move || check(&a, &r)).await??);
     let signer = checked.signer_id.as_str();
@@ -215,7 +187,7 @@ pub async fn receive(app: &SharedApp, req: Arc<Incoming>) -> Result<usize, ApiEr
             // The actor deleted itself: its key is gone with it (PeerTube answers 204).
             tracing::debug!(actor = signer, error = %e, "inbox: self-delete of an actor without a key");
             let (a, id) = (app.clone(), signer.to_string());
-            app.pool.run(move || forget_actor(&a, &id)).await??;
+            app.pool.run(move || forget_actor(&a.store, &id)).await??;
             return Ok(0);
         }
         Err(e) => return Err(key_error("cannot get the signer's key", e)),
@@ -266,7 +238,7 @@ pub async fn receive(app: &SharedApp, req: Arc<Incoming>) -> Result<usize, ApiEr
 
 /// Everything about a POST that needs no key: its signature is well-formed, fresh and covers
 /// the body, the signer is a remote http(s) actor within its rate limit, the body is JSON.
-fn check(app: &App, req: &Incoming) -> Result<Checked, ApiError> {
+fn check(app: &App, req: &Incoming) -> Result<Checked, FederationError> {
     let fed = &app.federation;
     let skew = Duration::from_secs(fed.config.clock_skew_secs);
     let sig = check_request(&req.head(), &req.body, SystemTime::now(), skew)
@@ -280,21 +252,16 @@ fn check(app: &App, req: &Incoming) -> Result<Checked, ApiError> {
     }
     let signer_host = host_of(&signer_id);
     if signer_host == app.public_host {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "the signer is this instance's own actor",
-        ));
+        return Err(FederationError::OwnActor);
     }
     if let Err(wait) = fed.inbox_limiter.check(signer_host.clone()) {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many inbox POSTs from {signer_host}; retry in {wait} s"),
-        );
-        e.retry_after = Some(wait);
-        return Err(e);
+        return Err(FederationError::RateLimited {
+            host: signer_host,
+            retry_after: wait,
+        });
     }
     let doc: Value = serde_json::from_slice(&req.body)
-        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+        .map_err(|e| FederationError::BadRequest(format!("the body is not JSON: {e}")))?;
     Ok(Checked {
         sig,
         signer_id,
@@ -308,18 +275,24 @@ async fn verify_signature(
     req: &Arc<Incoming>,
     checked: &Arc<Checked>,
     actor: RemoteActor,
-) -> Result<Result<(), String>, ApiError> {
+) -> Result<Result<(), FederationError>, FederationError> {
     let (a, r, c) = (app.clone(), req.clone(), checked.clone());
     Ok(app
         .pool
         .run(move || {
             let key = remote::public_key(&a.federation, &actor)?;
-            c.sig.verify(&r.head(), &key).map_err(|e| e.to_string())
+            c.sig
+                .verify(&r.head(), &key)
+                .map_err(|e| FederationError::Signature(e.to_string()))
         })
         .await?)
 }
 
-fn store_activities(app: &App, signer_id: &str, activities: Vec<Value>) -> Result<usize, ApiError> {
+fn store_activities(
+    app: &App,
+    signer_id: &str,
+    activities: Vec<Value>,
+) -> Result<usize, FederationError> {
     let fed = &app.federation;
     let now = now_secs();
     let mut batch = Batch::default();
@@ -332,7 +305,7 @@ fn store_activities(app: &App, signer_id: &str, activities: Vec<Value>) -> Resul
         // Follow, Undo, Accept and Reject are cheap and idempotent, and PeerTube reuses their
         // ids when an instance follows again after unfollowing: they are never deduplicated.
         let kind = act.get("type").and_then(|t| t.as_str()).unwrap_or_default();
-        if !matches!(kind, "Follow" | "Undo" | "Accept" | "Reject") {
+        if !is_follow_lifecycle(kind) {
             if app.store.get(&InboxSeenKey(id.clone()))?.is_some() {
                 fed.metrics.inbox_duplicates.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -389,7 +362,7 @@ async fn check_forwarded(app: &SharedApp, act: &Value, actor: &str) -> Result<()
     }
     if fresh == Freshness::Cached {
         let (a, _) = fetch(true).await?;
-        return verify_ld(app, act, a).await?.map_err(Forwarded::Refused);
+        return verify_ld(app, act, a).await?;
     }
     Err(Forwarded::Refused("LD signature does not verify".into()))
 }
@@ -399,39 +372,16 @@ async fn verify_ld(
     app: &SharedApp,
     act: &Value,
     actor: RemoteActor,
-) -> Result<Result<(), String>, Forwarded> {
+) -> Result<Result<(), Forwarded>, Forwarded> {
     let (a, act) = (app.clone(), act.clone());
+    let refused = |e: &dyn std::fmt::Display| Forwarded::Refused(e.to_string());
     app.pool
         .run(move || {
-            let key = remote::public_key(&a.federation, &actor)?;
-            super::ld::verify(&act, &key).map_err(|e| e.to_string())
+            let key = remote::public_key(&a.federation, &actor).map_err(|e| refused(&e))?;
+            super::ld::verify(&act, &key).map_err(|e| refused(&e))
         })
         .await
         .map_err(|e| Forwarded::Refused(e.to_string()))
-}
-
-fn is_self_delete(act: &Value, signer: &str) -> bool {
-    act.get("type").and_then(|t| t.as_str()) == Some("Delete")
-        && act.get("actor").and_then(id_of) == Some(signer)
-        && act.get("object").and_then(id_of) == Some(signer)
-}
-
-/// Drops a remote actor that deleted itself: its cached record and its follows.
-fn forget_actor(app: &App, id: &str) -> Result<(), ApiError> {
-    let mut batch = Batch::default();
-    batch.delete(&app.store, &RemoteActorKey(id.to_string()));
-    for (k, f) in app.store.scan::<FollowerKey>(&())? {
-        if f.actor == id {
-            batch.delete(&app.store, &k);
-        }
-    }
-    batch.delete(&app.store, &FollowingKey(id.to_string()));
-    app.store.write(batch, Durability::Sync)?;
-    tracing::info!(
-        actor = id,
-        "federation: remote actor deleted itself; forgotten"
-    );
-    Ok(())
 }
 
 /// Starts the thread that processes the inbox queue (it first queues the `Create` of any
@@ -451,7 +401,7 @@ pub fn spawn_processor(
                     "federation: queued the Create of videos published while stopping"
                 ),
                 Err(e) => {
-                    tracing::error!(error = %e.detail, "federation: cannot queue pending Creates")
+                    tracing::error!(error = %e, "federation: cannot queue pending Creates")
                 }
             }
             while !stop.load(Ordering::Relaxed) {
@@ -489,17 +439,9 @@ fn process_item(app: &App, item: &InboxItem) {
             return;
         }
     };
-    let kind = act
-        .get("type")
-        .and_then(|t| t.as_str())
-        .unwrap_or_default()
-        .to_string();
-    let id = act
-        .get("id")
-        .and_then(|t| t.as_str())
-        .unwrap_or_default()
-        .to_string();
-    match process(app, &act, &kind) {
+    let field = |k: &str| act.get(k).and_then(|t| t.as_str()).unwrap_or_default();
+    let (kind, id) = (field("type"), field("id"));
+    match super::receive::process(&FedContext::of(app), &act) {
         Ok(what) => {
             fed.metrics.processed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(activity = %id, kind = %kind, signer = %item.signer, result = what, "inbox: processed");
@@ -509,339 +451,6 @@ fn process_item(app: &App, item: &InboxItem) {
             tracing::warn!(activity = %id, kind = %kind, signer = %item.signer, error = %e, "inbox: activity not applied");
         }
     }
-}
-
-/// Applies one verified activity. Returns a word for the log.
-pub fn process(app: &App, act: &Value, kind: &str) -> Result<&'static str, String> {
-    let actor = act
-        .get("actor")
-        .and_then(id_of)
-        .ok_or("no actor")?
-        .to_string();
-    let object = act.get("object").ok_or("no object")?;
-    match kind {
-        "Follow" => on_follow(app, act, &actor, object),
-        "Undo" => on_undo(app, &actor, object),
-        "Accept" | "Reject" => on_answer(app, &actor, object, kind == "Accept"),
-        "Create" | "Update" => on_create_update(app, &actor, object, kind),
-        "Announce" => on_announce(app, &actor, object),
-        "Delete" => on_delete(app, &actor, object),
-        _ => Ok("ignored (type not handled)"),
-    }
-}
-
-fn err<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
-}
-
-fn on_follow(app: &App, act: &Value, actor: &str, object: &Value) -> Result<&'static str, String> {
-    let target = id_of(object).ok_or("Follow without object id")?;
-    let local = local_actor_of_url(&app.public_url, target)
-        .ok_or_else(|| format!("{target} is not one of our actors"))?;
-    if !super::discovery::exists(app, &local).map_err(|e| e.detail)? {
-        return Err(format!("{target} is not one of our actors"));
-    }
-    let fed = &app.federation;
-    let (follower, _) =
-        remote::actor(fed, &app.store, &app.public_url, actor, false).map_err(err)?;
-    let accept = fed.config.auto_accept_follows;
-    if accept {
-        let local_key = super::key_of_local(&local);
-        let key = FollowerKey::of(&local_key, &follower.id);
-        let record = Follower {
-            local: local_key,
-            actor: follower.id.clone(),
-            host: follower.host.clone(),
-            inbox: follower.delivery_inbox().to_string(),
-            follow_id: act
-                .get("id")
-                .and_then(|i| i.as_str())
-                .unwrap_or_default()
-                .to_string(),
-            state: FollowState::Accepted,
-            created_at: now_secs(),
-        };
-        app.store
-            .put(&key, &record, Durability::Sync)
-            .map_err(err)?;
-    }
-    outbox::answer_follow(app, &local, act, &follower, accept).map_err(|e| e.detail)?;
-    Ok(if accept {
-        "follow accepted"
-    } else {
-        "follow rejected"
-    })
-}
-
-fn on_undo(app: &App, actor: &str, object: &Value) -> Result<&'static str, String> {
-    let kind = object
-        .get("type")
-        .and_then(|t| t.as_str())
-        .unwrap_or_default();
-    let undone_id = id_of(object).unwrap_or_default();
-    match kind {
-        "Follow" | "" => {
-            let mut batch = Batch::default();
-            let mut n = 0;
-            for (k, f) in app.store.scan::<FollowerKey>(&()).map_err(err)? {
-                let target_matches = object
-                    .get("object")
-                    .and_then(id_of)
-                    .and_then(|t| local_actor_of_url(&app.public_url, t))
-                    .is_some_and(|l| super::key_of_local(&l) == f.local);
-                if f.actor == actor && (f.follow_id == undone_id || target_matches) {
-                    batch.delete(&app.store, &k);
-                    n += 1;
-                }
-            }
-            app.store.write(batch, Durability::Sync).map_err(err)?;
-            Ok(if n > 0 {
-                "unfollowed"
-            } else {
-                "unknown follow"
-            })
-        }
-        _ => Ok("ignored (undo of a type not handled)"),
-    }
-}
-
-fn on_answer(
-    app: &App,
-    actor: &str,
-    object: &Value,
-    accepted: bool,
-) -> Result<&'static str, String> {
-    let follow_id = id_of(object).unwrap_or_default();
-    let key = FollowingKey(actor.to_string());
-    let Some(mut f) = app.store.get(&key).map_err(err)? else {
-        return Ok("ignored (we do not follow that actor)");
-    };
-    if !follow_id.is_empty() && f.follow_id != follow_id {
-        return Err(format!(
-            "answer to {follow_id}, not to our follow {}",
-            f.follow_id
-        ));
-    }
-    f.state = if accepted {
-        FollowState::Accepted
-    } else {
-        FollowState::Rejected
-    };
-    f.updated_at = now_secs();
-    app.store.put(&key, &f, Durability::Sync).map_err(err)?;
-    if !accepted {
-        return Ok("our follow was rejected");
-    }
-    // As PeerTube does: take what the followed actor already published, from its outbox.
-    match crawl_outbox(app, actor) {
-        Ok(n) => tracing::info!(
-            actor,
-            videos = n,
-            "federation: crawled the outbox of a new following"
-        ),
-        Err(e) => {
-            tracing::warn!(actor, error = %e, "federation: cannot crawl the outbox of a new following")
-        }
-    }
-    Ok("our follow was accepted")
-}
-
-/// Pages of a followed actor's outbox read after our follow is accepted.
-const OUTBOX_PAGES: usize = 20;
-
-/// Reads `actor`'s outbox (up to [`OUTBOX_PAGES`] pages) and applies its `Create` and
-/// `Announce` of videos, as PeerTube does after a follow. Returns how many videos it stored.
-fn crawl_outbox(app: &App, actor: &str) -> Result<usize, String> {
-    let fed = &app.federation;
-    let (remote, _) = remote::actor(fed, &app.store, &app.public_url, actor, false).map_err(err)?;
-    let Some(outbox) = remote.outbox else {
-        return Ok(0);
-    };
-    let signer = fed.signer(&app.store, &app.public_url, "instance").ok();
-    let root = fed.client.get_json(&outbox, signer.as_ref()).map_err(err)?;
-    let mut next = match root.get("first") {
-        Some(Value::String(u)) => Some(u.clone()),
-        Some(page @ Value::Object(_)) => {
-            return Ok(apply_page(app, actor, page));
-        }
-        _ => None,
-    };
-    let mut stored = apply_page(app, actor, &root);
-    for _ in 0..OUTBOX_PAGES {
-        let Some(url) = next.take() else { break };
-        if host_of(&url) != remote.host {
-            return Err(format!("outbox page {url} is on another host"));
-        }
-        let page = fed.client.get_json(&url, signer.as_ref()).map_err(err)?;
-        stored += apply_page(app, actor, &page);
-        next = page.get("next").and_then(id_of).map(str::to_string);
-    }
-    Ok(stored)
-}
-
-fn apply_page(app: &App, owner: &str, page: &Value) -> usize {
-    let items = page
-        .get("orderedItems")
-        .or_else(|| page.get("items"))
-        .and_then(|i| i.as_array())
-        .cloned()
-        .unwrap_or_default();
-    let mut stored = 0;
-    for item in items {
-        let kind = item
-            .get("type")
-            .and_then(|t| t.as_str())
-            .unwrap_or_default();
-        let item_actor = item.get("actor").and_then(id_of).unwrap_or_default();
-        // Activities found by crawling count only when their actor is on the outbox's host
-        // (PeerTube's rule); the objects themselves are fetched from their origin.
-        if host_of(item_actor) != host_of(owner) || !matches!(kind, "Create" | "Announce") {
-            continue;
-        }
-        let Some(url) = item.get("object").and_then(id_of).map(str::to_string) else {
-            continue;
-        };
-        let known = app
-            .store
-            .get(&crate::store::federation::RemoteVideoUrlKey(url.clone()))
-            .ok()
-            .flatten()
-            .is_some();
-        if known {
-            continue;
-        }
-        let result = fetch_object(app, &url).and_then(|doc| {
-            if doc.get("type").and_then(|t| t.as_str()) != Some("Video") {
-                return Ok(false);
-            }
-            let parsed = remote_videos::parse(&doc, item_actor)?;
-            remote_videos::upsert(app, parsed)
-                .map(|_| true)
-                .map_err(|e| e.detail)
-        });
-        match result {
-            Ok(true) => stored += 1,
-            Ok(false) => {}
-            Err(e) => tracing::info!(video = %url, error = %e, "federation: outbox item not taken"),
-        }
-    }
-    stored
-}
-
-/// Whether we follow an actor on `host` (videos from hosts we do not follow are not kept).
-fn follows_host(app: &App, host: &str) -> Result<bool, String> {
-    Ok(app
-        .store
-        .scan::<FollowingKey>(&())
-        .map_err(err)?
-        .iter()
-        .any(|(_, f)| f.host == host && f.state != FollowState::Rejected))
-}
-
-fn on_create_update(
-    app: &App,
-    actor: &str,
-    object: &Value,
-    kind: &str,
-) -> Result<&'static str, String> {
-    let object = match object {
-        Value::String(url) => fetch_object(app, url)?,
-        o => o.clone(),
-    };
-    match object.get("type").and_then(|t| t.as_str()) {
-        Some("Video") => {}
-        Some(t) if remote::ACTOR_TYPES.contains(&t) && kind == "Update" => {
-            let id = id_of(&object).unwrap_or_default();
-            if id != actor {
-                return Err(format!("{actor} cannot update actor {id}"));
-            }
-            remote::actor(&app.federation, &app.store, &app.public_url, actor, true)
-                .map_err(err)?;
-            return Ok("actor refreshed");
-        }
-        _ => return Ok("ignored (object type not handled)"),
-    }
-    let parsed = remote_videos::parse(&object, actor)?;
-    if host_of(actor) != parsed.remote.host {
-        return Err(format!(
-            "{actor} cannot {kind} video {} of another host",
-            parsed.remote.url
-        ));
-    }
-    if !follows_host(app, &parsed.remote.host)? {
-        return Ok("ignored (we follow nobody on that host)");
-    }
-    remote_videos::upsert(app, parsed).map_err(|e| e.detail)?;
-    Ok(if kind == "Create" {
-        "video created"
-    } else {
-        "video updated"
-    })
-}
-
-fn fetch_object(app: &App, url: &str) -> Result<Value, String> {
-    let fed = &app.federation;
-    let signer = fed.signer(&app.store, &app.public_url, "instance").ok();
-    let doc = fed.client.get_json(url, signer.as_ref()).map_err(err)?;
-    let id = id_of(&doc).ok_or("fetched object has no id")?;
-    if host_of(id) != host_of(url) {
-        return Err(format!("fetched {url} but its id {id} is on another host"));
-    }
-    Ok(doc)
-}
-
-fn on_announce(app: &App, actor: &str, object: &Value) -> Result<&'static str, String> {
-    let url = id_of(object).ok_or("Announce without object")?;
-    if app
-        .store
-        .get(&crate::store::federation::RemoteVideoUrlKey(
-            url.to_string(),
-        ))
-        .map_err(err)?
-        .is_some()
-    {
-        return Ok("already known");
-    }
-    if !follows_host(app, &host_of(actor))? && !follows_host(app, &host_of(url))? {
-        return Ok("ignored (we follow neither the announcer's nor the video's host)");
-    }
-    // Always fetch from the origin: an inline copy from a third party is not trusted.
-    let doc = fetch_object(app, url)?;
-    if doc.get("type").and_then(|t| t.as_str()) != Some("Video") {
-        return Ok("ignored (announced object is not a Video)");
-    }
-    let parsed = remote_videos::parse(&doc, actor)?;
-    remote_videos::upsert(app, parsed).map_err(|e| e.detail)?;
-    Ok("announced video stored")
-}
-
-fn on_delete(app: &App, actor: &str, object: &Value) -> Result<&'static str, String> {
-    let id = id_of(object).ok_or("Delete without object")?;
-    if id == actor {
-        forget_actor(app, actor).map_err(|e| e.detail)?;
-        return Ok("actor deleted");
-    }
-    let Some(vid) = app
-        .store
-        .get(&crate::store::federation::RemoteVideoUrlKey(id.to_string()))
-        .map_err(err)?
-    else {
-        return Ok("ignored (unknown object)");
-    };
-    let video = app
-        .store
-        .get(&crate::store::videos::VideoKey(vid))
-        .map_err(err)?;
-    let owner_host = video
-        .as_ref()
-        .and_then(|v| v.remote.as_ref())
-        .map(|r| r.host.clone())
-        .unwrap_or_default();
-    if host_of(actor) != owner_host {
-        return Err(format!("{actor} cannot delete {id} of {owner_host}"));
-    }
-    remote_videos::remove(app, id).map_err(|e| e.detail)?;
-    Ok("video deleted")
 }
 
 /// Forgets seen activity ids older than two weeks (housekeeping).

@@ -17,11 +17,17 @@
 //! * [`outbox`]: the activities we send (follows, video Create/Update/Delete) and our outboxes.
 //! * [`delivery`]: durable deliveries with per-host bounds, backoff and metrics.
 //! * [`admin`]: PeerTube's `/api/v1/server/following` and `/followers` API.
+//! * [`protocol`]: the activities and objects themselves, as typed serde data (no I/O).
+//! * [`receive`]: what each received activity does, verified then applied, given a
+//!   [`receive::FedContext`] (the store, the settings, the delivery queue).
+//! * [`error`]: [`FederationError`], turned into HTTP answers only at the edge
+//!   (`crate::api::federation_errors`).
 
 pub mod actors;
 pub mod admin;
 pub mod delivery;
 pub mod discovery;
+pub mod error;
 pub mod http;
 pub mod inbox;
 pub mod key_fetch;
@@ -29,6 +35,8 @@ pub mod keys;
 pub mod ld;
 pub mod objects;
 pub mod outbox;
+pub mod protocol;
+pub mod receive;
 pub mod remote;
 pub mod remote_videos;
 pub mod signature;
@@ -36,12 +44,11 @@ pub mod signature;
 use crate::config::FederationConfig;
 use crate::store::Store;
 use discovery::LocalActor;
+pub use error::FederationError;
+pub use protocol::{id_of, PUBLIC};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-
-/// The ActivityStreams public collection.
-pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 
 /// Counters of the federation subsystem (rendered in `/metrics`).
 #[derive(Debug, Default)]
@@ -129,7 +136,7 @@ impl Federation {
         store: &Store,
         public_url: &str,
         local: &str,
-    ) -> Result<http::Signer, String> {
+    ) -> Result<http::Signer, FederationError> {
         if let Some(s) = self
             .signers
             .lock()
@@ -138,10 +145,14 @@ impl Federation {
         {
             return Ok(s.clone());
         }
-        let actor =
-            local_actor_of_key(local).ok_or_else(|| format!("unknown local actor {local:?}"))?;
-        let keys = actors::keys_of(store, &actor).map_err(|e| e.detail)?;
-        let key = keys::parse_private_key_pem(&keys.private_pem).map_err(|e| e.to_string())?;
+        let actor = local_actor_of_key(local).ok_or_else(|| {
+            FederationError::NotFound(format!(
+                "no local actor {local:?} (expected instance, account:<name> or channel:<name>)"
+            ))
+        })?;
+        let keys = actors::keys_of(store, &actor)?;
+        let key = keys::parse_private_key_pem(&keys.private_pem)
+            .map_err(|e| FederationError::internal("reading a local actor's private key", e))?;
         let signer = http::Signer {
             key_id: format!("{}#main-key", actor.url(public_url)),
             key: Arc::new(signature::SigningKey::new(key)),
@@ -266,7 +277,7 @@ impl Federation {
 
 /// Runs `f`, slow network work an administrator asked for (resolving and following hosts), on
 /// a thread of its own so it never holds the blocking pool, and awaits its result.
-pub async fn on_own_thread<T, F>(name: &str, f: F) -> Result<T, crate::api::error::ApiError>
+pub async fn on_own_thread<T, F>(name: &'static str, f: F) -> Result<T, FederationError>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -277,9 +288,9 @@ where
         .spawn(move || {
             let _ = tx.send(f());
         })
-        .map_err(|e| crate::api::error::ApiError::internal("cannot start a thread", e))?;
+        .map_err(|e| FederationError::internal("cannot start a thread", e))?;
     rx.await
-        .map_err(|_| crate::api::error::ApiError::internal(name, "the thread panicked"))
+        .map_err(|_| FederationError::internal(name, "the thread panicked"))
 }
 
 /// The local actor a key name (`instance`, `account:<n>`, `channel:<n>`) names.
@@ -314,15 +325,6 @@ pub fn local_actor_of_url(public_url: &str, url: &str) -> Option<LocalActor> {
     }
     let n = path.strip_prefix("/video-channels/")?;
     (!n.is_empty() && !n.contains('/')).then(|| LocalActor::Channel(n.to_string()))
-}
-
-/// The id of an object that is either a URL string or an object with an `id`.
-pub fn id_of(v: &serde_json::Value) -> Option<&str> {
-    match v {
-        serde_json::Value::String(s) => Some(s),
-        serde_json::Value::Object(o) => o.get("id").and_then(|i| i.as_str()),
-        _ => None,
-    }
 }
 
 /// Unix time now in seconds.

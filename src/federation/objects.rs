@@ -5,7 +5,10 @@
 
 use super::actors::{activity_json, wants_activity_json};
 use super::discovery::LocalActor;
-use crate::api::error::ApiError;
+use super::protocol::video::{
+    self as pv, ActorKind, ActorRef, Image, Infohash, Link, PropertyValue, Tag,
+};
+use super::FederationError;
 use crate::api::users::iso8601;
 use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
@@ -18,53 +21,15 @@ use crate::transcode::worker::{hls_url, tracker_urls};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::HeaderMap;
-use serde_json::{json, Value};
 
 /// The ActivityStreams public collection.
 pub use super::PUBLIC;
 
 /// The `@context` of Video documents (PeerTube's Video context, the terms we emit).
-pub fn video_context() -> Value {
-    json!([
-        "https://www.w3.org/ns/activitystreams",
-        "https://w3id.org/security/v1",
-        {"RsaSignature2017": "https://w3id.org/security#RsaSignature2017"},
-        {
-            "pt": "https://joinpeertube.org/ns#",
-            "sc": "http://schema.org/",
-            "Hashtag": "as:Hashtag",
-            "category": "sc:category",
-            "licence": "sc:license",
-            "subtitleLanguage": "sc:subtitleLanguage",
-            "sensitive": "as:sensitive",
-            "language": "sc:inLanguage",
-            "identifier": "sc:identifier",
-            "isLiveBroadcast": "sc:isLiveBroadcast",
-            "Infohash": "pt:Infohash",
-            "aspectRatio": {"@type": "sc:Float", "@id": "pt:aspectRatio"},
-            "uuid": {"@type": "sc:identifier", "@id": "pt:uuid"},
-            "originallyPublishedAt": "sc:datePublished",
-            "uploadDate": "sc:uploadDate",
-            "views": {"@type": "sc:Number", "@id": "pt:views"},
-            "state": {"@type": "sc:Number", "@id": "pt:state"},
-            "size": {"@type": "sc:Number", "@id": "pt:size"},
-            "fps": {"@type": "sc:Number", "@id": "pt:fps"},
-            "commentsPolicy": {"@type": "sc:Number", "@id": "pt:commentsPolicy"},
-            "downloadEnabled": {"@type": "sc:Boolean", "@id": "pt:downloadEnabled"},
-            "waitTranscoding": {"@type": "sc:Boolean", "@id": "pt:waitTranscoding"},
-            "support": {"@type": "sc:Text", "@id": "pt:support"},
-            "likes": {"@id": "as:likes", "@type": "@id"},
-            "dislikes": {"@id": "as:dislikes", "@type": "@id"},
-            "shares": {"@id": "as:shares", "@type": "@id"},
-            "comments": {"@id": "as:comments", "@type": "@id"},
-            "PropertyValue": "sc:PropertyValue",
-            "value": "sc:value"
-        }
-    ])
-}
+pub use super::protocol::context::video as video_context;
 
 /// The four Links of one fMP4 file (file, metadata, torrent, magnet), PeerTube's order.
-fn file_links(app: &App, video: &Video, f: &VideoFile) -> Vec<Value> {
+fn file_links(app: &App, video: &Video, f: &VideoFile) -> Vec<Link> {
     let base = &app.public_url;
     let file_url = hls_url(base, &video.uuid, &f.media_file);
     let torrent_url = format!("{base}/lazy-static/torrents/{}", f.torrent_file);
@@ -73,40 +38,42 @@ fn file_links(app: &App, video: &Video, f: &VideoFile) -> Vec<Value> {
         trackers: tracker_urls(base),
         webseed: file_url.clone(),
     };
-    let mut attachment =
-        vec![json!({"type": "PropertyValue", "name": "ffprobe_codec_type", "value": "video"})];
+    let mut attachment = vec![PropertyValue::new("ffprobe_codec_type", "video")];
     if f.has_audio {
-        attachment
-            .push(json!({"type": "PropertyValue", "name": "ffprobe_codec_type", "value": "audio"}));
+        attachment.push(PropertyValue::new("ffprobe_codec_type", "audio"));
     }
-    attachment.push(
-        json!({"type": "PropertyValue", "name": "peertube_format_flag", "value": "fragmented"}),
-    );
+    attachment.push(PropertyValue::new("peertube_format_flag", "fragmented"));
+    let magnet_link = magnet(&f.info_hash, &spec.name, &torrent_url, &spec);
+    let (h, w, fps) = (f.height, f.width, f.fps);
     vec![
-        json!({
-            "type": "Link", "mediaType": "video/mp4", "href": file_url,
-            "height": f.height, "width": f.width, "size": f.size, "fps": f.fps,
-            "attachment": attachment,
-        }),
-        json!({
-            "type": "Link", "rel": ["metadata", "video/mp4"], "mediaType": "application/json",
-            "href": format!("{base}/api/v1/videos/{}/metadata/{}", video.uuid, f.id),
-            "height": f.height, "width": f.width, "fps": f.fps,
-        }),
-        json!({
-            "type": "Link", "mediaType": "application/x-bittorrent", "href": torrent_url,
-            "height": f.height, "width": f.width, "fps": f.fps,
-        }),
-        json!({
-            "type": "Link", "mediaType": "application/x-bittorrent;x-scheme-handler/magnet",
-            "href": magnet(&f.info_hash, &spec.name, &torrent_url, &spec),
-            "height": f.height, "width": f.width, "fps": f.fps,
-        }),
+        Link {
+            size: Some(f.size),
+            attachment: Some(attachment),
+            ..Link::to("video/mp4", file_url.clone()).sized(h, w, fps)
+        },
+        Link {
+            rel: Some(vec!["metadata".into(), "video/mp4".into()]),
+            ..Link::to(
+                "application/json",
+                format!("{base}/api/v1/videos/{}/metadata/{}", video.uuid, f.id),
+            )
+            .sized(h, w, fps)
+        },
+        Link::to("application/x-bittorrent", torrent_url.clone()).sized(h, w, fps),
+        Link::to(
+            "application/x-bittorrent;x-scheme-handler/magnet",
+            magnet_link,
+        )
+        .sized(h, w, fps),
     ]
 }
 
 /// The `Video` object of a published local video (without `@context`).
-pub fn video_object(app: &App, video: &Video, files: &[VideoFile]) -> Result<Value, ApiError> {
+pub fn video_object(
+    app: &App,
+    video: &Video,
+    files: &[VideoFile],
+) -> Result<pv::Video, FederationError> {
     let base = &app.public_url;
     let id = format!("{base}/videos/watch/{}", video.uuid);
     let owner = app.store.get(&UserKey(video.owner))?;
@@ -118,27 +85,38 @@ pub fn video_object(app: &App, video: &Video, files: &[VideoFile]) -> Result<Val
         .as_ref()
         .map(|c| LocalActor::Channel(c.name.clone()).url(base));
     let mut url = vec![
-        json!({"type": "Link", "mediaType": "text/html", "href": format!("{base}/w/{}", short_uuid(&video.uuid))}),
-        json!({"type": "Link", "mediaType": "text/html", "href": id}),
+        Link::to("text/html", format!("{base}/w/{}", short_uuid(&video.uuid))),
+        Link::to("text/html", id.clone()),
     ];
     if let Some(hls) = &video.hls {
         let master = hls_url(base, &video.uuid, &hls.master);
         let resolutions: Vec<u32> = files.iter().map(|f| f.resolution).collect();
         // PeerTube 6/7 publish the legacy p2p-media-loader hashes (hex); the v2 ones are added
         // so that newer players' swarms are announced too. All are on our tracker's allowlist.
-        let mut tag: Vec<Value> = p2p::infohashes(&master, &video.uuid, &resolutions)
+        let mut tag: Vec<Tag> = p2p::infohashes(&master, &video.uuid, &resolutions)
             .into_iter()
             .filter(|h| h.scheme == "p2pml-legacy-sha1" || h.scheme == "p2pml-v2-sha1")
-            .map(|h| json!({"type": "Infohash", "name": hex::encode(h.hash)}))
+            .map(|h| {
+                Tag::Infohash(Infohash {
+                    kind: pv::InfohashType::Kind,
+                    name: hex::encode(h.hash),
+                })
+            })
             .collect();
-        tag.push(json!({
-            "type": "Link", "name": "sha256", "mediaType": "application/json",
-            "href": hls_url(base, &video.uuid, &hls.segments_sha256),
+        tag.push(Tag::Link(Link {
+            name: Some("sha256".into()),
+            ..Link::to(
+                "application/json",
+                hls_url(base, &video.uuid, &hls.segments_sha256),
+            )
         }));
         for f in files {
-            tag.extend(file_links(app, video, f));
+            tag.extend(file_links(app, video, f).into_iter().map(Tag::Link));
         }
-        url.push(json!({"type": "Link", "mediaType": "application/x-mpegURL", "href": master, "tag": tag}));
+        url.push(Link {
+            tag: Some(tag),
+            ..Link::to("application/x-mpegURL", master)
+        });
     }
     for t in tracker_urls(base) {
         let kind = if t.starts_with("http") {
@@ -146,21 +124,43 @@ pub fn video_object(app: &App, video: &Video, files: &[VideoFile]) -> Result<Val
         } else {
             "websocket"
         };
-        url.push(json!({"type": "Link", "name": format!("tracker-{kind}"), "rel": ["tracker", kind], "href": t}));
+        url.push(Link {
+            name: Some(format!("tracker-{kind}")),
+            rel: Some(vec!["tracker".into(), kind.into()]),
+            href: t,
+            ..Link::default()
+        });
     }
+    let image = |url: String, width, height| Image {
+        kind: pv::ImageType::Kind,
+        url,
+        media_type: "image/jpeg".into(),
+        width,
+        height,
+    };
     let mut icon = Vec::new();
     if let Some(t) = &video.thumbnail {
-        icon.push(json!({"type": "Image", "url": format!("{base}/lazy-static/thumbnails/{t}"), "mediaType": "image/jpeg", "width": 280, "height": 157}));
+        icon.push(image(
+            format!("{base}/lazy-static/thumbnails/{t}"),
+            280,
+            157,
+        ));
     }
     if let Some(p) = &video.preview {
-        icon.push(json!({"type": "Image", "url": format!("{base}/lazy-static/previews/{p}"), "mediaType": "image/jpeg", "width": 850, "height": 480}));
+        icon.push(image(format!("{base}/lazy-static/previews/{p}"), 850, 480));
     }
     let mut attributed = Vec::new();
     if let Some(a) = &account_url {
-        attributed.push(json!({"type": "Person", "id": a}));
+        attributed.push(ActorRef {
+            kind: ActorKind::Person,
+            id: a.clone(),
+        });
     }
     if let Some(c) = &channel_url {
-        attributed.push(json!({"type": "Group", "id": c}));
+        attributed.push(ActorRef {
+            kind: ActorKind::Group,
+            id: c.clone(),
+        });
     }
     let published = video.published_at.unwrap_or(video.created_at);
     let mut cc = Vec::new();
@@ -170,47 +170,48 @@ pub fn video_object(app: &App, video: &Video, files: &[VideoFile]) -> Result<Val
     if let Some(c) = &channel_url {
         cc.push(format!("{c}/followers"));
     }
-    Ok(json!({
-        "type": "Video",
-        "id": id,
-        "name": video.name,
-        "duration": format!("PT{}S", video.duration.round() as u64),
-        "uuid": video.uuid,
-        "views": 0,
-        "sensitive": false,
-        "waitTranscoding": true,
-        "state": video.state.id(),
-        "commentsPolicy": 1,
-        "canReply": Value::Null,
-        "downloadEnabled": true,
-        "published": iso8601(published),
-        "originallyPublishedAt": Value::Null,
-        "updated": iso8601(video.updated_at),
-        "uploadDate": iso8601(video.created_at),
-        "tag": [],
-        "mediaType": "text/markdown",
-        "content": video.description,
-        "support": Value::Null,
-        "subtitleLanguage": [],
-        "icon": icon,
-        "preview": [],
-        "aspectRatio": video.aspect_ratio.map(|r| (r * 10_000.0).round() / 10_000.0),
-        "url": url,
-        "likes": format!("{id}/likes"),
-        "dislikes": format!("{id}/dislikes"),
-        "shares": format!("{id}/announces"),
-        "comments": format!("{id}/comments"),
-        "attributedTo": attributed,
-        "isLiveBroadcast": false,
-        "liveSaveReplay": Value::Null,
-        "permanentLive": Value::Null,
-        "latencyMode": Value::Null,
-        "to": [PUBLIC],
-        "cc": cc,
-    }))
+    Ok(pv::Video {
+        context: None,
+        kind: pv::VideoType::Kind,
+        name: video.name.clone(),
+        duration: pv::duration(video.duration),
+        uuid: video.uuid.clone(),
+        views: 0,
+        sensitive: false,
+        wait_transcoding: true,
+        state: video.state.id(),
+        comments_policy: 1,
+        can_reply: None,
+        download_enabled: true,
+        published: iso8601(published),
+        originally_published_at: None,
+        updated: iso8601(video.updated_at),
+        upload_date: iso8601(video.created_at),
+        tag: Vec::new(),
+        media_type: "text/markdown".into(),
+        content: video.description.clone(),
+        support: None,
+        subtitle_language: Vec::new(),
+        icon,
+        preview: Vec::new(),
+        aspect_ratio: video.aspect_ratio.map(pv::aspect_ratio),
+        url,
+        likes: format!("{id}/likes"),
+        dislikes: format!("{id}/dislikes"),
+        shares: format!("{id}/announces"),
+        comments: format!("{id}/comments"),
+        attributed_to: attributed,
+        is_live_broadcast: false,
+        live_save_replay: None,
+        permanent_live: None,
+        latency_mode: None,
+        to: vec![PUBLIC.to_string()],
+        cc,
+        id,
+    })
 }
 
-fn find(app: &App, key: &str) -> Result<Option<Video>, ApiError> {
+fn find(app: &App, key: &str) -> Result<Option<Video>, FederationError> {
     let uuid = uuid::Uuid::parse_str(key)
         .ok()
         .map(|u| u.hyphenated().to_string())
@@ -229,19 +230,19 @@ fn find(app: &App, key: &str) -> Result<Option<Video>, ApiError> {
 pub async fn video_collection(
     State(app): State<SharedApp>,
     Path((key, which)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, FederationError> {
     if !["likes", "dislikes", "announces", "comments"].contains(&which.as_str()) {
-        return Err(ApiError::not_found(format!("no collection {which:?}")));
+        return Err(FederationError::NotFound(format!(
+            "no collection {which:?}"
+        )));
     }
     let video = find(&app, &key)?
         .filter(|v| v.remote.is_none() && crate::video::visibility::has_public_page(v))
-        .ok_or_else(|| ApiError::not_found(format!("video {key} not found")))?;
+        .ok_or_else(|| FederationError::NotFound(format!("video {key} not found")))?;
     let id = format!("{}/videos/watch/{}/{which}", app.public_url, video.uuid);
-    Ok(activity_json(super::outbox::paged_collection(
-        &id,
-        None,
-        Vec::new(),
-    )))
+    Ok(activity_json(super::outbox::paged_collection::<
+        serde_json::Value,
+    >(&id, None, Vec::new())))
 }
 
 /// `GET /videos/watch/{uuid}` and `GET /w/{shortUUID}`: the `Video` for federation clients; the
@@ -250,13 +251,13 @@ pub async fn watch(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     Path(key): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, FederationError> {
     // Private, internal and password-protected videos are not federated (PeerTube's
     // `hasPrivacyForFederation`); browsers get the page that lets their owner watch them.
     let video = find(&app, &key)?.filter(crate::video::visibility::has_public_page);
     let Some(video) = video else {
         if wants_activity_json(&headers) {
-            return Err(ApiError::not_found(format!("video {key} not found")));
+            return Err(FederationError::NotFound(format!("video {key} not found")));
         }
         return Ok(crate::web::restricted_video_page(&app, &key));
     };
@@ -281,9 +282,7 @@ pub async fn watch(
             f
         };
         let mut doc = video_object(&app, &video, &files)?;
-        if let Some(d) = doc.as_object_mut() {
-            d.insert("@context".into(), video_context());
-        }
+        doc.context = Some(video_context());
         return Ok(activity_json(doc));
     }
     Ok(crate::web::watch_page(&app, &video))

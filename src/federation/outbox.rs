@@ -6,10 +6,14 @@
 //! `followers`/`following` collections.
 
 use super::discovery::LocalActor;
-use super::{id_of, key_of_local, now_secs, PUBLIC};
-use crate::api::error::ApiError;
+use super::protocol::activity::{
+    Accept, Activity, Announce, Create, Delete, Follow, Reject, Undo, Update,
+};
+use super::protocol::collection::{paged, Paged};
+use super::protocol::{video, ObjectRef};
+use super::{key_of_local, now_secs, FederationError, PUBLIC};
 use crate::api::users::iso8601;
-use crate::app::{host_of, App};
+use crate::app::App;
 use crate::store::federation::{
     FollowState, Follower, FollowerKey, Following, FollowingKey, RemoteActor,
 };
@@ -17,20 +21,14 @@ use crate::store::tables::{ChannelKey, UserKey};
 use crate::store::videos::{FileKey, Video, VideoFile, VideoKey, VideoState};
 use crate::store::{Durability, Store};
 use crate::video::visibility::is_federated;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::BTreeSet;
 
 /// The `@context` of activities that carry no Video.
-pub fn activity_context() -> Value {
-    json!([
-        "https://www.w3.org/ns/activitystreams",
-        "https://w3id.org/security/v1",
-        {"RsaSignature2017": "https://w3id.org/security#RsaSignature2017"}
-    ])
-}
+pub use super::protocol::context::activity as activity_context;
 
 /// Delivery inboxes of the accepted followers of `locals` (key names), deduplicated, never ours.
-pub fn follower_inboxes(app: &App, locals: &[String]) -> Result<Vec<String>, ApiError> {
+pub fn follower_inboxes(app: &App, locals: &[String]) -> Result<Vec<String>, FederationError> {
     let mut inboxes = BTreeSet::new();
     for (_, f) in app.store.scan::<FollowerKey>(&())? {
         if f.state == FollowState::Accepted
@@ -44,7 +42,7 @@ pub fn follower_inboxes(app: &App, locals: &[String]) -> Result<Vec<String>, Api
 }
 
 /// The followers of one local actor (key name).
-pub fn followers_of(store: &Store, local: &str) -> Result<Vec<Follower>, ApiError> {
+pub fn followers_of(store: &Store, local: &str) -> Result<Vec<Follower>, FederationError> {
     Ok(store
         .scan::<FollowerKey>(&())?
         .into_iter()
@@ -54,7 +52,10 @@ pub fn followers_of(store: &Store, local: &str) -> Result<Vec<Follower>, ApiErro
 }
 
 /// The local actors a video involves: the instance, its owner account and its channel.
-fn video_actors(app: &App, video: &Video) -> Result<(Option<LocalActor>, Vec<String>), ApiError> {
+fn video_actors(
+    app: &App,
+    video: &Video,
+) -> Result<(Option<LocalActor>, Vec<String>), FederationError> {
     let account = app
         .store
         .get(&UserKey(video.owner))?
@@ -69,7 +70,7 @@ fn video_actors(app: &App, video: &Video) -> Result<(Option<LocalActor>, Vec<Str
     Ok((account, locals))
 }
 
-fn files_of(store: &Store, video_id: u64) -> Result<Vec<VideoFile>, ApiError> {
+fn files_of(store: &Store, video_id: u64) -> Result<Vec<VideoFile>, FederationError> {
     let mut f: Vec<VideoFile> = store
         .scan::<FileKey>(&video_id)?
         .into_iter()
@@ -79,12 +80,42 @@ fn files_of(store: &Store, video_id: u64) -> Result<Vec<VideoFile>, ApiError> {
     Ok(f)
 }
 
+/// A `Create` or an `Update` of a local video.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum VideoActivity {
+    /// The video is new to its followers.
+    Create(Create<video::Video>),
+    /// The video changed.
+    Update(Update<video::Video>),
+}
+
+impl VideoActivity {
+    /// Leaves the `@context` out (an item of an outbox).
+    fn without_context(mut self) -> VideoActivity {
+        match &mut self {
+            VideoActivity::Create(a) => a.context = None,
+            VideoActivity::Update(a) => a.context = None,
+        }
+        self
+    }
+}
+
+/// Whether a video activity creates or updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoChange {
+    /// `Create`.
+    Create,
+    /// `Update`.
+    Update,
+}
+
 /// A `Create` (or `Update`) of a local published video, with its full object.
 pub fn video_activity(
     app: &App,
     video: &Video,
-    kind: &str,
-) -> Result<Option<(Value, String)>, ApiError> {
+    kind: VideoChange,
+) -> Result<Option<(VideoActivity, String)>, FederationError> {
     if video.remote.is_some()
         || video.state != VideoState::Published
         || !is_federated(video.privacy)
@@ -100,47 +131,56 @@ pub fn video_activity(
     let actor = account.url(&app.public_url);
     let video_url = format!("{}/videos/watch/{}", app.public_url, video.uuid);
     let (to, cc) = if video.privacy == 2 {
-        (json!([]), json!([PUBLIC]))
+        (vec![], vec![PUBLIC.to_string()])
     } else {
-        (json!([PUBLIC]), json!([format!("{actor}/followers")]))
+        (vec![PUBLIC.to_string()], vec![format!("{actor}/followers")])
     };
     if video.privacy == 2 {
-        object["to"] = to.clone();
-        object["cc"] = cc.clone();
+        object.to = to.clone();
+        object.cc = cc.clone();
     }
-    let id = if kind == "Create" {
-        match video.unfederated_at {
-            // Back after a withdrawal: the first Create's id was seen already.
-            Some(at) => format!("{video_url}/activity/{at}"),
-            None => format!("{video_url}/activity"),
+    let activity = match kind {
+        VideoChange::Create => {
+            let id = match video.unfederated_at {
+                // Back after a withdrawal: the first Create's id was seen already.
+                Some(at) => format!("{video_url}/activity/{at}"),
+                None => format!("{video_url}/activity"),
+            };
+            VideoActivity::Create(
+                Activity::new(id, actor, object)
+                    .with_context(super::objects::video_context())
+                    .with_audience(to, cc),
+            )
         }
-    } else {
-        format!("{video_url}/updates/{}", iso8601(video.updated_at))
+        VideoChange::Update => {
+            let id = format!("{video_url}/updates/{}", iso8601(video.updated_at));
+            VideoActivity::Update(
+                Activity::new(id, actor, object)
+                    .with_context(super::objects::video_context())
+                    .with_audience(to, cc),
+            )
+        }
     };
-    let activity = json!({
-        "@context": super::objects::video_context(),
-        "id": id,
-        "type": kind,
-        "actor": actor,
-        "to": to,
-        "cc": cc,
-        "object": object,
-    });
     Ok(Some((activity, key_of_local(&account))))
 }
 
-fn send_to_followers(
+/// The JSON of an activity as delivered.
+fn to_json<T: Serialize>(activity: &T) -> Result<String, FederationError> {
+    serde_json::to_string(activity).map_err(|e| FederationError::internal("writing an activity", e))
+}
+
+fn send_to_followers<T: Serialize>(
     app: &App,
     video: &Video,
-    activity: Value,
+    activity: &T,
     signer: &str,
-) -> Result<usize, ApiError> {
+) -> Result<usize, FederationError> {
     let (_, locals) = video_actors(app, video)?;
     let inboxes = follower_inboxes(app, &locals)?;
-    let n =
-        app.federation
-            .deliveries
-            .enqueue(&app.store, activity.to_string(), signer, &inboxes)?;
+    let n = app
+        .federation
+        .deliveries
+        .enqueue(&app.store, to_json(activity)?, signer, &inboxes)?;
     Ok(n)
 }
 
@@ -148,7 +188,7 @@ fn send_to_followers(
 /// federated (a crash in between sends it again at the next start; receivers drop the repeat
 /// by its activity id).
 pub fn video_published(app: &App, video_id: u64) {
-    let result = (|| -> Result<usize, ApiError> {
+    let result = (|| -> Result<usize, FederationError> {
         let Some(video) = app.store.get(&VideoKey(video_id))? else {
             return Ok(0);
         };
@@ -158,21 +198,21 @@ pub fn video_published(app: &App, video_id: u64) {
     match result {
         Ok(n) => tracing::info!(video = video_id, inboxes = n, "federation: Create queued"),
         Err(e) => {
-            tracing::error!(video = video_id, error = %e.detail, "federation: cannot queue the Create")
+            tracing::error!(video = video_id, error = %e, "federation: cannot queue the Create")
         }
     }
 }
 
 /// `Create` of a local video that followers do not have (at publication, or public again),
 /// then the record says they have it. The caller holds the video's lock. Returns the inboxes.
-pub fn announce_locked(app: &App, video_id: u64) -> Result<usize, ApiError> {
+pub fn announce_locked(app: &App, video_id: u64) -> Result<usize, FederationError> {
     let Some(video) = app.store.get(&VideoKey(video_id))? else {
         return Ok(0);
     };
-    let Some((activity, signer)) = video_activity(app, &video, "Create")? else {
+    let Some((activity, signer)) = video_activity(app, &video, VideoChange::Create)? else {
         return Ok(0);
     };
-    let n = send_to_followers(app, &video, activity, &signer)?;
+    let n = send_to_followers(app, &video, &activity, &signer)?;
     if let Some(mut v) = app.store.get(&VideoKey(video_id))? {
         v.federated_at = Some(now_secs());
         app.store.put(&VideoKey(video_id), &v, Durability::Sync)?;
@@ -183,7 +223,7 @@ pub fn announce_locked(app: &App, video_id: u64) -> Result<usize, ApiError> {
 /// A federated local video went private or internal: `Delete` to the followers (PeerTube
 /// unfederates such videos the same way), then the record says they no longer have it. The
 /// caller holds the video's lock. Returns the inboxes (0 when followers never had it).
-pub fn withdraw_locked(app: &App, video_id: u64) -> Result<usize, ApiError> {
+pub fn withdraw_locked(app: &App, video_id: u64) -> Result<usize, FederationError> {
     let Some(video) = app.store.get(&VideoKey(video_id))? else {
         return Ok(0);
     };
@@ -197,17 +237,9 @@ pub fn withdraw_locked(app: &App, video_id: u64) -> Result<usize, ApiError> {
     let now = now_secs().max(video.unfederated_at.map_or(0, |t| t + 1));
     let actor = account.url(&app.public_url);
     let video_url = format!("{}/videos/watch/{}", app.public_url, video.uuid);
-    let activity = json!({
-        "@context": activity_context(),
-        // One id per withdrawal: a video may go private, public and private again.
-        "id": format!("{video_url}/delete/{now}"),
-        "type": "Delete",
-        "actor": actor,
-        "to": [PUBLIC],
-        "cc": [format!("{actor}/followers")],
-        "object": video_url,
-    });
-    let n = send_to_followers(app, &video, activity, &key_of_local(&account))?;
+    // One id per withdrawal: a video may go private, public and private again.
+    let activity = video_delete(format!("{video_url}/delete/{now}"), actor, video_url);
+    let n = send_to_followers(app, &video, &activity, &key_of_local(&account))?;
     let mut v = video;
     v.federated_at = None;
     v.unfederated_at = Some(now);
@@ -218,7 +250,7 @@ pub fn withdraw_locked(app: &App, video_id: u64) -> Result<usize, ApiError> {
 /// At startup: queues the `Create` of local published videos whose publication was not
 /// federated yet (the server stopped between publishing and queueing), and the `Delete` of
 /// those that went private while their withdrawal was not queued. Returns how many.
-pub fn federate_pending(app: &App) -> Result<usize, ApiError> {
+pub fn federate_pending(app: &App) -> Result<usize, FederationError> {
     let videos: Vec<(u64, Video)> = app
         .store
         .scan::<VideoKey>(&())?
@@ -238,7 +270,7 @@ pub fn federate_pending(app: &App) -> Result<usize, ApiError> {
                     tracing::info!(video = %v.uuid, inboxes, "federation: Delete of a video gone private queued")
                 }
                 Err(e) => {
-                    tracing::error!(video = %v.uuid, error = %e.detail, "federation: cannot queue the Delete of a video gone private")
+                    tracing::error!(video = %v.uuid, error = %e, "federation: cannot queue the Delete of a video gone private")
                 }
             }
             n += 1;
@@ -248,15 +280,15 @@ pub fn federate_pending(app: &App) -> Result<usize, ApiError> {
 }
 
 /// A local video changed: `Update` to the followers.
-pub fn video_updated(app: &App, video: &Video) -> Result<usize, ApiError> {
-    match video_activity(app, video, "Update")? {
-        Some((activity, signer)) => send_to_followers(app, video, activity, &signer),
+pub fn video_updated(app: &App, video: &Video) -> Result<usize, FederationError> {
+    match video_activity(app, video, VideoChange::Update)? {
+        Some((activity, signer)) => send_to_followers(app, video, &activity, &signer),
         None => Ok(0),
     }
 }
 
 /// A local video is being deleted: `Delete` to the followers (call before the owner goes).
-pub fn video_deleted(app: &App, video: &Video) -> Result<usize, ApiError> {
+pub fn video_deleted(app: &App, video: &Video) -> Result<usize, FederationError> {
     if video.remote.is_some() || video.published_at.is_none() {
         return Ok(0);
     }
@@ -266,20 +298,21 @@ pub fn video_deleted(app: &App, video: &Video) -> Result<usize, ApiError> {
     };
     let actor = account.url(&app.public_url);
     let video_url = format!("{}/videos/watch/{}", app.public_url, video.uuid);
-    let activity = json!({
-        "@context": activity_context(),
-        "id": format!("{video_url}/delete"),
-        "type": "Delete",
-        "actor": actor,
-        "to": [PUBLIC],
-        "cc": [format!("{actor}/followers")],
-        "object": video_url,
-    });
-    send_to_followers(app, video, activity, &key_of_local(&account))
+    let activity = video_delete(format!("{video_url}/delete"), actor, video_url);
+    send_to_followers(app, video, &activity, &key_of_local(&account))
+}
+
+/// The `Delete` of our video `video_url` by its account `actor`, to the public and the
+/// account's followers.
+fn video_delete(id: String, actor: String, video_url: String) -> Delete {
+    let cc = vec![format!("{actor}/followers")];
+    Activity::new(id, actor, ObjectRef::Id(video_url))
+        .with_context(activity_context())
+        .with_audience(vec![PUBLIC.to_string()], cc)
 }
 
 /// Our instance follows `target`: records it (pending) and sends the `Follow`.
-pub fn follow(app: &App, target: &RemoteActor) -> Result<Following, ApiError> {
+pub fn follow(app: &App, target: &RemoteActor) -> Result<Following, FederationError> {
     let instance = LocalActor::Instance.url(&app.public_url);
     let now = now_secs();
     let existing = app.store.get(&FollowingKey(target.id.clone()))?;
@@ -308,16 +341,11 @@ pub fn follow(app: &App, target: &RemoteActor) -> Result<Following, ApiError> {
         &following,
         Durability::Sync,
     )?;
-    let activity = json!({
-        "@context": activity_context(),
-        "id": follow_id,
-        "type": "Follow",
-        "actor": instance,
-        "object": target.id,
-    });
+    let activity: Follow = Activity::new(follow_id, instance, ObjectRef::Id(target.id.clone()))
+        .with_context(activity_context());
     app.federation.deliveries.enqueue(
         &app.store,
-        activity.to_string(),
+        to_json(&activity)?,
         "instance",
         std::slice::from_ref(&target.inbox),
     )?;
@@ -326,21 +354,26 @@ pub fn follow(app: &App, target: &RemoteActor) -> Result<Following, ApiError> {
 }
 
 /// Our instance stops following: `Undo` of the `Follow`, and the record goes.
-pub fn unfollow(app: &App, following: &Following, inbox: Option<&str>) -> Result<(), ApiError> {
+pub fn unfollow(
+    app: &App,
+    following: &Following,
+    inbox: Option<&str>,
+) -> Result<(), FederationError> {
     let instance = LocalActor::Instance.url(&app.public_url);
     app.store
         .delete(&FollowingKey(following.target.clone()), Durability::Sync)?;
     if let Some(inbox) = inbox {
-        let activity = json!({
-            "@context": activity_context(),
-            "id": format!("{}/undo", following.follow_id),
-            "type": "Undo",
-            "actor": instance,
-            "object": {"id": following.follow_id, "type": "Follow", "actor": instance, "object": following.target},
-        });
+        let follow: Follow = Activity::new(
+            following.follow_id.clone(),
+            instance.clone(),
+            ObjectRef::Id(following.target.clone()),
+        );
+        let activity: Undo<Follow> =
+            Activity::new(format!("{}/undo", following.follow_id), instance, follow)
+                .with_context(activity_context());
         app.federation.deliveries.enqueue(
             &app.store,
-            activity.to_string(),
+            to_json(&activity)?,
             "instance",
             &[inbox.to_string()],
         )?;
@@ -350,37 +383,30 @@ pub fn unfollow(app: &App, following: &Following, inbox: Option<&str>) -> Result
 
 /// Answers a `Follow` of our `local` actor with an `Accept` or a `Reject`.
 pub fn answer_follow(
-    app: &App,
+    ctx: &super::receive::FedContext<'_>,
     local: &LocalActor,
-    follow: &Value,
+    follow: &Follow,
     follower: &RemoteActor,
     accept: bool,
-) -> Result<(), ApiError> {
-    let actor = local.url(&app.public_url);
-    let follow_id = id_of(follow).unwrap_or_default();
-    let id = if accept {
-        format!(
-            "{}/accepts/follows/{}",
-            app.public_url,
-            hex::encode(sha2_short(follow_id))
-        )
+) -> Result<(), FederationError> {
+    let actor = local.url(ctx.public_url);
+    let follow_id = follow.id.as_str();
+    // The Follow as we understood it: by the follower, of our actor.
+    let answered: Follow =
+        Activity::new(follow_id, follower.id.clone(), ObjectRef::Id(actor.clone()));
+    let hash = hex::encode(sha2_short(follow_id));
+    let json = if accept {
+        let id = format!("{}/accepts/follows/{hash}", ctx.public_url);
+        let a: Accept<Follow> = Activity::new(id, actor, answered).with_context(activity_context());
+        to_json(&a)?
     } else {
-        format!(
-            "{}/rejects/follows/{}",
-            app.public_url,
-            hex::encode(sha2_short(follow_id))
-        )
+        let id = format!("{}/rejects/follows/{hash}", ctx.public_url);
+        let r: Reject<Follow> = Activity::new(id, actor, answered).with_context(activity_context());
+        to_json(&r)?
     };
-    let activity = json!({
-        "@context": activity_context(),
-        "id": id,
-        "type": if accept { "Accept" } else { "Reject" },
-        "actor": actor,
-        "object": {"id": follow_id, "type": "Follow", "actor": follower.id, "object": actor},
-    });
-    app.federation.deliveries.enqueue(
-        &app.store,
-        activity.to_string(),
+    ctx.deliveries.enqueue(
+        ctx.store,
+        json,
         &key_of_local(local),
         std::slice::from_ref(&follower.inbox),
     )?;
@@ -397,45 +423,25 @@ fn sha2_short(s: &str) -> [u8; 8] {
 
 /// PeerTube's collection paging: without `page` the collection with `first`; with `page=N` the
 /// page (10 items) with `prev`/`next`/`partOf`.
-pub fn paged_collection(base: &str, page: Option<usize>, items: Vec<Value>) -> Value {
-    const PER_PAGE: usize = 10;
-    let total = items.len();
-    let context = activity_context();
-    match page {
-        None => {
-            let mut v = json!({"@context": context, "id": base, "type": "OrderedCollection", "totalItems": total});
-            if total > 0 {
-                v["first"] = json!(format!("{base}?page=1"));
-            }
-            v
-        }
-        Some(p) => {
-            let p = p.max(1);
-            let start = (p - 1).saturating_mul(PER_PAGE);
-            let slice: Vec<Value> = items.into_iter().skip(start).take(PER_PAGE).collect();
-            let mut v = json!({
-                "@context": context,
-                "id": format!("{base}?page={p}"),
-                "type": "OrderedCollectionPage",
-                "partOf": base,
-                "orderedItems": slice,
-                "totalItems": total,
-            });
-            if p > 1 {
-                v["prev"] = json!(format!("{base}?page={}", p - 1));
-            }
-            if start + PER_PAGE < total {
-                v["next"] = json!(format!("{base}?page={}", p + 1));
-            }
-            v
-        }
-    }
+pub fn paged_collection<T>(base: &str, page: Option<usize>, items: Vec<T>) -> Paged<T> {
+    paged(base, page, items, activity_context())
+}
+
+/// An item of an outbox: the instance's `Announce` of a video, or an account's or channel's
+/// `Create` of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum OutboxItem {
+    /// The instance actor shares a video.
+    Announce(Announce),
+    /// An account or channel published a video.
+    Video(Box<VideoActivity>),
 }
 
 /// The outbox of a local actor, newest first: `Create` activities of an account's or channel's
 /// public published videos; for the instance actor, an `Announce` of every public local video
 /// (as PeerTube's server actor shares them), which is what a newly following instance crawls.
-pub fn outbox_items(app: &App, local: &LocalActor) -> Result<Vec<Value>, ApiError> {
+pub fn outbox_items(app: &App, local: &LocalActor) -> Result<Vec<OutboxItem>, FederationError> {
     let mut videos: Vec<Video> = app
         .store
         .scan::<VideoKey>(&())?
@@ -450,14 +456,13 @@ pub fn outbox_items(app: &App, local: &LocalActor) -> Result<Vec<Value>, ApiErro
             .iter()
             .map(|v| {
                 let url = format!("{}/videos/watch/{}", app.public_url, v.uuid);
-                json!({
-                    "id": format!("{url}/announces/{}", hex::encode(sha2_short(&actor))),
-                    "type": "Announce",
-                    "actor": actor,
-                    "object": url,
-                    "to": [PUBLIC],
-                    "cc": [format!("{actor}/followers")],
-                })
+                let id = format!("{url}/announces/{}", hex::encode(sha2_short(&actor)));
+                OutboxItem::Announce(
+                    Activity::new(id, actor.clone(), ObjectRef::Id(url)).with_audience(
+                        vec![PUBLIC.to_string()],
+                        vec![format!("{actor}/followers")],
+                    ),
+                )
             })
             .collect());
     }
@@ -477,24 +482,25 @@ pub fn outbox_items(app: &App, local: &LocalActor) -> Result<Vec<Value>, ApiErro
         if !mine {
             continue;
         }
-        if let Some((mut a, _)) = video_activity(app, v, "Create")? {
-            if let Some(o) = a.as_object_mut() {
-                o.remove("@context");
-            }
-            items.push(a);
+        if let Some((a, _)) = video_activity(app, v, VideoChange::Create)? {
+            items.push(OutboxItem::Video(Box::new(a.without_context())));
         }
     }
     Ok(items)
 }
 
 /// Items of `followers` (follower ids) or `following` (followed ids, the instance only).
-pub fn follow_items(app: &App, local: &LocalActor, which: &str) -> Result<Vec<Value>, ApiError> {
+pub fn follow_items(
+    app: &App,
+    local: &LocalActor,
+    which: &str,
+) -> Result<Vec<String>, FederationError> {
     let key = key_of_local(local);
     if which == "followers" {
         return Ok(followers_of(&app.store, &key)?
             .into_iter()
             .filter(|f| f.state == FollowState::Accepted)
-            .map(|f| json!(f.actor))
+            .map(|f| f.actor)
             .collect());
     }
     if *local != LocalActor::Instance {
@@ -505,18 +511,14 @@ pub fn follow_items(app: &App, local: &LocalActor, which: &str) -> Result<Vec<Va
         .scan::<FollowingKey>(&())?
         .into_iter()
         .filter(|(_, f)| f.state == FollowState::Accepted)
-        .map(|(_, f)| json!(f.target))
+        .map(|(_, f)| f.target)
         .collect())
-}
-
-/// The host part of an activity's actor.
-pub fn actor_host(activity: &Value) -> Option<String> {
-    activity.get("actor").and_then(id_of).map(host_of)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     /// Everything our Video activities say is expressible with the built-in contexts, so the
     /// LD signature we add verifies.
@@ -555,6 +557,9 @@ mod tests {
             }"#,
         )
         .unwrap();
+        // The typed Video object carries every field of this document, with the same values.
+        let typed: video::Video = serde_json::from_value(object.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&typed).unwrap(), object);
         let activity = json!({
             "@context": super::super::objects::video_context(),
             "id": "https://a.example/videos/watch/u/activity",

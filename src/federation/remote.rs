@@ -3,6 +3,7 @@
 //! the cached key fails (the actor may have rotated its key).
 
 use super::http::FetchError;
+use super::protocol::ProtocolError;
 use super::{now_secs, Federation};
 use crate::app::host_of;
 use crate::store::federation::{RemoteActor, RemoteActorKey};
@@ -79,7 +80,7 @@ pub fn actor(
     };
     let actor = parse_actor(&doc, id).map_err(|reason| ActorError::Invalid {
         id: id.to_string(),
-        reason,
+        reason: reason.to_string(),
     })?;
     store.put(
         &RemoteActorKey(actor.id.clone()),
@@ -103,7 +104,10 @@ pub fn actor(
 }
 
 /// The parsed public key of `actor` (cached by actor id and fetch time).
-pub fn public_key(fed: &Federation, actor: &RemoteActor) -> Result<Arc<rsa::RsaPublicKey>, String> {
+pub fn public_key(
+    fed: &Federation,
+    actor: &RemoteActor,
+) -> Result<Arc<rsa::RsaPublicKey>, ProtocolError> {
     let mut cache = fed.remote_keys.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((at, k)) = cache.get(&actor.id) {
         if *at == actor.fetched_at {
@@ -111,42 +115,53 @@ pub fn public_key(fed: &Federation, actor: &RemoteActor) -> Result<Arc<rsa::RsaP
         }
     }
     let key = super::keys::parse_public_key_pem(&actor.public_key_pem)
-        .map_err(|e| format!("actor {}: bad publicKeyPem: {e}", actor.id))?;
+        .map_err(|e| ProtocolError::Rule(format!("actor {}: bad publicKeyPem: {e}", actor.id)))?;
     let key = Arc::new(key);
     cache.put(actor.id.clone(), (actor.fetched_at, key.clone()));
     Ok(key)
 }
 
 /// Checks and extracts what we need from an actor document fetched from `fetched_from`.
-pub fn parse_actor(doc: &Value, fetched_from: &str) -> Result<RemoteActor, String> {
+pub fn parse_actor(doc: &Value, fetched_from: &str) -> Result<RemoteActor, ProtocolError> {
     let s = |k: &str| doc.get(k).and_then(|v| v.as_str());
-    let id = s("id").ok_or("no id")?;
+    let missing = |field| ProtocolError::Missing {
+        what: "actor",
+        field,
+    };
+    let id = s("id").ok_or(missing("id"))?;
     if host_of(id) != host_of(fetched_from) {
-        return Err(format!(
+        return Err(ProtocolError::Rule(format!(
             "its id {id} is on another host than {fetched_from}"
+        )));
+    }
+    let kind = s("type").ok_or(missing("type"))?;
+    if !ACTOR_TYPES.contains(&kind) {
+        return Err(ProtocolError::invalid(
+            "type",
+            &Value::from(kind),
+            "an actor type (Person, Group, Application, Service, Organization)",
         ));
     }
-    let kind = s("type").ok_or("no type")?;
-    if !ACTOR_TYPES.contains(&kind) {
-        return Err(format!("type {kind:?} is not an actor type"));
-    }
-    let inbox = s("inbox").ok_or("no inbox")?;
-    let key = doc.get("publicKey").ok_or("no publicKey")?;
+    let inbox = s("inbox").ok_or(missing("inbox"))?;
+    let key = doc.get("publicKey").ok_or(missing("publicKey"))?;
     let key = match key {
-        Value::Array(a) => a.first().ok_or("empty publicKey")?,
+        Value::Array(a) => a.first().ok_or(missing("publicKey"))?,
         k => k,
     };
     let pem = key
         .get("publicKeyPem")
         .and_then(|v| v.as_str())
-        .ok_or("no publicKey.publicKeyPem")?;
+        .ok_or(missing("publicKey.publicKeyPem"))?;
     let key_id = key.get("id").and_then(|v| v.as_str()).unwrap_or(id);
     if let Some(owner) = key.get("owner").and_then(|v| v.as_str()) {
         if owner != id {
-            return Err(format!("publicKey.owner {owner} is not the actor"));
+            return Err(ProtocolError::Rule(format!(
+                "publicKey.owner {owner} is not the actor"
+            )));
         }
     }
-    super::keys::parse_public_key_pem(pem).map_err(|e| format!("bad publicKeyPem: {e}"))?;
+    super::keys::parse_public_key_pem(pem)
+        .map_err(|e| ProtocolError::Rule(format!("bad publicKeyPem: {e}")))?;
     let http_url = |v: Option<&str>| {
         v.filter(|u| u.starts_with("https://") || u.starts_with("http://"))
             .map(str::to_string)
@@ -156,7 +171,9 @@ pub fn parse_actor(doc: &Value, fetched_from: &str) -> Result<RemoteActor, Strin
         kind: kind.to_string(),
         username: s("preferredUsername").unwrap_or_default().to_string(),
         host: host_of(id),
-        inbox: http_url(Some(inbox)).ok_or("inbox is not an http(s) URL")?,
+        inbox: http_url(Some(inbox)).ok_or_else(|| {
+            ProtocolError::invalid("inbox", &Value::from(inbox), "an http(s) URL")
+        })?,
         shared_inbox: http_url(
             doc.get("endpoints")
                 .and_then(|e| e.get("sharedInbox"))

@@ -3,16 +3,16 @@
 //! part: listed by `GET /api/v1/videos` with their origin host, played from their own URLs, and
 //! their info-hashes join the tracker's allowlist so our tracker serves their swarms too.
 
-use super::{id_of, PUBLIC};
-use crate::api::error::ApiError;
-use crate::app::{host_of, App};
+use super::protocol::{is_public, ProtocolError};
+use super::{id_of, FederationError};
+use crate::app::host_of;
 use crate::store::federation::RemoteVideoUrlKey;
 use crate::store::tables::Sequence;
 use crate::store::videos::{
     InfohashEntry, InfohashKey, RemoteFile, RemoteVideo, Video, VideoByUuidKey, VideoKey,
     VideoState,
 };
-use crate::store::{Batch, Durability};
+use crate::store::{Batch, Durability, Store};
 use serde_json::Value;
 
 /// A `Video` object checked and reduced to what we keep.
@@ -130,31 +130,38 @@ fn file_of(link: &Value, all: &[&Value]) -> Option<RemoteFile> {
 
 /// Checks a `Video` object (PeerTube's `sanitizeAndCheckVideoTorrentObject` rules that matter
 /// to us) and reduces it. `sender` is the actor that sent or announced it.
-pub fn parse(object: &Value, sender: &str) -> Result<Parsed, String> {
+pub fn parse(object: &Value, sender: &str) -> Result<Parsed, ProtocolError> {
     let s = |k: &str| object.get(k).and_then(|v| v.as_str());
     if s("type") != Some("Video") {
-        return Err(format!("type {:?} is not Video", object.get("type")));
+        let kind = object.get("type").unwrap_or(&Value::Null);
+        return Err(ProtocolError::invalid("type", kind, "Video"));
     }
+    let field = |k: &str| object.get(k).cloned().unwrap_or(Value::Null);
     let id = s("id")
         .filter(|u| is_http_url(u))
-        .ok_or("id is not an http(s) URL")?;
-    let name = s("name").ok_or("no name")?;
+        .ok_or_else(|| ProtocolError::invalid("id", &field("id"), "an http(s) URL"))?;
+    let name = s("name").ok_or(ProtocolError::Missing {
+        what: "Video",
+        field: "name",
+    })?;
     let name_len = name.chars().count();
     if !(3..=120).contains(&name_len) {
-        return Err(format!("name has {name_len} characters (3 to 120 allowed)"));
+        return Err(ProtocolError::Rule(format!(
+            "name has {name_len} characters (3 to 120 allowed)"
+        )));
     }
     let uuid = s("uuid")
         .and_then(|u| uuid::Uuid::parse_str(u).ok())
-        .ok_or("uuid is not a UUID")?
+        .ok_or_else(|| ProtocolError::invalid("uuid", &field("uuid"), "a UUID"))?
         .hyphenated()
         .to_string();
     let duration = s("duration")
         .and_then(|d| d.strip_prefix("PT")?.strip_suffix('S')?.parse::<f64>().ok())
         .filter(|d| d.is_finite() && *d >= 0.0)
-        .ok_or("duration is not PT<seconds>S")?;
-    let published = s("published")
-        .and_then(parse_iso8601)
-        .ok_or("published is not a date")?;
+        .ok_or_else(|| ProtocolError::invalid("duration", &field("duration"), "PT<seconds>S"))?;
+    let published = s("published").and_then(parse_iso8601).ok_or_else(|| {
+        ProtocolError::invalid("published", &field("published"), "an ISO 8601 date")
+    })?;
     let updated = s("updated").and_then(parse_iso8601).unwrap_or(published);
     let attributed: Vec<(String, Option<String>)> =
         links(object.get("attributedTo").unwrap_or(&Value::Null))
@@ -167,7 +174,7 @@ pub fn parse(object: &Value, sender: &str) -> Result<Parsed, String> {
             })
             .collect();
     if attributed.is_empty() {
-        return Err("attributedTo is empty".into());
+        return Err(ProtocolError::Rule("attributedTo is empty".into()));
     }
     let host = host_of(id);
     let channel = attributed
@@ -176,7 +183,9 @@ pub fn parse(object: &Value, sender: &str) -> Result<Parsed, String> {
         .map(|(u, _)| u.clone());
     if let Some(c) = &channel {
         if host_of(c) != host {
-            return Err(format!("channel {c} is not on the video's host {host}"));
+            return Err(ProtocolError::Rule(format!(
+                "channel {c} is not on the video's host {host}"
+            )));
         }
     }
     let account = attributed
@@ -185,9 +194,17 @@ pub fn parse(object: &Value, sender: &str) -> Result<Parsed, String> {
         .or_else(|| attributed.first())
         .map(|(u, _)| u.clone())
         .unwrap_or_default();
-    let url_links: Vec<&Value> = links(object.get("url").ok_or("no url array")?).collect();
+    let url_links: Vec<&Value> = links(object.get("url").ok_or(ProtocolError::Missing {
+        what: "Video",
+        field: "url",
+    })?)
+    .collect();
     if !object.get("url").is_some_and(|u| u.is_array()) {
-        return Err("url is not an array".into());
+        return Err(ProtocolError::invalid(
+            "url",
+            &field("url"),
+            "an array of Links",
+        ));
     }
     let mut remote = RemoteVideo {
         url: id.to_string(),
@@ -265,7 +282,9 @@ pub fn parse(object: &Value, sender: &str) -> Result<Parsed, String> {
         }
     }
     if remote.files.is_empty() && remote.playlist_url.is_none() {
-        return Err("no playable file or HLS playlist in url".into());
+        return Err(ProtocolError::Rule(
+            "no playable file or HLS playlist in url".into(),
+        ));
     }
     remote
         .files
@@ -279,20 +298,15 @@ pub fn parse(object: &Value, sender: &str) -> Result<Parsed, String> {
         .max_by_key(|i| int(i, "width").unwrap_or(0))
         .and_then(|i| i.get("url")?.as_str())
         .map(str::to_string);
-    let public = |k: &str| {
-        links(object.get(k).unwrap_or(&Value::Null)).any(|v| {
-            matches!(
-                v.as_str(),
-                Some(PUBLIC) | Some("as:Public") | Some("Public")
-            )
-        })
-    };
+    let public = |k: &str| is_public(object.get(k).unwrap_or(&Value::Null));
     let privacy = if public("to") {
         1
     } else if public("cc") {
         2
     } else {
-        return Err("neither public nor unlisted (to/cc lack the Public collection)".into());
+        return Err(ProtocolError::Rule(
+            "neither public nor unlisted (to/cc lack the Public collection)".into(),
+        ));
     };
     Ok(Parsed {
         uuid,
@@ -334,8 +348,7 @@ fn infohash_keys(r: &RemoteVideo) -> Vec<(InfohashKey, InfohashEntry)> {
 }
 
 /// Stores (or updates) a remote video. Returns its local id.
-pub fn upsert(app: &App, parsed: Parsed) -> Result<u64, ApiError> {
-    let store = &app.store;
+pub fn upsert(store: &Store, parsed: Parsed) -> Result<u64, FederationError> {
     let url = parsed.remote.url.clone();
     let existing_id = store.get(&RemoteVideoUrlKey(url.clone()))?;
     let existing = match existing_id {
@@ -346,7 +359,7 @@ pub fn upsert(app: &App, parsed: Parsed) -> Result<u64, ApiError> {
         if let Some(other) = store.get(&VideoByUuidKey(parsed.uuid.clone()))? {
             let taken_by = store.get(&VideoKey(other))?;
             if taken_by.is_some_and(|v| v.remote.as_ref().map(|r| &r.url) != Some(&url)) {
-                return Err(ApiError::bad_request(format!(
+                return Err(FederationError::Refused(format!(
                     "uuid {} of {url} is already used by another video",
                     parsed.uuid
                 )));
@@ -403,8 +416,7 @@ pub fn upsert(app: &App, parsed: Parsed) -> Result<u64, ApiError> {
 }
 
 /// Removes a remote video (by its ActivityPub id). Returns whether it was known.
-pub fn remove(app: &App, url: &str) -> Result<bool, ApiError> {
-    let store = &app.store;
+pub fn remove(store: &Store, url: &str) -> Result<bool, FederationError> {
     let Some(id) = store.get(&RemoteVideoUrlKey(url.to_string()))? else {
         return Ok(false);
     };
@@ -425,15 +437,14 @@ pub fn remove(app: &App, url: &str) -> Result<bool, ApiError> {
 }
 
 /// Removes every remote video of `host` (after unfollowing it). Returns how many.
-pub fn remove_host(app: &App, host: &str) -> Result<usize, ApiError> {
-    let urls: Vec<String> = app
-        .store
+pub fn remove_host(store: &Store, host: &str) -> Result<usize, FederationError> {
+    let urls: Vec<String> = store
         .scan::<VideoKey>(&())?
         .into_iter()
         .filter_map(|(_, v)| v.remote.filter(|r| r.host == host).map(|r| r.url))
         .collect();
     for u in &urls {
-        remove(app, u)?;
+        remove(store, u)?;
     }
     Ok(urls.len())
 }
@@ -446,6 +457,7 @@ pub fn object_id(activity: &Value) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::federation::PUBLIC;
 
     #[test]
     fn iso_dates() {
