@@ -679,6 +679,9 @@ enum Frames {
     DeviceThenDownload,
 }
 
+/// Encodes one rung: opens the first encoder of its chain that opens, starts the HLS muxer,
+/// takes every frame through frame-rate conversion, scaling and the encoder, muxes the shared
+/// audio, then rewrites the media playlist.
 fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, PipelineError> {
     let RungJob {
         rung,
@@ -705,10 +708,140 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
         .contains(ff::format::Flags::GLOBAL_HEADER);
     let out_tb = ff::Rational(1, rung.fps as i32);
 
-    // First encoder of the chain that opens.
+    let (opened, reasons) =
+        open_first_encoder(&rung, device.as_ref(), scaling, global_header, out_tb);
+    if let Some((index, tx)) = ready.take() {
+        let on_device = opened
+            .as_ref()
+            .is_some_and(|o| o.frames_at != Frames::System);
+        let _ = tx.send((index, on_device));
+    }
+    let Some(OpenEncoder {
+        name: encoder_name,
+        mut encoder,
+        frames_at,
+    }) = opened
+    else {
+        return Err(PipelineError::NoEncoder {
+            resolution: res,
+            reasons: reasons.join("; "),
+        });
+    };
+    if let Some(c) = counters {
+        if let Ok(mut e) = c.encoder.lock() {
+            e.clone_from(&encoder_name);
+        }
+    }
+    let fallback_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+    if let Some(why) = &fallback_reason {
+        tracing::warn!(rung = res, encoder = %encoder_name, reason = %why, "encoder fallback");
+    }
+    let failure = RungFailure {
+        resolution: res,
+        encoder: encoder_name.clone(),
+        earlier: fallback_reason.clone(),
+    };
+    let video_codecs =
+        avc_codec_string(&codec_extradata(&encoder)).unwrap_or_else(|| "avc1.640028".into());
+    let audio_tb = audio.as_ref().map(|(_, tb)| *tb);
+    let (ost_tb, ast_tb) = start_hls_output(
+        &mut output,
+        &encoder_name,
+        &encoder,
+        audio.as_ref().map(|(params, _)| params),
+        segment_secs,
+        media_path,
+        res,
+    )?;
+    let ost_tb = ost_tb.unwrap_or(out_tb);
+
+    let mut scaling = RungScaling::new(&rung, frames_at, device, in_tb);
+    let mut last_pts: Option<i64> = None;
+    let mut frames_out = 0u64;
+    let mut packet = ff::Packet::empty();
+    let mut muxer = RungMuxer {
+        output: &mut output,
+        packet: &mut packet,
+        out_tb,
+        ost_tb,
+        resolution: res,
+    };
+    for input in frames.iter() {
+        let frame = match input {
+            RungInput::Video(SharedFrame(f)) => f,
+            RungInput::Audio(p) => {
+                if let (Some(from), Some(to)) = (audio_tb, ast_tb) {
+                    muxer.write_audio(p, from, to)?;
+                }
+                continue;
+            }
+        };
+        // Frame-rate conversion by timestamp: keep a frame when it lands on a new output tick.
+        let t = frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb);
+        let pts = (t * f64::from(rung.fps) + 1e-6).floor() as i64;
+        if last_pts.is_some_and(|l| pts <= l) {
+            continue;
+        }
+        last_pts = Some(pts);
+        if fail_after == Some(frames_out) {
+            return Err(failure.mid_stream(frames_out, "injected fault".into()));
+        }
+        scaling.encode(frame, pts, &mut encoder, &failure, frames_out)?;
+        frames_out += 1;
+        if let Some(c) = counters {
+            c.frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        muxer.write_packets(&mut encoder)?;
+    }
+    encoder
+        .send_eof()
+        .map_err(|e| failure.mid_stream(frames_out, e.to_string()))?;
+    muxer.write_packets(&mut encoder)?;
+    output
+        .write_trailer()
+        .map_err(libav(format!("{res}p: write trailer")))?;
+    drop(output);
+    // A write that failed (a full disk) leaves a truncated file that the muxer does not report.
+    writes
+        .check()
+        .map_err(libav(format!("{res}p: write output files")))?;
+
+    let playlist = rewrite_playlist(media_path, playlist_path, res)?;
+    let mut codecs = video_codecs;
+    if audio_tb.is_some() {
+        codecs.push_str(",mp4a.40.2");
+    }
+    Ok(RungOutput {
+        resolution: res,
+        playlist: playlist_path.to_owned(),
+        media_file: media_path.to_owned(),
+        encoder: encoder_name,
+        scaler: scaling.scaled_by,
+        fallback_reason,
+        frames: frames_out,
+        codecs,
+        bandwidth: peak_bandwidth(&playlist).unwrap_or(rung.target_bitrate),
+    })
+}
+
+/// An open encoder of a rung's chain.
+struct OpenEncoder {
+    name: String,
+    encoder: ff::encoder::Video,
+    /// Where the rung's frames are scaled for it.
+    frames_at: Frames,
+}
+
+/// Opens the first encoder of the rung's chain that opens (on the decoding device when it
+/// encodes there); also returns why each one before it did not.
+fn open_first_encoder(
+    rung: &Rung,
+    device: Option<&HwDevice>,
+    scaling: DeviceScaling,
+    global_header: bool,
+    out_tb: ff::Rational,
+) -> (Option<OpenEncoder>, Vec<String>) {
     let mut reasons = Vec::new();
-    let mut opened = None;
-    let mut frames_at = Frames::System;
     for name in &rung.encoders {
         let Some(codec) = ff::encoder::find_by_name(name) else {
             reasons.push(format!("{name}: not built into this FFmpeg"));
@@ -724,7 +857,7 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
         };
         enc.set_width(rung.width);
         enc.set_height(rung.height);
-        frames_at = match &device {
+        let frames_at = match device {
             Some(d) if d.encodes(name) => {
                 if let Err(e) = d.attach_encoder(&mut enc, rung.width, rung.height) {
                     reasons.push(format!("{name}: {e}"));
@@ -746,49 +879,26 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
         if global_header {
             enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
         }
-        match enc.open_with(encoder_options(name, &rung)) {
-            Ok(e) => {
-                opened = Some((name.clone(), e));
-                break;
+        match enc.open_with(encoder_options(name, rung)) {
+            Ok(encoder) => {
+                let opened = OpenEncoder {
+                    name: name.clone(),
+                    encoder,
+                    frames_at,
+                };
+                return (Some(opened), reasons);
             }
             Err(e) => reasons.push(format!("{name}: cannot open ({e})")),
         }
     }
-    if let Some((index, tx)) = ready.take() {
-        let _ = tx.send((index, opened.is_some() && frames_at != Frames::System));
-    }
-    let Some((encoder_name, mut encoder)) = opened else {
-        return Err(PipelineError::NoEncoder {
-            resolution: res,
-            reasons: reasons.join("; "),
-        });
-    };
-    if let Some(c) = counters {
-        if let Ok(mut e) = c.encoder.lock() {
-            e.clone_from(&encoder_name);
-        }
-    }
-    let failed = |frames: u64, message: String, reasons: &[String], on_device: bool| {
-        PipelineError::EncoderFailed {
-            resolution: res,
-            encoder: encoder_name.clone(),
-            frames,
-            message,
-            earlier: (!reasons.is_empty()).then(|| reasons.join("; ")),
-            on_device,
-        }
-    };
-    let mid_stream =
-        |frames: u64, message: String, reasons: &[String]| failed(frames, message, reasons, false);
-    let device_failed =
-        |frames: u64, message: String, reasons: &[String]| failed(frames, message, reasons, true);
-    let fallback_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
-    if let Some(why) = &fallback_reason {
-        tracing::warn!(rung = res, encoder = %encoder_name, reason = %why, "encoder fallback");
-    }
+    (None, reasons)
+}
+
+/// The encoder's `extradata` (the avcC box: SPS and PPS), copied out.
+fn codec_extradata(encoder: &ff::encoder::Video) -> Vec<u8> {
     // SAFETY: `encoder` is an open codec context; libav owns `extradata` (`extradata_size` bytes)
     // for the context's lifetime, and we copy it out before anything else touches the context.
-    let extradata = unsafe {
+    unsafe {
         let ctx = encoder.as_ptr();
         let (ptr, len) = ((*ctx).extradata, (*ctx).extradata_size);
         if ptr.is_null() || len <= 0 {
@@ -796,23 +906,32 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
         } else {
             std::slice::from_raw_parts(ptr, len as usize).to_vec()
         }
-    };
-    let video_codecs = avc_codec_string(&extradata).unwrap_or_else(|| "avc1.640028".into());
-    let codec = ff::encoder::find_by_name(&encoder_name);
+    }
+}
+
+/// Adds the rung's video stream (and the shared AAC stream) to the HLS muxer and writes its
+/// header: VOD, fMP4 in one file addressed by byte ranges. Returns the muxer's time bases of
+/// the video and audio streams.
+fn start_hls_output(
+    output: &mut ff::format::context::Output,
+    encoder_name: &str,
+    encoder: &ff::encoder::Video,
+    audio: Option<&ff::codec::Parameters>,
+    segment_secs: u32,
+    media_path: &Path,
+    res: u32,
+) -> Result<(Option<ff::Rational>, Option<ff::Rational>), PipelineError> {
+    let codec = ff::encoder::find_by_name(encoder_name);
     let mut ost = output
         .add_stream(codec)
         .map_err(libav(format!("{res}p: add stream")))?;
-    ost.set_parameters(&encoder);
-    let audio_tb = match &audio {
-        Some((params, tb)) => {
-            let mut ast = output
-                .add_stream(ff::encoder::find_by_name("aac"))
-                .map_err(libav(format!("{res}p: add audio stream")))?;
-            ast.set_parameters(params.clone());
-            Some(*tb)
-        }
-        None => None,
-    };
+    ost.set_parameters(encoder);
+    if let Some(params) = audio {
+        let mut ast = output
+            .add_stream(ff::encoder::find_by_name("aac"))
+            .map_err(libav(format!("{res}p: add audio stream")))?;
+        ast.set_parameters(params.clone());
+    }
     let mut opts = ff::Dictionary::new();
     opts.set("hls_time", &segment_secs.to_string());
     opts.set("hls_playlist_type", "vod");
@@ -823,92 +942,129 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
     output
         .write_header_with(opts)
         .map_err(libav(format!("{res}p: write header")))?;
-    let ost_tb = output.stream(0).map(|s| s.time_base()).unwrap_or(out_tb);
-    let ast_tb = output.stream(1).map(|s| s.time_base());
+    Ok((
+        output.stream(0).map(|s| s.time_base()),
+        output.stream(1).map(|s| s.time_base()),
+    ))
+}
 
-    let mut scaler: Option<ff::software::scaling::Context> = None;
-    let mut device_filter: Option<FrameFilter> = None;
-    let mut filtered = Vec::new();
-    let mut scaled_by = "none".to_string();
-    let mut scaled = ff::frame::Video::new(ff::format::Pixel::YUV420P, rung.width, rung.height);
-    let mut last_pts: Option<i64> = None;
-    let mut frames_out = 0u64;
-    let mut packet = ff::Packet::empty();
-    let write_packets = |encoder: &mut ff::encoder::Video,
-                         output: &mut ff::format::context::Output,
-                         packet: &mut ff::Packet|
-     -> Result<(), PipelineError> {
-        while encoder.receive_packet(packet).is_ok() {
-            packet.set_stream(0);
-            packet.rescale_ts(out_tb, ost_tb);
-            packet
-                .write_interleaved(output)
-                .map_err(libav(format!("{res}p: write packet")))?;
+/// How a rung's encoder failed, for the restart logic: the encoder, and why the ones before it
+/// in the chain were not used.
+struct RungFailure {
+    resolution: u32,
+    encoder: String,
+    earlier: Option<String>,
+}
+
+impl RungFailure {
+    fn failed(&self, frames: u64, message: String, on_device: bool) -> PipelineError {
+        PipelineError::EncoderFailed {
+            resolution: self.resolution,
+            encoder: self.encoder.clone(),
+            frames,
+            message,
+            earlier: self.earlier.clone(),
+            on_device,
         }
-        Ok(())
-    };
-    for input in frames.iter() {
-        let frame = match input {
-            RungInput::Video(SharedFrame(f)) => f,
-            RungInput::Audio(mut p) => {
-                if let (Some(from), Some(to)) = (audio_tb, ast_tb) {
-                    p.set_stream(1);
-                    p.rescale_ts(from, to);
-                    p.write_interleaved(&mut output)
-                        .map_err(libav(format!("{res}p: write audio")))?;
-                }
-                continue;
-            }
-        };
-        // Frame-rate conversion by timestamp: keep a frame when it lands on a new output tick.
-        let t = frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb);
-        let pts = (t * f64::from(rung.fps) + 1e-6).floor() as i64;
-        if last_pts.is_some_and(|l| pts <= l) {
-            continue;
+    }
+
+    /// The encoder failed after `frames` frames.
+    fn mid_stream(&self, frames: u64, message: String) -> PipelineError {
+        self.failed(frames, message, false)
+    }
+
+    /// Scaling on the device failed (the rung restarts with CPU scaling).
+    fn device(&self, frames: u64, message: String) -> PipelineError {
+        self.failed(frames, message, true)
+    }
+}
+
+/// A rung's scaling: swscale in system memory, a filter graph on the device, or nothing when
+/// the rung is the source's own size; built at the first frame.
+struct RungScaling {
+    width: u32,
+    height: u32,
+    resolution: u32,
+    frames_at: Frames,
+    device: Option<HwDevice>,
+    in_tb: ff::Rational,
+    scaler: Option<ff::software::scaling::Context>,
+    device_filter: Option<FrameFilter>,
+    filtered: Vec<ff::frame::Video>,
+    scaled: ff::frame::Video,
+    /// What scaled the frames (`swscale`, the device filter, or `none`).
+    scaled_by: String,
+}
+
+impl RungScaling {
+    fn new(
+        rung: &Rung,
+        frames_at: Frames,
+        device: Option<HwDevice>,
+        in_tb: ff::Rational,
+    ) -> RungScaling {
+        RungScaling {
+            width: rung.width,
+            height: rung.height,
+            resolution: rung.resolution,
+            frames_at,
+            device,
+            in_tb,
+            scaler: None,
+            device_filter: None,
+            filtered: Vec::new(),
+            scaled: ff::frame::Video::new(ff::format::Pixel::YUV420P, rung.width, rung.height),
+            scaled_by: "none".to_string(),
         }
-        last_pts = Some(pts);
-        let mut frame = frame;
+    }
+
+    /// Scales one decoded frame for the rung and sends it to the encoder at `pts`.
+    fn encode(
+        &mut self,
+        mut frame: ff::frame::Video,
+        pts: i64,
+        encoder: &mut ff::encoder::Video,
+        failure: &RungFailure,
+        frames_out: u64,
+    ) -> Result<(), PipelineError> {
+        let res = self.resolution;
         let passthrough = frame.format() == ff::format::Pixel::YUV420P
-            && frame.width() == rung.width
-            && frame.height() == rung.height;
-        if fail_after == Some(frames_out) {
-            return Err(mid_stream(frames_out, "injected fault".into(), &reasons));
-        }
-        if frames_at != Frames::System {
+            && frame.width() == self.width
+            && frame.height() == self.height;
+        if self.frames_at != Frames::System {
             // On the device: scale there (and download for a CPU encoder), encode.
-            if device_filter.is_none() {
-                let accel = match (&device, on_device(&frame)) {
+            if self.device_filter.is_none() {
+                let accel = match (&self.device, on_device(&frame)) {
                     (Some(d), true) => d.accel(),
                     _ => {
-                        return Err(device_failed(
+                        return Err(failure.device(
                             frames_out,
                             "the decoder gave frames in system memory, not on the device".into(),
-                            &reasons,
                         ))
                     }
                 };
                 let spec = devscale::chain(
                     accel,
-                    rung.width,
-                    rung.height,
-                    frames_at == Frames::DeviceThenDownload,
+                    self.width,
+                    self.height,
+                    self.frames_at == Frames::DeviceThenDownload,
                 );
-                let f = FrameFilter::new(&frame, in_tb, &spec)
-                    .map_err(|e| device_failed(frames_out, e, &reasons))?;
-                tracing::info!(rung = res, filter = %spec, encoder = %encoder_name, "scaling on the device");
-                scaled_by = spec;
-                device_filter = Some(f);
+                let f = FrameFilter::new(&frame, self.in_tb, &spec)
+                    .map_err(|e| failure.device(frames_out, e))?;
+                tracing::info!(rung = res, filter = %spec, encoder = %failure.encoder, "scaling on the device");
+                self.scaled_by = spec;
+                self.device_filter = Some(f);
             }
-            if let Some(f) = device_filter.as_mut() {
-                f.run(&mut frame, &mut filtered)
-                    .map_err(|e| device_failed(frames_out, e, &reasons))?;
+            if let Some(f) = self.device_filter.as_mut() {
+                f.run(&mut frame, &mut self.filtered)
+                    .map_err(|e| failure.device(frames_out, e))?;
             }
-            for mut f in filtered.drain(..) {
+            for mut f in self.filtered.drain(..) {
                 f.set_pts(Some(pts));
                 f.set_kind(ff::picture::Type::None);
                 encoder
                     .send_frame(&f)
-                    .map_err(|e| mid_stream(frames_out, e.to_string(), &reasons))?;
+                    .map_err(|e| failure.mid_stream(frames_out, e.to_string()))?;
             }
         } else if passthrough {
             // The rung is the source itself: encode the decoded picture, no scaling pass.
@@ -916,92 +1072,104 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
             frame.set_kind(ff::picture::Type::None);
             encoder
                 .send_frame(&frame)
-                .map_err(|e| mid_stream(frames_out, e.to_string(), &reasons))?;
+                .map_err(|e| failure.mid_stream(frames_out, e.to_string()))?;
         } else {
-            if scaler.is_none() {
-                scaled_by = "swscale".into();
-                scaler = Some(
+            if self.scaler.is_none() {
+                self.scaled_by = "swscale".into();
+                self.scaler = Some(
                     ff::software::scaling::Context::get(
                         frame.format(),
                         frame.width(),
                         frame.height(),
                         ff::format::Pixel::YUV420P,
-                        rung.width,
-                        rung.height,
+                        self.width,
+                        self.height,
                         ff::software::scaling::Flags::BICUBIC,
                     )
                     .map_err(libav(format!("{res}p: scaler")))?,
                 );
             }
-            if let Some(s) = scaler.as_mut() {
-                s.run(&frame, &mut scaled)
+            if let Some(s) = self.scaler.as_mut() {
+                s.run(&frame, &mut self.scaled)
                     .map_err(libav(format!("{res}p: scale")))?;
             }
-            scaled.set_pts(Some(pts));
+            self.scaled.set_pts(Some(pts));
             encoder
-                .send_frame(&scaled)
-                .map_err(|e| mid_stream(frames_out, e.to_string(), &reasons))?;
+                .send_frame(&self.scaled)
+                .map_err(|e| failure.mid_stream(frames_out, e.to_string()))?;
         }
-        frames_out += 1;
-        if let Some(c) = counters {
-            c.frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        write_packets(&mut encoder, &mut output, &mut packet)?;
+        Ok(())
     }
-    encoder
-        .send_eof()
-        .map_err(|e| mid_stream(frames_out, e.to_string(), &reasons))?;
-    write_packets(&mut encoder, &mut output, &mut packet)?;
-    output
-        .write_trailer()
-        .map_err(libav(format!("{res}p: write trailer")))?;
-    drop(output);
-    // A write that failed (a full disk) leaves a truncated file that the muxer does not report.
-    writes
-        .check()
-        .map_err(libav(format!("{res}p: write output files")))?;
+}
 
-    // ffmpeg may write the file as a path in EXT-X-MAP; rewrite with the bare name, as PeerTube does.
+/// Writes a rung's packets to its HLS muxer, rescaled to the streams' time bases.
+struct RungMuxer<'o> {
+    output: &'o mut ff::format::context::Output,
+    packet: &'o mut ff::Packet,
+    /// The encoder's time base.
+    out_tb: ff::Rational,
+    /// The muxer's video time base.
+    ost_tb: ff::Rational,
+    resolution: u32,
+}
+
+impl RungMuxer<'_> {
+    /// Writes every packet the encoder has ready.
+    fn write_packets(&mut self, encoder: &mut ff::encoder::Video) -> Result<(), PipelineError> {
+        while encoder.receive_packet(self.packet).is_ok() {
+            self.packet.set_stream(0);
+            self.packet.rescale_ts(self.out_tb, self.ost_tb);
+            self.packet
+                .write_interleaved(self.output)
+                .map_err(libav(format!("{}p: write packet", self.resolution)))?;
+        }
+        Ok(())
+    }
+
+    /// Writes one shared AAC packet.
+    fn write_audio(
+        &mut self,
+        mut p: ff::Packet,
+        from: ff::Rational,
+        to: ff::Rational,
+    ) -> Result<(), PipelineError> {
+        p.set_stream(1);
+        p.rescale_ts(from, to);
+        p.write_interleaved(self.output)
+            .map_err(libav(format!("{}p: write audio", self.resolution)))
+    }
+}
+
+/// Rewrites the media playlist with the bare media file name in EXT-X-MAP (ffmpeg may write it
+/// as a path), as PeerTube does; returns it.
+fn rewrite_playlist(
+    media_path: &Path,
+    playlist_path: &Path,
+    res: u32,
+) -> Result<MediaPlaylist, PipelineError> {
+    let output_error = |message: String| PipelineError::Output {
+        resolution: res,
+        message,
+    };
     let file_name = media_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let text = std::fs::read_to_string(playlist_path).map_err(|e| PipelineError::Output {
-        resolution: res,
-        message: e.to_string(),
-    })?;
-    let mut playlist = MediaPlaylist::parse(&text).map_err(|e| PipelineError::Output {
-        resolution: res,
-        message: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(playlist_path).map_err(|e| output_error(e.to_string()))?;
+    let mut playlist = MediaPlaylist::parse(&text).map_err(|e| output_error(e.to_string()))?;
     playlist.file = file_name;
-    std::fs::write(playlist_path, playlist.render()).map_err(|e| PipelineError::Output {
-        resolution: res,
-        message: e.to_string(),
-    })?;
+    std::fs::write(playlist_path, playlist.render()).map_err(|e| output_error(e.to_string()))?;
+    Ok(playlist)
+}
 
-    let bandwidth = playlist
+/// The highest bit rate of any segment (the master playlist's `BANDWIDTH`).
+fn peak_bandwidth(playlist: &MediaPlaylist) -> Option<u64> {
+    playlist
         .segments
         .iter()
         .filter(|s| s.duration > 0.0)
         .map(|s| (s.range.len as f64 * 8.0 / s.duration).ceil() as u64)
         .max()
-        .unwrap_or(rung.target_bitrate);
-    let mut codecs = video_codecs;
-    if audio_tb.is_some() {
-        codecs.push_str(",mp4a.40.2");
-    }
-    Ok(RungOutput {
-        resolution: res,
-        playlist: playlist_path.to_owned(),
-        media_file: media_path.to_owned(),
-        encoder: encoder_name,
-        scaler: scaled_by,
-        fallback_reason,
-        frames: frames_out,
-        codecs,
-        bandwidth,
-    })
 }
 
 #[cfg(test)]
