@@ -7,11 +7,11 @@
 pub mod api;
 pub mod app;
 pub mod bencode;
+pub mod client;
 pub mod config;
 pub mod engine;
 pub mod federation;
 pub mod fuzz;
-pub mod ingest;
 pub mod media;
 pub mod metrics;
 pub mod store;

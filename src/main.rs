@@ -78,7 +78,7 @@ enum Command {
     },
     /// Upload a media file to a running server (PeerTube's resumable upload), optionally wait
     /// until it is transcoded, and print the video.
-    Ingest(fleuve::ingest::Options),
+    Ingest(fleuve::client::Options),
     /// Run one transcode job (started by the server, one process per job; not for operators).
     #[command(hide = true)]
     Worker {
@@ -213,7 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Ingest(options) => Ok(fleuve::ingest::run(&options)?),
+        Command::Ingest(options) => Ok(fleuve::client::run(&options)?),
         Command::Worker { spec, probe, plan } => {
             let mut stdout = std::io::stdout().lock();
             let code = match (spec, probe) {

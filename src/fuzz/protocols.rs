@@ -4,7 +4,7 @@
 use super::lines;
 use crate::api::uploads::{parse_content_range, ContentRange, UploadMeta};
 use crate::bencode::Value as Bencode;
-use crate::ingest::protocol::{content_range, next_offset, parse_size, status_query_range};
+use crate::client::protocol::{content_range, next_offset, parse_size, status_query_range};
 use crate::media::range::{parse_range, ByteRange};
 use crate::tracker::protocol::http::{
     encode_failure, AnnounceQuery, AnnounceResponse as HttpAnnounceResponse, Peer, PeerForm,
