@@ -17,5 +17,6 @@ pub mod metrics;
 pub mod store;
 pub mod tracker;
 pub mod transcode;
+pub mod uploads;
 pub mod video;
 pub mod web;

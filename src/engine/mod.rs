@@ -164,7 +164,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         config,
     });
     crate::api::auth::bootstrap(&app).context("cannot create the first account")?;
-    crate::api::uploads::remove_expired(&app, true);
+    crate::uploads::remove_expired(&app, true);
     // Before any shard serves: every local video's files where its privacy says (finishes a
     // move a crash interrupted; moves the files of videos made private before Fleuve moved them).
     crate::api::video_privacy::reconcile(&app)
@@ -301,7 +301,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                         if n > 0 { tracing::info!(tokens = n, "purged expired tokens"); }
                     }
                     let a = app.clone();
-                    let _ = app.pool.run(move || crate::api::uploads::remove_expired(&a, false)).await;
+                    let _ = app.pool.run(move || crate::uploads::remove_expired(&a, false)).await;
                     let a = app.clone();
                     if let Ok(Ok(n)) = app.pool.run(move || crate::federation::inbox::prune_seen(&a)).await {
                         if n > 0 { tracing::info!(ids = n, "forgot old inbox activity ids"); }
