@@ -1,8 +1,8 @@
 //! The one place an upload's bytes are written to disk, for multipart and resumable uploads
-//! alike: a body stream is gathered into batches of at most [`WRITE_BATCH`] bytes, each written
-//! on the blocking pool, never past a limit; the file is then trimmed to exactly the bytes
-//! accepted and `fdatasync`'d. A full disk is [`UploadError::NoRoom`] (507); a body longer than
-//! its limit keeps none of its bytes.
+//! alike: a body stream is gathered into batches of [`WRITE_BATCH`] bytes (plus at most one
+//! network frame), each written on the blocking pool, never past a limit; the file is then
+//! trimmed to exactly the bytes accepted and `fdatasync`'d. A full disk is
+//! [`UploadError::NoRoom`] (507); a body longer than its limit keeps none of its bytes.
 
 use super::UploadError;
 use crate::engine::blocking::BlockingPool;
@@ -273,6 +273,50 @@ mod tests {
             assert_eq!(w.cut_short.as_deref(), Some("connection reset"));
             assert_eq!(std::fs::read(&path).unwrap(), b"xyz");
         });
+    }
+
+    /// A disk that hangs (here: a FIFO nobody reads, whose `open` blocks) holds up the upload,
+    /// never the event loop: another task of the same single-threaded runtime still runs.
+    #[test]
+    fn a_hanging_open_does_not_block_the_event_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("slow.part");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let pool = BlockingPool::new(1, &[]);
+        let (ticked, seen) = std::sync::mpsc::channel();
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                // Waits (bounded) for the loop to run the other task, then unblocks the writer.
+                let ran = seen
+                    .recv_timeout(std::time::Duration::from_secs(20))
+                    .is_ok();
+                let mut r = std::fs::File::open(&fifo).unwrap();
+                let mut sink = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut r, &mut sink);
+                ran
+            })
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let to = Destination::Append {
+                path: fifo.clone(),
+                kept: 0,
+            };
+            let write = write_body(&pool, to, chunks(&[b"abc"]), 3);
+            let other = async {
+                tokio::task::yield_now().await;
+                ticked.send(()).unwrap();
+            };
+            // A FIFO cannot be trimmed or synced: the write's own result does not matter here.
+            let _ = tokio::join!(write, other);
+        });
+        assert!(
+            reader.join().unwrap(),
+            "the event loop was blocked while the upload file was being opened"
+        );
     }
 
     #[test]
