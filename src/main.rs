@@ -1,4 +1,6 @@
-//! The `fleuve` command line: `serve`, `config --print`, `probe-hw`.
+//! The `fleuve` command line: `serve` (the server), `config --print`, `plan` and `transcode`
+//! (one file, offline), `ingest` (the upload client, `fleuve::client`), `probe-hw`, and the
+//! hidden `worker` that the server starts per transcode job.
 
 use clap::{Parser, Subcommand};
 use fleuve::config::Config;
