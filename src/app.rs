@@ -64,7 +64,7 @@ pub struct App {
     /// The transcoder (job queue, lanes, live progress).
     pub transcoder: Arc<crate::transcode::runner::Transcoder>,
     /// Uploads being written right now: resumable session ids, and multipart uploads per user.
-    pub uploads: crate::api::uploads::InFlight,
+    pub uploads: crate::uploads::InFlight,
     /// The `fleuve` executable (workers and probes run as child processes of it).
     pub exe: PathBuf,
     /// The tracker.

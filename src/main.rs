@@ -1,4 +1,6 @@
-//! The `fleuve` command line: `serve`, `config --print`, `probe-hw`.
+//! The `fleuve` command line: `serve` (the server), `config --print`, `plan` and `transcode`
+//! (one file, offline), `ingest` (the upload client, `fleuve::client`), `probe-hw`, and the
+//! hidden `worker` that the server starts per transcode job.
 
 use clap::{Parser, Subcommand};
 use fleuve::config::Config;
@@ -78,7 +80,7 @@ enum Command {
     },
     /// Upload a media file to a running server (PeerTube's resumable upload), optionally wait
     /// until it is transcoded, and print the video.
-    Ingest(fleuve::ingest::Options),
+    Ingest(fleuve::client::Options),
     /// Run one transcode job (started by the server, one process per job; not for operators).
     #[command(hide = true)]
     Worker {
@@ -213,7 +215,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Ingest(options) => Ok(fleuve::ingest::run(&options)?),
+        Command::Ingest(options) => Ok(fleuve::client::run(&options)?),
         Command::Worker { spec, probe, plan } => {
             let mut stdout = std::io::stdout().lock();
             let code = match (spec, probe) {

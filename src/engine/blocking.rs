@@ -70,6 +70,18 @@ impl BlockingPool {
         rx.await.map_err(|_| PoolGone)
     }
 
+    /// Queues `f` on the pool without waiting for it (work owed by a `Drop`, which cannot
+    /// await: removing an abandoned upload's file). Dropped silently once the pool has stopped.
+    pub fn spawn<F>(&self, f: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sender) = guard.as_ref() {
+            let _ = sender.send(Box::new(f));
+        }
+    }
+
     /// Stops accepting jobs; threads exit when the queue is drained.
     pub fn shutdown(&self) {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -91,6 +103,9 @@ mod tests {
             assert!(pool.run(|| -> u32 { panic!("boom") }).await.is_err());
             // The pool still works with one thread fewer.
             assert_eq!(pool.run(|| 7).await.unwrap(), 7);
+            let (tx, rx) = std::sync::mpsc::channel();
+            pool.spawn(move || tx.send(9).unwrap());
+            assert_eq!(rx.recv().unwrap(), 9);
             pool.shutdown();
             assert!(pool.run(|| 1).await.is_err());
         });

@@ -241,7 +241,7 @@ fn build_app(
 /// uploads, files where their video's privacy says, and federation of published videos.
 fn prepare_state(app: &Arc<App>) -> anyhow::Result<()> {
     crate::api::auth::bootstrap(app).context("cannot create the first account")?;
-    crate::api::uploads::remove_expired(app, true);
+    crate::uploads::remove_expired(app, true);
     // Every local video's files where its privacy says (finishes a move a crash interrupted;
     // moves the files of videos made private before Fleuve moved them).
     crate::api::video_privacy::reconcile(app)
@@ -448,7 +448,7 @@ async fn housekeeping_pass(app: &Arc<App>) {
     let a = app.clone();
     let _ = app
         .pool
-        .run(move || crate::api::uploads::remove_expired(&a, false))
+        .run(move || crate::uploads::remove_expired(&a, false))
         .await;
     let a = app.clone();
     if let Ok(Ok(n)) = app

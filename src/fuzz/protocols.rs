@@ -2,9 +2,8 @@
 //! HLS media playlists and the resumable upload's headers.
 
 use super::lines;
-use crate::api::uploads::{parse_content_range, ContentRange, UploadMeta};
 use crate::bencode::Value as Bencode;
-use crate::ingest::protocol::{content_range, next_offset, parse_size, status_query_range};
+use crate::client::protocol::{content_range, next_offset, parse_size, status_query_range};
 use crate::media::range::{parse_range, ByteRange};
 use crate::tracker::protocol::http::{
     encode_failure, AnnounceQuery, AnnounceResponse as HttpAnnounceResponse, Peer, PeerForm,
@@ -16,6 +15,8 @@ use crate::tracker::protocol::ws::{
 };
 use crate::tracker::protocol::{InfoHash, ScrapeStats};
 use crate::transcode::hls::MediaPlaylist;
+use crate::uploads::resumable::{parse_content_range, ContentRange};
+use crate::uploads::UploadMeta;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// `Range` header values against file sizes from empty to the largest.

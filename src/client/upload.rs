@@ -2,11 +2,11 @@
 //! the server's `Range` says to, and after a dropped connection or a 5xx ask the server how far
 //! it got and go on from there.
 
-use super::client::{expect_ok, Answer, Client};
 use super::protocol::{
     content_range, mime_for, next_offset, resolve_location, status_query_range, Target,
 };
-use super::IngestError;
+use super::rest::{expect_ok, Answer, Client};
+use super::ClientError;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use std::fs::File;
@@ -30,15 +30,15 @@ pub struct UploadRequest<'a> {
 }
 
 /// Uploads a file; returns the server's final answer (`{"video": {...}}`).
-pub fn upload(client: &Client, req: &UploadRequest) -> Result<Value, IngestError> {
-    let file_err = |error| IngestError::File {
+pub fn upload(client: &Client, req: &UploadRequest) -> Result<Value, ClientError> {
+    let file_err = |error| ClientError::File {
         path: req.path.to_path_buf(),
         error,
     };
     let mut file = File::open(req.path).map_err(file_err)?;
     let total = file.metadata().map_err(file_err)?.len();
     if total == 0 {
-        return Err(IngestError::EmptyFile(req.path.to_path_buf()));
+        return Err(ClientError::EmptyFile(req.path.to_path_buf()));
     }
     let filename = req
         .path
@@ -62,7 +62,7 @@ pub fn upload(client: &Client, req: &UploadRequest) -> Result<Value, IngestError
             // The server has every byte but did not say it finished; ask it.
             failures += 1;
             if failures > MAX_TRIES {
-                return Err(IngestError::Protocol {
+                return Err(ClientError::Protocol {
                     what: format!("PUT {}", session.url),
                     reason: format!(
                         "the server says it has all {total} bytes but never finished the upload"
@@ -103,7 +103,7 @@ pub fn upload(client: &Client, req: &UploadRequest) -> Result<Value, IngestError
                 } else {
                     failures += 1;
                     if failures > MAX_TRIES {
-                        return Err(IngestError::Protocol {
+                        return Err(ClientError::Protocol {
                             what: format!("PUT {}", session.url),
                             reason: format!(
                                 "the server keeps refusing the bytes at {offset} ({range})"
@@ -117,7 +117,7 @@ pub fn upload(client: &Client, req: &UploadRequest) -> Result<Value, IngestError
             Err(e) if e.is_transient() => {
                 failures += 1;
                 if failures > MAX_TRIES {
-                    return Err(IngestError::GaveUp {
+                    return Err(ClientError::GaveUp {
                         tries: MAX_TRIES,
                         last: Box::new(e),
                     });
@@ -162,7 +162,7 @@ fn open_session(
     total: u64,
     filename: &str,
     bar: &ProgressBar,
-) -> Result<(Target, u64, Option<Value>), IngestError> {
+) -> Result<(Target, u64, Option<Value>), ClientError> {
     let target = client.target("/api/v1/videos/upload-resumable");
     let body = json!({"name": req.title, "channelId": req.channel_id, "filename": filename});
     let headers = [
@@ -188,12 +188,12 @@ fn open_session(
     let location = answer
         .location
         .as_deref()
-        .ok_or_else(|| IngestError::Protocol {
+        .ok_or_else(|| ClientError::Protocol {
             what: format!("POST {}", target.url),
             reason: format!("answer {} has no Location header", answer.status),
         })?;
     let session =
-        resolve_location(&client.endpoint, location).map_err(|reason| IngestError::Protocol {
+        resolve_location(&client.endpoint, location).map_err(|reason| ClientError::Protocol {
             what: format!("POST {}", target.url),
             reason,
         })?;
@@ -216,7 +216,7 @@ fn resume_point(
     total: u64,
     bar: &ProgressBar,
     failures: &mut u32,
-) -> Result<Progress, IngestError> {
+) -> Result<Progress, ClientError> {
     loop {
         match query(client, session, total) {
             Ok(p) => return Ok(p),
@@ -226,7 +226,7 @@ fn resume_point(
                 backoff(bar, *failures, e.retry_after());
             }
             Err(e) if e.is_transient() => {
-                return Err(IngestError::GaveUp {
+                return Err(ClientError::GaveUp {
                     tries: MAX_TRIES,
                     last: Box::new(e),
                 })
@@ -237,7 +237,7 @@ fn resume_point(
 }
 
 /// `PUT` with an empty body and `Content-Range: bytes */<total>`.
-fn query(client: &Client, session: &Target, total: u64) -> Result<Progress, IngestError> {
+fn query(client: &Client, session: &Target, total: u64) -> Result<Progress, ClientError> {
     let answer = client.put_bytes(
         session,
         &status_query_range(total),
@@ -250,19 +250,19 @@ fn query(client: &Client, session: &Target, total: u64) -> Result<Progress, Inge
 /// Reads a `PUT` answer: 308 = go on at the server's `Range`, 200/201 = done, 5xx/429 =
 /// transient, other = fatal. A 409 (the chunk did not start where the server is) also carries
 /// the server's `Range` and is followed like a 308; the caller counts it as a failure.
-fn classify(session: &Target, answer: Answer) -> Result<Progress, IngestError> {
+fn classify(session: &Target, answer: Answer) -> Result<Progress, ClientError> {
     let answer = transient_status("PUT", session, answer)?;
     match answer.status {
         308 | 409 => next_offset(answer.range.as_deref())
             .map(Progress::At)
-            .map_err(|reason| IngestError::Protocol {
+            .map_err(|reason| ClientError::Protocol {
                 what: format!("PUT {}", session.url),
                 reason,
             }),
         200 | 201 => Ok(Progress::Done(answer.json("the finished upload")?)),
         _ => {
             let answer = expect_ok("PUT", session, answer)?;
-            Err(IngestError::Protocol {
+            Err(ClientError::Protocol {
                 what: format!("PUT {}", session.url),
                 reason: format!("unexpected status {}", answer.status),
             })
@@ -270,10 +270,10 @@ fn classify(session: &Target, answer: Answer) -> Result<Progress, IngestError> {
     }
 }
 
-/// Turns 429 and the 5xx that a retry may cure into [`IngestError::Unavailable`].
-fn transient_status(method: &str, target: &Target, answer: Answer) -> Result<Answer, IngestError> {
+/// Turns 429 and the 5xx that a retry may cure into [`ClientError::Unavailable`].
+fn transient_status(method: &str, target: &Target, answer: Answer) -> Result<Answer, ClientError> {
     if matches!(answer.status, 429 | 500 | 502 | 503 | 504) {
-        return Err(IngestError::Unavailable {
+        return Err(ClientError::Unavailable {
             request: format!("{method} {}", target.url),
             status: answer.status,
             detail: answer.detail(),
@@ -354,7 +354,7 @@ mod tests {
         }
     }
 
-    fn offset(r: Result<Progress, IngestError>) -> u64 {
+    fn offset(r: Result<Progress, ClientError>) -> u64 {
         match r {
             Ok(Progress::At(o)) => o,
             Ok(Progress::Done(v)) => panic!("done early: {v}"),

@@ -1,18 +1,21 @@
-//! `fleuve ingest`: uploads a media file to a Fleuve (or PeerTube) server through its public
-//! HTTP API (password login, PeerTube's resumable upload), optionally waits until it is
-//! transcoded and published, and prints what the server made of it.
+//! The upload client, `fleuve ingest`: the *client* side of PeerTube's upload protocol. It
+//! uploads a media file to a Fleuve (or PeerTube) server through its public HTTP API (password
+//! login, PeerTube's resumable upload), optionally waits until it is transcoded and published,
+//! and prints what the server made of it. It runs in the CLI process and talks to the server
+//! over HTTP only; the server's side of uploads (what receives, stores and registers them) is
+//! [`crate::uploads`].
 //!
-//! The wire formats are pure functions in [`protocol`] and [`video`]; [`client`] makes the
+//! The wire formats are pure functions in [`protocol`] and [`video`]; [`rest`] makes the
 //! REST calls, [`upload`] runs the resumable upload and [`wait`] follows transcoding.
 
-pub mod client;
 pub mod protocol;
+pub mod rest;
 pub mod upload;
 pub mod video;
 pub mod wait;
 
-use client::Client;
 use protocol::Endpoint;
+use rest::Client;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use video::{published_rungs, rung_text, TranscodingView};
@@ -53,9 +56,9 @@ pub struct Options {
     pub chunk_size: u64,
 }
 
-/// Why an ingest failed. Each variant names the file, URL or value at fault.
+/// Why `fleuve ingest` failed. Each variant names the file, URL or value at fault.
 #[derive(Debug, thiserror::Error)]
-pub enum IngestError {
+pub enum ClientError {
     /// The media file could not be read.
     #[error("cannot read {}: {error}", path.display())]
     File {
@@ -137,7 +140,7 @@ pub enum IngestError {
         /// Tries made.
         tries: u32,
         /// The last failure.
-        last: Box<IngestError>,
+        last: Box<ClientError>,
     },
     /// The server could not transcode the video.
     #[error("transcoding video {uuid} failed: {reason}")]
@@ -157,18 +160,18 @@ fn hint(status: u16) -> &'static str {
     }
 }
 
-impl IngestError {
+impl ClientError {
     /// Whether retrying the same request may succeed (no answer, 429 or a passing 5xx).
     pub fn is_transient(&self) -> bool {
         match self {
-            IngestError::Transport { error, .. } => matches!(
+            ClientError::Transport { error, .. } => matches!(
                 error,
                 ureq::Error::Io(_)
                     | ureq::Error::Timeout(_)
                     | ureq::Error::ConnectionFailed
                     | ureq::Error::Protocol(_)
             ),
-            IngestError::Unavailable { .. } => true,
+            ClientError::Unavailable { .. } => true,
             _ => false,
         }
     }
@@ -176,24 +179,24 @@ impl IngestError {
     /// The server's `Retry-After`, when it sent one.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            IngestError::Unavailable { retry_after, .. } => *retry_after,
+            ClientError::Unavailable { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
 }
 
 /// Runs `fleuve ingest`: log in, upload, optionally wait, print the result.
-pub fn run(opts: &Options) -> Result<(), IngestError> {
+pub fn run(opts: &Options) -> Result<(), ClientError> {
     // Fail on a bad file before talking to the server.
-    let meta = std::fs::metadata(&opts.file).map_err(|error| IngestError::File {
+    let meta = std::fs::metadata(&opts.file).map_err(|error| ClientError::File {
         path: opts.file.clone(),
         error,
     })?;
     if !meta.is_file() {
-        return Err(IngestError::NotAFile(opts.file.clone()));
+        return Err(ClientError::NotAFile(opts.file.clone()));
     }
     if meta.len() == 0 {
-        return Err(IngestError::EmptyFile(opts.file.clone()));
+        return Err(ClientError::EmptyFile(opts.file.clone()));
     }
     let endpoint = endpoint(opts)?;
     tracing::debug!(base = %endpoint.base, host = ?endpoint.host, "server");
@@ -223,7 +226,7 @@ pub fn run(opts: &Options) -> Result<(), IngestError> {
     let uuid = video
         .get("uuid")
         .and_then(Value::as_str)
-        .ok_or_else(|| IngestError::Protocol {
+        .ok_or_else(|| ClientError::Protocol {
             what: "the finished upload".into(),
             reason: format!("no video.uuid in {uploaded}"),
         })?
@@ -297,56 +300,56 @@ fn default_title(file: &Path) -> String {
 }
 
 /// `--server`, else the running server of `--data-dir`, else [`DEFAULT_SERVER`].
-fn endpoint(opts: &Options) -> Result<Endpoint, IngestError> {
+fn endpoint(opts: &Options) -> Result<Endpoint, ClientError> {
     if let Some(url) = &opts.server {
-        return Endpoint::from_url(url).map_err(|reason| IngestError::Address {
+        return Endpoint::from_url(url).map_err(|reason| ClientError::Address {
             what: "--server".into(),
             reason,
         });
     }
     if let Some(dir) = &opts.data_dir {
         let path = dir.join(crate::engine::ADDR_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| IngestError::Address {
+        let text = std::fs::read_to_string(&path).map_err(|e| ClientError::Address {
             what: path.display().to_string(),
             reason: format!(
                 "{e} (is the server running with --data-dir {}?)",
                 dir.display()
             ),
         })?;
-        return Endpoint::from_addr_file(&text).map_err(|reason| IngestError::Address {
+        return Endpoint::from_addr_file(&text).map_err(|reason| ClientError::Address {
             what: path.display().to_string(),
             reason,
         });
     }
-    Endpoint::from_url(DEFAULT_SERVER).map_err(|reason| IngestError::Address {
+    Endpoint::from_url(DEFAULT_SERVER).map_err(|reason| ClientError::Address {
         what: DEFAULT_SERVER.into(),
         reason,
     })
 }
 
 /// `FLEUVE_ROOT_PASSWORD`, else `<data-dir>/root-password`.
-fn password(opts: &Options) -> Result<String, IngestError> {
+fn password(opts: &Options) -> Result<String, ClientError> {
     if let Ok(p) = std::env::var("FLEUVE_ROOT_PASSWORD") {
         if !p.is_empty() {
             return Ok(p);
         }
     }
     let Some(dir) = &opts.data_dir else {
-        return Err(IngestError::Credentials(
+        return Err(ClientError::Credentials(
             "pass --token, set FLEUVE_ROOT_PASSWORD, or --data-dir DIR holding root-password"
                 .into(),
         ));
     };
     let path = dir.join(crate::api::auth::ROOT_PASSWORD_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        IngestError::Credentials(format!(
+        ClientError::Credentials(format!(
             "cannot read {}: {e}; pass --token or set FLEUVE_ROOT_PASSWORD",
             path.display()
         ))
     })?;
     let p = text.trim();
     if p.is_empty() {
-        return Err(IngestError::Credentials(format!(
+        return Err(ClientError::Credentials(format!(
             "{} is empty",
             path.display()
         )));
@@ -419,7 +422,7 @@ mod tests {
 
     #[test]
     fn transient_errors() {
-        let unavailable = IngestError::Unavailable {
+        let unavailable = ClientError::Unavailable {
             request: "PUT x".into(),
             status: 503,
             detail: "busy".into(),
@@ -427,7 +430,7 @@ mod tests {
         };
         assert!(unavailable.is_transient());
         assert_eq!(unavailable.retry_after(), Some(3));
-        let api = IngestError::Api {
+        let api = ClientError::Api {
             request: "PUT x".into(),
             status: 413,
             detail: "too big".into(),

@@ -1,9 +1,9 @@
 //! Waits for an uploaded video to be published, polling `GET /api/v1/videos/<uuid>` and showing
 //! Fleuve's `transcoding` extension (state, progress, per-rung encoder and speed) on stderr.
 
-use super::client::{expect_ok, Client};
+use super::rest::{expect_ok, Client};
 use super::video::{state, video_state, TranscodingView};
-use super::IngestError;
+use super::ClientError;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use std::time::Duration;
@@ -14,7 +14,7 @@ const POLL: Duration = Duration::from_millis(500);
 const MAX_FAILED_POLLS: u32 = 120;
 
 /// Polls until the video is published; returns its last JSON.
-pub fn until_published(client: &Client, uuid: &str) -> Result<Value, IngestError> {
+pub fn until_published(client: &Client, uuid: &str) -> Result<Value, ClientError> {
     let bar = ProgressBar::new(1000);
     if let Ok(style) =
         ProgressStyle::with_template("{spinner} [{bar:30}] {percent:>3}% {elapsed} {wide_msg}")
@@ -73,7 +73,7 @@ pub fn until_published(client: &Client, uuid: &str) -> Result<Value, IngestError
                             .map(str::to_string)
                     })
                     .unwrap_or_else(|| "the server gave no reason".into());
-                return Err(IngestError::TranscodingFailed {
+                return Err(ClientError::TranscodingFailed {
                     uuid: uuid.to_string(),
                     reason,
                 });
@@ -83,11 +83,11 @@ pub fn until_published(client: &Client, uuid: &str) -> Result<Value, IngestError
     }
 }
 
-fn poll(client: &Client, uuid: &str) -> Result<Value, IngestError> {
+fn poll(client: &Client, uuid: &str) -> Result<Value, ClientError> {
     let target = client.target(&format!("/api/v1/videos/{uuid}"));
     let answer = client.get(&target)?;
     if matches!(answer.status, 429 | 500 | 502 | 503 | 504) {
-        return Err(IngestError::Unavailable {
+        return Err(ClientError::Unavailable {
             request: format!("GET {}", target.url),
             status: answer.status,
             detail: answer.detail(),

@@ -2,7 +2,7 @@
 //! the user's channel, and a video's state, over one blocking `ureq` agent.
 
 use super::protocol::{problem_detail, Endpoint, Target};
-use super::IngestError;
+use super::ClientError;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -30,8 +30,8 @@ pub struct Answer {
 
 impl Answer {
     /// The body as JSON, or a protocol error naming the request.
-    pub fn json(&self, what: &str) -> Result<Value, IngestError> {
-        serde_json::from_str(&self.body).map_err(|e| IngestError::Protocol {
+    pub fn json(&self, what: &str) -> Result<Value, ClientError> {
+        serde_json::from_str(&self.body).map_err(|e| ClientError::Protocol {
             what: what.to_string(),
             reason: format!("the answer is not JSON ({e})"),
         })
@@ -92,13 +92,13 @@ impl Client {
     }
 
     /// `GET target`.
-    pub fn get(&self, target: &Target) -> Result<Answer, IngestError> {
+    pub fn get(&self, target: &Target) -> Result<Answer, ClientError> {
         let rb = self.decorate(self.agent.get(&target.url), target);
         finish("GET", target, rb.call())
     }
 
     /// `POST target` with a form body.
-    pub fn post_form(&self, target: &Target, form: &[(&str, &str)]) -> Result<Answer, IngestError> {
+    pub fn post_form(&self, target: &Target, form: &[(&str, &str)]) -> Result<Answer, ClientError> {
         let rb = self.decorate(self.agent.post(&target.url), target);
         finish("POST", target, rb.send_form(form.iter().copied()))
     }
@@ -109,7 +109,7 @@ impl Client {
         target: &Target,
         headers: &[(&str, String)],
         body: &Value,
-    ) -> Result<Answer, IngestError> {
+    ) -> Result<Answer, ClientError> {
         let mut rb = self.decorate(self.agent.post(&target.url), target);
         for (k, v) in headers {
             rb = rb.header(*k, v);
@@ -124,7 +124,7 @@ impl Client {
         content_range: &str,
         len: u64,
         body: &mut dyn std::io::Read,
-    ) -> Result<Answer, IngestError> {
+    ) -> Result<Answer, ClientError> {
         let rb = self
             .decorate(self.agent.put(&target.url), target)
             .header("Content-Type", "application/octet-stream")
@@ -134,7 +134,7 @@ impl Client {
     }
 
     /// Logs in with PeerTube's password grant and keeps the access token.
-    pub fn login(&mut self, username: &str, password: &str) -> Result<(), IngestError> {
+    pub fn login(&mut self, username: &str, password: &str) -> Result<(), ClientError> {
         let clients = self.target("/api/v1/oauth-clients/local");
         let answer = expect_ok("GET", &clients, self.get(&clients)?)?;
         let v = answer.json("the local OAuth client")?;
@@ -142,7 +142,7 @@ impl Client {
             v.get(k)
                 .and_then(Value::as_str)
                 .map(str::to_string)
-                .ok_or_else(|| IngestError::Protocol {
+                .ok_or_else(|| ClientError::Protocol {
                     what: format!("GET {}", clients.url),
                     reason: format!("the answer has no {k:?}"),
                 })
@@ -158,7 +158,7 @@ impl Client {
         ];
         let answer = self.post_form(&token, &form)?;
         if answer.status != 200 {
-            return Err(IngestError::Login {
+            return Err(ClientError::Login {
                 user: username.to_string(),
                 url: token.url,
                 status: answer.status,
@@ -170,7 +170,7 @@ impl Client {
             .get("access_token")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| IngestError::Protocol {
+            .ok_or_else(|| ClientError::Protocol {
                 what: format!("POST {}", token.url),
                 reason: "the answer has no \"access_token\"".into(),
             })?;
@@ -179,7 +179,7 @@ impl Client {
     }
 
     /// The id of the logged-in user's first channel.
-    pub fn first_channel(&self) -> Result<u64, IngestError> {
+    pub fn first_channel(&self) -> Result<u64, ClientError> {
         let me = self.target("/api/v1/users/me");
         let v = expect_ok("GET", &me, self.get(&me)?)?.json("the user")?;
         v.get("videoChannels")
@@ -187,7 +187,7 @@ impl Client {
             .and_then(|cs| cs.first())
             .and_then(|c| c.get("id"))
             .and_then(Value::as_u64)
-            .ok_or_else(|| IngestError::Protocol {
+            .ok_or_else(|| ClientError::Protocol {
                 what: format!("GET {}", me.url),
                 reason: "the user has no video channel (videoChannels[0].id)".into(),
             })
@@ -195,11 +195,11 @@ impl Client {
 }
 
 /// Turns a non-2xx answer into an API error.
-pub fn expect_ok(method: &str, target: &Target, answer: Answer) -> Result<Answer, IngestError> {
+pub fn expect_ok(method: &str, target: &Target, answer: Answer) -> Result<Answer, ClientError> {
     if (200..300).contains(&answer.status) {
         Ok(answer)
     } else {
-        Err(IngestError::Api {
+        Err(ClientError::Api {
             request: format!("{method} {}", target.url),
             status: answer.status,
             detail: answer.detail(),
@@ -211,8 +211,8 @@ fn finish(
     method: &str,
     target: &Target,
     result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-) -> Result<Answer, IngestError> {
-    let transport = |error| IngestError::Transport {
+) -> Result<Answer, ClientError> {
+    let transport = |error| ClientError::Transport {
         request: format!("{method} {}", target.url),
         error,
     };

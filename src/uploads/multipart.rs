@@ -1,0 +1,143 @@
+//! The legacy multipart upload (`POST /api/v1/videos/upload`, field `videofile` plus PeerTube's
+//! text fields): the form is parsed as it streams, every field bounded, the video's bytes go
+//! through the one [`writer`](super::writer) into a staged file that is removed unless it
+//! becomes a video.
+
+use super::admission::{self, UploadMeta};
+use super::finalize::register_video;
+use super::writer::{write_body, Destination, StagedFile, WriteError};
+use super::{uploads_dir, UploadError};
+use crate::app::SharedApp;
+use crate::store::tables::User;
+use crate::store::videos::Video;
+use axum::extract::Multipart;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Largest text field of a multipart upload.
+pub const MAX_FIELD: usize = 64 << 10;
+/// Most fields a multipart upload may have (PeerTube's form has about twenty).
+pub const MAX_FIELDS: usize = 64;
+/// Largest image field (`thumbnailfile`, `previewfile`) of a multipart upload.
+pub const MAX_IMAGE_FIELD: u64 = 8 << 20;
+
+/// Receives a multipart upload of `user` (the request's `Content-Length`, when given, is
+/// `content_length`) and makes it a video.
+pub async fn receive(
+    app: &SharedApp,
+    user: &User,
+    content_length: Option<u64>,
+    mut form: Multipart,
+) -> Result<Video, UploadError> {
+    let max = app.config.upload.max_file_bytes;
+    if let Some(len) = content_length {
+        if len > max + (1 << 20) {
+            return Err(UploadError::TooLarge { size: len, max });
+        }
+    }
+    admission::check_room(app, content_length.unwrap_or(0)).await?;
+    let _counted = app.uploads.count_multipart(user.id)?;
+    let (a, user_id) = (app.clone(), user.id);
+    app.pool
+        .run(move || admission::check_concurrency(&a, user_id, true))
+        .await??;
+    let mut fields: HashMap<String, String> = HashMap::new();
+    let mut file: Option<(String, u64)> = None;
+    let staged = StagedFile::new(
+        &app.pool,
+        uploads_dir(app).join(format!("multipart-{}.part", uuid::Uuid::new_v4())),
+    );
+    let mut field_count = 0usize;
+    loop {
+        let field = form
+            .next_field()
+            .await
+            .map_err(|e| UploadError::Invalid(format!("malformed multipart body: {e}")))?;
+        let Some(mut field) = field else { break };
+        field_count += 1;
+        if field_count > MAX_FIELDS {
+            return Err(UploadError::Invalid(format!(
+                "too many multipart fields (the limit is {MAX_FIELDS})"
+            )));
+        }
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "videofile" {
+            let filename = field.file_name().unwrap_or("video").to_string();
+            if file.is_some() {
+                return Err(UploadError::Invalid(
+                    "videofile is given more than once".into(),
+                ));
+            }
+            let to = Destination::New(staged.path().to_path_buf());
+            let written = match write_body(&app.pool, to, field, max).await {
+                Ok(w) => w,
+                Err(WriteError::Overflow { seen, .. }) => {
+                    return Err(UploadError::TooLarge { size: seen, max })
+                }
+                Err(WriteError::Failed(e)) => return Err(e),
+            };
+            if let Some(e) = written.cut_short {
+                return Err(UploadError::Invalid(format!("upload interrupted: {e}")));
+            }
+            file = Some((filename, written.bytes));
+        } else if ["thumbnailfile", "previewfile"].contains(&name.as_str()) {
+            // Custom images are not supported yet: drain (bounded) and ignore.
+            let mut size = 0u64;
+            while let Some(c) = field
+                .chunk()
+                .await
+                .map_err(|e| UploadError::Invalid(format!("field {name}: {e}")))?
+            {
+                size += c.len() as u64;
+                if size > MAX_IMAGE_FIELD {
+                    return Err(UploadError::Invalid(format!(
+                        "field {name} is larger than {MAX_IMAGE_FIELD} bytes"
+                    )));
+                }
+            }
+        } else {
+            // Read chunk by chunk against the bound: a huge field is refused at its first
+            // bytes past the limit, never held whole.
+            let mut text = Vec::new();
+            while let Some(c) = field
+                .chunk()
+                .await
+                .map_err(|e| UploadError::Invalid(format!("field {name}: {e}")))?
+            {
+                if text.len() + c.len() > MAX_FIELD {
+                    return Err(UploadError::Invalid(format!(
+                        "field {name} is longer than {MAX_FIELD} bytes"
+                    )));
+                }
+                text.extend_from_slice(&c);
+            }
+            let text = String::from_utf8(text)
+                .map_err(|_| UploadError::Invalid(format!("field {name} is not UTF-8 text")))?;
+            fields.insert(name, text);
+        }
+    }
+    let (filename, size) =
+        file.ok_or_else(|| UploadError::Invalid("videofile is required".into()))?;
+    if size == 0 {
+        return Err(UploadError::Invalid(format!(
+            "{filename}: the file is empty"
+        )));
+    }
+    let meta = UploadMeta {
+        name: fields.get("name").cloned(),
+        channel_id: fields.get("channelId").map(|s| Value::String(s.clone())),
+        filename: Some(filename.clone()),
+        description: fields.get("description").cloned(),
+        privacy: fields.get("privacy").map(|s| Value::String(s.clone())),
+    };
+    let (a, u) = (app.clone(), user.clone());
+    let checked = app
+        .pool
+        .run(move || admission::check_meta(&a, &u, &meta))
+        .await??;
+    let video = register_video(app, user.id, checked, staged.path(), &filename, None).await?;
+    // The staged file's link was removed when it became the video's source; the guard's
+    // removal finds nothing.
+    drop(staged);
+    Ok(video)
+}
