@@ -368,6 +368,10 @@ pub struct EngineConfig {
     /// Seconds between checks of the metadata store and the free disk space (a store made
     /// read-only by a full disk is reopened at the first check that finds room).
     pub store_check_secs: u64,
+    /// Let the kernel back the server's heap with transparent huge pages. Off by default: the
+    /// allocator's arenas in 2 MiB pages kept about 50 MiB more resident for the same heap, and
+    /// freed memory inside a huge page is not returned.
+    pub transparent_huge_pages: bool,
 }
 
 /// `[tls]`: optional TLS on the same listeners (HTTP/1.1 and HTTP/2 by ALPN).
@@ -467,6 +471,7 @@ impl Default for EngineConfig {
             send_buffer_bytes: 0,
             send_buffer_bytes_per_connection: 8 << 20,
             store_check_secs: 5,
+            transparent_huge_pages: false,
         }
     }
 }

@@ -30,6 +30,7 @@ pub const ADDR_FILE: &str = "fleuve.addr";
 /// Runs the server until SIGINT/SIGTERM.
 pub fn serve(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
+    limits::huge_pages(config.engine.transparent_huge_pages);
     let data_dir = config.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
