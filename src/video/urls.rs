@@ -143,28 +143,24 @@ impl<'a> FileUrls<'a> {
         hls_file_url(self.base, self.uuid, self.private, file)
     }
 
+    /// A rendition's `.torrent`: in the private HLS directory, else under `public_dir`.
+    fn torrent_in(&self, f: &VideoFile, public_dir: &str) -> String {
+        let name = &f.rendition.torrent_file;
+        if self.private {
+            self.hls(name)
+        } else {
+            format!("{}/{public_dir}/{name}", self.base)
+        }
+    }
+
     /// A rendition's `.torrent`.
     pub fn torrent(&self, f: &VideoFile) -> String {
-        if self.private {
-            self.hls(&f.rendition.torrent_file)
-        } else {
-            format!(
-                "{}/lazy-static/torrents/{}",
-                self.base, f.rendition.torrent_file
-            )
-        }
+        self.torrent_in(f, "lazy-static/torrents")
     }
 
     /// A rendition's `.torrent` as a download.
     pub fn torrent_download(&self, f: &VideoFile) -> String {
-        if self.private {
-            self.hls(&f.rendition.torrent_file)
-        } else {
-            format!(
-                "{}/download/torrents/{}",
-                self.base, f.rendition.torrent_file
-            )
-        }
+        self.torrent_in(f, "download/torrents")
     }
 
     /// The webseed (`url-list`) a rendition's torrent carries: its public file URL, or none for

@@ -39,34 +39,29 @@ impl Video {
         viewer.is_some_and(|u| u.id == self.owner || u.role == Role::Administrator)
     }
 
-    /// Whether `viewer` (None: anonymous) may see its record in the API.
-    pub fn may_see(&self, viewer: Option<&User>) -> bool {
+    /// The owner and administrators always; others once it is published: internal videos to
+    /// any logged-in user, and the privacies in `open` to anyone.
+    fn allows(&self, viewer: Option<&User>, open: &[Privacy]) -> bool {
         if self.is_owner_or_admin(viewer) {
             return true;
         }
-        if !self.is_published() {
-            return false;
-        }
-        match self.privacy {
-            Privacy::Private => false,
-            Privacy::Internal => viewer.is_some(),
-            _ => true,
-        }
+        self.is_published()
+            && match self.privacy {
+                Privacy::Internal => viewer.is_some(),
+                p => open.contains(&p),
+            }
+    }
+
+    /// Whether `viewer` (None: anonymous) may see its record in the API (a password-protected
+    /// video's record is visible, as on PeerTube; its files are not).
+    pub fn may_see(&self, viewer: Option<&User>) -> bool {
+        use Privacy::*;
+        self.allows(viewer, &[Public, Unlisted, PasswordProtected])
     }
 
     /// Whether `viewer` may read its files (and be given a video file token for them).
     pub fn may_read_files(&self, viewer: Option<&User>) -> bool {
-        if self.is_owner_or_admin(viewer) {
-            return true;
-        }
-        if !self.is_published() {
-            return false;
-        }
-        match self.privacy {
-            Privacy::Public | Privacy::Unlisted => true,
-            Privacy::Internal => viewer.is_some(),
-            _ => false,
-        }
+        self.allows(viewer, &[Privacy::Public, Privacy::Unlisted])
     }
 }
 
