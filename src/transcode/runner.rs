@@ -683,18 +683,10 @@ fn spawn_worker(
                     return Err(std::io::Error::last_os_error());
                 }
             }
-            for (resource, value) in [(libc::RLIMIT_AS, memory), (libc::RLIMIT_FSIZE, output)] {
-                if value > 0 {
-                    let lim = libc::rlimit {
-                        rlim_cur: value,
-                        rlim_max: value,
-                    };
-                    if libc::setrlimit(resource, &lim) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-            }
-            Ok(())
+            super::worker::set_child_limits(&[
+                (libc::RLIMIT_AS, memory),
+                (libc::RLIMIT_FSIZE, output),
+            ])
         });
     }
     cmd.spawn()

@@ -236,17 +236,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn playlists_lists_and_images_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let secret = clip(dir.path(), "secret.mp4", "64x48", 10, 1, None);
+    /// An HLS playlist named `name` that lists, by absolute path, a `.ts` file elsewhere on
+    /// the host (the upload that published other files before sources had an allowlist).
+    fn playlist_of_a_secret(dir: &Path, name: &str) -> PathBuf {
+        let secret = clip(dir, "secret.mp4", "64x48", 10, 1, None);
         let ts = generate(
-            dir.path(),
+            dir,
             "secret.ts",
             &["-i", secret.to_str().unwrap(), "-c", "copy"],
         );
-
-        let hls = dir.path().join("innocent.mp4");
+        let hls = dir.join(name);
         std::fs::write(
             &hls,
             format!(
@@ -255,6 +254,13 @@ mod tests {
             ),
         )
         .unwrap();
+        hls
+    }
+
+    #[test]
+    fn playlists_lists_and_images_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let hls = playlist_of_a_secret(dir.path(), "innocent.mp4");
         assert_eq!(refused(&hls), "hls");
         let message = open(&hls).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(
@@ -289,21 +295,7 @@ mod tests {
     #[test]
     fn a_demuxer_cannot_open_other_files_even_when_allowed() {
         let dir = tempfile::tempdir().unwrap();
-        let secret = clip(dir.path(), "secret.mp4", "64x48", 10, 1, None);
-        let ts = generate(
-            dir.path(),
-            "secret.ts",
-            &["-i", secret.to_str().unwrap(), "-c", "copy"],
-        );
-        let hls = dir.path().join("innocent.m3u8");
-        std::fs::write(
-            &hls,
-            format!(
-                "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{}\n#EXT-X-ENDLIST\n",
-                ts.display()
-            ),
-        )
-        .unwrap();
+        let hls = playlist_of_a_secret(dir.path(), "innocent.m3u8");
         // Were `hls` (and the segments' `mpegts`) allowed, its segments would still not be opened.
         if let Ok(mut input) = open_allowing(&hls, &["hls", "mpegts"]) {
             assert!(input.packets().next().is_none(), "a segment was read");

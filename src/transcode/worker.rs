@@ -133,6 +133,26 @@ pub fn probe_report(
 }
 
 /// Runs `exe worker --probe file` with a CPU-time and memory limit and returns its report;
+
+/// Sets resource limits (`RLIMIT_*`, value; 0 = leave as is) in a forked child before exec, for
+/// the worker and the probe. Async-signal-safe: setrlimit only, nothing allocated.
+pub(crate) fn set_child_limits(limits: &[(libc::__rlimit_resource_t, u64)]) -> std::io::Result<()> {
+    for &(resource, value) in limits {
+        if value == 0 {
+            continue;
+        }
+        let lim = libc::rlimit {
+            rlim_cur: value,
+            rlim_max: value,
+        };
+        // SAFETY: setrlimit reads a valid rlimit struct; it is async-signal-safe.
+        if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// `options` are the server's planner options (its caps on sources included).
 pub fn probe_isolated(
     exe: &Path,
@@ -154,16 +174,7 @@ pub fn probe_isolated(
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            for (resource, value) in [(libc::RLIMIT_CPU, 60), (libc::RLIMIT_AS, 4u64 << 30)] {
-                let lim = libc::rlimit {
-                    rlim_cur: value,
-                    rlim_max: value,
-                };
-                if libc::setrlimit(resource, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
+            set_child_limits(&[(libc::RLIMIT_CPU, 60), (libc::RLIMIT_AS, 4u64 << 30)])
         });
     }
     let output = cmd
