@@ -4,13 +4,14 @@
 //! file comes with an OAuth bearer token instead. The tokens themselves are
 //! [`crate::media::access`]'s.
 
-use super::auth::{now_secs, AuthUser};
+use super::auth::AuthUser;
 use super::error::ApiError;
-use super::users::iso8601;
 use crate::app::SharedApp;
 use crate::store::tables::{AccessTokenKey, FileTokenSecretKey, UserKey};
 use crate::store::videos::{VideoByUuidKey, VideoKey};
 use crate::store::{Durability, Store, StoreError};
+use crate::time::iso8601;
+use crate::time::now_secs;
 use crate::video::visibility::may_read_files;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};

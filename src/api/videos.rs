@@ -6,7 +6,7 @@
 
 use super::auth::AuthUser;
 use super::error::ApiError;
-use super::users::{account_json, channel_json, iso8601};
+use super::users::{account_json, channel_json};
 use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::tables::{ChannelKey, Role, User, UserKey};
@@ -14,7 +14,8 @@ use crate::store::videos::{
     short_uuid, uuid_from_short, FileKey, RemoteVideo, Video, VideoByUuidKey, VideoFile, VideoKey,
     VideoState,
 };
-use crate::store::{Batch, Durability};
+use crate::store::{Batch, Durability, StoreError};
+use crate::time::iso8601;
 use crate::transcode::worker::tracker_urls;
 use crate::video::files::{hls_dir, FileUrls};
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -74,7 +75,7 @@ pub fn find(app: &App, key: &str) -> Result<Option<Video>, ApiError> {
     })
 }
 
-fn files_of(app: &App, video: &Video) -> Result<Vec<VideoFile>, ApiError> {
+fn files_of(app: &App, video: &Video) -> Result<Vec<VideoFile>, StoreError> {
     let mut files: Vec<VideoFile> = app
         .store
         .scan::<FileKey>(&video.id)?
@@ -119,7 +120,7 @@ fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
 }
 
 /// A video in PeerTube's shape; `details` adds what `GET /videos/{id}` has beyond the list.
-pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, ApiError> {
+pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, StoreError> {
     if let Some(remote) = &video.remote {
         return Ok(remote_video_json(video, remote, details));
     }
