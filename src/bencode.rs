@@ -1,5 +1,6 @@
-//! Bencoding (BEP 3): plain values, an encoder, and a strict, bounded decoder. Used for
-//! `.torrent` files and, later, the HTTP tracker's responses.
+//! Bencoding (BEP 3): plain values, an encoder, and a strict, bounded decoder. Used for the
+//! `.torrent` files (`media/torrent.rs`) and the HTTP tracker's responses
+//! (`tracker/protocol/http.rs`).
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! Fleuve: a storage and transcoding appliance for federated video hosting, speaking
-//! PeerTube's protocols. See `../shared/ARCHITECTURE.md` for the design; each module's
-//! documentation says which part of it the module is.
+//! PeerTube's protocols. `docs/architecture.md` shows the layers and the path of an upload to a
+//! published, federated, tracked video; each module's documentation says which part it is.
 
 #![deny(missing_docs)]
 

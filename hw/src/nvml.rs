@@ -1,17 +1,21 @@
-//! The FFI edge to NVML (`libnvidia-ml`), loaded at run time: the only module with `unsafe`.
+//! NVML (`libnvidia-ml`, loaded at run time) through the `nvml-wrapper` crate.
 //!
-//! Signatures follow `nvml.h`: every function returns `nvmlReturn_t` (a C enum, so a C `int`,
-//! 0 = success), `nvmlDevice_t` is an opaque pointer, and C enums passed by value are `int`s.
-//! Handles borrow the loaded library, so none outlives `nvmlShutdown` or the `dlclose`.
+//! Two queries are not wrapped by `nvml-wrapper` 0.13 and go through its raw bindings
+//! (`nvml-wrapper-sys`, generated from `nvml.h`), the only `unsafe` in this crate: the AV1
+//! encoder capacity (its `EncoderType` has only H.264 and HEVC) and the MIG GPU-instance
+//! profiles that tell how many NVENC/NVDEC engines the GPU has.
 
-mod ffi;
+use std::ffi::{c_uint, OsStr};
 
-use std::ffi::{c_char, c_int, c_uint, CStr};
-
-use libloading::Library;
+use nvml_wrapper::enum_wrappers::device::EncoderType;
+use nvml_wrapper::error::{nvml_try, NvmlError};
+use nvml_wrapper_sys::bindings::nvmlGpuInstanceProfileInfo_t;
 
 use crate::error::HwError;
-use ffi::*;
+
+/// `NVML_GPU_INSTANCE_PROFILE_*`: the profile ids to ask about (0x0–0xF covers all, with
+/// room for new ones; unknown ids fail with `NVML_ERROR_INVALID_ARGUMENT`).
+const GPU_INSTANCE_PROFILES: std::ops::Range<c_uint> = 0..0x10;
 
 /// Video engines on the whole GPU, from the MIG profiles (MIG-capable GPUs only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,337 +55,209 @@ pub(crate) struct Pci {
 }
 
 /// A loaded and initialised NVML; `nvmlShutdown` runs on drop.
-pub(crate) struct Nvml {
-    fns: Functions,
-    // Dropped after `Drop::drop` has called nvmlShutdown: the function pointers stay valid.
-    _lib: Library,
-}
+pub(crate) struct Nvml(nvml_wrapper::Nvml);
 
-/// Resolves `name` in `lib` and copies the function pointer out.
-///
-/// # Safety
-/// `T` must be the exact C signature of the symbol `name`, and the pointer must not be called
-/// after `lib` is unloaded.
-unsafe fn symbol<T: Copy>(lib: &Library, name: &'static str) -> Option<T> {
-    let mut bytes = Vec::with_capacity(name.len() + 1);
-    bytes.extend_from_slice(name.as_bytes());
-    bytes.push(0);
-    // SAFETY: the caller guarantees `T` matches the C declaration of `name`.
-    unsafe { lib.get::<T>(&bytes).ok().map(|s| *s) }
-}
-
-fn required<T>(f: Option<T>, symbol: &'static str) -> Result<T, HwError> {
-    f.ok_or(HwError::NvmlSymbol { symbol })
-}
-
-/// Turns a NUL-terminated C buffer into a `String`, tolerating a missing terminator.
-fn buffer_to_string(buf: &[u8]) -> String {
-    match CStr::from_bytes_until_nul(buf) {
-        Ok(s) => s.to_string_lossy().trim().to_owned(),
-        Err(_) => String::from_utf8_lossy(buf).trim().to_owned(),
+/// The `nvmlReturn_t` behind an `nvml-wrapper` error (999, `NVML_ERROR_UNKNOWN`, for errors
+/// of the wrapper itself), so that callers can tell "not supported" (3) from a failure.
+fn return_code(error: &NvmlError) -> i32 {
+    use NvmlError::*;
+    match error {
+        Uninitialized => 1,
+        InvalidArg => 2,
+        NotSupported => 3,
+        NoPermission => 4,
+        NotFound => 6,
+        InsufficientSize(_) => 7,
+        InsufficientPower => 8,
+        DriverNotLoaded => 9,
+        Timeout => 10,
+        IrqIssue => 11,
+        LibraryNotFound => 12,
+        FunctionNotFound => 13,
+        CorruptedInfoROM => 14,
+        GpuLost => 15,
+        ResetRequired => 16,
+        OperatingSystem => 17,
+        LibRmVersionMismatch => 18,
+        InUse => 19,
+        InsufficientMemory => 20,
+        NoData => 21,
+        VgpuEccNotSupported => 22,
+        _ => 999,
     }
 }
 
-fn c_chars_to_string(buf: &[c_char]) -> String {
-    let bytes: Vec<u8> = buf.iter().map(|&c| c as u8).collect();
-    buffer_to_string(&bytes)
+/// Names the C function of a failed call.
+fn call_error(function: &'static str) -> impl Fn(NvmlError) -> HwError {
+    move |error| match error {
+        NvmlError::FailedToLoadSymbol(_) => HwError::NvmlSymbol { symbol: function },
+        error => HwError::NvmlCall {
+            function,
+            code: return_code(&error),
+            message: error.to_string(),
+        },
+    }
 }
 
 impl Nvml {
     /// Loads the first library of `names` that opens, resolves its functions and calls
     /// `nvmlInit_v2`.
     pub(crate) fn load(names: &[String]) -> Result<Nvml, HwError> {
-        let mut last_error = None;
-        let mut lib = None;
+        let mut not_found = None;
         for name in names {
-            // SAFETY: loading runs the library's initialisers; libnvidia-ml is the NVIDIA
-            // driver's own user-space library, trusted like any system library we link.
-            match unsafe { Library::new(name) } {
-                Ok(l) => {
-                    lib = Some(l);
-                    break;
-                }
-                Err(e) => last_error = Some(e),
+            match nvml_wrapper::Nvml::builder()
+                .lib_path(OsStr::new(name))
+                .init()
+            {
+                Ok(nvml) => return Ok(Nvml(nvml)),
+                Err(NvmlError::LibloadingError(source)) => not_found = Some(source),
+                Err(error) => return Err(call_error("nvmlInit_v2")(error)),
             }
         }
-        let lib = match (lib, last_error) {
-            (Some(lib), _) => lib,
-            (None, Some(source)) => {
-                return Err(HwError::NvmlNotFound {
-                    tried: names.join(", "),
-                    source,
-                })
-            }
-            (None, None) => {
-                return Err(HwError::NvmlSymbol {
-                    symbol: "(no library name given)",
-                })
-            }
-        };
-        // SAFETY: each type alias above is transcribed from the declaration in nvml.h, and
-        // the pointers are kept next to `lib`, which outlives every call (see `Nvml::_lib`).
-        let (init, fns) = unsafe {
-            let init: Option<InitFn> = symbol(&lib, "nvmlInit_v2");
-            let fns = Functions {
-                shutdown: required(symbol(&lib, "nvmlShutdown"), "nvmlShutdown")?,
-                error_string: required(symbol(&lib, "nvmlErrorString"), "nvmlErrorString")?,
-                driver_version: symbol(&lib, "nvmlSystemGetDriverVersion"),
-                nvml_version: symbol(&lib, "nvmlSystemGetNVMLVersion"),
-                device_count: required(
-                    symbol(&lib, "nvmlDeviceGetCount_v2"),
-                    "nvmlDeviceGetCount_v2",
-                )?,
-                handle_by_index: required(
-                    symbol(&lib, "nvmlDeviceGetHandleByIndex_v2"),
-                    "nvmlDeviceGetHandleByIndex_v2",
-                )?,
-                name: symbol(&lib, "nvmlDeviceGetName"),
-                uuid: symbol(&lib, "nvmlDeviceGetUUID"),
-                pci_info: symbol(&lib, "nvmlDeviceGetPciInfo_v3"),
-                memory_info: symbol(&lib, "nvmlDeviceGetMemoryInfo"),
-                encoder_capacity: symbol(&lib, "nvmlDeviceGetEncoderCapacity"),
-                encoder_stats: symbol(&lib, "nvmlDeviceGetEncoderStats"),
-                decoder_utilization: symbol(&lib, "nvmlDeviceGetDecoderUtilization"),
-                compute_capability: symbol(&lib, "nvmlDeviceGetCudaComputeCapability"),
-                profile_info: symbol(&lib, "nvmlDeviceGetGpuInstanceProfileInfo"),
-            };
-            (init, fns)
-        };
-        let init = required(init, "nvmlInit_v2")?;
-        // SAFETY: nvmlInit_v2 takes no arguments; it may be called from any thread.
-        let rc = unsafe { init() };
-        // Build the value only after a successful init, so Drop never shuts down what never
-        // started.
-        if rc != NVML_SUCCESS {
-            // SAFETY: nvmlErrorString accepts any code and returns a static string or NULL.
-            let message = unsafe { error_message(fns.error_string, rc) };
-            return Err(HwError::NvmlCall {
-                function: "nvmlInit_v2",
-                code: rc,
-                message,
-            });
-        }
-        Ok(Nvml { fns, _lib: lib })
-    }
-
-    fn check(&self, function: &'static str, rc: Ret) -> Result<(), HwError> {
-        if rc == NVML_SUCCESS {
-            return Ok(());
-        }
-        // SAFETY: nvmlErrorString accepts any code and returns a static string or NULL.
-        let message = unsafe { error_message(self.fns.error_string, rc) };
-        Err(HwError::NvmlCall {
-            function,
-            code: rc,
-            message,
+        Err(match not_found {
+            Some(source) => HwError::NvmlNotFound {
+                tried: names.join(", "),
+                source,
+            },
+            None => HwError::NvmlSymbol {
+                symbol: "(no library name given)",
+            },
         })
-    }
-
-    fn system_string(
-        &self,
-        f: Option<SystemStringFn>,
-        function: &'static str,
-    ) -> Result<String, HwError> {
-        let f = required(f, function)?;
-        let mut buf = [0u8; VERSION_BUFFER];
-        // SAFETY: the buffer is writable for `buf.len()` bytes, the length we pass.
-        let rc = unsafe { f(buf.as_mut_ptr().cast(), buf.len() as c_uint) };
-        self.check(function, rc)?;
-        Ok(buffer_to_string(&buf))
     }
 
     /// `nvmlSystemGetDriverVersion`, e.g. `"550.54.15"`.
     pub(crate) fn driver_version(&self) -> Result<String, HwError> {
-        self.system_string(self.fns.driver_version, "nvmlSystemGetDriverVersion")
+        (self.0.sys_driver_version()).map_err(call_error("nvmlSystemGetDriverVersion"))
     }
 
     /// `nvmlSystemGetNVMLVersion`, e.g. `"12.550.54.15"`.
     pub(crate) fn nvml_version(&self) -> Result<String, HwError> {
-        self.system_string(self.fns.nvml_version, "nvmlSystemGetNVMLVersion")
+        (self.0.sys_nvml_version()).map_err(call_error("nvmlSystemGetNVMLVersion"))
     }
 
     /// `nvmlDeviceGetCount_v2`.
     pub(crate) fn device_count(&self) -> Result<u32, HwError> {
-        let mut count: c_uint = 0;
-        // SAFETY: `count` is a valid, writable unsigned int.
-        let rc = unsafe { (self.fns.device_count)(&mut count) };
-        self.check("nvmlDeviceGetCount_v2", rc)?;
-        Ok(count)
+        (self.0.device_count()).map_err(call_error("nvmlDeviceGetCount_v2"))
     }
 
     /// `nvmlDeviceGetHandleByIndex_v2`.
     pub(crate) fn device(&self, index: u32) -> Result<Device<'_>, HwError> {
-        let mut handle: RawDevice = std::ptr::null_mut();
-        // SAFETY: `handle` is a valid, writable nvmlDevice_t slot.
-        let rc = unsafe { (self.fns.handle_by_index)(index, &mut handle) };
-        self.check("nvmlDeviceGetHandleByIndex_v2", rc)?;
-        Ok(Device { nvml: self, handle })
+        let device =
+            (self.0.device_by_index(index)).map_err(call_error("nvmlDeviceGetHandleByIndex_v2"))?;
+        Ok(Device { nvml: self, device })
     }
-}
-
-impl Drop for Nvml {
-    fn drop(&mut self) {
-        // SAFETY: `load` returned this value only after nvmlInit_v2 succeeded, so this is the
-        // matching nvmlShutdown; the library is still loaded.
-        let _ = unsafe { (self.fns.shutdown)() };
-    }
-}
-
-/// # Safety
-/// `f` must be NVML's `nvmlErrorString`, with its library still loaded.
-unsafe fn error_message(f: ErrorStringFn, rc: Ret) -> String {
-    // SAFETY: the caller guarantees `f` is nvmlErrorString, which takes any code.
-    let ptr = unsafe { f(rc) };
-    if ptr.is_null() {
-        return "unknown error".to_owned();
-    }
-    // SAFETY: non-null results are static NUL-terminated strings owned by NVML.
-    unsafe { CStr::from_ptr(ptr) }
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// One GPU's handle, valid while the `Nvml` it came from lives.
 pub(crate) struct Device<'a> {
     nvml: &'a Nvml,
-    handle: RawDevice,
+    device: nvml_wrapper::Device<'a>,
 }
 
 impl Device<'_> {
-    fn string(&self, f: Option<DeviceStringFn>, function: &'static str) -> Result<String, HwError> {
-        let f = required(f, function)?;
-        let mut buf = [0u8; DEVICE_STRING_BUFFER];
-        // SAFETY: `handle` came from nvmlDeviceGetHandleByIndex_v2 on this live NVML; the
-        // buffer is writable for the length we pass.
-        let rc = unsafe { f(self.handle, buf.as_mut_ptr().cast(), buf.len() as c_uint) };
-        self.nvml.check(function, rc)?;
-        Ok(buffer_to_string(&buf))
-    }
-
     /// `nvmlDeviceGetName`, e.g. `"NVIDIA H200"`.
     pub(crate) fn name(&self) -> Result<String, HwError> {
-        self.string(self.nvml.fns.name, "nvmlDeviceGetName")
+        (self.device.name()).map_err(call_error("nvmlDeviceGetName"))
     }
 
     /// `nvmlDeviceGetUUID`, e.g. `"GPU-5c3f…"`.
     pub(crate) fn uuid(&self) -> Result<String, HwError> {
-        self.string(self.nvml.fns.uuid, "nvmlDeviceGetUUID")
+        (self.device.uuid()).map_err(call_error("nvmlDeviceGetUUID"))
     }
 
     /// `nvmlDeviceGetPciInfo_v3`.
     pub(crate) fn pci(&self) -> Result<Pci, HwError> {
-        let f = required(self.nvml.fns.pci_info, "nvmlDeviceGetPciInfo_v3")?;
-        let mut info = PciInfo::default();
-        // SAFETY: valid handle; `info` is a writable nvmlPciInfo_t with the v3 layout.
-        let rc = unsafe { f(self.handle, &mut info) };
-        self.nvml.check("nvmlDeviceGetPciInfo_v3", rc)?;
-        let bus_id = c_chars_to_string(&info.bus_id);
-        let bus_id = if bus_id.is_empty() {
-            c_chars_to_string(&info.bus_id_legacy)
-        } else {
-            bus_id
-        };
+        let info = (self.device.pci_info()).map_err(call_error("nvmlDeviceGetPciInfo_v3"))?;
         Ok(Pci {
-            bus_id,
+            bus_id: info.bus_id.trim().to_owned(),
             device_id: (info.pci_device_id >> 16) as u16,
         })
     }
 
-    /// Total framebuffer memory in bytes (`nvmlDeviceGetMemoryInfo`).
+    /// Total framebuffer memory in bytes (`nvmlDeviceGetMemoryInfo_v2`).
     pub(crate) fn memory_total(&self) -> Result<u64, HwError> {
-        let f = required(self.nvml.fns.memory_info, "nvmlDeviceGetMemoryInfo")?;
-        let mut memory = Memory::default();
-        // SAFETY: valid handle; `memory` is a writable nvmlMemory_t (v1).
-        let rc = unsafe { f(self.handle, &mut memory) };
-        self.nvml.check("nvmlDeviceGetMemoryInfo", rc)?;
+        let memory = (self.device.memory_info()).map_err(call_error("nvmlDeviceGetMemoryInfo"))?;
         Ok(memory.total)
     }
 
     /// Remaining encoder capacity for `codec`, in percent (`nvmlDeviceGetEncoderCapacity`).
     pub(crate) fn encoder_capacity(&self, codec: EncoderQuery) -> Result<u32, HwError> {
-        let f = required(
-            self.nvml.fns.encoder_capacity,
-            "nvmlDeviceGetEncoderCapacity",
-        )?;
-        let mut capacity: c_uint = 0;
-        // SAFETY: valid handle; the enum is passed as its C int value; `capacity` is writable.
-        let rc = unsafe { f(self.handle, codec as c_int, &mut capacity) };
-        self.nvml.check("nvmlDeviceGetEncoderCapacity", rc)?;
-        Ok(capacity)
+        let function = "nvmlDeviceGetEncoderCapacity";
+        let wrapped = match codec {
+            EncoderQuery::H264 => EncoderType::H264,
+            EncoderQuery::Hevc => EncoderType::HEVC,
+            EncoderQuery::Av1 => {
+                let lib = self.nvml.0.lib();
+                let f = (lib.nvmlDeviceGetEncoderCapacity.as_ref())
+                    .map_err(|_| HwError::NvmlSymbol { symbol: function })?;
+                let mut capacity: c_uint = 0;
+                // SAFETY: the handle comes from this live NVML (`Device` borrows it); the
+                // query type is NVML_ENCODER_QUERY_AV1 (2) and `capacity` is writable.
+                let rc = unsafe { f(self.device.handle(), codec as c_uint, &mut capacity) };
+                nvml_try(rc).map_err(call_error(function))?;
+                return Ok(capacity);
+            }
+        };
+        (self.device.encoder_capacity(wrapped)).map_err(call_error(function))
     }
 
     /// `nvmlDeviceGetEncoderStats`: active sessions, their average fps and latency.
     pub(crate) fn encoder_stats(&self) -> Result<EncoderStats, HwError> {
-        let f = required(self.nvml.fns.encoder_stats, "nvmlDeviceGetEncoderStats")?;
-        let (mut sessions, mut fps, mut latency): (c_uint, c_uint, c_uint) = (0, 0, 0);
-        // SAFETY: valid handle; three writable unsigned ints.
-        let rc = unsafe { f(self.handle, &mut sessions, &mut fps, &mut latency) };
-        self.nvml.check("nvmlDeviceGetEncoderStats", rc)?;
+        let stats =
+            (self.device.encoder_stats()).map_err(call_error("nvmlDeviceGetEncoderStats"))?;
         Ok(EncoderStats {
-            session_count: sessions,
-            average_fps: fps,
-            average_latency_us: latency,
+            session_count: stats.session_count,
+            average_fps: stats.average_fps,
+            average_latency_us: stats.average_latency,
         })
     }
 
     /// Decoder utilisation in percent (`nvmlDeviceGetDecoderUtilization`); success hints that
     /// the GPU has NVDEC.
     pub(crate) fn decoder_utilization(&self) -> Result<u32, HwError> {
-        let f = required(
-            self.nvml.fns.decoder_utilization,
-            "nvmlDeviceGetDecoderUtilization",
-        )?;
-        let (mut utilization, mut period_us): (c_uint, c_uint) = (0, 0);
-        // SAFETY: valid handle; two writable unsigned ints.
-        let rc = unsafe { f(self.handle, &mut utilization, &mut period_us) };
-        self.nvml.check("nvmlDeviceGetDecoderUtilization", rc)?;
-        Ok(utilization)
+        let info = (self.device.decoder_utilization())
+            .map_err(call_error("nvmlDeviceGetDecoderUtilization"))?;
+        Ok(info.utilization)
     }
 
     /// `nvmlDeviceGetCudaComputeCapability` as (major, minor).
     pub(crate) fn compute_capability(&self) -> Result<(i32, i32), HwError> {
-        let f = required(
-            self.nvml.fns.compute_capability,
-            "nvmlDeviceGetCudaComputeCapability",
-        )?;
-        let (mut major, mut minor): (c_int, c_int) = (0, 0);
-        // SAFETY: valid handle; two writable ints.
-        let rc = unsafe { f(self.handle, &mut major, &mut minor) };
-        self.nvml.check("nvmlDeviceGetCudaComputeCapability", rc)?;
-        Ok((major, minor))
+        let cc = (self.device.cuda_compute_capability())
+            .map_err(call_error("nvmlDeviceGetCudaComputeCapability"))?;
+        Ok((cc.major, cc.minor))
     }
-}
 
-impl Device<'_> {
     /// Engine counts of the largest MIG profiles, which span the whole GPU. Works with MIG
     /// mode off; fails with `NVML_ERROR_NOT_SUPPORTED` on GPUs without MIG.
     pub(crate) fn engine_counts(&self) -> Result<EngineCounts, HwError> {
         let function = "nvmlDeviceGetGpuInstanceProfileInfo";
-        let f = required(self.nvml.fns.profile_info, function)?;
+        let lib = self.nvml.0.lib();
+        let f = (lib.nvmlDeviceGetGpuInstanceProfileInfo.as_ref())
+            .map_err(|_| HwError::NvmlSymbol { symbol: function })?;
         let mut best: Option<EngineCounts> = None;
-        let mut last = NVML_SUCCESS;
+        let mut last = Ok(());
         for profile in GPU_INSTANCE_PROFILES {
-            let mut info = GpuInstanceProfileInfo::default();
-            // SAFETY: valid handle; `profile` is a plain int NVML validates; `info` is a
-            // writable nvmlGpuInstanceProfileInfo_t (v1 layout, which this entry point fills).
-            let rc = unsafe { f(self.handle, profile, &mut info) };
-            if rc != NVML_SUCCESS {
-                last = rc;
+            // SAFETY: an all-zero nvmlGpuInstanceProfileInfo_t (plain integers) is valid.
+            let mut info: nvmlGpuInstanceProfileInfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: the handle comes from this live NVML; `profile` is a plain int NVML
+            // validates; `info` is a writable nvmlGpuInstanceProfileInfo_t (the v1 layout this
+            // entry point fills, as generated from nvml.h).
+            let rc = unsafe { f(self.device.handle(), profile, &mut info) };
+            if let Err(error) = nvml_try(rc) {
+                last = Err(error);
                 continue;
             }
             let counts = best.get_or_insert(EngineCounts {
                 encoders: 0,
                 decoders: 0,
             });
-            counts.encoders = counts.encoders.max(info.encoder_count);
-            counts.decoders = counts.decoders.max(info.decoder_count);
+            counts.encoders = counts.encoders.max(info.encoderCount);
+            counts.decoders = counts.decoders.max(info.decoderCount);
         }
-        match best {
-            Some(counts) => Ok(counts),
-            None => {
-                self.nvml.check(function, last)?;
-                Err(HwError::NvmlSymbol { symbol: function })
-            }
+        match (best, last) {
+            (Some(counts), _) => Ok(counts),
+            (None, Err(error)) => Err(call_error(function)(error)),
+            (None, Ok(())) => Err(HwError::NvmlSymbol { symbol: function }),
         }
     }
 }
@@ -389,13 +265,6 @@ impl Device<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buffers_convert_with_or_without_terminator() {
-        assert_eq!(buffer_to_string(b"550.54.15\0\0\0"), "550.54.15");
-        assert_eq!(buffer_to_string(b"NVIDIA"), "NVIDIA");
-        assert_eq!(buffer_to_string(b"\0garbage"), "");
-    }
 
     #[test]
     fn missing_library_is_reported_as_not_found() {
@@ -407,5 +276,18 @@ mod tests {
             Err(e) => panic!("unexpected error: {e}"),
             Ok(_) => panic!("a library that does not exist was loaded"),
         }
+    }
+
+    #[test]
+    fn wrapper_errors_keep_nvml_return_codes() {
+        let e = call_error("nvmlDeviceGetEncoderCapacity")(NvmlError::NotSupported);
+        assert!(e.is_not_supported(), "{e}");
+        let e = call_error("nvmlDeviceGetName")(NvmlError::FailedToLoadSymbol("x".into()));
+        assert!(matches!(
+            e,
+            HwError::NvmlSymbol {
+                symbol: "nvmlDeviceGetName"
+            }
+        ));
     }
 }

@@ -8,11 +8,8 @@ use super::auth::AuthUser;
 use super::error::ApiError;
 use crate::app::SharedApp;
 use crate::store::tables::{AccessTokenKey, FileTokenSecretKey, UserKey};
-use crate::store::videos::{VideoByUuidKey, VideoKey};
 use crate::store::{Durability, Store, StoreError};
-use crate::time::iso8601;
-use crate::time::now_secs;
-use crate::video::visibility::may_read_files;
+use crate::time::{iso8601, now_secs};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -49,7 +46,7 @@ pub async fn token(
         .await??;
     let (key, video) = video;
     let video = match video {
-        Some(v) if super::videos::may_see_as(&v, Some(&auth.user)) => v,
+        Some(v) if v.may_see(Some(&auth.user)) => v,
         _ => return Err(ApiError::not_found(format!("video {key} not found"))),
     };
     if video.remote.is_some() {
@@ -57,7 +54,7 @@ pub async fn token(
             "video {key} is another instance's; its files are served there"
         )));
     }
-    if !may_read_files(&video, Some(&auth.user)) {
+    if !video.may_read_files(Some(&auth.user)) {
         return Err(ApiError::forbidden(format!(
             "user {:?} may not read the files of video {key}",
             auth.user.username
@@ -106,13 +103,10 @@ pub async fn oauth_may_read(app: &SharedApp, authorization: &HeaderValue, uuid: 
             let Some(user) = a.store.get(&UserKey(record.user_id))? else {
                 return Ok(false);
             };
-            let Some(id) = a.store.get(&VideoByUuidKey(uuid))? else {
+            let Some(video) = a.store.video_by_uuid(&uuid)? else {
                 return Ok(false);
             };
-            let Some(video) = a.store.get(&VideoKey(id))? else {
-                return Ok(false);
-            };
-            Ok(video.remote.is_none() && may_read_files(&video, Some(&user)))
+            Ok(video.is_local() && video.may_read_files(Some(&user)))
         })
         .await;
     match checked {

@@ -19,11 +19,11 @@
 use super::error::ApiError;
 use crate::app::App;
 use crate::media::relocate::{relocate, Relocation, Rendition};
-use crate::store::videos::{FileKey, Video, VideoFile, VideoKey};
+use crate::store::videos::{Video, VideoKey};
 use crate::store::{Batch, Durability, StoreError};
 use crate::time::now_secs;
 use crate::transcode::p2p::allowlist_of;
-use crate::video::visibility::{files_are_private, is_federated};
+use crate::video::Privacy;
 
 /// The fields `PUT /api/v1/videos/{id}` may change, already checked.
 #[derive(Debug, Default, Clone)]
@@ -32,17 +32,8 @@ pub struct VideoChange {
     pub name: Option<String>,
     /// New description (`Some(None)` clears it).
     pub description: Option<Option<String>>,
-    /// New privacy id.
-    pub privacy: Option<u8>,
-}
-
-fn files_of(app: &App, video_id: u64) -> Result<Vec<VideoFile>, StoreError> {
-    Ok(app
-        .store
-        .scan::<FileKey>(&video_id)?
-        .into_iter()
-        .map(|(_, f)| f)
-        .collect())
+    /// New privacy.
+    pub privacy: Option<Privacy>,
 }
 
 /// Applies `change` to the local video `video_id`, with everything that follows from it. Runs
@@ -52,7 +43,7 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
     let uuid = app.store.get(&VideoKey(video_id))?.ok_or_else(gone)?.uuid;
     let _lock = app.video_locks.lock(&uuid);
     let mut video: Video = app.store.get(&VideoKey(video_id))?.ok_or_else(gone)?;
-    let was_private = files_are_private(video.privacy);
+    let was_private = video.files_are_private();
     if let Some(name) = change.name {
         video.name = name;
     }
@@ -63,11 +54,11 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
         video.privacy = p;
     }
     video.updated_at = now_secs().max(video.updated_at + 1);
-    let to_private = files_are_private(video.privacy);
+    let to_private = video.files_are_private();
     let moving = was_private != to_private && video.remote.is_none();
 
     let files = if moving {
-        files_of(app, video_id)?
+        app.store.video_files(video_id)?
     } else {
         Vec::new()
     };
@@ -118,11 +109,11 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
     if moving {
         let keys: Vec<[u8; 20]> = hashes.iter().map(|(k, _)| k.0).collect();
         app.tracker.allowlist_changed(&keys, to_private);
-        tracing::info!(video = %video.uuid, privacy = video.privacy, private_files = to_private, "video privacy changed");
+        tracing::info!(video = %video.uuid, privacy = video.privacy.id(), private_files = to_private, "video privacy changed");
     }
 
     if app.config.federation.enabled && video.remote.is_none() {
-        let (kind, n) = if !is_federated(video.privacy) {
+        let (kind, n) = if !video.privacy.is_federated() {
             (
                 "Delete",
                 crate::federation::outbox::withdraw_locked(app, video_id)?,
@@ -156,8 +147,8 @@ pub fn reconcile(app: &App) -> Result<usize, StoreError> {
         if video.remote.is_some() || video.hls.is_none() {
             continue;
         }
-        let private = files_are_private(video.privacy);
-        let files = files_of(app, video.id)?;
+        let private = video.files_are_private();
+        let files = app.store.video_files(video.id)?;
         let renditions: Vec<Rendition> = files.iter().map(Rendition::from).collect();
         match relocate(
             &app.data_dir,

@@ -11,13 +11,16 @@ use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::tables::{ChannelKey, Role, User, UserKey};
 use crate::store::videos::{
-    short_uuid, uuid_from_short, FileKey, RemoteVideo, Video, VideoByUuidKey, VideoFile, VideoKey,
+    short_uuid, FileKey, RemoteVideo, Video, VideoByUuidKey, VideoFile, VideoKey, VideoRef,
     VideoState,
 };
 use crate::store::{Batch, Durability, StoreError};
 use crate::time::iso8601;
-use crate::transcode::worker::tracker_urls;
-use crate::video::files::{hls_dir, FileUrls};
+use crate::video::files::hls_dir;
+use crate::video::urls::{
+    embed_path, preview_path, thumbnail_path, tracker_urls, FileUrls, PublicUrls,
+};
+use crate::video::Privacy;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -25,17 +28,6 @@ use http::request::Parts;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
-
-/// PeerTube's privacy labels.
-fn privacy_label(id: u8) -> &'static str {
-    match id {
-        1 => "Public",
-        2 => "Unlisted",
-        3 => "Private",
-        4 => "Internal",
-        _ => "Password protected",
-    }
-}
 
 /// The caller, when it sent a valid token (lists and reads work without one).
 pub struct MaybeUser(pub Option<User>);
@@ -53,69 +45,44 @@ impl FromRequestParts<SharedApp> for MaybeUser {
     }
 }
 
-/// Whether `viewer` may see the video's record (the video domain's rule).
-pub fn may_see_as(video: &Video, viewer: Option<&User>) -> bool {
-    crate::video::visibility::may_see(video, viewer)
-}
-
 /// Finds a video by numeric id, uuid (with or without hyphens) or short uuid.
 pub fn find(app: &App, key: &str) -> Result<Option<Video>, ApiError> {
-    let id = if let Ok(n) = key.parse::<u64>() {
-        Some(n)
-    } else if let Ok(u) = uuid::Uuid::parse_str(key) {
-        app.store.get(&VideoByUuidKey(u.hyphenated().to_string()))?
-    } else if let Some(u) = uuid_from_short(key) {
-        app.store.get(&VideoByUuidKey(u))?
-    } else {
-        None
-    };
-    Ok(match id {
-        Some(id) => app.store.get(&VideoKey(id))?,
-        None => None,
-    })
-}
-
-fn files_of(app: &App, video: &Video) -> Result<Vec<VideoFile>, StoreError> {
-    let mut files: Vec<VideoFile> = app
-        .store
-        .scan::<FileKey>(&video.id)?
-        .into_iter()
-        .map(|(_, f)| f)
-        .collect();
-    files.sort_by_key(|f| std::cmp::Reverse(f.resolution));
-    Ok(files)
+    match VideoRef::parse(key) {
+        Some(r) => Ok(app.store.video(&r)?),
+        None => Ok(None),
+    }
 }
 
 fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
     let base = &app.public_url;
     let urls = FileUrls::of(base, video);
-    let file_url = urls.hls(&f.media_file);
+    let file_url = urls.hls(&f.rendition.media_file);
     let torrent_url = urls.torrent(f);
     let spec = TorrentSpec {
-        name: format!("{} {}p.mp4", video.name, f.resolution),
+        name: format!("{} {}p.mp4", video.name, f.rendition.resolution),
         trackers: tracker_urls(base),
         webseed: urls.webseed(f).unwrap_or_default(),
     };
     json!({
         "id": f.id,
-        "resolution": {"id": f.resolution, "label": format!("{}p", f.resolution)},
-        "width": f.width,
-        "height": f.height,
-        "size": f.size,
-        "fps": f.fps,
+        "resolution": {"id": f.rendition.resolution, "label": format!("{}p", f.rendition.resolution)},
+        "width": f.rendition.width,
+        "height": f.rendition.height,
+        "size": f.rendition.size,
+        "fps": f.rendition.fps,
         "fileUrl": file_url,
         "fileDownloadUrl": file_url,
         "torrentUrl": torrent_url,
         "torrentDownloadUrl": urls.torrent_download(f),
-        "magnetUri": magnet(&f.info_hash, &spec.name, &torrent_url, &spec),
-        "infoHash": f.info_hash,
-        "playlistUrl": urls.hls(&f.playlist_file),
+        "magnetUri": magnet(&f.rendition.info_hash, &spec.name, &torrent_url, &spec),
+        "infoHash": f.rendition.info_hash,
+        "playlistUrl": urls.hls(&f.rendition.playlist_file),
         "metadataUrl": Value::Null,
-        "hasAudio": f.has_audio,
+        "hasAudio": f.rendition.has_audio,
         "hasVideo": true,
         "storage": 1,
-        "encoder": f.encoder,
-        "fallbackReason": f.fallback_reason,
+        "encoder": f.rendition.encoder,
+        "fallbackReason": f.rendition.fallback_reason,
     })
 }
 
@@ -127,16 +94,10 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, Stor
     let base = &app.public_url;
     let owner = app.store.get(&UserKey(video.owner))?;
     let channel = app.store.get(&ChannelKey(video.channel_id))?;
-    let mut v = common_json(video, &format!("{base}/videos/watch/{}", video.uuid), true);
+    let mut v = common_json(video, &PublicUrls::new(base).watch(&video.uuid), true);
     v["views"] = json!(0);
-    v["thumbnailPath"] = json!(video
-        .thumbnail
-        .as_ref()
-        .map(|t| format!("/lazy-static/thumbnails/{t}")));
-    v["previewPath"] = json!(video
-        .preview
-        .as_ref()
-        .map(|p| format!("/lazy-static/previews/{p}")));
+    v["thumbnailPath"] = json!(video.thumbnail.as_ref().map(|t| thumbnail_path(t)));
+    v["previewPath"] = json!(video.preview.as_ref().map(|p| preview_path(p)));
     if let Some(owner) = &owner {
         v["account"] = account_json(app, owner);
     }
@@ -146,7 +107,7 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, Stor
     if !details {
         return Ok(v);
     }
-    let files = files_of(app, video)?;
+    let files = app.store.video_files(video.id)?;
     v["support"] = Value::Null;
     v["tags"] = json!([]);
     v["commentsPolicy"] = json!({"id": 1, "label": "Enabled"});
@@ -183,7 +144,7 @@ fn common_json(video: &Video, url: &str, local: bool) -> Value {
         "category": {"id": null, "label": "Unknown"},
         "licence": {"id": null, "label": "Unknown"},
         "language": {"id": null, "label": "Unknown"},
-        "privacy": {"id": video.privacy, "label": privacy_label(video.privacy)},
+        "privacy": {"id": video.privacy.id(), "label": video.privacy.label()},
         "nsfw": false,
         "description": video.description,
         "truncatedDescription": video.description.as_ref().map(|d| d.chars().take(250).collect::<String>()),
@@ -193,7 +154,7 @@ fn common_json(video: &Video, url: &str, local: bool) -> Value {
         "viewers": 0,
         "likes": 0,
         "dislikes": 0,
-        "embedPath": format!("/videos/embed/{}", video.uuid),
+        "embedPath": embed_path(&video.uuid),
         "createdAt": iso8601(video.created_at),
         "updatedAt": iso8601(video.updated_at),
         "publishedAt": iso8601(video.published_at.unwrap_or(video.created_at)),
@@ -331,7 +292,7 @@ pub async fn list(
         .await??
         .into_iter()
         .map(|(_, v)| v)
-        .filter(|v| v.state == VideoState::Published && v.privacy == 1)
+        .filter(Video::is_listed)
         .collect();
     videos.sort_by(|a, b| {
         let o = match field {
@@ -364,7 +325,7 @@ pub async fn get(
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     match find(&app, &key)? {
-        Some(v) if may_see_as(&v, viewer.0.as_ref()) => Ok(Json(video_json(&app, &v, true)?)),
+        Some(v) if v.may_see(viewer.0.as_ref()) => Ok(Json(video_json(&app, &v, true)?)),
         _ => Err(ApiError::not_found(format!("video {key} not found"))),
     }
 }
@@ -459,8 +420,9 @@ pub async fn update(
             .as_u64()
             .or_else(|| p.as_str().and_then(|s| s.trim().parse().ok()))
             .filter(|p| (1..=4).contains(p))
+            .and_then(|p| Privacy::from_id(p).ok())
             .ok_or_else(|| ApiError::bad_request(format!("privacy must be 1 to 4 (got {p})")))?;
-        change.privacy = Some(p as u8);
+        change.privacy = Some(p);
     }
     let a = app.clone();
     let id = video.id;
@@ -512,7 +474,7 @@ pub async fn delete(
             .await??;
         tracing::info!(video = %video.uuid, inboxes = n, "federation: Delete queued");
     }
-    let files = files_of(&app, &video)?;
+    let files = app.store.video_files(video.id)?;
     let mut batch = Batch::default();
     batch.delete(&app.store, &VideoKey(video.id));
     batch.delete(&app.store, &VideoByUuidKey(video.uuid.clone()));
@@ -544,7 +506,7 @@ pub async fn delete(
     let mut paths = vec![];
     for f in &files {
         // Public torrents; a private video's are in its private directory.
-        paths.push(media.join("torrents").join(&f.torrent_file));
+        paths.push(media.join("torrents").join(&f.rendition.torrent_file));
     }
     if let Some(t) = &video.thumbnail {
         paths.push(media.join("thumbnails").join(t));

@@ -12,12 +12,10 @@ use super::FederationError;
 use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::tables::{ChannelKey, UserKey};
-use crate::store::videos::{
-    short_uuid, uuid_from_short, FileKey, Video, VideoByUuidKey, VideoFile, VideoKey,
-};
+use crate::store::videos::{Video, VideoFile, VideoRef};
 use crate::time::iso8601;
 use crate::transcode::p2p;
-use crate::transcode::worker::{hls_url, tracker_urls};
+use crate::video::urls::PublicUrls;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::HeaderMap;
@@ -30,12 +28,15 @@ pub use super::protocol::context::video as video_context;
 
 /// The four Links of one fMP4 file (file, metadata, torrent, magnet), PeerTube's order.
 fn file_links(app: &App, video: &Video, f: &VideoFile) -> Vec<Link> {
-    let base = &app.public_url;
-    let file_url = hls_url(base, &video.uuid, &f.media_file);
-    let torrent_url = format!("{base}/lazy-static/torrents/{}", f.torrent_file);
+    let public = PublicUrls::new(&app.public_url);
+    let files = public.files(video);
+    let file_url = files.hls(&f.rendition.media_file);
+    let torrent_url = files.torrent(f);
+    let file_id = f.id;
+    let f = &f.rendition;
     let spec = TorrentSpec {
         name: format!("{} {}p.mp4", video.name, f.resolution),
-        trackers: tracker_urls(base),
+        trackers: public.trackers(),
         webseed: file_url.clone(),
     };
     let mut attachment = vec![PropertyValue::new("ffprobe_codec_type", "video")];
@@ -55,7 +56,7 @@ fn file_links(app: &App, video: &Video, f: &VideoFile) -> Vec<Link> {
             rel: Some(vec!["metadata".into(), "video/mp4".into()]),
             ..Link::to(
                 "application/json",
-                format!("{base}/api/v1/videos/{}/metadata/{}", video.uuid, f.id),
+                public.file_metadata(&video.uuid, file_id),
             )
             .sized(h, w, fps)
         },
@@ -75,7 +76,9 @@ pub fn video_object(
     files: &[VideoFile],
 ) -> Result<pv::Video, FederationError> {
     let base = &app.public_url;
-    let id = format!("{base}/videos/watch/{}", video.uuid);
+    let public = PublicUrls::new(base);
+    let urls_of_files = public.files(video);
+    let id = public.watch(&video.uuid);
     let owner = app.store.get(&UserKey(video.owner))?;
     let channel = app.store.get(&ChannelKey(video.channel_id))?;
     let account_url = owner
@@ -85,12 +88,12 @@ pub fn video_object(
         .as_ref()
         .map(|c| LocalActor::Channel(c.name.clone()).url(base));
     let mut url = vec![
-        Link::to("text/html", format!("{base}/w/{}", short_uuid(&video.uuid))),
+        Link::to("text/html", public.short_watch(&video.uuid)),
         Link::to("text/html", id.clone()),
     ];
     if let Some(hls) = &video.hls {
-        let master = hls_url(base, &video.uuid, &hls.master);
-        let resolutions: Vec<u32> = files.iter().map(|f| f.resolution).collect();
+        let master = urls_of_files.hls(&hls.master);
+        let resolutions: Vec<u32> = files.iter().map(|f| f.rendition.resolution).collect();
         // PeerTube 6/7 publish the legacy p2p-media-loader hashes (hex); the v2 ones are added
         // so that newer players' swarms are announced too. All are on our tracker's allowlist.
         let mut tag: Vec<Tag> = p2p::infohashes(&master, &video.uuid, &resolutions)
@@ -105,10 +108,7 @@ pub fn video_object(
             .collect();
         tag.push(Tag::Link(Link {
             name: Some("sha256".into()),
-            ..Link::to(
-                "application/json",
-                hls_url(base, &video.uuid, &hls.segments_sha256),
-            )
+            ..Link::to("application/json", urls_of_files.hls(&hls.segments_sha256))
         }));
         for f in files {
             tag.extend(file_links(app, video, f).into_iter().map(Tag::Link));
@@ -118,7 +118,7 @@ pub fn video_object(
             ..Link::to("application/x-mpegURL", master)
         });
     }
-    for t in tracker_urls(base) {
+    for t in public.trackers() {
         let kind = if t.starts_with("http") {
             "http"
         } else {
@@ -140,14 +140,10 @@ pub fn video_object(
     };
     let mut icon = Vec::new();
     if let Some(t) = &video.thumbnail {
-        icon.push(image(
-            format!("{base}/lazy-static/thumbnails/{t}"),
-            280,
-            157,
-        ));
+        icon.push(image(public.thumbnail(t), 280, 157));
     }
     if let Some(p) = &video.preview {
-        icon.push(image(format!("{base}/lazy-static/previews/{p}"), 850, 480));
+        icon.push(image(public.preview(p), 850, 480));
     }
     let mut attributed = Vec::new();
     if let Some(a) = &account_url {
@@ -212,17 +208,10 @@ pub fn video_object(
 }
 
 fn find(app: &App, key: &str) -> Result<Option<Video>, FederationError> {
-    let uuid = uuid::Uuid::parse_str(key)
-        .ok()
-        .map(|u| u.hyphenated().to_string())
-        .or_else(|| uuid_from_short(key));
-    let Some(uuid) = uuid else {
-        return Ok(None);
-    };
-    Ok(match app.store.get(&VideoByUuidKey(uuid))? {
-        Some(id) => app.store.get(&VideoKey(id))?,
-        None => None,
-    })
+    match VideoRef::parse_uuid(key) {
+        Some(r) => Ok(app.store.video(&r)?),
+        None => Ok(None),
+    }
 }
 
 /// `GET /videos/watch/{uuid}/{likes,dislikes,announces,comments}`: PeerTube crawls these after
@@ -237,9 +226,12 @@ pub async fn video_collection(
         )));
     }
     let video = find(&app, &key)?
-        .filter(|v| v.remote.is_none() && crate::video::visibility::has_public_page(v))
+        .filter(|v| v.is_local() && v.is_viewable())
         .ok_or_else(|| FederationError::NotFound(format!("video {key} not found")))?;
-    let id = format!("{}/videos/watch/{}/{which}", app.public_url, video.uuid);
+    let id = format!(
+        "{}/{which}",
+        PublicUrls::new(&app.public_url).watch(&video.uuid)
+    );
     Ok(activity_json(super::outbox::paged_collection::<
         serde_json::Value,
     >(&id, None, Vec::new())))
@@ -267,7 +259,7 @@ pub async fn watch(
 ) -> Result<Watch, FederationError> {
     // Private, internal and password-protected videos are not federated (PeerTube's
     // `hasPrivacyForFederation`); browsers get the page that lets their owner watch them.
-    let video = find(app, key)?.filter(crate::video::visibility::has_public_page);
+    let video = find(app, key)?.filter(Video::is_viewable);
     let Some(video) = video else {
         if wants_activity_json(headers) {
             return Err(FederationError::NotFound(format!("video {key} not found")));
@@ -284,16 +276,7 @@ pub async fn watch(
         return Ok(Watch::Answer(Redirect::to(to).into_response()));
     }
     if wants_activity_json(headers) {
-        let files: Vec<VideoFile> = {
-            let mut f: Vec<VideoFile> = app
-                .store
-                .scan::<FileKey>(&video.id)?
-                .into_iter()
-                .map(|(_, f)| f)
-                .collect();
-            f.sort_by_key(|f| std::cmp::Reverse(f.resolution));
-            f
-        };
+        let files = app.store.video_files(video.id)?;
         let mut doc = video_object(app, &video, &files)?;
         doc.context = Some(video_context());
         return Ok(Watch::Answer(activity_json(doc)));

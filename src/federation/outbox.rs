@@ -17,10 +17,11 @@ use crate::store::federation::{
     FollowState, Follower, FollowerKey, Following, FollowingKey, RemoteActor,
 };
 use crate::store::tables::{ChannelKey, UserKey};
-use crate::store::videos::{FileKey, Video, VideoFile, VideoKey, VideoState};
+use crate::store::videos::{Video, VideoKey};
 use crate::store::{Durability, Store};
 use crate::time::iso8601;
-use crate::video::visibility::is_federated;
+use crate::video::urls::PublicUrls;
+use crate::video::Privacy;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -70,16 +71,6 @@ fn video_actors(
     Ok((account, locals))
 }
 
-fn files_of(store: &Store, video_id: u64) -> Result<Vec<VideoFile>, FederationError> {
-    let mut f: Vec<VideoFile> = store
-        .scan::<FileKey>(&video_id)?
-        .into_iter()
-        .map(|(_, f)| f)
-        .collect();
-    f.sort_by_key(|f| std::cmp::Reverse(f.resolution));
-    Ok(f)
-}
-
 /// A `Create` or an `Update` of a local video.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -116,26 +107,23 @@ pub fn video_activity(
     video: &Video,
     kind: VideoChange,
 ) -> Result<Option<(VideoActivity, String)>, FederationError> {
-    if video.remote.is_some()
-        || video.state != VideoState::Published
-        || !is_federated(video.privacy)
-    {
+    if !video.is_local() || !video.is_published() || !video.privacy.is_federated() {
         return Ok(None);
     }
     let (account, _) = video_actors(app, video)?;
     let Some(account) = account else {
         return Ok(None);
     };
-    let files = files_of(&app.store, video.id)?;
+    let files = app.store.video_files(video.id)?;
     let mut object = super::objects::video_object(app, video, &files)?;
     let actor = account.url(&app.public_url);
-    let video_url = format!("{}/videos/watch/{}", app.public_url, video.uuid);
-    let (to, cc) = if video.privacy == 2 {
+    let video_url = PublicUrls::new(&app.public_url).watch(&video.uuid);
+    let (to, cc) = if video.privacy == Privacy::Unlisted {
         (vec![], vec![PUBLIC.to_string()])
     } else {
         (vec![PUBLIC.to_string()], vec![format!("{actor}/followers")])
     };
-    if video.privacy == 2 {
+    if video.privacy == Privacy::Unlisted {
         object.to = to.clone();
         object.cc = cc.clone();
     }
@@ -227,7 +215,7 @@ pub fn withdraw_locked(app: &App, video_id: u64) -> Result<usize, FederationErro
     let Some(video) = app.store.get(&VideoKey(video_id))? else {
         return Ok(0);
     };
-    if video.remote.is_some() || video.federated_at.is_none() || is_federated(video.privacy) {
+    if !video.is_local() || video.federated_at.is_none() || video.privacy.is_federated() {
         return Ok(0);
     }
     let (account, _) = video_actors(app, &video)?;
@@ -236,7 +224,7 @@ pub fn withdraw_locked(app: &App, video_id: u64) -> Result<usize, FederationErro
     };
     let now = now_secs().max(video.unfederated_at.map_or(0, |t| t + 1));
     let actor = account.url(&app.public_url);
-    let video_url = format!("{}/videos/watch/{}", app.public_url, video.uuid);
+    let video_url = PublicUrls::new(&app.public_url).watch(&video.uuid);
     // One id per withdrawal: a video may go private, public and private again.
     let activity = video_delete(format!("{video_url}/delete/{now}"), actor, video_url);
     let n = send_to_followers(app, &video, &activity, &key_of_local(&account))?;
@@ -256,14 +244,14 @@ pub fn federate_pending(app: &App) -> Result<usize, FederationError> {
         .scan::<VideoKey>(&())?
         .into_iter()
         .map(|(k, v)| (k.0, v))
-        .filter(|(_, v)| v.remote.is_none() && v.state == VideoState::Published)
+        .filter(|(_, v)| v.is_local() && v.is_published())
         .collect();
     let mut n = 0;
     for (id, v) in &videos {
-        if v.federated_at.is_none() && is_federated(v.privacy) {
+        if v.federated_at.is_none() && v.privacy.is_federated() {
             video_published(app, *id);
             n += 1;
-        } else if v.federated_at.is_some() && !is_federated(v.privacy) {
+        } else if v.federated_at.is_some() && !v.privacy.is_federated() {
             let _lock = app.video_locks.lock(&v.uuid);
             match withdraw_locked(app, *id) {
                 Ok(inboxes) => {
@@ -297,7 +285,7 @@ pub fn video_deleted(app: &App, video: &Video) -> Result<usize, FederationError>
         return Ok(0);
     };
     let actor = account.url(&app.public_url);
-    let video_url = format!("{}/videos/watch/{}", app.public_url, video.uuid);
+    let video_url = PublicUrls::new(&app.public_url).watch(&video.uuid);
     let activity = video_delete(format!("{video_url}/delete"), actor, video_url);
     send_to_followers(app, video, &activity, &key_of_local(&account))
 }
@@ -447,7 +435,7 @@ pub fn outbox_items(app: &App, local: &LocalActor) -> Result<Vec<OutboxItem>, Fe
         .scan::<VideoKey>(&())?
         .into_iter()
         .map(|(_, v)| v)
-        .filter(|v| v.remote.is_none() && v.state == VideoState::Published && v.privacy == 1)
+        .filter(|v| v.is_local() && v.is_listed())
         .collect();
     videos.sort_by_key(|v| std::cmp::Reverse(v.published_at));
     if *local == LocalActor::Instance {
@@ -455,7 +443,7 @@ pub fn outbox_items(app: &App, local: &LocalActor) -> Result<Vec<OutboxItem>, Fe
         return Ok(videos
             .iter()
             .map(|v| {
-                let url = format!("{}/videos/watch/{}", app.public_url, v.uuid);
+                let url = PublicUrls::new(&app.public_url).watch(&v.uuid);
                 let id = format!("{url}/announces/{}", hex::encode(sha2_short(&actor)));
                 OutboxItem::Announce(
                     Activity::new(id, actor.clone(), ObjectRef::Id(url)).with_audience(

@@ -13,6 +13,7 @@ use crate::store::videos::{
     VideoState,
 };
 use crate::store::{Batch, Durability, Store};
+use crate::video::Privacy;
 use serde_json::Value;
 
 /// A `Video` object checked and reduced to what we keep.
@@ -26,8 +27,8 @@ pub struct Parsed {
     pub description: Option<String>,
     /// Seconds.
     pub duration: f64,
-    /// Public (1) or unlisted (2).
-    pub privacy: u8,
+    /// Public or unlisted.
+    pub privacy: Privacy,
     /// Unix seconds.
     pub published: u64,
     /// Unix seconds.
@@ -300,9 +301,9 @@ pub fn parse(object: &Value, sender: &str) -> Result<Parsed, ProtocolError> {
         .map(str::to_string);
     let public = |k: &str| is_public(object.get(k).unwrap_or(&Value::Null));
     let privacy = if public("to") {
-        1
+        Privacy::Public
     } else if public("cc") {
-        2
+        Privacy::Unlisted
     } else {
         return Err(ProtocolError::Rule(
             "neither public nor unlisted (to/cc lack the Public collection)".into(),

@@ -141,7 +141,10 @@ fn check_video(object: &Value, sender: &str) {
     };
     let name_len = video.name.chars().count();
     assert!((3..=120).contains(&name_len), "name of {name_len} chars");
-    assert!(video.privacy == 1 || video.privacy == 2);
+    assert!(matches!(
+        video.privacy,
+        crate::video::Privacy::Public | crate::video::Privacy::Unlisted
+    ));
     assert!(
         video.duration.is_finite() && video.duration >= 0.0,
         "duration {}",

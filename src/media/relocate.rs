@@ -18,7 +18,8 @@
 //! (`reconcile`, in the engine). All of it runs on blocking threads, never on a shard.
 
 use super::torrent::with_webseed;
-use crate::video::files::{hls_dir, hls_file_url, torrent_path};
+use crate::video::files::{hls_dir, torrent_path};
+use crate::video::urls::hls_file_url;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -83,8 +84,8 @@ pub struct Rendition {
 impl From<&crate::store::videos::VideoFile> for Rendition {
     fn from(f: &crate::store::videos::VideoFile) -> Rendition {
         Rendition {
-            media_file: f.media_file.clone(),
-            torrent_file: f.torrent_file.clone(),
+            media_file: f.rendition.media_file.clone(),
+            torrent_file: f.rendition.torrent_file.clone(),
         }
     }
 }

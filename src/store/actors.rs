@@ -1,5 +1,5 @@
-//! The federation tables: local actors' key pairs (remote actors, follows and deliveries join
-//! them as federation lands).
+//! Local actors' key pairs: the RSA keys our accounts and channels sign with (remote actors,
+//! follows, deliveries and the inbox are in `store/federation.rs`).
 
 use super::tables::string_key;
 use super::Cf;

@@ -1,5 +1,6 @@
-//! The typed tables: each key type names its column family, its encoding and its record type.
-//! Tables used by later subsystems (videos, jobs, tracker, federation) add their keys here.
+//! The typed tables of accounts, channels, OAuth and jobs, and the key macros every table uses:
+//! each key type names its column family, its encoding and its record type. Videos are in
+//! `store/videos.rs`, federation in `store/federation.rs` and `store/actors.rs`.
 
 use super::codec::{tagged_bytes, tagged_u64, untag_bytes, untag_u64, Key, StoreError};
 use super::Cf;

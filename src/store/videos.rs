@@ -4,6 +4,7 @@
 use super::codec::{tagged_bytes, untag_bytes, Key, StoreError};
 use super::tables::{string_key, u64_key};
 use super::Cf;
+use crate::video::{Privacy, Rendition};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -65,8 +66,8 @@ pub struct Video {
     pub channel_id: u64,
     /// Uploading user.
     pub owner: u64,
-    /// PeerTube privacy id (1 public, 2 unlisted, 3 private, 4 internal).
-    pub privacy: u8,
+    /// Who it is for (stored as PeerTube's privacy id).
+    pub privacy: Privacy,
     /// State.
     pub state: VideoState,
     /// Duration in seconds (from the probe).
@@ -166,37 +167,17 @@ string_key!(
     VideoByUuidKey, Cf::Videos, 0x02, u64
 );
 
-/// One HLS rendition of a video: its fMP4, playlist, torrent and how it was encoded.
+/// One HLS rendition of a video as stored: the [`Rendition`] the worker reported, with its ids.
+/// Stored flat (the rendition's fields beside the ids), as it always was.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VideoFile {
     /// File id.
     pub id: u64,
     /// The video.
     pub video_id: u64,
-    /// Resolution label (shorter side).
-    pub resolution: u32,
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// Frame rate.
-    pub fps: u32,
-    /// Size of the fMP4 in bytes.
-    pub size: u64,
-    /// fMP4 file name (`<prefix>-<res>-fragmented.mp4`).
-    pub media_file: String,
-    /// Media playlist file name (`<prefix>-<res>.m3u8`).
-    pub playlist_file: String,
-    /// Torrent file name (`<prefix>-<res>-hls.torrent`).
-    pub torrent_file: String,
-    /// BitTorrent v1 info-hash (hex).
-    pub info_hash: String,
-    /// Encoder that produced it.
-    pub encoder: String,
-    /// Why preferred encoders were not used, when any were tried.
-    pub fallback_reason: Option<String>,
-    /// Whether it carries audio.
-    pub has_audio: bool,
+    /// The rendition.
+    #[serde(flatten)]
+    pub rendition: Rendition,
 }
 
 /// `files`: (video id, file id) → file, scanned per video.
@@ -255,8 +236,8 @@ pub struct UploadSession {
     pub name: String,
     /// Description.
     pub description: Option<String>,
-    /// Privacy id.
-    pub privacy: u8,
+    /// Privacy of the video to create.
+    pub privacy: Privacy,
     /// Original file name.
     pub filename: String,
     /// Announced total size (`X-Upload-Content-Length`).
@@ -306,6 +287,65 @@ impl Key for InfohashKey {
     }
     fn encode_prefix(_: &()) -> Vec<u8> {
         vec![0x01]
+    }
+}
+
+/// How a request names a video: by its local id, or by its uuid (with or without hyphens) or
+/// short uuid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoRef {
+    /// The local numeric id (the REST API takes it).
+    Id(u64),
+    /// The uuid, hyphenated and lower case.
+    Uuid(String),
+}
+
+impl VideoRef {
+    /// Any of the three forms the REST API takes (`/api/v1/videos/{id|uuid|shortUUID}`).
+    pub fn parse(key: &str) -> Option<VideoRef> {
+        match key.parse::<u64>() {
+            Ok(id) => Some(VideoRef::Id(id)),
+            Err(_) => VideoRef::parse_uuid(key),
+        }
+    }
+
+    /// A uuid or short uuid only, as the public URLs carry (`/videos/watch/{uuid}`, `/w/{short}`).
+    pub fn parse_uuid(key: &str) -> Option<VideoRef> {
+        uuid::Uuid::parse_str(key)
+            .ok()
+            .map(|u| u.hyphenated().to_string())
+            .or_else(|| uuid_from_short(key))
+            .map(VideoRef::Uuid)
+    }
+}
+
+impl super::Store {
+    /// The video `r` names, if there is one.
+    pub fn video(&self, r: &VideoRef) -> Result<Option<Video>, StoreError> {
+        let id = match r {
+            VideoRef::Id(id) => Some(*id),
+            VideoRef::Uuid(uuid) => self.get(&VideoByUuidKey(uuid.clone()))?,
+        };
+        match id {
+            Some(id) => self.get(&VideoKey(id)),
+            None => Ok(None),
+        }
+    }
+
+    /// The video with this uuid (hyphenated, lower case), if there is one.
+    pub fn video_by_uuid(&self, uuid: &str) -> Result<Option<Video>, StoreError> {
+        self.video(&VideoRef::Uuid(uuid.to_string()))
+    }
+
+    /// A video's renditions, highest resolution first.
+    pub fn video_files(&self, video_id: u64) -> Result<Vec<VideoFile>, StoreError> {
+        let mut files: Vec<VideoFile> = self
+            .scan::<FileKey>(&video_id)?
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect();
+        files.sort_by_key(|f| std::cmp::Reverse(f.rendition.resolution));
+        Ok(files)
     }
 }
 
@@ -368,24 +408,116 @@ mod tests {
     use crate::store::Store;
 
     #[test]
+    fn one_lookup_by_id_uuid_or_short_uuid() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("meta")).unwrap();
+        let uuid = "9c9de5e8-0a1a-4d7b-8e7d-6c1f3c2d5e4f";
+        let json = format!(
+            r#"{{"id":12,"uuid":"{uuid}","name":"Demo","description":null,"channel_id":2,"owner":1,"privacy":1,"state":"published","duration":4.0,"aspect_ratio":null,"source":null,"original_filename":"","created_at":1,"updated_at":2,"published_at":2,"hls":null,"thumbnail":null,"preview":null,"error":null}}"#
+        );
+        let video: Video = serde_json::from_str(&json).unwrap();
+        let b = crate::store::Durability::Buffered;
+        store.put(&VideoKey(12), &video, b).unwrap();
+        store.put(&VideoByUuidKey(uuid.into()), &12, b).unwrap();
+        let simple = uuid.replace('-', "").to_uppercase();
+        for key in ["12", uuid, &simple, &short_uuid(uuid)] {
+            let r = VideoRef::parse(key).unwrap();
+            assert_eq!(store.video(&r).unwrap().map(|v| v.id), Some(12), "{key}");
+        }
+        // The public URLs take no local ids: "12" is read as a short uuid there.
+        let r = VideoRef::parse_uuid("12").unwrap();
+        assert!(matches!(r, VideoRef::Uuid(_)));
+        assert_eq!(store.video(&r).unwrap(), None);
+        assert_eq!(VideoRef::parse("0OIl"), None);
+        assert_eq!(store.video_by_uuid(uuid).unwrap().map(|v| v.id), Some(12));
+        assert_eq!(store.video(&VideoRef::Id(13)).unwrap(), None);
+
+        let file = |id, resolution| {
+            serde_json::from_value::<VideoFile>(serde_json::json!({
+                "id": id, "video_id": 12, "resolution": resolution, "width": 1, "height": resolution,
+                "fps": 30, "size": 1, "media_file": "", "playlist_file": "", "torrent_file": "",
+                "info_hash": "", "encoder": "libx264", "fallback_reason": null, "has_audio": true
+            }))
+            .unwrap()
+        };
+        for (id, res) in [(1, 240), (2, 720), (3, 480)] {
+            let key = FileKey {
+                video_id: 12,
+                file_id: id,
+            };
+            store.put(&key, &file(id, res), b).unwrap();
+        }
+        let res: Vec<u32> = store
+            .video_files(12)
+            .unwrap()
+            .iter()
+            .map(|f| f.rendition.resolution)
+            .collect();
+        assert_eq!(res, [720, 480, 240]);
+        assert!(store.video_files(13).unwrap().is_empty());
+    }
+
+    /// Records written before privacy was an enum (a bare `u8`) still decode, and encode back
+    /// to the same JSON.
+    #[test]
+    fn records_written_with_numeric_privacy_still_decode() {
+        use crate::store::codec::{decode_value, encode_value};
+        let old_video = br#"{"id":4,"uuid":"9c9de5e8-0a1a-4d7b-8e7d-6c1f3c2d5e4f","name":"Demo","description":null,"channel_id":2,"owner":1,"privacy":3,"state":"published","duration":4.0,"aspect_ratio":1.7777777777777777,"source":null,"original_filename":"demo.mp4","created_at":1,"updated_at":2,"published_at":2,"hls":{"id":4,"master":"p-master.m3u8","segments_sha256":"p-segments-sha256.json"},"thumbnail":"p.jpg","preview":"q.jpg","error":null,"federated_at":3}"#;
+        let mut bytes = vec![1u8];
+        bytes.extend_from_slice(old_video);
+        let video: Video = decode_value(&bytes).unwrap();
+        assert_eq!(video.privacy, Privacy::Private);
+        assert_eq!(video.state, VideoState::Published);
+        assert_eq!(video.federated_at, Some(3));
+        assert_eq!(encode_value(&video).unwrap(), bytes);
+        for (id, privacy) in [
+            (1, Privacy::Public),
+            (2, Privacy::Unlisted),
+            (4, Privacy::Internal),
+            (5, Privacy::PasswordProtected),
+        ] {
+            let json = String::from_utf8_lossy(old_video)
+                .replace(r#""privacy":3"#, &format!(r#""privacy":{id}"#));
+            let v: Video = serde_json::from_str(&json).unwrap();
+            assert_eq!(v.privacy, privacy);
+        }
+        for (state, want) in [
+            ("to_transcode", VideoState::ToTranscode),
+            ("transcoding_failed", VideoState::TranscodingFailed),
+        ] {
+            let json = String::from_utf8_lossy(old_video)
+                .replace("\"published\"", &format!("\"{state}\""));
+            assert_eq!(serde_json::from_str::<Video>(&json).unwrap().state, want);
+        }
+        let old_session = br#"{"id":"abc","user_id":1,"channel_id":2,"name":"Demo","description":null,"privacy":2,"filename":"demo.mp4","size":10,"path":"/d/tmp/abc","created_at":1,"updated_at":1,"video_id":null}"#;
+        let mut bytes = vec![1u8];
+        bytes.extend_from_slice(old_session);
+        let session: UploadSession = decode_value(&bytes).unwrap();
+        assert_eq!(session.privacy, Privacy::Unlisted);
+        assert_eq!(encode_value(&session).unwrap(), bytes);
+    }
+
+    #[test]
     fn files_scan_per_video_in_id_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("meta")).unwrap();
         let file = |video_id, id| VideoFile {
             id,
             video_id,
-            resolution: 720,
-            width: 1280,
-            height: 720,
-            fps: 30,
-            size: 1,
-            media_file: String::new(),
-            playlist_file: String::new(),
-            torrent_file: String::new(),
-            info_hash: String::new(),
-            encoder: "libx264".into(),
-            fallback_reason: None,
-            has_audio: true,
+            rendition: Rendition {
+                resolution: 720,
+                width: 1280,
+                height: 720,
+                fps: 30,
+                size: 1,
+                media_file: String::new(),
+                playlist_file: String::new(),
+                torrent_file: String::new(),
+                info_hash: String::new(),
+                encoder: "libx264".into(),
+                fallback_reason: None,
+                has_audio: true,
+            },
         };
         for (v, f) in [(2, 9), (1, 5), (2, 3), (3, 1)] {
             let key = FileKey {

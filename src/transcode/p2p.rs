@@ -106,7 +106,7 @@ pub fn allowlist(
             ));
         }
     }
-    let master_url = crate::video::files::hls_file_url(public_url, uuid, false, master);
+    let master_url = crate::video::urls::hls_file_url(public_url, uuid, false, master);
     let resolutions: Vec<u32> = renditions.iter().map(|r| r.0).collect();
     for h in infohashes(&master_url, uuid, &resolutions) {
         out.push((
@@ -132,7 +132,7 @@ pub fn allowlist_of(
     };
     let renditions: Vec<(u32, &str)> = files
         .iter()
-        .map(|f| (f.resolution, f.info_hash.as_str()))
+        .map(|f| (f.rendition.resolution, f.rendition.info_hash.as_str()))
         .collect();
     allowlist(public_url, &video.uuid, &hls.master, &renditions)
 }

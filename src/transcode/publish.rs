@@ -9,11 +9,10 @@
 use super::p2p::allowlist;
 use super::worker::WorkerResult;
 use crate::media::torrent::with_webseed;
-use crate::store::videos::{FileKey, HlsPlaylist, VideoByUuidKey, VideoFile, VideoKey, VideoState};
+use crate::store::videos::{FileKey, HlsPlaylist, VideoFile, VideoKey, VideoState};
 use crate::store::{tables::Sequence, Batch, Durability, Store, StoreError};
 use crate::video::files::hls_dir;
 use crate::video::locks::VideoLocks;
-use crate::video::visibility::files_are_private;
 use std::path::Path;
 
 /// Why a job's outputs could not be published.
@@ -63,16 +62,12 @@ pub fn publish(
     result: &WorkerResult,
 ) -> Result<usize, PublishError> {
     let _lock = locks.lock(uuid);
-    let Some(video_id) = store.get(&VideoByUuidKey(uuid.to_string()))? else {
+    let Some(mut video) = store.video_by_uuid(uuid)? else {
         return Err(PublishError::Inconsistent(format!(
             "video {uuid} was deleted"
         )));
     };
-    let Some(mut video) = store.get(&VideoKey(video_id))? else {
-        return Err(PublishError::Inconsistent(format!(
-            "video {uuid} was deleted"
-        )));
-    };
+    let video_id = video.id;
     if result.files.is_empty() {
         return Err(PublishError::Inconsistent("no renditions".into()));
     }
@@ -88,7 +83,7 @@ pub fn publish(
         std::fs::metadata(&p).map_err(io(&p))?;
     }
 
-    let private = files_are_private(video.privacy);
+    let private = video.files_are_private();
     let media = data_dir.join("media");
     for f in &result.files {
         let from = staging.join("torrents").join(plain(&f.torrent_file)?);
@@ -136,18 +131,7 @@ pub fn publish(
         let file = VideoFile {
             id: store.next_id(Sequence::File)?,
             video_id,
-            resolution: f.resolution,
-            width: f.width,
-            height: f.height,
-            fps: f.fps,
-            size: f.size,
-            media_file: f.media_file.clone(),
-            playlist_file: f.playlist_file.clone(),
-            torrent_file: f.torrent_file.clone(),
-            info_hash: f.info_hash.clone(),
-            encoder: f.encoder.clone(),
-            fallback_reason: f.fallback_reason.clone(),
-            has_audio: f.has_audio,
+            rendition: f.clone(),
         };
         batch.put(
             store,

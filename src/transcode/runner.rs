@@ -10,7 +10,7 @@ use super::publish;
 use super::worker::{WorkerEvent, WorkerResult, WorkerSpec};
 use crate::config::TranscodeConfig;
 use crate::store::tables::{Job, JobState};
-use crate::store::videos::{VideoByUuidKey, VideoKey, VideoState};
+use crate::store::videos::{VideoKey, VideoState};
 use crate::store::{Durability, Health, Store, StoreError};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -247,12 +247,7 @@ impl Transcoder {
     }
 
     fn run_job(&self, lane: usize, job: Job) {
-        let video = self
-            .store
-            .get(&VideoByUuidKey(job.video_uuid.clone()))
-            .ok()
-            .flatten()
-            .and_then(|id| self.store.get(&VideoKey(id)).ok().flatten());
+        let video = self.store.video_by_uuid(&job.video_uuid).ok().flatten();
         let Some(video) = video else {
             tracing::info!(job = job.id, video = %job.video_uuid, "video deleted; dropping its job");
             self.take_cancelled(&job.video_uuid);
@@ -403,10 +398,8 @@ impl Transcoder {
     }
 
     fn mark_failed(&self, uuid: &str, reason: &str) {
-        let Ok(Some(id)) = self.store.get(&VideoByUuidKey(uuid.to_string())) else {
-            return;
-        };
-        if let Ok(Some(mut v)) = self.store.get(&VideoKey(id)) {
+        if let Ok(Some(mut v)) = self.store.video_by_uuid(uuid) {
+            let id = v.id;
             v.state = VideoState::TranscodingFailed;
             v.error = Some(reason.to_string());
             v.updated_at = crate::time::now_secs();

@@ -4,7 +4,6 @@
 
 use crate::app::App;
 use crate::store::tables::{Job, JobState};
-use crate::store::videos::{FileKey, VideoByUuidKey, VideoFile, VideoKey};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 
@@ -25,35 +24,23 @@ pub fn hardware() -> &'static Value {
 }
 
 fn video_name(app: &App, uuid: &str) -> Option<String> {
-    let id = app.store.get(&VideoByUuidKey(uuid.to_string())).ok()??;
-    app.store.get(&VideoKey(id)).ok()?.map(|v| v.name)
+    app.store.video_by_uuid(uuid).ok()?.map(|v| v.name)
 }
 
 fn rungs_of(app: &App, uuid: &str) -> Vec<Value> {
-    let Some(id) = app
-        .store
-        .get(&VideoByUuidKey(uuid.to_string()))
-        .ok()
-        .flatten()
-    else {
+    let Some(video) = app.store.video_by_uuid(uuid).ok().flatten() else {
         return Vec::new();
     };
-    let mut files: Vec<VideoFile> = app
-        .store
-        .scan::<FileKey>(&id)
+    app.store
+        .video_files(video.id)
         .unwrap_or_default()
-        .into_iter()
-        .map(|(_, f)| f)
-        .collect();
-    files.sort_by_key(|f| std::cmp::Reverse(f.resolution));
-    files
         .iter()
         .map(|f| {
             json!({
-                "resolution": f.resolution,
-                "encoder": f.encoder,
-                "fallbackReason": f.fallback_reason,
-                "fps": f.fps,
+                "resolution": f.rendition.resolution,
+                "encoder": f.rendition.encoder,
+                "fallbackReason": f.rendition.fallback_reason,
+                "fps": f.rendition.fps,
             })
         })
         .collect()

@@ -7,6 +7,8 @@ use super::ladder::{plan, PlanOptions};
 use super::pipeline::{run_with, PipelineOutput};
 use super::progress::{PipelineStats, Progress};
 use crate::media::torrent::{self, TorrentSpec};
+use crate::video::urls::{hls_file_url, tracker_urls};
+use crate::video::Rendition;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,36 +35,6 @@ pub struct WorkerSpec {
     pub public_url: String,
 }
 
-/// One rendition as the worker made it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkerFile {
-    /// Resolution label.
-    pub resolution: u32,
-    /// Width.
-    pub width: u32,
-    /// Height.
-    pub height: u32,
-    /// Frame rate.
-    pub fps: u32,
-    /// fMP4 size in bytes.
-    pub size: u64,
-    /// fMP4 file name (in `hls/`).
-    pub media_file: String,
-    /// Media playlist file name (in `hls/`).
-    pub playlist_file: String,
-    /// Torrent file name (in `torrents/`).
-    pub torrent_file: String,
-    /// Torrent info-hash (hex).
-    pub info_hash: String,
-    /// Encoder used.
-    pub encoder: String,
-    /// Why preferred encoders were not used.
-    pub fallback_reason: Option<String>,
-    /// Whether it carries audio.
-    pub has_audio: bool,
-}
-
 /// A finished job's outputs, relative to the staging directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -85,7 +57,7 @@ pub struct WorkerResult {
     /// Preview file name (in `images/`).
     pub preview: Option<String>,
     /// Renditions, highest first.
-    pub files: Vec<WorkerFile>,
+    pub files: Vec<Rendition>,
 }
 
 /// A line of a worker's report.
@@ -245,28 +217,6 @@ pub fn probe_isolated(
         .map_err(UploadProbeError::BadReport)
 }
 
-/// Tracker URLs of an instance, WebSocket first (PeerTube's order).
-pub fn tracker_urls(public_url: &str) -> Vec<String> {
-    let base = public_url.trim_end_matches('/');
-    let ws = if let Some(rest) = base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else {
-        format!("ws://{}", base.trim_start_matches("http://"))
-    };
-    vec![
-        format!("{ws}/tracker/socket"),
-        format!("{base}/tracker/announce"),
-    ]
-}
-
-/// Public URL of a file of a video's HLS directory.
-pub fn hls_url(public_url: &str, video_uuid: &str, file: &str) -> String {
-    format!(
-        "{}/static/streaming-playlists/hls/{video_uuid}/{file}",
-        public_url.trim_end_matches('/')
-    )
-}
-
 /// Runs the job of `spec`, reporting to `out`. Returns the process exit code.
 pub fn main(spec: &WorkerSpec, out: &mut dyn Write) -> i32 {
     match run(spec, out) {
@@ -347,7 +297,7 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, String> {
                 rung.resolution
             ),
             trackers: trackers.clone(),
-            webseed: hls_url(&spec.public_url, &spec.video_uuid, &media_file),
+            webseed: hls_file_url(&spec.public_url, &spec.video_uuid, false, &media_file),
         };
         let t = torrent::create(&made.media_file, &tspec)
             .map_err(|e| format!("torrent of {}: {e}", made.media_file.display()))?;
@@ -357,7 +307,7 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, String> {
             .map(|m| m.len())
             .map_err(|e| e.to_string())?;
         let fallback_reason = ladder.rung_fallback_reason(rung, made.fallback_reason.as_deref());
-        files.push(WorkerFile {
+        files.push(Rendition {
             resolution: rung.resolution,
             width: rung.width,
             height: rung.height,
@@ -415,21 +365,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tracker_urls_follow_the_scheme() {
-        assert_eq!(
-            tracker_urls("https://v.example/"),
-            [
-                "wss://v.example/tracker/socket",
-                "https://v.example/tracker/announce"
-            ]
-        );
-        assert_eq!(
-            tracker_urls("http://127.0.0.1:9000"),
-            [
-                "ws://127.0.0.1:9000/tracker/socket",
-                "http://127.0.0.1:9000/tracker/announce"
-            ]
-        );
+    fn torrent_names_are_safe() {
         assert_eq!(torrent_safe("a/b:c?"), "a-b-c-");
     }
 

@@ -6,6 +6,7 @@ use super::UploadError;
 use crate::app::App;
 use crate::store::tables::{ChannelKey, Role, User};
 use crate::store::videos::UploadKey;
+use crate::video::Privacy;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -121,8 +122,8 @@ pub struct NewVideo {
     pub channel_id: u64,
     /// Description, when not blank.
     pub description: Option<String>,
-    /// Privacy id (1–5).
-    pub privacy: u8,
+    /// Privacy.
+    pub privacy: Privacy,
 }
 
 fn number(v: &Value) -> Option<u64> {
@@ -159,10 +160,10 @@ pub fn check_meta(app: &App, user: &User, meta: &UploadMeta) -> Result<NewVideo,
         }
     }
     let privacy = match meta.privacy.as_ref() {
-        None => 1,
-        Some(v) => match number(v) {
-            Some(p @ 1..=5) => p as u8,
-            _ => {
+        None => Privacy::Public,
+        Some(v) => match number(v).and_then(|p| Privacy::from_id(p).ok()) {
+            Some(p) => p,
+            None => {
                 return Err(UploadError::Invalid(format!(
                     "privacy must be 1 to 5 (got {v})"
                 )))

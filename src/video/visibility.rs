@@ -1,77 +1,75 @@
-//! Visibility rules, with PeerTube's privacy ids (1 public, 2 unlisted, 3 private, 4 internal,
-//! 5 password protected): who may see a video's record, who may read its files, whether its
-//! files are in the private directories and whether it is federated.
+//! Visibility rules, on the video itself: who may see a video's record, who may read its files,
+//! whether anyone may watch it, whether it is listed, and whether its files are in the private
+//! directories. Every layer (API, pages, federation, media access, tracker) asks these; none
+//! writes the rule again.
 
+use super::privacy::Privacy;
 use crate::store::tables::{Role, User};
 use crate::store::videos::{Video, VideoState};
 
-/// Public.
-pub const PUBLIC: u8 = 1;
-/// Unlisted: not in lists, but anyone with the link may watch.
-pub const UNLISTED: u8 = 2;
-/// Private: its owner (and administrators) only.
-pub const PRIVATE: u8 = 3;
-/// Internal: any logged-in user of this instance.
-pub const INTERNAL: u8 = 4;
-/// Password protected (PeerTube 6): Fleuve does not check video passwords, so only the owner.
-pub const PASSWORD_PROTECTED: u8 = 5;
-
-/// Whether the files of a video with this privacy live in the private directories
-/// (`streaming-playlists/hls/private/<uuid>/`) and need a video file token or OAuth: PeerTube's
-/// `isVideoInPrivateDirectory` (private, internal, password protected).
-pub fn files_are_private(privacy: u8) -> bool {
-    !matches!(privacy, PUBLIC | UNLISTED)
-}
-
-/// Whether a video with this privacy is federated (PeerTube's `hasPrivacyForFederation`).
-pub fn is_federated(privacy: u8) -> bool {
-    matches!(privacy, PUBLIC | UNLISTED)
-}
-
-fn is_owner_or_admin(video: &Video, viewer: Option<&User>) -> bool {
-    viewer.is_some_and(|u| u.id == video.owner || u.role == Role::Administrator)
-}
-
-/// Whether `viewer` (None: anonymous) may see the video's record in the API.
-pub fn may_see(video: &Video, viewer: Option<&User>) -> bool {
-    if is_owner_or_admin(video, viewer) {
-        return true;
+impl Video {
+    /// Whether it is transcoded and published.
+    pub fn is_published(&self) -> bool {
+        self.state == VideoState::Published
     }
-    if video.state != VideoState::Published {
-        return false;
-    }
-    match video.privacy {
-        PRIVATE => false,
-        INTERNAL => viewer.is_some(),
-        _ => true,
-    }
-}
 
-/// Whether `viewer` may read the video's files (and be given a video file token for them).
-pub fn may_read_files(video: &Video, viewer: Option<&User>) -> bool {
-    if is_owner_or_admin(video, viewer) {
-        return true;
+    /// Whether it is ours (not a video of another instance).
+    pub fn is_local(&self) -> bool {
+        self.remote.is_none()
     }
-    if video.state != VideoState::Published {
-        return false;
-    }
-    match video.privacy {
-        PUBLIC | UNLISTED => true,
-        INTERNAL => viewer.is_some(),
-        _ => false,
-    }
-}
 
-/// Whether anyone, logged in or not, may open the video's watch and embed pages.
-pub fn has_public_page(video: &Video) -> bool {
-    video.state == VideoState::Published && !files_are_private(video.privacy)
+    /// Whether anyone, logged in or not, may watch it (its watch and embed pages, its
+    /// ActivityPub object): published, public or unlisted.
+    pub fn is_viewable(&self) -> bool {
+        self.is_published() && !self.privacy.files_are_private()
+    }
+
+    /// Whether it appears in lists (the API's video list, the home page, outboxes): published
+    /// and public.
+    pub fn is_listed(&self) -> bool {
+        self.is_published() && self.privacy == Privacy::Public
+    }
+
+    /// Whether its files live in the private directories (see [`Privacy::files_are_private`]).
+    pub fn files_are_private(&self) -> bool {
+        self.privacy.files_are_private()
+    }
+
+    fn is_owner_or_admin(&self, viewer: Option<&User>) -> bool {
+        viewer.is_some_and(|u| u.id == self.owner || u.role == Role::Administrator)
+    }
+
+    /// The owner and administrators always; others once it is published: internal videos to
+    /// any logged-in user, and the privacies in `open` to anyone.
+    fn allows(&self, viewer: Option<&User>, open: &[Privacy]) -> bool {
+        if self.is_owner_or_admin(viewer) {
+            return true;
+        }
+        self.is_published()
+            && match self.privacy {
+                Privacy::Internal => viewer.is_some(),
+                p => open.contains(&p),
+            }
+    }
+
+    /// Whether `viewer` (None: anonymous) may see its record in the API (a password-protected
+    /// video's record is visible, as on PeerTube; its files are not).
+    pub fn may_see(&self, viewer: Option<&User>) -> bool {
+        use Privacy::*;
+        self.allows(viewer, &[Public, Unlisted, PasswordProtected])
+    }
+
+    /// Whether `viewer` may read its files (and be given a video file token for them).
+    pub fn may_read_files(&self, viewer: Option<&User>) -> bool {
+        self.allows(viewer, &[Privacy::Public, Privacy::Unlisted])
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn video(privacy: u8) -> Video {
+    pub(crate) fn video(privacy: Privacy) -> Video {
         Video {
             id: 1,
             uuid: "u".into(),
@@ -111,32 +109,40 @@ mod tests {
     }
 
     #[test]
-    fn private_directories_follow_peertube() {
-        assert!(!files_are_private(PUBLIC) && !files_are_private(UNLISTED));
-        for p in [PRIVATE, INTERNAL, PASSWORD_PROTECTED] {
-            assert!(files_are_private(p), "{p}");
-            assert!(!is_federated(p), "{p}");
-        }
-    }
-
-    #[test]
     fn who_reads_which_files() {
         let owner = user(7, Role::User);
         let other = user(8, Role::User);
         let admin = user(9, Role::Administrator);
-        let private = video(PRIVATE);
-        assert!(may_read_files(&private, Some(&owner)));
-        assert!(may_read_files(&private, Some(&admin)));
-        assert!(!may_read_files(&private, Some(&other)));
-        assert!(!may_read_files(&private, None));
-        let internal = video(INTERNAL);
-        assert!(may_read_files(&internal, Some(&other)));
-        assert!(!may_read_files(&internal, None));
-        assert!(!may_see(&internal, None) && may_see(&internal, Some(&other)));
-        assert!(may_read_files(&video(UNLISTED), None));
-        let mut pending = video(PUBLIC);
+        let private = video(Privacy::Private);
+        assert!(private.may_read_files(Some(&owner)));
+        assert!(private.may_read_files(Some(&admin)));
+        assert!(!private.may_read_files(Some(&other)));
+        assert!(!private.may_read_files(None));
+        let internal = video(Privacy::Internal);
+        assert!(internal.may_read_files(Some(&other)));
+        assert!(!internal.may_read_files(None));
+        assert!(!internal.may_see(None) && internal.may_see(Some(&other)));
+        assert!(video(Privacy::Unlisted).may_read_files(None));
+        let mut pending = video(Privacy::Public);
         pending.state = VideoState::ToTranscode;
-        assert!(!may_read_files(&pending, None) && may_read_files(&pending, Some(&owner)));
-        assert!(!may_read_files(&video(PASSWORD_PROTECTED), Some(&other)));
+        assert!(!pending.may_read_files(None) && pending.may_read_files(Some(&owner)));
+        assert!(!video(Privacy::PasswordProtected).may_read_files(Some(&other)));
+    }
+
+    #[test]
+    fn viewable_and_listed() {
+        assert!(video(Privacy::Public).is_viewable() && video(Privacy::Public).is_listed());
+        let unlisted = video(Privacy::Unlisted);
+        assert!(unlisted.is_viewable() && !unlisted.is_listed());
+        for p in [
+            Privacy::Private,
+            Privacy::Internal,
+            Privacy::PasswordProtected,
+        ] {
+            assert!(!video(p).is_viewable() && !video(p).is_listed(), "{p:?}");
+        }
+        let mut pending = video(Privacy::Public);
+        pending.state = VideoState::ToTranscode;
+        assert!(!pending.is_viewable() && !pending.is_listed());
     }
 }

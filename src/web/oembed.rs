@@ -4,7 +4,7 @@
 use super::html::esc;
 use super::pages::find_public;
 use crate::app::SharedApp;
-use crate::store::videos::short_uuid;
+use crate::video::urls::PublicUrls;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -84,7 +84,8 @@ pub async fn oembed(State(app): State<SharedApp>, Query(q): Query<OembedQuery>) 
         (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
     };
     let base = &app.public_url;
-    let embed = format!("{base}/videos/embed/{}", video.uuid);
+    let urls = PublicUrls::new(base);
+    let embed = urls.embed(&video.uuid);
     let html = format!(
         "<iframe width=\"{width}\" height=\"{height}\" sandbox=\"allow-same-origin allow-scripts allow-popups allow-forms\" \
          title=\"{}\" src=\"{}\" style=\"border: none;\" allow=\"fullscreen\"></iframe>",
@@ -100,10 +101,10 @@ pub async fn oembed(State(app): State<SharedApp>, Query(q): Query<OembedQuery>) 
         "html": html,
         "width": width,
         "height": height,
-        "url": format!("{base}/w/{}", short_uuid(&video.uuid)),
+        "url": urls.short_watch(&video.uuid),
     });
     if let Some(p) = &video.preview {
-        doc["thumbnail_url"] = json!(format!("{base}/lazy-static/previews/{p}"));
+        doc["thumbnail_url"] = json!(urls.preview(p));
         doc["thumbnail_width"] = json!(850);
         doc["thumbnail_height"] = json!(480);
     }

@@ -6,9 +6,8 @@ use super::error::WebError;
 use super::html::{esc, script_json, Nav, Page};
 use crate::app::{App, SharedApp};
 use crate::store::tables::{ChannelKey, UserKey};
-use crate::store::videos::{
-    short_uuid, uuid_from_short, Video, VideoByUuidKey, VideoKey, VideoState,
-};
+use crate::store::videos::{Video, VideoKey, VideoRef};
+use crate::video::urls::{self, PublicUrls};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -21,18 +20,11 @@ const PAGE_SIZE: usize = 24;
 /// A video anyone may watch (published; public or unlisted) by uuid (with or without hyphens)
 /// or short uuid.
 pub fn find_public(app: &App, key: &str) -> Result<Option<Video>, WebError> {
-    let uuid = uuid::Uuid::parse_str(key)
-        .ok()
-        .map(|u| u.hyphenated().to_string())
-        .or_else(|| uuid_from_short(key));
-    let Some(uuid) = uuid else {
-        return Ok(None);
-    };
-    let video = match app.store.get(&VideoByUuidKey(uuid))? {
-        Some(id) => app.store.get(&VideoKey(id))?,
+    let video = match VideoRef::parse_uuid(key) {
+        Some(r) => app.store.video(&r)?,
         None => None,
     };
-    Ok(video.filter(crate::video::visibility::has_public_page))
+    Ok(video.filter(Video::is_viewable))
 }
 
 /// `1:05`, `1:02:03`.
@@ -105,12 +97,12 @@ fn card(app: &App, v: &Video) -> String {
     let doc = crate::api::videos::video_json(app, v, false).unwrap_or(Value::Null);
     let local = doc["isLocal"].as_bool().unwrap_or(true);
     let href = if local {
-        format!("/w/{}", short_uuid(&v.uuid))
+        urls::short_watch_path(&v.uuid)
     } else {
         web_url(&doc["origin"]["watchUrl"])
             .or_else(|| web_url(&doc["url"]))
             .map(str::to_string)
-            .unwrap_or_else(|| format!("/w/{}", short_uuid(&v.uuid)))
+            .unwrap_or_else(|| urls::short_watch_path(&v.uuid))
     };
     let thumb_src = doc["thumbnailPath"]
         .as_str()
@@ -194,7 +186,7 @@ pub async fn home(State(app): State<SharedApp>, Query(q): Query<HomeQuery>) -> R
         Ok(Ok(all)) => all
             .into_iter()
             .map(|(_, v)| v)
-            .filter(|v| v.state == VideoState::Published && v.privacy == 1)
+            .filter(Video::is_listed)
             .collect(),
         Ok(Err(e)) => return internal(&app, e.into()),
         Err(e) => return internal(&app, e.into()),
@@ -253,7 +245,7 @@ fn player_block(app: &App, video: &Video, embed: bool) -> Result<String, WebErro
     let poster = video
         .preview
         .as_ref()
-        .map(|p| format!(" poster=\"/lazy-static/previews/{}\"", esc(p)))
+        .map(|p| format!(" poster=\"{}\"", esc(&urls::preview_path(p))))
         .unwrap_or_default();
     let mut s = format!(
         "<div class=\"player{}\" data-player>\
@@ -281,9 +273,9 @@ fn player_block(app: &App, video: &Video, embed: bool) -> Result<String, WebErro
 /// The watch page of a published video.
 pub fn watch(app: &SharedApp, video: &Video) -> Response {
     let base = &app.public_url;
-    let short = short_uuid(&video.uuid);
-    let page_url = format!("{base}/w/{short}");
-    let embed_url = format!("{base}/videos/embed/{}", video.uuid);
+    let public = PublicUrls::new(base);
+    let page_url = public.short_watch(&video.uuid);
+    let embed_url = public.embed(&video.uuid);
     let player = match player_block(app, video, false) {
         Ok(p) => p,
         Err(e) => return internal(app, e),
@@ -313,12 +305,7 @@ pub fn watch(app: &SharedApp, video: &Video) -> Response {
     meta(&mut head, "property", "og:description", &summary);
     meta(&mut head, "property", "og:url", &page_url);
     if let Some(p) = &video.preview {
-        meta(
-            &mut head,
-            "property",
-            "og:image",
-            &format!("{base}/lazy-static/previews/{p}"),
-        );
+        meta(&mut head, "property", "og:image", &public.preview(p));
         meta(&mut head, "property", "og:image:width", "850");
         meta(&mut head, "property", "og:image:height", "480");
         meta(&mut head, "property", "og:image:alt", &video.name);
@@ -347,7 +334,7 @@ pub fn watch(app: &SharedApp, video: &Video) -> Response {
     ));
     head.push_str(&format!(
         "<link rel=\"alternate\" type=\"application/activity+json\" href=\"{}\">",
-        esc(&format!("{base}/videos/watch/{}", video.uuid))
+        esc(&public.watch(&video.uuid))
     ));
     let published = video.published_at.unwrap_or(video.created_at);
     let mut body = String::from("<article class=\"watch\">");
@@ -467,7 +454,7 @@ pub async fn embed(State(app): State<SharedApp>, Path(key): Path<String>) -> Res
     };
     let body = format!(
         "{player}<a class=\"embed-title\" href=\"{}\" target=\"_blank\" rel=\"noopener\">{}</a>",
-        esc(&format!("{}/w/{}", app.public_url, short_uuid(&video.uuid))),
+        esc(&PublicUrls::new(&app.public_url).short_watch(&video.uuid)),
         esc(&video.name)
     );
     Page {

@@ -10,6 +10,29 @@
 //! that ActivityPub software emits ([`context`], [`expand`], [`rdf`], [`urdna2015`]) and checked
 //! against jsonld.js's output. Remote contexts other than ActivityStreams and security/v1 (both
 //! built in) and JSON-LD features outside that subset give an error, never a pass.
+//!
+//! # Why not the `json-ld` and `ssi-rdf` crates
+//!
+//! Measured with `docs/ld-library-eval/` (`cargo run --release -- 8` there: the
+//! same fixtures through `json-ld` 0.21.4, a local `HashMap` loader with the two built-in
+//! contexts, `futures::executor::block_on`, and `ssi-rdf` 0.1.1's URDNA2015):
+//! - **Output differs from jsonld.js**, so valid signatures would fail: the PeerTube `Create`
+//!   fixture gives `"Description"@EN` where jsonld.js (and this module) give `@en`, so its
+//!   PeerTube signature does not verify; `jsonld-features` differs in 24 lines (language-tag
+//!   case, `12345678901234567890` as `xsd:double` instead of jsonld.js' `xsd:integer`,
+//!   coerced numbers). Mastodon's `Create`, the collection page, the blank-node cycles and the
+//!   signature options come out identical.
+//! - **No work limit in canonicalization**: a clique of blank nodes takes 0.06–0.16 s (6
+//!   nodes), 0.66 s (7) and 6.7 s (8) in `ssi-rdf`, growing factorially, so one small crafted
+//!   activity could hold the inbox thread for minutes; [`urdna2015`] refuses it after 20,000
+//!   N-degree steps ([`LdError::TooComplex`]).
+//! - **Slower and heavier**: 0.7–1.4 ms per canonicalization of Mastodon's `Create` and
+//!   1.0–2.2 ms for PeerTube's, against 0.41 ms and 0.82 ms here (`cargo bench --bench
+//!   ld_signature`, same loaded 2-core machine); 95 crates that Fleuve does not already build,
+//!   2 min 10 s of release build here, about 1.8 MB of binary.
+//!
+//! `sophia_c14n` (RDFC-1.0 with depth and permutation limits) could replace [`urdna2015`]
+//! alone; it was not measured yet.
 
 mod context;
 mod expand;

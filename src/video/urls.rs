@@ -1,0 +1,226 @@
+//! PeerTube's public URLs of a local video, built in one place: the watch page and ActivityPub
+//! id, the short watch page, the embed, images, file metadata, tracker announce URLs, and the
+//! HLS files and torrents wherever the video's privacy puts them (reference/peertube-interop.md
+//! §4.1). The inverse of [`crate::media::layout`], which maps these URLs back to files.
+//!
+//! | video | HLS files | torrents |
+//! |---|---|---|
+//! | public, unlisted | `/static/streaming-playlists/hls/<uuid>/<f>` | `/lazy-static/torrents/<t>` |
+//! | private, internal, password | `/static/streaming-playlists/hls/private/<uuid>/<f>` | the same private directory |
+
+use crate::store::videos::{short_uuid, Video, VideoFile};
+
+/// `/videos/watch/<uuid>`: the watch page, and the video's ActivityPub id.
+pub fn watch_path(uuid: &str) -> String {
+    format!("/videos/watch/{uuid}")
+}
+
+/// `/w/<shortUUID>`: the short watch page.
+pub fn short_watch_path(uuid: &str) -> String {
+    format!("/w/{}", short_uuid(uuid))
+}
+
+/// `/videos/embed/<uuid>`: the embeddable player.
+pub fn embed_path(uuid: &str) -> String {
+    format!("/videos/embed/{uuid}")
+}
+
+/// `/lazy-static/thumbnails/<name>`: a miniature.
+pub fn thumbnail_path(name: &str) -> String {
+    format!("/lazy-static/thumbnails/{name}")
+}
+
+/// `/lazy-static/previews/<name>`: a preview.
+pub fn preview_path(name: &str) -> String {
+    format!("/lazy-static/previews/{name}")
+}
+
+/// URL of a file in a video's HLS directory, public or private.
+pub fn hls_file_url(public_url: &str, uuid: &str, private: bool, file: &str) -> String {
+    let base = public_url.trim_end_matches('/');
+    if private {
+        format!("{base}/static/streaming-playlists/hls/private/{uuid}/{file}")
+    } else {
+        format!("{base}/static/streaming-playlists/hls/{uuid}/{file}")
+    }
+}
+
+/// The tracker URLs torrents and the API announce: the WebSocket tracker (`ws`/`wss` after the
+/// instance's scheme) and the HTTP one.
+pub fn tracker_urls(public_url: &str) -> Vec<String> {
+    let base = public_url.trim_end_matches('/');
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else {
+        format!("ws://{}", base.trim_start_matches("http://"))
+    };
+    vec![
+        format!("{ws}/tracker/socket"),
+        format!("{base}/tracker/announce"),
+    ]
+}
+
+/// The absolute URLs of the instance at `public_url`.
+#[derive(Debug, Clone, Copy)]
+pub struct PublicUrls<'a> {
+    base: &'a str,
+}
+
+impl<'a> PublicUrls<'a> {
+    /// The URLs of the instance at `public_url` (a trailing `/` is ignored).
+    pub fn new(public_url: &'a str) -> PublicUrls<'a> {
+        PublicUrls {
+            base: public_url.trim_end_matches('/'),
+        }
+    }
+
+    /// See [`watch_path`].
+    pub fn watch(&self, uuid: &str) -> String {
+        format!("{}{}", self.base, watch_path(uuid))
+    }
+
+    /// See [`short_watch_path`].
+    pub fn short_watch(&self, uuid: &str) -> String {
+        format!("{}{}", self.base, short_watch_path(uuid))
+    }
+
+    /// See [`embed_path`].
+    pub fn embed(&self, uuid: &str) -> String {
+        format!("{}{}", self.base, embed_path(uuid))
+    }
+
+    /// See [`thumbnail_path`].
+    pub fn thumbnail(&self, name: &str) -> String {
+        format!("{}{}", self.base, thumbnail_path(name))
+    }
+
+    /// See [`preview_path`].
+    pub fn preview(&self, name: &str) -> String {
+        format!("{}{}", self.base, preview_path(name))
+    }
+
+    /// A rendition's ffprobe metadata (`/api/v1/videos/<uuid>/metadata/<file id>`).
+    pub fn file_metadata(&self, uuid: &str, file_id: u64) -> String {
+        format!("{}/api/v1/videos/{uuid}/metadata/{file_id}", self.base)
+    }
+
+    /// See [`tracker_urls`].
+    pub fn trackers(&self) -> Vec<String> {
+        tracker_urls(self.base)
+    }
+
+    /// The URLs of `video`'s files.
+    pub fn files(&self, video: &'a Video) -> FileUrls<'a> {
+        FileUrls::of(self.base, video)
+    }
+}
+
+/// The URLs of one local video's files, where its privacy puts them.
+#[derive(Debug, Clone, Copy)]
+pub struct FileUrls<'a> {
+    base: &'a str,
+    uuid: &'a str,
+    private: bool,
+}
+
+impl<'a> FileUrls<'a> {
+    /// The URLs of `video`'s files on the instance at `public_url`.
+    pub fn of(public_url: &'a str, video: &'a Video) -> FileUrls<'a> {
+        FileUrls {
+            base: public_url.trim_end_matches('/'),
+            uuid: &video.uuid,
+            private: video.files_are_private(),
+        }
+    }
+
+    /// Whether the files are in the private directories.
+    pub fn private(&self) -> bool {
+        self.private
+    }
+
+    /// A file of the HLS directory (master, media playlists, fMP4, segments-sha256).
+    pub fn hls(&self, file: &str) -> String {
+        hls_file_url(self.base, self.uuid, self.private, file)
+    }
+
+    /// A rendition's `.torrent`: in the private HLS directory, else under `public_dir`.
+    fn torrent_in(&self, f: &VideoFile, public_dir: &str) -> String {
+        let name = &f.rendition.torrent_file;
+        if self.private {
+            self.hls(name)
+        } else {
+            format!("{}/{public_dir}/{name}", self.base)
+        }
+    }
+
+    /// A rendition's `.torrent`.
+    pub fn torrent(&self, f: &VideoFile) -> String {
+        self.torrent_in(f, "lazy-static/torrents")
+    }
+
+    /// A rendition's `.torrent` as a download.
+    pub fn torrent_download(&self, f: &VideoFile) -> String {
+        self.torrent_in(f, "download/torrents")
+    }
+
+    /// The webseed (`url-list`) a rendition's torrent carries: its public file URL, or none for
+    /// private files (as PeerTube does).
+    pub fn webseed(&self, f: &VideoFile) -> Option<String> {
+        (!self.private).then(|| self.hls(&f.rendition.media_file))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_and_image_urls() {
+        let urls = PublicUrls::new("https://v.example/");
+        let u = "9c9de5e8-0a1a-4d7b-8e7d-6c1f3c2d5e4f";
+        assert_eq!(urls.watch(u), format!("https://v.example/videos/watch/{u}"));
+        assert_eq!(
+            urls.short_watch(u),
+            format!("https://v.example/w/{}", short_uuid(u))
+        );
+        assert_eq!(urls.embed(u), format!("https://v.example/videos/embed/{u}"));
+        assert_eq!(
+            urls.thumbnail("t.jpg"),
+            "https://v.example/lazy-static/thumbnails/t.jpg"
+        );
+        assert_eq!(
+            urls.preview("p.jpg"),
+            "https://v.example/lazy-static/previews/p.jpg"
+        );
+        assert_eq!(
+            urls.file_metadata(u, 3),
+            format!("https://v.example/api/v1/videos/{u}/metadata/3")
+        );
+        assert_eq!(
+            hls_file_url("http://h/", "u", true, "m.m3u8"),
+            "http://h/static/streaming-playlists/hls/private/u/m.m3u8"
+        );
+        assert_eq!(
+            hls_file_url("http://h", "u", false, "m.m3u8"),
+            "http://h/static/streaming-playlists/hls/u/m.m3u8"
+        );
+    }
+
+    #[test]
+    fn tracker_urls_follow_the_scheme() {
+        assert_eq!(
+            tracker_urls("https://v.example/"),
+            [
+                "wss://v.example/tracker/socket",
+                "https://v.example/tracker/announce"
+            ]
+        );
+        assert_eq!(
+            tracker_urls("http://127.0.0.1:9000"),
+            [
+                "ws://127.0.0.1:9000/tracker/socket",
+                "http://127.0.0.1:9000/tracker/announce"
+            ]
+        );
+    }
+}
