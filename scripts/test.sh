@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 . scripts/setup.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== module graph (no import cycle between feature modules)"
+bash scripts/module-graph.sh
 echo "== cargo clippy"
 cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"

@@ -3,8 +3,8 @@
 //! (axum) can use it from any shard.
 
 use crate::config::Config;
-use crate::engine::blocking::BlockingPool;
 use crate::metrics::Metrics;
+use crate::runtime::blocking::BlockingPool;
 use crate::store::Store;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -72,9 +72,9 @@ pub struct App {
     /// Federation: the delivery queue, the outgoing client, counters.
     pub federation: Arc<crate::federation::Federation>,
     /// Free space on the data directory, as last measured.
-    pub disk: crate::engine::disk::DiskGauge,
+    pub disk: crate::runtime::disk::DiskGauge,
     /// Connection caps, send budget and timeouts (shared by every shard).
-    pub conn_limits: Arc<crate::engine::limits::ConnLimits>,
+    pub conn_limits: Arc<crate::runtime::conn_limits::ConnLimits>,
     /// Video file tokens and the file-move counter the segment servers share.
     pub media_access: Arc<crate::media::access::MediaAccess>,
     /// One writer at a time per video (privacy changes, publication).

@@ -12,11 +12,15 @@ pub mod config;
 pub mod engine;
 pub mod federation;
 pub mod fuzz;
+pub mod html;
 pub mod media;
 pub mod metrics;
+pub mod ratelimit;
+pub mod runtime;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod time;
 pub mod tracker;
 pub mod transcode;
 pub mod uploads;

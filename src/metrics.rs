@@ -38,19 +38,6 @@ impl RouteClass {
             RouteClass::Other => "other",
         }
     }
-
-    /// The class of a request path.
-    pub fn of(path: &str) -> RouteClass {
-        if crate::media::layout::is_media_path(path) {
-            RouteClass::Media
-        } else if path.starts_with("/api/") {
-            RouteClass::Api
-        } else if path == "/metrics" {
-            RouteClass::Metrics
-        } else {
-            RouteClass::Other
-        }
-    }
 }
 
 /// A per-shard series: name, type, help, and how to read it.
@@ -133,6 +120,22 @@ impl Metrics {
     /// All shards.
     pub fn shards(&self) -> &[Arc<ShardMetrics>] {
         &self.shards
+    }
+
+    /// The media cache's part of the admin status: hits and misses of all shards.
+    pub fn cache_status_json(&self) -> serde_json::Value {
+        let (hits, misses) = self.shards.iter().fold((0u64, 0u64), |(h, m), s| {
+            (
+                h + s.cache_hits.load(Relaxed),
+                m + s.cache_misses.load(Relaxed),
+            )
+        });
+        let total = hits + misses;
+        serde_json::json!({
+            "hits": hits,
+            "misses": misses,
+            "hitRate": if total > 0 { Some(hits as f64 / total as f64) } else { None },
+        })
     }
 
     /// Renders the Prometheus text exposition format.
@@ -234,11 +237,6 @@ mod tests {
         assert!(text.contains("fleuve_http_requests_total{route=\"api\",status=\"other\"} 1"));
         assert!(text.contains("fleuve_http_response_bytes_total{route=\"media\"} 150"));
         assert!(text.contains("fleuve_connections_open{shard=\"1\"} 0"));
-        assert_eq!(
-            RouteClass::of("/static/web-videos/a.mp4"),
-            RouteClass::Media
-        );
-        assert_eq!(RouteClass::of("/api/v1/config"), RouteClass::Api);
     }
 
     #[test]

@@ -108,7 +108,10 @@ fn media_probe_in_the_worker_process_agrees() {
                     assert_eq!(a, b, "seed {i} mutation {j}");
                     accepted += 1;
                 }
-                (Err(_), Err(e)) => assert!(!e.contains("crashed"), "seed {i} mutation {j}: {e}"),
+                (Err(_), Err(e)) => assert!(
+                    !e.to_string().contains("crashed"),
+                    "seed {i} mutation {j}: {e}"
+                ),
                 _ => panic!("seed {i} mutation {j}: in-process {here:?}, worker {worker:?}"),
             }
         }

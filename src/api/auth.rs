@@ -9,6 +9,7 @@ use crate::store::tables::{
     RefreshTokenKey, Role, Sequence, TokenRecord, User, UserByNameKey, UserKey,
 };
 use crate::store::{Batch, Durability, Store, StoreError};
+use crate::time::now_secs;
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -32,14 +33,6 @@ pub const ROOT_USER: &str = "root";
 pub const ROOT_PASSWORD_FILE: &str = "root-password";
 /// Minimum password length (PeerTube's).
 const MIN_PASSWORD: usize = 6;
-
-/// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// Creates the local OAuth client, the `root` user and its channel when missing.
 pub fn bootstrap(app: &App) -> anyhow::Result<()> {

@@ -83,7 +83,7 @@ impl From<crate::store::StoreError> for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!(
                         "the server cannot save changes right now ({}); try again later",
-                        crate::engine::disk::client_message(cause)
+                        crate::runtime::disk::client_message(cause)
                     ),
                 )
             }
@@ -92,8 +92,8 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-impl From<crate::engine::blocking::PoolGone> for ApiError {
-    fn from(e: crate::engine::blocking::PoolGone) -> ApiError {
+impl From<crate::runtime::blocking::PoolGone> for ApiError {
+    fn from(e: crate::runtime::blocking::PoolGone) -> ApiError {
         ApiError::internal("blocking pool", e)
     }
 }

@@ -1,14 +1,24 @@
 //! Instance-level endpoints: `GET /api/v1/config` (what PeerTube clients read first), the admin
-//! status (engine, shards, I/O backend) and `/metrics`.
+//! status (each subsystem's part: engine, shards, I/O, federation, connections, store, jobs,
+//! hardware, tracker, cache) and `/metrics`.
 
 use super::auth::AdminUser;
 use crate::app::SharedApp;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::get;
+use axum::{Json, Router};
 use http::{header, HeaderValue};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering::Relaxed;
+
+/// `/api/v1/config`, `/api/v1/admin/status` and `/metrics`.
+pub fn routes() -> Router<SharedApp> {
+    Router::new()
+        .route("/api/v1/config", get(config))
+        .route("/api/v1/admin/status", get(status))
+        .route("/metrics", get(metrics))
+}
 
 /// PeerTube's resolution ladder.
 pub const RESOLUTIONS: [u32; 8] = [144, 240, 360, 480, 720, 1080, 1440, 2160];
@@ -76,7 +86,7 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
             })
         })
         .collect();
-    let mut doc = json!({
+    let doc = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSecs": app.started.elapsed().as_secs(),
         "publicUrl": app.public_url,
@@ -89,9 +99,12 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
         "dataDir": app.data_dir,
         "federation": app.federation.status_json(&app.store),
         "connections": app.conn_limits.status_json(),
-        "store": crate::engine::disk::status_json(&app),
+        "store": crate::runtime::disk::status_json(&app),
+        "jobs": crate::transcode::status::jobs(&app),
+        "hardware": crate::transcode::status::hardware(),
+        "tracker": app.tracker.status_json(),
+        "cache": app.metrics.cache_status_json(),
     });
-    crate::web::admin::extend_status(&app, &mut doc);
     Json(doc)
 }
 
@@ -111,7 +124,7 @@ pub async fn metrics(
     }
     let mut text = app.metrics.render();
     app.conn_limits.render_metrics(&mut text);
-    crate::engine::disk::render_metrics(&app, &mut text);
+    crate::runtime::disk::render_metrics(&app, &mut text);
     app.tracker.render_metrics(&mut text);
     crate::transcode::runner::render_metrics(&app.transcoder, &mut text);
     app.federation.render_metrics(&app.store, &mut text);

@@ -15,8 +15,8 @@
 //!   per-(address, account) limit for it: an administrator behind a shared NAT, or whose account
 //!   is being guessed at from elsewhere, still gets in.
 
-use super::ratelimit::Windows;
 use crate::config::AuthConfig;
+use crate::ratelimit::Windows;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroUsize;
 use std::sync::Mutex;

@@ -10,9 +10,12 @@ use crate::store::videos::{short_uuid, Video};
 use crate::uploads::resumable::{self, ChunkAnswer, Opened};
 use crate::uploads::{multipart, UploadError};
 use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Multipart, Query, State};
+use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::post;
+use axum::{Json, Router};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
@@ -72,6 +75,22 @@ fn created(video: &Video) -> Response {
         "shortUUID": short_uuid(&video.uuid),
     }}))
     .into_response()
+}
+
+/// `/api/v1/videos/upload` (multipart) and `/api/v1/videos/upload-resumable`: bodies here are
+/// not held to the API's body limit (the intake bounds them itself).
+pub fn routes() -> Router<SharedApp> {
+    Router::new()
+        .route(
+            "/api/v1/videos/upload",
+            post(upload_multipart.layer(DefaultBodyLimit::disable())),
+        )
+        .route(
+            "/api/v1/videos/upload-resumable",
+            post(init_resumable)
+                .put(put_chunk.layer(DefaultBodyLimit::disable()))
+                .delete(cancel),
+        )
 }
 
 /// `POST /api/v1/videos/upload-resumable`: starts (or finds) a session.

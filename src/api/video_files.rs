@@ -4,12 +4,12 @@
 //! file comes with an OAuth bearer token instead. The tokens themselves are
 //! [`crate::media::access`]'s.
 
-use super::auth::{now_secs, AuthUser};
+use super::auth::AuthUser;
 use super::error::ApiError;
-use super::users::iso8601;
 use crate::app::SharedApp;
 use crate::store::tables::{AccessTokenKey, FileTokenSecretKey, UserKey};
 use crate::store::{Durability, Store, StoreError};
+use crate::time::{iso8601, now_secs};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;

@@ -16,12 +16,12 @@
 //! moves them back at the next start, before any shard serves. A crash between 3 and 5 is
 //! caught by the start-up federation pass (`outbox::federate_pending`).
 
-use super::auth::now_secs;
 use super::error::ApiError;
 use crate::app::App;
 use crate::media::relocate::{relocate, Relocation, Rendition};
 use crate::store::videos::{Video, VideoKey};
 use crate::store::{Batch, Durability, StoreError};
+use crate::time::now_secs;
 use crate::transcode::p2p::allowlist_of;
 use crate::video::Privacy;
 

@@ -6,7 +6,7 @@
 
 use super::auth::AuthUser;
 use super::error::ApiError;
-use super::users::{account_json, channel_json, iso8601};
+use super::users::{account_json, channel_json};
 use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::tables::{ChannelKey, Role, User, UserKey};
@@ -14,7 +14,8 @@ use crate::store::videos::{
     short_uuid, FileKey, RemoteVideo, Video, VideoByUuidKey, VideoFile, VideoKey, VideoRef,
     VideoState,
 };
-use crate::store::{Batch, Durability};
+use crate::store::{Batch, Durability, StoreError};
+use crate::time::iso8601;
 use crate::video::files::hls_dir;
 use crate::video::urls::{
     embed_path, preview_path, thumbnail_path, tracker_urls, FileUrls, PublicUrls,
@@ -86,7 +87,7 @@ fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
 }
 
 /// A video in PeerTube's shape; `details` adds what `GET /videos/{id}` has beyond the list.
-pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, ApiError> {
+pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, StoreError> {
     if let Some(remote) = &video.remote {
         return Ok(remote_video_json(video, remote, details));
     }

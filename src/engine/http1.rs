@@ -6,10 +6,10 @@
 //! that carries an `Authorization` header and no valid video file token: its OAuth token is
 //! checked off the event loop, on the hyper path.
 
-use super::limits::Activity;
 use crate::media::layout::{is_media_path, is_private_path};
 use crate::media::serve::SegmentServer;
 use crate::metrics::{RouteClass, ShardMetrics};
+use crate::runtime::conn_limits::Activity;
 use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use std::io;

@@ -2,11 +2,9 @@
 //! systemd when it is ready, and shuts everything down in order on SIGINT/SIGTERM (stop
 //! accepting, drain in-flight responses, flush the store).
 
-pub mod blocking;
-pub mod disk;
 pub mod http1;
-pub mod limits;
 pub mod listener;
+pub mod router;
 pub mod shard;
 pub mod systemd;
 pub mod tls;
@@ -15,6 +13,7 @@ use crate::app::{host_of, App, EngineInfo, ShardInfo};
 use crate::config::{Config, IoMode};
 use crate::media::fileio::{choose_backend, IoBackend};
 use crate::metrics::Metrics;
+use crate::runtime::{blocking, conn_limits as limits, disk};
 use crate::store::{DataDirLock, Store};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};

@@ -3,12 +3,12 @@
 //! and cache, and every connection it accepts.
 
 use super::http1;
-use super::limits::{Activity, LogLimiter, Refusal, RequestGuard};
 use crate::app::{ClientAddr, ConnHold, SharedApp};
 use crate::media::fileio::{IoBackend, PreadReader, ReadAt, UringReader, RING_ENTRIES};
 use crate::media::layout::MediaLayout;
 use crate::media::serve::SegmentServer;
 use crate::metrics::{RouteClass, ShardMetrics};
+use crate::runtime::conn_limits::{Activity, LogLimiter, Refusal, RequestGuard};
 use axum::body::Body;
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -115,7 +115,7 @@ impl ShardService {
     ) -> Result<Response<Body>, Infallible> {
         // Counted in flight until the response body is done (the idle timeout waits for it).
         let in_flight = activity.request();
-        let class = RouteClass::of(req.uri().path());
+        let class = route_class(req.uri().path());
         let resp = if class == RouteClass::Media {
             let uri = req.uri();
             let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
@@ -220,7 +220,7 @@ async fn run(
             metrics.clone(),
             app.media_access.clone(),
         )),
-        router: crate::api::router(app.clone()),
+        router: super::router::router(app.clone()),
         metrics: metrics.clone(),
         app: app.clone(),
     });
@@ -429,5 +429,29 @@ impl ConnGuard {
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.0.connections_open.fetch_sub(1, Relaxed);
+    }
+}
+
+/// The metrics class of a request path (the engine knows which paths are the media server's).
+fn route_class(path: &str) -> RouteClass {
+    if crate::media::layout::is_media_path(path) {
+        RouteClass::Media
+    } else if path.starts_with("/api/") {
+        RouteClass::Api
+    } else if path == "/metrics" {
+        RouteClass::Metrics
+    } else {
+        RouteClass::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_paths_are_classed_for_metrics() {
+        assert_eq!(route_class("/static/web-videos/a.mp4"), RouteClass::Media);
+        assert_eq!(route_class("/api/v1/config"), RouteClass::Api);
     }
 }

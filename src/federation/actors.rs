@@ -9,11 +9,11 @@ use super::keys::KeyPair;
 use super::protocol::actor::Actor;
 use super::protocol::video::{ActorKind, ActorRef};
 use super::FederationError;
-use crate::api::users::iso8601;
 use crate::app::{App, SharedApp};
 use crate::store::actors::{ActorKeys, LocalActorKey};
 use crate::store::tables::{ChannelByNameKey, ChannelKey, UserByNameKey, UserKey};
 use crate::store::{Durability, Store};
+use crate::time::iso8601;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use http::{header, HeaderMap, HeaderValue};
@@ -42,7 +42,7 @@ pub fn keys_of(store: &Store, actor: &LocalActor) -> Result<ActorKeys, Federatio
     let record = ActorKeys {
         public_pem: keys.public_pem,
         private_pem: keys.private_pem,
-        created_at: crate::api::auth::now_secs(),
+        created_at: crate::time::now_secs(),
     };
     store.put(&key, &record, Durability::Sync)?;
     tracing::info!(actor = %key.0, "made the actor's RSA-2048 key pair");
@@ -187,8 +187,8 @@ async fn serve_actor(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{n}</title>\
          <link rel=\"alternate\" type=\"application/activity+json\" href=\"{u}\"></head>\
          <body><h1>{n}</h1><p>{u}</p></body></html>",
-        n = crate::api::html_escape(name),
-        u = crate::api::html_escape(&url)
+        n = crate::html::html_escape(name),
+        u = crate::html::html_escape(&url)
     ))
     .into_response())
 }

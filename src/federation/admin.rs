@@ -4,13 +4,12 @@
 use super::discovery::{parse_acct, INSTANCE_ACTOR};
 use super::remote::{self, ActorError};
 use super::{outbox, remote_videos, FederationError};
-use crate::api::auth::AdminUser;
-use crate::api::users::iso8601;
 use crate::app::{host_of, App, SharedApp};
 use crate::store::federation::{
     FollowState, FollowerKey, FollowingKey, RemoteActor, RemoteActorKey,
 };
-use axum::extract::{Path, Query, State};
+use crate::time::iso8601;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::StatusCode;
@@ -112,12 +111,9 @@ fn resolve(app: &App, entry: &str, handle: bool) -> Result<RemoteActor, Federati
     )))
 }
 
-/// `POST /api/v1/server/following`: follow instances (`hosts`) or actors (`handles`).
-pub async fn follow(
-    State(app): State<SharedApp>,
-    _admin: AdminUser,
-    Json(body): Json<FollowBody>,
-) -> Result<Response, FederationError> {
+/// `POST /api/v1/server/following`: follow instances (`hosts`) or actors (`handles`). The API
+/// route checks that the caller is an administrator before it calls this.
+pub async fn follow(app: SharedApp, body: FollowBody) -> Result<Response, FederationError> {
     if !app.config.federation.enabled {
         return Err(FederationError::BadRequest(
             "federation is disabled on this instance (federation.enabled = false)".into(),
@@ -252,11 +248,8 @@ pub async fn followers(
 }
 
 /// `DELETE /api/v1/server/following/{host|name@host}`: unfollow, and drop that host's videos.
-pub async fn unfollow(
-    State(app): State<SharedApp>,
-    _admin: AdminUser,
-    Path(which): Path<String>,
-) -> Result<Response, FederationError> {
+/// The API route checks that the caller is an administrator before it calls this.
+pub async fn unfollow(app: SharedApp, which: String) -> Result<Response, FederationError> {
     let a = app.clone();
     app.pool
         .run(move || -> Result<Response, FederationError> {

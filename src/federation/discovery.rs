@@ -202,7 +202,7 @@ pub async fn host_meta(State(app): State<SharedApp>) -> Response {
          <XRD xmlns=\"http://docs.oasis-open.org/ns/xri/xrd-1.0\">\n  \
          <Link rel=\"lrdd\" type=\"application/xrd+xml\" template=\"{}/.well-known/webfinger?resource={{uri}}\"/>\n\
          </XRD>\n",
-        crate::api::html_escape(&app.public_url)
+        crate::html::html_escape(&app.public_url)
     );
     let mut r = body.into_response();
     r.headers_mut().insert(

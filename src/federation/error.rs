@@ -59,7 +59,7 @@ pub enum FederationError {
     Store(#[from] crate::store::StoreError),
     /// The blocking pool stopped.
     #[error(transparent)]
-    Pool(#[from] crate::engine::blocking::PoolGone),
+    Pool(#[from] crate::runtime::blocking::PoolGone),
     /// Something of ours failed (key generation, a thread): `context` says what was being done.
     #[error("{context}: {detail}")]
     Internal {

@@ -16,7 +16,9 @@
 //! * [`remote_videos`]: other instances' videos, kept from their `Video` objects.
 //! * [`outbox`]: the activities we send (follows, video Create/Update/Delete) and our outboxes.
 //! * [`delivery`]: durable deliveries with per-host bounds, backoff and metrics.
-//! * [`admin`]: PeerTube's `/api/v1/server/following` and `/followers` API.
+//! * [`admin`]: what PeerTube's `/api/v1/server/following` and `/followers` API does (its
+//!   routes are the API's).
+//! * [`routes`]: the federation's HTTP routes.
 //! * [`protocol`]: the activities and objects themselves, as typed serde data (no I/O).
 //! * [`receive`]: what each received activity does, verified then applied, given a
 //!   [`receive::FedContext`] (the store, the settings, the delivery queue).
@@ -39,7 +41,10 @@ pub mod protocol;
 pub mod receive;
 pub mod remote;
 pub mod remote_videos;
+pub mod routes;
 pub mod signature;
+
+pub use routes::routes;
 
 use crate::config::FederationConfig;
 use crate::store::Store;
@@ -82,7 +87,7 @@ pub struct Federation {
     /// Counters.
     pub metrics: FederationMetrics,
     /// Inbox POSTs per remote host.
-    pub inbox_limiter: crate::api::ratelimit::RateLimiter<String>,
+    pub inbox_limiter: crate::ratelimit::RateLimiter<String>,
     /// The delivery queue.
     pub deliveries: delivery::Queue,
     /// Fetches of signers' actors for the inboxes.
@@ -114,7 +119,7 @@ impl Federation {
         Ok(Federation {
             client: http::Client::new(&config),
             key_fetcher: key_fetch::KeyFetcher::new(&config),
-            inbox_limiter: crate::api::ratelimit::RateLimiter::new(
+            inbox_limiter: crate::ratelimit::RateLimiter::new(
                 config.inbox_rate_per_host_per_min,
                 std::time::Duration::from_secs(60),
             ),
@@ -327,15 +332,4 @@ pub fn local_actor_of_url(public_url: &str, url: &str) -> Option<LocalActor> {
     (!n.is_empty() && !n.contains('/')).then(|| LocalActor::Channel(n.to_string()))
 }
 
-/// Unix time now in seconds.
-pub fn now_secs() -> u64 {
-    crate::api::auth::now_secs()
-}
-
-/// Unix time now in milliseconds.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use crate::time::{now_ms, now_secs};

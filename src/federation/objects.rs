@@ -9,11 +9,11 @@ use super::protocol::video::{
     self as pv, ActorKind, ActorRef, Image, Infohash, Link, PropertyValue, Tag,
 };
 use super::FederationError;
-use crate::api::users::iso8601;
 use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::tables::{ChannelKey, UserKey};
 use crate::store::videos::{Video, VideoFile, VideoRef};
+use crate::time::iso8601;
 use crate::transcode::p2p;
 use crate::video::urls::PublicUrls;
 use axum::extract::{Path, State};
@@ -237,36 +237,49 @@ pub async fn video_collection(
     >(&id, None, Vec::new())))
 }
 
-/// `GET /videos/watch/{uuid}` and `GET /w/{shortUUID}`: the `Video` for federation clients; the
-/// watch page for browsers.
+/// What `GET /videos/watch/{uuid}` and `GET /w/{shortUUID}` answer: federation clients get the
+/// `Video` (or a redirect to its origin), browsers the watch page, which the web front end
+/// renders (its route calls [`watch`]).
+pub enum Watch {
+    /// The answer for a federation client, or a redirect to another instance's video.
+    Answer(Response),
+    /// A browser asked for a local video anyone may watch: its watch page.
+    Page(Box<Video>),
+    /// A browser asked for no publicly watchable video: the page that lets a logged-in visitor
+    /// watch a private video that is theirs.
+    Restricted,
+}
+
+/// `GET /videos/watch/{uuid}` and `GET /w/{shortUUID}`: the `Video` for federation clients; for
+/// browsers, which page to show.
 pub async fn watch(
-    State(app): State<SharedApp>,
-    headers: HeaderMap,
-    Path(key): Path<String>,
-) -> Result<Response, FederationError> {
+    app: &SharedApp,
+    headers: &HeaderMap,
+    key: &str,
+) -> Result<Watch, FederationError> {
     // Private, internal and password-protected videos are not federated (PeerTube's
     // `hasPrivacyForFederation`); browsers get the page that lets their owner watch them.
-    let video = find(&app, &key)?.filter(Video::is_viewable);
+    let video = find(app, key)?.filter(Video::is_viewable);
     let Some(video) = video else {
-        if wants_activity_json(&headers) {
+        if wants_activity_json(headers) {
             return Err(FederationError::NotFound(format!("video {key} not found")));
         }
-        return Ok(crate::web::restricted_video_page(&app, &key));
+        return Ok(Watch::Restricted);
     };
     if let Some(r) = &video.remote {
         // Another instance's video: its object and its page are at its origin.
-        let to = if wants_activity_json(&headers) {
+        let to = if wants_activity_json(headers) {
             &r.url
         } else {
             r.watch_url.as_ref().unwrap_or(&r.url)
         };
-        return Ok(Redirect::to(to).into_response());
+        return Ok(Watch::Answer(Redirect::to(to).into_response()));
     }
-    if wants_activity_json(&headers) {
+    if wants_activity_json(headers) {
         let files = app.store.video_files(video.id)?;
-        let mut doc = video_object(&app, &video, &files)?;
+        let mut doc = video_object(app, &video, &files)?;
         doc.context = Some(video_context());
-        return Ok(activity_json(doc));
+        return Ok(Watch::Answer(activity_json(doc)));
     }
-    Ok(crate::web::watch_page(&app, &video))
+    Ok(Watch::Page(Box::new(video)))
 }

@@ -12,7 +12,6 @@ use super::protocol::activity::{
 use super::protocol::collection::{paged, Paged};
 use super::protocol::{video, ObjectRef};
 use super::{key_of_local, now_secs, FederationError, PUBLIC};
-use crate::api::users::iso8601;
 use crate::app::App;
 use crate::store::federation::{
     FollowState, Follower, FollowerKey, Following, FollowingKey, RemoteActor,
@@ -20,6 +19,7 @@ use crate::store::federation::{
 use crate::store::tables::{ChannelKey, UserKey};
 use crate::store::videos::{Video, VideoKey};
 use crate::store::{Durability, Store};
+use crate::time::iso8601;
 use crate::video::urls::PublicUrls;
 use crate::video::Privacy;
 use serde::Serialize;

@@ -465,7 +465,7 @@ mod tests {
         assert_eq!(parse_iso8601("1970-01-01T00:00:00.000Z"), Some(0));
         assert_eq!(parse_iso8601("2025-01-07T10:00:00Z"), Some(1_736_244_000));
         assert_eq!(
-            parse_iso8601(&crate::api::users::iso8601(1_800_000_123)),
+            parse_iso8601(&crate::time::iso8601(1_800_000_123)),
             Some(1_800_000_123)
         );
         assert_eq!(parse_iso8601("yesterday"), None);

@@ -5,13 +5,13 @@
 
 use crate::config::MediaConfig;
 use crate::engine::http1::{parse_head, serialize_head, Head};
-use crate::engine::limits::{Admission, ConnLimits, LimitsConfig};
 use crate::media::access::MediaAccess;
 use crate::media::cache::CHUNK;
 use crate::media::fileio::{ReadAt, ReadFuture};
 use crate::media::layout::MediaLayout;
 use crate::media::serve::{PlanBody, SegmentServer};
 use crate::metrics::ShardMetrics;
+use crate::runtime::conn_limits::{Admission, ConnLimits, LimitsConfig};
 use bytes::Bytes;
 use http::{header, Method, StatusCode};
 use http_body_util::BodyExt;

@@ -6,7 +6,7 @@
 
 use super::cache::CHUNK;
 use super::serve::{RangeBody, SegmentServer, STREAM_THRESHOLD};
-use crate::engine::limits::{Activity, MediaBodyGuard};
+use crate::runtime::conn_limits::{Activity, MediaBodyGuard};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use std::io;

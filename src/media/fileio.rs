@@ -4,7 +4,7 @@
 //! probes it once at start and falls back with one warning.
 
 use crate::config::IoMode;
-use crate::engine::blocking::BlockingPool;
+use crate::runtime::blocking::BlockingPool;
 use bytes::Bytes;
 use std::future::Future;
 use std::io;

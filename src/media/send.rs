@@ -5,7 +5,7 @@
 use super::body::Pieces;
 use super::cache::CHUNK;
 use super::serve::{PlanBody, RangeBody, SegmentServer, STREAM_THRESHOLD};
-use crate::engine::limits::Activity;
+use crate::runtime::conn_limits::Activity;
 use std::io::{self, IoSlice};
 use std::os::unix::fs::MetadataExt;
 use std::rc::Rc;

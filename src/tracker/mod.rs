@@ -94,4 +94,18 @@ impl Tracker {
     pub fn render_metrics(&self, out: &mut String) {
         self.metrics.render(out, self.swarms.counts());
     }
+
+    /// The tracker's part of the admin status: swarms, peers and relayed WebRTC signals.
+    pub fn status_json(&self) -> serde_json::Value {
+        let (torrents, peers, ws_peers) = self.swarms.counts();
+        serde_json::json!({
+            "enabled": self.config.enabled,
+            "private": self.config.private,
+            "swarms": torrents,
+            "peers": peers,
+            "webtorrentPeers": ws_peers,
+            "offersRelayed": self.metrics.offers_relayed.load(Ordering::Relaxed),
+            "answersRelayed": self.metrics.answers_relayed.load(Ordering::Relaxed),
+        })
+    }
 }

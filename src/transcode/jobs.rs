@@ -15,7 +15,7 @@ pub struct JobQueue {
 }
 
 fn now() -> u64 {
-    crate::api::auth::now_secs()
+    crate::time::now_secs()
 }
 
 impl JobQueue {

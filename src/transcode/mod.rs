@@ -18,6 +18,7 @@ pub mod publish;
 pub mod runner;
 pub mod source;
 pub mod space;
+pub mod status;
 pub mod worker;
 pub mod write_check;
 

@@ -155,7 +155,7 @@ pub fn publish(
             batch.put(store, &key, &entry)?;
         }
     }
-    let now = crate::api::auth::now_secs();
+    let now = crate::time::now_secs();
     video.state = VideoState::Published;
     video.published_at = Some(now);
     video.updated_at = now;

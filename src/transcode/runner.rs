@@ -372,7 +372,7 @@ impl Transcoder {
     }
 
     /// Writes a job's new state, retrying while the store is read-only: it reopens by itself once
-    /// the disk has room (`engine::disk`), and a job left `running` in the store would wait for
+    /// the disk has room (`runtime::disk`), and a job left `running` in the store would wait for
     /// a restart. None if it could not be written (logged; the next start recovers the job).
     fn record<T>(&self, what: &str, write: impl Fn() -> Result<T, StoreError>) -> Option<T> {
         let mut warned = false;
@@ -402,7 +402,7 @@ impl Transcoder {
             let id = v.id;
             v.state = VideoState::TranscodingFailed;
             v.error = Some(reason.to_string());
-            v.updated_at = crate::api::auth::now_secs();
+            v.updated_at = crate::time::now_secs();
             if let Err(e) = self.store.put(&VideoKey(id), &v, Durability::Sync) {
                 tracing::error!(error = %e, "cannot mark the video failed");
             }

@@ -101,10 +101,46 @@ pub fn probe_main(file: &Path, options: &PlanOptions, out: &mut dyn Write) -> i3
     let report = probe_report(file, options, &fleuve_hw::discover());
     let (line, code) = match report {
         Ok(r) => (serde_json::json!({ "ok": r }), 0),
-        Err(e) => (serde_json::json!({ "error": e }), 1),
+        Err(e) => (serde_json::json!({ "error": e.to_string() }), 1),
     };
     let _ = writeln!(out, "{line}");
     code
+}
+
+/// Why an upload could not be probed and planned: what `fleuve worker --probe` reports (as
+/// text, on its output) and what its parent makes of the prober's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadProbeError {
+    /// libavformat could not read the file.
+    #[error(transparent)]
+    Probe(#[from] super::probe::ProbeError),
+    /// The file has no video stream.
+    #[error("the file has no video stream (audio-only files are not supported)")]
+    NoVideo,
+    /// The ladder cannot be planned (a source over the caps, among others).
+    #[error(transparent)]
+    Plan(#[from] super::ladder::PlanError),
+    /// The duration is unknown or zero.
+    #[error("the file's duration is unknown or zero")]
+    NoDuration,
+    /// The planner options could not be passed to the prober.
+    #[error("cannot pass the plan options: {0}")]
+    Options(serde_json::Error),
+    /// The prober could not be started.
+    #[error("cannot start the probe: {0}")]
+    Spawn(std::io::Error),
+    /// The prober died of a signal (a crash, or a limit reached).
+    #[error("probing the file crashed the prober (signal {0})")]
+    Crashed(i32),
+    /// The prober exited without an answer.
+    #[error("the prober gave no answer")]
+    NoAnswer,
+    /// The prober refused the file, for the reason it gives.
+    #[error("{0}")]
+    Refused(String),
+    /// The prober's report could not be read.
+    #[error("bad probe report: {0}")]
+    BadReport(serde_json::Error),
 }
 
 /// Probes an upload and plans its ladder with `options` on `hw`: what `fleuve worker --probe`
@@ -113,14 +149,12 @@ pub fn probe_report(
     file: &Path,
     options: &PlanOptions,
     hw: &fleuve_hw::Inventory,
-) -> Result<ProbeReport, String> {
-    let source = super::probe::probe(file).map_err(|e| e.to_string())?;
-    let video = source.video.clone().ok_or_else(|| {
-        "the file has no video stream (audio-only files are not supported)".to_string()
-    })?;
-    let ladder = plan(&source, options, hw).map_err(|e| e.to_string())?;
+) -> Result<ProbeReport, UploadProbeError> {
+    let source = super::probe::probe(file)?;
+    let video = source.video.clone().ok_or(UploadProbeError::NoVideo)?;
+    let ladder = plan(&source, options, hw)?;
     if source.duration_secs.is_nan() || source.duration_secs <= 0.0 {
-        return Err("the file's duration is unknown or zero".into());
+        return Err(UploadProbeError::NoDuration);
     }
     Ok(ProbeReport {
         duration: source.duration_secs,
@@ -158,10 +192,9 @@ pub fn probe_isolated(
     exe: &Path,
     file: &Path,
     options: &PlanOptions,
-) -> Result<ProbeReport, String> {
+) -> Result<ProbeReport, UploadProbeError> {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
-    let plan_json =
-        serde_json::to_string(options).map_err(|e| format!("cannot pass the plan options: {e}"))?;
+    let plan_json = serde_json::to_string(options).map_err(UploadProbeError::Options)?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("worker")
         .arg("--probe")
@@ -177,24 +210,22 @@ pub fn probe_isolated(
             set_child_limits(&[(libc::RLIMIT_CPU, 60), (libc::RLIMIT_AS, 4u64 << 30)])
         });
     }
-    let output = cmd
-        .output()
-        .map_err(|e| format!("cannot start the probe: {e}"))?;
+    let output = cmd.output().map_err(UploadProbeError::Spawn)?;
     let text = String::from_utf8_lossy(&output.stdout);
     let value: serde_json::Value = match serde_json::from_str(text.trim()) {
         Ok(v) => v,
         Err(_) => {
             return Err(match output.status.signal() {
-                Some(sig) => format!("probing the file crashed the prober (signal {sig})"),
-                None => "the prober gave no answer".to_string(),
+                Some(sig) => UploadProbeError::Crashed(sig),
+                None => UploadProbeError::NoAnswer,
             })
         }
     };
     if let Some(e) = value.get("error").and_then(|e| e.as_str()) {
-        return Err(e.to_string());
+        return Err(UploadProbeError::Refused(e.to_string()));
     }
     serde_json::from_value(value.get("ok").cloned().unwrap_or_default())
-        .map_err(|e| format!("bad probe report: {e}"))
+        .map_err(UploadProbeError::BadReport)
 }
 
 /// Runs the job of `spec`, reporting to `out`. Returns the process exit code.

@@ -224,7 +224,7 @@ pub fn check_concurrency(app: &App, user: u64, counts_itself: bool) -> Result<()
 pub async fn check_room(app: &crate::app::SharedApp, incoming: u64) -> Result<(), UploadError> {
     let a = app.clone();
     app.pool
-        .run(move || crate::engine::disk::room_for(&a, incoming))
+        .run(move || crate::runtime::disk::room_for(&a, incoming))
         .await?
         .map_err(|why| {
             tracing::warn!(reason = %why, "upload refused for lack of disk space");

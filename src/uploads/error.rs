@@ -1,7 +1,7 @@
 //! Why an upload was refused or failed, in the intake's own terms; the API edge
 //! ([`crate::api::uploads`]) maps each case to its HTTP status and PeerTube's error shape.
 
-use crate::engine::blocking::PoolGone;
+use crate::runtime::blocking::PoolGone;
 use crate::store::StoreError;
 
 /// An upload refused or failed. Each message names the value at fault and is safe to show

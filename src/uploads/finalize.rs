@@ -35,7 +35,9 @@ pub async fn register_video(
         .await?
         .map_err(|why| {
             // The prober names the staged file by its server path; the client knows it by name.
-            let why = why.replace(&path.display().to_string(), filename);
+            let why = why
+                .to_string()
+                .replace(&path.display().to_string(), filename);
             UploadError::NotAVideo(format!("{filename}: not a usable video: {why}"))
         })?;
     let uuid = uuid::Uuid::new_v4().hyphenated().to_string();

@@ -34,10 +34,4 @@ fn uploads_dir(app: &App) -> PathBuf {
     app.data_dir.join("tmp").join("uploads")
 }
 
-/// Unix seconds now (session timestamps).
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub(crate) use crate::time::now_secs;

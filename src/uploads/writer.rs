@@ -5,7 +5,7 @@
 //! [`UploadError::NoRoom`] (507); a body longer than its limit keeps none of its bytes.
 
 use super::UploadError;
-use crate::engine::blocking::BlockingPool;
+use crate::runtime::blocking::BlockingPool;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use std::fs::{File, OpenOptions};
@@ -59,8 +59,8 @@ impl From<UploadError> for WriteError {
     }
 }
 
-impl From<crate::engine::blocking::PoolGone> for WriteError {
-    fn from(e: crate::engine::blocking::PoolGone) -> WriteError {
+impl From<crate::runtime::blocking::PoolGone> for WriteError {
+    fn from(e: crate::runtime::blocking::PoolGone) -> WriteError {
         WriteError::Failed(e.into())
     }
 }

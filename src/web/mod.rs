@@ -5,22 +5,27 @@
 //! Pages are plain HTML with one stylesheet; JavaScript only drives the player, the uploader and
 //! the pages behind login (they read the API with the OAuth token kept in `sessionStorage`).
 
-pub mod admin;
 pub mod assets;
+pub mod error;
 mod html;
 mod oembed;
 mod pages;
 
 use crate::app::SharedApp;
-use crate::store::videos::Video;
+use crate::federation::objects::{self, Watch};
+use crate::federation::FederationError;
+use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use http::HeaderMap;
 
-/// The routes of the pages and assets, merged into the API router of every shard.
+/// The routes of the pages and assets (and of the watch URLs, which federation clients share).
 pub fn routes() -> Router<SharedApp> {
     Router::new()
         .route("/", get(pages::home))
+        .route("/videos/watch/{id}", get(watch))
+        .route("/w/{id}", get(watch))
         .route("/videos/embed/{id}", get(pages::embed))
         .route("/upload", get(pages::upload))
         .route("/login", get(pages::login))
@@ -30,14 +35,18 @@ pub fn routes() -> Router<SharedApp> {
         .route("/assets/vendor/{name}", get(assets::vendor))
 }
 
-/// The watch page of a published video (`/w/{shortUUID}` and `/videos/watch/{uuid}` when a
-/// browser asks; federation clients get the ActivityPub object instead).
-pub fn watch_page(app: &SharedApp, video: &Video) -> Response {
-    pages::watch(app, video)
-}
-
-/// The 404 page a browser gets for a watch URL of no publicly watchable video (with the script
-/// that lets a logged-in visitor watch a private video that is theirs).
-pub fn restricted_video_page(app: &SharedApp, key: &str) -> Response {
-    pages::restricted_video(app, key)
+/// `GET /videos/watch/{uuid}` and `GET /w/{shortUUID}`: federation decides what a federation
+/// client gets (the `Video`, or a redirect to its origin); browsers get the watch page of a
+/// published video, or the 404 page that lets a logged-in visitor watch a private video that is
+/// theirs.
+async fn watch(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Result<Response, FederationError> {
+    Ok(match objects::watch(&app, &headers, &key).await? {
+        Watch::Answer(response) => response,
+        Watch::Page(video) => pages::watch(&app, &video),
+        Watch::Restricted => pages::restricted_video(&app, &key),
+    })
 }

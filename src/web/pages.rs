@@ -2,8 +2,8 @@
 //! and the shells of the login, upload and admin pages, whose content their scripts fetch with
 //! the user's token.
 
+use super::error::WebError;
 use super::html::{esc, script_json, Nav, Page};
-use crate::api::error::ApiError;
 use crate::app::{App, SharedApp};
 use crate::store::tables::{ChannelKey, UserKey};
 use crate::store::videos::{Video, VideoKey, VideoRef};
@@ -19,7 +19,7 @@ const PAGE_SIZE: usize = 24;
 
 /// A video anyone may watch (published; public or unlisted) by uuid (with or without hyphens)
 /// or short uuid.
-pub fn find_public(app: &App, key: &str) -> Result<Option<Video>, ApiError> {
+pub fn find_public(app: &App, key: &str) -> Result<Option<Video>, WebError> {
     let video = match VideoRef::parse_uuid(key) {
         Some(r) => app.store.video(&r)?,
         None => None,
@@ -39,7 +39,7 @@ fn duration(secs: f64) -> String {
 
 /// `2026-11-26`.
 fn date(secs: u64) -> String {
-    crate::api::users::iso8601(secs)
+    crate::time::iso8601(secs)
         .split('T')
         .next()
         .unwrap_or_default()
@@ -75,7 +75,7 @@ fn error_page(app: &App, status: StatusCode, title: &str, text: &str) -> Respons
     .render_with(app, status)
 }
 
-fn internal(app: &App, e: ApiError) -> Response {
+fn internal(app: &App, e: WebError) -> Response {
     tracing::error!(error = ?e, "page failed");
     error_page(
         app,
@@ -132,7 +132,7 @@ fn card(app: &App, v: &Video) -> String {
         dur = duration(v.duration),
         name = esc(&v.name),
         author = esc(&author),
-        iso = crate::api::users::iso8601(published),
+        iso = crate::time::iso8601(published),
         date = date(published),
     )
 }
@@ -240,7 +240,7 @@ pub async fn home(State(app): State<SharedApp>, Query(q): Query<HomeQuery>) -> R
 }
 
 /// The player markup and the video's API document for `player.js`.
-fn player_block(app: &App, video: &Video, embed: bool) -> Result<String, ApiError> {
+fn player_block(app: &App, video: &Video, embed: bool) -> Result<String, WebError> {
     let doc = crate::api::videos::video_json(app, video, true)?;
     let poster = video
         .preview
@@ -346,7 +346,7 @@ pub fn watch(app: &SharedApp, video: &Video) -> Response {
     body.push_str(&format!(
         "<p class=\"watch-meta\">{} · <time datetime=\"{}\">{}</time> · {}</p>",
         esc(&author(app, video)),
-        crate::api::users::iso8601(published),
+        crate::time::iso8601(published),
         date(published),
         duration(video.duration)
     ));

@@ -164,7 +164,7 @@ pub fn sign(
     let mut sig = Map::new();
     sig.insert("type".into(), SIGNATURE_TYPE.into());
     sig.insert("creator".into(), creator.into());
-    sig.insert("created".into(), crate::api::users::iso8601(secs).into());
+    sig.insert("created".into(), crate::time::iso8601(secs).into());
     let data = signed_data(&doc, &sig)?;
     let value = sign_bytes(data.as_bytes(), key).map_err(|e| LdError::Sign(e.to_string()))?;
     sig.insert("signatureValue".into(), BASE64.encode(value).into());

@@ -1,18 +1,17 @@
-//! What the admin page shows beyond the engine: transcode jobs (running ones with each rung's
-//! encoder and frame rate, recent ones with the encoder each rung ended on), the hardware found,
-//! tracker swarms and peers, and the media cache hit rate. Added to `GET /api/v1/admin/status`.
+//! The transcoder's part of the admin status (`GET /api/v1/admin/status`): its jobs (running
+//! ones with each rung's encoder and frame rate, recent ones with the encoder each rung ended on)
+//! and the hardware it plans with.
 
 use crate::app::App;
 use crate::store::tables::{Job, JobState};
 use serde_json::{json, Value};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::OnceLock;
 
 /// Recent finished jobs listed.
 const RECENT_JOBS: usize = 10;
 
 /// The hardware inventory, probed once per process (probing opens devices and NVML).
-fn hardware() -> &'static Value {
+pub fn hardware() -> &'static Value {
     static HW: OnceLock<Value> = OnceLock::new();
     HW.get_or_init(|| {
         let inv = fleuve_hw::discover();
@@ -55,16 +54,13 @@ fn job_json(app: &App, job: &Job) -> Value {
         "state": format!("{:?}", job.state).to_lowercase(),
         "attempts": job.attempts,
         "error": job.last_error,
-        "updatedAt": crate::api::users::iso8601(job.updated_at),
+        "updatedAt": crate::time::iso8601(job.updated_at),
         "rungs": rungs_of(app, &job.video_uuid),
     })
 }
 
-/// Adds `jobs`, `hardware`, `tracker` and `cache` to the admin status document.
-pub fn extend_status(app: &App, status: &mut Value) {
-    let Some(doc) = status.as_object_mut() else {
-        return;
-    };
+/// The `jobs` of the admin status: counts per state, running, queued and recent jobs.
+pub fn jobs(app: &App) -> Value {
     let queue = app.transcoder.queue();
     let mut counts = serde_json::Map::new();
     for state in [
@@ -108,42 +104,10 @@ pub fn extend_status(app: &App, status: &mut Value) {
         .take(RECENT_JOBS)
         .map(|j| job_json(app, j))
         .collect();
-    doc.insert(
-        "jobs".into(),
-        json!({
-            "counts": counts,
-            "running": running,
-            "queued": queued,
-            "recent": recent.iter().map(|j| job_json(app, j)).collect::<Vec<_>>(),
-        }),
-    );
-    doc.insert("hardware".into(), hardware().clone());
-    let (torrents, peers, ws_peers) = app.tracker.swarms.counts();
-    doc.insert(
-        "tracker".into(),
-        json!({
-            "enabled": app.config.tracker.enabled,
-            "private": app.config.tracker.private,
-            "swarms": torrents,
-            "peers": peers,
-            "webtorrentPeers": ws_peers,
-            "offersRelayed": app.tracker.metrics.offers_relayed.load(Relaxed),
-            "answersRelayed": app.tracker.metrics.answers_relayed.load(Relaxed),
-        }),
-    );
-    let (hits, misses) = app.metrics.shards().iter().fold((0u64, 0u64), |(h, m), s| {
-        (
-            h + s.cache_hits.load(Relaxed),
-            m + s.cache_misses.load(Relaxed),
-        )
-    });
-    let total = hits + misses;
-    doc.insert(
-        "cache".into(),
-        json!({
-            "hits": hits,
-            "misses": misses,
-            "hitRate": if total > 0 { Some(hits as f64 / total as f64) } else { None },
-        }),
-    );
+    json!({
+        "counts": counts,
+        "running": running,
+        "queued": queued,
+        "recent": recent.iter().map(|j| job_json(app, j)).collect::<Vec<_>>(),
+    })
 }
