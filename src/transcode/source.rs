@@ -201,6 +201,7 @@ unsafe extern "C" fn open_only_the_source(
 mod tests {
     use super::*;
     use crate::transcode::testclip::{clip, generate};
+    use std::path::PathBuf;
 
     fn refused(path: &Path) -> String {
         match open(path) {
@@ -261,6 +262,7 @@ mod tests {
     fn playlists_lists_and_images_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let hls = playlist_of_a_secret(dir.path(), "innocent.mp4");
+        let ts = dir.path().join("secret.ts");
         assert_eq!(refused(&hls), "hls");
         let message = open(&hls).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(
