@@ -158,15 +158,26 @@ impl Open<'_> {
     }
 }
 
+/// Bytes all memtables together may hold before the largest is flushed.
+const MEMTABLES_TOTAL: usize = 32 << 20;
+/// Bytes one column family's memtable may hold before it is flushed.
+const MEMTABLE_PER_CF: usize = 8 << 20;
+
 fn open_db(path: &Path) -> Result<DB, StoreError> {
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_keep_log_file_num(4);
-    opts.set_max_total_wal_size(64 << 20);
+    // Memtables are memory that only a flush gives back. Metadata is small and written slowly,
+    // so bound them for the whole store (RocksDB's defaults allow 64 MiB per column family,
+    // over a GiB for our sixteen): past the total, the largest memtable is flushed.
+    opts.set_db_write_buffer_size(MEMTABLES_TOTAL);
+    opts.set_max_total_wal_size(MEMTABLES_TOTAL as u64);
+    let mut cf_opts = Options::default();
+    cf_opts.set_write_buffer_size(MEMTABLE_PER_CF);
     let cfs = Cf::ALL
         .iter()
-        .map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
+        .map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_opts.clone()));
     DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::Open {
         path: path.to_owned(),
         message: e.into_string(),
