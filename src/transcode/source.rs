@@ -201,6 +201,7 @@ unsafe extern "C" fn open_only_the_source(
 mod tests {
     use super::*;
     use crate::transcode::testclip::{clip, generate};
+    use std::path::PathBuf;
 
     fn refused(path: &Path) -> String {
         match open(path) {
@@ -268,6 +269,8 @@ mod tests {
             "{message}"
         );
 
+        // The fixture's segment, listed again by an ffconcat file.
+        let ts = dir.path().join("secret.ts");
         let concat = dir.path().join("list.mp4");
         std::fs::write(
             &concat,

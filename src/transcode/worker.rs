@@ -166,8 +166,6 @@ pub fn probe_report(
     })
 }
 
-/// Runs `exe worker --probe file` with a CPU-time and memory limit and returns its report;
-
 /// Sets resource limits (`RLIMIT_*`, value; 0 = leave as is) in a forked child before exec, for
 /// the worker and the probe. Async-signal-safe: setrlimit only, nothing allocated.
 pub(crate) fn set_child_limits(limits: &[(libc::__rlimit_resource_t, u64)]) -> std::io::Result<()> {
@@ -187,6 +185,7 @@ pub(crate) fn set_child_limits(limits: &[(libc::__rlimit_resource_t, u64)]) -> s
     Ok(())
 }
 
+/// Runs `exe worker --probe file` with a CPU-time and memory limit and returns its report;
 /// `options` are the server's planner options (its caps on sources included).
 pub fn probe_isolated(
     exe: &Path,
