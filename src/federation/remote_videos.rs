@@ -8,12 +8,10 @@ use super::{id_of, FederationError};
 use crate::app::host_of;
 use crate::store::federation::RemoteVideoUrlKey;
 use crate::store::tables::Sequence;
-use crate::store::videos::{
-    InfohashEntry, InfohashKey, RemoteFile, RemoteVideo, Video, VideoByUuidKey, VideoKey,
-    VideoState,
-};
+use crate::store::videos::{InfohashEntry, InfohashKey, VideoByUuidKey, VideoKey};
 use crate::store::{Batch, Durability, Store};
-use crate::video::Privacy;
+use crate::video::record::{RemoteFile, RemoteVideo};
+use crate::video::{Privacy, Video, VideoState};
 use serde_json::Value;
 
 /// A `Video` object checked and reduced to what we keep.
