@@ -474,7 +474,7 @@ fn open_video_decoder(
                     Err(e) => why = Some(format!("{accel:?} decoder: {e}")),
                 }
             }
-            Err(e) => why = Some(e),
+            Err(e) => why = Some(e.to_string()),
         }
         tracing::warn!(
             reason = why.as_deref().unwrap_or_default(),
