@@ -34,6 +34,10 @@ pub enum ConfigError {
     },
 }
 
+/// File, in the data dir, holding the generated root password: the server writes it at first
+/// start and the client CLI reads it (`--data-dir`).
+pub const ROOT_PASSWORD_FILE: &str = "root-password";
+
 /// The whole configuration. Field docs are the reference for `docs/configuration.md`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

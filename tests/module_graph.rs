@@ -20,4 +20,13 @@ fn feature_modules_have_no_import_cycle() {
     assert!(text.contains("cycles: none"), "{text}");
     // The graph is read, not empty: the edges the layering relies on are seen.
     assert!(text.contains("engine      -> api"), "{text}");
+    // The video domain is plain data below the store: the store uses it, never the reverse.
+    let uses = |m: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{m} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(uses("store").contains("video"), "{text}");
+    assert!(!uses("video").contains("store"), "{text}");
 }

@@ -4,6 +4,7 @@
 
 use super::error::ApiError;
 use crate::app::{App, ClientAddr, SharedApp};
+use crate::config::ROOT_PASSWORD_FILE;
 use crate::store::tables::{
     AccessTokenKey, Channel, ChannelByNameKey, ChannelKey, LocalClientKey, OAuthClient,
     RefreshTokenKey, Role, Sequence, TokenRecord, User, UserByNameKey, UserKey,
@@ -29,8 +30,6 @@ use std::os::unix::fs::OpenOptionsExt;
 
 /// Name of the first account.
 pub const ROOT_USER: &str = "root";
-/// File, in the data dir, holding a generated root password.
-pub const ROOT_PASSWORD_FILE: &str = "root-password";
 /// Minimum password length (PeerTube's).
 const MIN_PASSWORD: usize = 6;
 

@@ -6,9 +6,10 @@
 use super::auth::AuthUser;
 use super::error::ApiError;
 use crate::app::SharedApp;
-use crate::store::videos::{short_uuid, Video};
 use crate::uploads::resumable::{self, ChunkAnswer, Opened};
 use crate::uploads::{multipart, UploadError};
+use crate::video::ident::short_uuid;
+use crate::video::Video;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{Multipart, Query, State};

@@ -46,7 +46,7 @@ pub async fn token(
         .await??;
     let (key, video) = video;
     let video = match video {
-        Some(v) if v.may_see(Some(&auth.user)) => v,
+        Some(v) if v.may_see(Some(auth.user.viewer())) => v,
         _ => return Err(ApiError::not_found(format!("video {key} not found"))),
     };
     if video.remote.is_some() {
@@ -54,7 +54,7 @@ pub async fn token(
             "video {key} is another instance's; its files are served there"
         )));
     }
-    if !video.may_read_files(Some(&auth.user)) {
+    if !video.may_read_files(Some(auth.user.viewer())) {
         return Err(ApiError::forbidden(format!(
             "user {:?} may not read the files of video {key}",
             auth.user.username
@@ -106,7 +106,7 @@ pub async fn oauth_may_read(app: &SharedApp, authorization: &HeaderValue, uuid: 
             let Some(video) = a.store.video_by_uuid(&uuid)? else {
                 return Ok(false);
             };
-            Ok(video.is_local() && video.may_read_files(Some(&user)))
+            Ok(video.is_local() && video.may_read_files(Some(user.viewer())))
         })
         .await;
     match checked {

@@ -19,11 +19,12 @@
 use super::error::ApiError;
 use crate::app::App;
 use crate::media::relocate::{relocate, Relocation, Rendition};
-use crate::store::videos::{Video, VideoKey};
+use crate::store::videos::VideoKey;
 use crate::store::{Batch, Durability, StoreError};
 use crate::time::now_secs;
 use crate::transcode::p2p::allowlist_of;
 use crate::video::Privacy;
+use crate::video::Video;
 
 /// The fields `PUT /api/v1/videos/{id}` may change, already checked.
 #[derive(Debug, Default, Clone)]

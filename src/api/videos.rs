@@ -10,17 +10,16 @@ use super::users::{account_json, channel_json};
 use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::tables::{ChannelKey, Role, User, UserKey};
-use crate::store::videos::{
-    short_uuid, FileKey, RemoteVideo, Video, VideoByUuidKey, VideoFile, VideoKey, VideoRef,
-    VideoState,
-};
+use crate::store::videos::{FileKey, VideoByUuidKey, VideoKey};
 use crate::store::{Batch, Durability, StoreError};
 use crate::time::iso8601;
 use crate::video::files::hls_dir;
+use crate::video::ident::short_uuid;
+use crate::video::record::RemoteVideo;
 use crate::video::urls::{
     embed_path, preview_path, thumbnail_path, tracker_urls, FileUrls, PublicUrls,
 };
-use crate::video::Privacy;
+use crate::video::{Privacy, Video, VideoFile, VideoRef, VideoState};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -325,7 +324,9 @@ pub async fn get(
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     match find(&app, &key)? {
-        Some(v) if v.may_see(viewer.0.as_ref()) => Ok(Json(video_json(&app, &v, true)?)),
+        Some(v) if v.may_see(viewer.0.as_ref().map(User::viewer)) => {
+            Ok(Json(video_json(&app, &v, true)?))
+        }
         _ => Err(ApiError::not_found(format!("video {key} not found"))),
     }
 }

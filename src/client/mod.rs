@@ -340,7 +340,7 @@ fn password(opts: &Options) -> Result<String, ClientError> {
                 .into(),
         ));
     };
-    let path = dir.join(crate::api::auth::ROOT_PASSWORD_FILE);
+    let path = dir.join(crate::config::ROOT_PASSWORD_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         ClientError::Credentials(format!(
             "cannot read {}: {e}; pass --token or set FLEUVE_ROOT_PASSWORD",

@@ -5,7 +5,8 @@
 use super::FederationError;
 use crate::app::{App, SharedApp};
 use crate::store::tables::{ChannelByNameKey, UserByNameKey};
-use crate::store::videos::{VideoKey, VideoState};
+use crate::store::videos::VideoKey;
+use crate::video::VideoState;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue};

@@ -17,11 +17,12 @@ use crate::store::federation::{
     FollowState, Follower, FollowerKey, Following, FollowingKey, RemoteActor,
 };
 use crate::store::tables::{ChannelKey, UserKey};
-use crate::store::videos::{Video, VideoKey};
+use crate::store::videos::VideoKey;
 use crate::store::{Durability, Store};
 use crate::time::iso8601;
 use crate::video::urls::PublicUrls;
 use crate::video::Privacy;
+use crate::video::Video;
 use serde::Serialize;
 use std::collections::BTreeSet;
 

@@ -8,12 +8,11 @@ use super::{id_of, FederationError};
 use crate::app::host_of;
 use crate::store::federation::RemoteVideoUrlKey;
 use crate::store::tables::Sequence;
-use crate::store::videos::{
-    InfohashEntry, InfohashKey, RemoteFile, RemoteVideo, Video, VideoByUuidKey, VideoKey,
-    VideoState,
-};
+use crate::store::videos::{InfohashEntry, InfohashKey, VideoByUuidKey, VideoKey};
 use crate::store::{Batch, Durability, Store};
-use crate::video::Privacy;
+use crate::time::parse_iso8601;
+use crate::video::record::{RemoteFile, RemoteVideo};
+use crate::video::{Privacy, Video, VideoState};
 use serde_json::Value;
 
 /// A `Video` object checked and reduced to what we keep.
@@ -37,43 +36,6 @@ pub struct Parsed {
     pub aspect_ratio: Option<f64>,
     /// The rest.
     pub remote: RemoteVideo,
-}
-
-/// Unix seconds of an ISO 8601 UTC timestamp (`2025-01-01T00:00:00.000Z`, offset `+00:00` too).
-pub fn parse_iso8601(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-');
-    let y: i64 = d.next()?.parse().ok()?;
-    let m: i64 = d.next()?.parse().ok()?;
-    let day: i64 = d.next()?.parse().ok()?;
-    let time = time.trim_end_matches('Z').trim_end_matches("+00:00");
-    let time = time.split('.').next()?;
-    let mut t = time.split(':');
-    let hh: i64 = t.next()?.parse().ok()?;
-    let mm: i64 = t.next()?.parse().ok()?;
-    let ss: i64 = t.next().unwrap_or("0").parse().ok()?;
-    // Four-digit years (what `Date.toISOString` writes for them); larger ones overflowed the
-    // arithmetic below.
-    let in_range = (0..=9999).contains(&y)
-        && (1..=12).contains(&m)
-        && (1..=31).contains(&day)
-        && (0..=23).contains(&hh)
-        && (0..=59).contains(&mm)
-        && (0..=60).contains(&ss);
-    if !in_range {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    u64::try_from(secs).ok()
 }
 
 fn is_http_url(u: &str) -> bool {
@@ -459,27 +421,6 @@ pub fn object_id(activity: &Value) -> Option<&str> {
 mod tests {
     use super::*;
     use crate::federation::PUBLIC;
-
-    #[test]
-    fn iso_dates() {
-        assert_eq!(parse_iso8601("1970-01-01T00:00:00.000Z"), Some(0));
-        assert_eq!(parse_iso8601("2025-01-07T10:00:00Z"), Some(1_736_244_000));
-        assert_eq!(
-            parse_iso8601(&crate::time::iso8601(1_800_000_123)),
-            Some(1_800_000_123)
-        );
-        assert_eq!(parse_iso8601("yesterday"), None);
-        // Out-of-range fields, huge years among them (they overflowed: found by fuzzing).
-        for bad in [
-            "24000008050025-01-02T03:04:05.678Z",
-            "-9223372036854775808-01-01T00:00:00Z",
-            "2025-01-01T-1:00:00Z",
-            "2025-01-01T00:00:-5Z",
-            "2025-13-01T00:00:00Z",
-        ] {
-            assert_eq!(parse_iso8601(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn durations_are_a_number_of_seconds() {

@@ -81,8 +81,8 @@ pub struct Rendition {
     pub torrent_file: String,
 }
 
-impl From<&crate::store::videos::VideoFile> for Rendition {
-    fn from(f: &crate::store::videos::VideoFile) -> Rendition {
+impl From<&crate::video::VideoFile> for Rendition {
+    fn from(f: &crate::video::VideoFile) -> Rendition {
         Rendition {
             media_file: f.rendition.media_file.clone(),
             torrent_file: f.rendition.torrent_file.clone(),

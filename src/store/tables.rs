@@ -4,6 +4,7 @@
 
 use super::codec::{tagged_bytes, tagged_u64, untag_bytes, untag_u64, Key, StoreError};
 use super::Cf;
+use crate::video::Viewer;
 use serde::{Deserialize, Serialize};
 
 macro_rules! u64_key {
@@ -176,6 +177,15 @@ pub struct User {
 }
 
 impl User {
+    /// Who this user is to the video domain's visibility rules: only administrators see every
+    /// video.
+    pub fn viewer(&self) -> Viewer {
+        Viewer {
+            id: self.id,
+            is_admin: self.role == Role::Administrator,
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn new_for_test(id: u64, name: &str) -> User {
         User {
@@ -382,5 +392,30 @@ impl Key for JobStateKey {
     }
     fn encode_prefix(state: &JobState) -> Vec<u8> {
         vec![state.tag()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_administrators_view_as_admin() {
+        let mut u = User::new_for_test(7, "u");
+        for (role, admin) in [
+            (Role::Administrator, true),
+            (Role::Moderator, false),
+            (Role::User, false),
+        ] {
+            u.role = role;
+            assert_eq!(
+                u.viewer(),
+                Viewer {
+                    id: 7,
+                    is_admin: admin
+                },
+                "{role:?}"
+            );
+        }
     }
 }

@@ -1,162 +1,16 @@
 //! The video tables: videos (and their uuid index), their files (one row per HLS rendition),
-//! resumable upload sessions, and the tracker allowlist of info-hashes.
+//! resumable upload sessions, and the tracker allowlist of info-hashes. The video records
+//! themselves are the domain's plain data ([`crate::video::record`]); this module gives them
+//! keys and the look-ups.
 
 use super::codec::{tagged_bytes, untag_bytes, Key, StoreError};
 use super::tables::{string_key, u64_key};
 use super::Cf;
-use crate::video::{Privacy, Rendition};
+use crate::video::ident::VideoRef;
+use crate::video::record::{Video, VideoFile};
+use crate::video::Privacy;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-/// Where a video is in its life, with PeerTube's numeric ids (`VideoState`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VideoState {
-    /// Transcoded and visible (1).
-    Published,
-    /// Waiting for (or in) its transcode job (2).
-    ToTranscode,
-    /// The transcode job was given up (7).
-    TranscodingFailed,
-}
-
-impl VideoState {
-    /// PeerTube's id.
-    pub fn id(self) -> u8 {
-        match self {
-            VideoState::Published => 1,
-            VideoState::ToTranscode => 2,
-            VideoState::TranscodingFailed => 7,
-        }
-    }
-
-    /// PeerTube's label.
-    pub fn label(self) -> &'static str {
-        match self {
-            VideoState::Published => "Published",
-            VideoState::ToTranscode => "To transcode",
-            VideoState::TranscodingFailed => "Transcoding failed",
-        }
-    }
-}
-
-/// The HLS streaming playlist of a published video (its files are [`VideoFile`] rows).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HlsPlaylist {
-    /// Playlist id (PeerTube gives streaming playlists their own ids; we reuse the video's).
-    pub id: u64,
-    /// Master playlist file name (`<prefix>-master.m3u8`).
-    pub master: String,
-    /// Segment hashes file name (`<prefix>-segments-sha256.json`).
-    pub segments_sha256: String,
-}
-
-/// A video.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Video {
-    /// Local id.
-    pub id: u64,
-    /// UUID (hyphenated, lower case).
-    pub uuid: String,
-    /// Title.
-    pub name: String,
-    /// Description.
-    pub description: Option<String>,
-    /// Channel it was published in.
-    pub channel_id: u64,
-    /// Uploading user.
-    pub owner: u64,
-    /// Who it is for (stored as PeerTube's privacy id).
-    pub privacy: Privacy,
-    /// State.
-    pub state: VideoState,
-    /// Duration in seconds (from the probe).
-    pub duration: f64,
-    /// Width / height of the source.
-    pub aspect_ratio: Option<f64>,
-    /// The uploaded source while it waits for its transcode (removed once published).
-    pub source: Option<PathBuf>,
-    /// Original file name as uploaded.
-    pub original_filename: String,
-    /// Creation time (Unix seconds).
-    pub created_at: u64,
-    /// Last change (Unix seconds).
-    pub updated_at: u64,
-    /// Publication time (Unix seconds), once published.
-    pub published_at: Option<u64>,
-    /// The HLS playlist, once published.
-    pub hls: Option<HlsPlaylist>,
-    /// Miniature file name (in `media/thumbnails`).
-    pub thumbnail: Option<String>,
-    /// Preview file name (in `media/previews`).
-    pub preview: Option<String>,
-    /// Why transcoding failed, when it did.
-    pub error: Option<String>,
-    /// For a video of another instance: where it lives and plays from (None for ours).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remote: Option<RemoteVideo>,
-    /// When its `Create` was queued for our followers (Unix seconds); None until then, and
-    /// again once a `Delete` told them it went private.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub federated_at: Option<u64>,
-    /// When a `Delete` last told our followers it went private (Unix seconds): its next
-    /// `Create` then gets a fresh activity id (receivers drop ids they have seen).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unfederated_at: Option<u64>,
-}
-
-/// A video of another instance, as its ActivityPub `Video` object described it: it plays from
-/// its own URLs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RemoteVideo {
-    /// Its ActivityPub id (`https://H/videos/watch/<uuid>`).
-    pub url: String,
-    /// `host[:port]` of its origin instance.
-    pub host: String,
-    /// The owner account's id (URL).
-    pub account: String,
-    /// The channel's id (URL), when given.
-    pub channel: Option<String>,
-    /// The HTML watch page on its origin.
-    pub watch_url: Option<String>,
-    /// HLS master playlist.
-    pub playlist_url: Option<String>,
-    /// segments-sha256 JSON.
-    pub segments_sha256_url: Option<String>,
-    /// Renditions.
-    pub files: Vec<RemoteFile>,
-    /// p2p-media-loader info-hashes (hex) from the playlist's `Infohash` tags.
-    pub infohashes: Vec<String>,
-    /// The largest icon.
-    pub thumbnail_url: Option<String>,
-    /// Tracker URLs.
-    pub tracker_urls: Vec<String>,
-    /// View count as last reported.
-    pub views: u64,
-    /// The account that sent it (signer of the Create/Update/Announce).
-    pub received_from: String,
-}
-
-/// One rendition of a remote video.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RemoteFile {
-    /// Height.
-    pub resolution: u32,
-    /// Width, when given.
-    pub width: Option<u32>,
-    /// Frame rate, when given.
-    pub fps: Option<f64>,
-    /// Size in bytes.
-    pub size: u64,
-    /// The fMP4 (or MP4) file.
-    pub url: String,
-    /// Its `.torrent`.
-    pub torrent_url: Option<String>,
-    /// Its magnet URI.
-    pub magnet: Option<String>,
-    /// BitTorrent info-hash (hex) from the magnet, when present.
-    pub info_hash: Option<String>,
-}
 
 u64_key!(
     /// `videos`: video by id.
@@ -166,19 +20,6 @@ string_key!(
     /// `videos`: video id by uuid.
     VideoByUuidKey, Cf::Videos, 0x02, u64
 );
-
-/// One HLS rendition of a video as stored: the [`Rendition`] the worker reported, with its ids.
-/// Stored flat (the rendition's fields beside the ids), as it always was.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VideoFile {
-    /// File id.
-    pub id: u64,
-    /// The video.
-    pub video_id: u64,
-    /// The rendition.
-    #[serde(flatten)]
-    pub rendition: Rendition,
-}
 
 /// `files`: (video id, file id) → file, scanned per video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,35 +131,6 @@ impl Key for InfohashKey {
     }
 }
 
-/// How a request names a video: by its local id, or by its uuid (with or without hyphens) or
-/// short uuid.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VideoRef {
-    /// The local numeric id (the REST API takes it).
-    Id(u64),
-    /// The uuid, hyphenated and lower case.
-    Uuid(String),
-}
-
-impl VideoRef {
-    /// Any of the three forms the REST API takes (`/api/v1/videos/{id|uuid|shortUUID}`).
-    pub fn parse(key: &str) -> Option<VideoRef> {
-        match key.parse::<u64>() {
-            Ok(id) => Some(VideoRef::Id(id)),
-            Err(_) => VideoRef::parse_uuid(key),
-        }
-    }
-
-    /// A uuid or short uuid only, as the public URLs carry (`/videos/watch/{uuid}`, `/w/{short}`).
-    pub fn parse_uuid(key: &str) -> Option<VideoRef> {
-        uuid::Uuid::parse_str(key)
-            .ok()
-            .map(|u| u.hyphenated().to_string())
-            .or_else(|| uuid_from_short(key))
-            .map(VideoRef::Uuid)
-    }
-}
-
 impl super::Store {
     /// The video `r` names, if there is one.
     pub fn video(&self, r: &VideoRef) -> Result<Option<Video>, StoreError> {
@@ -349,63 +161,13 @@ impl super::Store {
     }
 }
 
-/// The alphabet of PeerTube's short UUIDs (`short-uuid`'s flickrBase58).
-const BASE58: &[u8; 58] = b"123456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
-/// Length of a short UUID (padded with the alphabet's zero, as `short-uuid` does).
-const SHORT_LEN: usize = 22;
-
-/// PeerTube's `shortUUID` of a uuid: the 128-bit number in flickr base 58, padded to 22.
-pub fn short_uuid(uuid: &str) -> String {
-    let Ok(u) = uuid::Uuid::parse_str(uuid) else {
-        return String::new();
-    };
-    let mut n = u.as_u128();
-    let mut out = Vec::with_capacity(SHORT_LEN);
-    while n > 0 {
-        out.push(BASE58[(n % 58) as usize]);
-        n /= 58;
-    }
-    while out.len() < SHORT_LEN {
-        out.push(BASE58[0]);
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// The uuid of a short UUID, when it is one.
-pub fn uuid_from_short(short: &str) -> Option<String> {
-    if short.is_empty() || short.len() > SHORT_LEN {
-        return None;
-    }
-    let mut n: u128 = 0;
-    for c in short.bytes() {
-        let digit = BASE58.iter().position(|&b| b == c)? as u128;
-        n = n.checked_mul(58)?.checked_add(digit)?;
-    }
-    Some(uuid::Uuid::from_u128(n).hyphenated().to_string())
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn short_uuids_round_trip() {
-        let u = "9c9de5e8-0a1a-4d7b-8e7d-6c1f3c2d5e4f";
-        let s = short_uuid(u);
-        assert_eq!(s.len(), 22);
-        assert_eq!(uuid_from_short(&s).as_deref(), Some(u));
-        // A known pair from PeerTube's API (short-uuid with flickrBase58).
-        assert_eq!(
-            uuid_from_short("mBWmzAyEcXNXz2yrHB2Npt").as_deref(),
-            uuid_from_short(&short_uuid(
-                &uuid_from_short("mBWmzAyEcXNXz2yrHB2Npt").unwrap()
-            ))
-            .as_deref()
-        );
-        assert_eq!(uuid_from_short("0OIl"), None, "not in the alphabet");
-    }
-
     use super::*;
     use crate::store::Store;
+    use crate::video::ident::short_uuid;
+    use crate::video::record::VideoState;
+    use crate::video::Rendition;
 
     #[test]
     fn one_lookup_by_id_uuid_or_short_uuid() {

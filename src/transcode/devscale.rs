@@ -30,6 +30,51 @@ pub fn chain(accel: HwAccel, width: u32, height: u32, download: bool) -> String 
     }
 }
 
+/// Why a filter graph could not be built or run; each names the graph's spec.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    /// A step of building the graph failed.
+    #[error("{spec}: {step}: {source}")]
+    Step {
+        /// The graph.
+        spec: String,
+        /// The step (`buffer source`, `parse`, `configure`, …).
+        step: &'static str,
+        /// FFmpeg's error.
+        source: ff::Error,
+    },
+    /// FFmpeg lacks a filter the graph needs.
+    #[error("{spec}: no {filter} filter")]
+    NoFilter {
+        /// The graph.
+        spec: String,
+        /// The filter.
+        filter: &'static str,
+    },
+    /// The graph has no node of that name.
+    #[error("{spec}: no {node}")]
+    NoNode {
+        /// The graph.
+        spec: String,
+        /// `source` or `sink`.
+        node: &'static str,
+    },
+    /// Allocation failed.
+    #[error("{spec}: out of memory")]
+    OutOfMemory {
+        /// The graph.
+        spec: String,
+    },
+    /// Filtering a frame failed.
+    #[error("{spec}: {source}")]
+    Run {
+        /// The graph.
+        spec: String,
+        /// FFmpeg's error.
+        source: ff::Error,
+    },
+}
+
 /// A one-input, one-output filter graph, set up from its first frame.
 pub struct FrameFilter {
     graph: ff::filter::Graph,
@@ -44,8 +89,16 @@ impl FrameFilter {
         first: &ff::frame::Video,
         time_base: ff::Rational,
         spec: &str,
-    ) -> Result<FrameFilter, String> {
-        let fail = |step: &str, e: ff::Error| format!("{spec}: {step}: {e}");
+    ) -> Result<FrameFilter, FilterError> {
+        let fail = |step: &'static str, source: ff::Error| FilterError::Step {
+            spec: spec.to_string(),
+            step,
+            source,
+        };
+        let no_filter = |filter: &'static str| FilterError::NoFilter {
+            spec: spec.to_string(),
+            filter,
+        };
         let mut graph = ff::filter::Graph::new();
         // SAFETY: `first` wraps a valid AVFrame; we read its format and sample aspect ratio.
         let (format, sar) = unsafe {
@@ -66,10 +119,8 @@ impl FrameFilter {
             sar.num,
             sar.den
         );
-        let buffer =
-            ff::filter::find("buffer").ok_or_else(|| format!("{spec}: no buffer filter"))?;
-        let sink = ff::filter::find("buffersink")
-            .ok_or_else(|| format!("{spec}: no buffersink filter"))?;
+        let buffer = ff::filter::find("buffer").ok_or_else(|| no_filter("buffer"))?;
+        let sink = ff::filter::find("buffersink").ok_or_else(|| no_filter("buffersink"))?;
         let mut source = graph
             .add(&buffer, "in", &args)
             .map_err(|e| fail("buffer source", e))?;
@@ -81,7 +132,9 @@ impl FrameFilter {
             if !frames.is_null() {
                 let par = ffi::av_buffersrc_parameters_alloc();
                 if par.is_null() {
-                    return Err(format!("{spec}: out of memory"));
+                    return Err(FilterError::OutOfMemory {
+                        spec: spec.to_string(),
+                    });
                 }
                 (*par).hw_frames_ctx = frames;
                 let ret = ffi::av_buffersrc_parameters_set(source.as_mut_ptr(), par);
@@ -112,18 +165,23 @@ impl FrameFilter {
         &mut self,
         frame: &mut ff::frame::Video,
         out: &mut Vec<ff::frame::Video>,
-    ) -> Result<(), String> {
+    ) -> Result<(), FilterError> {
         let spec = &self.spec;
+        let no_node = |node: &'static str| FilterError::NoNode {
+            spec: spec.clone(),
+            node,
+        };
+        let run = |source: ff::Error| FilterError::Run {
+            spec: spec.clone(),
+            source,
+        };
         self.graph
             .get("in")
-            .ok_or_else(|| format!("{spec}: no source"))?
+            .ok_or_else(|| no_node("source"))?
             .source()
             .add(frame)
-            .map_err(|e| format!("{spec}: {e}"))?;
-        let mut sink = self
-            .graph
-            .get("out")
-            .ok_or_else(|| format!("{spec}: no sink"))?;
+            .map_err(run)?;
+        let mut sink = self.graph.get("out").ok_or_else(|| no_node("sink"))?;
         loop {
             let mut f = ff::frame::Video::empty();
             match sink.sink().frame(&mut f) {
@@ -132,7 +190,7 @@ impl FrameFilter {
                     errno: ff::error::EAGAIN,
                 })
                 | Err(ff::Error::Eof) => return Ok(()),
-                Err(e) => return Err(format!("{spec}: {e}")),
+                Err(e) => return Err(run(e)),
             }
         }
     }
@@ -184,7 +242,8 @@ mod tests {
             &chain(HwAccel::Cuda, 160, 120, true),
         )
         .err()
-        .expect("no device frames");
+        .expect("no device frames")
+        .to_string();
         assert!(err.contains("scale_cuda"), "{err}");
     }
 }

@@ -92,13 +92,43 @@ fn is_hw_format(f: ffi::AVPixelFormat) -> bool {
     !desc.is_null() && unsafe { (*desc).flags } & ffi::AV_PIX_FMT_FLAG_HWACCEL as u64 != 0
 }
 
+/// Why a hardware device or its frames context could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum HwError {
+    /// The device name holds a NUL byte.
+    #[error("{0}")]
+    DeviceName(#[from] std::ffi::NulError),
+    /// The device could not be opened.
+    #[error("{accel:?} device {device}: {source}")]
+    Open {
+        /// The backend.
+        accel: HwAccel,
+        /// The device asked for (`(default)` when none was).
+        device: String,
+        /// FFmpeg's error.
+        source: ff::Error,
+    },
+    /// FFmpeg could not allocate a frames context.
+    #[error("{0:?}: cannot allocate a frames context")]
+    FramesAlloc(HwAccel),
+    /// The frames context could not be initialized for this size.
+    #[error("{accel:?} frames context {width}x{height}: {source}")]
+    FramesInit {
+        /// The backend.
+        accel: HwAccel,
+        /// Frame width.
+        width: u32,
+        /// Frame height.
+        height: u32,
+        /// FFmpeg's error.
+        source: ff::Error,
+    },
+}
+
 impl HwDevice {
     /// Opens `accel` on `device` (a CUDA index like `0`, a render node path; `None` = default).
-    pub fn open(accel: HwAccel, device: Option<&str>) -> Result<HwDevice, String> {
-        let name = device
-            .map(CString::new)
-            .transpose()
-            .map_err(|e| e.to_string())?;
+    pub fn open(accel: HwAccel, device: Option<&str>) -> Result<HwDevice, HwError> {
+        let name = device.map(CString::new).transpose()?;
         let mut buf: *mut ffi::AVBufferRef = std::ptr::null_mut();
         // SAFETY: `buf` receives a new reference on success; the name outlives the call.
         let ret = unsafe {
@@ -111,11 +141,11 @@ impl HwDevice {
             )
         };
         if ret < 0 || buf.is_null() {
-            return Err(format!(
-                "{accel:?} device {}: {}",
-                device.unwrap_or("(default)"),
-                ff::Error::from(ret)
-            ));
+            return Err(HwError::Open {
+                accel,
+                device: device.unwrap_or("(default)").to_string(),
+                source: ff::Error::from(ret),
+            });
         }
         Ok(HwDevice { accel, device: buf })
     }
@@ -183,7 +213,7 @@ impl HwDevice {
         ctx: &mut ff::codec::context::Context,
         width: u32,
         height: u32,
-    ) -> Result<(), String> {
+    ) -> Result<(), HwError> {
         // SAFETY: av_hwframe_ctx_alloc returns a new frames-context reference on our device (or
         // null); we fill in its parameters before av_hwframe_ctx_init, and hand the reference to
         // the codec context, which owns it from then on (freed with the context). On failure we
@@ -191,10 +221,7 @@ impl HwDevice {
         unsafe {
             let mut frames = ffi::av_hwframe_ctx_alloc(self.device);
             if frames.is_null() {
-                return Err(format!(
-                    "{:?}: cannot allocate a frames context",
-                    self.accel
-                ));
+                return Err(HwError::FramesAlloc(self.accel));
             }
             let fc = (*frames).data as *mut ffi::AVHWFramesContext;
             (*fc).format = self.pixel_format();
@@ -204,11 +231,12 @@ impl HwDevice {
             let ret = ffi::av_hwframe_ctx_init(frames);
             if ret < 0 {
                 ffi::av_buffer_unref(&mut frames);
-                return Err(format!(
-                    "{:?} frames context {width}x{height}: {}",
-                    self.accel,
-                    ff::Error::from(ret)
-                ));
+                return Err(HwError::FramesInit {
+                    accel: self.accel,
+                    width,
+                    height,
+                    source: ff::Error::from(ret),
+                });
             }
             let c = ctx.as_mut_ptr();
             (*c).pix_fmt = self.pixel_format();
@@ -266,7 +294,8 @@ mod tests {
         // A render node that does not exist cannot be opened; the error names it.
         let err = HwDevice::open(HwAccel::Vaapi, Some("/dev/dri/renderD199"))
             .err()
-            .expect("no such device");
+            .expect("no such device")
+            .to_string();
         assert!(err.contains("renderD199"), "{err}");
         // A software frame needs no download.
         let f = ff::frame::Video::new(ff::format::Pixel::YUV420P, 16, 16);

@@ -4,7 +4,8 @@
 //! register all of them; the private tracker then accepts whichever one a player uses. Also the
 //! allowlist rows of a video (these hashes and its torrents' info-hashes).
 
-use crate::store::videos::{InfohashEntry, InfohashKey, Video, VideoFile};
+use crate::store::videos::{InfohashEntry, InfohashKey};
+use crate::video::{Video, VideoFile};
 use base64::Engine as _;
 use md5::Md5;
 use sha1::{Digest, Sha1};

@@ -474,7 +474,7 @@ fn open_video_decoder(
                     Err(e) => why = Some(format!("{accel:?} decoder: {e}")),
                 }
             }
-            Err(e) => why = Some(e),
+            Err(e) => why = Some(e.to_string()),
         }
         tracing::warn!(
             reason = why.as_deref().unwrap_or_default(),
@@ -1050,14 +1050,14 @@ impl RungScaling {
                     self.frames_at == Frames::DeviceThenDownload,
                 );
                 let f = FrameFilter::new(&frame, self.in_tb, &spec)
-                    .map_err(|e| failure.device(frames_out, e))?;
+                    .map_err(|e| failure.device(frames_out, e.to_string()))?;
                 tracing::info!(rung = res, filter = %spec, encoder = %failure.encoder, "scaling on the device");
                 self.scaled_by = spec;
                 self.device_filter = Some(f);
             }
             if let Some(f) = self.device_filter.as_mut() {
                 f.run(&mut frame, &mut self.filtered)
-                    .map_err(|e| failure.device(frames_out, e))?;
+                    .map_err(|e| failure.device(frames_out, e.to_string()))?;
             }
             for mut f in self.filtered.drain(..) {
                 f.set_pts(Some(pts));

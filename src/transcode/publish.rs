@@ -9,10 +9,12 @@
 use super::p2p::allowlist;
 use super::worker::WorkerResult;
 use crate::media::torrent::with_webseed;
-use crate::store::videos::{FileKey, HlsPlaylist, VideoFile, VideoKey, VideoState};
+use crate::store::videos::{FileKey, VideoKey};
 use crate::store::{tables::Sequence, Batch, Durability, Store, StoreError};
 use crate::video::files::hls_dir;
 use crate::video::locks::VideoLocks;
+use crate::video::record::HlsPlaylist;
+use crate::video::{VideoFile, VideoState};
 use std::path::Path;
 
 /// Why a job's outputs could not be published.

@@ -10,8 +10,9 @@ use super::publish;
 use super::worker::{WorkerEvent, WorkerResult, WorkerSpec};
 use crate::config::TranscodeConfig;
 use crate::store::tables::{Job, JobState};
-use crate::store::videos::{VideoKey, VideoState};
+use crate::store::videos::VideoKey;
 use crate::store::{Durability, Health, Store, StoreError};
+use crate::video::VideoState;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -268,7 +269,9 @@ impl Transcoder {
         let _ = std::fs::remove_dir_all(&dir);
         let started = Instant::now();
         tracing::info!(lane, job = job.id, attempt = job.attempts, video = %video.uuid, "transcode started");
-        let outcome = self.attempt(&job, &video.name, video.duration, &dir);
+        let outcome = self
+            .attempt(&job, &video.name, video.duration, &dir)
+            .map_err(|e| e.to_string());
         let result = outcome.and_then(|result| {
             let _publishing = self.publishing.lock().unwrap_or_else(|p| p.into_inner());
             if self.is_cancelled(&job.video_uuid) {
@@ -416,8 +419,11 @@ impl Transcoder {
         name: &str,
         duration: f64,
         dir: &std::path::Path,
-    ) -> Result<WorkerResult, String> {
-        let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    ) -> Result<WorkerResult, AttemptError> {
+        let io = |what: &str, source: std::io::Error| AttemptError::Io {
+            what: what.to_string(),
+            source,
+        };
         std::fs::create_dir_all(dir.join("out")).map_err(|e| io("staging directory", e))?;
         let grant = self.grant();
         let mut plan = self.config.transcode.plan_options();
@@ -432,7 +438,7 @@ impl Transcoder {
             public_url: self.config.public_url.clone(),
         };
         let spec_path = dir.join("spec.json");
-        let json = serde_json::to_vec(&spec).map_err(|e| e.to_string())?;
+        let json = serde_json::to_vec(&spec).map_err(AttemptError::Spec)?;
         std::fs::write(&spec_path, json).map_err(|e| io("job spec", e))?;
         let source_size = std::fs::metadata(&job.source)
             .map_err(|e| io(&format!("source {}", job.source.display()), e))?
@@ -469,23 +475,16 @@ impl Transcoder {
             })
         };
         let (result, error) = {
-            let mut g = outcome
-                .lock()
-                .map_err(|_| "worker state poisoned".to_string())?;
+            let mut g = outcome.lock().map_err(|_| AttemptError::Poisoned)?;
             (g.0.take(), g.1.take())
         };
         match reader {
             Err(why) => Err(why),
-            Ok(status) if status.success() => {
-                result.ok_or_else(|| "the worker exited without a result".to_string())
-            }
+            Ok(status) if status.success() => result.ok_or(AttemptError::NoResult),
             Ok(status) => Err(match (error, status.signal()) {
-                (Some(e), _) => e,
-                (None, Some(sig)) => describe_signal(sig, &limits),
-                (None, None) => format!(
-                    "the worker exited with status {}",
-                    status.code().unwrap_or(-1)
-                ),
+                (Some(e), _) => AttemptError::Reported(e),
+                (None, Some(sig)) => AttemptError::Killed(describe_signal(sig, &limits)),
+                (None, None) => AttemptError::Exited(status.code().unwrap_or(-1)),
             }),
         }
     }
@@ -515,31 +514,28 @@ impl Transcoder {
         child: &mut Child,
         video_uuid: &str,
         timeout: Duration,
-    ) -> Result<std::process::ExitStatus, String> {
+    ) -> Result<std::process::ExitStatus, AttemptError> {
         let deadline = Instant::now() + timeout;
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => return Ok(status),
                 Ok(None) => {}
-                Err(e) => return Err(format!("cannot wait for the worker: {e}")),
+                Err(e) => return Err(AttemptError::Wait(e)),
             }
             if self.stop.load(Ordering::SeqCst) {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err("the server is stopping".into());
+                return Err(AttemptError::Stopping);
             }
             if self.is_cancelled(video_uuid) {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err("the video was deleted".into());
+                return Err(AttemptError::Deleted);
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "the worker ran past its time limit of {} s and was killed",
-                    timeout.as_secs()
-                ));
+                return Err(AttemptError::TimedOut(timeout.as_secs()));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -628,6 +624,50 @@ impl Limits {
             nice: config.worker_nice,
         }
     }
+}
+
+/// Why one attempt at a job failed; its text becomes the job's `last_error` (and, once the job
+/// is given up, the video's error).
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    /// A staging file could not be written, or the source's size read.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The job spec could not be serialized.
+    #[error("{0}")]
+    Spec(serde_json::Error),
+    /// The worker's status could not be read.
+    #[error("cannot wait for the worker: {0}")]
+    Wait(std::io::Error),
+    /// The server is stopping; the job runs again at the next start.
+    #[error("the server is stopping")]
+    Stopping,
+    /// The video was deleted while its job ran.
+    #[error("the video was deleted")]
+    Deleted,
+    /// The worker ran past its time limit (seconds).
+    #[error("the worker ran past its time limit of {0} s and was killed")]
+    TimedOut(u64),
+    /// The lock on the worker's report was poisoned.
+    #[error("worker state poisoned")]
+    Poisoned,
+    /// The worker exited successfully without reporting a result.
+    #[error("the worker exited without a result")]
+    NoResult,
+    /// The worker reported its own error.
+    #[error("{0}")]
+    Reported(String),
+    /// The worker was killed by a signal (described for the operator).
+    #[error("{0}")]
+    Killed(String),
+    /// The worker exited with a failure status and no report.
+    #[error("the worker exited with status {0}")]
+    Exited(i32),
 }
 
 fn describe_signal(sig: i32, limits: &Limits) -> String {

@@ -270,6 +270,8 @@ mod tests {
             "{message}"
         );
 
+        // The fixture's segment, listed again by an ffconcat file.
+        let ts = dir.path().join("secret.ts");
         let concat = dir.path().join("list.mp4");
         std::fs::write(
             &concat,

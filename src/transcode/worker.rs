@@ -234,7 +234,8 @@ pub fn main(spec: &WorkerSpec, out: &mut dyn Write) -> i32 {
             emit(out, &WorkerEvent::Done(result));
             0
         }
-        Err(message) => {
+        Err(e) => {
+            let message = e.to_string();
             emit(out, &WorkerEvent::Error { message });
             1
         }
@@ -248,17 +249,59 @@ fn emit(out: &mut dyn Write, event: &WorkerEvent) {
     }
 }
 
-fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, String> {
-    let source = super::probe::probe(&spec.source).map_err(|e| e.to_string())?;
-    let video = source.video.clone().ok_or_else(|| {
-        "the file has no video stream (audio-only uploads are not supported)".to_string()
-    })?;
-    let ladder = plan(&source, &spec.plan, &fleuve_hw::discover()).map_err(|e| e.to_string())?;
+/// Why a worker's job failed; its text is what the server keeps as the job's `last_error`.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The source could not be probed.
+    #[error("{0}")]
+    Probe(#[from] super::probe::ProbeError),
+    /// The source has no video stream.
+    #[error("the file has no video stream (audio-only uploads are not supported)")]
+    NoVideo,
+    /// No ladder fits the source.
+    #[error("{0}")]
+    Plan(#[from] super::ladder::PlanError),
+    /// The pipeline failed.
+    #[error("{0}")]
+    Pipeline(#[from] super::pipeline::PipelineError),
+    /// The pipeline's thread panicked.
+    #[error("the pipeline panicked")]
+    Panicked,
+    /// A rendition's torrent could not be made.
+    #[error("torrent of {}: {source}", .media.display())]
+    Torrent {
+        /// The rendition's media file.
+        media: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A staging file or directory could not be written, read or moved.
+    #[error("{what}: {source}")]
+    Io {
+        /// The file (or directory) and what was done to it.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file's size could not be read.
+    #[error("{0}")]
+    Size(std::io::Error),
+}
+
+fn io_error(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> WorkerError {
+    let what = what.to_string();
+    move |source| WorkerError::Io { what, source }
+}
+
+fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, WorkerError> {
+    let source = super::probe::probe(&spec.source)?;
+    let video = source.video.clone().ok_or(WorkerError::NoVideo)?;
+    let ladder = plan(&source, &spec.plan, &fleuve_hw::discover())?;
     let hls = spec.staging.join("hls");
     let torrents = spec.staging.join("torrents");
     let images = spec.staging.join("images");
     for d in [&hls, &torrents, &images] {
-        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        std::fs::create_dir_all(d).map_err(io_error(d.display()))?;
     }
     let resolutions: Vec<u32> = ladder.rungs.iter().map(|r| r.resolution).collect();
     let expected = (source.duration_secs * video.fps).round().max(0.0) as u64;
@@ -290,9 +333,7 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, String> {
     });
     finished.store(true, Ordering::Relaxed);
     let _ = reporter.join();
-    let output: PipelineOutput = result
-        .map_err(|_| "the pipeline panicked".to_string())?
-        .map_err(|e| e.to_string())?;
+    let output: PipelineOutput = result.map_err(|_| WorkerError::Panicked)??;
     emit(out, &WorkerEvent::Progress(stats.report()));
 
     let trackers = tracker_urls(&spec.public_url);
@@ -309,13 +350,15 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, String> {
             trackers: trackers.clone(),
             webseed: hls_file_url(&spec.public_url, &spec.video_uuid, false, &media_file),
         };
-        let t = torrent::create(&made.media_file, &tspec)
-            .map_err(|e| format!("torrent of {}: {e}", made.media_file.display()))?;
-        std::fs::write(torrents.join(&torrent_file), &t.bytes)
-            .map_err(|e| format!("{torrent_file}: {e}"))?;
+        let t =
+            torrent::create(&made.media_file, &tspec).map_err(|source| WorkerError::Torrent {
+                media: made.media_file.clone(),
+                source,
+            })?;
+        std::fs::write(torrents.join(&torrent_file), &t.bytes).map_err(io_error(&torrent_file))?;
         let size = std::fs::metadata(&made.media_file)
             .map(|m| m.len())
-            .map_err(|e| e.to_string())?;
+            .map_err(WorkerError::Size)?;
         let fallback_reason = ladder.rung_fallback_reason(rung, made.fallback_reason.as_deref());
         files.push(Rendition {
             resolution: rung.resolution,
@@ -339,7 +382,7 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, String> {
     {
         if let Some(path) = made {
             let name = file_name(path);
-            std::fs::rename(path, images.join(&name)).map_err(|e| format!("{name}: {e}"))?;
+            std::fs::rename(path, images.join(&name)).map_err(io_error(&name))?;
             *slot = Some(name);
         }
     }

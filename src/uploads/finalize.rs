@@ -5,8 +5,9 @@ use super::admission::NewVideo;
 use super::{now_secs, UploadError};
 use crate::app::SharedApp;
 use crate::store::tables::Sequence;
-use crate::store::videos::{UploadKey, UploadSession, Video, VideoByUuidKey, VideoKey, VideoState};
+use crate::store::videos::{UploadKey, UploadSession, VideoByUuidKey, VideoKey};
 use crate::store::{Batch, Durability};
+use crate::video::{Video, VideoState};
 use std::path::Path;
 
 /// Probes the complete file at `path` and creates the video and its job; `session` is the

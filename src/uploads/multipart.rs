@@ -9,7 +9,7 @@ use super::writer::{write_body, Destination, StagedFile, WriteError};
 use super::{uploads_dir, UploadError};
 use crate::app::SharedApp;
 use crate::store::tables::User;
-use crate::store::videos::Video;
+use crate::video::Video;
 use axum::extract::Multipart;
 use serde_json::Value;
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
 //! One HLS rendition of a video, as the transcode worker reports it and as the store keeps it
-//! (inside [`VideoFile`](crate::store::videos::VideoFile), which adds its ids): its fMP4,
+//! (inside [`VideoFile`](super::record::VideoFile), which adds its ids): its fMP4,
 //! playlist and torrent, and how it was encoded. The pipeline's own per-rung output (paths,
 //! scaler, codecs, bandwidth) stays inside the pipeline; this is what reaches the store.
 

@@ -8,7 +8,8 @@
 //! | public, unlisted | `/static/streaming-playlists/hls/<uuid>/<f>` | `/lazy-static/torrents/<t>` |
 //! | private, internal, password | `/static/streaming-playlists/hls/private/<uuid>/<f>` | the same private directory |
 
-use crate::store::videos::{short_uuid, Video, VideoFile};
+use super::ident::short_uuid;
+use super::record::{Video, VideoFile};
 
 /// `/videos/watch/<uuid>`: the watch page, and the video's ActivityPub id.
 pub fn watch_path(uuid: &str) -> String {

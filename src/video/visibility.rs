@@ -4,8 +4,17 @@
 //! writes the rule again.
 
 use super::privacy::Privacy;
-use crate::store::tables::{Role, User};
-use crate::store::videos::{Video, VideoState};
+use super::record::{Video, VideoState};
+
+/// Who is asking, as the rules need it: a logged-in user's id and whether they administer the
+/// instance (the store's `User` gives one with `User::viewer`). Anonymous viewers are `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewer {
+    /// The user's id.
+    pub id: u64,
+    /// Whether the user is an administrator.
+    pub is_admin: bool,
+}
 
 impl Video {
     /// Whether it is transcoded and published.
@@ -35,13 +44,13 @@ impl Video {
         self.privacy.files_are_private()
     }
 
-    fn is_owner_or_admin(&self, viewer: Option<&User>) -> bool {
-        viewer.is_some_and(|u| u.id == self.owner || u.role == Role::Administrator)
+    fn is_owner_or_admin(&self, viewer: Option<Viewer>) -> bool {
+        viewer.is_some_and(|u| u.id == self.owner || u.is_admin)
     }
 
     /// The owner and administrators always; others once it is published: internal videos to
     /// any logged-in user, and the privacies in `open` to anyone.
-    fn allows(&self, viewer: Option<&User>, open: &[Privacy]) -> bool {
+    fn allows(&self, viewer: Option<Viewer>, open: &[Privacy]) -> bool {
         if self.is_owner_or_admin(viewer) {
             return true;
         }
@@ -54,13 +63,13 @@ impl Video {
 
     /// Whether `viewer` (None: anonymous) may see its record in the API (a password-protected
     /// video's record is visible, as on PeerTube; its files are not).
-    pub fn may_see(&self, viewer: Option<&User>) -> bool {
+    pub fn may_see(&self, viewer: Option<Viewer>) -> bool {
         use Privacy::*;
         self.allows(viewer, &[Public, Unlisted, PasswordProtected])
     }
 
     /// Whether `viewer` may read its files (and be given a video file token for them).
-    pub fn may_read_files(&self, viewer: Option<&User>) -> bool {
+    pub fn may_read_files(&self, viewer: Option<Viewer>) -> bool {
         self.allows(viewer, &[Privacy::Public, Privacy::Unlisted])
     }
 }
@@ -96,37 +105,29 @@ mod tests {
         }
     }
 
-    fn user(id: u64, role: Role) -> User {
-        User {
-            id,
-            username: format!("u{id}"),
-            email: String::new(),
-            password_hash: String::new(),
-            role,
-            display_name: String::new(),
-            created_at: 0,
-        }
+    fn user(id: u64, is_admin: bool) -> Viewer {
+        Viewer { id, is_admin }
     }
 
     #[test]
     fn who_reads_which_files() {
-        let owner = user(7, Role::User);
-        let other = user(8, Role::User);
-        let admin = user(9, Role::Administrator);
+        let owner = user(7, false);
+        let other = user(8, false);
+        let admin = user(9, true);
         let private = video(Privacy::Private);
-        assert!(private.may_read_files(Some(&owner)));
-        assert!(private.may_read_files(Some(&admin)));
-        assert!(!private.may_read_files(Some(&other)));
+        assert!(private.may_read_files(Some(owner)));
+        assert!(private.may_read_files(Some(admin)));
+        assert!(!private.may_read_files(Some(other)));
         assert!(!private.may_read_files(None));
         let internal = video(Privacy::Internal);
-        assert!(internal.may_read_files(Some(&other)));
+        assert!(internal.may_read_files(Some(other)));
         assert!(!internal.may_read_files(None));
-        assert!(!internal.may_see(None) && internal.may_see(Some(&other)));
+        assert!(!internal.may_see(None) && internal.may_see(Some(other)));
         assert!(video(Privacy::Unlisted).may_read_files(None));
         let mut pending = video(Privacy::Public);
         pending.state = VideoState::ToTranscode;
-        assert!(!pending.may_read_files(None) && pending.may_read_files(Some(&owner)));
-        assert!(!video(Privacy::PasswordProtected).may_read_files(Some(&other)));
+        assert!(!pending.may_read_files(None) && pending.may_read_files(Some(owner)));
+        assert!(!video(Privacy::PasswordProtected).may_read_files(Some(other)));
     }
 
     #[test]

@@ -79,7 +79,7 @@ impl CacheFile {
             ));
         }
         if let Some(e) = &c.expires {
-            if crate::federation::remote_videos::parse_iso8601(e).is_none() {
+            if crate::time::parse_iso8601(e).is_none() {
                 return Err(ProtocolError::invalid(
                     "expires",
                     &Value::from(e.as_str()),

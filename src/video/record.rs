@@ -1,0 +1,171 @@
+//! A video's record: its state, its HLS playlist, where a remote video plays from, and its
+//! renditions with their ids ([`VideoFile`]). Plain data; the serde field names and shapes are
+//! the stored format (`store::videos` keeps these records under its keys), so they do not change.
+
+use super::privacy::Privacy;
+use super::rendition::Rendition;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Where a video is in its life, with PeerTube's numeric ids (`VideoState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoState {
+    /// Transcoded and visible (1).
+    Published,
+    /// Waiting for (or in) its transcode job (2).
+    ToTranscode,
+    /// The transcode job was given up (7).
+    TranscodingFailed,
+}
+
+impl VideoState {
+    /// PeerTube's id.
+    pub fn id(self) -> u8 {
+        match self {
+            VideoState::Published => 1,
+            VideoState::ToTranscode => 2,
+            VideoState::TranscodingFailed => 7,
+        }
+    }
+
+    /// PeerTube's label.
+    pub fn label(self) -> &'static str {
+        match self {
+            VideoState::Published => "Published",
+            VideoState::ToTranscode => "To transcode",
+            VideoState::TranscodingFailed => "Transcoding failed",
+        }
+    }
+}
+
+/// The HLS streaming playlist of a published video (its files are [`VideoFile`] rows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HlsPlaylist {
+    /// Playlist id (PeerTube gives streaming playlists their own ids; we reuse the video's).
+    pub id: u64,
+    /// Master playlist file name (`<prefix>-master.m3u8`).
+    pub master: String,
+    /// Segment hashes file name (`<prefix>-segments-sha256.json`).
+    pub segments_sha256: String,
+}
+
+/// A video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Video {
+    /// Local id.
+    pub id: u64,
+    /// UUID (hyphenated, lower case).
+    pub uuid: String,
+    /// Title.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Channel it was published in.
+    pub channel_id: u64,
+    /// Uploading user.
+    pub owner: u64,
+    /// Who it is for (stored as PeerTube's privacy id).
+    pub privacy: Privacy,
+    /// State.
+    pub state: VideoState,
+    /// Duration in seconds (from the probe).
+    pub duration: f64,
+    /// Width / height of the source.
+    pub aspect_ratio: Option<f64>,
+    /// The uploaded source while it waits for its transcode (removed once published).
+    pub source: Option<PathBuf>,
+    /// Original file name as uploaded.
+    pub original_filename: String,
+    /// Creation time (Unix seconds).
+    pub created_at: u64,
+    /// Last change (Unix seconds).
+    pub updated_at: u64,
+    /// Publication time (Unix seconds), once published.
+    pub published_at: Option<u64>,
+    /// The HLS playlist, once published.
+    pub hls: Option<HlsPlaylist>,
+    /// Miniature file name (in `media/thumbnails`).
+    pub thumbnail: Option<String>,
+    /// Preview file name (in `media/previews`).
+    pub preview: Option<String>,
+    /// Why transcoding failed, when it did.
+    pub error: Option<String>,
+    /// For a video of another instance: where it lives and plays from (None for ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteVideo>,
+    /// When its `Create` was queued for our followers (Unix seconds); None until then, and
+    /// again once a `Delete` told them it went private.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated_at: Option<u64>,
+    /// When a `Delete` last told our followers it went private (Unix seconds): its next
+    /// `Create` then gets a fresh activity id (receivers drop ids they have seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfederated_at: Option<u64>,
+}
+
+/// A video of another instance, as its ActivityPub `Video` object described it: it plays from
+/// its own URLs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteVideo {
+    /// Its ActivityPub id (`https://H/videos/watch/<uuid>`).
+    pub url: String,
+    /// `host[:port]` of its origin instance.
+    pub host: String,
+    /// The owner account's id (URL).
+    pub account: String,
+    /// The channel's id (URL), when given.
+    pub channel: Option<String>,
+    /// The HTML watch page on its origin.
+    pub watch_url: Option<String>,
+    /// HLS master playlist.
+    pub playlist_url: Option<String>,
+    /// segments-sha256 JSON.
+    pub segments_sha256_url: Option<String>,
+    /// Renditions.
+    pub files: Vec<RemoteFile>,
+    /// p2p-media-loader info-hashes (hex) from the playlist's `Infohash` tags.
+    pub infohashes: Vec<String>,
+    /// The largest icon.
+    pub thumbnail_url: Option<String>,
+    /// Tracker URLs.
+    pub tracker_urls: Vec<String>,
+    /// View count as last reported.
+    pub views: u64,
+    /// The account that sent it (signer of the Create/Update/Announce).
+    pub received_from: String,
+}
+
+/// One rendition of a remote video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteFile {
+    /// Height.
+    pub resolution: u32,
+    /// Width, when given.
+    pub width: Option<u32>,
+    /// Frame rate, when given.
+    pub fps: Option<f64>,
+    /// Size in bytes.
+    pub size: u64,
+    /// The fMP4 (or MP4) file.
+    pub url: String,
+    /// Its `.torrent`.
+    pub torrent_url: Option<String>,
+    /// Its magnet URI.
+    pub magnet: Option<String>,
+    /// BitTorrent info-hash (hex) from the magnet, when present.
+    pub info_hash: Option<String>,
+}
+
+/// One HLS rendition of a video as stored: the [`Rendition`] the worker reported, with its ids.
+/// Stored flat (the rendition's fields beside the ids), as it always was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoFile {
+    /// File id.
+    pub id: u64,
+    /// The video.
+    pub video_id: u64,
+    /// The rendition.
+    #[serde(flatten)]
+    pub rendition: Rendition,
+}
