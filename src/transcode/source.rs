@@ -262,7 +262,6 @@ mod tests {
     fn playlists_lists_and_images_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let hls = playlist_of_a_secret(dir.path(), "innocent.mp4");
-        let ts = dir.path().join("secret.ts");
         assert_eq!(refused(&hls), "hls");
         let message = open(&hls).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(
