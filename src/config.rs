@@ -398,6 +398,9 @@ pub struct MediaConfig {
     pub cache_bytes: u64,
     /// Milliseconds a cached file's metadata (size, mtime) is trusted before it is checked again.
     pub revalidate_ms: u64,
+    /// Seconds between sweeps that drop the cached chunks and open descriptors of deleted or
+    /// replaced files (each shard, on its next request).
+    pub sweep_secs: u64,
     /// `Cache-Control: max-age` in seconds for media files (fMP4, MP4, torrents, images); they are
     /// also marked `immutable` since their names change when their content does.
     pub media_max_age_secs: u64,
@@ -485,6 +488,7 @@ impl Default for MediaConfig {
         MediaConfig {
             cache_bytes: 0,
             revalidate_ms: 1000,
+            sweep_secs: 30,
             media_max_age_secs: 31_536_000,
             playlist_max_age_secs: 2,
         }
@@ -618,6 +622,7 @@ impl Config {
                 self.engine.max_connections_per_ip as u64,
             ),
             ("engine.store_check_secs", self.engine.store_check_secs),
+            ("media.sweep_secs", self.media.sweep_secs),
         ] {
             if v == 0 {
                 return Err(invalid(Some(key.into()), "must be at least 1"));

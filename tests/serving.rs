@@ -602,3 +602,60 @@ async fn fast_path_pipelining_handoff_and_close() {
     .await
     .unwrap();
 }
+
+/// The sum of a per-shard gauge in `/metrics`.
+async fn gauge_sum(s: &Server, name: &str) -> u64 {
+    let m = client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    m.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A deleted file gives back what the shards held for it: its cached chunks go at the next
+/// sweep (`media.sweep_secs`), so deleted videos do not keep memory until the cache is full.
+#[tokio::test]
+async fn chunks_of_deleted_files_are_dropped() {
+    let mut o = Options::default();
+    o.env.push(("FLEUVE_MEDIA_SWEEP_SECS".into(), "1".into()));
+    o.env.push(("FLEUVE_ENGINE_SHARDS".into(), "1".into()));
+    let s = Server::start_with(o);
+    let kept = hls_file(&s, "kept.m3u8", &vec![b'k'; 1000]);
+    let gone = hls_file(&s, "gone-fragmented.mp4", &vec![b'g'; 300_000]);
+    for url in [&kept, &gone] {
+        let r = client().get(s.url(url)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+    }
+    let before = gauge_sum(&s, "fleuve_cache_bytes").await;
+    assert!(before >= 301_000, "both files cached: {before}");
+    std::fs::remove_file(
+        s.media().join(
+            "streaming-playlists/hls/0f5c4e9b-0000-4000-8000-000000000001/gone-fragmented.mp4",
+        ),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        // Any media request lets the shard sweep once the interval has passed.
+        let r = client().get(s.url(&kept)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+        let now = gauge_sum(&s, "fleuve_cache_bytes").await;
+        if now == 1000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deleted file's chunks are still cached: {now} bytes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -26,10 +26,24 @@ use std::time::{Duration, Instant};
 /// server runs (written once every shard accepts; scripts and tests wait for it).
 pub const ADDR_FILE: &str = "fleuve.addr";
 
+/// Turns transparent huge pages off for this process (and the transcode workers it starts)
+/// unless `allowed`. The allocator asks for huge pages on its arenas; with them, resident memory
+/// grows in 2 MiB steps and what is freed inside a huge page stays resident (measured in the
+/// soak: 125 MiB resident with them, 72 MiB without, for the same heap).
+fn huge_pages(allowed: bool) {
+    if allowed {
+        return;
+    }
+    match nix::sys::prctl::set_thp_disable(true) {
+        Ok(()) => tracing::debug!("transparent huge pages off for this process"),
+        Err(e) => tracing::warn!(error = %e, "cannot turn transparent huge pages off"),
+    }
+}
+
 /// Runs the server until SIGINT/SIGTERM.
 pub fn serve(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
-    limits::huge_pages(config.engine.transparent_huge_pages);
+    huge_pages(config.engine.transparent_huge_pages);
     let data_dir = config.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;

@@ -32,9 +32,6 @@ pub(super) const STREAM_THRESHOLD: u64 = 16 * CHUNK;
 const META_ENTRIES: usize = 16_384;
 /// Open file descriptors kept per shard for zero-copy sends of hot files.
 const OPEN_FILES: usize = 256;
-/// How often a shard drops the cached chunks and open descriptors of deleted or replaced files
-/// (checked on requests): deleted videos must not keep memory or disk space.
-const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 static EXPOSE: HeaderValue =
     HeaderValue::from_static("Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified");
@@ -133,8 +130,10 @@ pub struct SegmentServer {
     pub(super) metrics: Arc<ShardMetrics>,
     pub(super) files: RefCell<LruCache<FileId, Rc<std::fs::File>>>,
     private: PrivateFiles,
-    /// When the cache and the open descriptors were last swept.
+    /// When the cache and the open descriptors were last swept, and how often (`media.sweep_secs`):
+    /// deleted videos must not keep memory or disk space.
     swept: Cell<Instant>,
+    sweep_every: Duration,
 }
 
 /// What the server needs for private videos' files.
@@ -178,6 +177,7 @@ impl SegmentServer {
                 NonZeroUsize::new(OPEN_FILES).expect("non-zero"),
             )),
             swept: Cell::new(Instant::now()),
+            sweep_every: Duration::from_secs(config.sweep_secs),
             private: PrivateFiles {
                 moves_seen: Cell::new(access.moves()),
                 access,
@@ -378,8 +378,8 @@ impl SegmentServer {
     /// Stats `path` (through the per-shard metadata cache), refusing symlinks out of the root.
     fn file_meta(&self, path: &Path) -> Option<FileMeta> {
         self.forget_moved_files();
-        self.sweep_if_due();
         let now = Instant::now();
+        self.sweep_if_due(now);
         if let Some(e) = self.meta.borrow_mut().get(path) {
             if now.duration_since(e.checked) < self.revalidate {
                 return e.meta.clone();
@@ -438,11 +438,11 @@ impl SegmentServer {
 }
 
 impl SegmentServer {
-    /// Every [`SWEEP_EVERY`]: drops the chunks of files that are gone or were replaced, and the
-    /// open descriptors of deleted files (which would keep their disk space allocated).
-    fn sweep_if_due(&self) {
-        let now = Instant::now();
-        if now.duration_since(self.swept.get()) < SWEEP_EVERY {
+    /// Every `sweep_every`: drops the chunks of files that are gone or were replaced, and the
+    /// open descriptors of deleted files (which would keep their disk space allocated). Its stats
+    /// are bounded by the cache (one per cached file) and the descriptor cache ([`OPEN_FILES`]).
+    fn sweep_if_due(&self, now: Instant) {
+        if now.duration_since(self.swept.get()) < self.sweep_every {
             return;
         }
         self.swept.set(now);

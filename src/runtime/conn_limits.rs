@@ -19,20 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Turns transparent huge pages off for this process (and the transcode workers it starts)
-/// unless `allowed`. The allocator asks for huge pages on its arenas; with them, resident memory
-/// grows in 2 MiB steps and what is freed inside a huge page stays resident (measured in the
-/// soak: 125 MiB resident with them, 72 MiB without, for the same heap).
-pub fn huge_pages(allowed: bool) {
-    if allowed {
-        return;
-    }
-    match nix::sys::prctl::set_thp_disable(true) {
-        Ok(()) => tracing::debug!("transparent huge pages off for this process"),
-        Err(e) => tracing::warn!(error = %e, "cannot turn transparent huge pages off"),
-    }
-}
-
 /// Budget unit: permits count KiB, so budgets of many GiB fit a semaphore.
 const UNIT: u64 = 1024;
 
