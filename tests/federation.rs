@@ -298,14 +298,7 @@ fn fake_actor(name: &str, kind: &str) -> (String, rsa::RsaPrivateKey) {
 }
 
 async fn metric(s: &Server, line_start: &str) -> u64 {
-    let text = client()
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(s).await;
     text.lines()
         .find(|l| l.starts_with(line_start))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())

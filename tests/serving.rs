@@ -354,14 +354,7 @@ async fn http2_and_both_shards_serve() {
     for t in tasks {
         t.await.unwrap();
     }
-    let m = client()
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&s).await;
     for shard in 0..2 {
         let line = m
             .lines()
@@ -605,14 +598,7 @@ async fn fast_path_pipelining_handoff_and_close() {
 
 /// The sum of a per-shard gauge in `/metrics`.
 async fn gauge_sum(s: &Server, name: &str) -> u64 {
-    let m = client()
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(s).await;
     m.lines()
         .filter(|l| l.starts_with(&format!("{name}{{")))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())

@@ -17,17 +17,6 @@ async fn fetch(url: &str) -> Vec<u8> {
     r.bytes().await.unwrap().to_vec()
 }
 
-async fn metrics(s: &Server) -> String {
-    client()
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 fn metric(text: &str, series: &str) -> u64 {
     text.lines()
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
@@ -124,7 +113,7 @@ fn libtorrent_downloads_through_each_tracker_and_from_the_webseed() {
     }
     let r = libtorrent(&s, &p, "swarm", Some(&ws));
     assert_eq!(r["same"], true, "{r}");
-    let m = rt().block_on(metrics(&s));
+    let m = rt().block_on(metrics_text(&s));
     // WebRTC: the only way in was an offer and an answer relayed by our WebSocket tracker.
     assert!(
         metric(&m, "fleuve_tracker_offers_relayed_total") >= 1,
@@ -184,7 +173,7 @@ fn aria2c_downloads_with_the_webseed_and_our_http_tracker() {
         std::fs::read(out_dir.path().join(name)).unwrap(),
         std::fs::read(&p.file).unwrap()
     );
-    let m = rt().block_on(metrics(&s));
+    let m = rt().block_on(metrics_text(&s));
     assert!(
         metric(&m, "fleuve_tracker_announces_total{protocol=\"http\"}") >= 1,
         "{m}"
@@ -236,7 +225,7 @@ fn bittorrent_tracker_npm_client_gets_offers_relayed() {
     let counts = serde_json::json!({"complete": 1, "incomplete": 1});
     assert_eq!(b["updates"][0], counts, "{r}");
     assert_eq!(r["scrape"], counts, "{r}");
-    let m = rt().block_on(metrics(&s));
+    let m = rt().block_on(metrics_text(&s));
     assert!(
         metric(&m, "fleuve_tracker_offers_relayed_total") >= 1,
         "{m}"
@@ -439,7 +428,7 @@ fn private_mode_refuses_unknown_torrents_on_every_protocol_and_limits_hold() {
 
     // Every shard still serves, and the refusals are counted.
     rt().block_on(async {
-        let m = metrics(&s).await;
+        let m = metrics_text(&s).await;
         for series in [
             "fleuve_tracker_refusals_total{protocol=\"http\",reason=\"unknown_hash\"}",
             "fleuve_tracker_refusals_total{protocol=\"udp\",reason=\"unknown_hash\"}",

@@ -234,14 +234,7 @@ fn deleting_a_video_kills_its_transcode_and_nothing_is_published() {
             .exists());
         assert!(files_under(&s.dir.join("sources")).is_empty());
         assert!(files_under(&s.dir.join("tmp/jobs")).is_empty());
-        let metrics = client()
-            .get(s.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = metrics_text(&s).await;
         for state in ["queued", "running", "failed"] {
             assert!(
                 metrics.contains(&format!("fleuve_transcode_jobs{{state=\"{state}\"}} 0")),

@@ -164,6 +164,18 @@ impl Drop for Server {
     }
 }
 
+/// The server's `/metrics` text (asked from loopback, so no token is needed).
+pub async fn metrics_text(s: &Server) -> String {
+    client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
