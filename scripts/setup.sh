@@ -38,12 +38,15 @@ if ! python3 -c 'import libtorrent' >/dev/null 2>&1; then
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages libtorrent
 fi
 
-# The npm bittorrent-tracker client for the WebSocket tracker test, pinned by
-# tests/clients/package-lock.json. No install scripts: they would build node-datachannel
+# The npm test clients, pinned by tests/clients/package-lock.json: bittorrent-tracker (WebSocket
+# tracker test), playwright-core (browser tests), peertube-cli and PeerTube's TypeScript types
+# with the TypeScript compiler (REST conformance). No install scripts: they would build node-datachannel
 # (WebRTC), which the test replaces with a stand-in.
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLIENTS_DIR="$ROOT_DIR/tests/clients"
-if [ ! -d "$CLIENTS_DIR/node_modules/bittorrent-tracker" ] || [ ! -d "$CLIENTS_DIR/node_modules/playwright-core" ]; then
+if [ ! -d "$CLIENTS_DIR/node_modules/bittorrent-tracker" ] || [ ! -d "$CLIENTS_DIR/node_modules/playwright-core" ] \
+  || [ ! -d "$CLIENTS_DIR/node_modules/@peertube/peertube-types" ] || [ ! -d "$CLIENTS_DIR/node_modules/@peertube/peertube-cli" ] \
+  || [ ! -d "$CLIENTS_DIR/node_modules/typescript" ]; then
   echo "setup: installing the npm test clients (tests/clients)" >&2
   (cd "$CLIENTS_DIR" && npm ci --ignore-scripts --no-audit --no-fund --silent)
 fi
