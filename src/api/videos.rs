@@ -13,6 +13,7 @@ use crate::store::tables::{ChannelKey, Role, User, UserKey};
 use crate::store::videos::{FileKey, VideoByUuidKey, VideoKey};
 use crate::store::{Batch, Durability, StoreError};
 use crate::time::iso8601;
+use crate::transcode::images::{fitted, PREVIEW_BOX, THUMBNAIL_BOX};
 use crate::video::files::hls_dir;
 use crate::video::ident::short_uuid;
 use crate::video::record::RemoteVideo;
@@ -76,10 +77,10 @@ fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
         "magnetUri": magnet(&f.rendition.info_hash, &spec.name, &torrent_url, &spec),
         "infoHash": f.rendition.info_hash,
         "playlistUrl": urls.hls(&f.rendition.playlist_file),
-        "metadataUrl": Value::Null,
+        "metadataUrl": super::video_metadata::url(base, video, f),
         "hasAudio": f.rendition.has_audio,
         "hasVideo": true,
-        "storage": 1,
+        "storage": 0,
         "encoder": f.rendition.encoder,
         "fallbackReason": f.rendition.fallback_reason,
     })
@@ -97,6 +98,18 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, Stor
     v["views"] = json!(0);
     v["thumbnailPath"] = json!(video.thumbnail.as_ref().map(|t| thumbnail_path(t)));
     v["previewPath"] = json!(video.preview.as_ref().map(|p| preview_path(p)));
+    let public = PublicUrls::new(base);
+    let images = [
+        (
+            video.thumbnail.as_ref().map(|t| public.thumbnail(t)),
+            THUMBNAIL_BOX,
+        ),
+        (
+            video.preview.as_ref().map(|p| public.preview(p)),
+            PREVIEW_BOX,
+        ),
+    ];
+    v["thumbnails"] = thumbnails_json(video, &images);
     if let Some(owner) = &owner {
         v["account"] = account_json(app, owner);
     }
@@ -107,10 +120,7 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, Stor
         return Ok(v);
     }
     let files = app.store.video_files(video.id)?;
-    v["support"] = Value::Null;
-    v["tags"] = json!([]);
-    v["commentsPolicy"] = json!({"id": 1, "label": "Enabled"});
-    v["downloadEnabled"] = json!(true);
+    details_json(&mut v);
     v["trackerUrls"] = json!(tracker_urls(base));
     v["files"] = json!([]);
     v["blacklisted"] = json!(false);
@@ -153,6 +163,11 @@ fn common_json(video: &Video, url: &str, local: bool) -> Value {
         "viewers": 0,
         "likes": 0,
         "dislikes": 0,
+        "comments": 0,
+        "downloads": 0,
+        "nsfwFlags": 0,
+        "nsfwSummary": "",
+        "thumbnails": [],
         "embedPath": embed_path(&video.uuid),
         "createdAt": iso8601(video.created_at),
         "updatedAt": iso8601(video.updated_at),
@@ -162,6 +177,46 @@ fn common_json(video: &Video, url: &str, local: bool) -> Value {
         "state": {"id": video.state.id(), "label": video.state.label()},
         "waitTranscoding": true,
     })
+}
+
+/// What `GET /videos/{id}` has beyond the list that Fleuve does not vary per video: no
+/// support text, tags, comments or embed restrictions; downloads allowed; the input file never
+/// replaced.
+fn details_json(v: &mut Value) {
+    v["support"] = Value::Null;
+    v["tags"] = json!([]);
+    v["commentsPolicy"] = json!({"id": 1, "label": "Enabled"});
+    v["downloadEnabled"] = json!(true);
+    v["embedPrivacyPolicy"] = json!({"id": 1, "label": "All allowed"});
+    v["inputFileUpdatedAt"] = Value::Null;
+}
+
+/// PeerTube 8.1's `thumbnails[]`: each image (URL, bounding box) the video has, with the size
+/// it was written at and the nearest of PeerTube's aspect ratios.
+fn thumbnails_json(video: &Video, images: &[(Option<String>, (u32, u32))]) -> Value {
+    let aspect = video.aspect_ratio.unwrap_or(16.0 / 9.0);
+    let label = [
+        ("16:9", 16.0 / 9.0),
+        ("16:10", 1.6),
+        ("4:3", 4.0 / 3.0),
+        ("5:4", 1.25),
+        ("1:1", 1.0),
+    ]
+    .into_iter()
+    .min_by(|a, b| {
+        let d = |r: f64| (r.ln() - aspect.max(1e-3).ln()).abs();
+        d(a.1).total_cmp(&d(b.1))
+    })
+    .map(|(l, _)| l);
+    images
+        .iter()
+        .filter_map(|(url, bound)| {
+            let (width, height) = fitted(aspect, *bound);
+            url.as_ref().map(
+                |u| json!({"width": width, "height": height, "aspectRatio": label, "fileUrl": u}),
+            )
+        })
+        .collect()
 }
 
 fn remote_actor_json(url: &str) -> Value {
@@ -179,16 +234,15 @@ fn remote_video_json(video: &Video, r: &RemoteVideo, details: bool) -> Value {
     v["thumbnailUrl"] = json!(r.thumbnail_url);
     v["previewPath"] = Value::Null;
     v["previewUrl"] = json!(r.thumbnail_url);
+    v["thumbnails"] = thumbnails_json(video, &[(r.thumbnail_url.clone(), THUMBNAIL_BOX)]);
     v["account"] = remote_actor_json(&r.account);
     v["channel"] = json!(r.channel.as_deref().map(remote_actor_json));
     if !details {
         return v;
     }
+    details_json(&mut v);
     v["trackerUrls"] = json!(r.tracker_urls);
     v["files"] = json!([]);
-    v["tags"] = json!([]);
-    v["support"] = Value::Null;
-    v["downloadEnabled"] = json!(true);
     v["blacklisted"] = json!(false);
     let files: Vec<Value> = r
         .files
