@@ -160,6 +160,23 @@ fn every_endpoint_conforms_to_peertube_types() {
         let published = wait_state(&s, &token, &uuid, &[1]).await;
         assert_eq!(published["state"]["id"], 1);
 
+        // Each file's metadataUrl is served, and says what the file is.
+        let file = &published["streamingPlaylists"][0]["files"][0];
+        let url = file["metadataUrl"].as_str().expect("metadataUrl");
+        let path = url.strip_prefix(&s.base).expect("a URL of this instance");
+        let metadata = fetch(&s, "GET", path, None).await;
+        assert_eq!(
+            metadata.1["streams"][0]["width"], file["width"],
+            "{}",
+            metadata.1
+        );
+        assert_eq!(metadata.1["format"]["size"], file["size"], "{}", metadata.1);
+        cap(
+            "videos/{id}/metadata/{fileId}",
+            "PT.VideoFileMetadata",
+            metadata,
+        );
+
         for (path, ty) in [
             ("/api/v1/config", "Wire<PT.ServerConfig>"),
             ("/api/v1/config/about", "Wire<PT.About>"),
@@ -189,6 +206,14 @@ fn every_endpoint_conforms_to_peertube_types() {
             ),
             ("/api/v1/accounts/nobody", "PT.PeerTubeProblemDocument"),
         ] {
+            if path.starts_with("/api/v1/videos/") && !path.contains(&uuid) {
+                // A word, not a video id: before the fix, 404 "video categories not found".
+                let (status, doc) = fetch(&s, "GET", path, None).await;
+                assert!(
+                    doc.as_object().is_some_and(|o| o.len() > 3),
+                    "{path}: {status} {doc}"
+                );
+            }
             let got = fetch(&s, "GET", path, None).await;
             cap(path.trim_start_matches("/api/v1/"), ty, got);
         }
@@ -284,6 +309,9 @@ fn bad_input_on_accounts_and_channels() {
                 );
             }
         }
+        // A file's metadata: unknown file 404, malformed file id 400.
+        let (status, doc) = fetch(&s, "GET", "/api/v1/videos/1/metadata/1", None).await;
+        assert_eq!(status, 404, "{doc}");
         // Paging works: an empty page past the end, the total unchanged.
         let (status, doc) = fetch(
             &s,
