@@ -241,16 +241,118 @@ fn every_endpoint_conforms_to_peertube_types() {
             assert_eq!(c.doc["total"], 1, "{}: {}", c.name, c.doc);
         }
     }
-    let module = module_of(&captures);
+    check(&tsc, "responses", &captures);
+}
+
+/// Types `captures` in `generated/<name>.ts` and fails with tsc's messages if one does not
+/// conform.
+fn check(tsc: &Path, name: &str, captures: &[Capture]) {
     let out = conformance_dir().join("generated");
     std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("responses.ts"), &module).unwrap();
-    let (ok, text) = compile(&tsc, "responses", &["generated/responses.ts"]);
+    std::fs::write(out.join(format!("{name}.ts")), module_of(captures)).unwrap();
+    let (ok, text) = compile(tsc, name, &[&format!("generated/{name}.ts")]);
     assert!(
         ok,
         "Fleuve's responses do not conform to @peertube/peertube-types \
-         (tests/clients/conformance/generated/responses.ts):\n{text}"
+         (tests/clients/conformance/generated/{name}.ts):\n{text}"
     );
+}
+
+/// Polls `check` every 200 ms until it returns Some (deadline 90 s).
+async fn eventually<T, F, Fut>(what: &str, logs: &[&Server], mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        let logs: Vec<String> = logs.iter().map(|s| s.log()).collect();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}; logs:\n{}",
+            logs.join("\n-----\n")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Another instance's video, as the instance that follows it lists and shows it, and the
+/// server follows on both sides.
+#[test]
+fn remote_videos_and_follows_conform_to_peertube_types() {
+    let Some(tsc) = tsc() else { return };
+    let fed = || {
+        let mut o = Options::default();
+        for (k, v) in [
+            ("FLEUVE_FEDERATION_ALLOW_PRIVATE_ADDRESSES", "true"),
+            ("FLEUVE_TRANSCODE_RESOLUTIONS", "240"),
+        ] {
+            o.env.push((k.into(), v.into()));
+        }
+        o
+    };
+    let a = Server::start_with(fed());
+    let b = Server::start_with(fed());
+    let mut captures = vec![];
+    rt().block_on(async {
+        let a_token = login(&a).await.0;
+        let b_token = login(&b).await.0;
+        let v = publish_clip(&a, &a_token, "320x240", 2).await;
+        let uuid = v["uuid"].as_str().unwrap().to_string();
+        let r = client()
+            .post(b.url("/api/v1/server/following"))
+            .bearer_auth(&b_token)
+            .json(&serde_json::json!({"hosts": [a.addr]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let b_ref = &b;
+        let uuid_ref = &uuid;
+        eventually("A's video on B", &[&a, &b], || async move {
+            let list = get_json(b_ref, "/api/v1/videos").await;
+            list["data"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|x| x["uuid"] == uuid_ref.as_str()))
+                .then_some(())
+        })
+        .await;
+        for (server, path, ty) in [
+            (
+                &b,
+                "/api/v1/videos".to_string(),
+                "Wire<PT.ResultList<PT.Video>>",
+            ),
+            (
+                &b,
+                format!("/api/v1/videos/{uuid}"),
+                "Wire<PT.VideoDetails>",
+            ),
+            (
+                &b,
+                "/api/v1/server/following".to_string(),
+                "Wire<PT.ResultList<PT.ActorFollow>>",
+            ),
+            (
+                &a,
+                "/api/v1/server/followers".to_string(),
+                "Wire<PT.ResultList<PT.ActorFollow>>",
+            ),
+        ] {
+            let (status, doc) = fetch(server, "GET", &path, None).await;
+            assert_eq!(status, 200, "{path}: {doc}");
+            captures.push(Capture {
+                name: format!("remote {path}"),
+                ts_type: ty.into(),
+                doc,
+            });
+        }
+    });
+    assert_eq!(captures[1].doc["isLocal"], false, "{}", captures[1].doc);
+    check(&tsc, "remote", &captures);
 }
 
 /// The check itself: a VideoFile without `torrentUrl`, one with a string `size` and a Thumbnail

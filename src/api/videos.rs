@@ -9,6 +9,7 @@ use super::error::ApiError;
 use super::users::{account_json, channel_json};
 use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
+use crate::store::federation::remote_number;
 use crate::store::tables::{ChannelKey, Role, User, UserKey};
 use crate::store::videos::{FileKey, VideoByUuidKey, VideoKey};
 use crate::store::{Batch, Durability, StoreError};
@@ -219,10 +220,28 @@ fn thumbnails_json(video: &Video, images: &[(Option<String>, (u32, u32))]) -> Va
         .collect()
 }
 
-fn remote_actor_json(url: &str) -> Value {
+/// Another instance's account or channel (PeerTube's `AccountSummary`/`VideoChannelSummary`;
+/// with `details`, the `Account`/`VideoChannel` fields Fleuve knows, zero or empty otherwise).
+fn remote_actor_json(url: &str, details: bool) -> Value {
     let host = crate::app::host_of(url);
     let name = url.rsplit('/').next().unwrap_or_default();
-    json!({"id": null, "name": name, "displayName": name, "url": url, "host": host, "avatars": []})
+    let mut a = json!({"id": remote_number(url), "name": name, "displayName": name,
+                       "url": url, "host": host, "avatars": []});
+    if details {
+        for (k, v) in [
+            ("followersCount", json!(0)),
+            ("followingCount", json!(0)),
+            ("description", json!("")),
+            ("support", json!("")),
+            ("isLocal", json!(false)),
+            ("createdAt", json!(iso8601(0))),
+            ("updatedAt", json!(iso8601(0))),
+            ("banners", json!([])),
+        ] {
+            a[k] = v;
+        }
+    }
+    a
 }
 
 /// Another instance's video: it plays from its origin's URLs.
@@ -230,13 +249,15 @@ fn remote_video_json(video: &Video, r: &RemoteVideo, details: bool) -> Value {
     let mut v = common_json(video, &r.url, false);
     v["origin"] = json!({"host": r.host, "url": r.url, "watchUrl": r.watch_url});
     v["views"] = json!(r.views);
-    v["thumbnailPath"] = Value::Null;
+    // The origin's path (where a PeerTube origin serves it, and a PeerTube follower too).
+    let path = r.thumbnail_url.as_deref().map(url_path);
+    v["thumbnailPath"] = json!(path);
     v["thumbnailUrl"] = json!(r.thumbnail_url);
-    v["previewPath"] = Value::Null;
+    v["previewPath"] = json!(path);
     v["previewUrl"] = json!(r.thumbnail_url);
     v["thumbnails"] = thumbnails_json(video, &[(r.thumbnail_url.clone(), THUMBNAIL_BOX)]);
-    v["account"] = remote_actor_json(&r.account);
-    v["channel"] = json!(r.channel.as_deref().map(remote_actor_json));
+    v["account"] = remote_actor_json(&r.account, details);
+    v["channel"] = json!(r.channel.as_deref().map(|c| remote_actor_json(c, details)));
     if !details {
         return v;
     }
@@ -244,22 +265,41 @@ fn remote_video_json(video: &Video, r: &RemoteVideo, details: bool) -> Value {
     v["trackerUrls"] = json!(r.tracker_urls);
     v["files"] = json!([]);
     v["blacklisted"] = json!(false);
+    // What the origin does not federate per file: torrent download URL (the torrent's),
+    // audio (assumed), storage (ours to say: the origin's files are not stored here).
     let files: Vec<Value> = r
         .files
         .iter()
         .map(|f| {
-            json!({
+            let torrent = f.torrent_url.clone().unwrap_or_default();
+            let playlist = f
+                .url
+                .strip_suffix("-fragmented.mp4")
+                .map(|p| format!("{p}.m3u8"))
+                .or_else(|| r.playlist_url.clone());
+            let mut doc = json!({
+                "id": remote_number(&f.url),
                 "resolution": {"id": f.resolution, "label": format!("{}p", f.resolution)},
                 "width": f.width,
                 "height": f.resolution,
                 "size": f.size,
-                "fps": f.fps,
+                "fps": f.fps.unwrap_or(0.0),
                 "fileUrl": f.url,
                 "fileDownloadUrl": f.url,
-                "torrentUrl": f.torrent_url,
+                "torrentUrl": torrent,
+                "torrentDownloadUrl": torrent,
                 "magnetUri": f.magnet,
                 "infoHash": f.info_hash,
-            })
+                "playlistUrl": playlist,
+                "hasAudio": true,
+                "hasVideo": true,
+                "storage": 0,
+            });
+            if f.width.is_none() {
+                // Optional in PeerTube's type, never null.
+                doc.as_object_mut().map(|o| o.remove("width"));
+            }
+            doc
         })
         .collect();
     v["streamingPlaylists"] = match &r.playlist_url {
@@ -277,6 +317,15 @@ fn remote_video_json(video: &Video, r: &RemoteVideo, details: bool) -> Value {
         v["files"] = json!(files);
     }
     v
+}
+
+/// The path (and query) of `url`.
+fn url_path(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    match rest.find('/') {
+        Some(i) => rest[i..].to_string(),
+        None => "/".to_string(),
+    }
 }
 
 /// Beyond PeerTube: where the video's transcode is (`fleuve ingest` and the upload page read it).
