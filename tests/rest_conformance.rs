@@ -205,6 +205,10 @@ fn every_endpoint_conforms_to_peertube_types() {
                 "Wire<PT.ResultList<PT.Video>>",
             ),
             ("/api/v1/accounts/nobody", "PT.PeerTubeProblemDocument"),
+            (
+                "/api/v1/video-channels/root_channel/videos?count=1000",
+                "PT.PeerTubeProblemDocument",
+            ),
         ] {
             if path.starts_with("/api/v1/videos/") && !path.contains(&uuid) {
                 // A word, not a video id: before the fix, 404 "video categories not found".
