@@ -640,3 +640,36 @@ pub async fn delete(
     tracing::info!(video = %video.uuid, user = auth.user.id, "video deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbnails_have_their_written_size_and_the_nearest_peertube_ratio() {
+        let mut v = crate::video::visibility::tests::video(Privacy::Public);
+        let images = [
+            (Some("http://x/t.jpg".to_string()), THUMBNAIL_BOX),
+            (None, PREVIEW_BOX),
+        ];
+        v.aspect_ratio = Some(16.0 / 9.0);
+        let t = thumbnails_json(&v, &images);
+        assert_eq!(
+            t,
+            json!([{"width": 280, "height": 158, "aspectRatio": "16:9", "fileUrl": "http://x/t.jpg"}])
+        );
+        v.aspect_ratio = Some(4.0 / 3.0);
+        assert_eq!(thumbnails_json(&v, &images)[0]["aspectRatio"], "4:3");
+        v.aspect_ratio = Some(9.0 / 16.0);
+        assert_eq!(thumbnails_json(&v, &images)[0]["aspectRatio"], "1:1");
+    }
+
+    #[test]
+    fn url_paths() {
+        assert_eq!(
+            url_path("https://a.example/lazy-static/t.jpg?x=1"),
+            "/lazy-static/t.jpg?x=1"
+        );
+        assert_eq!(url_path("https://a.example"), "/");
+    }
+}

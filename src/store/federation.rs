@@ -196,3 +196,19 @@ string_key!(
     /// `videos`: a remote video's local id by its ActivityPub id (URL).
     RemoteVideoUrlKey, Cf::Videos, 0x03, u64
 );
+
+#[cfg(test)]
+mod tests {
+    use super::remote_number;
+
+    #[test]
+    fn remote_numbers_are_stable_distinct_and_exact_in_javascript() {
+        let a = remote_number("https://a.example/accounts/alice");
+        assert_eq!(a, remote_number("https://a.example/accounts/alice"));
+        assert_ne!(a, remote_number("https://a.example/accounts/bob"));
+        for url in ["", "x", "https://b.example/video-channels/c"] {
+            let n = remote_number(url);
+            assert!((1..1 << 53).contains(&n), "{url}: {n}");
+        }
+    }
+}
