@@ -179,6 +179,7 @@ const scenarios = {
       const r = b.getBoundingClientRect();
       return { width: r.width, height: r.height };
     });
+    await page.screenshot({ path: path.join(opt.out, "watch-before-click.png") });
     await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
     let played = null;
     try {
