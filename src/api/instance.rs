@@ -35,7 +35,7 @@ pub async fn config(State(app): State<SharedApp>) -> Json<Value> {
             "defaultNSFWPolicy": "do_not_list",
             "customizations": {"javascript": "", "css": ""},
         },
-        "serverVersion": "7.0.0",
+        "serverVersion": crate::federation::discovery::PEERTUBE_COMPAT_VERSION,
         "serverCommit": concat!("fleuve-", env!("CARGO_PKG_VERSION")),
         "fleuve": {"version": env!("CARGO_PKG_VERSION")},
         "signup": {
