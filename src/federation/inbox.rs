@@ -4,12 +4,13 @@
 //!
 //! Verification (reference §2.2): the draft-cavage signature must parse, cover
 //! `(request-target) host date digest`, be dated within `federation.clock_skew_secs`, match the
-//! body's `Digest`, and verify with the signer's key; a request with `Signature-Input` is read
-//! as an RFC 9421 message signature instead (method, target and `content-digest` covered,
-//! `created` within the skew, [`super::signature::rfc9421`]), verified with the same key (fetched and cached; refetched once when it
-//! fails, in case the key rotated). Each activity's `actor` must be the signer, unless the
-//! activity carries an `RsaSignature2017` by its actor (forwarded activities). Activity ids
-//! already seen are dropped. Failures answer 401 and store nothing.
+//! body's `Digest`, and verify with the signer's key (fetched and cached; refetched once when it
+//! fails, in case the key rotated). A request with `Signature-Input` is read as an RFC 9421
+//! message signature instead (method, target and `content-digest` covered, `created` within
+//! the skew; [`super::signature::rfc9421`]) and verified with the same key. Each activity's
+//! `actor` must be the signer, unless the activity carries an `RsaSignature2017` by its actor
+//! (forwarded activities). Activity ids already seen are dropped. Failures answer 401 and store
+//! nothing.
 //!
 //! Keys are fetched off the blocking pool, within bounds ([`super::key_fetch`]): a POST that
 //! would exceed them, or whose signer's host failed to answer recently, gets 503 with
