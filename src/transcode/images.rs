@@ -1,5 +1,6 @@
 //! The miniature and the preview of a video (PeerTube's two sizes), as JPEGs from one decoded
-//! picture.
+//! picture: the pipeline's poster frame, or at upload one frame from the middle of the source
+//! ([`poster_from_source`], run in the upload prober's child process).
 
 use super::pipeline::{libav, PipelineError};
 use ffmpeg_next as ff;
@@ -9,6 +10,78 @@ use std::path::Path;
 pub(super) const THUMBNAIL_BOX: (u32, u32) = (280, 157);
 /// PeerTube's preview size.
 pub(super) const PREVIEW_BOX: (u32, u32) = (850, 480);
+
+/// Decodes one picture from the middle of `source` (opened through the accepted-demuxer door,
+/// [`super::source::open`]) and writes it as the miniature and the preview.
+pub fn poster_from_source(
+    source: &Path,
+    thumbnail: &Path,
+    preview: &Path,
+) -> Result<(), PipelineError> {
+    let mut input = super::source::open(source)?;
+    let (index, tb) = {
+        let stream = input
+            .streams()
+            .best(ff::media::Type::Video)
+            .ok_or(PipelineError::NoVideo)?;
+        (stream.index(), stream.time_base())
+    };
+    let params = input
+        .stream(index)
+        .ok_or(PipelineError::NoVideo)?
+        .parameters();
+    let mut decoder = ff::codec::context::Context::from_parameters(params)
+        .map_err(libav("poster decoder parameters"))?
+        .decoder()
+        .video()
+        .map_err(libav("open poster decoder"))?;
+    // Seek near the middle (container time base); a source that cannot seek is read from its
+    // start, and the first picture is taken.
+    let middle_secs = (input.duration().max(0) as f64 / f64::from(ff::ffi::AV_TIME_BASE)) / 2.0;
+    let middle_ts = (middle_secs * f64::from(ff::ffi::AV_TIME_BASE)) as i64;
+    let target = if middle_ts > 0 && input.seek(middle_ts, ..middle_ts).is_ok() {
+        middle_secs
+    } else {
+        0.0
+    };
+    let mut picture = ff::frame::Video::empty();
+    let mut last: Option<ff::frame::Video> = None;
+    let mut take = |decoder: &mut ff::decoder::Video, last: &mut Option<ff::frame::Video>| {
+        while decoder.receive_frame(&mut picture).is_ok() {
+            let at = picture.timestamp().unwrap_or(0) as f64 * f64::from(tb);
+            *last = Some(picture.clone());
+            if at + 0.001 >= target {
+                return true;
+            }
+        }
+        false
+    };
+    // A picture within a few hundred packets of the seek point, else the last one decoded.
+    let (mut packets, mut found) = (0u32, false);
+    for (stream, packet) in input.packets() {
+        if stream.index() != index {
+            continue;
+        }
+        if decoder.send_packet(&packet).is_err() {
+            continue;
+        }
+        found = take(&mut decoder, &mut last);
+        packets += 1;
+        if found || (packets > 600 && last.is_some()) {
+            break;
+        }
+    }
+    if !found && last.is_none() {
+        let _ = decoder.send_eof();
+        take(&mut decoder, &mut last);
+    }
+    let picture = last.ok_or(PipelineError::Libav {
+        step: "decode a poster picture".into(),
+        source: ff::Error::InvalidData,
+    })?;
+    write_jpeg(&picture, THUMBNAIL_BOX, thumbnail)?;
+    write_jpeg(&picture, PREVIEW_BOX, preview)
+}
 
 /// Fits `w`x`h` into `bound`, keeping the aspect ratio (even dimensions).
 fn fit(w: u32, h: u32, bound: (u32, u32)) -> (u32, u32) {
