@@ -269,3 +269,105 @@ fn keep_original_puts_the_upload_aside() {
         );
     });
 }
+
+async fn get_authed(url: &str, token: &str, range: Option<&str>) -> (u16, Vec<u8>) {
+    let mut req = client().get(url).bearer_auth(token);
+    if let Some(r) = range {
+        req = req.header("Range", r);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
+async fn set_privacy(s: &Server, token: &str, uuid: &str, privacy: u8) {
+    let r = client()
+        .put(s.url(&format!("/api/v1/videos/{uuid}")))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "privacy": privacy }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+}
+
+#[test]
+fn the_window_follows_privacy_changes_and_deletion() {
+    let s = Server::start();
+    rt().block_on(async {
+        let (token, _) = login(&s).await;
+        let long = clip(&s.dir, "long.mp4", "1280x720", 25, 40, true);
+        let (status, body) = upload_multipart(&s, &token, &long, "Long clip").await;
+        assert_eq!(status, 200, "{body}");
+        let src = clip(&s.dir, "private.mp4", "640x360", 25, 3, true);
+        let source = std::fs::read(&src).unwrap();
+        let (status, body) = upload_multipart(&s, &token, &src, "Soon private").await;
+        assert_eq!(status, 200, "{body}");
+        let uuid = body["video"]["uuid"].as_str().unwrap().to_string();
+        let v = wait_torrent(&s, &token, &uuid).await;
+        let info_hash = v["files"][0]["infoHash"].as_str().unwrap().to_string();
+        let public = format!("/static/web-videos/{uuid}-360.mp4");
+        assert!(tracker_accepts(&s, &info_hash).await);
+
+        // Private: the file and its torrent move beside the private files, off the tracker.
+        set_privacy(&s, &token, &uuid, 3).await;
+        let (_, v) = get_video(&s, &token, &uuid).await;
+        let f = &v["files"][0];
+        let private_url = s.url(&format!("/static/web-videos/private/{uuid}-360.mp4"));
+        assert_eq!(f["fileUrl"], private_url.as_str(), "{v}");
+        assert_eq!(status_of(&s, &public).await, 404);
+        assert_eq!(get_bytes(&private_url, None).await.0, 403);
+        let (status, body) = get_authed(&private_url, &token, Some("bytes=0-99")).await;
+        assert_eq!((status, body.as_slice()), (206, &source[..100]));
+        let torrent_url = f["torrentUrl"].as_str().unwrap();
+        assert_eq!(
+            torrent_url,
+            s.url(&format!("/static/web-videos/private/{uuid}-360.torrent"))
+        );
+        assert_eq!(
+            status_of(&s, &format!("/lazy-static/torrents/{uuid}-360.torrent")).await,
+            404
+        );
+        let (status, torrent) = get_authed(torrent_url, &token, None).await;
+        assert_eq!(status, 200);
+        let top = fleuve::bencode::Value::decode(&torrent).unwrap();
+        assert_eq!(top.get("url-list"), None);
+        assert_eq!(
+            hex::encode(Sha1::digest(top.get("info").unwrap().encode())),
+            info_hash
+        );
+        assert!(!tracker_accepts(&s, &info_hash).await);
+        assert!(v["magnetUri"].is_null() || !f["magnetUri"].as_str().unwrap().contains("&ws="));
+
+        // Public again.
+        set_privacy(&s, &token, &uuid, 1).await;
+        assert_eq!(status_of(&s, &public).await, 200);
+        assert!(tracker_accepts(&s, &info_hash).await);
+
+        // Deleted in the window: nothing of it stays.
+        let (_, v) = get_video(&s, &token, &uuid).await;
+        assert_eq!(
+            v["state"]["id"], 2,
+            "the window closed before the checks ended"
+        );
+        let thumb = v["thumbnailPath"].as_str().unwrap().to_string();
+        let r = client()
+            .delete(s.url(&format!("/api/v1/videos/{uuid}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        assert_eq!(status_of(&s, &public).await, 404);
+        assert_eq!(
+            status_of(&s, &format!("/lazy-static/torrents/{uuid}-360.torrent")).await,
+            404
+        );
+        assert_eq!(status_of(&s, &thumb).await, 404);
+        assert!(!tracker_accepts(&s, &info_hash).await);
+        assert!(!s
+            .media()
+            .join("web-videos")
+            .join(format!("{uuid}-360.mp4"))
+            .exists());
+    });
+}

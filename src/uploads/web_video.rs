@@ -8,11 +8,13 @@
 //! answer already lists them; the torrent, which hashes the whole file, is made after the
 //! answer on the blocking pool ([`spawn_torrent`]) and recorded under the video's lock, as
 //! PeerTube's clients expect (`peertube-cli` polls until `files[0].torrentUrl` is set). The
-//! transcode's publication retires the original (`transcode::publish::retire_originals`).
+//! transcode's publication retires the original (`transcode::publish`). A privacy change in the
+//! window moves the file and its torrent between the public and private sides
+//! ([`relocate_web_videos`]).
 
 use super::UploadError;
 use crate::app::{App, SharedApp};
-use crate::media::torrent::{create, TorrentSpec};
+use crate::media::torrent::{create, with_webseed, TorrentSpec};
 use crate::store::tables::Sequence;
 use crate::store::videos::{InfohashEntry, InfohashKey, VideoKey};
 use crate::store::{Batch, Durability};
@@ -146,28 +148,34 @@ pub fn make_torrents(app: &App, uuid: &str) -> Result<usize, UploadError> {
         std::fs::write(&tmp, &torrent.bytes)
             .and_then(|()| std::fs::rename(&tmp, &to))
             .map_err(|e| UploadError::file("writing the web video's torrent", e))?;
-        made.push((f.id, name, to, torrent.info_hash));
+        made.push((f.id, f.private, name, to, torrent.info_hash));
     }
     if made.is_empty() {
         return Ok(0);
     }
-    let _lock = app.video_locks.lock(uuid);
+    let lock = app.video_locks.lock(uuid);
     let current = app.store.video_by_uuid(uuid)?;
     let Some(mut current) = current.filter(|v| v.id == video.id) else {
-        for (_, _, path, _) in &made {
+        for (_, _, _, path, _) in &made {
             let _ = std::fs::remove_file(path);
         }
         return Ok(0);
     };
     let mut batch = Batch::default();
     let mut allowed = Vec::new();
-    let mut recorded = 0;
-    for (id, name, path, hash) in made {
+    let (mut recorded, mut moved) = (0, false);
+    for (id, private, name, path, hash) in made {
         let Some(f) = current.web_videos.iter_mut().find(|f| f.id == id) else {
             // Retired while it was hashed.
             let _ = std::fs::remove_file(path);
             continue;
         };
+        if f.private != private {
+            // Its privacy changed while it was hashed: made again on the right side below.
+            let _ = std::fs::remove_file(path);
+            moved = true;
+            continue;
+        }
         f.torrent_file = Some(name);
         f.info_hash = Some(hex::encode(hash));
         recorded += 1;
@@ -186,9 +194,62 @@ pub fn make_torrents(app: &App, uuid: &str) -> Result<usize, UploadError> {
     }
     batch.put(&app.store, &VideoKey(current.id), &current)?;
     app.store.write(batch, Durability::Sync)?;
+    drop(lock);
     app.tracker.allowlist_changed(&allowed, false);
     tracing::info!(video = %uuid, torrents = recorded, "web video torrents made");
+    if moved {
+        return Ok(recorded + make_torrents(app, uuid)?);
+    }
     Ok(recorded)
+}
+
+/// Moves `video`'s web videos that are not on the `to_private` side there (the file, and its
+/// torrent rewritten without a webseed for the private side, with its public URL for the
+/// public one; the info-hash does not change) and sets their records. Returns the allowlist rows
+/// of their torrents, for the caller's batch to add (public) or remove (private).
+pub fn relocate_web_videos(
+    app: &App,
+    video: &mut Video,
+    to_private: bool,
+) -> Result<Vec<(InfohashKey, InfohashEntry)>, std::io::Error> {
+    let media = app.data_dir.join("media");
+    let base = app.public_url.trim_end_matches('/');
+    let mut rows = Vec::new();
+    for f in video.web_videos.iter_mut() {
+        if f.private != to_private {
+            let dir = web_video_dir(&media, to_private);
+            std::fs::create_dir_all(&dir)?;
+            let from = web_video_dir(&media, f.private).join(&f.file);
+            std::fs::rename(&from, dir.join(&f.file))?;
+            if let Some(t) = &f.torrent_file {
+                let old = web_video_torrent_path(&media, f.private, t);
+                let new = web_video_torrent_path(&media, to_private, t);
+                let webseed = format!("{base}/static/web-videos/{}", f.file);
+                let bytes = std::fs::read(&old)?;
+                let bytes = with_webseed(&bytes, (!to_private).then_some(webseed.as_str()))
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                let tmp = new.with_extension("torrent.tmp");
+                std::fs::write(&tmp, bytes)?;
+                std::fs::rename(&tmp, &new)?;
+                std::fs::remove_file(&old)?;
+            }
+            f.private = to_private;
+        }
+        let mut hash = [0u8; 20];
+        if let Some(h) = &f.info_hash {
+            if hex::decode_to_slice(h, &mut hash).is_ok() {
+                rows.push((
+                    InfohashKey(hash),
+                    InfohashEntry {
+                        video_uuid: video.uuid.clone(),
+                        resolution: f.resolution,
+                        scheme: "web-video-torrent".into(),
+                    },
+                ));
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// PeerTube's torrent name: the video's name with `/ \ ? % * : | " < >` replaced by `-`.
