@@ -260,6 +260,9 @@ fn prepare_state(app: &Arc<App>) -> anyhow::Result<()> {
     // moves the files of videos made private before Fleuve moved them).
     crate::api::video_privacy::reconcile(app)
         .context("cannot put video files where their privacy says")?;
+    // Web-video torrents a stop interrupted (they are made after the upload's answer).
+    crate::uploads::web_video::resume_torrents(app)
+        .context("cannot list the web videos that still need a torrent")?;
     let weak = Arc::downgrade(app);
     app.transcoder
         .set_on_published(Box::new(move |video_id, withdrawn| {

@@ -115,6 +115,19 @@ pub fn spawn_torrent(app: &SharedApp, video: &Video) {
     });
 }
 
+/// At start: the torrents a stop interrupted (made after the upload's answer, so a restart can
+/// come first) are made again, on the blocking pool. Returns how many videos need one.
+pub fn resume_torrents(app: &SharedApp) -> Result<usize, crate::store::StoreError> {
+    let mut n = 0;
+    for (_, video) in app.store.scan::<VideoKey>(&())? {
+        if video.web_videos.iter().any(|f| f.torrent_file.is_none()) {
+            spawn_torrent(app, &video);
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Hashes each web video of the video `uuid` that has no torrent yet, writes the torrent, and
 /// records it, with its info-hash on the tracker's allowlist while the file is public. A file
 /// that went away meanwhile (transcode ended, video deleted) keeps no torrent.
