@@ -141,3 +141,54 @@ pub(super) fn write_jpeg(
     };
     std::fs::write(path, data).map_err(fail)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcode::testclip;
+
+    fn jpeg_dimensions(path: &Path) -> (u32, u32) {
+        super::super::probe::init_libav();
+        let input = ff::format::input(path).unwrap();
+        let stream = input.streams().best(ff::media::Type::Video).unwrap();
+        let p = ff::codec::context::Context::from_parameters(stream.parameters())
+            .unwrap()
+            .decoder()
+            .video()
+            .unwrap();
+        assert_eq!(p.id(), ff::codec::Id::MJPEG);
+        (p.width(), p.height())
+    }
+
+    #[test]
+    fn posters_from_the_middle_of_a_source_in_peertube_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = testclip::clip(dir.path(), "tall.mp4", "360x640", 25, 4, None);
+        let (t, p) = (dir.path().join("t.jpg"), dir.path().join("p.jpg"));
+        poster_from_source(&src, &t, &p).unwrap();
+        // Portrait: fitted to the boxes' heights.
+        assert_eq!(jpeg_dimensions(&t), (88, 158));
+        assert_eq!(jpeg_dimensions(&p), (270, 480));
+    }
+
+    #[test]
+    fn posters_open_sources_through_the_accepted_demuxers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret.mp4");
+        testclip::clip(dir.path(), "secret.mp4", "320x240", 25, 1, None);
+        // A playlist naming another file of the host is refused, not followed.
+        let list = dir.path().join("upload.m3u8");
+        std::fs::write(
+            &list,
+            format!(
+                "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:1,\n{}\n#EXT-X-ENDLIST\n",
+                secret.display()
+            ),
+        )
+        .unwrap();
+        let (t, p) = (dir.path().join("t.jpg"), dir.path().join("p.jpg"));
+        let err = poster_from_source(&list, &t, &p).unwrap_err().to_string();
+        assert!(err.starts_with("hls is not an accepted container"), "{err}");
+        assert!(!t.exists() && !p.exists());
+    }
+}
