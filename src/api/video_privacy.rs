@@ -23,6 +23,7 @@ use crate::store::videos::VideoKey;
 use crate::store::{Batch, Durability, StoreError};
 use crate::time::now_secs;
 use crate::transcode::p2p::allowlist_of;
+use crate::uploads::web_video::relocate_web_videos;
 use crate::video::Privacy;
 use crate::video::Video;
 
@@ -58,6 +59,17 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
     let to_private = video.files_are_private();
     let moving = was_private != to_private && video.remote.is_none();
 
+    // The upload window's web videos (moved back below if the record cannot be written).
+    let mut web_rows = Vec::new();
+    if moving && !video.web_videos.is_empty() {
+        web_rows = relocate_web_videos(app, &mut video, to_private).map_err(|e| {
+            let mut back = video.clone();
+            let _ = relocate_web_videos(app, &mut back, was_private);
+            app.media_access.files_moved();
+            ApiError::internal("moving the video's web videos", e)
+        })?;
+        app.media_access.files_moved();
+    }
     let files = if moving {
         app.store.video_files(video_id)?
     } else {
@@ -81,15 +93,17 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
             if let Err(back) = move_files(was_private) {
                 tracing::error!(video = %video.uuid, error = %back, "cannot move the files back either; the next start puts them where the record says");
             }
+            let _ = relocate_web_videos(app, &mut video.clone(), was_private);
             return Err(ApiError::internal("moving the video's files", e));
         }
     }
 
-    let hashes = if moving {
+    let mut hashes = if moving {
         allowlist_of(&app.public_url, &video, &files)
     } else {
         Vec::new()
     };
+    hashes.extend(web_rows);
     let mut batch = Batch::default();
     batch.put(&app.store, &VideoKey(video_id), &video)?;
     for (key, entry) in &hashes {
@@ -104,6 +118,7 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
             if let Err(back) = move_files(was_private) {
                 tracing::error!(video = %video.uuid, error = %back, "cannot move the files back after a failed write; the next start puts them where the record says");
             }
+            let _ = relocate_web_videos(app, &mut video.clone(), was_private);
         }
         return Err(e.into());
     }

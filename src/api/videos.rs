@@ -11,17 +11,17 @@ use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::federation::remote_number;
 use crate::store::tables::{ChannelKey, Role, User, UserKey};
-use crate::store::videos::{FileKey, VideoByUuidKey, VideoKey};
+use crate::store::videos::{FileKey, InfohashEntry, InfohashKey, VideoByUuidKey, VideoKey};
 use crate::store::{Batch, Durability, StoreError};
 use crate::time::iso8601;
 use crate::transcode::images::{fitted, PREVIEW_BOX, THUMBNAIL_BOX};
-use crate::video::files::hls_dir;
+use crate::video::files::{hls_dir, web_video_dir, web_video_torrent_path};
 use crate::video::ident::short_uuid;
 use crate::video::record::RemoteVideo;
 use crate::video::urls::{
     embed_path, preview_path, thumbnail_path, tracker_urls, FileUrls, PublicUrls,
 };
-use crate::video::{Privacy, Video, VideoFile, VideoRef, VideoState};
+use crate::video::{Privacy, Video, VideoFile, VideoRef, VideoState, WebVideoFile};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -87,6 +87,47 @@ fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
     })
 }
 
+/// A web-video file (the upload window's original) in PeerTube's `VideoFile` shape; its torrent
+/// URLs and magnet are null until the torrent is made, moments after the upload.
+fn web_video_json(app: &App, video: &Video, f: &WebVideoFile) -> Value {
+    let base = &app.public_url;
+    let urls = FileUrls::of(base, video);
+    let file_url = urls.web_video(f);
+    let torrent_url = urls.web_video_torrent(f, false);
+    let ext = f.file.rsplit_once('.').map(|(_, e)| e).unwrap_or("mp4");
+    let spec = TorrentSpec {
+        name: format!("{} {}p.{ext}", video.name, f.resolution),
+        trackers: tracker_urls(base),
+        webseed: if f.private {
+            String::new()
+        } else {
+            file_url.clone()
+        },
+    };
+    let magnet_uri = match (&f.info_hash, &torrent_url) {
+        (Some(h), Some(t)) => Some(magnet(h, &spec.name, t, &spec)),
+        _ => None,
+    };
+    json!({
+        "id": f.id,
+        "resolution": {"id": f.resolution, "label": format!("{}p", f.resolution)},
+        "width": f.width,
+        "height": f.height,
+        "size": f.size,
+        "fps": f.fps,
+        "fileUrl": file_url,
+        "fileDownloadUrl": urls.web_video_download(f),
+        "torrentUrl": torrent_url,
+        "torrentDownloadUrl": urls.web_video_torrent(f, true),
+        "magnetUri": magnet_uri,
+        "infoHash": f.info_hash,
+        "metadataUrl": PublicUrls::new(base).file_metadata(&video.uuid, f.id),
+        "hasAudio": f.has_audio,
+        "hasVideo": true,
+        "storage": 1,
+    })
+}
+
 /// A video in PeerTube's shape; `details` adds what `GET /videos/{id}` has beyond the list.
 pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, StoreError> {
     if let Some(remote) = &video.remote {
@@ -123,7 +164,11 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, Stor
     let files = app.store.video_files(video.id)?;
     details_json(&mut v);
     v["trackerUrls"] = json!(tracker_urls(base));
-    v["files"] = json!([]);
+    v["files"] = json!(video
+        .web_videos
+        .iter()
+        .map(|f| web_video_json(app, video, f))
+        .collect::<Vec<_>>());
     v["blacklisted"] = json!(false);
     let urls = FileUrls::of(base, video);
     v["streamingPlaylists"] = match &video.hls {
@@ -591,7 +636,8 @@ pub async fn delete(
             },
         );
     }
-    let hashes = crate::transcode::p2p::allowlist_of(&app.public_url, &video, &files);
+    let mut hashes = crate::transcode::p2p::allowlist_of(&app.public_url, &video, &files);
+    hashes.extend(web_video_hashes(&video));
     for (key, _) in &hashes {
         batch.delete(&app.store, key);
     }
@@ -611,6 +657,12 @@ pub async fn delete(
     for f in &files {
         // Public torrents; a private video's are in its private directory.
         paths.push(media.join("torrents").join(&f.rendition.torrent_file));
+    }
+    for f in &video.web_videos {
+        paths.push(web_video_dir(&media, f.private).join(&f.file));
+        if let Some(t) = &f.torrent_file {
+            paths.push(web_video_torrent_path(&media, f.private, t));
+        }
     }
     if let Some(t) = &video.thumbnail {
         paths.push(media.join("thumbnails").join(t));
@@ -639,6 +691,26 @@ pub async fn delete(
         .await?;
     tracing::info!(video = %video.uuid, user = auth.user.id, "video deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The allowlist rows of a video's web-video torrents.
+fn web_video_hashes(video: &Video) -> Vec<(InfohashKey, InfohashEntry)> {
+    video
+        .web_videos
+        .iter()
+        .filter_map(|f| {
+            let mut hash = [0u8; 20];
+            hex::decode_to_slice(f.info_hash.as_deref()?, &mut hash).ok()?;
+            Some((
+                InfohashKey(hash),
+                InfohashEntry {
+                    video_uuid: video.uuid.clone(),
+                    resolution: f.resolution,
+                    scheme: "web-video-torrent".into(),
+                },
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -369,6 +369,7 @@ pub fn upsert(store: &Store, parsed: Parsed) -> Result<u64, FederationError> {
         remote: Some(parsed.remote),
         federated_at: None,
         unfederated_at: None,
+        web_videos: Vec::new(),
     };
     batch.put(store, &VideoKey(id), &video)?;
     batch.put(store, &VideoByUuidKey(video.uuid.clone()), &id)?;

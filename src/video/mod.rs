@@ -17,6 +17,6 @@ pub mod visibility;
 
 pub use ident::VideoRef;
 pub use privacy::Privacy;
-pub use record::{Video, VideoFile, VideoState};
+pub use record::{Video, VideoFile, VideoState, WebVideoFile};
 pub use rendition::Rendition;
 pub use visibility::Viewer;

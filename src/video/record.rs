@@ -102,6 +102,42 @@ pub struct Video {
     /// `Create` then gets a fresh activity id (receivers drop ids they have seen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unfederated_at: Option<u64>,
+    /// Its web-video files (PeerTube's `files[]`): the uploaded original from the end of the
+    /// upload until its transcode ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub web_videos: Vec<WebVideoFile>,
+}
+
+/// A web-video file of a local video (PeerTube's `VideoFile` outside streaming playlists): one
+/// whole playable file in `media/web-videos/` (`private/` below it for a private video), named
+/// `<uuid>-<resolution><ext>`, with its `.torrent` beside the other torrents once made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebVideoFile {
+    /// File id (from the files sequence, so it never collides with an HLS file's).
+    pub id: u64,
+    /// Resolution label (shorter side).
+    pub resolution: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frame rate (rounded).
+    pub fps: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// File name (`<uuid>-<resolution><ext>`).
+    pub file: String,
+    /// Whether it is in the private directory (`web-videos/private/`, torrent beside it).
+    pub private: bool,
+    /// Torrent file name (`<uuid>-<resolution>.torrent`), once made (it is hashed after the
+    /// upload is answered).
+    pub torrent_file: Option<String>,
+    /// The torrent's BitTorrent v1 info-hash (hex), once made.
+    pub info_hash: Option<String>,
+    /// Whether it carries audio.
+    pub has_audio: bool,
+    /// Whether it is the uploaded original (removed or kept when the transcode ends).
+    pub original: bool,
 }
 
 /// A video of another instance, as its ActivityPub `Video` object described it: it plays from
