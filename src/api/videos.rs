@@ -124,7 +124,7 @@ fn web_video_json(app: &App, video: &Video, f: &WebVideoFile) -> Value {
         "metadataUrl": PublicUrls::new(base).file_metadata(&video.uuid, f.id),
         "hasAudio": f.has_audio,
         "hasVideo": true,
-        "storage": 1,
+        "storage": 0,
     })
 }
 
