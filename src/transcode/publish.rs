@@ -9,7 +9,7 @@
 use super::p2p::allowlist;
 use super::worker::WorkerResult;
 use crate::media::torrent::with_webseed;
-use crate::store::videos::{FileKey, VideoKey};
+use crate::store::videos::FileKey;
 use crate::store::{tables::Sequence, Batch, Durability, Store, StoreError};
 use crate::video::files::hls_dir;
 use crate::video::locks::VideoLocks;
@@ -172,7 +172,7 @@ pub fn publish(
     video.preview = result.preview.clone();
     video.error = None;
     let source = video.source.take();
-    batch.put(store, &VideoKey(video_id), &video)?;
+    batch.put_video(&video);
     store.write(batch, Durability::Sync)?;
     if let Some(source) = source {
         let _ = std::fs::remove_file(source);

@@ -102,6 +102,7 @@ mod tests {
             remote: None,
             federated_at: None,
             unfederated_at: None,
+            meta: Default::default(),
         }
     }
 
