@@ -40,28 +40,28 @@ fn fixture(i: u64) -> Video {
         ),
         base + (i * 7919) % N * 60,
     );
-    if i % 50 == 0 {
+    if i.is_multiple_of(50) {
         v.name = format!("Café crème {i}");
     }
     v.created_at = base + i;
     v.duration = ((i * 37) % 600 + 1) as f64;
-    v.meta.category = (i % 3 != 0).then_some((i % 18 + 1) as u32);
+    v.meta.category = (!i.is_multiple_of(3)).then_some((i % 18 + 1) as u32);
     v.meta.language = Some(["en", "fr", "de"][(i % 3) as usize].to_string());
     v.meta.tags = vec![format!("t{}", i % 10), "common".into()];
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         v.meta.tags.push("Quatre".into());
     }
-    v.meta.nsfw = i % 10 == 0;
-    if i % 5 == 0 {
+    v.meta.nsfw = i.is_multiple_of(10);
+    if i.is_multiple_of(5) {
         v.meta.originally_published_at = Some(1_000 + i);
     }
-    if i % 100 == 0 {
+    if i.is_multiple_of(100) {
         v.description = Some("A long documentary about rivers and their deltas".into());
     }
-    if i % 17 == 0 {
+    if i.is_multiple_of(17) {
         v.privacy = Privacy::Private;
     }
-    if i % 23 == 0 {
+    if i.is_multiple_of(23) {
         v.state = VideoState::ToTranscode;
     }
     v
@@ -208,7 +208,7 @@ fn many_videos_are_paged_sorted_filtered_and_searched_through_indexes() {
         check("/api/v1/videos?categoryOneOf=3&categoryOneOf=5", Box::new(|v| matches!(v.meta.category, Some(3 | 5)))).await;
         check("/api/v1/videos?languageOneOf=fr", Box::new(|v| v.meta.language.as_deref() == Some("fr"))).await;
         check("/api/v1/videos?tagsOneOf=t1&tagsOneOf=t2", Box::new(|v| v.meta.tags.iter().any(|t| t == "t1" || t == "t2"))).await;
-        check("/api/v1/videos?tagsAllOf[]=quatre&tagsAllOf[]=t4", Box::new(|v| v.id % 4 == 0 && v.id % 10 == 4)).await;
+        check("/api/v1/videos?tagsAllOf[]=quatre&tagsAllOf[]=t4", Box::new(|v| v.id.is_multiple_of(4) && v.id % 10 == 4)).await;
         check("/api/v1/videos?nsfw=false", Box::new(|v| !v.meta.nsfw)).await;
         check("/api/v1/videos?nsfw=true&languageOneOf=en", Box::new(|v| v.meta.nsfw && v.meta.language.as_deref() == Some("en"))).await;
         check("/api/v1/videos?isLocal=false", Box::new(|_| false)).await;
@@ -225,12 +225,12 @@ fn many_videos_are_paged_sorted_filtered_and_searched_through_indexes() {
 
         // Search: every token (accents folded, last one as a prefix), ranked by -match.
         let page = get_json(&s, "/api/v1/search/videos?search=CAFE%20creme&count=100").await;
-        let (total, _) = expect(&videos, |v| listed(v) && v.id % 50 == 0, published, true, 100);
+        let (total, _) = expect(&videos, |v| listed(v) && v.id.is_multiple_of(50), published, true, 100);
         assert_eq!(page["total"], total as u64, "{page}");
-        assert!(ids(&page).iter().all(|id| id % 50 == 0));
+        assert!(ids(&page).iter().all(|id| id.is_multiple_of(50)));
         let page = get_json(&s, "/api/v1/search/videos?search=rivers&count=100").await;
         let want: Vec<u64> = {
-            let (_, w) = expect(&videos, |v| listed(v) && v.id % 100 == 0, published, true, 100);
+            let (_, w) = expect(&videos, |v| listed(v) && v.id.is_multiple_of(100), published, true, 100);
             w
         };
         let mut got = ids(&page);
@@ -241,7 +241,7 @@ fn many_videos_are_paged_sorted_filtered_and_searched_through_indexes() {
         // "river walk" in the name outranks "rivers" in the description.
         let page = get_json(&s, "/api/v1/search/videos?search=river%20wal&sort=-match&count=100").await;
         let got = ids(&page);
-        let (total, _) = expect(&videos, |v| listed(v) && v.id % 7 == 0 && v.id % 5 == 0 && v.id % 50 != 0, published, true, 100);
+        let (total, _) = expect(&videos, |v| listed(v) && v.id.is_multiple_of(7) && v.id.is_multiple_of(5) && !v.id.is_multiple_of(50), published, true, 100);
         assert_eq!(got.len(), total, "{page}");
         let page = get_json(
             &s,
@@ -250,7 +250,7 @@ fn many_videos_are_paged_sorted_filtered_and_searched_through_indexes() {
         .await;
         let (_, want) = expect(
             &videos,
-            |v| listed(v) && v.id % 7 == 4 && v.id % 50 != 0 && v.duration >= 300.0 && published(v) >= 1_700_001_000,
+            |v| listed(v) && v.id % 7 == 4 && !v.id.is_multiple_of(50) && v.duration >= 300.0 && published(v) >= 1_700_001_000,
             published,
             true,
             100,
