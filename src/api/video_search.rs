@@ -22,7 +22,7 @@ use super::video_query::{invalid, parse_sort, Filter, Params, Sort, MAX_SEARCH};
 use super::videos::{video_json, MaybeUser};
 use crate::app::SharedApp;
 use crate::store::tables::{Channel, ChannelKey};
-use crate::store::video_index::{Scope, SortKey};
+use crate::store::video_index::{Posting, Scope, SortKey};
 use crate::store::videos::VideoKey;
 use crate::store::{Store, StoreError};
 use crate::video::text::tokens;
@@ -57,27 +57,47 @@ pub fn search_terms(p: &Params) -> Result<Vec<String>, ApiError> {
     Ok(t)
 }
 
+/// A search hit: its relevance and whether the video is listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hit {
+    score: u32,
+    listed: bool,
+}
+
 /// Ids matching every token (the last also as a prefix), with their relevance.
 fn candidates(
     terms: &[String],
-    postings: impl Fn(&str, bool) -> Result<Vec<(u64, u8)>, StoreError>,
-) -> Result<HashMap<u64, u32>, StoreError> {
+    postings: impl Fn(&str, bool) -> Result<Vec<Posting>, StoreError>,
+) -> Result<HashMap<u64, Hit>, StoreError> {
     let weight = |mask: u8| {
         3 * u32::from(mask & 1 != 0) + 2 * u32::from(mask & 2 != 0) + u32::from(mask & 4 != 0)
     };
-    let mut acc: Option<HashMap<u64, u32>> = None;
+    let mut acc: Option<HashMap<u64, Hit>> = None;
     for (i, t) in terms.iter().enumerate() {
         let prefix = i + 1 == terms.len() && t.chars().count() >= 3;
-        let mut hits: HashMap<u64, u32> = HashMap::new();
-        for (id, mask) in postings(t, prefix)? {
-            let w = hits.entry(id).or_default();
-            *w = (*w).max(weight(mask));
+        let mut hits: HashMap<u64, Hit> = HashMap::new();
+        for p in postings(t, prefix)? {
+            let h = hits.entry(p.id).or_insert(Hit {
+                score: 0,
+                listed: p.listed,
+            });
+            h.score = h.score.max(weight(p.mask));
         }
         acc = Some(match acc {
             None => hits,
             Some(prev) => prev
                 .into_iter()
-                .filter_map(|(id, w)| hits.get(&id).map(|h| (id, w + h)))
+                .filter_map(|(id, h)| {
+                    hits.get(&id).map(|n| {
+                        (
+                            id,
+                            Hit {
+                                score: h.score + n.score,
+                                listed: h.listed,
+                            },
+                        )
+                    })
+                })
                 .collect(),
         });
         if acc.as_ref().is_some_and(HashMap::is_empty) {
@@ -87,7 +107,7 @@ fn candidates(
     Ok(acc.unwrap_or_default())
 }
 
-/// One page of a video search: the total and the videos.
+/// One page of a video search: the total and the videos. Relevance ties go to the newest id.
 pub fn search_videos(
     store: &Store,
     terms: &[String],
@@ -97,23 +117,40 @@ pub fn search_videos(
     let hits = candidates(terms, |t, prefix| {
         store.token_postings(t, prefix, CANDIDATE_LIMIT)
     })?;
+    let by_match = |a: &(u64, u32), b: &(u64, u32)| b.1.cmp(&a.1).then(b.0.cmp(&a.0));
+    if sort == Sort::Match && q.scope == Scope::Listed && q.filter.is_empty() {
+        // Ranked and counted from the postings alone; only the page's records are read.
+        let mut ranked: Vec<(u64, u32)> = hits
+            .into_iter()
+            .filter(|(_, h)| h.listed)
+            .map(|(id, h)| (id, h.score))
+            .collect();
+        ranked.sort_by(by_match);
+        let mut page = Vec::with_capacity(q.count);
+        for (id, _) in ranked.iter().skip(q.start).take(q.count) {
+            if let Some(v) = store.get(&VideoKey(*id))?.filter(Video::is_listed) {
+                page.push(v);
+            }
+        }
+        return Ok((ranked.len() as u64, page));
+    }
     let mut found: Vec<(u32, Video)> = Vec::new();
-    for (id, score) in hits.into_iter().take(EXAMINE_LIMIT) {
+    for (id, hit) in hits.into_iter().take(EXAMINE_LIMIT) {
+        if q.scope == Scope::Listed && !hit.listed {
+            continue;
+        }
         let Some(v) = store.get(&VideoKey(id))? else {
             continue;
         };
         let visible = q.scope == Scope::All || v.is_listed();
         if visible && q.filter.matches(&v) {
-            found.push((score, v));
+            found.push((hit.score, v));
         }
     }
-    let published = |v: &Video| v.published_at.unwrap_or(v.created_at);
     match sort {
-        Sort::Match => found.sort_by(|(sa, a), (sb, b)| {
-            sb.cmp(sa)
-                .then(published(b).cmp(&published(a)))
-                .then(b.id.cmp(&a.id))
-        }),
+        Sort::Match => {
+            found.sort_by(|(sa, a), (sb, b)| by_match(&(a.id, *sa), &(b.id, *sb)));
+        }
         Sort::By { key, desc } => {
             let mut keyed: Vec<(Vec<u8>, (u32, Video))> = found
                 .into_iter()
@@ -211,7 +248,7 @@ pub async fn channels(
     let mut found: Vec<(u32, Channel)> = app
         .pool
         .run(move || -> Result<Vec<(u32, Channel)>, StoreError> {
-            let hits = if terms.is_empty() {
+            let hits: HashMap<u64, u32> = if terms.is_empty() {
                 a.store
                     .scan_limit::<ChannelKey>(&(), EXAMINE_LIMIT)?
                     .into_iter()
@@ -222,9 +259,16 @@ pub async fn channels(
                     Ok(a.store
                         .channel_postings(t, prefix, CANDIDATE_LIMIT)?
                         .into_iter()
-                        .map(|id| (id, 1))
+                        .map(|id| Posting {
+                            id,
+                            mask: 1,
+                            listed: true,
+                        })
                         .collect())
                 })?
+                .into_iter()
+                .map(|(id, h)| (id, h.score))
+                .collect()
             };
             let mut out = Vec::new();
             for (id, score) in hits.into_iter().take(EXAMINE_LIMIT) {
@@ -270,20 +314,21 @@ mod tests {
 
     #[test]
     fn every_token_must_match_and_name_hits_weigh_most() {
-        let index: HashMap<&str, Vec<(u64, u8)>> = HashMap::from([
-            ("cat", vec![(1, 1), (2, 4), (3, 2)]),
-            ("video", vec![(1, 4), (2, 1)]),
+        let p = |id, mask| Posting {
+            id,
+            mask,
+            listed: true,
+        };
+        let index: HashMap<&str, Vec<Posting>> = HashMap::from([
+            ("cat", vec![p(1, 1), p(2, 4), p(3, 2)]),
+            ("video", vec![p(1, 4), p(2, 1)]),
         ]);
+        let look = |t: &str, _| Ok(index.get(t).cloned().unwrap_or_default());
         let terms = vec!["cat".to_string(), "video".to_string()];
-        let hits =
-            candidates(&terms, |t, _| Ok(index.get(t).cloned().unwrap_or_default())).unwrap();
+        let hits = candidates(&terms, look).unwrap();
         assert_eq!(hits.len(), 2);
-        assert_eq!(hits[&1], 3 + 1);
-        assert_eq!(hits[&2], 1 + 3);
-        let none = candidates(&["dog".into()], |t, _| {
-            Ok(index.get(t).cloned().unwrap_or_default())
-        })
-        .unwrap();
-        assert!(none.is_empty());
+        assert_eq!(hits[&1].score, 3 + 1);
+        assert_eq!(hits[&2].score, 1 + 3);
+        assert!(candidates(&["dog".into()], look).unwrap().is_empty());
     }
 }

@@ -8,8 +8,9 @@
 //!   (every video, for administrators' `privacyOneOf`). `value` is big-endian (times, counts,
 //!   duration in ms, the `hot` score × 10⁶) or the folded name, so byte order is sort order and a
 //!   descending sort walks backwards. The id ends the key: ties break by id.
-//! - `0x30 token 0x00 id` → field mask (1 name, 2 tags, 4 description): the inverted index
-//!   of [`crate::video::text::tokens`] over every video.
+//! - `0x30 token 0x00 id` → [field mask (1 name, 2 tags, 4 description), listed (0/1)]: the
+//!   inverted index of [`crate::video::text::tokens`] over every video; the listed byte lets
+//!   an unfiltered search rank and count without reading records.
 //! - `0x31 token 0x00 id`: the same over channels' handles and display names.
 //! - `0x40 day id` → views counted that day (UTC day number), kept while the day is in the
 //!   trending window.
@@ -210,8 +211,9 @@ fn entries(v: &Video, s: &VideoStats) -> BTreeMap<Vec<u8>, Vec<u8>> {
             out.insert(k, Vec::new());
         }
     }
+    let listed = u8::from(v.is_listed());
     for (t, mask) in video_tokens(v) {
-        out.insert(token_key(TOKEN, &t, v.id), vec![mask]);
+        out.insert(token_key(TOKEN, &t, v.id), vec![mask, listed]);
     }
     out
 }
@@ -232,6 +234,17 @@ pub(super) enum VideoOp {
     Put(Box<Video>),
     /// The video removed.
     Delete(u64),
+}
+
+/// One entry of a token's postings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Posting {
+    /// The video (or channel).
+    pub id: u64,
+    /// Where the token is: 1 name, 2 tags, 4 description.
+    pub mask: u8,
+    /// Whether the video is listed (published and public).
+    pub listed: bool,
 }
 
 /// The state of one video while a batch's index changes are computed.
@@ -498,7 +511,7 @@ impl Store {
         token: &str,
         prefix: bool,
         limit: usize,
-    ) -> Result<Vec<(u64, u8)>, StoreError> {
+    ) -> Result<Vec<Posting>, StoreError> {
         self.postings(TOKEN, token, prefix, limit)
     }
 
@@ -512,7 +525,7 @@ impl Store {
         Ok(self
             .postings(CHANNEL_TOKEN, token, prefix, limit)?
             .into_iter()
-            .map(|(id, _)| id)
+            .map(|p| p.id)
             .collect())
     }
 
@@ -522,7 +535,7 @@ impl Store {
         token: &str,
         prefix: bool,
         limit: usize,
-    ) -> Result<Vec<(u64, u8)>, StoreError> {
+    ) -> Result<Vec<Posting>, StoreError> {
         let exact = token_prefix(tag, token);
         let scan = if prefix {
             &exact[..exact.len() - 1]
@@ -533,12 +546,23 @@ impl Store {
             .raw_prefix(Cf::VideoIndex, scan, limit)?
             .into_iter()
             .filter(|(k, _)| prefix || k.len() == exact.len() + 8)
-            .filter_map(|(k, v)| Some((trailing_id(&k)?, v.first().copied().unwrap_or(0))))
+            .filter_map(|(k, v)| {
+                Some(Posting {
+                    id: trailing_id(&k)?,
+                    mask: v.first().copied().unwrap_or(0),
+                    listed: v.get(1) == Some(&1),
+                })
+            })
             .collect())
     }
 
     /// Indexes every video and channel again (the migration to schema 2, and repairs).
     pub fn reindex_videos(&self) -> Result<(), StoreError> {
+        self.reindex_all()?;
+        self.compact(Cf::VideoIndex)
+    }
+
+    fn reindex_all(&self) -> Result<(), StoreError> {
         for (_, c) in self.scan::<super::tables::ChannelKey>(&())? {
             let mut batch = Batch::default();
             index_channel(&mut batch, &c);
@@ -697,8 +721,18 @@ mod tests {
             [3, 1, 4]
         );
         assert!(store.token_postings("apple", false, 10).unwrap().is_empty());
-        assert_eq!(store.token_postings("emile", false, 10).unwrap(), [(3, 1)]);
-        assert_eq!(store.token_postings("emi", true, 10).unwrap(), [(3, 1)]);
+        let emile = Posting {
+            id: 3,
+            mask: 1,
+            listed: true,
+        };
+        assert_eq!(store.token_postings("emile", false, 10).unwrap(), [emile]);
+        assert_eq!(store.token_postings("emi", true, 10).unwrap(), [emile]);
+        let private = store.token_postings("aaa", false, 10).unwrap();
+        assert_eq!(
+            private.iter().map(|p| (p.id, p.listed)).collect::<Vec<_>>(),
+            [(1, false)]
+        );
         assert_eq!(store.video_count(Scope::All).unwrap(), 3);
     }
 
