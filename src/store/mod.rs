@@ -152,6 +152,8 @@ pub struct Store {
     index_lock: Mutex<()>,
     /// Serialises rating changes (read the old rating, write the new one).
     rating_lock: Mutex<()>,
+    /// Serialises moves of the trending window.
+    tick_lock: Mutex<()>,
 }
 
 /// A read lock on the open database.
@@ -225,6 +227,7 @@ impl Store {
             health: Mutex::new(Health::Writable),
             index_lock: Mutex::new(()),
             rating_lock: Mutex::new(()),
+            tick_lock: Mutex::new(()),
         };
         store.check_schema()?;
         Ok(store)

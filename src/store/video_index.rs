@@ -364,17 +364,18 @@ impl Store {
         Ok(self.get(&VideoStatsKey(id))?.unwrap_or_default())
     }
 
-    /// Changes a video's counters (and their index entries) atomically; `extra` adds other
-    /// changes to the same batch. Does nothing when the video does not exist.
+    /// Changes a video's counters (and their index entries) atomically, under the index lock;
+    /// `f` may add other changes to the same batch (read-modify-writes of other keys belong
+    /// there, under the lock). Counters of a video that does not exist are not written.
     fn update_stats(
         &self,
         id: u64,
         mut batch: Batch,
-        f: impl FnOnce(&mut VideoStats),
+        f: impl FnOnce(&mut VideoStats, &mut Batch) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let _guard = self.index_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut stats = self.video_stats(id)?;
-        f(&mut stats);
+        f(&mut stats, &mut batch)?;
         self.expand_video_ops(&mut batch, vec![(id, stats)])?;
         self.write_unlocked(batch, Durability::Buffered)
     }
@@ -382,16 +383,16 @@ impl Store {
     /// Counts one view of video `id` on UTC day `day` (views and the trending window).
     pub fn record_view(&self, id: u64, day: u64) -> Result<(), StoreError> {
         self.trending_tick(day)?;
-        let key = view_day_key(day, id);
-        let seen: u64 = match self.get_raw(Cf::VideoIndex, &key)? {
-            Some(b) => decode_value(&b)?,
-            None => 0,
-        };
-        let mut batch = Batch::default();
-        batch.raw(Cf::VideoIndex, key, Some(encode_value(&(seen + 1))?));
-        self.update_stats(id, batch, |s| {
+        self.update_stats(id, Batch::default(), |s, batch| {
+            let key = view_day_key(day, id);
+            let seen: u64 = match self.get_raw(Cf::VideoIndex, &key)? {
+                Some(b) => decode_value(&b)?,
+                None => 0,
+            };
+            batch.raw(Cf::VideoIndex, key, Some(encode_value(&(seen + 1))?));
             s.views += 1;
             s.window_views += 1;
+            Ok(())
         })
     }
 
@@ -399,6 +400,8 @@ impl Store {
     /// subtracted from their videos' window counts. Work is proportional to the videos viewed
     /// on the days that left, not to the table.
     pub fn trending_tick(&self, today: u64) -> Result<(), StoreError> {
+        // One tick at a time: two would subtract the same day twice.
+        let _tick = self.tick_lock.lock().unwrap_or_else(|p| p.into_inner());
         let last: Option<u64> = match self.get_raw(Cf::VideoIndex, &[TRENDING_DAY])? {
             Some(b) => Some(decode_value(&b)?),
             None => None,
@@ -420,8 +423,9 @@ impl Store {
                 };
                 let mut batch = Batch::default();
                 batch.raw(Cf::VideoIndex, key, None);
-                self.update_stats(id, batch, |s| {
-                    s.window_views = s.window_views.saturating_sub(n)
+                self.update_stats(id, batch, |s, _| {
+                    s.window_views = s.window_views.saturating_sub(n);
+                    Ok(())
                 })?;
             }
         }
@@ -449,7 +453,7 @@ impl Store {
             Some(r) => batch.raw(Cf::VideoIndex, key, Some(encode_value(&Some(r))?)),
             None => batch.raw(Cf::VideoIndex, key, None),
         }
-        self.update_stats(video, batch, |s| {
+        self.update_stats(video, batch, |s, _| {
             match old {
                 Some(true) => s.likes = s.likes.saturating_sub(1),
                 Some(false) => s.dislikes = s.dislikes.saturating_sub(1),
@@ -460,6 +464,7 @@ impl Store {
                 Some(false) => s.dislikes += 1,
                 None => {}
             }
+            Ok(())
         })
     }
 
@@ -768,6 +773,26 @@ mod tests {
             .raw_prefix(Cf::VideoIndex, &[VIEW_DAY], 10)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn concurrent_views_all_count_and_all_expire() {
+        let (_d, store) = open();
+        put(&store, &Video::example(1, "v", 1));
+        let day = 20_000;
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..250 {
+                        store.record_view(1, day).unwrap();
+                    }
+                });
+            }
+        });
+        let st = store.video_stats(1).unwrap();
+        assert_eq!((st.views, st.window_views), (1000, 1000));
+        store.trending_tick(day + TRENDING_DAYS).unwrap();
+        assert_eq!(store.video_stats(1).unwrap().window_views, 0);
     }
 
     #[test]
