@@ -1,6 +1,6 @@
-//! Instance-level endpoints: `GET /api/v1/config` (what PeerTube clients read first), the admin
-//! status (each subsystem's part: engine, shards, I/O, federation, connections, store, jobs,
-//! hardware, tracker, cache) and `/metrics`.
+//! Instance-level operator endpoints: the admin status (each subsystem's part: engine, shards,
+//! I/O, federation, connections, store, jobs, hardware, tracker, cache) and `/metrics`. What
+//! clients read about the instance is [`super::server_config`]'s.
 
 use super::auth::AdminUser;
 use crate::app::SharedApp;
@@ -12,59 +12,11 @@ use http::{header, HeaderValue};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering::Relaxed;
 
-/// `/api/v1/config`, `/api/v1/admin/status` and `/metrics`.
+/// `/api/v1/admin/status` and `/metrics`.
 pub fn routes() -> Router<SharedApp> {
     Router::new()
-        .route("/api/v1/config", get(config))
         .route("/api/v1/admin/status", get(status))
         .route("/metrics", get(metrics))
-}
-
-/// PeerTube's resolution ladder.
-pub const RESOLUTIONS: [u32; 8] = [144, 240, 360, 480, 720, 1080, 1440, 2160];
-
-/// `GET /api/v1/config`.
-pub async fn config(State(app): State<SharedApp>) -> Json<Value> {
-    let inst = &app.config.instance;
-    Json(json!({
-        "instance": {
-            "name": inst.name,
-            "shortDescription": inst.short_description,
-            "defaultClientRoute": "/videos/recently-added",
-            "isNSFW": false,
-            "defaultNSFWPolicy": "do_not_list",
-            "customizations": {"javascript": "", "css": ""},
-        },
-        "serverVersion": "7.0.0",
-        "serverCommit": concat!("fleuve-", env!("CARGO_PKG_VERSION")),
-        "fleuve": {"version": env!("CARGO_PKG_VERSION")},
-        "signup": {
-            "allowed": false,
-            "allowedForCurrentIP": false,
-            "minimumAge": 16,
-            "requiresApproval": false,
-            "requiresEmailVerification": false,
-        },
-        "transcoding": {
-            "hls": {"enabled": true},
-            "web_videos": {"enabled": false},
-            "webVideos": {"enabled": false},
-            "enabledResolutions": RESOLUTIONS,
-            "profile": "default",
-            "availableProfiles": ["default"],
-            "remoteRunners": {"enabled": false},
-        },
-        "live": {"enabled": false},
-        "import": {"videos": {"http": {"enabled": false}, "torrent": {"enabled": false}}},
-        "tracker": {"enabled": true},
-        "federation": {"enabled": true},
-        "user": {"videoQuota": -1, "videoQuotaDaily": -1},
-        "video": {
-            "file": {"extensions": [".mp4", ".webm", ".ogv", ".mkv", ".mov", ".m4v", ".avi", ".flv", ".ts", ".mts"]},
-            "image": {"extensions": [".png", ".jpg", ".jpeg", ".webp"]},
-        },
-        "webrtc": {"stunServers": []},
-    }))
 }
 
 /// `GET /api/v1/admin/status`: the engine as running (admin only).

@@ -2,17 +2,23 @@
 //! videos, uploads, server follows), admin status and metrics, routed with axum. HTTP errors
 //! ([`error::ApiError`], PeerTube's problem documents) live here, at the edge.
 
+pub mod accounts;
 pub mod auth;
+pub mod channels;
+pub mod constants;
 pub mod error;
 pub mod federation_errors;
 pub mod instance;
 pub mod login_throttle;
+pub mod paging;
+pub mod server_config;
 pub mod server_following;
 pub mod uploads;
 pub mod users;
 pub mod video_audience;
 pub mod video_files;
 pub mod video_list;
+pub mod video_metadata;
 pub mod video_privacy;
 pub mod video_query;
 pub mod video_search;
@@ -22,8 +28,9 @@ use crate::app::SharedApp;
 use axum::routing::{get, post, put};
 use axum::Router;
 
-/// PeerTube's REST API for clients: OAuth, the user, videos, file tokens, and the server's
-/// follows. Uploads ([`uploads::routes`]) and the instance's config, admin status and metrics
+/// PeerTube's REST API for clients: OAuth, the user, videos and their constants, file tokens
+/// and metadata, accounts, channels, the instance's config, about and stats, and the server's
+/// follows. Uploads ([`uploads::routes`]) and the admin status and metrics
 /// ([`instance::routes`]) have routes of their own; `engine::router` composes them all.
 pub fn routes() -> Router<SharedApp> {
     Router::new()
@@ -40,10 +47,19 @@ pub fn routes() -> Router<SharedApp> {
             "/api/v1/users/me/videos/{id}/rating",
             get(video_audience::my_rating),
         )
+        .route("/api/v1/users/me/video-quota-used", get(users::quota))
         .route(
             "/api/v1/videos/{id}",
             get(videos::get).put(videos::update).delete(videos::delete),
         )
         .route("/api/v1/videos/{id}/token", post(video_files::token))
+        .route(
+            "/api/v1/videos/{id}/metadata/{file_id}",
+            get(video_metadata::get),
+        )
+        .merge(constants::routes())
+        .merge(accounts::routes())
+        .merge(channels::routes())
+        .merge(server_config::routes())
         .merge(server_following::routes())
 }

@@ -9,11 +9,13 @@ use super::error::ApiError;
 use super::users::{account_json, channel_json};
 use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
+use crate::store::federation::remote_number;
 use crate::store::tables::{ChannelKey, Role, User, UserKey};
 use crate::store::video_index::views;
 use crate::store::videos::{FileKey, VideoByUuidKey};
 use crate::store::{Batch, Durability, StoreError};
 use crate::time::iso8601;
+use crate::transcode::images::{fitted, PREVIEW_BOX, THUMBNAIL_BOX};
 use crate::video::files::hls_dir;
 use crate::video::ident::short_uuid;
 use crate::video::meta::{category_label, language_label, licence_label, VideoStats};
@@ -78,10 +80,10 @@ fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
         "magnetUri": magnet(&f.rendition.info_hash, &spec.name, &torrent_url, &spec),
         "infoHash": f.rendition.info_hash,
         "playlistUrl": urls.hls(&f.rendition.playlist_file),
-        "metadataUrl": Value::Null,
+        "metadataUrl": super::video_metadata::url(base, video, f),
         "hasAudio": f.rendition.has_audio,
         "hasVideo": true,
-        "storage": 1,
+        "storage": 0,
         "encoder": f.rendition.encoder,
         "fallbackReason": f.rendition.fallback_reason,
     })
@@ -105,6 +107,18 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, Stor
     );
     v["thumbnailPath"] = json!(video.thumbnail.as_ref().map(|t| thumbnail_path(t)));
     v["previewPath"] = json!(video.preview.as_ref().map(|p| preview_path(p)));
+    let public = PublicUrls::new(base);
+    let images = [
+        (
+            video.thumbnail.as_ref().map(|t| public.thumbnail(t)),
+            THUMBNAIL_BOX,
+        ),
+        (
+            video.preview.as_ref().map(|p| public.preview(p)),
+            PREVIEW_BOX,
+        ),
+    ];
+    v["thumbnails"] = thumbnails_json(video, &images);
     if let Some(owner) = &owner {
         v["account"] = account_json(app, owner);
     }
@@ -115,10 +129,8 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, Stor
         return Ok(v);
     }
     let files = app.store.video_files(video.id)?;
-    v["support"] = Value::Null;
+    details_json(&mut v);
     v["tags"] = json!(video.meta.tags);
-    v["commentsPolicy"] = json!({"id": 1, "label": "Enabled"});
-    v["downloadEnabled"] = json!(true);
     v["trackerUrls"] = json!(tracker_urls(base));
     v["files"] = json!([]);
     v["blacklisted"] = json!(false);
@@ -163,6 +175,11 @@ fn common_json(video: &Video, stats: &VideoStats, url: &str, local: bool) -> Val
         "viewers": 0,
         "likes": stats.likes,
         "dislikes": stats.dislikes,
+        "comments": 0,
+        "downloads": 0,
+        "nsfwFlags": 0,
+        "nsfwSummary": "",
+        "thumbnails": [],
         "embedPath": embed_path(&video.uuid),
         "createdAt": iso8601(video.created_at),
         "updatedAt": iso8601(video.updated_at),
@@ -174,47 +191,126 @@ fn common_json(video: &Video, stats: &VideoStats, url: &str, local: bool) -> Val
     })
 }
 
-fn remote_actor_json(url: &str) -> Value {
+/// What `GET /videos/{id}` has beyond the list that Fleuve does not vary per video: no
+/// support text, tags, comments or embed restrictions; downloads allowed; the input file never
+/// replaced.
+fn details_json(v: &mut Value) {
+    v["support"] = Value::Null;
+    v["tags"] = json!([]);
+    v["commentsPolicy"] = json!({"id": 1, "label": "Enabled"});
+    v["downloadEnabled"] = json!(true);
+    v["embedPrivacyPolicy"] = json!({"id": 1, "label": "All allowed"});
+    v["inputFileUpdatedAt"] = Value::Null;
+}
+
+/// PeerTube 8.1's `thumbnails[]`: each image (URL, bounding box) the video has, with the size
+/// it was written at and the nearest of PeerTube's aspect ratios.
+fn thumbnails_json(video: &Video, images: &[(Option<String>, (u32, u32))]) -> Value {
+    let aspect = video.aspect_ratio.unwrap_or(16.0 / 9.0);
+    let label = [
+        ("16:9", 16.0 / 9.0),
+        ("16:10", 1.6),
+        ("4:3", 4.0 / 3.0),
+        ("5:4", 1.25),
+        ("1:1", 1.0),
+    ]
+    .into_iter()
+    .min_by(|a, b| {
+        let d = |r: f64| (r.ln() - aspect.max(1e-3).ln()).abs();
+        d(a.1).total_cmp(&d(b.1))
+    })
+    .map(|(l, _)| l);
+    images
+        .iter()
+        .filter_map(|(url, bound)| {
+            let (width, height) = fitted(aspect, *bound);
+            url.as_ref().map(
+                |u| json!({"width": width, "height": height, "aspectRatio": label, "fileUrl": u}),
+            )
+        })
+        .collect()
+}
+
+/// Another instance's account or channel (PeerTube's `AccountSummary`/`VideoChannelSummary`;
+/// with `details`, the `Account`/`VideoChannel` fields Fleuve knows, zero or empty otherwise).
+fn remote_actor_json(url: &str, details: bool) -> Value {
     let host = crate::app::host_of(url);
     let name = url.rsplit('/').next().unwrap_or_default();
-    json!({"id": null, "name": name, "displayName": name, "url": url, "host": host, "avatars": []})
+    let mut a = json!({"id": remote_number(url), "name": name, "displayName": name,
+                       "url": url, "host": host, "avatars": []});
+    if details {
+        for (k, v) in [
+            ("followersCount", json!(0)),
+            ("followingCount", json!(0)),
+            ("description", json!("")),
+            ("support", json!("")),
+            ("isLocal", json!(false)),
+            ("createdAt", json!(iso8601(0))),
+            ("updatedAt", json!(iso8601(0))),
+            ("banners", json!([])),
+        ] {
+            a[k] = v;
+        }
+    }
+    a
 }
 
 /// Another instance's video: it plays from its origin's URLs.
 fn remote_video_json(video: &Video, r: &RemoteVideo, stats: &VideoStats, details: bool) -> Value {
     let mut v = common_json(video, stats, &r.url, false);
     v["origin"] = json!({"host": r.host, "url": r.url, "watchUrl": r.watch_url});
-    v["thumbnailPath"] = Value::Null;
+    // The origin's path (where a PeerTube origin serves it, and a PeerTube follower too).
+    let path = r.thumbnail_url.as_deref().map(url_path);
+    v["thumbnailPath"] = json!(path);
     v["thumbnailUrl"] = json!(r.thumbnail_url);
-    v["previewPath"] = Value::Null;
+    v["previewPath"] = json!(path);
     v["previewUrl"] = json!(r.thumbnail_url);
-    v["account"] = remote_actor_json(&r.account);
-    v["channel"] = json!(r.channel.as_deref().map(remote_actor_json));
+    v["thumbnails"] = thumbnails_json(video, &[(r.thumbnail_url.clone(), THUMBNAIL_BOX)]);
+    v["account"] = remote_actor_json(&r.account, details);
+    v["channel"] = json!(r.channel.as_deref().map(|c| remote_actor_json(c, details)));
     if !details {
         return v;
     }
+    details_json(&mut v);
     v["trackerUrls"] = json!(r.tracker_urls);
     v["files"] = json!([]);
     v["tags"] = json!(video.meta.tags);
-    v["support"] = Value::Null;
-    v["downloadEnabled"] = json!(true);
     v["blacklisted"] = json!(false);
+    // What the origin does not federate per file: torrent download URL (the torrent's),
+    // audio (assumed), storage (ours to say: the origin's files are not stored here).
     let files: Vec<Value> = r
         .files
         .iter()
         .map(|f| {
-            json!({
+            let torrent = f.torrent_url.clone().unwrap_or_default();
+            let playlist = f
+                .url
+                .strip_suffix("-fragmented.mp4")
+                .map(|p| format!("{p}.m3u8"))
+                .or_else(|| r.playlist_url.clone());
+            let mut doc = json!({
+                "id": remote_number(&f.url),
                 "resolution": {"id": f.resolution, "label": format!("{}p", f.resolution)},
                 "width": f.width,
                 "height": f.resolution,
                 "size": f.size,
-                "fps": f.fps,
+                "fps": f.fps.unwrap_or(0.0),
                 "fileUrl": f.url,
                 "fileDownloadUrl": f.url,
-                "torrentUrl": f.torrent_url,
+                "torrentUrl": torrent,
+                "torrentDownloadUrl": torrent,
                 "magnetUri": f.magnet,
                 "infoHash": f.info_hash,
-            })
+                "playlistUrl": playlist,
+                "hasAudio": true,
+                "hasVideo": true,
+                "storage": 0,
+            });
+            if f.width.is_none() {
+                // Optional in PeerTube's type, never null.
+                doc.as_object_mut().map(|o| o.remove("width"));
+            }
+            doc
         })
         .collect();
     v["streamingPlaylists"] = match &r.playlist_url {
@@ -232,6 +328,15 @@ fn remote_video_json(video: &Video, r: &RemoteVideo, stats: &VideoStats, details
         v["files"] = json!(files);
     }
     v
+}
+
+/// The path (and query) of `url`.
+fn url_path(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    match rest.find('/') {
+        Some(i) => rest[i..].to_string(),
+        None => "/".to_string(),
+    }
 }
 
 /// Beyond PeerTube: where the video's transcode is (`fleuve ingest` and the upload page read it).
@@ -591,4 +696,37 @@ pub async fn delete(
         .await?;
     tracing::info!(video = %video.uuid, user = auth.user.id, "video deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbnails_have_their_written_size_and_the_nearest_peertube_ratio() {
+        let mut v = crate::video::visibility::tests::video(Privacy::Public);
+        let images = [
+            (Some("http://x/t.jpg".to_string()), THUMBNAIL_BOX),
+            (None, PREVIEW_BOX),
+        ];
+        v.aspect_ratio = Some(16.0 / 9.0);
+        let t = thumbnails_json(&v, &images);
+        assert_eq!(
+            t,
+            json!([{"width": 280, "height": 158, "aspectRatio": "16:9", "fileUrl": "http://x/t.jpg"}])
+        );
+        v.aspect_ratio = Some(4.0 / 3.0);
+        assert_eq!(thumbnails_json(&v, &images)[0]["aspectRatio"], "4:3");
+        v.aspect_ratio = Some(9.0 / 16.0);
+        assert_eq!(thumbnails_json(&v, &images)[0]["aspectRatio"], "1:1");
+    }
+
+    #[test]
+    fn url_paths() {
+        assert_eq!(
+            url_path("https://a.example/lazy-static/t.jpg?x=1"),
+            "/lazy-static/t.jpg?x=1"
+        );
+        assert_eq!(url_path("https://a.example"), "/");
+    }
 }

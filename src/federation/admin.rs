@@ -161,9 +161,12 @@ pub async fn follow(app: SharedApp, body: FollowBody) -> Result<Response, Federa
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn actor_json(id: &str, host: &str, name: &str) -> Value {
-    json!({"id": null, "url": id, "name": name, "host": host, "hostRedundancyAllowed": false,
-           "followingCount": 0, "followersCount": 0})
+/// An actor of a follow in PeerTube's `Actor` shape (no avatars; its number derived from its
+/// URL, see [`crate::store::federation::remote_number`]).
+fn actor_json(id: &str, host: &str, name: &str, created: u64) -> Value {
+    json!({"id": crate::store::federation::remote_number(id), "url": id, "name": name,
+           "host": host, "hostRedundancyAllowed": false, "followingCount": 0,
+           "followersCount": 0, "createdAt": iso8601(created), "avatars": []})
 }
 
 /// The follows of our instance actor in PeerTube's `ActorFollow` shape: whom it follows
@@ -173,6 +176,7 @@ fn follows(app: &App, following: bool) -> Result<Vec<Value>, FederationError> {
         &super::discovery::LocalActor::Instance.url(&app.public_url),
         &app.public_host,
         INSTANCE_ACTOR,
+        0,
     );
     // (remote actor, its host, state, created, updated)
     let rows: Vec<(String, String, FollowState, u64, u64)> = if following {
@@ -196,7 +200,7 @@ fn follows(app: &App, following: bool) -> Result<Vec<Value>, FederationError> {
             .get(&RemoteActorKey(actor.clone()))?
             .map(|a| a.username)
             .unwrap_or_default();
-        let remote = actor_json(&actor, &host, &name);
+        let remote = actor_json(&actor, &host, &name, created);
         let (follower, followed) = if following {
             (&me, &remote)
         } else {

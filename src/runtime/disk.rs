@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// Bytes available to this (unprivileged) process on the file system holding `path`.
 pub fn available_bytes(path: &Path) -> std::io::Result<u64> {
     let st = nix::sys::statvfs::statvfs(path).map_err(std::io::Error::from)?;
-    Ok(st.blocks_available() as u64 * st.fragment_size() as u64)
+    // `fsblkcnt_t` and `c_ulong` are u64 only on 64-bit targets.
+    #[allow(clippy::useless_conversion)]
+    Ok(u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size())))
 }
 
 /// The data directory's free space, as last measured (for `/metrics` and the status).

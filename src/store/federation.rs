@@ -32,6 +32,17 @@ pub struct RemoteActor {
     pub fetched_at: u64,
 }
 
+/// The number PeerTube's API gives something of another instance (an actor, a file). Fleuve
+/// keeps those by URL, not by row, so the number is derived from the URL: stable, and below
+/// 2^53 so that JavaScript reads it exactly.
+pub fn remote_number(url: &str) -> u64 {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(url.as_bytes());
+    let mut b = [0u8; 8];
+    b[2..].copy_from_slice(&h[..6]);
+    u64::from_be_bytes(b).max(1)
+}
+
 impl RemoteActor {
     /// Where activities for it go: the shared inbox when there is one.
     pub fn delivery_inbox(&self) -> &str {
@@ -185,3 +196,19 @@ string_key!(
     /// `videos`: a remote video's local id by its ActivityPub id (URL).
     RemoteVideoUrlKey, Cf::Videos, 0x03, u64
 );
+
+#[cfg(test)]
+mod tests {
+    use super::remote_number;
+
+    #[test]
+    fn remote_numbers_are_stable_distinct_and_exact_in_javascript() {
+        let a = remote_number("https://a.example/accounts/alice");
+        assert_eq!(a, remote_number("https://a.example/accounts/alice"));
+        assert_ne!(a, remote_number("https://a.example/accounts/bob"));
+        for url in ["", "x", "https://b.example/video-channels/c"] {
+            let n = remote_number(url);
+            assert!((1..1 << 53).contains(&n), "{url}: {n}");
+        }
+    }
+}

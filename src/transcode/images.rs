@@ -6,9 +6,20 @@ use ffmpeg_next as ff;
 use std::path::Path;
 
 /// PeerTube's miniature size.
-pub(super) const THUMBNAIL_BOX: (u32, u32) = (280, 157);
+pub const THUMBNAIL_BOX: (u32, u32) = (280, 157);
 /// PeerTube's preview size.
-pub(super) const PREVIEW_BOX: (u32, u32) = (850, 480);
+pub const PREVIEW_BOX: (u32, u32) = (850, 480);
+
+/// The size of the image written for a picture of aspect ratio `aspect` (width / height)
+/// into `bound`: what the API reports for a video's miniature and preview.
+pub fn fitted(aspect: f64, bound: (u32, u32)) -> (u32, u32) {
+    let aspect = if aspect.is_finite() && aspect > 0.0 {
+        aspect
+    } else {
+        16.0 / 9.0
+    };
+    fit((aspect * 10_000.0).round() as u32, 10_000, bound)
+}
 
 /// Fits `w`x`h` into `bound`, keeping the aspect ratio (even dimensions).
 fn fit(w: u32, h: u32, bound: (u32, u32)) -> (u32, u32) {

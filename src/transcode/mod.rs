@@ -6,7 +6,7 @@ mod audio;
 pub mod devscale;
 pub mod hls;
 pub mod hwdecode;
-mod images;
+pub mod images;
 pub mod jobs;
 pub mod ladder;
 pub mod limits;

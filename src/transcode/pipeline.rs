@@ -71,6 +71,23 @@ pub struct PipelineOutput {
     pub preview: Option<PathBuf>,
 }
 
+/// What stopped a rung mid-stream (its encoder, or scaling on the device).
+#[derive(Debug, thiserror::Error)]
+pub enum RungFault {
+    /// libav refused a frame, a packet or the end of stream.
+    #[error(transparent)]
+    Libav(#[from] ff::Error),
+    /// The device's scaling filter could not be built or run.
+    #[error(transparent)]
+    Filter(#[from] devscale::FilterError),
+    /// Device scaling was planned but the decoder gave frames in system memory.
+    #[error("the decoder gave frames in system memory, not on the device")]
+    FramesInSystemMemory,
+    /// `FLEUVE_FAULT` asked this rung to fail (tests of the restart logic).
+    #[error("injected fault")]
+    Injected,
+}
+
 /// Why a transcode failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -97,7 +114,7 @@ pub enum PipelineError {
     #[error("the source has no video stream")]
     NoVideo,
     /// An encoder that opened failed while encoding (the rung is restarted on the next one).
-    #[error("rung {resolution}p: {encoder} failed after {frames} frames: {message}")]
+    #[error("rung {resolution}p: {encoder} failed after {frames} frames: {cause}")]
     EncoderFailed {
         /// The rung.
         resolution: u32,
@@ -105,8 +122,8 @@ pub enum PipelineError {
         encoder: String,
         /// Frames it had encoded.
         frames: u64,
-        /// libav's error.
-        message: String,
+        /// What failed.
+        cause: RungFault,
         /// Why encoders before it in the chain were not used.
         earlier: Option<String>,
         /// What failed was scaling on the device (the rung's filter or its input), not the
@@ -176,15 +193,15 @@ pub fn run_with(
             Err(PipelineError::EncoderFailed {
                 encoder,
                 frames,
-                message,
+                cause,
                 earlier,
                 on_device,
                 ..
             }) => {
                 let why = if on_device {
-                    format!("scaling on the device failed after {frames} frames ({message}); {encoder} restarted with CPU scaling")
+                    format!("scaling on the device failed after {frames} frames ({cause}); {encoder} restarted with CPU scaling")
                 } else {
-                    format!("{encoder} failed mid-stream after {frames} frames ({message})")
+                    format!("{encoder} failed mid-stream after {frames} frames ({cause})")
                 };
                 tracing::warn!(rung = rung.resolution, reason = %why, "restarting the rung");
                 let rest = restart_chain(&rung.encoders, &encoder, on_device);
@@ -784,7 +801,7 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
         }
         last_pts = Some(pts);
         if fail_after == Some(frames_out) {
-            return Err(failure.mid_stream(frames_out, "injected fault".into()));
+            return Err(failure.mid_stream(frames_out, RungFault::Injected));
         }
         scaling.encode(frame, pts, &mut encoder, &failure, frames_out)?;
         frames_out += 1;
@@ -795,7 +812,7 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
     }
     encoder
         .send_eof()
-        .map_err(|e| failure.mid_stream(frames_out, e.to_string()))?;
+        .map_err(|e| failure.mid_stream(frames_out, e))?;
     muxer.write_packets(&mut encoder)?;
     output
         .write_trailer()
@@ -957,25 +974,25 @@ struct RungFailure {
 }
 
 impl RungFailure {
-    fn failed(&self, frames: u64, message: String, on_device: bool) -> PipelineError {
+    fn failed(&self, frames: u64, cause: RungFault, on_device: bool) -> PipelineError {
         PipelineError::EncoderFailed {
             resolution: self.resolution,
             encoder: self.encoder.clone(),
             frames,
-            message,
+            cause,
             earlier: self.earlier.clone(),
             on_device,
         }
     }
 
     /// The encoder failed after `frames` frames.
-    fn mid_stream(&self, frames: u64, message: String) -> PipelineError {
-        self.failed(frames, message, false)
+    fn mid_stream(&self, frames: u64, cause: impl Into<RungFault>) -> PipelineError {
+        self.failed(frames, cause.into(), false)
     }
 
     /// Scaling on the device failed (the rung restarts with CPU scaling).
-    fn device(&self, frames: u64, message: String) -> PipelineError {
-        self.failed(frames, message, true)
+    fn device(&self, frames: u64, cause: impl Into<RungFault>) -> PipelineError {
+        self.failed(frames, cause.into(), true)
     }
 }
 
@@ -1036,12 +1053,7 @@ impl RungScaling {
             if self.device_filter.is_none() {
                 let accel = match (&self.device, on_device(&frame)) {
                     (Some(d), true) => d.accel(),
-                    _ => {
-                        return Err(failure.device(
-                            frames_out,
-                            "the decoder gave frames in system memory, not on the device".into(),
-                        ))
-                    }
+                    _ => return Err(failure.device(frames_out, RungFault::FramesInSystemMemory)),
                 };
                 let spec = devscale::chain(
                     accel,
@@ -1050,21 +1062,21 @@ impl RungScaling {
                     self.frames_at == Frames::DeviceThenDownload,
                 );
                 let f = FrameFilter::new(&frame, self.in_tb, &spec)
-                    .map_err(|e| failure.device(frames_out, e.to_string()))?;
+                    .map_err(|e| failure.device(frames_out, e))?;
                 tracing::info!(rung = res, filter = %spec, encoder = %failure.encoder, "scaling on the device");
                 self.scaled_by = spec;
                 self.device_filter = Some(f);
             }
             if let Some(f) = self.device_filter.as_mut() {
                 f.run(&mut frame, &mut self.filtered)
-                    .map_err(|e| failure.device(frames_out, e.to_string()))?;
+                    .map_err(|e| failure.device(frames_out, e))?;
             }
             for mut f in self.filtered.drain(..) {
                 f.set_pts(Some(pts));
                 f.set_kind(ff::picture::Type::None);
                 encoder
                     .send_frame(&f)
-                    .map_err(|e| failure.mid_stream(frames_out, e.to_string()))?;
+                    .map_err(|e| failure.mid_stream(frames_out, e))?;
             }
         } else if passthrough {
             // The rung is the source itself: encode the decoded picture, no scaling pass.
@@ -1072,7 +1084,7 @@ impl RungScaling {
             frame.set_kind(ff::picture::Type::None);
             encoder
                 .send_frame(&frame)
-                .map_err(|e| failure.mid_stream(frames_out, e.to_string()))?;
+                .map_err(|e| failure.mid_stream(frames_out, e))?;
         } else {
             if self.scaler.is_none() {
                 self.scaled_by = "swscale".into();
@@ -1096,7 +1108,7 @@ impl RungScaling {
             self.scaled.set_pts(Some(pts));
             encoder
                 .send_frame(&self.scaled)
-                .map_err(|e| failure.mid_stream(frames_out, e.to_string()))?;
+                .map_err(|e| failure.mid_stream(frames_out, e))?;
         }
         Ok(())
     }

@@ -23,10 +23,7 @@ pub fn mentions_no_space(text: &str) -> bool {
 /// existing ancestor), when it can be asked.
 pub fn free_bytes(path: &Path) -> Option<u64> {
     let existing = path.ancestors().find(|p| p.exists())?;
-    let stat = nix::sys::statvfs::statvfs(existing).ok()?;
-    // `fsblkcnt_t` and `c_ulong` are u64 only on 64-bit targets.
-    #[allow(clippy::useless_conversion)]
-    Some(u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size())))
+    crate::runtime::disk::available_bytes(existing).ok()
 }
 
 /// The reason a job failed in `dir`: `reason` itself, or, when the filesystem of `dir` is full

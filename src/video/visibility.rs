@@ -75,9 +75,10 @@ impl Video {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// A local video for tests (id 1, uuid `u`), published, with `privacy`.
     pub(crate) fn video(privacy: Privacy) -> Video {
         Video {
             id: 1,

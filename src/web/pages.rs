@@ -105,10 +105,12 @@ fn card(app: &App, v: &Video) -> String {
             .map(str::to_string)
             .unwrap_or_else(|| urls::short_watch_path(&v.uuid))
     };
-    let thumb_src = doc["thumbnailPath"]
-        .as_str()
-        .filter(|p| p.starts_with('/'))
-        .or_else(|| web_url(&doc["thumbnailUrl"]));
+    // A remote video's thumbnailPath is its origin's path: its thumbnailUrl says where.
+    let thumb_src = if local {
+        doc["thumbnailPath"].as_str().filter(|p| p.starts_with('/'))
+    } else {
+        web_url(&doc["thumbnailUrl"])
+    };
     let thumb = match thumb_src {
         Some(src) => format!(
             "<img src=\"{}\" alt=\"\" loading=\"lazy\" width=\"280\" height=\"157\">",

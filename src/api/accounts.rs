@@ -1,0 +1,154 @@
+//! PeerTube's account endpoints for local accounts: `GET /api/v1/accounts/{name}` (`Account`),
+//! its public videos (`/videos`, a `ResultList<Video>`) and its channels (`/video-channels`, a
+//! `ResultList<VideoChannel>`). `{name}` is a username, or `name@host` with this instance's
+//! host. Also the paged video list that accounts and channels share.
+
+use super::error::ApiError;
+use super::paging::{PageQuery, Paging};
+use super::users::account_json;
+use super::videos::video_json;
+use crate::app::{App, SharedApp};
+use crate::store::tables::{Channel, ChannelKey, User, UserByNameKey, UserKey};
+use crate::store::videos::VideoKey;
+use crate::store::StoreError;
+use crate::video::Video;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::Value;
+
+/// The routes.
+pub fn routes() -> Router<SharedApp> {
+    Router::new()
+        .route("/api/v1/accounts/{name}", get(account))
+        .route("/api/v1/accounts/{name}/videos", get(videos))
+        .route("/api/v1/accounts/{name}/video-channels", get(channels))
+}
+
+/// Sorts a list of videos allows.
+pub const VIDEO_SORTS: [&str; 4] = ["publishedAt", "createdAt", "name", "duration"];
+
+/// The local user named `name` (`name` or `name@<this host>`).
+fn find_user(app: &App, name: &str) -> Result<Option<User>, StoreError> {
+    let local = match name.split_once('@') {
+        Some((n, host)) if host.eq_ignore_ascii_case(&app.public_host) => n,
+        Some(_) => return Ok(None),
+        None => name,
+    };
+    match app.store.get(&UserByNameKey(local.to_lowercase()))? {
+        Some(id) => app.store.get(&UserKey(id)),
+        None => Ok(None),
+    }
+}
+
+/// The user named `name`, or PeerTube's 404.
+async fn user_or_404(app: &SharedApp, name: String) -> Result<User, ApiError> {
+    let a = app.clone();
+    let n = name.clone();
+    app.pool
+        .run(move || find_user(&a, &n))
+        .await??
+        .ok_or_else(|| ApiError::not_found(format!("account {name} not found")))
+}
+
+/// The page of listed videos that `keep` selects, sorted as `paging` asks, as a
+/// `ResultList<Video>`.
+pub async fn video_page(
+    app: &SharedApp,
+    paging: Paging,
+    keep: impl Fn(&Video) -> bool + Send + 'static,
+) -> Result<Value, ApiError> {
+    let a = app.clone();
+    let doc = app
+        .pool
+        .run(move || -> Result<Value, StoreError> {
+            let mut list: Vec<Video> = a
+                .store
+                .scan::<VideoKey>(&())?
+                .into_iter()
+                .map(|(_, v)| v)
+                .filter(|v| v.is_listed() && keep(v))
+                .collect();
+            list.sort_by(|x, y| {
+                let o = match paging.sort.as_str() {
+                    "name" => x.name.to_lowercase().cmp(&y.name.to_lowercase()),
+                    "duration" => x.duration.total_cmp(&y.duration),
+                    "createdAt" => x.created_at.cmp(&y.created_at),
+                    _ => x.published_at.cmp(&y.published_at),
+                }
+                .then(x.id.cmp(&y.id));
+                if paging.descending {
+                    o.reverse()
+                } else {
+                    o
+                }
+            });
+            paging.result_list(&list, |v| video_json(&a, v, false))
+        })
+        .await??;
+    Ok(doc)
+}
+
+/// The channels `user` owns, oldest first.
+pub fn channels_of(app: &App, user: &User) -> Result<Vec<Channel>, StoreError> {
+    Ok(app
+        .store
+        .scan::<ChannelKey>(&())?
+        .into_iter()
+        .map(|(_, c)| c)
+        .filter(|c| c.owner == user.id)
+        .collect())
+}
+
+/// `GET /api/v1/accounts/{name}`.
+pub async fn account(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let user = user_or_404(&app, name).await?;
+    Ok(Json(account_json(&app, &user)))
+}
+
+/// `GET /api/v1/accounts/{name}/videos`.
+pub async fn videos(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let paging = Paging::parse(&q, &VIDEO_SORTS, "-publishedAt")?;
+    let user = user_or_404(&app, name).await?;
+    let owner = user.id;
+    Ok(Json(
+        video_page(&app, paging, move |v| v.owner == owner).await?,
+    ))
+}
+
+/// `GET /api/v1/accounts/{name}/video-channels`.
+pub async fn channels(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let paging = Paging::parse(&q, &["createdAt", "name"], "createdAt")?;
+    let user = user_or_404(&app, name).await?;
+    let a = app.clone();
+    let mut list = app.pool.run(move || channels_of(&a, &user)).await??;
+    list.sort_by(|x, y| {
+        let o = match paging.sort.as_str() {
+            "name" => x.name.cmp(&y.name),
+            _ => x.created_at.cmp(&y.created_at),
+        }
+        .then(x.id.cmp(&y.id));
+        if paging.descending {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+    let a = app.clone();
+    let doc = app
+        .pool
+        .run(move || paging.result_list(&list, |c| super::channels::channel_full_json(&a, c)))
+        .await??;
+    Ok(Json(doc))
+}

@@ -1,0 +1,88 @@
+//! PeerTube's video channel endpoints for local channels: `GET /api/v1/video-channels/{name}`
+//! (`VideoChannel`, with its owner account) and its public videos (`/videos`, a
+//! `ResultList<Video>`). `{name}` is a handle, or `handle@host` with this instance's host.
+
+use super::accounts::{video_page, VIDEO_SORTS};
+use super::error::ApiError;
+use super::paging::{PageQuery, Paging};
+use super::users::{account_json, channel_json};
+use crate::app::{App, SharedApp};
+use crate::store::tables::{Channel, ChannelByNameKey, ChannelKey, UserKey};
+use crate::store::videos::VideoKey;
+use crate::store::StoreError;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// The routes.
+pub fn routes() -> Router<SharedApp> {
+    Router::new()
+        .route("/api/v1/video-channels/{name}", get(channel))
+        .route("/api/v1/video-channels/{name}/videos", get(videos))
+}
+
+/// The local channel with handle `name` (`name` or `name@<this host>`).
+fn find_channel(app: &App, name: &str) -> Result<Option<Channel>, StoreError> {
+    let local = match name.split_once('@') {
+        Some((n, host)) if host.eq_ignore_ascii_case(&app.public_host) => n,
+        Some(_) => return Ok(None),
+        None => name,
+    };
+    match app.store.get(&ChannelByNameKey(local.to_string()))? {
+        Some(id) => app.store.get(&ChannelKey(id)),
+        None => Ok(None),
+    }
+}
+
+/// `VideoChannel` with `ownerAccount` and `videosCount` (its listed videos).
+pub fn channel_full_json(app: &App, c: &Channel) -> Result<Value, StoreError> {
+    let mut doc = channel_json(app, c);
+    if let Some(owner) = app.store.get(&UserKey(c.owner))? {
+        doc["ownerAccount"] = account_json(app, &owner);
+    }
+    let videos = app
+        .store
+        .scan::<VideoKey>(&())?
+        .into_iter()
+        .filter(|(_, v)| v.channel_id == c.id && v.is_listed())
+        .count();
+    doc["videosCount"] = json!(videos);
+    Ok(doc)
+}
+
+/// The channel `name`, or PeerTube's 404.
+async fn channel_or_404(app: &SharedApp, name: String) -> Result<Channel, ApiError> {
+    let a = app.clone();
+    let n = name.clone();
+    app.pool
+        .run(move || find_channel(&a, &n))
+        .await??
+        .ok_or_else(|| ApiError::not_found(format!("video channel {name} not found")))
+}
+
+/// `GET /api/v1/video-channels/{name}`.
+pub async fn channel(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let c = channel_or_404(&app, name).await?;
+    let a = app.clone();
+    Ok(Json(
+        app.pool.run(move || channel_full_json(&a, &c)).await??,
+    ))
+}
+
+/// `GET /api/v1/video-channels/{name}/videos`.
+pub async fn videos(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let paging = Paging::parse(&q, &VIDEO_SORTS, "-publishedAt")?;
+    let c = channel_or_404(&app, name).await?;
+    let id = c.id;
+    Ok(Json(
+        video_page(&app, paging, move |v| v.channel_id == id).await?,
+    ))
+}
