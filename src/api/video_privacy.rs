@@ -36,6 +36,18 @@ pub struct VideoChange {
     pub description: Option<Option<String>>,
     /// New privacy.
     pub privacy: Option<Privacy>,
+    /// New category (`Some(None)` clears it).
+    pub category: Option<Option<u32>>,
+    /// New licence (`Some(None)` clears it).
+    pub licence: Option<Option<u32>>,
+    /// New language (`Some(None)` clears it).
+    pub language: Option<Option<String>>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+    /// New NSFW flag.
+    pub nsfw: Option<bool>,
+    /// New original publication time (`Some(None)` clears it).
+    pub originally_published_at: Option<Option<u64>>,
 }
 
 /// Applies `change` to the local video `video_id`, with everything that follows from it. Runs
@@ -54,6 +66,25 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
     }
     if let Some(p) = change.privacy {
         video.privacy = p;
+    }
+    let m = &mut video.meta;
+    if let Some(c) = change.category {
+        m.category = c;
+    }
+    if let Some(l) = change.licence {
+        m.licence = l;
+    }
+    if let Some(l) = change.language {
+        m.language = l;
+    }
+    if let Some(t) = change.tags {
+        m.tags = t;
+    }
+    if let Some(n) = change.nsfw {
+        m.nsfw = n;
+    }
+    if let Some(o) = change.originally_published_at {
+        m.originally_published_at = o;
     }
     video.updated_at = now_secs().max(video.updated_at + 1);
     let to_private = video.files_are_private();
@@ -105,7 +136,7 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
     };
     hashes.extend(web_rows);
     let mut batch = Batch::default();
-    batch.put(&app.store, &VideoKey(video_id), &video)?;
+    batch.put_video(&video);
     for (key, entry) in &hashes {
         if to_private {
             batch.delete(&app.store, key);

@@ -1,4 +1,4 @@
-//! The video API in PeerTube's shape: `GET /api/v1/videos` (paged, sorted),
+//! The video API in PeerTube's shape: the video JSON every list uses ([`video_json`]),
 //! `GET /api/v1/videos/{id|uuid|shortUUID}` (with streaming playlists, files, torrents, magnets,
 //! tracker URLs, and beyond PeerTube each file's `encoder` and `fallbackReason`, plus live
 //! transcoding progress; a private video's files at their private URLs),
@@ -11,18 +11,20 @@ use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::federation::remote_number;
 use crate::store::tables::{ChannelKey, Role, User, UserKey};
-use crate::store::videos::{FileKey, InfohashEntry, InfohashKey, VideoByUuidKey, VideoKey};
+use crate::store::video_index::views;
+use crate::store::videos::{FileKey, InfohashEntry, InfohashKey, VideoByUuidKey};
 use crate::store::{Batch, Durability, StoreError};
 use crate::time::iso8601;
 use crate::transcode::images::{fitted, PREVIEW_BOX, THUMBNAIL_BOX};
 use crate::video::files::{hls_dir, web_video_dir, web_video_torrent_path};
 use crate::video::ident::short_uuid;
+use crate::video::meta::{category_label, language_label, licence_label, VideoStats};
 use crate::video::record::RemoteVideo;
 use crate::video::urls::{
     embed_path, preview_path, thumbnail_path, tracker_urls, FileUrls, PublicUrls,
 };
 use crate::video::{Privacy, Video, VideoFile, VideoRef, VideoState, WebVideoFile};
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::request::Parts;
@@ -131,13 +133,19 @@ fn web_video_json(app: &App, video: &Video, f: &WebVideoFile) -> Value {
 /// A video in PeerTube's shape; `details` adds what `GET /videos/{id}` has beyond the list.
 pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, StoreError> {
     if let Some(remote) = &video.remote {
-        return Ok(remote_video_json(video, remote, details));
+        let stats = app.store.video_stats(video.id)?;
+        return Ok(remote_video_json(video, remote, &stats, details));
     }
     let base = &app.public_url;
     let owner = app.store.get(&UserKey(video.owner))?;
     let channel = app.store.get(&ChannelKey(video.channel_id))?;
-    let mut v = common_json(video, &PublicUrls::new(base).watch(&video.uuid), true);
-    v["views"] = json!(0);
+    let stats = app.store.video_stats(video.id)?;
+    let mut v = common_json(
+        video,
+        &stats,
+        &PublicUrls::new(base).watch(&video.uuid),
+        true,
+    );
     v["thumbnailPath"] = json!(video.thumbnail.as_ref().map(|t| thumbnail_path(t)));
     v["previewPath"] = json!(video.preview.as_ref().map(|p| preview_path(p)));
     let public = PublicUrls::new(base);
@@ -163,6 +171,7 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, Stor
     }
     let files = app.store.video_files(video.id)?;
     details_json(&mut v);
+    v["tags"] = json!(video.meta.tags);
     v["trackerUrls"] = json!(tracker_urls(base));
     v["files"] = json!(video
         .web_videos
@@ -189,26 +198,28 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, Stor
 }
 
 /// The fields local and remote videos share, in PeerTube's shape.
-fn common_json(video: &Video, url: &str, local: bool) -> Value {
+fn common_json(video: &Video, stats: &VideoStats, url: &str, local: bool) -> Value {
+    let m = &video.meta;
     json!({
         "id": video.id,
         "uuid": video.uuid,
         "shortUUID": short_uuid(&video.uuid),
         "url": url,
         "name": video.name,
-        "category": {"id": null, "label": "Unknown"},
-        "licence": {"id": null, "label": "Unknown"},
-        "language": {"id": null, "label": "Unknown"},
+        "category": {"id": m.category, "label": category_label(m.category)},
+        "licence": {"id": m.licence, "label": licence_label(m.licence)},
+        "language": {"id": m.language, "label": m.language.as_deref().map_or("Unknown", language_label)},
         "privacy": {"id": video.privacy.id(), "label": video.privacy.label()},
-        "nsfw": false,
+        "nsfw": m.nsfw,
         "description": video.description,
         "truncatedDescription": video.description.as_ref().map(|d| d.chars().take(250).collect::<String>()),
         "isLocal": local,
         "duration": video.duration.round() as u64,
         "aspectRatio": video.aspect_ratio.map(|r| (r * 100.0).round() / 100.0),
+        "views": views(video, stats),
         "viewers": 0,
-        "likes": 0,
-        "dislikes": 0,
+        "likes": stats.likes,
+        "dislikes": stats.dislikes,
         "comments": 0,
         "downloads": 0,
         "nsfwFlags": 0,
@@ -218,7 +229,7 @@ fn common_json(video: &Video, url: &str, local: bool) -> Value {
         "createdAt": iso8601(video.created_at),
         "updatedAt": iso8601(video.updated_at),
         "publishedAt": iso8601(video.published_at.unwrap_or(video.created_at)),
-        "originallyPublishedAt": null,
+        "originallyPublishedAt": m.originally_published_at.map(iso8601),
         "isLive": false,
         "state": {"id": video.state.id(), "label": video.state.label()},
         "waitTranscoding": true,
@@ -290,10 +301,9 @@ fn remote_actor_json(url: &str, details: bool) -> Value {
 }
 
 /// Another instance's video: it plays from its origin's URLs.
-fn remote_video_json(video: &Video, r: &RemoteVideo, details: bool) -> Value {
-    let mut v = common_json(video, &r.url, false);
+fn remote_video_json(video: &Video, r: &RemoteVideo, stats: &VideoStats, details: bool) -> Value {
+    let mut v = common_json(video, stats, &r.url, false);
     v["origin"] = json!({"host": r.host, "url": r.url, "watchUrl": r.watch_url});
-    v["views"] = json!(r.views);
     // The origin's path (where a PeerTube origin serves it, and a PeerTube follower too).
     let path = r.thumbnail_url.as_deref().map(url_path);
     v["thumbnailPath"] = json!(path);
@@ -309,6 +319,7 @@ fn remote_video_json(video: &Video, r: &RemoteVideo, details: bool) -> Value {
     details_json(&mut v);
     v["trackerUrls"] = json!(r.tracker_urls);
     v["files"] = json!([]);
+    v["tags"] = json!(video.meta.tags);
     v["blacklisted"] = json!(false);
     // What the origin does not federate per file: torrent download URL (the torrent's),
     // audio (assumed), storage (ours to say: the origin's files are not stored here).
@@ -393,78 +404,6 @@ fn transcoding_json(app: &App, video: &Video) -> Value {
     }
 }
 
-/// `start`, `count`, `sort`.
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    start: Option<String>,
-    count: Option<String>,
-    sort: Option<String>,
-}
-
-fn parse_num(name: &str, v: Option<&str>, default: usize) -> Result<usize, ApiError> {
-    match v {
-        None => Ok(default),
-        Some(s) => s.trim().parse().map_err(|_| {
-            ApiError::bad_request(format!("{name} must be a non-negative integer (got {s:?})"))
-        }),
-    }
-}
-
-/// `GET /api/v1/videos`.
-pub async fn list(
-    State(app): State<SharedApp>,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let start = parse_num("start", q.start.as_deref(), 0)?;
-    let count = parse_num("count", q.count.as_deref(), 15)?;
-    if count > 100 {
-        return Err(ApiError::bad_request(format!(
-            "count must be at most 100 (got {count})"
-        )));
-    }
-    let sort = q.sort.as_deref().unwrap_or("-publishedAt");
-    let (desc, field) = match sort.strip_prefix('-') {
-        Some(f) => (true, f),
-        None => (false, sort),
-    };
-    if !["publishedAt", "createdAt", "name", "duration"].contains(&field) {
-        return Err(ApiError::bad_request(format!(
-            "sort {sort:?} is not supported; use publishedAt, createdAt, name or duration (prefix - for descending)"
-        )));
-    }
-    let a = app.clone();
-    let mut videos: Vec<Video> = app
-        .pool
-        .run(move || a.store.scan::<VideoKey>(&()))
-        .await??
-        .into_iter()
-        .map(|(_, v)| v)
-        .filter(Video::is_listed)
-        .collect();
-    videos.sort_by(|a, b| {
-        let o = match field {
-            "name" => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-            "duration" => a.duration.total_cmp(&b.duration),
-            "createdAt" => a.created_at.cmp(&b.created_at),
-            _ => a.published_at.cmp(&b.published_at),
-        }
-        .then(a.id.cmp(&b.id));
-        if desc {
-            o.reverse()
-        } else {
-            o
-        }
-    });
-    let total = videos.len();
-    let data = videos
-        .iter()
-        .skip(start)
-        .take(count)
-        .map(|v| video_json(&app, v, false))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({"total": total, "data": data})))
-}
-
 /// `GET /api/v1/videos/{id|uuid|shortUUID}`.
 pub async fn get(
     State(app): State<SharedApp>,
@@ -485,6 +424,117 @@ pub struct UpdateBody {
     name: Option<String>,
     description: Option<String>,
     privacy: Option<Value>,
+    category: Option<Value>,
+    licence: Option<Value>,
+    language: Option<Value>,
+    tags: Option<Vec<String>>,
+    nsfw: Option<Value>,
+    #[serde(rename = "originallyPublishedAt")]
+    originally_published_at: Option<Value>,
+}
+
+/// An optional id in `range`: `null` or `""` clears it.
+fn optional_id(
+    name: &str,
+    v: &Value,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Option<u32>, ApiError> {
+    if v.is_null() || v.as_str() == Some("") {
+        return Ok(None);
+    }
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        .filter(|n| range.contains(n))
+        .map(|n| Some(n as u32))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{name} must be {} to {} (got {v})",
+                range.start(),
+                range.end()
+            ))
+        })
+}
+
+/// Checks the metadata fields of an update into `change`.
+fn check_meta(
+    body: &UpdateBody,
+    change: &mut super::video_privacy::VideoChange,
+) -> Result<(), ApiError> {
+    if let Some(c) = &body.category {
+        change.category = Some(optional_id("category", c, 1..=18)?);
+    }
+    if let Some(l) = &body.licence {
+        change.licence = Some(optional_id("licence", l, 1..=7)?);
+    }
+    if let Some(l) = &body.language {
+        change.language = Some(match l {
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            Value::String(s)
+                if s.len() <= 20
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                Some(s.clone())
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "language must be a language code (got {other})"
+                )))
+            }
+        });
+    }
+    if let Some(tags) = &body.tags {
+        if tags.len() > 5 {
+            return Err(ApiError::bad_request(format!(
+                "tags must be at most 5 (got {})",
+                tags.len()
+            )));
+        }
+        let mut out = Vec::new();
+        for t in tags {
+            let t = t.trim();
+            let n = t.chars().count();
+            if !(2..=30).contains(&n) || t.chars().any(char::is_control) {
+                return Err(ApiError::bad_request(format!(
+                    "each tag must have 2 to 30 characters (got {t:?})"
+                )));
+            }
+            if !out.iter().any(|o: &String| o == t) {
+                out.push(t.to_string());
+            }
+        }
+        change.tags = Some(out);
+    }
+    if let Some(n) = &body.nsfw {
+        change.nsfw = Some(match n {
+            Value::Bool(b) => *b,
+            Value::String(s) if s == "true" || s == "1" => true,
+            Value::String(s) if s == "false" || s == "0" => false,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "nsfw must be true or false (got {other})"
+                )))
+            }
+        });
+    }
+    if let Some(o) = &body.originally_published_at {
+        change.originally_published_at = Some(match o {
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            Value::String(s) => Some(super::video_query::parse_date(s).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "originallyPublishedAt must be an ISO 8601 date (got {s:?})"
+                ))
+            })?),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "originallyPublishedAt must be an ISO 8601 date (got {other})"
+                )))
+            }
+        });
+    }
+    Ok(())
 }
 
 fn parse_update(headers: &http::HeaderMap, body: &[u8]) -> Result<UpdateBody, ApiError> {
@@ -510,6 +560,12 @@ fn parse_update(headers: &http::HeaderMap, body: &[u8]) -> Result<UpdateBody, Ap
                 "name" => out.name = Some(v),
                 "description" => out.description = Some(v),
                 "privacy" => out.privacy = Some(Value::String(v)),
+                "category" => out.category = Some(Value::String(v)),
+                "licence" => out.licence = Some(Value::String(v)),
+                "language" => out.language = Some(Value::String(v)),
+                "tags" | "tags[]" | "tags%5B%5D" => out.tags.get_or_insert_with(Vec::new).push(v),
+                "nsfw" => out.nsfw = Some(Value::String(v)),
+                "originallyPublishedAt" => out.originally_published_at = Some(Value::String(v)),
                 _ => {}
             }
         }
@@ -547,6 +603,7 @@ pub async fn update(
     }
     let body = parse_update(&headers, &body)?;
     let mut change = super::video_privacy::VideoChange::default();
+    check_meta(&body, &mut change)?;
     if let Some(name) = body.name {
         let n = name.trim().chars().count();
         if !(3..=120).contains(&n) {
@@ -625,7 +682,7 @@ pub async fn delete(
     }
     let files = app.store.video_files(video.id)?;
     let mut batch = Batch::default();
-    batch.delete(&app.store, &VideoKey(video.id));
+    batch.delete_video(video.id);
     batch.delete(&app.store, &VideoByUuidKey(video.uuid.clone()));
     for f in &files {
         batch.delete(

@@ -228,7 +228,7 @@ pub fn announce_locked(app: &App, video_id: u64) -> Result<usize, FederationErro
     let n = send_to_followers(app, &video, &activity, &signer)?;
     if let Some(mut v) = app.store.get(&VideoKey(video_id))? {
         v.federated_at = Some(now_secs());
-        app.store.put(&VideoKey(video_id), &v, Durability::Sync)?;
+        app.store.put_video(&v, Durability::Sync)?;
     }
     Ok(n)
 }
@@ -256,7 +256,7 @@ pub fn withdraw_locked(app: &App, video_id: u64) -> Result<usize, FederationErro
     let mut v = video;
     v.federated_at = None;
     v.unfederated_at = Some(now);
-    app.store.put(&VideoKey(video_id), &v, Durability::Sync)?;
+    app.store.put_video(&v, Durability::Sync)?;
     Ok(n)
 }
 

@@ -10,7 +10,7 @@
 use super::p2p::allowlist;
 use super::worker::WorkerResult;
 use crate::media::torrent::with_webseed;
-use crate::store::videos::{FileKey, InfohashKey, VideoKey};
+use crate::store::videos::{FileKey, InfohashKey};
 use crate::store::{tables::Sequence, Batch, Durability, Store, StoreError};
 use crate::video::files::{hls_dir, web_video_dir, web_video_torrent_path};
 use crate::video::locks::VideoLocks;
@@ -199,7 +199,7 @@ pub fn publish(
     for hash in retired.iter().filter_map(info_hash_of) {
         batch.delete(store, &InfohashKey(hash));
     }
-    batch.put(store, &VideoKey(video_id), &video)?;
+    batch.put_video(&video);
     store.write(batch, Durability::Sync)?;
     if let Some(source) = source {
         let _ = std::fs::remove_file(source);

@@ -10,7 +10,6 @@ use super::publish;
 use super::worker::{WorkerEvent, WorkerResult, WorkerSpec};
 use crate::config::TranscodeConfig;
 use crate::store::tables::{Job, JobState};
-use crate::store::videos::VideoKey;
 use crate::store::{Durability, Health, Store, StoreError};
 use crate::video::VideoState;
 use std::collections::HashMap;
@@ -415,11 +414,10 @@ impl Transcoder {
 
     fn mark_failed(&self, uuid: &str, reason: &str) {
         if let Ok(Some(mut v)) = self.store.video_by_uuid(uuid) {
-            let id = v.id;
             v.state = VideoState::TranscodingFailed;
             v.error = Some(reason.to_string());
             v.updated_at = crate::time::now_secs();
-            if let Err(e) = self.store.put(&VideoKey(id), &v, Durability::Sync) {
+            if let Err(e) = self.store.put_video(&v, Durability::Sync) {
                 tracing::error!(error = %e, "cannot mark the video failed");
             }
         }

@@ -6,7 +6,7 @@ use super::admission::NewVideo;
 use super::{now_secs, UploadError};
 use crate::app::SharedApp;
 use crate::store::tables::Sequence;
-use crate::store::videos::{UploadKey, UploadSession, VideoByUuidKey, VideoKey};
+use crate::store::videos::{UploadKey, UploadSession, VideoByUuidKey};
 use crate::store::{Batch, Durability};
 use crate::video::{Video, VideoState};
 use std::path::Path;
@@ -106,6 +106,7 @@ pub async fn register_video(
                 remote: None,
                 federated_at: None,
                 unfederated_at: None,
+                meta: Default::default(),
                 web_videos: Vec::new(),
             };
             let placed =
@@ -117,7 +118,7 @@ pub async fn register_video(
                 return Err(e);
             }
             let mut batch = Batch::default();
-            batch.put(&app2.store, &VideoKey(video.id), &video)?;
+            batch.put_video(&video);
             batch.put(&app2.store, &VideoByUuidKey(uuid.clone()), &video.id)?;
             app2.transcoder
                 .queue()

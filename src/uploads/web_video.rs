@@ -205,7 +205,7 @@ pub fn make_torrents(app: &App, uuid: &str) -> Result<usize, UploadError> {
             allowed.push(hash);
         }
     }
-    batch.put(&app.store, &VideoKey(current.id), &current)?;
+    batch.put_video(&current);
     app.store.write(batch, Durability::Sync)?;
     drop(lock);
     app.tracker.allowlist_changed(&allowed, false);

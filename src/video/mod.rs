@@ -3,15 +3,18 @@
 //! ([`record`]), how a request names a video ([`ident`]), who a video is for ([`privacy`]) and
 //! who may see it and its files ([`visibility`], methods on the video), where its files live
 //! ([`files`]), the URLs PeerTube clients are given for them ([`urls`]), one rendition's record
-//! ([`rendition`]), and the per-video lock that keeps a video's record and files changing one
+//! ([`rendition`]), its descriptive metadata and audience counters ([`meta`]), how its text
+//! becomes search tokens ([`text`]), and the per-video lock that keeps a video's record and files changing one
 //! writer at a time ([`locks`]).
 
 pub mod files;
 pub mod ident;
 pub mod locks;
+pub mod meta;
 pub mod privacy;
 pub mod record;
 pub mod rendition;
+pub mod text;
 pub mod urls;
 pub mod visibility;
 

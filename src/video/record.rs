@@ -102,10 +102,46 @@ pub struct Video {
     /// `Create` then gets a fresh activity id (receivers drop ids they have seen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unfederated_at: Option<u64>,
+    /// Category, licence, language, tags, NSFW flag, original publication date.
+    #[serde(flatten)]
+    pub meta: super::meta::VideoMeta,
     /// Its web-video files (PeerTube's `files[]`): the uploaded original from the end of the
     /// upload until its transcode ends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub web_videos: Vec<WebVideoFile>,
+}
+
+impl Video {
+    /// A published, public, local video named `name` with every other field empty: a fixture
+    /// for tests, benchmarks and load tools that fill a store without uploading.
+    pub fn example(id: u64, name: &str, published_at: u64) -> Video {
+        Video {
+            id,
+            uuid: format!("00000000-0000-4000-8000-{id:012x}"),
+            name: name.to_string(),
+            description: None,
+            channel_id: 1,
+            owner: 1,
+            privacy: Privacy::Public,
+            state: VideoState::Published,
+            duration: 60.0,
+            aspect_ratio: Some(16.0 / 9.0),
+            source: None,
+            original_filename: String::new(),
+            created_at: published_at,
+            updated_at: published_at,
+            published_at: Some(published_at),
+            hls: None,
+            thumbnail: None,
+            preview: None,
+            error: None,
+            remote: None,
+            federated_at: None,
+            unfederated_at: None,
+            meta: Default::default(),
+            web_videos: Vec::new(),
+        }
+    }
 }
 
 /// A web-video file of a local video (PeerTube's `VideoFile` outside streaming playlists): one
