@@ -7,7 +7,7 @@ use fleuve::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[cfg(not(feature = "system-alloc"))]
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
