@@ -176,7 +176,8 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         let r = c
             .put(a.url(&format!("/api/v1/videos/{uuid}")))
             .bearer_auth(&a_token)
-            .json(&json!({"name": "Renamed on A"}))
+            .json(&json!({"name": "Renamed on A", "tags": ["rust", "video"], "category": 15,
+                           "licence": 7, "language": "fr", "nsfw": true}))
             .send()
             .await
             .unwrap();
@@ -189,6 +190,21 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
                 .then_some(())
         })
         .await;
+        // With its descriptive metadata, as PeerTube federates it (category, licence and
+        // language as `{identifier, name}`, tags as `Hashtag`s, `sensitive`).
+        let on_b: Value = c
+            .get(b.url(&format!("/api/v1/videos/{uuid}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(on_b["tags"], json!(["rust", "video"]), "{on_b}");
+        assert_eq!(on_b["category"], json!({"id": 15, "label": "Science & Technology"}));
+        assert_eq!(on_b["licence"]["id"], 7);
+        assert_eq!(on_b["language"]["id"], "fr");
+        assert_eq!(on_b["nsfw"], true);
 
         // B's home page lists it, from A (origin host shown, link to A's watch page).
         let home = c

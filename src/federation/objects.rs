@@ -14,6 +14,7 @@ use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::tables::{ChannelKey, UserKey};
 use crate::time::iso8601;
 use crate::transcode::p2p;
+use crate::video::meta::{category_label, language_label, licence_label};
 use crate::video::urls::PublicUrls;
 use crate::video::{Video, VideoFile, VideoRef};
 use axum::extract::{Path, State};
@@ -166,24 +167,44 @@ pub fn video_object(
     if let Some(c) = &channel_url {
         cc.push(format!("{c}/followers"));
     }
+    let m = &video.meta;
     Ok(pv::Video {
         context: None,
         kind: pv::VideoType::Kind,
         name: video.name.clone(),
         duration: pv::duration(video.duration),
         uuid: video.uuid.clone(),
-        views: 0,
-        sensitive: false,
+        category: m.category.map(|c| pv::Named {
+            identifier: c.to_string(),
+            name: category_label(Some(c)).to_string(),
+        }),
+        licence: m.licence.map(|l| pv::Named {
+            identifier: l.to_string(),
+            name: licence_label(Some(l)).to_string(),
+        }),
+        language: m.language.as_ref().map(|l| pv::Named {
+            identifier: l.clone(),
+            name: language_label(l).to_string(),
+        }),
+        views: app.store.video_stats(video.id)?.views,
+        sensitive: m.nsfw,
         wait_transcoding: true,
         state: video.state.id(),
         comments_policy: 1,
         can_reply: None,
         download_enabled: true,
         published: iso8601(published),
-        originally_published_at: None,
+        originally_published_at: m.originally_published_at.map(iso8601),
         updated: iso8601(video.updated_at),
         upload_date: iso8601(video.created_at),
-        tag: Vec::new(),
+        tag: m
+            .tags
+            .iter()
+            .map(|t| pv::Hashtag {
+                kind: pv::HashtagType::Kind,
+                name: t.clone(),
+            })
+            .collect(),
         media_type: "text/markdown".into(),
         content: video.description.clone(),
         support: None,

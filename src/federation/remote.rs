@@ -3,11 +3,13 @@
 //! the cached key fails (the actor may have rotated its key).
 
 use super::http::FetchError;
+use super::protocol::received::ReceivedActor;
 use super::protocol::ProtocolError;
 use super::{now_secs, Federation};
 use crate::app::host_of;
 use crate::store::federation::{RemoteActor, RemoteActorKey};
 use crate::store::{Durability, Store};
+use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -123,18 +125,22 @@ pub fn public_key(
 
 /// Checks and extracts what we need from an actor document fetched from `fetched_from`.
 pub fn parse_actor(doc: &Value, fetched_from: &str) -> Result<RemoteActor, ProtocolError> {
-    let s = |k: &str| doc.get(k).and_then(|v| v.as_str());
     let missing = |field| ProtocolError::Missing {
         what: "actor",
         field,
     };
-    let id = s("id").ok_or(missing("id"))?;
+    if !doc.is_object() {
+        return Err(ProtocolError::invalid("actor", doc, "a JSON object"));
+    }
+    let a = ReceivedActor::deserialize(doc)
+        .map_err(|e| ProtocolError::Rule(format!("not an actor document: {e}")))?;
+    let id = a.id.as_deref().ok_or(missing("id"))?;
     if host_of(id) != host_of(fetched_from) {
         return Err(ProtocolError::Rule(format!(
             "its id {id} is on another host than {fetched_from}"
         )));
     }
-    let kind = s("type").ok_or(missing("type"))?;
+    let kind = a.kind.as_deref().ok_or(missing("type"))?;
     if !ACTOR_TYPES.contains(&kind) {
         return Err(ProtocolError::invalid(
             "type",
@@ -142,18 +148,14 @@ pub fn parse_actor(doc: &Value, fetched_from: &str) -> Result<RemoteActor, Proto
             "an actor type (Person, Group, Application, Service, Organization)",
         ));
     }
-    let inbox = s("inbox").ok_or(missing("inbox"))?;
-    let key = doc.get("publicKey").ok_or(missing("publicKey"))?;
-    let key = match key {
-        Value::Array(a) => a.first().ok_or(missing("publicKey"))?,
-        k => k,
-    };
+    let inbox = a.inbox.as_deref().ok_or(missing("inbox"))?;
+    let key = a.key().ok_or(missing("publicKey"))?;
     let pem = key
-        .get("publicKeyPem")
-        .and_then(|v| v.as_str())
+        .public_key_pem
+        .as_deref()
         .ok_or(missing("publicKey.publicKeyPem"))?;
-    let key_id = key.get("id").and_then(|v| v.as_str()).unwrap_or(id);
-    if let Some(owner) = key.get("owner").and_then(|v| v.as_str()) {
+    let key_id = key.id.as_deref().unwrap_or(id);
+    if let Some(owner) = key.owner.as_deref() {
         if owner != id {
             return Err(ProtocolError::Rule(format!(
                 "publicKey.owner {owner} is not the actor"
@@ -169,20 +171,93 @@ pub fn parse_actor(doc: &Value, fetched_from: &str) -> Result<RemoteActor, Proto
     Ok(RemoteActor {
         id: id.to_string(),
         kind: kind.to_string(),
-        username: s("preferredUsername").unwrap_or_default().to_string(),
+        username: a.preferred_username.clone().unwrap_or_default(),
         host: host_of(id),
         inbox: http_url(Some(inbox)).ok_or_else(|| {
             ProtocolError::invalid("inbox", &Value::from(inbox), "an http(s) URL")
         })?,
-        shared_inbox: http_url(
-            doc.get("endpoints")
-                .and_then(|e| e.get("sharedInbox"))
-                .and_then(|v| v.as_str()),
-        ),
-        followers: http_url(s("followers")),
-        outbox: http_url(s("outbox")),
+        shared_inbox: http_url(a.endpoints.as_ref().and_then(|e| e.shared_inbox.as_deref())),
+        followers: http_url(a.followers.as_deref()),
+        outbox: http_url(a.outbox.as_deref()),
         key_id: key_id.to_string(),
         public_key_pem: pem.to_string(),
         fetched_at: now_secs(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pem() -> String {
+        let keys: Value =
+            serde_json::from_str(include_str!("testdata/peertube/keys.json")).unwrap();
+        keys["publicKey"].as_str().unwrap().to_string()
+    }
+
+    fn person(key: Value) -> Value {
+        json!({
+            "type": "Person",
+            "id": "https://tube.example/accounts/alice",
+            "preferredUsername": "alice",
+            "inbox": "https://tube.example/accounts/alice/inbox",
+            "outbox": "https://tube.example/accounts/alice/outbox",
+            "followers": "ftp://tube.example/followers",
+            "endpoints": {"sharedInbox": "https://tube.example/inbox"},
+            "publicKey": key,
+        })
+    }
+
+    #[test]
+    fn actors_are_read_with_peertube_and_mastodon_key_shapes() {
+        let key = json!({"id": "https://tube.example/accounts/alice#main-key",
+                         "owner": "https://tube.example/accounts/alice", "publicKeyPem": pem()});
+        let from = "https://tube.example/accounts/alice";
+        let a = parse_actor(&person(key.clone()), from).unwrap();
+        assert_eq!(a.username, "alice");
+        assert_eq!(a.key_id, "https://tube.example/accounts/alice#main-key");
+        assert_eq!(
+            a.shared_inbox.as_deref(),
+            Some("https://tube.example/inbox")
+        );
+        assert_eq!(a.followers, None, "a non-http followers URL is left out");
+        // A list of keys: the first is used.
+        let listed = parse_actor(&person(json!([key, {"publicKeyPem": "x"}])), from).unwrap();
+        assert_eq!(listed.public_key_pem, a.public_key_pem);
+        // A key without an id is the actor's own.
+        let bare = parse_actor(&person(json!({"publicKeyPem": pem()})), from).unwrap();
+        assert_eq!(bare.key_id, from);
+    }
+
+    #[test]
+    fn unusable_actors_are_refused_with_the_reason() {
+        let from = "https://tube.example/accounts/alice";
+        let good = json!({"id": "x", "owner": from, "publicKeyPem": pem()});
+        let err = |doc: Value| parse_actor(&doc, from).unwrap_err().to_string();
+        assert_eq!(err(person(json!("a string"))), "actor has no publicKey");
+        assert_eq!(err(person(json!([]))), "actor has no publicKey");
+        assert_eq!(
+            err(person(json!({"id": "k"}))),
+            "actor has no publicKey.publicKeyPem"
+        );
+        assert!(err(person(
+            json!({"owner": "https://tube.example/accounts/bob", "publicKeyPem": pem()})
+        ))
+        .contains("is not the actor"));
+        assert!(err(person(json!({"publicKeyPem": "not a key"}))).contains("bad publicKeyPem"));
+        let mut doc = person(good.clone());
+        doc["type"] = json!("Note");
+        assert!(err(doc).starts_with("type \"Note\" is not an actor type"));
+        let mut doc = person(good.clone());
+        doc["id"] = json!("https://evil.example/accounts/alice");
+        assert!(err(doc).contains("on another host"));
+        let mut doc = person(good.clone());
+        doc["inbox"] = json!("javascript:alert(1)");
+        assert!(err(doc).starts_with("inbox"));
+        let mut doc = person(good);
+        doc["inbox"] = json!(5);
+        assert_eq!(err(doc), "actor has no inbox");
+        assert!(err(json!([1, 2])).contains("not a JSON object"));
+    }
 }

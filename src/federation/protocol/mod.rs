@@ -9,6 +9,7 @@
 //! * [`actor`]: the actor documents of the instance, accounts and channels.
 //! * [`collection`]: `OrderedCollection` and its pages, paged as PeerTube pages them.
 //! * [`cache_file`]: `CacheFile`, what redundancy announces.
+//! * [`received`]: what other instances send, read leniently (videos, actors).
 //! * [`context`]: the `@context`s of the documents we emit.
 
 pub mod activity;
@@ -16,6 +17,7 @@ pub mod actor;
 pub mod cache_file;
 pub mod collection;
 pub mod context;
+pub mod received;
 pub mod video;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -140,16 +142,15 @@ pub(crate) fn audience<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Str
 
 /// Whether an audience names the public collection (in any of its spellings).
 pub fn is_public(audience: &Value) -> bool {
-    let public = |v: &Value| {
-        matches!(
-            v.as_str(),
-            Some(PUBLIC) | Some("as:Public") | Some("Public")
-        )
-    };
     match audience {
-        Value::Array(a) => a.iter().any(public),
+        Value::Array(a) => a.iter().any(|v| v.as_str().is_some_and(is_public_id)),
         _ => false,
     }
+}
+
+/// Whether `id` is the public collection (in any of its spellings).
+pub fn is_public_id(id: &str) -> bool {
+    matches!(id, PUBLIC | "as:Public" | "Public")
 }
 
 /// Declares a one-value `type` (`"Follow"`, `"Video"`, …) as a serde enum.

@@ -156,6 +156,27 @@ pub struct ActorRef {
     pub id: String,
 }
 
+/// A category, licence or language: PeerTube's `{identifier, name}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Named {
+    /// The id (`"15"`) or code (`"fr"`).
+    pub identifier: String,
+    /// Its label.
+    pub name: String,
+}
+
+/// A `Hashtag` of a video's `tag`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hashtag {
+    /// `Hashtag`.
+    #[serde(rename = "type")]
+    pub kind: HashtagType,
+    /// The tag.
+    pub name: String,
+}
+
+kind!(HashtagType, "Hashtag");
+
 /// A `Video` object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -174,6 +195,15 @@ pub struct Video {
     pub duration: String,
     /// UUID.
     pub uuid: String,
+    /// Category, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Named>,
+    /// Licence, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence: Option<Named>,
+    /// Language, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Named>,
     /// Views.
     pub views: u64,
     /// Sensitive content.
@@ -197,7 +227,7 @@ pub struct Video {
     /// ISO 8601.
     pub upload_date: String,
     /// Hashtags.
-    pub tag: Vec<Value>,
+    pub tag: Vec<Hashtag>,
     /// Media type of `content`.
     pub media_type: String,
     /// Description.
