@@ -35,6 +35,8 @@ pub struct VideoChange {
     pub description: Option<Option<String>>,
     /// New privacy.
     pub privacy: Option<Privacy>,
+    /// New comments policy.
+    pub comments_policy: Option<crate::video::CommentsPolicy>,
 }
 
 /// Applies `change` to the local video `video_id`, with everything that follows from it. Runs
@@ -53,6 +55,9 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
     }
     if let Some(p) = change.privacy {
         video.privacy = p;
+    }
+    if let Some(p) = change.comments_policy {
+        video.comments_policy = p;
     }
     video.updated_at = now_secs().max(video.updated_at + 1);
     let to_private = video.files_are_private();

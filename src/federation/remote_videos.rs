@@ -369,6 +369,7 @@ pub fn upsert(store: &Store, parsed: Parsed) -> Result<u64, FederationError> {
         remote: Some(parsed.remote),
         federated_at: None,
         unfederated_at: None,
+        comments_policy: Default::default(),
     };
     batch.put(store, &VideoKey(id), &video)?;
     batch.put(store, &VideoByUuidKey(video.uuid.clone()), &id)?;

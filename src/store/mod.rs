@@ -4,6 +4,7 @@
 
 pub mod actors;
 pub mod codec;
+pub mod comments;
 pub mod federation;
 mod lock;
 pub mod tables;
@@ -55,11 +56,17 @@ pub enum Cf {
     Oauth,
     /// Schema version and id sequences.
     Meta,
+    /// Comments on videos, and their index by ActivityPub id.
+    Comments,
+    /// Caption tracks of videos.
+    Captions,
+    /// Chapters of videos.
+    Chapters,
 }
 
 impl Cf {
     /// All column families, in creation order.
-    pub const ALL: [Cf; 15] = [
+    pub const ALL: [Cf; 18] = [
         Cf::Videos,
         Cf::Files,
         Cf::Channels,
@@ -75,6 +82,9 @@ impl Cf {
         Cf::Oauth,
         Cf::Meta,
         Cf::Inbox,
+        Cf::Comments,
+        Cf::Captions,
+        Cf::Chapters,
     ];
 
     /// The column family's name on disk.
@@ -95,6 +105,9 @@ impl Cf {
             Cf::Uploads => "uploads",
             Cf::Oauth => "oauth",
             Cf::Meta => "meta",
+            Cf::Comments => "comments",
+            Cf::Captions => "captions",
+            Cf::Chapters => "chapters",
         }
     }
 }

@@ -89,6 +89,7 @@ pub async fn register_video(
                 remote: None,
                 federated_at: None,
                 unfederated_at: None,
+                comments_policy: Default::default(),
             };
             let mut batch = Batch::default();
             batch.put(&app2.store, &VideoKey(video.id), &video)?;

@@ -3,9 +3,10 @@
 //! ([`record`]), how a request names a video ([`ident`]), who a video is for ([`privacy`]) and
 //! who may see it and its files ([`visibility`], methods on the video), where its files live
 //! ([`files`]), the URLs PeerTube clients are given for them ([`urls`]), one rendition's record
-//! ([`rendition`]), and the per-video lock that keeps a video's record and files changing one
+//! ([`rendition`]), comments, captions and chapters ([`comment`]), and the per-video lock that keeps a video's record and files changing one
 //! writer at a time ([`locks`]).
 
+pub mod comment;
 pub mod files;
 pub mod ident;
 pub mod locks;
@@ -17,6 +18,6 @@ pub mod visibility;
 
 pub use ident::VideoRef;
 pub use privacy::Privacy;
-pub use record::{Video, VideoFile, VideoState};
+pub use record::{CommentsPolicy, Video, VideoFile, VideoState};
 pub use rendition::Rendition;
 pub use visibility::Viewer;
