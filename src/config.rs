@@ -148,6 +148,29 @@ pub struct TranscodeConfig {
     /// pixels (ten minutes of 1080p60 is 75, two hours of 2160p60 about 3600), however small the
     /// file. 0 = no limit.
     pub max_source_gigapixels: u64,
+    /// PeerTube's `transcoding.web_videos`: whole-file MP4 web videos besides HLS.
+    pub web_videos: WebVideosConfig,
+    /// PeerTube's `transcoding.original_file`: what becomes of the uploaded file once
+    /// transcoded.
+    pub original_file: OriginalFileConfig,
+}
+
+/// `[transcode.web_videos]` (PeerTube's `transcoding.web_videos`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebVideosConfig {
+    /// Also keep faststart MP4 web videos per rung, with torrents (PeerTube's default: off;
+    /// the uploaded original is a web video only until its transcode ends).
+    pub enabled: bool,
+}
+
+/// `[transcode.original_file]` (PeerTube's `transcoding.original_file`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OriginalFileConfig {
+    /// Keep the uploaded file once transcoded, in `<data_dir>/original-video-files/` (PeerTube's
+    /// default: off, the file is deleted).
+    pub keep: bool,
 }
 
 impl Default for TranscodeConfig {
@@ -174,6 +197,8 @@ impl Default for TranscodeConfig {
             max_source_fps: 300,
             max_source_duration_secs: 12 * 3600,
             max_source_gigapixels: 4000,
+            web_videos: WebVideosConfig::default(),
+            original_file: OriginalFileConfig::default(),
         }
     }
 }
@@ -671,6 +696,12 @@ impl Config {
                 "max_numwant and max_peers_per_swarm must be at least 1",
             ));
         }
+        if self.transcode.web_videos.enabled {
+            return Err(invalid(
+                Some("transcode.web_videos.enabled".into()),
+                "true is not supported yet: Fleuve makes HLS only (the upload's original is a web video until transcoded); set it to false",
+            ));
+        }
         if self.transcode.jobs == 0 || self.transcode.max_attempts == 0 {
             return Err(invalid(
                 Some("transcode".into()),
@@ -957,6 +988,40 @@ mod tests {
             c.effective_public_url("127.0.0.1:9000".parse().unwrap()),
             "http://127.0.0.1:9000"
         );
+    }
+
+    #[test]
+    fn web_video_knobs_name_a_bad_value() {
+        let c = Config::load(
+            None,
+            env(&[("FLEUVE_TRANSCODE_ORIGINAL_FILE_KEEP", "true")]),
+        )
+        .unwrap();
+        assert!(c.transcode.original_file.keep);
+        assert!(!Config::default().transcode.original_file.keep);
+        assert!(!Config::default().transcode.web_videos.enabled);
+        let msg = Config::load(
+            None,
+            env(&[("FLEUVE_TRANSCODE_ORIGINAL_FILE_KEEP", "maybe")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("FLEUVE_TRANSCODE_ORIGINAL_FILE_KEEP") && msg.contains("maybe"),
+            "{msg}"
+        );
+        let msg = Config::load(
+            None,
+            env(&[("FLEUVE_TRANSCODE_WEB_VIDEOS_ENABLED", "true")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("transcode.web_videos.enabled"), "{msg}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fleuve.toml");
+        std::fs::write(&file, "[transcode.original_file]\nkeep = \"yes\"\n").unwrap();
+        let msg = Config::load(Some(&file), env(&[])).unwrap_err().to_string();
+        assert!(msg.contains("keep") && msg.contains("yes"), "{msg}");
     }
 
     #[test]

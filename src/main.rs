@@ -93,6 +93,10 @@ enum Command {
         /// With `--probe`: the planner's options (JSON), caps on the source included.
         #[arg(long, requires = "probe")]
         plan: Option<String>,
+        /// With `--probe`: also write the miniature and the preview (`thumbnail.jpg`,
+        /// `preview.jpg`) of the file into this directory.
+        #[arg(long, requires = "probe")]
+        images: Option<PathBuf>,
     },
     /// Show the video hardware this machine has and what it can encode.
     ProbeHw {
@@ -216,7 +220,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ingest(options) => Ok(fleuve::client::run(&options)?),
-        Command::Worker { spec, probe, plan } => {
+        Command::Worker {
+            spec,
+            probe,
+            plan,
+            images,
+        } => {
             let mut stdout = std::io::stdout().lock();
             let code = match (spec, probe) {
                 (_, Some(file)) => {
@@ -225,7 +234,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             .map_err(|e| anyhow::anyhow!("--plan: {e}"))?,
                         None => fleuve::transcode::ladder::PlanOptions::default(),
                     };
-                    fleuve::transcode::worker::probe_main(&file, &plan, &mut stdout)
+                    fleuve::transcode::worker::probe_main(
+                        &file,
+                        &plan,
+                        images.as_deref(),
+                        &mut stdout,
+                    )
                 }
                 (Some(spec), None) => {
                     let text = std::fs::read(&spec)

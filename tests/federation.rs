@@ -64,6 +64,28 @@ async fn webfinger_nodeinfo_and_host_meta_describe_the_instance() {
         .contains("nodeinfo.diaspora.software/ns/schema/2.0"));
     let info: Value = r.json().await.unwrap();
     assert_eq!(info["version"], "2.0");
+    // Apps decide that a server is PeerTube by `software.name` (Fedilab upper-cases it and
+    // compares with "PEERTUBE") and compare versions (Grayjay wants 3.1.0 or later for
+    // `sort=best`); Fleuve names itself in `metadata.implementation`.
+    let software = &info["software"];
+    assert_eq!(
+        software["name"].as_str().unwrap().to_uppercase(),
+        "PEERTUBE",
+        "{info}"
+    );
+    let version: Vec<u32> = software["version"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(version.len() == 3 && version >= vec![3, 1, 0], "{info}");
+    let config = get_json(&s, "/api/v1/config").await;
+    assert_eq!(config["serverVersion"], software["version"]);
+    assert_eq!(
+        info["metadata"]["implementation"]["name"], "fleuve",
+        "{info}"
+    );
     assert_eq!(info["protocols"][0], "activitypub");
     assert_eq!(info["usage"]["users"]["total"], 1);
 

@@ -102,7 +102,7 @@ fn media_probe_in_the_worker_process_agrees() {
             std::fs::write(&file, &input).unwrap();
             let options = fleuve::transcode::ladder::PlanOptions::default();
             let here = probe_report(&file, &options, &hw);
-            let worker = probe_isolated(exe, &file, &options);
+            let worker = probe_isolated(exe, &file, &options, None);
             match (&here, &worker) {
                 (Ok(a), Ok(b)) => {
                     assert_eq!(a, b, "seed {i} mutation {j}");

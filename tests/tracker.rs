@@ -515,3 +515,46 @@ fn ipv6_peers_are_tracked_over_http_udp_and_websocket() {
     .unwrap();
     assert_eq!(read_json(&mut ws).unwrap()["action"], "announce");
 }
+
+/// A form-encoded query (`URLSearchParams`, Python's `urlencode`) sends byte 0x20 of an
+/// info-hash as `+`; PeerTube's tracker (`bittorrent-tracker`, Node's `querystring`) reads it
+/// as a space, and so does ours: the announce lands in the same swarm a `%20` scrape names.
+#[test]
+fn a_form_encoded_info_hash_with_a_space_is_one_swarm() {
+    let s = Server::start_with(Options {
+        env: vec![("FLEUVE_TRACKER_PRIVATE".into(), "false".into())],
+        args: vec![],
+    });
+    let mut h = [0x41u8; 20];
+    h[0] = b' ';
+    h[7] = b'+';
+    h[19] = b' ';
+    let form: String = h
+        .iter()
+        .map(|b| match b {
+            b' ' => "+".to_string(),
+            b'A' => "A".to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    let strict: String = h.iter().map(|b| format!("%{b:02x}")).collect();
+    assert!(form.starts_with('+') && form.contains("%2B"), "{form}");
+    rt().block_on(async {
+        let reply = fetch(&s.url(&format!(
+            "/tracker/announce?info_hash={form}&peer_id=-XX0001-+form+peers+&port=7201&left=0&compact=1"
+        )))
+        .await;
+        let reply = fleuve::bencode::Value::decode(&reply).unwrap();
+        assert!(reply.get("failure reason").is_none(), "{reply:?}");
+        let scrape = fetch(&s.url(&format!("/tracker/scrape?info_hash={strict}"))).await;
+        let scrape = fleuve::bencode::Value::decode(&scrape).unwrap();
+        let files = match scrape.get("files") {
+            Some(fleuve::bencode::Value::Dict(d)) => d.clone(),
+            other => panic!("files: {other:?}"),
+        };
+        let entry = files
+            .get(&h[..])
+            .unwrap_or_else(|| panic!("no swarm for the hash in {files:?}"));
+        assert_eq!(entry.get("complete"), Some(&fleuve::bencode::Value::Int(1)));
+    });
+}

@@ -597,3 +597,25 @@ fn a_private_video_plays_for_its_owner_in_chromium() {
     assert_eq!(result["title"], "Secret clip", "{result}");
     assert_eq!(result["state"]["p2pEnabled"], false, "{result}");
 }
+
+/// Issue 14: a viewer's first click in the middle of the picture plays the video (a large play
+/// button covers the picture until the first play), as on every video site.
+#[test]
+fn a_click_in_the_middle_of_the_player_plays() {
+    require_browser();
+    let s = Server::start();
+    let video = rt().block_on(async {
+        let (token, _) = login(&s).await;
+        publish_named(&s, &token, "Click to play", 8).await
+    });
+    let r = scenario(
+        "click",
+        json!({
+            "base": s.base, "short": video["shortUUID"], "out": artifacts(),
+        }),
+    );
+    assert_eq!(r["before"]["paused"], true, "{r}");
+    assert!(r["button"]["width"].as_f64().unwrap() > 300.0, "{r}");
+    assert!(r["after"]["currentTime"].as_f64().unwrap() > 1.0, "{r}");
+    assert_eq!(r["buttonHidden"], true, "{r}");
+}

@@ -100,6 +100,7 @@ pub fn bootstrap(app: &App) -> anyhow::Result<()> {
     batch.put(store, &UserByNameKey(ROOT_USER.into()), &user_id)?;
     batch.put(store, &ChannelKey(channel_id), &channel)?;
     batch.put(store, &ChannelByNameKey(channel.name.clone()), &channel_id)?;
+    crate::store::video_index::index_channel(&mut batch, &channel);
     store.write(batch, Durability::Sync)?;
     Ok(())
 }

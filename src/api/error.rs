@@ -16,6 +16,8 @@ pub struct ApiError {
     pub detail: String,
     /// Extra headers (e.g. `Retry-After`).
     pub retry_after: Option<u64>,
+    /// PeerTube's `invalid-params` of a validation error: the parameter, its value, why.
+    pub invalid_params: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -26,7 +28,17 @@ impl ApiError {
             code: None,
             detail: detail.into(),
             retry_after: None,
+            invalid_params: None,
         }
+    }
+
+    /// Names the query parameter that was wrong, as PeerTube's validators do
+    /// (`invalid-params: {name: {value, msg, path, location}}`).
+    pub fn invalid_param(mut self, name: &str, value: &str, msg: &str) -> ApiError {
+        self.invalid_params = Some(json!({
+            name: {"type": "field", "value": value, "msg": msg, "path": name, "location": "query"}
+        }));
+        self
     }
 
     /// Adds a PeerTube error code.
@@ -116,6 +128,9 @@ impl IntoResponse for ApiError {
         });
         if let Some(code) = self.code {
             body["code"] = json!(code);
+        }
+        if let Some(p) = self.invalid_params {
+            body["invalid-params"] = p;
         }
         let mut resp = (self.status, body.to_string()).into_response();
         resp.headers_mut().insert(

@@ -18,13 +18,17 @@ pub mod server_config;
 pub mod server_following;
 pub mod uploads;
 pub mod users;
+pub mod video_audience;
 pub mod video_files;
+pub mod video_list;
 pub mod video_metadata;
 pub mod video_privacy;
+pub mod video_query;
+pub mod video_search;
 pub mod videos;
 
 use crate::app::SharedApp;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 /// PeerTube's REST API for clients: OAuth, the user, videos and their constants, file tokens
@@ -37,8 +41,16 @@ pub fn routes() -> Router<SharedApp> {
         .route("/api/v1/users/token", post(auth::token))
         .route("/api/v1/users/revoke-token", post(auth::revoke))
         .route("/api/v1/users/me", get(users::me))
+        .route("/api/v1/videos", get(video_list::list))
+        .route("/api/v1/search/videos", get(video_search::videos))
+        .route("/api/v1/search/video-channels", get(video_search::channels))
+        .route("/api/v1/videos/{id}/views", post(video_audience::view))
+        .route("/api/v1/videos/{id}/rate", put(video_audience::rate))
+        .route(
+            "/api/v1/users/me/videos/{id}/rating",
+            get(video_audience::my_rating),
+        )
         .route("/api/v1/users/me/video-quota-used", get(users::quota))
-        .route("/api/v1/videos", get(videos::list))
         .route(
             "/api/v1/videos/{id}",
             get(videos::get).put(videos::update).delete(videos::delete),

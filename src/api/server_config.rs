@@ -89,7 +89,7 @@ pub async fn config(State(app): State<SharedApp>) -> Json<Value> {
     });
     let mut doc = json!({
         "instance": instance,
-        "serverVersion": "7.0.0",
+        "serverVersion": crate::federation::discovery::PEERTUBE_COMPAT_VERSION,
         "serverCommit": concat!("fleuve-", env!("CARGO_PKG_VERSION")),
         "fleuve": {"version": env!("CARGO_PKG_VERSION")},
         "client": client,

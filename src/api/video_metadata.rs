@@ -81,9 +81,44 @@ pub async fn get(
         ))
     })?;
     let files = app.store.video_files(video.id)?;
-    let file = files
-        .iter()
-        .find(|f| f.id == id)
-        .ok_or_else(|| ApiError::not_found(format!("video {key} has no file {id}")))?;
-    Ok(Json(metadata_json(&video, file)))
+    if let Some(file) = files.iter().find(|f| f.id == id) {
+        return Ok(Json(metadata_json(&video, file)));
+    }
+    // A web-video file (the original during the upload window).
+    if let Some(w) = video.web_videos.iter().find(|w| w.id == id) {
+        return Ok(Json(web_video_metadata_json(&video, w)));
+    }
+    Err(ApiError::not_found(format!("video {key} has no file {id}")))
+}
+
+/// The metadata document of a web-video file: its picture size, rate and audio as the probe
+/// found them (the codecs of an original are whatever was uploaded, not recorded).
+fn web_video_metadata_json(video: &Video, w: &crate::video::WebVideoFile) -> Value {
+    let mut streams = vec![json!({
+        "index": 0,
+        "codec_type": "video",
+        "width": w.width,
+        "height": w.height,
+        "r_frame_rate": format!("{}/1", w.fps),
+        "avg_frame_rate": format!("{}/1", w.fps),
+    })];
+    if w.has_audio {
+        streams.push(json!({"index": 1, "codec_type": "audio"}));
+    }
+    let bit_rate = if video.duration > 0.0 {
+        (w.size as f64 * 8.0 / video.duration).round() as u64
+    } else {
+        0
+    };
+    json!({
+        "streams": streams,
+        "format": {
+            "filename": w.file,
+            "nb_streams": streams.len(),
+            "duration": video.duration,
+            "size": w.size,
+            "bit_rate": bit_rate,
+        },
+        "chapters": [],
+    })
 }

@@ -23,6 +23,7 @@ use crate::store::videos::VideoKey;
 use crate::store::{Batch, Durability, StoreError};
 use crate::time::now_secs;
 use crate::transcode::p2p::allowlist_of;
+use crate::uploads::web_video::relocate_web_videos;
 use crate::video::Privacy;
 use crate::video::Video;
 
@@ -37,6 +38,18 @@ pub struct VideoChange {
     pub privacy: Option<Privacy>,
     /// New comments policy.
     pub comments_policy: Option<crate::video::CommentsPolicy>,
+    /// New category (`Some(None)` clears it).
+    pub category: Option<Option<u32>>,
+    /// New licence (`Some(None)` clears it).
+    pub licence: Option<Option<u32>>,
+    /// New language (`Some(None)` clears it).
+    pub language: Option<Option<String>>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+    /// New NSFW flag.
+    pub nsfw: Option<bool>,
+    /// New original publication time (`Some(None)` clears it).
+    pub originally_published_at: Option<Option<u64>>,
 }
 
 /// Applies `change` to the local video `video_id`, with everything that follows from it. Runs
@@ -59,10 +72,40 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
     if let Some(p) = change.comments_policy {
         video.comments_policy = p;
     }
+    let m = &mut video.meta;
+    if let Some(c) = change.category {
+        m.category = c;
+    }
+    if let Some(l) = change.licence {
+        m.licence = l;
+    }
+    if let Some(l) = change.language {
+        m.language = l;
+    }
+    if let Some(t) = change.tags {
+        m.tags = t;
+    }
+    if let Some(n) = change.nsfw {
+        m.nsfw = n;
+    }
+    if let Some(o) = change.originally_published_at {
+        m.originally_published_at = o;
+    }
     video.updated_at = now_secs().max(video.updated_at + 1);
     let to_private = video.files_are_private();
     let moving = was_private != to_private && video.remote.is_none();
 
+    // The upload window's web videos (moved back below if the record cannot be written).
+    let mut web_rows = Vec::new();
+    if moving && !video.web_videos.is_empty() {
+        web_rows = relocate_web_videos(app, &mut video, to_private).map_err(|e| {
+            let mut back = video.clone();
+            let _ = relocate_web_videos(app, &mut back, was_private);
+            app.media_access.files_moved();
+            ApiError::internal("moving the video's web videos", e)
+        })?;
+        app.media_access.files_moved();
+    }
     let files = if moving {
         app.store.video_files(video_id)?
     } else {
@@ -86,17 +129,19 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
             if let Err(back) = move_files(was_private) {
                 tracing::error!(video = %video.uuid, error = %back, "cannot move the files back either; the next start puts them where the record says");
             }
+            let _ = relocate_web_videos(app, &mut video.clone(), was_private);
             return Err(ApiError::internal("moving the video's files", e));
         }
     }
 
-    let hashes = if moving {
+    let mut hashes = if moving {
         allowlist_of(&app.public_url, &video, &files)
     } else {
         Vec::new()
     };
+    hashes.extend(web_rows);
     let mut batch = Batch::default();
-    batch.put(&app.store, &VideoKey(video_id), &video)?;
+    batch.put_video(&video);
     for (key, entry) in &hashes {
         if to_private {
             batch.delete(&app.store, key);
@@ -109,6 +154,7 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
             if let Err(back) = move_files(was_private) {
                 tracing::error!(video = %video.uuid, error = %back, "cannot move the files back after a failed write; the next start puts them where the record says");
             }
+            let _ = relocate_web_videos(app, &mut video.clone(), was_private);
         }
         return Err(e.into());
     }

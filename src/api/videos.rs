@@ -1,4 +1,4 @@
-//! The video API in PeerTube's shape: `GET /api/v1/videos` (paged, sorted),
+//! The video API in PeerTube's shape: the video JSON every list uses ([`video_json`]),
 //! `GET /api/v1/videos/{id|uuid|shortUUID}` (with streaming playlists, files, torrents, magnets,
 //! tracker URLs, and beyond PeerTube each file's `encoder` and `fallbackReason`, plus live
 //! transcoding progress; a private video's files at their private URLs),
@@ -11,17 +11,19 @@ use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::federation::remote_number;
 use crate::store::tables::{ChannelKey, Role, User, UserKey};
-use crate::store::videos::{FileKey, VideoByUuidKey, VideoKey};
+use crate::store::video_index::views;
+use crate::store::videos::{FileKey, InfohashEntry, InfohashKey, VideoByUuidKey};
 use crate::store::{Batch, Durability, StoreError};
 use crate::time::iso8601;
 use crate::transcode::images::{fitted, PREVIEW_BOX, THUMBNAIL_BOX};
-use crate::video::files::hls_dir;
+use crate::video::files::{hls_dir, web_video_dir, web_video_torrent_path};
 use crate::video::ident::short_uuid;
+use crate::video::meta::{category_label, language_label, licence_label, VideoStats};
 use crate::video::record::RemoteVideo;
 use crate::video::urls::{
     embed_path, preview_path, thumbnail_path, tracker_urls, FileUrls, PublicUrls,
 };
-use crate::video::{CommentsPolicy, Privacy, Video, VideoFile, VideoRef, VideoState};
+use crate::video::{CommentsPolicy, Privacy, Video, VideoFile, VideoRef, VideoState, WebVideoFile};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -87,6 +89,47 @@ fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
     })
 }
 
+/// A web-video file (the upload window's original) in PeerTube's `VideoFile` shape; its torrent
+/// URLs and magnet are null until the torrent is made, moments after the upload.
+fn web_video_json(app: &App, video: &Video, f: &WebVideoFile) -> Value {
+    let base = &app.public_url;
+    let urls = FileUrls::of(base, video);
+    let file_url = urls.web_video(f);
+    let torrent_url = urls.web_video_torrent(f, false);
+    let ext = f.file.rsplit_once('.').map(|(_, e)| e).unwrap_or("mp4");
+    let spec = TorrentSpec {
+        name: format!("{} {}p.{ext}", video.name, f.resolution),
+        trackers: tracker_urls(base),
+        webseed: if f.private {
+            String::new()
+        } else {
+            file_url.clone()
+        },
+    };
+    let magnet_uri = match (&f.info_hash, &torrent_url) {
+        (Some(h), Some(t)) => Some(magnet(h, &spec.name, t, &spec)),
+        _ => None,
+    };
+    json!({
+        "id": f.id,
+        "resolution": {"id": f.resolution, "label": format!("{}p", f.resolution)},
+        "width": f.width,
+        "height": f.height,
+        "size": f.size,
+        "fps": f.fps,
+        "fileUrl": file_url,
+        "fileDownloadUrl": urls.web_video_download(f),
+        "torrentUrl": torrent_url,
+        "torrentDownloadUrl": urls.web_video_torrent(f, true),
+        "magnetUri": magnet_uri,
+        "infoHash": f.info_hash,
+        "metadataUrl": PublicUrls::new(base).file_metadata(&video.uuid, f.id),
+        "hasAudio": f.has_audio,
+        "hasVideo": true,
+        "storage": 0,
+    })
+}
+
 /// A video in PeerTube's shape; `details` adds what `GET /videos/{id}` has beyond the list.
 pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, StoreError> {
     let mut v = video_shape(app, video, details)?;
@@ -100,13 +143,19 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, Stor
 
 fn video_shape(app: &App, video: &Video, details: bool) -> Result<Value, StoreError> {
     if let Some(remote) = &video.remote {
-        return Ok(remote_video_json(video, remote, details));
+        let stats = app.store.video_stats(video.id)?;
+        return Ok(remote_video_json(video, remote, &stats, details));
     }
     let base = &app.public_url;
     let owner = app.store.get(&UserKey(video.owner))?;
     let channel = app.store.get(&ChannelKey(video.channel_id))?;
-    let mut v = common_json(video, &PublicUrls::new(base).watch(&video.uuid), true);
-    v["views"] = json!(0);
+    let stats = app.store.video_stats(video.id)?;
+    let mut v = common_json(
+        video,
+        &stats,
+        &PublicUrls::new(base).watch(&video.uuid),
+        true,
+    );
     v["thumbnailPath"] = json!(video.thumbnail.as_ref().map(|t| thumbnail_path(t)));
     v["previewPath"] = json!(video.preview.as_ref().map(|p| preview_path(p)));
     let public = PublicUrls::new(base);
@@ -132,8 +181,13 @@ fn video_shape(app: &App, video: &Video, details: bool) -> Result<Value, StoreEr
     }
     let files = app.store.video_files(video.id)?;
     details_json(&mut v);
+    v["tags"] = json!(video.meta.tags);
     v["trackerUrls"] = json!(tracker_urls(base));
-    v["files"] = json!([]);
+    v["files"] = json!(video
+        .web_videos
+        .iter()
+        .map(|f| web_video_json(app, video, f))
+        .collect::<Vec<_>>());
     v["blacklisted"] = json!(false);
     let urls = FileUrls::of(base, video);
     v["streamingPlaylists"] = match &video.hls {
@@ -154,26 +208,28 @@ fn video_shape(app: &App, video: &Video, details: bool) -> Result<Value, StoreEr
 }
 
 /// The fields local and remote videos share, in PeerTube's shape.
-fn common_json(video: &Video, url: &str, local: bool) -> Value {
+fn common_json(video: &Video, stats: &VideoStats, url: &str, local: bool) -> Value {
+    let m = &video.meta;
     json!({
         "id": video.id,
         "uuid": video.uuid,
         "shortUUID": short_uuid(&video.uuid),
         "url": url,
         "name": video.name,
-        "category": {"id": null, "label": "Unknown"},
-        "licence": {"id": null, "label": "Unknown"},
-        "language": {"id": null, "label": "Unknown"},
+        "category": {"id": m.category, "label": category_label(m.category)},
+        "licence": {"id": m.licence, "label": licence_label(m.licence)},
+        "language": {"id": m.language, "label": m.language.as_deref().map_or("Unknown", language_label)},
         "privacy": {"id": video.privacy.id(), "label": video.privacy.label()},
-        "nsfw": false,
+        "nsfw": m.nsfw,
         "description": video.description,
         "truncatedDescription": video.description.as_ref().map(|d| d.chars().take(250).collect::<String>()),
         "isLocal": local,
         "duration": video.duration.round() as u64,
         "aspectRatio": video.aspect_ratio.map(|r| (r * 100.0).round() / 100.0),
+        "views": views(video, stats),
         "viewers": 0,
-        "likes": 0,
-        "dislikes": 0,
+        "likes": stats.likes,
+        "dislikes": stats.dislikes,
         "comments": 0,
         "downloads": 0,
         "nsfwFlags": 0,
@@ -183,7 +239,7 @@ fn common_json(video: &Video, url: &str, local: bool) -> Value {
         "createdAt": iso8601(video.created_at),
         "updatedAt": iso8601(video.updated_at),
         "publishedAt": iso8601(video.published_at.unwrap_or(video.created_at)),
-        "originallyPublishedAt": null,
+        "originallyPublishedAt": m.originally_published_at.map(iso8601),
         "isLive": false,
         "state": {"id": video.state.id(), "label": video.state.label()},
         "waitTranscoding": true,
@@ -255,10 +311,9 @@ pub(crate) fn remote_actor_json(url: &str, details: bool) -> Value {
 }
 
 /// Another instance's video: it plays from its origin's URLs.
-fn remote_video_json(video: &Video, r: &RemoteVideo, details: bool) -> Value {
-    let mut v = common_json(video, &r.url, false);
+fn remote_video_json(video: &Video, r: &RemoteVideo, stats: &VideoStats, details: bool) -> Value {
+    let mut v = common_json(video, stats, &r.url, false);
     v["origin"] = json!({"host": r.host, "url": r.url, "watchUrl": r.watch_url});
-    v["views"] = json!(r.views);
     // The origin's path (where a PeerTube origin serves it, and a PeerTube follower too).
     let path = r.thumbnail_url.as_deref().map(url_path);
     v["thumbnailPath"] = json!(path);
@@ -274,6 +329,7 @@ fn remote_video_json(video: &Video, r: &RemoteVideo, details: bool) -> Value {
     details_json(&mut v);
     v["trackerUrls"] = json!(r.tracker_urls);
     v["files"] = json!([]);
+    v["tags"] = json!(video.meta.tags);
     v["blacklisted"] = json!(false);
     // What the origin does not federate per file: torrent download URL (the torrent's),
     // audio (assumed), storage (ours to say: the origin's files are not stored here).
@@ -358,78 +414,6 @@ fn transcoding_json(app: &App, video: &Video) -> Value {
     }
 }
 
-/// `start`, `count`, `sort`.
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    start: Option<String>,
-    count: Option<String>,
-    sort: Option<String>,
-}
-
-fn parse_num(name: &str, v: Option<&str>, default: usize) -> Result<usize, ApiError> {
-    match v {
-        None => Ok(default),
-        Some(s) => s.trim().parse().map_err(|_| {
-            ApiError::bad_request(format!("{name} must be a non-negative integer (got {s:?})"))
-        }),
-    }
-}
-
-/// `GET /api/v1/videos`.
-pub async fn list(
-    State(app): State<SharedApp>,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let start = parse_num("start", q.start.as_deref(), 0)?;
-    let count = parse_num("count", q.count.as_deref(), 15)?;
-    if count > 100 {
-        return Err(ApiError::bad_request(format!(
-            "count must be at most 100 (got {count})"
-        )));
-    }
-    let sort = q.sort.as_deref().unwrap_or("-publishedAt");
-    let (desc, field) = match sort.strip_prefix('-') {
-        Some(f) => (true, f),
-        None => (false, sort),
-    };
-    if !["publishedAt", "createdAt", "name", "duration"].contains(&field) {
-        return Err(ApiError::bad_request(format!(
-            "sort {sort:?} is not supported; use publishedAt, createdAt, name or duration (prefix - for descending)"
-        )));
-    }
-    let a = app.clone();
-    let mut videos: Vec<Video> = app
-        .pool
-        .run(move || a.store.scan::<VideoKey>(&()))
-        .await??
-        .into_iter()
-        .map(|(_, v)| v)
-        .filter(Video::is_listed)
-        .collect();
-    videos.sort_by(|a, b| {
-        let o = match field {
-            "name" => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-            "duration" => a.duration.total_cmp(&b.duration),
-            "createdAt" => a.created_at.cmp(&b.created_at),
-            _ => a.published_at.cmp(&b.published_at),
-        }
-        .then(a.id.cmp(&b.id));
-        if desc {
-            o.reverse()
-        } else {
-            o
-        }
-    });
-    let total = videos.len();
-    let data = videos
-        .iter()
-        .skip(start)
-        .take(count)
-        .map(|v| video_json(&app, v, false))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({"total": total, "data": data})))
-}
-
 /// `GET /api/v1/videos/{id|uuid|shortUUID}`.
 pub async fn get(
     State(app): State<SharedApp>,
@@ -454,6 +438,117 @@ pub struct UpdateBody {
     comments_policy: Option<Value>,
     #[serde(rename = "commentsEnabled")]
     comments_enabled: Option<Value>,
+    category: Option<Value>,
+    licence: Option<Value>,
+    language: Option<Value>,
+    tags: Option<Vec<String>>,
+    nsfw: Option<Value>,
+    #[serde(rename = "originallyPublishedAt")]
+    originally_published_at: Option<Value>,
+}
+
+/// An optional id in `range`: `null` or `""` clears it.
+fn optional_id(
+    name: &str,
+    v: &Value,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Option<u32>, ApiError> {
+    if v.is_null() || v.as_str() == Some("") {
+        return Ok(None);
+    }
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        .filter(|n| range.contains(n))
+        .map(|n| Some(n as u32))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{name} must be {} to {} (got {v})",
+                range.start(),
+                range.end()
+            ))
+        })
+}
+
+/// Checks the metadata fields of an update into `change`.
+fn check_meta(
+    body: &UpdateBody,
+    change: &mut super::video_privacy::VideoChange,
+) -> Result<(), ApiError> {
+    if let Some(c) = &body.category {
+        change.category = Some(optional_id("category", c, 1..=18)?);
+    }
+    if let Some(l) = &body.licence {
+        change.licence = Some(optional_id("licence", l, 1..=7)?);
+    }
+    if let Some(l) = &body.language {
+        change.language = Some(match l {
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            Value::String(s)
+                if s.len() <= 20
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                Some(s.clone())
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "language must be a language code (got {other})"
+                )))
+            }
+        });
+    }
+    if let Some(tags) = &body.tags {
+        if tags.len() > 5 {
+            return Err(ApiError::bad_request(format!(
+                "tags must be at most 5 (got {})",
+                tags.len()
+            )));
+        }
+        let mut out = Vec::new();
+        for t in tags {
+            let t = t.trim();
+            let n = t.chars().count();
+            if !(2..=30).contains(&n) || t.chars().any(char::is_control) {
+                return Err(ApiError::bad_request(format!(
+                    "each tag must have 2 to 30 characters (got {t:?})"
+                )));
+            }
+            if !out.iter().any(|o: &String| o == t) {
+                out.push(t.to_string());
+            }
+        }
+        change.tags = Some(out);
+    }
+    if let Some(n) = &body.nsfw {
+        change.nsfw = Some(match n {
+            Value::Bool(b) => *b,
+            Value::String(s) if s == "true" || s == "1" => true,
+            Value::String(s) if s == "false" || s == "0" => false,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "nsfw must be true or false (got {other})"
+                )))
+            }
+        });
+    }
+    if let Some(o) = &body.originally_published_at {
+        change.originally_published_at = Some(match o {
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            Value::String(s) => Some(super::video_query::parse_date(s).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "originallyPublishedAt must be an ISO 8601 date (got {s:?})"
+                ))
+            })?),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "originallyPublishedAt must be an ISO 8601 date (got {other})"
+                )))
+            }
+        });
+    }
+    Ok(())
 }
 
 fn parse_update(headers: &http::HeaderMap, body: &[u8]) -> Result<UpdateBody, ApiError> {
@@ -481,6 +576,12 @@ fn parse_update(headers: &http::HeaderMap, body: &[u8]) -> Result<UpdateBody, Ap
                 "privacy" => out.privacy = Some(Value::String(v)),
                 "commentsPolicy" => out.comments_policy = Some(Value::String(v)),
                 "commentsEnabled" => out.comments_enabled = Some(Value::String(v)),
+                "category" => out.category = Some(Value::String(v)),
+                "licence" => out.licence = Some(Value::String(v)),
+                "language" => out.language = Some(Value::String(v)),
+                "tags" | "tags[]" | "tags%5B%5D" => out.tags.get_or_insert_with(Vec::new).push(v),
+                "nsfw" => out.nsfw = Some(Value::String(v)),
+                "originallyPublishedAt" => out.originally_published_at = Some(Value::String(v)),
                 _ => {}
             }
         }
@@ -518,6 +619,7 @@ pub async fn update(
     }
     let body = parse_update(&headers, &body)?;
     let mut change = super::video_privacy::VideoChange::default();
+    check_meta(&body, &mut change)?;
     if let Some(name) = body.name {
         let n = name.trim().chars().count();
         if !(3..=120).contains(&n) {
@@ -632,7 +734,7 @@ pub async fn delete(
     }
     let files = app.store.video_files(video.id)?;
     let mut batch = Batch::default();
-    batch.delete(&app.store, &VideoKey(video.id));
+    batch.delete_video(video.id);
     batch.delete(&app.store, &VideoByUuidKey(video.uuid.clone()));
     for f in &files {
         batch.delete(
@@ -644,7 +746,8 @@ pub async fn delete(
         );
     }
     app.store.forget_video_additions(video.id, &mut batch)?;
-    let hashes = crate::transcode::p2p::allowlist_of(&app.public_url, &video, &files);
+    let mut hashes = crate::transcode::p2p::allowlist_of(&app.public_url, &video, &files);
+    hashes.extend(web_video_hashes(&video));
     for (key, _) in &hashes {
         batch.delete(&app.store, key);
     }
@@ -664,6 +767,12 @@ pub async fn delete(
     for f in &files {
         // Public torrents; a private video's are in its private directory.
         paths.push(media.join("torrents").join(&f.rendition.torrent_file));
+    }
+    for f in &video.web_videos {
+        paths.push(web_video_dir(&media, f.private).join(&f.file));
+        if let Some(t) = &f.torrent_file {
+            paths.push(web_video_torrent_path(&media, f.private, t));
+        }
     }
     if let Some(t) = &video.thumbnail {
         paths.push(media.join("thumbnails").join(t));
@@ -692,6 +801,26 @@ pub async fn delete(
         .await?;
     tracing::info!(video = %video.uuid, user = auth.user.id, "video deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The allowlist rows of a video's web-video torrents.
+fn web_video_hashes(video: &Video) -> Vec<(InfohashKey, InfohashEntry)> {
+    video
+        .web_videos
+        .iter()
+        .filter_map(|f| {
+            let mut hash = [0u8; 20];
+            hex::decode_to_slice(f.info_hash.as_deref()?, &mut hash).ok()?;
+            Some((
+                InfohashKey(hash),
+                InfohashEntry {
+                    video_uuid: video.uuid.clone(),
+                    resolution: f.resolution,
+                    scheme: "web-video-torrent".into(),
+                },
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]

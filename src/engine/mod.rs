@@ -260,14 +260,21 @@ fn prepare_state(app: &Arc<App>) -> anyhow::Result<()> {
     // moves the files of videos made private before Fleuve moved them).
     crate::api::video_privacy::reconcile(app)
         .context("cannot put video files where their privacy says")?;
+    // Web-video torrents a stop interrupted (they are made after the upload's answer).
+    crate::uploads::web_video::resume_torrents(app)
+        .context("cannot list the web videos that still need a torrent")?;
     let weak = Arc::downgrade(app);
-    app.transcoder.set_on_published(Box::new(move |video_id| {
-        if let Some(app) = weak.upgrade() {
-            if app.config.federation.enabled {
-                crate::federation::outbox::video_published(&app, video_id);
+    app.transcoder
+        .set_on_published(Box::new(move |video_id, withdrawn| {
+            if let Some(app) = weak.upgrade() {
+                if !withdrawn.is_empty() {
+                    app.tracker.allowlist_changed(withdrawn, true);
+                }
+                if app.config.federation.enabled {
+                    crate::federation::outbox::video_published(&app, video_id);
+                }
             }
-        }
-    }));
+        }));
     Ok(())
 }
 

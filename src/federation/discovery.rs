@@ -148,7 +148,20 @@ pub async fn nodeinfo_index(State(app): State<SharedApp>) -> Response {
     )
 }
 
+/// The PeerTube version whose API Fleuve answers as; NodeInfo's `software.version`, and the
+/// same as `serverVersion` in `/api/v1/config`.
+pub const PEERTUBE_COMPAT_VERSION: &str = "7.0.0";
+
 /// `GET /nodeinfo/2.0.json`.
+///
+/// `software` says `peertube` and a PeerTube version, because that is what apps test before
+/// treating a server as PeerTube: Fedilab upper-cases `software.name` and compares it with
+/// `PEERTUBE` to pick its PeerTube login and timelines; instance pickers and crawlers compare
+/// it with `peertube`; Grayjay's PeerTube plugin compares `serverVersion` (the same version)
+/// with `3.1.0` before asking for `sort=best`. (NewPipe reads `instance.name` from
+/// `/api/v1/config`, and the PeerTube web client the rest of the config.) NodeInfo 2.0 allows
+/// nothing else in `software`, so Fleuve names itself in `metadata.implementation`, which
+/// PeerTube leaves free (reference §3.2).
 pub async fn nodeinfo(State(app): State<SharedApp>) -> Result<Response, FederationError> {
     let a = app.clone();
     let (users, videos) = app
@@ -168,7 +181,7 @@ pub async fn nodeinfo(State(app): State<SharedApp>) -> Result<Response, Federati
     Ok(json_with(
         json!({
             "version": "2.0",
-            "software": {"name": "fleuve", "version": env!("CARGO_PKG_VERSION")},
+            "software": {"name": "peertube", "version": PEERTUBE_COMPAT_VERSION},
             "protocols": ["activitypub"],
             "services": {"inbound": [], "outbound": []},
             "openRegistrations": false,
@@ -179,6 +192,11 @@ pub async fn nodeinfo(State(app): State<SharedApp>) -> Result<Response, Federati
             },
             "metadata": {
                 "taxonomy": {"postsName": "Videos"},
+                "implementation": {
+                    "name": "fleuve",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "compatibleWith": {"name": "peertube", "version": PEERTUBE_COMPAT_VERSION}
+                },
                 "nodeName": app.config.instance.name,
                 "nodeDescription": app.config.instance.short_description,
                 "nodeConfig": {

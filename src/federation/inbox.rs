@@ -5,9 +5,12 @@
 //! Verification (reference §2.2): the draft-cavage signature must parse, cover
 //! `(request-target) host date digest`, be dated within `federation.clock_skew_secs`, match the
 //! body's `Digest`, and verify with the signer's key (fetched and cached; refetched once when it
-//! fails, in case the key rotated). Each activity's `actor` must be the signer, unless the
-//! activity carries an `RsaSignature2017` by its actor (forwarded activities). Activity ids
-//! already seen are dropped. Failures answer 401 and store nothing.
+//! fails, in case the key rotated). A request with `Signature-Input` is read as an RFC 9421
+//! message signature instead (method, target and `content-digest` covered, `created` within
+//! the skew; [`super::signature::rfc9421`]) and verified with the same key. Each activity's
+//! `actor` must be the signer, unless the activity carries an `RsaSignature2017` by its actor
+//! (forwarded activities). Activity ids already seen are dropped. Failures answer 401 and store
+//! nothing.
 //!
 //! Keys are fetched off the blocking pool, within bounds ([`super::key_fetch`]): a POST that
 //! would exceed them, or whose signer's host failed to answer recently, gets 503 with
@@ -19,7 +22,8 @@ pub use super::protocol::activity::activities_of;
 use super::protocol::activity::{is_follow_lifecycle, is_self_delete};
 use super::receive::{forget_actor, FedContext};
 use super::remote::{self, Freshness};
-use super::signature::{check_request, RequestHead, SignatureHeader};
+use super::signature::rfc9421::{self, MessageSignature, VerifyingKey};
+use super::signature::{check_request, RequestHead, SignatureError, SignatureHeader};
 use super::{id_of, now_secs, outbox, FederationError};
 use crate::app::{host_of, App, SharedApp};
 use crate::store::federation::{InboxItem, InboxItemKey, InboxSeenKey, RemoteActor};
@@ -162,9 +166,51 @@ impl Incoming {
     }
 }
 
+/// The HTTP signature of an inbox POST, in either dialect.
+enum InboxSignature {
+    /// draft-cavage (`Signature: keyId=…`), what PeerTube sends.
+    Cavage(SignatureHeader),
+    /// RFC 9421 (`Signature-Input` and `Signature`).
+    Rfc9421(MessageSignature),
+}
+
+impl InboxSignature {
+    fn key_id(&self) -> &str {
+        match self {
+            InboxSignature::Cavage(s) => &s.key_id,
+            InboxSignature::Rfc9421(s) => &s.key_id,
+        }
+    }
+
+    fn actor_id(&self) -> &str {
+        match self {
+            InboxSignature::Cavage(s) => s.actor_id(),
+            InboxSignature::Rfc9421(s) => s.actor_id(),
+        }
+    }
+
+    /// Verifies with the signer's RSA key; `scheme` is ours (for `@target-uri`).
+    fn verify(
+        &self,
+        head: &RequestHead<'_>,
+        scheme: &str,
+        key: &rsa::RsaPublicKey,
+    ) -> Result<(), SignatureError> {
+        match self {
+            InboxSignature::Cavage(s) => s.verify(head, key),
+            InboxSignature::Rfc9421(s) => s.verify(head, scheme, &VerifyingKey::Rsa(key.clone())),
+        }
+    }
+}
+
+/// The scheme of our public URL, which is what a remote signer put in `@target-uri`.
+fn public_scheme(app: &App) -> &str {
+    app.public_url.split_once("://").map_or("https", |(s, _)| s)
+}
+
 /// A POST whose signature is well-formed, fresh and covers its body (not verified yet).
 struct Checked {
-    sig: SignatureHeader,
+    sig: InboxSignature,
     signer_id: String,
     activities: Vec<Value>,
 }
@@ -241,13 +287,20 @@ pub async fn receive(app: &SharedApp, req: Arc<Incoming>) -> Result<usize, Feder
 fn check(app: &App, req: &Incoming) -> Result<Checked, FederationError> {
     let fed = &app.federation;
     let skew = Duration::from_secs(fed.config.clock_skew_secs);
-    let sig = check_request(&req.head(), &req.body, SystemTime::now(), skew)
-        .map_err(|e| unauthorized(format!("HTTP signature: {e}")))?;
+    let sig = if rfc9421::is_present(&req.headers) {
+        rfc9421::check_request(&req.head(), &req.body, SystemTime::now(), skew)
+            .map(InboxSignature::Rfc9421)
+            .map_err(|e| unauthorized(format!("HTTP message signature (RFC 9421): {e}")))?
+    } else {
+        check_request(&req.head(), &req.body, SystemTime::now(), skew)
+            .map(InboxSignature::Cavage)
+            .map_err(|e| unauthorized(format!("HTTP signature: {e}")))?
+    };
     let signer_id = sig.actor_id().to_string();
     if !(signer_id.starts_with("https://") || signer_id.starts_with("http://")) {
         return Err(unauthorized(format!(
             "keyId {:?} is not an http(s) actor URL",
-            sig.key_id
+            sig.key_id()
         )));
     }
     let signer_host = host_of(&signer_id);
@@ -282,7 +335,7 @@ async fn verify_signature(
         .run(move || {
             let key = remote::public_key(&a.federation, &actor)?;
             c.sig
-                .verify(&r.head(), &key)
+                .verify(&r.head(), public_scheme(&a), &key)
                 .map_err(|e| FederationError::Signature(e.to_string()))
         })
         .await?)

@@ -4,6 +4,10 @@
 //! turns private or internal is withdrawn with a `Delete`, and comes back with a `Create` when
 //! it is public or unlisted again, as PeerTube does. Also our outboxes and the paged
 //! `followers`/`following` collections.
+//!
+//! Create, Update and Delete carry PeerTube's `RsaSignature2017` linked-data signature by the
+//! actor (PeerTube's `buildSignedActivity`), made once per activity before it is queued, so a
+//! relay or a receiver that checks LD signatures (PeerTube, Mastodon) can trust a forwarded copy.
 
 use super::discovery::LocalActor;
 use super::protocol::activity::{
@@ -166,11 +170,31 @@ fn send_to_followers<T: Serialize>(
 ) -> Result<usize, FederationError> {
     let (_, locals) = video_actors(app, video)?;
     let inboxes = follower_inboxes(app, &locals)?;
+    if inboxes.is_empty() {
+        return Ok(0);
+    }
+    let body = ld_signed_json(app, activity, signer)?;
     let n = app
         .federation
         .deliveries
-        .enqueue(&app.store, to_json(activity)?, signer, &inboxes)?;
+        .enqueue(&app.store, body, signer, &inboxes)?;
     Ok(n)
+}
+
+/// The JSON of `activity` with the `RsaSignature2017` of local actor `signer` (key name), whose
+/// `creator` is the actor URL as PeerTube writes it.
+fn ld_signed_json<T: Serialize>(
+    app: &App,
+    activity: &T,
+    signer: &str,
+) -> Result<String, FederationError> {
+    let doc = serde_json::to_value(activity)
+        .map_err(|e| FederationError::internal("writing an activity", e))?;
+    let key = app.federation.signer(&app.store, &app.public_url, signer)?;
+    let creator = super::ld::actor_of_creator(&key.key_id);
+    let signed = super::ld::sign(doc, creator, std::time::SystemTime::now(), key.key.rsa())
+        .map_err(|e| FederationError::internal("signing an activity (RsaSignature2017)", e))?;
+    to_json(&signed)
 }
 
 /// A local video was published: `Create` to the followers, then the video is marked as
@@ -204,7 +228,7 @@ pub fn announce_locked(app: &App, video_id: u64) -> Result<usize, FederationErro
     let n = send_to_followers(app, &video, &activity, &signer)?;
     if let Some(mut v) = app.store.get(&VideoKey(video_id))? {
         v.federated_at = Some(now_secs());
-        app.store.put(&VideoKey(video_id), &v, Durability::Sync)?;
+        app.store.put_video(&v, Durability::Sync)?;
     }
     Ok(n)
 }
@@ -232,7 +256,7 @@ pub fn withdraw_locked(app: &App, video_id: u64) -> Result<usize, FederationErro
     let mut v = video;
     v.federated_at = None;
     v.unfederated_at = Some(now);
-    app.store.put(&VideoKey(video_id), &v, Durability::Sync)?;
+    app.store.put_video(&v, Durability::Sync)?;
     Ok(n)
 }
 

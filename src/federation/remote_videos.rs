@@ -370,8 +370,10 @@ pub fn upsert(store: &Store, parsed: Parsed) -> Result<u64, FederationError> {
         federated_at: None,
         unfederated_at: None,
         comments_policy: Default::default(),
+        meta: Default::default(),
+        web_videos: Vec::new(),
     };
-    batch.put(store, &VideoKey(id), &video)?;
+    batch.put_video(&video);
     batch.put(store, &VideoByUuidKey(video.uuid.clone()), &id)?;
     batch.put(store, &RemoteVideoUrlKey(url.clone()), &id)?;
     store.write(batch, Durability::Sync)?;
@@ -393,7 +395,7 @@ pub fn remove(store: &Store, url: &str) -> Result<bool, FederationError> {
         }
         batch.delete(store, &VideoByUuidKey(v.uuid.clone()));
     }
-    batch.delete(store, &VideoKey(id));
+    batch.delete_video(id);
     batch.delete(store, &RemoteVideoUrlKey(url.to_string()));
     store.write(batch, Durability::Sync)?;
     tracing::info!(video = url, "federation: remote video removed");

@@ -7,6 +7,9 @@
 //! needed), then [`SignatureHeader::verify`] checks the RSA signature with the signer's key;
 //! [`verify_request`] does both. The returned [`SignatureHeader::key_id`] names the key to fetch,
 //! and [`SignatureHeader::actor_id`] the actor that must also be the activity's `actor`.
+//!
+//! RFC 9421 message signatures (`Signature-Input`), which Mastodon 4.5 and Fedify send, are
+//! read by [`rfc9421`].
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -50,6 +53,9 @@ pub enum SignatureError {
     /// The `algorithm` parameter names something other than `rsa-sha256` or `hs2019`.
     #[error("unsupported signature algorithm `{0}` (expected `rsa-sha256` or `hs2019`)")]
     UnsupportedAlgorithm(String),
+    /// An RFC 9421 `alg` other than `rsa-v1_5-sha256` or `ed25519`, or one the key cannot do.
+    #[error("unsupported RFC 9421 signature algorithm `{0}` (expected `rsa-v1_5-sha256` with an RSA key or `ed25519` with an Ed25519 key)")]
+    UnsupportedRfc9421Algorithm(String),
     /// The `headers` parameter does not list a component the request must sign.
     #[error("the signature does not cover `{0}`, which is required")]
     NotCovered(&'static str),
@@ -668,6 +674,8 @@ fn parse_params(text: &str) -> Result<Vec<(String, String)>, SignatureError> {
 fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
+
+pub mod rfc9421;
 
 #[cfg(test)]
 mod tests;

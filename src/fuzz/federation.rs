@@ -3,6 +3,7 @@
 //! here is the network-free part of the inbox; fetching keys and storing is not fuzzed.
 
 use super::lines;
+use crate::federation::signature::rfc9421::{self, MessageSignature, VerifyingKey};
 use crate::federation::signature::{
     check_digest, check_request, signing_string, RequestHead, SignatureHeader,
 };
@@ -93,6 +94,23 @@ pub fn http_signature(data: &[u8]) {
         let _ = sig.verify(&head, key());
     }
     let _ = check_request(&head, body, SystemTime::now(), Duration::from_secs(30));
+    // RFC 9421 (`Signature-Input`), dated by its own `created` so the checks run to the end.
+    if let Ok(sig) = MessageSignature::from_headers(&headers) {
+        if let Ok(base) = sig.signature_base(&head, "https") {
+            // One line per covered component, then `@signature-params`.
+            assert_eq!(
+                base.split('\n').count(),
+                sig.components.len() + 1,
+                "{base:?}"
+            );
+        }
+        let at = UNIX_EPOCH.checked_add(Duration::from_secs(sig.created.min(1 << 40)));
+        if let Some(at) = at {
+            if let Ok(sig) = rfc9421::check_request(&head, body, at, Duration::from_secs(60)) {
+                let _ = sig.verify(&head, "https", &VerifyingKey::Rsa(key().clone()));
+            }
+        }
+    }
     for value in headers.get_all("digest") {
         if let Ok(text) = value.to_str() {
             let _ = check_digest(text, body);

@@ -12,7 +12,7 @@
 //! | `tracker_ws` | WebTorrent JSON messages ([`crate::tracker::protocol::ws`]), and the relays built from them |
 //! | `tracker_http` | BEP 3/48 announce and scrape query strings ([`crate::tracker::protocol::http`]), and the bencoded replies |
 //! | `tracker_udp` | BEP 15 requests and responses ([`crate::tracker::protocol::udp`]): parse → write → parse |
-//! | `http_signature` | draft-cavage `Signature` headers and the request checks around them ([`crate::federation::signature`]) |
+//! | `http_signature` | draft-cavage `Signature` headers, RFC 9421 `Signature-Input`, and the request checks around them ([`crate::federation::signature`]) |
 //! | `activitypub_inbox` | inbox POST bodies: activities, LD signatures (JSON-LD expansion, URDNA2015), embedded Video objects and actors |
 //! | `remote_video` | remote `Video` objects ([`crate::federation::remote_videos::parse`]) |
 //! | `hls_playlist` | media playlists ([`crate::transcode::hls::MediaPlaylist`]): parse → render → parse, segment hashes |

@@ -1,6 +1,7 @@
 //! Maps PeerTube's public URL space onto the media root (`<data_dir>/media`) with no database
-//! lookup, refusing anything that could leave the root. Private videos' HLS files
-//! (`/static/streaming-playlists/hls/private/<uuid>/<file>`) resolve with the video they belong
+//! lookup, refusing anything that could leave the root. Private videos' files
+//! (`/static/streaming-playlists/hls/private/<uuid>/<file>`, and web videos and their torrents
+//! at `/static/web-videos/private/<uuid>-<resolution><ext>`) resolve with the video they belong
 //! to, so the segment server can check a video file token bound to it.
 
 use percent_encoding::percent_decode_str;
@@ -48,6 +49,7 @@ const PREFIXES: &[(&str, &str, usize)] = &[
         2,
     ),
     ("/static/web-videos/", "web-videos", 1),
+    ("/download/web-videos/", "web-videos", 1),
     ("/static/webseed/", "web-videos", 1),
     ("/static/redundancy/hls/", "redundancy/hls", 2),
     ("/lazy-static/torrents/", "torrents", 1),
@@ -63,10 +65,24 @@ const PREFIXES: &[(&str, &str, usize)] = &[
 /// URL prefix of private videos' HLS directories.
 pub const PRIVATE_HLS_PREFIX: &str = "/static/streaming-playlists/hls/private/";
 
+/// URL prefixes of private videos' web-video files (and their torrents), named
+/// `<uuid>-<resolution><ext>`.
+pub const PRIVATE_WEB_VIDEO_PREFIXES: [&str; 2] = [
+    "/static/web-videos/private/",
+    "/download/web-videos/private/",
+];
+
+/// The video uuid a private web-video file name starts with (`<uuid>-…`), not checked further.
+fn web_video_owner(name: &str) -> Option<&str> {
+    let uuid = name.get(..36)?;
+    (name.as_bytes().get(36) == Some(&b'-')).then_some(uuid)
+}
+
 /// The directories the layout serves from, relative to the media root (created at start).
 pub fn directories() -> impl Iterator<Item = &'static str> {
     let mut dirs: Vec<&str> = PREFIXES.iter().map(|p| p.1).collect();
     dirs.push("streaming-playlists/hls/private");
+    dirs.push("web-videos/private");
     dirs.sort_unstable();
     dirs.dedup();
     dirs.into_iter()
@@ -81,11 +97,20 @@ pub fn is_media_path(path: &str) -> bool {
 /// need a video file token or OAuth).
 pub fn is_private_path(path: &str) -> bool {
     path.starts_with(PRIVATE_HLS_PREFIX)
+        || PRIVATE_WEB_VIDEO_PREFIXES
+            .iter()
+            .any(|p| path.starts_with(p))
 }
 
 /// The video segment of a private file's path, as sent (not decoded or checked; [`MediaLayout::resolve`] does that).
 pub fn private_video_of(path: &str) -> Option<&str> {
-    path.strip_prefix(PRIVATE_HLS_PREFIX)?.split('/').next()
+    if let Some(rest) = path.strip_prefix(PRIVATE_HLS_PREFIX) {
+        return rest.split('/').next();
+    }
+    PRIVATE_WEB_VIDEO_PREFIXES
+        .iter()
+        .find_map(|p| path.strip_prefix(p))
+        .and_then(web_video_owner)
 }
 
 /// The media layout rooted at one directory.
@@ -122,12 +147,17 @@ impl MediaLayout {
             count += 1;
             path.push(seg);
         }
-        // `hls/private/<uuid>/<file>`: a private video's directory, one level deeper. (Web
-        // videos' `private/` folder stays unresolved: Fleuve makes HLS only.)
+        // `hls/private/<uuid>/<file>`: a private video's directory, one level deeper;
+        // `web-videos/private/<uuid>-<res><ext>`: a private video's web video or its torrent.
         let private_video = match decoded.strip_prefix("private/") {
             Some(rest) if *dir == "streaming-playlists/hls" && count == 3 => {
                 Some(rest.split('/').next().unwrap_or_default().to_string())
             }
+            Some(rest) if *dir == "web-videos" && count == 2 => Some(
+                web_video_owner(rest)
+                    .ok_or(ResolveError::NotFound)?
+                    .to_string(),
+            ),
             Some(_) if *depth == 2 => return Err(ResolveError::NotFound),
             _ if count != *depth => return Err(ResolveError::NotFound),
             _ => None,
@@ -172,6 +202,7 @@ pub fn content_type_of(name: &str) -> (&'static str, CacheClass) {
         "vtt" => ("text/vtt", Immutable),
         "webm" => ("video/webm", Immutable),
         "mkv" => ("video/x-matroska", Immutable),
+        "mov" => ("video/quicktime", Immutable),
         "ogv" => ("video/ogg", Immutable),
         "m4a" => ("audio/mp4", Immutable),
         "mp3" => ("audio/mpeg", Immutable),
@@ -248,6 +279,7 @@ mod tests {
             "/static/streaming-playlists/hls/private/x.mp4",
             "/static/streaming-playlists/hls/private/u/v/x.mp4",
             "/static/web-videos/private/x.mp4",
+            "/static/web-videos/private/a/b.mp4",
             "/static/redundancy/hls/private/u/x.mp4",
             "/etc/passwd",
             "/static/",
@@ -285,6 +317,27 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn private_web_videos_resolve_with_their_video() {
+        let u = "0b4a5c6d-1111-2222-3333-444455556666";
+        for prefix in PRIVATE_WEB_VIDEO_PREFIXES {
+            let path = format!("{prefix}{u}-720.mp4");
+            let r = layout().resolve(&path).unwrap();
+            assert_eq!(
+                r.path,
+                PathBuf::from(format!("/srv/media/web-videos/private/{u}-720.mp4"))
+            );
+            assert_eq!(r.private_video.as_deref(), Some(u));
+            assert!(is_private_path(&path));
+            assert_eq!(private_video_of(&path), Some(u));
+        }
+        let r = layout()
+            .resolve(&format!("/download/web-videos/{u}-720.mp4"))
+            .unwrap();
+        assert_eq!(r.private_video, None);
+        assert_eq!(r.content_type, "video/mp4");
     }
 
     #[test]

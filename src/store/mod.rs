@@ -8,6 +8,7 @@ pub mod comments;
 pub mod federation;
 mod lock;
 pub mod tables;
+pub mod video_index;
 pub mod videos;
 
 pub use codec::{Key, StoreError};
@@ -21,7 +22,7 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use std::time::SystemTime;
 
 /// The schema version this build writes. Bump it together with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Column families, one per table (ARCHITECTURE §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +63,14 @@ pub enum Cf {
     Captions,
     /// Chapters of videos.
     Chapters,
+    /// Secondary indexes of videos: sort orders, search tokens, view days, ratings
+    /// ([`video_index`]).
+    VideoIndex,
 }
 
 impl Cf {
     /// All column families, in creation order.
-    pub const ALL: [Cf; 18] = [
+    pub const ALL: [Cf; 19] = [
         Cf::Videos,
         Cf::Files,
         Cf::Channels,
@@ -85,6 +89,7 @@ impl Cf {
         Cf::Comments,
         Cf::Captions,
         Cf::Chapters,
+        Cf::VideoIndex,
     ];
 
     /// The column family's name on disk.
@@ -108,6 +113,7 @@ impl Cf {
             Cf::Comments => "comments",
             Cf::Captions => "captions",
             Cf::Chapters => "chapters",
+            Cf::VideoIndex => "video_index",
         }
     }
 }
@@ -125,7 +131,10 @@ pub enum Durability {
 pub type Migration = fn(&Store) -> Result<(), StoreError>;
 
 /// Migrations, in order: `MIGRATIONS[0]` takes version 1 to 2, and so on.
-pub const MIGRATIONS: &[Migration] = &[];
+pub const MIGRATIONS: &[Migration] = &[
+    // 1 → 2: the `video_index` column family (sort orders, search tokens) for existing videos.
+    Store::reindex_videos,
+];
 
 /// Whether the store takes writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +161,12 @@ pub struct Store {
     path: PathBuf,
     ids: Mutex<()>,
     health: Mutex<Health>,
+    /// Held while a batch with video changes computes and writes its index changes.
+    index_lock: Mutex<()>,
+    /// Serialises rating changes (read the old rating, write the new one).
+    rating_lock: Mutex<()>,
+    /// Serialises moves of the trending window.
+    tick_lock: Mutex<()>,
 }
 
 /// A read lock on the open database.
@@ -176,6 +191,22 @@ const MEMTABLES_TOTAL: usize = 32 << 20;
 /// Bytes one column family's memtable may hold before it is flushed.
 const MEMTABLE_PER_CF: usize = 8 << 20;
 
+/// Memtable of `video_index`: its counter entries move on every view and rating, and a
+/// descending walk skips the tombstones they leave until a flush and compaction drop them.
+const MEMTABLE_VIDEO_INDEX: usize = 2 << 20;
+
+/// A column family's options: `video_index` gets a small memtable and compacts files where
+/// deletions pile up (at least 256 in any 1 024 consecutive entries), so the heads of its
+/// sort orders stay cheap to walk.
+fn cf_options(cf: Cf, base: &Options) -> Options {
+    let mut o = base.clone();
+    if cf == Cf::VideoIndex {
+        o.set_write_buffer_size(MEMTABLE_VIDEO_INDEX);
+        o.add_compact_on_deletion_collector_factory(1024, 256, 0.25);
+    }
+    o
+}
+
 fn open_db(path: &Path) -> Result<DB, StoreError> {
     let mut opts = Options::default();
     opts.create_if_missing(true);
@@ -190,7 +221,7 @@ fn open_db(path: &Path) -> Result<DB, StoreError> {
     cf_opts.set_write_buffer_size(MEMTABLE_PER_CF);
     let cfs = Cf::ALL
         .iter()
-        .map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_opts.clone()));
+        .map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(*cf, &cf_opts)));
     DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::Open {
         path: path.to_owned(),
         message: e.into_string(),
@@ -207,6 +238,9 @@ impl Store {
             path: path.to_owned(),
             ids: Mutex::new(()),
             health: Mutex::new(Health::Writable),
+            index_lock: Mutex::new(()),
+            rating_lock: Mutex::new(()),
+            tick_lock: Mutex::new(()),
         };
         store.check_schema()?;
         Ok(store)
@@ -326,8 +360,19 @@ impl Store {
         self.write(batch, durability)
     }
 
-    /// Applies a batch atomically.
-    pub fn write(&self, batch: Batch, durability: Durability) -> Result<(), StoreError> {
+    /// Applies a batch atomically, with the index changes of its video records
+    /// ([`video_index`]).
+    pub fn write(&self, mut batch: Batch, durability: Durability) -> Result<(), StoreError> {
+        if batch.videos.is_empty() {
+            return self.write_unlocked(batch, durability);
+        }
+        let _guard = self.index_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.expand_video_ops(&mut batch, Vec::new())?;
+        self.write_unlocked(batch, durability)
+    }
+
+    /// Applies a batch whose video changes (if any) were already expanded.
+    fn write_unlocked(&self, batch: Batch, durability: Durability) -> Result<(), StoreError> {
         if let Health::ReadOnly { error, .. } = self.health() {
             // RocksDB would refuse it anyway; say why without touching the disk.
             return Err(StoreError::ReadOnly(error));
@@ -397,6 +442,61 @@ impl Store {
         Ok(n)
     }
 
+    /// Writes one video record with its index changes.
+    pub fn put_video(
+        &self,
+        video: &crate::video::Video,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        batch.put_video(video);
+        self.write(batch, durability)
+    }
+
+    /// Flushes and compacts one column family (after a bulk load or a reindex).
+    pub fn compact(&self, cf: Cf) -> Result<(), StoreError> {
+        let open = self.open_db()?;
+        open.db().flush_cf(open.cf(cf))?;
+        open.db()
+            .compact_range_cf(open.cf(cf), None::<&[u8]>, None::<&[u8]>);
+        Ok(())
+    }
+
+    /// Reads one raw value (for indexes whose keys are not typed).
+    fn get_raw(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let open = self.open_db()?;
+        Ok(open.db().get_cf(open.cf(cf), key)?)
+    }
+
+    /// Writes one raw key with an encoded value.
+    fn put_raw<V: serde::Serialize>(
+        &self,
+        cf: Cf,
+        key: Vec<u8>,
+        value: &V,
+    ) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        batch.raw(cf, key, Some(codec::encode_value(value)?));
+        self.write_unlocked(batch, Durability::Buffered)
+    }
+
+    /// The first `limit` raw entries whose key starts with `prefix`.
+    fn raw_prefix(&self, cf: Cf, prefix: &[u8], limit: usize) -> Result<Vec<RawEntry>, StoreError> {
+        let open = self.open_db()?;
+        let iter = open
+            .db()
+            .iterator_cf(open.cf(cf), IteratorMode::From(prefix, Direction::Forward));
+        let mut out = Vec::new();
+        for item in iter {
+            let (k, v) = item?;
+            if out.len() >= limit || !k.starts_with(prefix) {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
     /// Deletes one record.
     pub fn delete<K: Key>(&self, key: &K, durability: Durability) -> Result<(), StoreError> {
         let mut batch = Batch::default();
@@ -424,6 +524,9 @@ impl Store {
     }
 }
 
+/// A raw key and value.
+type RawEntry = (Vec<u8>, Vec<u8>);
+
 /// One change of a [`Batch`].
 struct Op {
     cf: Cf,
@@ -437,9 +540,27 @@ struct Op {
 #[derive(Default)]
 pub struct Batch {
     ops: Vec<Op>,
+    /// Video records to write with their index changes (see [`video_index`]).
+    videos: Vec<video_index::VideoOp>,
 }
 
 impl Batch {
+    /// Adds a video record; its index entries follow it in the same write.
+    pub fn put_video(&mut self, video: &crate::video::Video) {
+        self.videos
+            .push(video_index::VideoOp::Put(Box::new(video.clone())));
+    }
+
+    /// Removes a video record, its counters and its index entries.
+    pub fn delete_video(&mut self, id: u64) {
+        self.videos.push(video_index::VideoOp::Delete(id));
+    }
+
+    /// Adds a raw change (index keys are not typed).
+    fn raw(&mut self, cf: Cf, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.ops.push(Op { cf, key, value });
+    }
+
     /// Adds a put.
     pub fn put<K: Key>(
         &mut self,
@@ -466,12 +587,12 @@ impl Batch {
 
     /// Number of operations in the batch.
     pub fn len(&self) -> usize {
-        self.ops.len()
+        self.ops.len() + self.videos.len()
     }
 
     /// Whether the batch is empty.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.ops.is_empty() && self.videos.is_empty()
     }
 }
 

@@ -4,17 +4,18 @@
 //! private (or internal) when its transcode ends is published straight into the private
 //! directory, its torrents with it and without a webseed, and its info-hashes stay off the
 //! tracker's allowlist. The video's lock is held throughout, so a privacy change waits for the
-//! publication and then moves the files where they are.
+//! publication and then moves the files where they are. The same batch ends the upload window:
+//! the original web video leaves the record, and its file is then deleted or kept aside.
 
 use super::p2p::allowlist;
 use super::worker::WorkerResult;
 use crate::media::torrent::with_webseed;
-use crate::store::videos::{FileKey, VideoKey};
+use crate::store::videos::{FileKey, InfohashKey};
 use crate::store::{tables::Sequence, Batch, Durability, Store, StoreError};
-use crate::video::files::hls_dir;
+use crate::video::files::{hls_dir, web_video_dir, web_video_torrent_path};
 use crate::video::locks::VideoLocks;
 use crate::video::record::HlsPlaylist;
-use crate::video::{VideoFile, VideoState};
+use crate::video::{VideoFile, VideoState, WebVideoFile};
 use std::path::Path;
 
 /// Why a job's outputs could not be published.
@@ -53,7 +54,17 @@ fn plain(name: &str) -> Result<&str, PublishError> {
     Ok(name)
 }
 
-/// Publishes the outputs in `staging` of the video `uuid`. Returns the number of files.
+/// What a publication did.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// HLS renditions published.
+    pub files: usize,
+    /// The upload window's originals, out of the record (and their torrents off the tracker's
+    /// allowlist) in the same batch; their files are for [`dispose_originals`].
+    pub retired: Vec<WebVideoFile>,
+}
+
+/// Publishes the outputs in `staging` of the video `uuid`, ending its upload window.
 pub fn publish(
     store: &Store,
     locks: &VideoLocks,
@@ -62,7 +73,7 @@ pub fn publish(
     uuid: &str,
     staging: &Path,
     result: &WorkerResult,
-) -> Result<usize, PublishError> {
+) -> Result<Published, PublishError> {
     let _lock = locks.lock(uuid);
     let Some(mut video) = store.video_by_uuid(uuid)? else {
         return Err(PublishError::Inconsistent(format!(
@@ -168,14 +179,70 @@ pub fn publish(
         master: result.master.clone(),
         segments_sha256: result.segments_sha256.clone(),
     });
-    video.thumbnail = result.thumbnail.clone();
-    video.preview = result.preview.clone();
+    // The upload window's images give way to the transcode's (kept when it made none).
+    let mut replaced = Vec::new();
+    for (made, field, dir) in [
+        (&result.thumbnail, &mut video.thumbnail, "thumbnails"),
+        (&result.preview, &mut video.preview, "previews"),
+    ] {
+        if made.is_some() {
+            if let Some(old) = field.take() {
+                replaced.push(media.join(dir).join(old));
+            }
+            field.clone_from(made);
+        }
+    }
     video.error = None;
     let source = video.source.take();
-    batch.put(store, &VideoKey(video_id), &video)?;
+    let (retired, rest): (Vec<_>, Vec<_>) = video.web_videos.drain(..).partition(|f| f.original);
+    video.web_videos = rest;
+    for hash in retired.iter().filter_map(info_hash_of) {
+        batch.delete(store, &InfohashKey(hash));
+    }
+    batch.put_video(&video);
     store.write(batch, Durability::Sync)?;
     if let Some(source) = source {
         let _ = std::fs::remove_file(source);
     }
-    Ok(result.files.len())
+    for old in replaced {
+        let _ = std::fs::remove_file(old);
+    }
+    Ok(Published {
+        files: result.files.len(),
+        retired,
+    })
+}
+
+/// Disposes of the originals a publication retired (see [`publish`]): each file is deleted, or
+/// with `keep` moved to `<data_dir>/original-video-files/` (PeerTube's
+/// `transcoding.original_file.keep`), and its torrent deleted. Returns the info-hashes their
+/// torrents had, for the tracker to forget (their allowlist rows went with the publication).
+pub fn dispose_originals(
+    data_dir: &Path,
+    retired: &[WebVideoFile],
+    keep: bool,
+) -> Result<Vec<[u8; 20]>, PublishError> {
+    let media = data_dir.join("media");
+    let mut withdrawn = Vec::new();
+    for f in retired {
+        let path = web_video_dir(&media, f.private).join(&f.file);
+        if keep {
+            let dir = data_dir.join("original-video-files");
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            std::fs::rename(&path, dir.join(&f.file)).map_err(io(&path))?;
+        } else {
+            let _ = std::fs::remove_file(&path);
+        }
+        if let Some(t) = &f.torrent_file {
+            let _ = std::fs::remove_file(web_video_torrent_path(&media, f.private, t));
+        }
+        withdrawn.extend(info_hash_of(f));
+    }
+    Ok(withdrawn)
+}
+
+fn info_hash_of(f: &WebVideoFile) -> Option<[u8; 20]> {
+    let mut hash = [0u8; 20];
+    hex::decode_to_slice(f.info_hash.as_deref()?, &mut hash).ok()?;
+    Some(hash)
 }

@@ -10,7 +10,6 @@ use super::publish;
 use super::worker::{WorkerEvent, WorkerResult, WorkerSpec};
 use crate::config::TranscodeConfig;
 use crate::store::tables::{Job, JobState};
-use crate::store::videos::VideoKey;
 use crate::store::{Durability, Health, Store, StoreError};
 use crate::video::VideoState;
 use std::collections::HashMap;
@@ -123,8 +122,9 @@ const CANCEL_MEMORY: Duration = Duration::from_secs(24 * 3600);
 /// How long a job stopped by a full disk waits before it is queued again.
 const DISK_RETRY: Duration = Duration::from_secs(3);
 
-/// Called with a video's id once it is published (federation sends its `Create`).
-pub type PublishedHook = Box<dyn Fn(u64) + Send + Sync>;
+/// Called with a video's id once it is published (federation sends its `Create`), and the
+/// info-hashes its publication withdrew from the tracker's allowlist (its original's torrent).
+pub type PublishedHook = Box<dyn Fn(u64, &[[u8; 20]]) + Send + Sync>;
 
 impl Transcoder {
     /// A transcoder over `store`.
@@ -287,7 +287,19 @@ impl Transcoder {
                 &result,
             )
             .map_err(|e| e.to_string())
-            .map(|_| result)
+            .map(|published| {
+                // Published: a failure to dispose of the original is logged, not a failed job.
+                let withdrawn = publish::dispose_originals(
+                    &self.config.data_dir,
+                    &published.retired,
+                    self.config.transcode.original_file.keep,
+                )
+                .unwrap_or_else(|e| {
+                    tracing::warn!(video = %job.video_uuid, error = %e, "the original web video was not disposed of");
+                    Vec::new()
+                });
+                (result, withdrawn)
+            })
         });
         if let Ok(mut live) = self.live.lock() {
             live.remove(&job.video_uuid);
@@ -301,7 +313,7 @@ impl Transcoder {
             return;
         }
         match result {
-            Ok(result) => {
+            Ok((result, withdrawn)) => {
                 self.record("complete", || self.queue.complete(job.id));
                 if let Some(hook) = self
                     .on_published
@@ -309,7 +321,7 @@ impl Transcoder {
                     .unwrap_or_else(|p| p.into_inner())
                     .as_ref()
                 {
-                    hook(video.id);
+                    hook(video.id, &withdrawn);
                 }
                 let rungs: Vec<String> = result
                     .files
@@ -402,11 +414,10 @@ impl Transcoder {
 
     fn mark_failed(&self, uuid: &str, reason: &str) {
         if let Ok(Some(mut v)) = self.store.video_by_uuid(uuid) {
-            let id = v.id;
             v.state = VideoState::TranscodingFailed;
             v.error = Some(reason.to_string());
             v.updated_at = crate::time::now_secs();
-            if let Err(e) = self.store.put(&VideoKey(id), &v, Durability::Sync) {
+            if let Err(e) = self.store.put_video(&v, Durability::Sync) {
                 tracing::error!(error = %e, "cannot mark the video failed");
             }
         }

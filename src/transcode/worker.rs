@@ -92,13 +92,31 @@ pub struct ProbeReport {
     pub has_audio: bool,
     /// Resolutions the default ladder would produce.
     pub resolutions: Vec<u32>,
+    /// Whether the miniature and the preview were written (when asked for).
+    #[serde(default)]
+    pub images: bool,
 }
 
-/// `fleuve worker --probe FILE [--plan JSON]`: prints `{"ok": ProbeReport}` or
+/// `fleuve worker --probe FILE [--plan JSON] [--images DIR]`: prints `{"ok": ProbeReport}` or
 /// `{"error": "..."}`. The file is planned with `options` (the server's), so a source over the
-/// `transcode.max_source_*` caps is refused here, at upload.
-pub fn probe_main(file: &Path, options: &PlanOptions, out: &mut dyn Write) -> i32 {
-    let report = probe_report(file, options, &fleuve_hw::discover());
+/// `transcode.max_source_*` caps is refused here, at upload. With `images`, an accepted file's
+/// miniature and preview are written there too (`thumbnail.jpg`, `preview.jpg`), so the upload
+/// has them at once, decoded in this child and not in the server.
+pub fn probe_main(
+    file: &Path,
+    options: &PlanOptions,
+    images: Option<&Path>,
+    out: &mut dyn Write,
+) -> i32 {
+    let mut report = probe_report(file, options, &fleuve_hw::discover());
+    if let (Ok(r), Some(dir)) = (&mut report, images) {
+        r.images = super::images::poster_from_source(
+            file,
+            &dir.join("thumbnail.jpg"),
+            &dir.join("preview.jpg"),
+        )
+        .is_ok();
+    }
     let (line, code) = match report {
         Ok(r) => (serde_json::json!({ "ok": r }), 0),
         Err(e) => (serde_json::json!({ "error": e.to_string() }), 1),
@@ -163,6 +181,7 @@ pub fn probe_report(
         fps: video.fps,
         has_audio: source.audio.is_some(),
         resolutions: ladder.rungs.iter().map(|r| r.resolution).collect(),
+        images: false,
     })
 }
 
@@ -186,11 +205,13 @@ pub(crate) fn set_child_limits(limits: &[(libc::__rlimit_resource_t, u64)]) -> s
 }
 
 /// Runs `exe worker --probe file` with a CPU-time and memory limit and returns its report;
-/// `options` are the server's planner options (its caps on sources included).
+/// `options` are the server's planner options (its caps on sources included). With `images`,
+/// the prober also writes the file's miniature and preview there (see [`probe_main`]).
 pub fn probe_isolated(
     exe: &Path,
     file: &Path,
     options: &PlanOptions,
+    images: Option<&Path>,
 ) -> Result<ProbeReport, UploadProbeError> {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     let plan_json = serde_json::to_string(options).map_err(UploadProbeError::Options)?;
@@ -199,8 +220,11 @@ pub fn probe_isolated(
         .arg("--probe")
         .arg(file)
         .arg("--plan")
-        .arg(plan_json)
-        .stdin(std::process::Stdio::null())
+        .arg(plan_json);
+    if let Some(dir) = images {
+        cmd.arg("--images").arg(dir);
+    }
+    cmd.stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     // SAFETY: runs in the forked child before exec; only async-signal-safe calls on constants.
     unsafe {

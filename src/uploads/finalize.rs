@@ -1,11 +1,12 @@
-//! The end of an upload: the complete file is probed (in a child process), then becomes a
-//! video's source, and the video and its transcode job are registered in one batch.
+//! The end of an upload: the complete file is probed (in a child process, which also draws its
+//! miniature and preview), then becomes a video's source and its web video until transcoded
+//! ([`super::web_video`]), and the video and its transcode job are registered in one batch.
 
 use super::admission::NewVideo;
 use super::{now_secs, UploadError};
 use crate::app::SharedApp;
 use crate::store::tables::Sequence;
-use crate::store::videos::{UploadKey, UploadSession, VideoByUuidKey, VideoKey};
+use crate::store::videos::{UploadKey, UploadSession, VideoByUuidKey};
 use crate::store::{Batch, Durability};
 use crate::video::{Video, VideoState};
 use std::path::Path;
@@ -30,9 +31,29 @@ pub async fn register_video(
 ) -> Result<Video, UploadError> {
     let (exe, file) = (app.exe.clone(), path.to_path_buf());
     let plan = app.config.transcode.plan_options();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("upload")
+        .to_string();
+    let images = app.data_dir.join("tmp").join(format!("{stem}-images"));
+    let dir = images.clone();
     let report = app
         .pool
-        .run(move || crate::transcode::worker::probe_isolated(&exe, &file, &plan))
+        .run(move || {
+            // The prober writes the images here; without them the upload still goes on.
+            let made = std::fs::create_dir_all(&dir).is_ok();
+            let r = crate::transcode::worker::probe_isolated(
+                &exe,
+                &file,
+                &plan,
+                made.then_some(dir.as_path()),
+            );
+            if r.is_err() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            r
+        })
         .await?
         .map_err(|why| {
             // The prober names the staged file by its server path; the client knows it by name.
@@ -48,11 +69,7 @@ pub async fn register_video(
         .filter(|e| e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
         .map(|e| format!(".{}", e.to_ascii_lowercase()))
         .unwrap_or_default();
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("upload")
-        .to_string();
+    let web_ext = super::web_video::web_video_ext(filename);
     let source = app.data_dir.join("sources").join(format!("{stem}{ext}"));
     let now = now_secs();
     let app2 = app.clone();
@@ -66,7 +83,7 @@ pub async fn register_video(
             let _ = std::fs::remove_file(&to);
             std::fs::hard_link(&from, &to)
                 .map_err(|e| UploadError::file("linking the upload into sources", e))?;
-            let video = Video {
+            let mut video = Video {
                 id: app2.store.next_id(Sequence::Video)?,
                 uuid: uuid.clone(),
                 name: meta.name,
@@ -90,9 +107,19 @@ pub async fn register_video(
                 federated_at: None,
                 unfederated_at: None,
                 comments_policy: Default::default(),
+                meta: Default::default(),
+                web_videos: Vec::new(),
             };
+            let placed =
+                super::web_video::place(&app2, &mut video, &to, &web_ext, &report, &images);
+            let _ = std::fs::remove_dir_all(&images);
+            if let Err(e) = placed {
+                super::web_video::unplace(&app2, &video);
+                let _ = std::fs::remove_file(&to);
+                return Err(e);
+            }
             let mut batch = Batch::default();
-            batch.put(&app2.store, &VideoKey(video.id), &video)?;
+            batch.put_video(&video);
             batch.put(&app2.store, &VideoByUuidKey(uuid.clone()), &video.id)?;
             app2.transcoder
                 .queue()
@@ -103,6 +130,7 @@ pub async fn register_video(
                 batch.put(&app2.store, &UploadKey(done.id.clone()), &done)?;
             }
             if let Err(e) = app2.store.write(batch, Durability::Sync) {
+                super::web_video::unplace(&app2, &video);
                 let _ = std::fs::remove_file(&to);
                 return Err(e.into());
             }
@@ -110,6 +138,7 @@ pub async fn register_video(
             Ok(video)
         })
         .await??;
+    super::web_video::spawn_torrent(app, &video);
     app.transcoder.notify();
     tracing::info!(video = %video.uuid, user = user_id, duration = video.duration, "upload accepted; transcode queued");
     Ok(video)

@@ -10,7 +10,9 @@
 //! - [`resumable`]: the resumable session protocol (open, chunk, status query, cancel, expiry);
 //! - [`multipart`]: parsing a multipart form with bounded fields;
 //! - [`writer`]: the one place an upload's bytes are written to disk, for both protocols;
-//! - [`finalize`]: a complete file is probed, becomes a video and its transcode job is queued.
+//! - [`finalize`]: a complete file is probed, becomes a video and its transcode job is queued;
+//! - [`web_video`]: the upload window, where the original plays as a web video with its torrent,
+//!   miniature and preview until the transcode ends.
 //!
 //! File I/O and fsync'd metadata writes run on the engine's blocking pool, never on a shard's
 //! event loop, so a slow disk stalls no other connection of the shard.
@@ -20,6 +22,7 @@ pub mod error;
 pub mod finalize;
 pub mod multipart;
 pub mod resumable;
+pub mod web_video;
 pub mod writer;
 
 pub use admission::{InFlight, UploadMeta};

@@ -106,6 +106,13 @@ pub struct Video {
     /// comments existed, which means enabled.
     #[serde(default, skip_serializing_if = "CommentsPolicy::is_enabled")]
     pub comments_policy: CommentsPolicy,
+    /// Category, licence, language, tags, NSFW flag, original publication date.
+    #[serde(flatten)]
+    pub meta: super::meta::VideoMeta,
+    /// Its web-video files (PeerTube's `files[]`): the uploaded original from the end of the
+    /// upload until its transcode ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub web_videos: Vec<WebVideoFile>,
 }
 
 /// PeerTube's `commentsPolicy`: 1 enabled, 2 disabled, 3 requires approval.
@@ -154,6 +161,72 @@ impl CommentsPolicy {
     pub fn is_enabled(&self) -> bool {
         *self == CommentsPolicy::Enabled
     }
+}
+
+impl Video {
+    /// A published, public, local video named `name` with every other field empty: a fixture
+    /// for tests, benchmarks and load tools that fill a store without uploading.
+    pub fn example(id: u64, name: &str, published_at: u64) -> Video {
+        Video {
+            id,
+            uuid: format!("00000000-0000-4000-8000-{id:012x}"),
+            name: name.to_string(),
+            description: None,
+            channel_id: 1,
+            owner: 1,
+            privacy: Privacy::Public,
+            state: VideoState::Published,
+            duration: 60.0,
+            aspect_ratio: Some(16.0 / 9.0),
+            source: None,
+            original_filename: String::new(),
+            created_at: published_at,
+            updated_at: published_at,
+            published_at: Some(published_at),
+            hls: None,
+            thumbnail: None,
+            preview: None,
+            error: None,
+            remote: None,
+            federated_at: None,
+            unfederated_at: None,
+            meta: Default::default(),
+            web_videos: Vec::new(),
+            comments_policy: Default::default(),
+        }
+    }
+}
+
+/// A web-video file of a local video (PeerTube's `VideoFile` outside streaming playlists): one
+/// whole playable file in `media/web-videos/` (`private/` below it for a private video), named
+/// `<uuid>-<resolution><ext>`, with its `.torrent` beside the other torrents once made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebVideoFile {
+    /// File id (from the files sequence, so it never collides with an HLS file's).
+    pub id: u64,
+    /// Resolution label (shorter side).
+    pub resolution: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frame rate (rounded).
+    pub fps: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// File name (`<uuid>-<resolution><ext>`).
+    pub file: String,
+    /// Whether it is in the private directory (`web-videos/private/`, torrent beside it).
+    pub private: bool,
+    /// Torrent file name (`<uuid>-<resolution>.torrent`), once made (it is hashed after the
+    /// upload is answered).
+    pub torrent_file: Option<String>,
+    /// The torrent's BitTorrent v1 info-hash (hex), once made.
+    pub info_hash: Option<String>,
+    /// Whether it carries audio.
+    pub has_audio: bool,
+    /// Whether it is the uploaded original (removed or kept when the transcode ends).
+    pub original: bool,
 }
 
 /// A video of another instance, as its ActivityPub `Video` object described it: it plays from

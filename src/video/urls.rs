@@ -9,7 +9,7 @@
 //! | private, internal, password | `/static/streaming-playlists/hls/private/<uuid>/<f>` | the same private directory |
 
 use super::ident::short_uuid;
-use super::record::{Video, VideoFile};
+use super::record::{Video, VideoFile, WebVideoFile};
 
 /// `/videos/watch/<uuid>`: the watch page, and the video's ActivityPub id.
 pub fn watch_path(uuid: &str) -> String {
@@ -162,6 +162,28 @@ impl<'a> FileUrls<'a> {
     /// A rendition's `.torrent` as a download.
     pub fn torrent_download(&self, f: &VideoFile) -> String {
         self.torrent_in(f, "download/torrents")
+    }
+
+    /// A web video (`/static/web-videos/[private/]<file>`); where the file says it is.
+    pub fn web_video(&self, f: &WebVideoFile) -> String {
+        let private = if f.private { "private/" } else { "" };
+        format!("{}/static/web-videos/{private}{}", self.base, f.file)
+    }
+
+    /// A web video as a download (`/download/web-videos/[private/]<file>`).
+    pub fn web_video_download(&self, f: &WebVideoFile) -> String {
+        let private = if f.private { "private/" } else { "" };
+        format!("{}/download/web-videos/{private}{}", self.base, f.file)
+    }
+
+    /// A web video's `.torrent` (`download` for the download URL), once made.
+    pub fn web_video_torrent(&self, f: &WebVideoFile, download: bool) -> Option<String> {
+        let name = f.torrent_file.as_deref()?;
+        Some(match (f.private, download) {
+            (true, _) => format!("{}/static/web-videos/private/{name}", self.base),
+            (false, false) => format!("{}/lazy-static/torrents/{name}", self.base),
+            (false, true) => format!("{}/download/torrents/{name}", self.base),
+        })
     }
 
     /// The webseed (`url-list`) a rendition's torrent carries: its public file URL, or none for

@@ -104,6 +104,8 @@ pub(crate) mod tests {
             federated_at: None,
             unfederated_at: None,
             comments_policy: Default::default(),
+            meta: Default::default(),
+            web_videos: Vec::new(),
         }
     }
 

@@ -3,7 +3,7 @@
 //
 //   node browser.mjs <scenario> '<json options>'
 //
-// Scenarios: watch, p2p, embed, upload, pages, private. Options: base (server URL), short and uuid (the
+// Scenarios: watch, click, p2p, embed, upload, pages, private. Options: base (server URL), short and uuid (the
 // published video), out (screenshot folder), user and password (login), clip (file to upload).
 import { chromium } from "playwright-core";
 import http from "node:http";
@@ -161,6 +161,39 @@ const scenarios = {
       oembed: document.querySelector('link[type="application/json+oembed"]')?.href,
     }));
     return { ok: !!s, status: resp.status(), bytesBeforePlay, state, keyboard: { before, after, afterSeek }, head, log };
+  },
+
+  // A viewer's first click in the middle of the picture starts the video.
+  async click() {
+    const log = [];
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await newPage(context, log);
+    await page.goto(`${opt.base}/w/${opt.short}`);
+    await until(page, () => window.fleuvePlayer && window.fleuvePlayer.ready, null, 30_000, "player ready");
+    await page.evaluate(() => { document.getElementById("video").muted = true; });
+    const box = await page.locator("[data-player]").boundingBox();
+    const before = await page.evaluate(playerState);
+    const button = await page.evaluate(() => {
+      const b = document.querySelector(".big-play");
+      if (!b || b.hidden) return null;
+      const r = b.getBoundingClientRect();
+      return { width: r.width, height: r.height };
+    });
+    await page.screenshot({ path: path.join(opt.out, "watch-before-click.png") });
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    let played = null;
+    try {
+      played = await until(page, () => {
+        const v = document.getElementById("video");
+        return !v.paused && v.currentTime > 1 ? { currentTime: v.currentTime } : null;
+      }, null, 20_000, "playback after a click in the middle");
+    } catch (e) {
+      log.push(e.message);
+    }
+    await page.screenshot({ path: path.join(opt.out, "watch-click.png") });
+    const after = await page.evaluate(playerState);
+    const buttonHidden = await page.evaluate(() => document.querySelector(".big-play")?.hidden ?? null);
+    return { ok: !!played, played, before, after, button, buttonHidden, log };
   },
 
   async p2p() {

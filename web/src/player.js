@@ -163,6 +163,29 @@ function keyboard() {
   });
 }
 
+// A large play button over the picture (not the browser's control bar) until the video first
+// plays, as every video site has: a click in the middle of the native <video> did nothing
+// before the first play (only the small ▶ of the control bar started it). After the first
+// play the browser's own controls take clicks on the picture (play/pause); without them
+// (`controls=0`), a click toggles here.
+function bigPlayButton() {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "big-play";
+  button.setAttribute("aria-label", "Play");
+  button.innerHTML =
+    '<svg viewBox="0 0 64 64" aria-hidden="true" focusable="false"><circle cx="32" cy="32" r="30"/><path d="M26 20v24l19-12z"/></svg>';
+  button.addEventListener("click", () => {
+    video.play().catch((e) => showError(`Playback could not start (${e.message}).`));
+  });
+  video.addEventListener("play", () => { button.hidden = true; });
+  video.addEventListener("click", () => {
+    if (!video.controls) video.paused ? video.play().catch(() => {}) : video.pause();
+  });
+  box.append(button);
+  state.bigPlayButton = button;
+}
+
 // PeerTube's embed options that change the page rather than the stream.
 function applyEmbedOptions() {
   if (params.get("controls") === "0") video.controls = false;
@@ -184,6 +207,7 @@ export function startPlayer(data, options = {}) {
   fileToken = options.videoFileToken || null;
   applyEmbedOptions();
   if (!playlist) return showError("This video has no playable stream yet.");
+  bigPlayButton();
   const Hls = window.Hls;
   if (!Hls) return showError("The player could not load (hls.js is missing on the server).");
   const trackers = (data.trackerUrls || []).filter((u) => /^wss?:\/\//.test(u));

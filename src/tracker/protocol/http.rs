@@ -4,13 +4,12 @@
 //!
 //! Queries are read as bytes, not text: `info_hash` and `peer_id` are percent-escaped raw bytes
 //! and are often not UTF-8 (§4.1). Escapes are checked strictly (`%` must be followed by two hex
-//! digits) and `+` is a literal byte, as aquatic_http reads it; clients escape a `+` in binary
-//! data, so nothing real is lost.
+//! digits) and `+` is a space, as in any form-encoded query and as PeerTube's own tracker
+//! (`bittorrent-tracker`, through Node's `querystring.parse`) reads it: a client that
+//! form-encodes an info-hash sends byte 0x20 as `+`. A literal `+` (0x2B) arrives as `%2B`.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-
-use percent_encoding::percent_decode;
 
 use super::{AnnounceEvent, InfoHash, PeerId, ProtocolError, ScrapeStats};
 use crate::bencode::Value;
@@ -203,7 +202,39 @@ fn check_escapes(field: &'static str, raw: &[u8]) -> Result<(), ProtocolError> {
 
 fn decode(field: &'static str, raw: &[u8]) -> Result<Vec<u8>, ProtocolError> {
     check_escapes(field, raw)?;
-    Ok(percent_decode(raw).collect())
+    Ok(FormDecode(raw).collect())
+}
+
+/// The bytes of a form-encoded value (`application/x-www-form-urlencoded`): `%XX` is a byte and
+/// `+` is a space. Run only after [`check_escapes`]; a stray `%` passes through.
+struct FormDecode<'a>(&'a [u8]);
+
+impl Iterator for FormDecode<'_> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        let (&first, rest) = self.0.split_first()?;
+        self.0 = rest;
+        match first {
+            b'+' => Some(b' '),
+            b'%' => match rest {
+                [hi, lo, tail @ ..] if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
+                    self.0 = tail;
+                    Some(hex_value(*hi) << 4 | hex_value(*lo))
+                }
+                _ => Some(b'%'),
+            },
+            byte => Some(byte),
+        }
+    }
+}
+
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        _ => digit - b'A' + 10,
+    }
 }
 
 /// Decodes exactly 20 bytes without allocating.
@@ -211,7 +242,7 @@ fn decode20(field: &'static str, raw: &[u8]) -> Result<[u8; 20], ProtocolError> 
     check_escapes(field, raw)?;
     let bad = || ProtocolError::invalid(field, raw, "20 percent-encoded bytes");
     let mut bytes = [0u8; 20];
-    let mut decoded = percent_decode(raw);
+    let mut decoded = FormDecode(raw);
     for slot in &mut bytes {
         *slot = decoded.next().ok_or_else(bad)?;
     }

@@ -44,13 +44,3 @@ export type Wire<T> = T extends Date
               : Wire<T[K]>
         }
       : T
-
-/**
- * A local video in its upload window (before transcoding ends). Until the upload keeps the
- * original as a web-video file with a thumbnail and preview (issue 14's second part), those
- * two paths may still be null; everything else is checked as for any video.
- */
-export type ProcessingVideo = Omit<Wire<import('@peertube/peertube-types').VideoDetails>, 'thumbnailPath' | 'previewPath'> & {
-  thumbnailPath: string | null
-  previewPath: string | null
-}

@@ -188,6 +188,26 @@ fn refuses_malformed_announces() {
     );
 }
 
+/// A form-encoded query (`URLSearchParams`, Python's `urlencode`) sends byte 0x20 as `+`; PeerTube's
+/// tracker (`bittorrent-tracker`, Node's `querystring.parse`) reads it back as a space, and a
+/// literal `+` travels as `%2B`.
+#[test]
+fn reads_plus_as_a_space_as_form_encoding_does() {
+    // 0x20 0x2b then 18 bytes: as `urllib.parse.urlencode({'info_hash': bytes})` writes them.
+    let mut expected = [0x41u8; 20];
+    expected[0] = 0x20;
+    expected[1] = 0x2b;
+    expected[19] = 0x20;
+    let encoded = "+%2BAAAAAAAAAAAAAAAAA+";
+    let query = format!("info_hash={encoded}&peer_id=-FL0001-+peer+id+123&port=6881&key=a+b");
+    let announce = AnnounceQuery::parse(query.as_bytes()).unwrap();
+    assert_eq!(announce.info_hash, InfoHash(expected));
+    assert_eq!(&announce.peer_id.0, b"-FL0001- peer id 123");
+    assert_eq!(announce.key.as_deref(), Some(&b"a b"[..]));
+    let scrape = ScrapeQuery::parse(format!("info_hash={encoded}").as_bytes(), 10).unwrap();
+    assert_eq!(scrape.info_hashes, [InfoHash(expected)]);
+}
+
 #[test]
 fn parses_scrapes() {
     let one = "info_hash=-%5e%fe%f3%a1%b4%25%02%d1%ae1%197K%fa%00%1a%e8e%a5";

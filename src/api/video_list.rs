@@ -1,0 +1,143 @@
+//! `GET /api/v1/videos`: PeerTube's video list, paged, sorted and filtered by walking one of the
+//! store's sort indexes ([`crate::store::video_index`]) instead of reading the table.
+//!
+//! A page costs the index entries up to `start + count` (keys only) when nothing but the
+//! defaults filter it: its total is the stored count of the scope. With filters, each entry
+//! walked reads its video record, at most [`EXAMINE_LIMIT`] per request; past that the walk
+//! stops, and `total` counts the matches found so far (a lower bound, as a search engine's
+//! "about N results"). Administrators' `privacyOneOf` walks the index of every video.
+
+use super::error::ApiError;
+use super::video_query::{parse_sort, Filter, Params, Sort, MAX_COUNT, MAX_START};
+use super::videos::{video_json, MaybeUser};
+use crate::app::SharedApp;
+use crate::store::video_index::{Scope, SortKey};
+use crate::store::videos::VideoKey;
+use crate::store::{Store, StoreError};
+use crate::video::Video;
+use axum::extract::{RawQuery, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+/// Video records a filtered list may read per request.
+pub const EXAMINE_LIMIT: usize = 10_000;
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// Which index.
+    pub scope: Scope,
+    /// Its order.
+    pub sort: SortKey,
+    /// Descending.
+    pub desc: bool,
+    /// Filters.
+    pub filter: Filter,
+    /// Matches to skip.
+    pub start: usize,
+    /// Page size.
+    pub count: usize,
+    /// Whether `total` is wanted (`skipCount=true` says not).
+    pub with_total: bool,
+}
+
+/// A page: the total (see the module doc) and the videos.
+pub fn page(store: &Store, q: &Query) -> Result<(u64, Vec<Video>), StoreError> {
+    if matches!(q.sort, SortKey::Trending | SortKey::Hot) {
+        store.trending_tick(crate::time::now_secs() / 86_400)?;
+    }
+    let plain = q.filter.is_empty() && q.scope == Scope::Listed;
+    let mut matched = 0usize;
+    let mut examined = 0usize;
+    let mut out = Vec::with_capacity(q.count);
+    store.walk_sorted(q.scope, q.sort, q.desc, |id| {
+        if plain && matched < q.start {
+            // Every entry of the listed scope is a match: skip without reading the record.
+            matched += 1;
+            return Ok(true);
+        }
+        examined += 1;
+        if let Some(v) = store.get(&VideoKey(id))? {
+            let visible = q.scope == Scope::All || v.is_listed();
+            if visible && q.filter.matches(&v) {
+                matched += 1;
+                if matched > q.start && out.len() < q.count {
+                    out.push(v);
+                }
+            }
+        }
+        let page_full = out.len() >= q.count;
+        let counting = q.with_total && !plain;
+        Ok(examined < EXAMINE_LIMIT && (!page_full || counting))
+    })?;
+    let total = if plain {
+        store.video_count(Scope::Listed)?
+    } else {
+        matched as u64
+    };
+    Ok((total, out))
+}
+
+/// Paging and sort of a request, checked.
+pub fn paging(p: &Params) -> Result<(usize, usize), ApiError> {
+    Ok((
+        p.int("start", 0, MAX_START)?,
+        p.int("count", 15, MAX_COUNT)?,
+    ))
+}
+
+/// The scope a viewer may list with these filters: `privacyOneOf` is for administrators.
+pub fn scope_for(filter: &Filter, viewer: &MaybeUser) -> Result<Scope, ApiError> {
+    if filter.privacies.is_empty() {
+        return Ok(Scope::Listed);
+    }
+    match &viewer.0 {
+        None => Err(ApiError::unauthorized(
+            "privacyOneOf needs an administrator's token",
+        )),
+        Some(u) if !u.viewer().is_admin => Err(ApiError::forbidden(
+            "privacyOneOf is for administrators (the right to see all videos)",
+        )),
+        Some(_) => Ok(Scope::All),
+    }
+}
+
+/// `GET /api/v1/videos`.
+pub async fn list(
+    State(app): State<SharedApp>,
+    viewer: MaybeUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let p = Params::parse(raw.as_deref())?;
+    let (start, count) = paging(&p)?;
+    let sort = parse_sort(
+        p.one("sort"),
+        Sort::By {
+            key: SortKey::PublishedAt,
+            desc: true,
+        },
+        false,
+    )?;
+    let (key, desc) = match sort {
+        Sort::By { key, desc } => (key, desc),
+        Sort::Match => (SortKey::PublishedAt, true),
+    };
+    let filter = Filter::parse(&p)?;
+    let scope = scope_for(&filter, &viewer)?;
+    let q = Query {
+        scope,
+        sort: key,
+        desc,
+        filter,
+        start,
+        count,
+        with_total: p.bool("skipCount")? != Some(true),
+    };
+    let a = app.clone();
+    let (total, videos) = app.pool.run(move || page(&a.store, &q)).await??;
+    let data = videos
+        .iter()
+        .map(|v| video_json(&app, v, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({"total": total, "data": data})))
+}
