@@ -176,8 +176,10 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         let r = c
             .put(a.url(&format!("/api/v1/videos/{uuid}")))
             .bearer_auth(&a_token)
-            .json(&json!({"name": "Renamed on A", "tags": ["rust", "video"], "category": 15,
-                           "licence": 7, "language": "fr", "nsfw": true}))
+            .json(
+                &json!({"name": "Renamed on A", "tags": ["rust", "video"], "category": 15,
+                           "licence": 7, "language": "fr", "nsfw": true}),
+            )
             .send()
             .await
             .unwrap();
@@ -201,7 +203,10 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
             .await
             .unwrap();
         assert_eq!(on_b["tags"], json!(["rust", "video"]), "{on_b}");
-        assert_eq!(on_b["category"], json!({"id": 15, "label": "Science & Technology"}));
+        assert_eq!(
+            on_b["category"],
+            json!({"id": 15, "label": "Science & Technology"})
+        );
         assert_eq!(on_b["licence"]["id"], 7);
         assert_eq!(on_b["language"]["id"], "fr");
         assert_eq!(on_b["nsfw"], true);

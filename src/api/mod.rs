@@ -4,7 +4,10 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod captions;
 pub mod channels;
+pub mod chapters;
+pub mod comments;
 pub mod constants;
 pub mod error;
 pub mod federation_errors;
@@ -57,6 +60,9 @@ pub fn routes() -> Router<SharedApp> {
             "/api/v1/videos/{id}/metadata/{file_id}",
             get(video_metadata::get),
         )
+        .merge(comments::routes())
+        .merge(captions::routes())
+        .merge(chapters::routes())
         .merge(constants::routes())
         .merge(accounts::routes())
         .merge(channels::routes())

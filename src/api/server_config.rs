@@ -155,7 +155,10 @@ pub async fn config(State(app): State<SharedApp>) -> Json<Value> {
             "image": image_constraints(),
             "file": {"extensions": VIDEO_EXTENSIONS},
         },
-        "videoCaption": {"file": {"size": {"max": 0}, "extensions": []}},
+        "videoCaption": {"file": {
+            "size": {"max": crate::video::comment::MAX_CAPTION_BYTES},
+            "extensions": crate::video::comment::CAPTION_EXTENSIONS,
+        }},
         "user": {"videoQuota": -1, "videoQuotaDaily": -1},
         "videoChannels": {"maxPerUser": 1},
         "trending": {"videos": {

@@ -36,6 +36,8 @@ pub struct VideoChange {
     pub description: Option<Option<String>>,
     /// New privacy.
     pub privacy: Option<Privacy>,
+    /// New comments policy.
+    pub comments_policy: Option<crate::video::CommentsPolicy>,
     /// New category (`Some(None)` clears it).
     pub category: Option<Option<u32>>,
     /// New licence (`Some(None)` clears it).
@@ -66,6 +68,9 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
     }
     if let Some(p) = change.privacy {
         video.privacy = p;
+    }
+    if let Some(p) = change.comments_policy {
+        video.comments_policy = p;
     }
     let m = &mut video.meta;
     if let Some(c) = change.category {

@@ -23,7 +23,7 @@ use crate::video::record::RemoteVideo;
 use crate::video::urls::{
     embed_path, preview_path, thumbnail_path, tracker_urls, FileUrls, PublicUrls,
 };
-use crate::video::{Privacy, Video, VideoFile, VideoRef, VideoState, WebVideoFile};
+use crate::video::{CommentsPolicy, Privacy, Video, VideoFile, VideoRef, VideoState, WebVideoFile};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -132,6 +132,16 @@ fn web_video_json(app: &App, video: &Video, f: &WebVideoFile) -> Value {
 
 /// A video in PeerTube's shape; `details` adds what `GET /videos/{id}` has beyond the list.
 pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, StoreError> {
+    let mut v = video_shape(app, video, details)?;
+    v["comments"] = json!(app.store.comment_count(video.id)?);
+    if details {
+        let p = video.comments_policy;
+        v["commentsPolicy"] = json!({"id": p.id(), "label": p.label()});
+    }
+    Ok(v)
+}
+
+fn video_shape(app: &App, video: &Video, details: bool) -> Result<Value, StoreError> {
     if let Some(remote) = &video.remote {
         let stats = app.store.video_stats(video.id)?;
         return Ok(remote_video_json(video, remote, &stats, details));
@@ -278,7 +288,7 @@ fn thumbnails_json(video: &Video, images: &[(Option<String>, (u32, u32))]) -> Va
 
 /// Another instance's account or channel (PeerTube's `AccountSummary`/`VideoChannelSummary`;
 /// with `details`, the `Account`/`VideoChannel` fields Fleuve knows, zero or empty otherwise).
-fn remote_actor_json(url: &str, details: bool) -> Value {
+pub(crate) fn remote_actor_json(url: &str, details: bool) -> Value {
     let host = crate::app::host_of(url);
     let name = url.rsplit('/').next().unwrap_or_default();
     let mut a = json!({"id": remote_number(url), "name": name, "displayName": name,
@@ -424,6 +434,10 @@ pub struct UpdateBody {
     name: Option<String>,
     description: Option<String>,
     privacy: Option<Value>,
+    #[serde(rename = "commentsPolicy")]
+    comments_policy: Option<Value>,
+    #[serde(rename = "commentsEnabled")]
+    comments_enabled: Option<Value>,
     category: Option<Value>,
     licence: Option<Value>,
     language: Option<Value>,
@@ -560,6 +574,8 @@ fn parse_update(headers: &http::HeaderMap, body: &[u8]) -> Result<UpdateBody, Ap
                 "name" => out.name = Some(v),
                 "description" => out.description = Some(v),
                 "privacy" => out.privacy = Some(Value::String(v)),
+                "commentsPolicy" => out.comments_policy = Some(Value::String(v)),
+                "commentsEnabled" => out.comments_enabled = Some(Value::String(v)),
                 "category" => out.category = Some(Value::String(v)),
                 "licence" => out.licence = Some(Value::String(v)),
                 "language" => out.language = Some(Value::String(v)),
@@ -630,12 +646,48 @@ pub async fn update(
             .ok_or_else(|| ApiError::bad_request(format!("privacy must be 1 to 4 (got {p})")))?;
         change.privacy = Some(p);
     }
+    change.comments_policy = comments_policy(&body.comments_policy, &body.comments_enabled)?;
     let a = app.clone();
     let id = video.id;
     app.pool
         .run(move || super::video_privacy::apply(&a, id, change))
         .await??;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// PeerTube's `commentsPolicy` (1 enabled, 2 disabled; 3, approval, is not offered) or its
+/// older `commentsEnabled` boolean.
+fn comments_policy(
+    policy: &Option<Value>,
+    enabled: &Option<Value>,
+) -> Result<Option<CommentsPolicy>, ApiError> {
+    if let Some(p) = policy {
+        let id = p
+            .as_u64()
+            .or_else(|| p.as_str().and_then(|s| s.trim().parse().ok()));
+        return match id.and_then(CommentsPolicy::from_id) {
+            Some(CommentsPolicy::RequiresApproval) => Err(ApiError::bad_request(
+                "commentsPolicy 3 (requires approval) is not supported by this server; use 1 or 2",
+            )),
+            Some(p) => Ok(Some(p)),
+            None => Err(ApiError::bad_request(format!(
+                "commentsPolicy must be 1 (enabled) or 2 (disabled) (got {p})"
+            ))),
+        };
+    }
+    match enabled {
+        None => Ok(None),
+        Some(e) => match e
+            .as_bool()
+            .or_else(|| e.as_str().and_then(|s| s.parse().ok()))
+        {
+            Some(true) => Ok(Some(CommentsPolicy::Enabled)),
+            Some(false) => Ok(Some(CommentsPolicy::Disabled)),
+            None => Err(ApiError::bad_request(format!(
+                "commentsEnabled must be true or false (got {e})"
+            ))),
+        },
+    }
 }
 
 /// `DELETE /api/v1/videos/{id}`: metadata first (one batch), then the files.
@@ -693,6 +745,7 @@ pub async fn delete(
             },
         );
     }
+    app.store.forget_video_additions(video.id, &mut batch)?;
     let mut hashes = crate::transcode::p2p::allowlist_of(&app.public_url, &video, &files);
     hashes.extend(web_video_hashes(&video));
     for (key, _) in &hashes {

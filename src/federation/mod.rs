@@ -27,6 +27,7 @@
 
 pub mod actors;
 pub mod admin;
+pub mod comments;
 pub mod delivery;
 pub mod discovery;
 pub mod error;

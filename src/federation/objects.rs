@@ -190,7 +190,7 @@ pub fn video_object(
         sensitive: m.nsfw,
         wait_transcoding: true,
         state: video.state.id(),
-        comments_policy: 1,
+        comments_policy: video.comments_policy.id(),
         can_reply: None,
         download_enabled: true,
         published: iso8601(published),
@@ -208,7 +208,7 @@ pub fn video_object(
         media_type: "text/markdown".into(),
         content: video.description.clone(),
         support: None,
-        subtitle_language: Vec::new(),
+        subtitle_language: subtitle_languages(app, video.id)?,
         icon,
         preview: Vec::new(),
         aspect_ratio: video.aspect_ratio.map(pv::aspect_ratio),
@@ -226,6 +226,30 @@ pub fn video_object(
         cc,
         id,
     })
+}
+
+/// The `subtitleLanguage` entries of a video's object (PeerTube 8's form: the WebVTT and its
+/// playlist as `Link`s).
+fn subtitle_languages(app: &App, video_id: u64) -> Result<Vec<serde_json::Value>, FederationError> {
+    use crate::store::comments::CaptionKey;
+    Ok(app
+        .store
+        .scan::<CaptionKey>(&video_id)?
+        .into_iter()
+        .map(|(_, c)| {
+            serde_json::json!({
+                "identifier": c.language,
+                "name": c.label,
+                "automaticallyGenerated": false,
+                "url": [
+                    {"type": "Link", "mediaType": "text/vtt",
+                     "href": format!("{}{}", app.public_url, c.path())},
+                    {"type": "Link", "mediaType": "application/x-mpegURL",
+                     "href": format!("{}{}", app.public_url, c.playlist_path())},
+                ],
+            })
+        })
+        .collect())
 }
 
 fn find(app: &App, key: &str) -> Result<Option<Video>, FederationError> {

@@ -399,6 +399,8 @@ pub enum Brought {
     Video(Box<Parsed>, &'static str),
     /// The actor changed: refetch it.
     Actor(String),
+    /// A comment on a video we have.
+    Note(Box<super::comments::IncomingNote>),
 }
 
 fn verify_create_update(
@@ -413,6 +415,13 @@ fn verify_create_update(
     };
     match object.get("type").and_then(|t| t.as_str()) {
         Some("Video") => {}
+        Some("Note") if kind == "Create" => {
+            let note = super::protocol::note::Note::parse(&object)?;
+            return Ok(match super::comments::verify_note(ctx, actor, note)? {
+                Ok(n) => Verified::Apply(Brought::Note(Box::new(n))),
+                Err(why) => Verified::Ignore(why),
+            });
+        }
         Some(t) if remote::ACTOR_TYPES.contains(&t) && kind == "Update" => {
             let id = id_of(&object).unwrap_or_default();
             if id != actor {
@@ -452,6 +461,7 @@ fn receive_brought(b: Brought, ctx: &FedContext<'_>) -> Result<&'static str, Fed
             ctx.remote_actor(&id, true)?;
             Ok("actor refreshed")
         }
+        Brought::Note(n) => super::comments::receive_note(ctx, *n),
     }
 }
 
@@ -527,6 +537,8 @@ pub enum Deleted {
     Actor(String),
     /// A remote video (its id).
     Video(String),
+    /// A comment.
+    Comment(Box<crate::video::comment::Comment>),
 }
 
 impl Handle for Delete {
@@ -540,6 +552,9 @@ impl Handle for Delete {
         })?;
         if id == actor {
             return Ok(Verified::Apply(Deleted::Actor(actor.to_string())));
+        }
+        if let Some(c) = super::comments::verify_delete(ctx, actor, id)? {
+            return Ok(Verified::Apply(Deleted::Comment(Box::new(c))));
         }
         let Some(vid) = ctx.store.get(&RemoteVideoUrlKey(id.to_string()))? else {
             return Ok(Verified::Ignore("ignored (unknown object)"));
@@ -568,6 +583,7 @@ impl Handle for Delete {
                 remote_videos::remove(ctx.store, &id)?;
                 Ok("video deleted")
             }
+            Deleted::Comment(c) => super::comments::receive_delete(ctx, *c),
         }
     }
 }

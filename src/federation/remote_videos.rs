@@ -14,7 +14,7 @@ use crate::store::{Batch, Durability, Store};
 use crate::time::parse_iso8601;
 use crate::video::meta::VideoMeta;
 use crate::video::record::{RemoteFile, RemoteVideo};
-use crate::video::{Privacy, Video, VideoState};
+use crate::video::{CommentsPolicy, Privacy, Video, VideoState};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -39,6 +39,8 @@ pub struct Parsed {
     pub aspect_ratio: Option<f64>,
     /// Category, licence, language, tags, sensitive flag, original publication date.
     pub meta: VideoMeta,
+    /// Who may comment (`commentsPolicy`, or the older `commentsEnabled`; enabled when absent).
+    pub comments_policy: CommentsPolicy,
     /// The rest.
     pub remote: RemoteVideo,
 }
@@ -266,6 +268,14 @@ pub fn parse(object: &Value, sender: &str) -> Result<Parsed, ProtocolError> {
         updated,
         aspect_ratio: v.aspect_ratio,
         meta,
+        comments_policy: v
+            .comments_policy
+            .and_then(CommentsPolicy::from_id)
+            .or(match v.comments_enabled {
+                Some(false) => Some(CommentsPolicy::Disabled),
+                _ => None,
+            })
+            .unwrap_or_default(),
         remote,
     })
 }
@@ -406,6 +416,7 @@ pub fn upsert(store: &Store, parsed: Parsed) -> Result<u64, FederationError> {
         remote: Some(parsed.remote),
         federated_at: None,
         unfederated_at: None,
+        comments_policy: parsed.comments_policy,
         meta: parsed.meta,
         web_videos: Vec::new(),
     };

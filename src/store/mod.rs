@@ -4,6 +4,7 @@
 
 pub mod actors;
 pub mod codec;
+pub mod comments;
 pub mod federation;
 mod lock;
 pub mod tables;
@@ -56,6 +57,12 @@ pub enum Cf {
     Oauth,
     /// Schema version and id sequences.
     Meta,
+    /// Comments on videos, and their index by ActivityPub id.
+    Comments,
+    /// Caption tracks of videos.
+    Captions,
+    /// Chapters of videos.
+    Chapters,
     /// Secondary indexes of videos: sort orders, search tokens, view days, ratings
     /// ([`video_index`]).
     VideoIndex,
@@ -63,7 +70,7 @@ pub enum Cf {
 
 impl Cf {
     /// All column families, in creation order.
-    pub const ALL: [Cf; 16] = [
+    pub const ALL: [Cf; 19] = [
         Cf::Videos,
         Cf::Files,
         Cf::Channels,
@@ -79,6 +86,9 @@ impl Cf {
         Cf::Oauth,
         Cf::Meta,
         Cf::Inbox,
+        Cf::Comments,
+        Cf::Captions,
+        Cf::Chapters,
         Cf::VideoIndex,
     ];
 
@@ -100,6 +110,9 @@ impl Cf {
             Cf::Uploads => "uploads",
             Cf::Oauth => "oauth",
             Cf::Meta => "meta",
+            Cf::Comments => "comments",
+            Cf::Captions => "captions",
+            Cf::Chapters => "chapters",
             Cf::VideoIndex => "video_index",
         }
     }

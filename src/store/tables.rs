@@ -89,6 +89,8 @@ pub enum Sequence {
     File,
     /// Job ids.
     Job,
+    /// Comment ids.
+    Comment,
 }
 
 /// `meta`: the last id handed out by a sequence.
@@ -106,6 +108,7 @@ impl Key for SequenceKey {
             Sequence::Video => b"video",
             Sequence::File => b"file",
             Sequence::Job => b"job",
+            Sequence::Comment => b"comment",
         };
         tagged_bytes(0x02, name)
     }
@@ -116,6 +119,7 @@ impl Key for SequenceKey {
             b"video" => Sequence::Video,
             b"file" => Sequence::File,
             b"job" => Sequence::Job,
+            b"comment" => Sequence::Comment,
             other => return Err(StoreError::Corrupt(format!("unknown sequence {other:?}"))),
         };
         Ok(SequenceKey(seq))

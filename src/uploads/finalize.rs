@@ -106,6 +106,7 @@ pub async fn register_video(
                 remote: None,
                 federated_at: None,
                 unfederated_at: None,
+                comments_policy: Default::default(),
                 meta: Default::default(),
                 web_videos: Vec::new(),
             };

@@ -4,9 +4,11 @@
 //! who may see it and its files ([`visibility`], methods on the video), where its files live
 //! ([`files`]), the URLs PeerTube clients are given for them ([`urls`]), one rendition's record
 //! ([`rendition`]), its descriptive metadata and audience counters ([`meta`]), how its text
-//! becomes search tokens ([`text`]), and the per-video lock that keeps a video's record and files changing one
+//! becomes search tokens ([`text`]), comments, captions and chapters ([`comment`]), and the
+//! per-video lock that keeps a video's record and files changing one
 //! writer at a time ([`locks`]).
 
+pub mod comment;
 pub mod files;
 pub mod ident;
 pub mod locks;
@@ -20,6 +22,6 @@ pub mod visibility;
 
 pub use ident::VideoRef;
 pub use privacy::Privacy;
-pub use record::{Video, VideoFile, VideoState, WebVideoFile};
+pub use record::{CommentsPolicy, Video, VideoFile, VideoState, WebVideoFile};
 pub use rendition::Rendition;
 pub use visibility::Viewer;

@@ -102,6 +102,10 @@ pub struct Video {
     /// `Create` then gets a fresh activity id (receivers drop ids they have seen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unfederated_at: Option<u64>,
+    /// Who may comment on it (PeerTube's `commentsPolicy`); absent in records written before
+    /// comments existed, which means enabled.
+    #[serde(default, skip_serializing_if = "CommentsPolicy::is_enabled")]
+    pub comments_policy: CommentsPolicy,
     /// Category, licence, language, tags, NSFW flag, original publication date.
     #[serde(flatten)]
     pub meta: super::meta::VideoMeta,
@@ -109,6 +113,54 @@ pub struct Video {
     /// upload until its transcode ends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub web_videos: Vec<WebVideoFile>,
+}
+
+/// PeerTube's `commentsPolicy`: 1 enabled, 2 disabled, 3 requires approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommentsPolicy {
+    /// Anyone signed in may comment (1).
+    #[default]
+    Enabled,
+    /// Nobody may comment (2).
+    Disabled,
+    /// Comments wait for the owner's approval (3).
+    RequiresApproval,
+}
+
+impl CommentsPolicy {
+    /// PeerTube's id.
+    pub fn id(self) -> u8 {
+        match self {
+            CommentsPolicy::Enabled => 1,
+            CommentsPolicy::Disabled => 2,
+            CommentsPolicy::RequiresApproval => 3,
+        }
+    }
+
+    /// PeerTube's label.
+    pub fn label(self) -> &'static str {
+        match self {
+            CommentsPolicy::Enabled => "Enabled",
+            CommentsPolicy::Disabled => "Disabled",
+            CommentsPolicy::RequiresApproval => "Requires approval",
+        }
+    }
+
+    /// The policy with PeerTube's id `id`.
+    pub fn from_id(id: u64) -> Option<CommentsPolicy> {
+        match id {
+            1 => Some(CommentsPolicy::Enabled),
+            2 => Some(CommentsPolicy::Disabled),
+            3 => Some(CommentsPolicy::RequiresApproval),
+            _ => None,
+        }
+    }
+
+    /// Whether anyone may comment without approval.
+    pub fn is_enabled(&self) -> bool {
+        *self == CommentsPolicy::Enabled
+    }
 }
 
 impl Video {
@@ -140,6 +192,7 @@ impl Video {
             unfederated_at: None,
             meta: Default::default(),
             web_videos: Vec::new(),
+            comments_policy: Default::default(),
         }
     }
 }

@@ -103,6 +103,7 @@ pub(crate) mod tests {
             remote: None,
             federated_at: None,
             unfederated_at: None,
+            comments_policy: Default::default(),
             meta: Default::default(),
             web_videos: Vec::new(),
         }

@@ -25,6 +25,7 @@ pub fn video() -> Value {
             "category": "sc:category",
             "licence": "sc:license",
             "subtitleLanguage": "sc:subtitleLanguage",
+            "automaticallyGenerated": "pt:automaticallyGenerated",
             "sensitive": "as:sensitive",
             "language": "sc:inLanguage",
             "identifier": "sc:identifier",

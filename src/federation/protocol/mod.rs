@@ -9,6 +9,7 @@
 //! * [`actor`]: the actor documents of the instance, accounts and channels.
 //! * [`collection`]: `OrderedCollection` and its pages, paged as PeerTube pages them.
 //! * [`cache_file`]: `CacheFile`, what redundancy announces.
+//! * [`note`]: `Note`, a comment.
 //! * [`received`]: what other instances send, read leniently (videos, actors).
 //! * [`context`]: the `@context`s of the documents we emit.
 
@@ -17,6 +18,7 @@ pub mod actor;
 pub mod cache_file;
 pub mod collection;
 pub mod context;
+pub mod note;
 pub mod received;
 pub mod video;
 

@@ -191,6 +191,12 @@ pub struct ReceivedVideo {
     /// Width over height.
     #[serde(deserialize_with = "lenient")]
     pub aspect_ratio: Option<f64>,
+    /// PeerTube's comments policy (1 enabled, 2 disabled, 3 requires approval).
+    #[serde(deserialize_with = "count")]
+    pub comments_policy: Option<u64>,
+    /// PeerTube 6's boolean before `commentsPolicy`.
+    #[serde(deserialize_with = "lenient")]
+    pub comments_enabled: Option<bool>,
     /// Sensitive content (NSFW).
     #[serde(deserialize_with = "lenient")]
     pub sensitive: Option<bool>,
