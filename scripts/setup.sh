@@ -90,4 +90,5 @@ if [ -z "${CARGO_TARGET_DIR:-}" ]; then
   fi
 fi
 mkdir -p "$CARGO_TARGET_DIR"
-export FLEUVE_BIN="$CARGO_TARGET_DIR/release/fleuve"
+# The binary the tests and benchmarks run (an explicit FLEUVE_BIN wins: comparing two builds).
+export FLEUVE_BIN="${FLEUVE_BIN:-$CARGO_TARGET_DIR/release/fleuve}"

@@ -64,6 +64,11 @@ fn fixture(i: u64) -> Video {
     if i.is_multiple_of(23) {
         v.state = VideoState::ToTranscode;
     }
+    if i.is_multiple_of(11) {
+        // Another user's, in another channel: left out of root's account and channel lists.
+        v.owner = 2;
+        v.channel_id = 2;
+    }
     v
 }
 
@@ -193,6 +198,21 @@ fn many_videos_are_paged_sorted_filtered_and_searched_through_indexes() {
         let (_, want) = expect(&videos, listed, hot, true, 15);
         assert_eq!(ids(&get_json(&s, "/api/v1/videos?sort=-hot").await), want);
         assert_eq!(ids(&get_json(&s, "/api/v1/videos?sort=-best").await), want);
+
+        // The account and channel lists are this list narrowed to the owner or channel: every
+        // sort and filter of GET /api/v1/videos applies to them.
+        let roots = |v: &Video| listed(v) && v.owner == 1 && !v.meta.nsfw;
+        let (total, want) = expect(&videos, roots, name, true, 20);
+        for path in [
+            "/api/v1/accounts/root/videos?sort=-name&count=20&nsfw=false",
+            "/api/v1/video-channels/root_channel/videos?sort=-name&count=20&nsfw=false",
+        ] {
+            let page = get_json(&s, path).await;
+            assert_eq!(page["total"], total as u64, "{path}");
+            assert_eq!(ids(&page), want, "{path}");
+        }
+        let page = get_json(&s, "/api/v1/video-channels/root_channel/videos?sort=-trending&count=2").await;
+        assert_eq!(ids(&page), [5, 6], "{page}");
 
         // Filters, with their totals.
         let check = |path: &'static str, keep: Box<dyn Fn(&Video) -> bool>| {

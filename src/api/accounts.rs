@@ -1,18 +1,17 @@
 //! PeerTube's account endpoints for local accounts: `GET /api/v1/accounts/{name}` (`Account`),
 //! its public videos (`/videos`, a `ResultList<Video>`) and its channels (`/video-channels`, a
 //! `ResultList<VideoChannel>`). `{name}` is a username, or `name@host` with this instance's
-//! host. Also the paged video list that accounts and channels share.
+//! host. The video lists are `GET /api/v1/videos` narrowed to the account
+//! ([`super::video_list::respond`]).
 
 use super::error::ApiError;
 use super::paging::{PageQuery, Paging};
 use super::users::account_json;
-use super::videos::video_json;
+use super::videos::MaybeUser;
 use crate::app::{App, SharedApp};
 use crate::store::tables::{Channel, ChannelKey, User, UserByNameKey, UserKey};
-use crate::store::videos::VideoKey;
 use crate::store::StoreError;
-use crate::video::Video;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
@@ -24,9 +23,6 @@ pub fn routes() -> Router<SharedApp> {
         .route("/api/v1/accounts/{name}/videos", get(videos))
         .route("/api/v1/accounts/{name}/video-channels", get(channels))
 }
-
-/// Sorts a list of videos allows.
-pub const VIDEO_SORTS: [&str; 4] = ["publishedAt", "createdAt", "name", "duration"];
 
 /// The local user named `name` (`name` or `name@<this host>`).
 fn find_user(app: &App, name: &str) -> Result<Option<User>, StoreError> {
@@ -51,44 +47,6 @@ async fn user_or_404(app: &SharedApp, name: String) -> Result<User, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("account {name} not found")))
 }
 
-/// The page of listed videos that `keep` selects, sorted as `paging` asks, as a
-/// `ResultList<Video>`.
-pub async fn video_page(
-    app: &SharedApp,
-    paging: Paging,
-    keep: impl Fn(&Video) -> bool + Send + 'static,
-) -> Result<Value, ApiError> {
-    let a = app.clone();
-    let doc = app
-        .pool
-        .run(move || -> Result<Value, StoreError> {
-            let mut list: Vec<Video> = a
-                .store
-                .scan::<VideoKey>(&())?
-                .into_iter()
-                .map(|(_, v)| v)
-                .filter(|v| v.is_listed() && keep(v))
-                .collect();
-            list.sort_by(|x, y| {
-                let o = match paging.sort.as_str() {
-                    "name" => x.name.to_lowercase().cmp(&y.name.to_lowercase()),
-                    "duration" => x.duration.total_cmp(&y.duration),
-                    "createdAt" => x.created_at.cmp(&y.created_at),
-                    _ => x.published_at.cmp(&y.published_at),
-                }
-                .then(x.id.cmp(&y.id));
-                if paging.descending {
-                    o.reverse()
-                } else {
-                    o
-                }
-            });
-            paging.result_list(&list, |v| video_json(&a, v, false))
-        })
-        .await??;
-    Ok(doc)
-}
-
 /// The channels `user` owns, oldest first.
 pub fn channels_of(app: &App, user: &User) -> Result<Vec<Channel>, StoreError> {
     Ok(app
@@ -109,18 +67,16 @@ pub async fn account(
     Ok(Json(account_json(&app, &user)))
 }
 
-/// `GET /api/v1/accounts/{name}/videos`.
+/// `GET /api/v1/accounts/{name}/videos`: the video list (every sort and filter of
+/// `GET /api/v1/videos`) of this user's videos.
 pub async fn videos(
     State(app): State<SharedApp>,
+    viewer: MaybeUser,
     Path(name): Path<String>,
-    Query(q): Query<PageQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let paging = Paging::parse(&q, &VIDEO_SORTS, "-publishedAt")?;
     let user = user_or_404(&app, name).await?;
-    let owner = user.id;
-    Ok(Json(
-        video_page(&app, paging, move |v| v.owner == owner).await?,
-    ))
+    super::video_list::respond(&app, &viewer, raw.as_deref(), |f| f.owner = Some(user.id)).await
 }
 
 /// `GET /api/v1/accounts/{name}/video-channels`.

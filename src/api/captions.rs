@@ -7,16 +7,15 @@
 
 use super::auth::AuthUser;
 use super::error::ApiError;
-use super::videos::{find, MaybeUser};
+use super::videos::{changeable, find, MaybeUser};
 use crate::app::{App, SharedApp};
 use crate::store::comments::CaptionKey;
-use crate::store::tables::{Role, User};
+use crate::store::tables::User;
 use crate::store::Durability;
 use crate::time::{iso8601, now_secs};
 use crate::video::comment::{
     caption_playlist, to_webvtt, Caption, CaptionError, MAX_CAPTION_BYTES,
 };
-use crate::video::Video;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -82,24 +81,6 @@ pub async fn list(
         .map(|c| caption_json(&app, c))
         .collect();
     Ok(Json(json!({"total": data.len(), "data": data})))
-}
-
-/// The local video `key`, when `user` may change it.
-fn owned(app: &App, user: &User, key: &str) -> Result<Video, ApiError> {
-    let Some(video) = find(app, key)? else {
-        return Err(ApiError::not_found(format!("video {key} not found")));
-    };
-    if video.remote.is_some() {
-        return Err(ApiError::forbidden(format!(
-            "video {key} is another instance's; change it there"
-        )));
-    }
-    if video.owner != user.id && user.role != Role::Administrator {
-        return Err(ApiError::forbidden(format!(
-            "video {key} belongs to another user"
-        )));
-    }
-    Ok(video)
 }
 
 fn check_language(language: &str) -> Result<&'static str, ApiError> {
@@ -170,7 +151,7 @@ pub async fn upload(
     Path((key, language)): Path<(String, String)>,
     form: Multipart,
 ) -> Result<Response, ApiError> {
-    let video = owned(&app, &auth.user, &key)?;
+    let video = changeable(&app, &auth.user, &key)?;
     let label = check_language(&language)?;
     let bytes = caption_part(form).await?;
     let vtt = to_webvtt(&bytes).map_err(|e| match e {
@@ -215,7 +196,7 @@ pub async fn remove(
     auth: AuthUser,
     Path((key, language)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let video = owned(&app, &auth.user, &key)?;
+    let video = changeable(&app, &auth.user, &key)?;
     let k = CaptionKey {
         video_id: video.id,
         language: language.clone(),

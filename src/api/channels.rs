@@ -2,15 +2,14 @@
 //! (`VideoChannel`, with its owner account) and its public videos (`/videos`, a
 //! `ResultList<Video>`). `{name}` is a handle, or `handle@host` with this instance's host.
 
-use super::accounts::{video_page, VIDEO_SORTS};
 use super::error::ApiError;
-use super::paging::{PageQuery, Paging};
 use super::users::{account_json, channel_json};
+use super::videos::MaybeUser;
 use crate::app::{App, SharedApp};
 use crate::store::tables::{Channel, ChannelByNameKey, ChannelKey, UserKey};
 use crate::store::videos::VideoKey;
 use crate::store::StoreError;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -73,16 +72,14 @@ pub async fn channel(
     ))
 }
 
-/// `GET /api/v1/video-channels/{name}/videos`.
+/// `GET /api/v1/video-channels/{name}/videos`: the video list (every sort and filter of
+/// `GET /api/v1/videos`) of this channel's videos.
 pub async fn videos(
     State(app): State<SharedApp>,
+    viewer: MaybeUser,
     Path(name): Path<String>,
-    Query(q): Query<PageQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let paging = Paging::parse(&q, &VIDEO_SORTS, "-publishedAt")?;
     let c = channel_or_404(&app, name).await?;
-    let id = c.id;
-    Ok(Json(
-        video_page(&app, paging, move |v| v.channel_id == id).await?,
-    ))
+    super::video_list::respond(&app, &viewer, raw.as_deref(), |f| f.channel = Some(c.id)).await
 }

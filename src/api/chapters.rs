@@ -7,7 +7,7 @@ use super::error::ApiError;
 use super::videos::{find, MaybeUser};
 use crate::app::SharedApp;
 use crate::store::comments::ChaptersKey;
-use crate::store::tables::{Role, User};
+use crate::store::tables::User;
 use crate::store::Durability;
 use crate::video::comment::{check_chapters, Chapter};
 use axum::extract::{Path, State};
@@ -49,19 +49,7 @@ pub async fn replace(
     Path(key): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(video) = find(&app, &key)? else {
-        return Err(ApiError::not_found(format!("video {key} not found")));
-    };
-    if video.remote.is_some() {
-        return Err(ApiError::forbidden(format!(
-            "video {key} is another instance's; change it there"
-        )));
-    }
-    if video.owner != auth.user.id && auth.user.role != Role::Administrator {
-        return Err(ApiError::forbidden(format!(
-            "video {key} belongs to another user"
-        )));
-    }
+    let video = super::videos::changeable(&app, &auth.user, &key)?;
     let body: ChaptersBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "body must be {{\"chapters\": [{{\"timecode\": seconds, \"title\": text}}]}}: {e}"

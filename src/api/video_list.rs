@@ -108,7 +108,19 @@ pub async fn list(
     viewer: MaybeUser,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let p = Params::parse(raw.as_deref())?;
+    respond(&app, &viewer, raw.as_deref(), |_| {}).await
+}
+
+/// A video list as `GET /api/v1/videos` answers it (paging, every sort and filter of the
+/// query), narrowed by `narrow`: the account and channel lists are this list with an owner or
+/// a channel set.
+pub async fn respond(
+    app: &SharedApp,
+    viewer: &MaybeUser,
+    raw: Option<&str>,
+    narrow: impl FnOnce(&mut Filter),
+) -> Result<Json<Value>, ApiError> {
+    let p = Params::parse(raw)?;
     let (start, count) = paging(&p)?;
     let sort = parse_sort(
         p.one("sort"),
@@ -122,8 +134,9 @@ pub async fn list(
         Sort::By { key, desc } => (key, desc),
         Sort::Match => (SortKey::PublishedAt, true),
     };
-    let filter = Filter::parse(&p)?;
-    let scope = scope_for(&filter, &viewer)?;
+    let mut filter = Filter::parse(&p)?;
+    narrow(&mut filter);
+    let scope = scope_for(&filter, viewer)?;
     let q = Query {
         scope,
         sort: key,
@@ -137,7 +150,7 @@ pub async fn list(
     let (total, videos) = app.pool.run(move || page(&a.store, &q)).await??;
     let data = videos
         .iter()
-        .map(|v| video_json(&app, v, false))
+        .map(|v| video_json(app, v, false))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(json!({"total": total, "data": data})))
 }

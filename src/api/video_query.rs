@@ -250,6 +250,10 @@ pub struct Filter {
     pub originally: (Option<u64>, Option<u64>),
     /// `durationMin`/`durationMax` (seconds).
     pub duration: (Option<u64>, Option<u64>),
+    /// Only this local user's videos (`/accounts/{name}/videos`; not a query parameter).
+    pub owner: Option<u64>,
+    /// Only this local channel's videos (`/video-channels/{name}/videos`; not a query parameter).
+    pub channel: Option<u64>,
 }
 
 impl Filter {
@@ -323,6 +327,8 @@ impl Filter {
                 p.date("originallyPublishedEndDate")?,
             ),
             duration: (secs("durationMin")?, secs("durationMax")?),
+            owner: None,
+            channel: None,
         })
     }
 
@@ -341,6 +347,8 @@ impl Filter {
             && self.published == (None, None)
             && self.originally == (None, None)
             && self.duration == (None, None)
+            && self.owner.is_none()
+            && self.channel.is_none()
     }
 
     /// Whether `v` passes every filter (visibility is the caller's).
@@ -352,6 +360,10 @@ impl Filter {
         let published = v.published_at.unwrap_or(v.created_at);
         let tags: Vec<String> = m.tags.iter().map(|t| normalise(t)).collect();
         self.is_local.is_none_or(|l| v.is_local() == l)
+            && self.owner.is_none_or(|o| v.is_local() && v.owner == o)
+            && self
+                .channel
+                .is_none_or(|c| v.is_local() && v.channel_id == c)
             && (self.categories.is_empty()
                 || m.category.is_some_and(|c| self.categories.contains(&c)))
             && (self.licences.is_empty() || m.licence.is_some_and(|c| self.licences.contains(&c)))

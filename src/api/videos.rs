@@ -56,6 +56,26 @@ pub fn find(app: &App, key: &str) -> Result<Option<Video>, ApiError> {
     }
 }
 
+/// The local video `key`, when `user` may change it (its owner, or an administrator): the one
+/// place that decides who edits a video, its captions and its chapters. 404 when there is no
+/// such video, 403 for another instance's video or another user's.
+pub(crate) fn changeable(app: &App, user: &User, key: &str) -> Result<Video, ApiError> {
+    let Some(video) = find(app, key)? else {
+        return Err(ApiError::not_found(format!("video {key} not found")));
+    };
+    if video.remote.is_some() {
+        return Err(ApiError::forbidden(format!(
+            "video {key} is another instance's; change it there"
+        )));
+    }
+    if video.owner != user.id && user.role != Role::Administrator {
+        return Err(ApiError::forbidden(format!(
+            "video {key} belongs to another user"
+        )));
+    }
+    Ok(video)
+}
+
 fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
     let base = &app.public_url;
     let urls = FileUrls::of(base, video);
@@ -604,19 +624,7 @@ pub async fn update(
     headers: http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(video) = find(&app, &key)? else {
-        return Err(ApiError::not_found(format!("video {key} not found")));
-    };
-    if video.remote.is_some() {
-        return Err(ApiError::forbidden(format!(
-            "video {key} is another instance's; update it there"
-        )));
-    }
-    if video.owner != auth.user.id && auth.user.role != Role::Administrator {
-        return Err(ApiError::forbidden(format!(
-            "video {key} belongs to another user"
-        )));
-    }
+    let video = changeable(&app, &auth.user, &key)?;
     let body = parse_update(&headers, &body)?;
     let mut change = super::video_privacy::VideoChange::default();
     check_meta(&body, &mut change)?;
