@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -199,6 +199,115 @@ fn every_endpoint_conforms_to_peertube_types() {
             "PT.VideoFileMetadata",
             metadata,
         );
+
+        // Comments, captions, chapters, a rating and a view, so that their lists are not empty.
+        let send = |method: reqwest::Method, path: String, body: Value| {
+            let r = client()
+                .request(method, s.url(&path))
+                .bearer_auth(&token)
+                .json(&body);
+            async move {
+                let r = r.send().await.unwrap();
+                let status = r.status().as_u16();
+                (status, r.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let thread = send(
+            reqwest::Method::POST,
+            format!("/api/v1/videos/{uuid}/comment-threads"),
+            json!({"text": "A first comment"}),
+        )
+        .await;
+        let thread_id = thread.1["comment"]["id"].as_u64().expect("comment id");
+        cap(
+            "videos/{id}/comment-threads (POST)",
+            "Wire<{comment: PT.VideoComment}>",
+            thread,
+        );
+        let reply = send(
+            reqwest::Method::POST,
+            format!("/api/v1/videos/{uuid}/comments/{thread_id}"),
+            json!({"text": "A reply"}),
+        )
+        .await;
+        cap(
+            "videos/{id}/comments/{id} (POST)",
+            "Wire<{comment: PT.VideoComment}>",
+            reply,
+        );
+        let caption = client()
+            .put(s.url(&format!("/api/v1/videos/{uuid}/captions/fr")))
+            .bearer_auth(&token)
+            .multipart(reqwest::multipart::Form::new().part(
+                "captionfile",
+                reqwest::multipart::Part::bytes(
+                    b"WEBVTT\n\n00:00.000 --> 00:01.000\nBonjour\n".to_vec(),
+                )
+                .file_name("fr.vtt"),
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(caption.status().as_u16(), 204);
+        let chapters = send(
+            reqwest::Method::PUT,
+            format!("/api/v1/videos/{uuid}/chapters"),
+            json!({"chapters": [{"timecode": 0, "title": "Intro"}, {"timecode": 2, "title": "Rest"}]}),
+        )
+        .await;
+        assert_eq!(chapters.0, 204, "{}", chapters.1);
+        let rated = send(
+            reqwest::Method::PUT,
+            format!("/api/v1/videos/{uuid}/rate"),
+            json!({"rating": "like"}),
+        )
+        .await;
+        assert_eq!(rated.0, 204, "{}", rated.1);
+        let viewed = send(
+            reqwest::Method::POST,
+            format!("/api/v1/videos/{uuid}/views"),
+            json!({"currentTime": 1}),
+        )
+        .await;
+        assert_eq!(viewed.0, 204, "{}", viewed.1);
+        for (path, ty) in [
+            (
+                format!("/api/v1/videos/{uuid}/comment-threads"),
+                "Wire<PT.VideoCommentThreads>",
+            ),
+            (
+                format!("/api/v1/videos/{uuid}/comment-threads/{thread_id}"),
+                "Wire<PT.VideoCommentThreadTree>",
+            ),
+            (
+                format!("/api/v1/videos/{uuid}/captions"),
+                "Wire<PT.ResultList<PT.VideoCaption>>",
+            ),
+            (
+                format!("/api/v1/videos/{uuid}/chapters"),
+                "Wire<{chapters: PT.VideoChapter[]}>",
+            ),
+            (
+                "/api/v1/search/videos?search=conformance".to_string(),
+                "Wire<PT.ResultList<PT.Video>>",
+            ),
+            (
+                "/api/v1/search/video-channels?search=root".to_string(),
+                "Wire<PT.ResultList<PT.VideoChannel>>",
+            ),
+        ] {
+            let got = fetch(&s, "GET", &path, None).await;
+            cap(&path.trim_start_matches("/api/v1/").replace(&uuid, "{id}"), ty, got);
+        }
+        let rating = fetch(
+            &s,
+            "GET",
+            &format!("/api/v1/users/me/videos/{uuid}/rating"),
+            Some(&token),
+        )
+        .await;
+        assert_eq!(rating.1["rating"], "like", "{}", rating.1);
+        cap("users/me/videos/{id}/rating", "Wire<PT.UserVideoRate>", rating);
 
         for (path, ty) in [
             ("/api/v1/config", "Wire<PT.ServerConfig>"),

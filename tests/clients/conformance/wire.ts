@@ -18,7 +18,9 @@ export function wire<T>(doc: T): DeepMutable<T> {
 
 // Properties that PeerTube 8's own server sends as null although its TypeScript models say
 // `string` (its OpenAPI spec marks them nullable): an unset description, support text or
-// original publication date, an input file never replaced, and the id of an unset category,
+// original publication date, an input file never replaced, a thread's root comment (no
+// `inReplyToCommentId`) or a comment not deleted (no `deletedAt`: PeerTube's
+// VideoCommentModel.toFormattedJSON sends both as null), and the id of an unset category,
 // licence or language.
 type NullableKeys =
   | 'description'
@@ -26,6 +28,8 @@ type NullableKeys =
   | 'support'
   | 'originallyPublishedAt'
   | 'inputFileUpdatedAt'
+  | 'inReplyToCommentId'
+  | 'deletedAt'
 type LabelKeys = 'category' | 'licence' | 'language'
 
 /** `T` as PeerTube 8 puts it on the wire: `T`, dates as ISO strings, the nulls above allowed. */
