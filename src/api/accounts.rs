@@ -24,12 +24,19 @@ pub fn routes() -> Router<SharedApp> {
         .route("/api/v1/accounts/{name}/video-channels", get(channels))
 }
 
+/// The local part of a handle: `name`, or `name@<this host>`; `None` for another host's.
+pub(crate) fn local_handle<'a>(app: &App, name: &'a str) -> Option<&'a str> {
+    match name.split_once('@') {
+        Some((n, host)) if host.eq_ignore_ascii_case(&app.public_host) => Some(n),
+        Some(_) => None,
+        None => Some(name),
+    }
+}
+
 /// The local user named `name` (`name` or `name@<this host>`).
 fn find_user(app: &App, name: &str) -> Result<Option<User>, StoreError> {
-    let local = match name.split_once('@') {
-        Some((n, host)) if host.eq_ignore_ascii_case(&app.public_host) => n,
-        Some(_) => return Ok(None),
-        None => name,
+    let Some(local) = local_handle(app, name) else {
+        return Ok(None);
     };
     match app.store.get(&UserByNameKey(local.to_lowercase()))? {
         Some(id) => app.store.get(&UserKey(id)),

@@ -23,10 +23,8 @@ pub fn routes() -> Router<SharedApp> {
 
 /// The local channel with handle `name` (`name` or `name@<this host>`).
 fn find_channel(app: &App, name: &str) -> Result<Option<Channel>, StoreError> {
-    let local = match name.split_once('@') {
-        Some((n, host)) if host.eq_ignore_ascii_case(&app.public_host) => n,
-        Some(_) => return Ok(None),
-        None => name,
+    let Some(local) = super::accounts::local_handle(app, name) else {
+        return Ok(None);
     };
     match app.store.get(&ChannelByNameKey(local.to_string()))? {
         Some(id) => app.store.get(&ChannelKey(id)),

@@ -144,6 +144,13 @@ pub fn create(path: &Path, spec: &TorrentSpec) -> std::io::Result<Torrent> {
     })
 }
 
+/// PeerTube's torrent name rule: a video's name with `/ \ ? % * : | " < >` replaced by `-`.
+pub fn safe_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if "/\\?%*:|\"<>".contains(c) { '-' } else { c })
+        .collect()
+}
+
 /// PeerTube's magnet link: `magnet:?xs=<torrent URL>&xt=urn:btih:<hash>&dn=<name>&tr=…&ws=<file URL>`.
 pub fn magnet(info_hash_hex: &str, name: &str, torrent_url: &str, spec: &TorrentSpec) -> String {
     let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();

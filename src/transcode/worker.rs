@@ -368,7 +368,7 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, WorkerErr
         let tspec = TorrentSpec {
             name: format!(
                 "{} {}p.mp4",
-                torrent_safe(&spec.video_name),
+                crate::media::torrent::safe_name(&spec.video_name),
                 rung.resolution
             ),
             trackers: trackers.clone(),
@@ -430,20 +430,13 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// PeerTube's torrent name rule: `/ \ ? % * : | " < >` become `-`.
-fn torrent_safe(name: &str) -> String {
-    name.chars()
-        .map(|c| if "/\\?%*:|\"<>".contains(c) { '-' } else { c })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn torrent_names_are_safe() {
-        assert_eq!(torrent_safe("a/b:c?"), "a-b-c-");
+        assert_eq!(crate::media::torrent::safe_name("a/b:c?"), "a-b-c-");
     }
 
     #[test]

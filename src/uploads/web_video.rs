@@ -145,7 +145,11 @@ pub fn make_torrents(app: &App, uuid: &str) -> Result<usize, UploadError> {
             .and_then(|e| e.to_str())
             .unwrap_or("mp4");
         let spec = TorrentSpec {
-            name: format!("{} {}p.{ext}", torrent_safe(&video.name), f.resolution),
+            name: format!(
+                "{} {}p.{ext}",
+                crate::media::torrent::safe_name(&video.name),
+                f.resolution
+            ),
             trackers: tracker_urls(&app.public_url),
             webseed: if f.private {
                 String::new()
@@ -265,13 +269,6 @@ pub fn relocate_web_videos(
     Ok(rows)
 }
 
-/// PeerTube's torrent name: the video's name with `/ \ ? % * : | " < >` replaced by `-`.
-fn torrent_safe(name: &str) -> String {
-    name.chars()
-        .map(|c| if "/\\?%*:|\"<>".contains(c) { '-' } else { c })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +278,6 @@ mod tests {
         assert_eq!(web_video_ext("clip.WebM"), ".webm");
         assert_eq!(web_video_ext("clip"), ".mp4");
         assert_eq!(web_video_ext("clip.a b"), ".mp4");
-        assert_eq!(torrent_safe("a/b: c?"), "a-b- c-");
+        assert_eq!(crate::media::torrent::safe_name("a/b: c?"), "a-b- c-");
     }
 }
