@@ -5,7 +5,7 @@
 //! is `FLEUVE_MEDIA_CACHE_BYTES`, `listen` is `FLEUVE_LISTEN`. Every knob is documented in
 //! `docs/configuration.md`; a test keeps that page and this file in step.
 
-pub mod types;
+pub(crate) mod types;
 
 pub use types::{DeviceScaling, Encoder, IoMode, RESOLUTIONS};
 

@@ -5,24 +5,24 @@
 #![deny(missing_docs)]
 
 pub mod api;
-pub mod app;
+pub(crate) mod app;
 pub mod bencode;
 pub mod client;
 pub mod config;
 pub mod engine;
 pub mod federation;
 pub mod fuzz;
-pub mod html;
+pub(crate) mod html;
 pub mod media;
-pub mod metrics;
-pub mod ratelimit;
-pub mod runtime;
+pub(crate) mod metrics;
+pub(crate) mod ratelimit;
+pub(crate) mod runtime;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod time;
 pub mod tracker;
 pub mod transcode;
-pub mod uploads;
+pub(crate) mod uploads;
 pub mod video;
-pub mod web;
+pub(crate) mod web;

@@ -2,7 +2,7 @@
 //! allocation, no shared cache lines on the hot path); `/metrics` reads them all and renders the
 //! text format with a `shard` label where it helps.
 
-pub mod exposition;
+pub(crate) mod exposition;
 
 use exposition::{Exposition, Kind};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};

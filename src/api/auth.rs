@@ -372,8 +372,8 @@ impl FromRequestParts<SharedApp> for AuthUser {
     }
 }
 
-/// An authenticated administrator.
-pub struct AdminUser(pub User);
+/// An authenticated administrator (a guard: the handlers that take it do not need the user).
+pub struct AdminUser(#[allow(dead_code)] pub User);
 
 impl FromRequestParts<SharedApp> for AdminUser {
     type Rejection = ApiError;

@@ -2,30 +2,30 @@
 //! videos, uploads, server follows), admin status and metrics, routed with axum. HTTP errors
 //! ([`error::ApiError`], PeerTube's problem documents) live here, at the edge.
 
-pub mod accounts;
-pub mod auth;
-pub mod captions;
-pub mod channels;
-pub mod chapters;
-pub mod comments;
-pub mod constants;
-pub mod error;
-pub mod federation_errors;
-pub mod instance;
-pub mod login_throttle;
-pub mod paging;
-pub mod server_config;
-pub mod server_following;
-pub mod uploads;
-pub mod users;
-pub mod video_audience;
-pub mod video_files;
+pub(crate) mod accounts;
+pub(crate) mod auth;
+pub(crate) mod captions;
+pub(crate) mod channels;
+pub(crate) mod chapters;
+pub(crate) mod comments;
+pub(crate) mod constants;
+pub(crate) mod error;
+pub(crate) mod federation_errors;
+pub(crate) mod instance;
+pub(crate) mod login_throttle;
+pub(crate) mod paging;
+pub(crate) mod server_config;
+pub(crate) mod server_following;
+pub(crate) mod uploads;
+pub(crate) mod users;
+pub(crate) mod video_audience;
+pub(crate) mod video_files;
 pub mod video_list;
-pub mod video_metadata;
-pub mod video_privacy;
+pub(crate) mod video_metadata;
+pub(crate) mod video_privacy;
 pub mod video_query;
 pub mod video_search;
-pub mod videos;
+pub(crate) mod videos;
 
 use crate::app::SharedApp;
 use axum::routing::{get, post, put};

@@ -8,11 +8,11 @@
 //! The wire formats are pure functions in [`protocol`] and [`video`]; [`rest`] makes the
 //! REST calls, [`upload`] runs the resumable upload and [`wait`] follows transcoding.
 
-pub mod protocol;
-pub mod rest;
-pub mod upload;
-pub mod video;
-pub mod wait;
+pub(crate) mod protocol;
+pub(crate) mod rest;
+pub(crate) mod upload;
+pub(crate) mod video;
+pub(crate) mod wait;
 
 use protocol::Endpoint;
 use rest::Client;

@@ -2,12 +2,12 @@
 //! systemd when it is ready, and shuts everything down in order on SIGINT/SIGTERM (stop
 //! accepting, drain in-flight responses, flush the store).
 
-pub mod http1;
-pub mod listener;
-pub mod router;
-pub mod shard;
-pub mod systemd;
-pub mod tls;
+pub(crate) mod http1;
+pub(crate) mod listener;
+pub(crate) mod router;
+pub(crate) mod shard;
+pub(crate) mod systemd;
+pub(crate) mod tls;
 
 use crate::app::{host_of, App, EngineInfo, ShardInfo};
 use crate::config::{Config, IoMode};

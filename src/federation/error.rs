@@ -79,6 +79,3 @@ impl FederationError {
         }
     }
 }
-
-/// The result of federation work.
-pub type Result<T, E = FederationError> = std::result::Result<T, E>;

@@ -25,24 +25,24 @@
 //! * [`error`]: [`FederationError`], turned into HTTP answers only at the edge
 //!   (`crate::api::federation_errors`).
 
-pub mod actors;
-pub mod admin;
-pub mod comments;
-pub mod delivery;
-pub mod discovery;
-pub mod error;
-pub mod http;
-pub mod inbox;
-pub mod key_fetch;
+pub(crate) mod actors;
+pub(crate) mod admin;
+pub(crate) mod comments;
+pub(crate) mod delivery;
+pub(crate) mod discovery;
+pub(crate) mod error;
+pub(crate) mod http;
+pub(crate) mod inbox;
+pub(crate) mod key_fetch;
 pub mod keys;
 pub mod ld;
-pub mod objects;
-pub mod outbox;
-pub mod protocol;
-pub mod receive;
-pub mod remote;
-pub mod remote_videos;
-pub mod routes;
+pub(crate) mod objects;
+pub(crate) mod outbox;
+pub(crate) mod protocol;
+pub(crate) mod receive;
+pub(crate) mod remote;
+pub(crate) mod remote_videos;
+pub(crate) mod routes;
 pub mod signature;
 
 pub use routes::routes;

@@ -29,8 +29,6 @@ pub struct FedContext<'a> {
     pub store: &'a Store,
     /// Our public base URL (`https://host`).
     pub public_url: &'a str,
-    /// Our public host.
-    pub public_host: &'a str,
     /// The federation settings.
     pub config: &'a FederationConfig,
     /// Outgoing HTTP.
@@ -56,7 +54,6 @@ impl<'a> FedContext<'a> {
         FedContext {
             store: &app.store,
             public_url: &app.public_url,
-            public_host: &app.public_host,
             config: &fed.config,
             client: &fed.client,
             deliveries: &fed.deliveries,

@@ -675,7 +675,7 @@ fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-pub mod rfc9421;
+pub(crate) mod rfc9421;
 
 #[cfg(test)]
 mod tests;

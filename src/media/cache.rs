@@ -150,6 +150,7 @@ impl ChunkCache {
     }
 
     /// The files with chunks held now.
+    #[cfg(test)]
     pub fn files(&self) -> usize {
         self.files.len()
     }
@@ -157,11 +158,6 @@ impl ChunkCache {
     /// Bytes held now.
     pub fn bytes(&self) -> u64 {
         self.bytes
-    }
-
-    /// Capacity in bytes.
-    pub fn capacity(&self) -> u64 {
-        self.capacity
     }
 }
 

@@ -2,13 +2,13 @@
 //! portable), the per-shard cache, the segment server, who may read private files, and the
 //! moves of a video's files between the public and private directories.
 
-pub mod access;
-pub mod body;
-pub mod cache;
-pub mod fileio;
+pub(crate) mod access;
+pub(crate) mod body;
+pub(crate) mod cache;
+pub(crate) mod fileio;
 pub mod layout;
 pub mod range;
-pub mod relocate;
-pub mod send;
-pub mod serve;
+pub(crate) mod relocate;
+pub(crate) mod send;
+pub(crate) mod serve;
 pub mod torrent;

@@ -73,11 +73,6 @@ impl RangeBody {
     pub fn len(&self) -> u64 {
         self.end - self.start + 1
     }
-
-    /// Never empty (empty files are planned without a body).
-    pub fn is_empty(&self) -> bool {
-        false
-    }
 }
 
 impl Plan {

@@ -11,8 +11,6 @@ pub enum Kind {
     Counter,
     /// Goes up and down.
     Gauge,
-    /// Observations counted into cumulative buckets, with their sum and count.
-    Histogram,
 }
 
 impl Kind {
@@ -20,7 +18,6 @@ impl Kind {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
-            Kind::Histogram => "histogram",
         }
     }
 }
@@ -54,11 +51,6 @@ impl<'a> Exposition<'a> {
         self.family(name, help, Kind::Gauge)
     }
 
-    /// Starts (or continues) the histogram family `name`.
-    pub fn histogram(&mut self, name: &'static str, help: &str) -> Family<'_, 'a> {
-        self.family(name, help, Kind::Histogram)
-    }
-
     /// Starts (or continues) the family `name` of type `kind`.
     pub fn family(&mut self, name: &'static str, help: &str, kind: Kind) -> Family<'_, 'a> {
         if !self.started.contains(&name) {
@@ -86,42 +78,11 @@ pub struct Family<'w, 'a> {
 impl Family<'_, '_> {
     /// One sample: `name{labels} value`.
     pub fn sample(&mut self, labels: Labels<'_>, value: impl Display) -> &mut Self {
-        self.line("", labels, None, value);
-        self
-    }
-
-    /// One histogram observation set: a `_bucket` line per `(upper bound, cumulative count)`,
-    /// then `+Inf`, `_sum` and `_count`.
-    pub fn buckets(
-        &mut self,
-        labels: Labels<'_>,
-        buckets: &[(f64, u64)],
-        sum: f64,
-        count: u64,
-    ) -> &mut Self {
-        for (le, n) in buckets {
-            self.line("_bucket", labels, Some(le as &dyn Display), n);
-        }
-        self.line("_bucket", labels, Some(&"+Inf"), count);
-        self.line("_sum", labels, None, sum);
-        self.line("_count", labels, None, count);
-        self
-    }
-
-    fn line(
-        &mut self,
-        suffix: &str,
-        labels: Labels<'_>,
-        le: Option<&dyn Display>,
-        value: impl Display,
-    ) {
         let out = &mut *self.w.out;
         out.push_str(self.name);
-        out.push_str(suffix);
-        if !labels.is_empty() || le.is_some() {
+        if !labels.is_empty() {
             out.push('{');
-            let le = le.map(|v| ("le", v));
-            for (i, (key, v)) in labels.iter().copied().chain(le).enumerate() {
+            for (i, (key, v)) in labels.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -133,6 +94,7 @@ impl Family<'_, '_> {
             out.push('}');
         }
         let _ = writeln!(out, " {value}");
+        self
     }
 }
 
@@ -185,23 +147,6 @@ mod tests {
              x_total{a=\"q\\\"uo\\\\te\\nd\"} 1\n\
              # HELP y Level.\n# TYPE y gauge\ny 2.5\n\
              x_total{a=\"again\"} 4\n"
-        );
-    }
-
-    #[test]
-    fn histograms_write_buckets_sum_and_count() {
-        let mut out = String::new();
-        Exposition::new(&mut out)
-            .histogram("d_seconds", "Durations.")
-            .buckets(&[("op", &"get")], &[(0.1, 1), (1.0, 3)], 1.5, 4);
-        assert_eq!(
-            out,
-            "# HELP d_seconds Durations.\n# TYPE d_seconds histogram\n\
-             d_seconds_bucket{op=\"get\",le=\"0.1\"} 1\n\
-             d_seconds_bucket{op=\"get\",le=\"1\"} 3\n\
-             d_seconds_bucket{op=\"get\",le=\"+Inf\"} 4\n\
-             d_seconds_sum{op=\"get\"} 1.5\n\
-             d_seconds_count{op=\"get\"} 4\n"
         );
     }
 }

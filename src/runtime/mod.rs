@@ -3,6 +3,6 @@
 //! (caps, send budgets, activity and timeouts). The engine creates them at start; handlers,
 //! media serving, upload intake and federation use them through [`crate::app::App`].
 
-pub mod blocking;
-pub mod conn_limits;
-pub mod disk;
+pub(crate) mod blocking;
+pub(crate) mod conn_limits;
+pub(crate) mod disk;

@@ -2,9 +2,9 @@
 //! version with migrations at open. Only this module (through [`codec`] and [`tables`]) knows how
 //! keys and values are laid out on disk.
 
-pub mod actors;
-pub mod codec;
-pub mod comments;
+pub(crate) mod actors;
+pub(crate) mod codec;
+pub(crate) mod comments;
 pub mod federation;
 mod lock;
 pub mod tables;

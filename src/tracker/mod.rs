@@ -4,9 +4,9 @@
 //! `/tracker/scrape`, UDP on its own sockets. Private by default: only the info-hashes of the
 //! `infohashes` table are tracked.
 
-pub mod access;
-pub mod front;
-pub mod metrics;
+pub(crate) mod access;
+pub(crate) mod front;
+pub(crate) mod metrics;
 pub mod protocol;
 pub mod swarm;
 

@@ -3,24 +3,24 @@
 //! talks to libav.
 
 mod audio;
-pub mod devscale;
-pub mod hls;
-pub mod hwdecode;
-pub mod images;
-pub mod jobs;
+pub(crate) mod devscale;
+pub(crate) mod hls;
+pub(crate) mod hwdecode;
+pub(crate) mod images;
+pub(crate) mod jobs;
 pub mod ladder;
-pub mod limits;
-pub mod p2p;
+pub(crate) mod limits;
+pub(crate) mod p2p;
 pub mod pipeline;
 pub mod probe;
-pub mod progress;
-pub mod publish;
-pub mod runner;
-pub mod source;
-pub mod space;
-pub mod status;
+pub(crate) mod progress;
+pub(crate) mod publish;
+pub(crate) mod runner;
+pub(crate) mod source;
+pub(crate) mod space;
+pub(crate) mod status;
 pub mod worker;
-pub mod write_check;
+pub(crate) mod write_check;
 
 /// Test media, generated with Debian's `ffmpeg` CLI (nothing large is committed).
 #[cfg(test)]

@@ -57,8 +57,6 @@ fn plain(name: &str) -> Result<&str, PublishError> {
 /// What a publication did.
 #[derive(Debug, Default)]
 pub struct Published {
-    /// HLS renditions published.
-    pub files: usize,
     /// The upload window's originals, out of the record (and their torrents off the tracker's
     /// allowlist) in the same batch; their files are for [`dispose_originals`].
     pub retired: Vec<WebVideoFile>,
@@ -207,10 +205,7 @@ pub fn publish(
     for old in replaced {
         let _ = std::fs::remove_file(old);
     }
-    Ok(Published {
-        files: result.files.len(),
-        retired,
-    })
+    Ok(Published { retired })
 }
 
 /// Disposes of the originals a publication retired (see [`publish`]): each file is deleted, or

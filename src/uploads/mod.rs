@@ -17,13 +17,13 @@
 //! File I/O and fsync'd metadata writes run on the engine's blocking pool, never on a shard's
 //! event loop, so a slow disk stalls no other connection of the shard.
 
-pub mod admission;
-pub mod error;
-pub mod finalize;
-pub mod multipart;
-pub mod resumable;
-pub mod web_video;
-pub mod writer;
+pub(crate) mod admission;
+pub(crate) mod error;
+pub(crate) mod finalize;
+pub(crate) mod multipart;
+pub(crate) mod resumable;
+pub(crate) mod web_video;
+pub(crate) mod writer;
 
 pub use admission::{InFlight, UploadMeta};
 pub use error::UploadError;

@@ -8,17 +8,17 @@
 //! per-video lock that keeps a video's record and files changing one
 //! writer at a time ([`locks`]).
 
-pub mod comment;
-pub mod files;
-pub mod ident;
-pub mod locks;
+pub(crate) mod comment;
+pub(crate) mod files;
+pub(crate) mod ident;
+pub(crate) mod locks;
 pub mod meta;
-pub mod privacy;
-pub mod record;
-pub mod rendition;
+pub(crate) mod privacy;
+pub(crate) mod record;
+pub(crate) mod rendition;
 pub mod text;
-pub mod urls;
-pub mod visibility;
+pub(crate) mod urls;
+pub(crate) mod visibility;
 
 pub use ident::VideoRef;
 pub use privacy::Privacy;

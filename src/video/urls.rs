@@ -134,11 +134,6 @@ impl<'a> FileUrls<'a> {
         }
     }
 
-    /// Whether the files are in the private directories.
-    pub fn private(&self) -> bool {
-        self.private
-    }
-
     /// A file of the HLS directory (master, media playlists, fMP4, segments-sha256).
     pub fn hls(&self, file: &str) -> String {
         hls_file_url(self.base, self.uuid, self.private, file)

@@ -5,8 +5,8 @@
 //! Pages are plain HTML with one stylesheet; JavaScript only drives the player, the uploader and
 //! the pages behind login (they read the API with the OAuth token kept in `sessionStorage`).
 
-pub mod assets;
-pub mod error;
+pub(crate) mod assets;
+pub(crate) mod error;
 mod html;
 mod oembed;
 mod pages;

@@ -159,6 +159,7 @@ impl InboxActivity {
     }
 
     /// The `type`, for logs.
+    #[cfg(test)]
     pub fn kind(&self) -> &str {
         match self {
             InboxActivity::Follow(_) => "Follow",

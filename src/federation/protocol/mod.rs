@@ -13,14 +13,16 @@
 //! * [`received`]: what other instances send, read leniently (videos, actors).
 //! * [`context`]: the `@context`s of the documents we emit.
 
-pub mod activity;
-pub mod actor;
-pub mod cache_file;
-pub mod collection;
-pub mod context;
-pub mod note;
-pub mod received;
-pub mod video;
+pub(crate) mod activity;
+pub(crate) mod actor;
+// Typed and tested; nothing sends or receives it until redundancy (issue 18) does.
+#[allow(dead_code)]
+pub(crate) mod cache_file;
+pub(crate) mod collection;
+pub(crate) mod context;
+pub(crate) mod note;
+pub(crate) mod received;
+pub(crate) mod video;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -140,14 +142,6 @@ pub(crate) fn audience<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Str
         ),
         Some(_) => Some(Vec::new()),
     })
-}
-
-/// Whether an audience names the public collection (in any of its spellings).
-pub fn is_public(audience: &Value) -> bool {
-    match audience {
-        Value::Array(a) => a.iter().any(|v| v.as_str().is_some_and(is_public_id)),
-        _ => false,
-    }
 }
 
 /// Whether `id` is the public collection (in any of its spellings).

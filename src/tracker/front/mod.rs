@@ -1,9 +1,9 @@
 //! The tracker's front ends on the engine: WebSocket and HTTP routes (same listeners as the rest,
 //! TLS when configured) and the UDP sockets.
 
-pub mod http;
-pub mod udp;
-pub mod ws;
+pub(crate) mod http;
+pub(crate) mod udp;
+pub(crate) mod ws;
 
 use crate::app::SharedApp;
 use axum::routing::get;
