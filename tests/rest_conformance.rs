@@ -299,6 +299,22 @@ fn every_endpoint_conforms_to_peertube_types() {
             let got = fetch(&s, "GET", &path, None).await;
             cap(&path.trim_start_matches("/api/v1/").replace(&uuid, "{id}"), ty, got);
         }
+        let created = send(
+            reqwest::Method::POST,
+            "/api/v1/users".to_string(),
+            json!({"username": "typed", "password": "typed-password",
+                   "email": "typed@example.test", "role": 2, "videoQuota": 1000000}),
+        )
+        .await;
+        let user_id = created.1["user"]["id"].as_u64().expect("user id");
+        cap("users (POST)", "Wire<{user: PT.UserCreateResult}>", created);
+        for (path, ty) in [
+            ("/api/v1/users".to_string(), "Wire<PT.ResultList<PT.User>>"),
+            (format!("/api/v1/users/{user_id}"), "Wire<PT.User>"),
+        ] {
+            let got = fetch(&s, "GET", &path, Some(&token)).await;
+            cap(&path.trim_start_matches("/api/v1/").replace(&user_id.to_string(), "{id}"), ty, got);
+        }
         let rating = fetch(
             &s,
             "GET",

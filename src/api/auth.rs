@@ -31,7 +31,7 @@ use std::os::unix::fs::OpenOptionsExt;
 /// Name of the first account.
 pub const ROOT_USER: &str = "root";
 /// Minimum password length (PeerTube's).
-const MIN_PASSWORD: usize = 6;
+pub(crate) const MIN_PASSWORD: usize = 6;
 
 /// Creates the local OAuth client, the `root` user and its channel when missing.
 pub fn bootstrap(app: &App) -> anyhow::Result<()> {
@@ -70,6 +70,8 @@ pub fn bootstrap(app: &App) -> anyhow::Result<()> {
         role: Role::Administrator,
         display_name: ROOT_USER.into(),
         created_at: now,
+        video_quota: -1,
+        video_quota_daily: -1,
     };
     let channel = Channel {
         id: channel_id,
@@ -129,7 +131,7 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
 }
 
-fn verify_password(password: &str, phc: &str) -> bool {
+pub(crate) fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
         .map(|h| {
             Argon2::default()

@@ -62,6 +62,11 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, detail)
     }
 
+    /// 409.
+    pub fn conflict(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, detail)
+    }
+
     /// 404.
     pub fn not_found(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, detail)

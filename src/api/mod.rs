@@ -17,6 +17,7 @@ pub(crate) mod paging;
 pub(crate) mod server_config;
 pub(crate) mod server_following;
 pub(crate) mod uploads;
+pub(crate) mod user_admin;
 pub(crate) mod users;
 pub(crate) mod video_audience;
 pub(crate) mod video_files;
@@ -40,7 +41,10 @@ pub fn routes() -> Router<SharedApp> {
         .route("/api/v1/oauth-clients/local", get(auth::local_client))
         .route("/api/v1/users/token", post(auth::token))
         .route("/api/v1/users/revoke-token", post(auth::revoke))
-        .route("/api/v1/users/me", get(users::me))
+        .route(
+            "/api/v1/users/me",
+            get(users::me).put(user_admin::update_me),
+        )
         .route("/api/v1/videos", get(video_list::list))
         .route("/api/v1/search/videos", get(video_search::videos))
         .route("/api/v1/search/video-channels", get(video_search::channels))
@@ -65,6 +69,7 @@ pub fn routes() -> Router<SharedApp> {
         .merge(chapters::routes())
         .merge(constants::routes())
         .merge(accounts::routes())
+        .merge(user_admin::routes())
         .merge(channels::routes())
         .merge(server_config::routes())
         .merge(server_following::routes())

@@ -30,6 +30,9 @@ impl From<UploadError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
                     .code("max_file_size_reached")
             }
+            e @ UploadError::QuotaExceeded { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).code("quota_reached")
+            }
             e @ UploadError::TooMany { .. } => {
                 let mut api = ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string());
                 api.retry_after = Some(60);

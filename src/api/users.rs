@@ -6,9 +6,9 @@ use super::auth::AuthUser;
 use super::error::ApiError;
 use crate::app::SharedApp;
 use crate::store::tables::{Channel, ChannelKey, User};
-use crate::store::videos::VideoKey;
 use crate::store::StoreError;
-use crate::time::{iso8601, now_secs};
+use crate::time::iso8601;
+use crate::uploads::admission::quota_used;
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
@@ -51,33 +51,10 @@ pub fn channel_json(app: &crate::app::App, c: &Channel) -> Value {
     })
 }
 
-/// Bytes of the files of `user`'s videos: all of them, and those uploaded in the last 24 hours
-/// (PeerTube's `videoQuotaUsed` and `videoQuotaUsedDaily`).
-fn quota_used(app: &crate::app::App, user: &User) -> Result<(u64, u64), StoreError> {
-    let day_ago = now_secs().saturating_sub(24 * 3600);
-    let (mut total, mut daily) = (0, 0);
-    for (_, v) in app.store.scan::<VideoKey>(&())? {
-        if v.owner != user.id || !v.is_local() {
-            continue;
-        }
-        let bytes: u64 = app
-            .store
-            .video_files(v.id)?
-            .iter()
-            .map(|f| f.rendition.size)
-            .sum();
-        total += bytes;
-        if v.created_at >= day_ago {
-            daily += bytes;
-        }
-    }
-    Ok((total, daily))
-}
-
 /// `GET /api/v1/users/me/video-quota-used`.
 pub async fn quota(State(app): State<SharedApp>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
     let a = app.clone();
-    let (used, daily) = app.pool.run(move || quota_used(&a, &auth.user)).await??;
+    let (used, daily) = app.pool.run(move || quota_used(&a, auth.user.id)).await??;
     Ok(Json(
         json!({"videoQuotaUsed": used, "videoQuotaUsedDaily": daily}),
     ))
@@ -85,27 +62,28 @@ pub async fn quota(State(app): State<SharedApp>, auth: AuthUser) -> Result<Json<
 
 /// `GET /api/v1/users/me`.
 pub async fn me(State(app): State<SharedApp>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
-    let user = auth.user;
     let a = app.clone();
-    let u = user.clone();
-    let (channels, (used, daily)) = app
-        .pool
-        .run(move || -> Result<_, StoreError> {
-            let channels: Vec<Value> = a
-                .store
-                .scan::<ChannelKey>(&())?
-                .into_iter()
-                .filter(|(_, c)| c.owner == u.id)
-                .map(|(_, c)| {
-                    let mut c = channel_json(&a, &c);
-                    c["ownerAccountId"] = json!(u.id);
-                    c
-                })
-                .collect();
-            Ok((channels, quota_used(&a, &u)?))
+    Ok(Json(
+        app.pool.run(move || user_json(&a, &auth.user)).await??,
+    ))
+}
+
+/// A local user in PeerTube's `User` shape (`MyUser` for `/users/me`: the same fields), with
+/// their channels and quota use. Scans the store: call it on the blocking pool.
+pub(crate) fn user_json(app: &crate::app::App, user: &User) -> Result<Value, StoreError> {
+    let channels: Vec<Value> = app
+        .store
+        .scan::<ChannelKey>(&())?
+        .into_iter()
+        .filter(|(_, c)| c.owner == user.id)
+        .map(|(_, c)| {
+            let mut c = channel_json(app, &c);
+            c["ownerAccountId"] = json!(user.id);
+            c
         })
-        .await??;
-    Ok(Json(json!({
+        .collect();
+    let (used, daily) = quota_used(app, user.id)?;
+    Ok(json!({
         "id": user.id,
         "username": user.username,
         "email": user.email,
@@ -128,8 +106,8 @@ pub async fn me(State(app): State<SharedApp>, auth: AuthUser) -> Result<Json<Val
         "videoLanguages": [],
         "language": "",
         "theme": "instance-default",
-        "videoQuota": -1,
-        "videoQuotaDaily": -1,
+        "videoQuota": user.video_quota,
+        "videoQuotaDaily": user.video_quota_daily,
         "videoQuotaUsed": used,
         "videoQuotaUsedDaily": daily,
         "noInstanceConfigWarningModal": true,
@@ -140,8 +118,8 @@ pub async fn me(State(app): State<SharedApp>, auth: AuthUser) -> Result<Json<Val
         "lastLoginDate": null,
         "twoFactorEnabled": false,
         "newFeaturesInfoRead": 0,
-        "account": account_json(&app, &user),
+        "account": account_json(app, user),
         "videoChannels": channels,
         "specialPlaylists": [],
-    })))
+    }))
 }

@@ -178,6 +178,17 @@ pub struct User {
     pub display_name: String,
     /// Creation time (Unix seconds).
     pub created_at: u64,
+    /// Bytes of video this user may store, -1 for no limit (PeerTube's `videoQuota`); records
+    /// written before quotas existed have none.
+    #[serde(default = "no_limit")]
+    pub video_quota: i64,
+    /// Bytes of video this user may upload per 24 hours, -1 for no limit (`videoQuotaDaily`).
+    #[serde(default = "no_limit")]
+    pub video_quota_daily: i64,
+}
+
+fn no_limit() -> i64 {
+    -1
 }
 
 impl User {
@@ -200,6 +211,8 @@ impl User {
             role: Role::User,
             display_name: name.into(),
             created_at: 0,
+            video_quota: -1,
+            video_quota_daily: -1,
         }
     }
 }

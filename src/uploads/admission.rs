@@ -5,7 +5,8 @@
 use super::UploadError;
 use crate::app::App;
 use crate::store::tables::{ChannelKey, Role, User};
-use crate::store::videos::UploadKey;
+use crate::store::videos::{UploadKey, VideoKey};
+use crate::store::StoreError;
 use crate::video::Privacy;
 use serde::Deserialize;
 use serde_json::Value;
@@ -194,6 +195,56 @@ pub fn check_size(app: &App, size: u64) -> Result<(), UploadError> {
         return Err(UploadError::TooLarge { size, max });
     }
     Ok(())
+}
+
+/// Bytes of the files of `user`'s videos: all of them, and those uploaded in the last 24 hours
+/// (PeerTube's `videoQuotaUsed` and `videoQuotaUsedDaily`). Scans the store: call it on the
+/// blocking pool.
+pub fn quota_used(app: &App, user: u64) -> Result<(u64, u64), StoreError> {
+    let day_ago = crate::time::now_secs().saturating_sub(24 * 3600);
+    let (mut total, mut daily) = (0, 0);
+    for (_, v) in app.store.scan::<VideoKey>(&())? {
+        if v.owner != user || !v.is_local() {
+            continue;
+        }
+        let hls: u64 = app
+            .store
+            .video_files(v.id)?
+            .iter()
+            .map(|f| f.rendition.size)
+            .sum();
+        let bytes = hls + v.web_videos.iter().map(|w| w.size).sum::<u64>();
+        total += bytes;
+        if v.created_at >= day_ago {
+            daily += bytes;
+        }
+    }
+    Ok((total, daily))
+}
+
+/// What `user` may still store under their quotas: `None` without a limit, else the bytes left
+/// and which quota is the tighter. Scans the store: call it on the blocking pool.
+pub fn quota_left(app: &App, user: &User) -> Result<Option<(u64, &'static str)>, UploadError> {
+    if user.video_quota < 0 && user.video_quota_daily < 0 {
+        return Ok(None);
+    }
+    let (used, daily) = quota_used(app, user.id)?;
+    let left = |quota: i64, used: u64| (quota as u64).saturating_sub(used);
+    let total = (user.video_quota >= 0).then(|| (left(user.video_quota, used), "total"));
+    let day = (user.video_quota_daily >= 0).then(|| (left(user.video_quota_daily, daily), "daily"));
+    Ok(match (total, day) {
+        (Some(t), Some(d)) => Some(if d.0 < t.0 { d } else { t }),
+        (t, d) => t.or(d),
+    })
+}
+
+/// Refuses a file of `size` bytes that would take `user` past a quota (PeerTube's 413
+/// `quota_reached`). Scans the store: call it on the blocking pool.
+pub fn check_quota(app: &App, user: &User, size: u64) -> Result<(), UploadError> {
+    match quota_left(app, user)? {
+        Some((left, which)) if size > left => Err(UploadError::QuotaExceeded { size, left, which }),
+        _ => Ok(()),
+    }
 }
 
 /// Uploads of `user` in progress (resumable sessions not finished, plus multipart uploads).

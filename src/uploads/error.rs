@@ -19,6 +19,16 @@ pub enum UploadError {
         /// `upload.max_file_bytes`.
         max: u64,
     },
+    /// Storing this would take the user past their video quota (total or daily).
+    #[error("The user video quota is exceeded with this video ({size} bytes; {left} bytes left of the {which} quota).")]
+    QuotaExceeded {
+        /// Bytes announced or received.
+        size: u64,
+        /// Bytes the user may still store.
+        left: u64,
+        /// `total` or `daily`.
+        which: &'static str,
+    },
     /// The user already has as many uploads in progress as allowed.
     #[error("you already have {limit} uploads in progress; finish or cancel one first")]
     TooMany {

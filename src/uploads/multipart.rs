@@ -37,9 +37,25 @@ pub async fn receive(
     }
     admission::check_room(app, content_length.unwrap_or(0)).await?;
     let _counted = app.uploads.count_multipart(user.id)?;
-    let (a, user_id) = (app.clone(), user.id);
-    app.pool
-        .run(move || admission::check_concurrency(&a, user_id, true))
+    let (a, u) = (app.clone(), user.clone());
+    let quota = app
+        .pool
+        .run(move || -> Result<_, UploadError> {
+            admission::check_concurrency(&a, u.id, true)?;
+            let left = admission::quota_left(&a, &u)?;
+            if let (Some((left, which)), Some(len)) = (left, content_length) {
+                // The body is the file and a few small fields: a body that fits in the quota
+                // may still be refused once the file is written (below).
+                if len > left + (1 << 20) {
+                    return Err(UploadError::QuotaExceeded {
+                        size: len,
+                        left,
+                        which,
+                    });
+                }
+            }
+            Ok(left)
+        })
         .await??;
     let mut fields: HashMap<String, String> = HashMap::new();
     let mut file: Option<(String, u64)> = None;
@@ -69,10 +85,20 @@ pub async fn receive(
                 ));
             }
             let to = Destination::New(staged.path().to_path_buf());
-            let written = match write_body(&app.pool, to, field, max).await {
+            // The writer stops at the tighter of the size limit and the quota left: a client
+            // that announced less than it sends is refused as soon as it passes either.
+            let limit = quota.map_or(max, |(left, _)| left.min(max));
+            let written = match write_body(&app.pool, to, field, limit).await {
                 Ok(w) => w,
                 Err(WriteError::Overflow { seen, .. }) => {
-                    return Err(UploadError::TooLarge { size: seen, max })
+                    return Err(match quota {
+                        Some((left, which)) if left < max => UploadError::QuotaExceeded {
+                            size: seen,
+                            left,
+                            which,
+                        },
+                        _ => UploadError::TooLarge { size: seen, max },
+                    })
                 }
                 Err(WriteError::Failed(e)) => return Err(e),
             };

@@ -82,6 +82,10 @@ pub async fn open(
         ));
     }
     admission::check_size(app, size)?;
+    let (a, u) = (app.clone(), user.clone());
+    app.pool
+        .run(move || admission::check_quota(&a, &u, size))
+        .await??;
     admission::check_room(app, size).await?;
     let meta: UploadMeta = if body.is_empty() {
         UploadMeta::default()
