@@ -401,6 +401,11 @@ pub struct EngineConfig {
     /// allocator's arenas in 2 MiB pages kept about 50 MiB more resident for the same heap, and
     /// freed memory inside a huge page is not returned.
     pub transparent_huge_pages: bool,
+    /// Seconds between returns of the allocator's free pages to the kernel (glibc's
+    /// `malloc_trim`, every arena); 0 turns it off. Without it glibc keeps freed pages of its
+    /// per-thread arenas resident, and resident memory creeps up although the live heap is
+    /// flat (docs/benchmarks.md, "Soak").
+    pub heap_trim_secs: u64,
 }
 
 /// `[tls]`: optional TLS on the same listeners (HTTP/1.1 and HTTP/2 by ALPN).
@@ -504,6 +509,7 @@ impl Default for EngineConfig {
             send_buffer_bytes_per_connection: 8 << 20,
             store_check_secs: 5,
             transparent_huge_pages: false,
+            heap_trim_secs: 60,
         }
     }
 }

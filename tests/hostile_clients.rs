@@ -425,6 +425,37 @@ fn transparent_huge_pages_are_off_unless_asked() {
     );
 }
 
+/// The allocator's free pages are given back every `engine.heap_trim_secs` (glibc keeps the
+/// freed pages of its arenas otherwise: resident memory crept up in the soak while the live heap
+/// stayed flat), and `0` turns it off.
+#[test]
+fn the_heap_is_trimmed_every_heap_trim_secs() {
+    let trimmed = |s: &Server| s.log().matches("heap trimmed").count();
+    let on = Server::start_with(with_env(&[
+        ("FLEUVE_ENGINE_HEAP_TRIM_SECS", "1"),
+        ("FLEUVE_LOG", "info,fleuve::engine=debug"),
+    ]));
+    let off = Server::start_with(with_env(&[
+        ("FLEUVE_ENGINE_HEAP_TRIM_SECS", "0"),
+        ("FLEUVE_LOG", "info,fleuve::engine=debug"),
+    ]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while trimmed(&on) < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        trimmed(&on) >= 2,
+        "no periodic trim in the log:\n{}",
+        on.log()
+    );
+    assert_eq!(
+        trimmed(&off),
+        0,
+        "heap_trim_secs = 0 still trims:\n{}",
+        off.log()
+    );
+}
+
 /// `/metrics` answers loopback clients; the rest of the world needs `metrics.token` (a remote
 /// client cannot be made on loopback, so the rule itself is unit-tested in `api::instance`).
 #[tokio::test]
