@@ -1,8 +1,9 @@
 //! Several users on one instance (issue 15, first part): the administrator creates a moderator
 //! and a user through PeerTube's `POST /api/v1/users`, each logs in; bad input is refused with
 //! the value named; the rights of each role are enforced on user management and on the
-//! existing endpoints (another user's video cannot be changed, deleted or seen when private;
-//! the admin status and following are the administrator's); a user changes their display name
+//! existing endpoints (a user cannot change, delete or, when private, see another's video; a
+//! moderator sees and changes any video but not the instance; the admin status and following
+//! are the administrator's); a user changes their display name
 //! and their password only with the current one; and the video quota refuses an upload at init
 //! and a multipart upload whose file passes it, leaving nothing behind.
 
@@ -206,6 +207,26 @@ fn three_roles_rights_and_quotas() {
         assert_eq!(status, 204);
         assert_eq!(get_json_status(&s, &path, &alice).await, 404);
         assert_eq!(get_json_status(&s, &path, &root).await, 200);
+        // A moderator has PeerTube's SEE_ALL_VIDEOS and UPDATE_ANY_VIDEO, not the instance.
+        assert_eq!(get_json_status(&s, &path, &moderator).await, 200);
+        let (status, doc) = put(&s, &path, &moderator, json!({"name": "Moderated title"})).await;
+        assert_eq!(status, 204, "{doc}");
+        assert_eq!(
+            get_json_as(&s, &path, &root).await["name"],
+            "Moderated title"
+        );
+        assert_eq!(
+            get_json_status(&s, "/api/v1/videos?privacyOneOf=3", &moderator).await,
+            200
+        );
+        assert_eq!(
+            get_json_status(&s, "/api/v1/videos?privacyOneOf=3", &alice).await,
+            403
+        );
+        assert_eq!(
+            get_json_status(&s, "/api/v1/admin/status", &moderator).await,
+            403
+        );
         // The administrator's endpoints.
         assert_eq!(
             get_json_status(&s, "/api/v1/admin/status", &alice).await,

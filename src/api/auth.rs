@@ -7,7 +7,7 @@ use crate::app::{App, ClientAddr, SharedApp};
 use crate::config::ROOT_PASSWORD_FILE;
 use crate::store::tables::{
     AccessTokenKey, Channel, ChannelByNameKey, ChannelKey, LocalClientKey, OAuthClient,
-    RefreshTokenKey, Role, Sequence, TokenRecord, User, UserByNameKey, UserKey,
+    RefreshTokenKey, Right, Role, Sequence, TokenRecord, User, UserByNameKey, UserKey,
 };
 use crate::store::{Batch, Durability, Store, StoreError};
 use crate::time::now_secs;
@@ -385,7 +385,7 @@ impl FromRequestParts<SharedApp> for AdminUser {
         app: &SharedApp,
     ) -> Result<Self, Self::Rejection> {
         let AuthUser { user, .. } = AuthUser::from_request_parts(parts, app).await?;
-        if user.role != Role::Administrator {
+        if !user.role.has(Right::ManageInstance) {
             return Err(ApiError::forbidden(format!(
                 "user {:?} is not an administrator",
                 user.username

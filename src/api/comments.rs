@@ -12,7 +12,7 @@ use super::videos::{find, MaybeUser};
 use crate::app::{App, SharedApp};
 use crate::federation::discovery::LocalActor;
 use crate::store::comments::{CommentKey, NewComment};
-use crate::store::tables::{Role, User, UserKey};
+use crate::store::tables::{Right, User, UserKey};
 use crate::time::{iso8601, now_secs};
 use crate::video::comment::{check_comment_text, Comment, CommentAuthor};
 use crate::video::urls::PublicUrls;
@@ -325,7 +325,7 @@ pub async fn delete(
         .ok_or_else(|| ApiError::not_found(format!("comment {id} not found on video {key}")))?;
     let is_author = comment.author.user == Some(auth.user.id);
     let is_owner = video.remote.is_none() && video.owner == auth.user.id;
-    if !is_author && !is_owner && auth.user.role != Role::Administrator {
+    if !is_author && !is_owner && !auth.user.role.has(Right::ManageAnyVideoComment) {
         return Err(ApiError::forbidden(format!(
             "comment {id} is another user's; only its author or the video's owner may delete it"
         )));

@@ -12,7 +12,7 @@ use super::paging::{PageQuery, Paging};
 use super::users::user_json;
 use crate::app::{App, SharedApp};
 use crate::store::tables::{
-    Channel, ChannelByNameKey, ChannelKey, Role, Sequence, User, UserByNameKey, UserKey,
+    Channel, ChannelByNameKey, ChannelKey, Right, Role, Sequence, User, UserByNameKey, UserKey,
 };
 use crate::store::{Batch, Durability};
 use crate::time::now_secs;
@@ -96,14 +96,15 @@ fn role_of(id: u8) -> Result<Role, ApiError> {
 
 /// Refuses `actor` managing a user of role `target` (or giving that role).
 fn may_manage(actor: &User, target: Role) -> Result<(), ApiError> {
-    match (actor.role, target) {
-        (Role::Administrator, _) => Ok(()),
-        (Role::Moderator, Role::User) => Ok(()),
-        (Role::Moderator, _) => Err(ApiError::forbidden(
-            "a moderator manages users only, not moderators or administrators",
-        )),
-        (Role::User, _) => Err(ApiError::forbidden(
+    if !actor.role.has(Right::ManageUsers) {
+        return Err(ApiError::forbidden(
             "managing users needs the moderator or administrator role",
+        ));
+    }
+    match (actor.role, target) {
+        (Role::Administrator, _) | (_, Role::User) => Ok(()),
+        _ => Err(ApiError::forbidden(
+            "a moderator manages users only, not moderators or administrators",
         )),
     }
 }

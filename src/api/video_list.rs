@@ -93,10 +93,10 @@ pub fn scope_for(filter: &Filter, viewer: &MaybeUser) -> Result<Scope, ApiError>
     }
     match &viewer.0 {
         None => Err(ApiError::unauthorized(
-            "privacyOneOf needs an administrator's token",
+            "privacyOneOf needs the token of a user who sees all videos (administrator or moderator)",
         )),
-        Some(u) if !u.viewer().is_admin => Err(ApiError::forbidden(
-            "privacyOneOf is for administrators (the right to see all videos)",
+        Some(u) if !u.viewer().sees_all => Err(ApiError::forbidden(
+            "privacyOneOf needs the right to see all videos (administrators and moderators)",
         )),
         Some(_) => Ok(Scope::All),
     }

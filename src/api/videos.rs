@@ -10,7 +10,7 @@ use super::users::{account_json, channel_json};
 use crate::app::{App, SharedApp};
 use crate::media::torrent::{magnet, TorrentSpec};
 use crate::store::federation::remote_number;
-use crate::store::tables::{ChannelKey, Role, User, UserKey};
+use crate::store::tables::{ChannelKey, Right, User, UserKey};
 use crate::store::video_index::views;
 use crate::store::videos::{FileKey, InfohashEntry, InfohashKey, VideoByUuidKey};
 use crate::store::{Batch, Durability, StoreError};
@@ -68,7 +68,7 @@ pub(crate) fn changeable(app: &App, user: &User, key: &str) -> Result<Video, Api
             "video {key} is another instance's; change it there"
         )));
     }
-    if video.owner != user.id && user.role != Role::Administrator {
+    if video.owner != user.id && !user.role.has(Right::UpdateAnyVideo) {
         return Err(ApiError::forbidden(format!(
             "video {key} belongs to another user"
         )));
@@ -708,9 +708,9 @@ pub async fn delete(
         return Err(ApiError::not_found(format!("video {key} not found")));
     };
     if let Some(r) = &video.remote {
-        if auth.user.role != Role::Administrator {
+        if !auth.user.role.has(Right::RemoveAnyVideo) {
             return Err(ApiError::forbidden(format!(
-                "video {key} is another instance's; only an administrator may remove it here"
+                "video {key} is another instance's; only an administrator or a moderator may remove it here"
             )));
         }
         let (a, url) = (app.clone(), r.url.clone());
@@ -719,7 +719,7 @@ pub async fn delete(
             .await??;
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    if video.owner != auth.user.id && auth.user.role != Role::Administrator {
+    if video.owner != auth.user.id && !auth.user.role.has(Right::RemoveAnyVideo) {
         return Err(ApiError::forbidden(format!(
             "video {key} belongs to another user"
         )));

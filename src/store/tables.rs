@@ -159,6 +159,40 @@ impl Role {
             Role::User => "User",
         }
     }
+
+    /// Whether the role grants `right` (PeerTube's `hasUserRight`: administrators have every
+    /// right, moderators those of `userRoleRights[MODERATOR]` that Fleuve has, users none).
+    pub fn has(self, right: Right) -> bool {
+        match self {
+            Role::Administrator => true,
+            Role::Moderator => matches!(
+                right,
+                Right::ManageUsers
+                    | Right::UpdateAnyVideo
+                    | Right::RemoveAnyVideo
+                    | Right::SeeAllVideos
+                    | Right::ManageAnyVideoComment
+            ),
+            Role::User => false,
+        }
+    }
+}
+
+/// PeerTube's `UserRight`s that Fleuve enforces (those not listed are the administrator's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Right {
+    /// Create, list and change users (moderators: users only).
+    ManageUsers,
+    /// Change any video, its captions and chapters.
+    UpdateAnyVideo,
+    /// Delete any video.
+    RemoveAnyVideo,
+    /// See every video whatever its privacy, and list by `privacyOneOf`.
+    SeeAllVideos,
+    /// Delete any comment.
+    ManageAnyVideoComment,
+    /// Everything else that is the instance's: following, admin status, configuration.
+    ManageInstance,
 }
 
 /// A local user and its account (PeerTube keeps them 1:1).
@@ -197,7 +231,7 @@ impl User {
     pub fn viewer(&self) -> Viewer {
         Viewer {
             id: self.id,
-            is_admin: self.role == Role::Administrator,
+            sees_all: self.role.has(Right::SeeAllVideos),
         }
     }
 
@@ -417,11 +451,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_administrators_view_as_admin() {
+    fn administrators_and_moderators_see_all_videos() {
         let mut u = User::new_for_test(7, "u");
         for (role, admin) in [
             (Role::Administrator, true),
-            (Role::Moderator, false),
+            (Role::Moderator, true),
             (Role::User, false),
         ] {
             u.role = role;
@@ -429,7 +463,7 @@ mod tests {
                 u.viewer(),
                 Viewer {
                     id: 7,
-                    is_admin: admin
+                    sees_all: admin
                 },
                 "{role:?}"
             );

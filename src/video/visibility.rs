@@ -6,14 +6,15 @@
 use super::privacy::Privacy;
 use super::record::{Video, VideoState};
 
-/// Who is asking, as the rules need it: a logged-in user's id and whether they administer the
-/// instance (the store's `User` gives one with `User::viewer`). Anonymous viewers are `None`.
+/// Who is asking, as the rules need it: a logged-in user's id and whether their role sees every
+/// video (PeerTube's `SEE_ALL_VIDEOS`: administrators and moderators; the store's `User` gives
+/// one with `User::viewer`). Anonymous viewers are `None`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Viewer {
     /// The user's id.
     pub id: u64,
-    /// Whether the user is an administrator.
-    pub is_admin: bool,
+    /// Whether the user's role sees every video.
+    pub sees_all: bool,
 }
 
 impl Video {
@@ -45,7 +46,7 @@ impl Video {
     }
 
     fn is_owner_or_admin(&self, viewer: Option<Viewer>) -> bool {
-        viewer.is_some_and(|u| u.id == self.owner || u.is_admin)
+        viewer.is_some_and(|u| u.id == self.owner || u.sees_all)
     }
 
     /// The owner and administrators always; others once it is published: internal videos to
@@ -109,8 +110,8 @@ pub(crate) mod tests {
         }
     }
 
-    fn user(id: u64, is_admin: bool) -> Viewer {
-        Viewer { id, is_admin }
+    fn user(id: u64, sees_all: bool) -> Viewer {
+        Viewer { id, sees_all }
     }
 
     #[test]
