@@ -675,3 +675,198 @@ async fn a_host_that_fails_a_key_fetch_is_not_asked_again_for_a_while() {
         1
     );
 }
+
+/// The instance's blocklist (issue 15): a blocked server's and a blocked account's Follow is
+/// refused at the inbox (403, nothing stored, no key fetched for a blocked server), and taken
+/// once unblocked; only moderators and administrators manage it; bad input is refused.
+#[tokio::test]
+async fn a_blocked_server_or_account_is_refused_at_the_inbox() {
+    let mut opts = Options::default();
+    opts.env.push((
+        "FLEUVE_FEDERATION_ALLOW_PRIVATE_ADDRESSES".into(),
+        "true".into(),
+    ));
+    let s = Server::start_with(opts);
+    let (root, _) = login(&s).await;
+    let (actor, key) = fake_actor("peertube", "Application");
+    let key_id = format!("{actor}#main-key");
+    let host = actor
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let follow = |n: u32| {
+        serde_json::to_vec(&serde_json::json!({
+            "id": format!("{actor}/follows/{n}"), "type": "Follow", "actor": actor,
+            "object": s.url("/accounts/peertube"),
+        }))
+        .unwrap()
+    };
+    let post = |n: u32| {
+        let body = follow(n);
+        let req = signed_inbox_post(&s, &body, &key_id, &key, std::time::SystemTime::now());
+        async move { req.send().await.unwrap() }
+    };
+    let api = |method: reqwest::Method, path: &str, token: &str, body: serde_json::Value| {
+        let req = client()
+            .request(method, s.url(path))
+            .bearer_auth(token)
+            .json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let s_ref = &s;
+    let followers =
+        move || async move { get_json(s_ref, "/api/v1/server/followers").await["total"].clone() };
+    let wait_followers = move |want: u64| async move {
+        for _ in 0..100 {
+            if followers().await == want {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("followers never became {want}; log:\n{}", s_ref.log());
+    };
+    use reqwest::Method;
+    let servers = "/api/v1/server/blocklist/servers";
+
+    // Rights and bad input.
+    let (status, made) = api(
+        Method::POST,
+        "/api/v1/users",
+        &root,
+        serde_json::json!({"username": "alice", "password": "alice-password",
+                           "email": "alice@example.test", "role": 2}),
+    )
+    .await;
+    assert_eq!(status, 200, "{made}");
+    let oc = oauth_client(&s).await;
+    let alice: Value = token_request(
+        &s,
+        &oc,
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "alice-password"),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let alice = alice["access_token"].as_str().unwrap().to_string();
+    let (status, _) = api(
+        Method::POST,
+        servers,
+        &alice,
+        serde_json::json!({"host": host}),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(api(Method::GET, servers, &alice, Value::Null).await.0, 403);
+    for (body, want) in [
+        (serde_json::json!({"host": "bad host/x"}), 400),
+        (serde_json::json!({"host": s.addr}), 409),
+    ] {
+        let (status, doc) = api(Method::POST, servers, &root, body).await;
+        assert_eq!(status, want, "{doc}");
+    }
+
+    // The server blocked: its Follow is refused, nothing stored.
+    let (status, doc) = api(
+        Method::POST,
+        servers,
+        &root,
+        serde_json::json!({"host": host}),
+    )
+    .await;
+    assert_eq!(status, 204, "{doc}");
+    let (status, _) = api(
+        Method::POST,
+        servers,
+        &root,
+        serde_json::json!({"host": host}),
+    )
+    .await;
+    assert_eq!(status, 409, "blocked twice");
+    let (status, list) = api(Method::GET, servers, &root, Value::Null).await;
+    assert_eq!(
+        (status, &list["total"]),
+        (200, &serde_json::json!(1)),
+        "{list}"
+    );
+    assert_eq!(list["data"][0]["blockedServer"]["host"], host.as_str());
+    let r = post(1).await;
+    assert_eq!(r.status().as_u16(), 403, "{}", r.text().await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(followers().await, 0);
+
+    // Unblocked: the same actor follows.
+    let (status, _) = api(
+        Method::DELETE,
+        &format!("{servers}/{host}"),
+        &root,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = api(
+        Method::DELETE,
+        &format!("{servers}/{host}"),
+        &root,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let r = post(2).await;
+    assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+    wait_followers(1).await;
+
+    // The account blocked (it is known now): its activities are refused.
+    let accounts = "/api/v1/server/blocklist/accounts";
+    for (body, want) in [
+        (
+            serde_json::json!({"accountName": "nobody@unknown.example"}),
+            404,
+        ),
+        (serde_json::json!({"accountName": "root"}), 400),
+        (
+            serde_json::json!({"accountName": format!("root@{}", s.addr)}),
+            400,
+        ),
+    ] {
+        let (status, doc) = api(Method::POST, accounts, &root, body).await;
+        assert_eq!(status, want, "{doc}");
+    }
+    let handle = format!("peertube@{host}");
+    let (status, doc) = api(
+        Method::POST,
+        accounts,
+        &root,
+        serde_json::json!({"accountName": handle}),
+    )
+    .await;
+    assert_eq!(status, 204, "{doc}");
+    let (_, list) = api(Method::GET, accounts, &root, Value::Null).await;
+    assert_eq!(
+        list["data"][0]["blockedAccount"]["url"],
+        actor.as_str(),
+        "{list}"
+    );
+    let r = post(3).await;
+    assert_eq!(r.status().as_u16(), 403);
+    let (status, _) = api(
+        Method::DELETE,
+        &format!("{accounts}/{handle}"),
+        &root,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let r = post(4).await;
+    assert_eq!(r.status().as_u16(), 204);
+}

@@ -414,7 +414,7 @@ fn a_publication_not_yet_federated_is_sent_at_the_next_start() {
 }
 
 #[test]
-fn a_video_made_private_leaves_followers_and_comes_back_when_public() {
+fn a_video_made_private_or_blocked_leaves_followers_and_comes_back() {
     rt().block_on(async {
         let a = Server::start_with(fed_options(&[]));
         let b = Server::start_with(fed_options(&[]));
@@ -462,5 +462,94 @@ fn a_video_made_private_leaves_followers_and_comes_back_when_public() {
             )
             .await;
         }
+        // A moderator's block with `unfederate` withdraws it the same way; unblocking brings
+        // it back.
+        let blacklist = |method: reqwest::Method, body: Value| {
+            let (a, token, uuid) = (&a, &a_token, &uuid);
+            async move {
+                let r = client()
+                    .request(method, a.url(&format!("/api/v1/videos/{uuid}/blacklist")))
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+            }
+        };
+        blacklist(
+            reqwest::Method::POST,
+            json!({"reason": "copyright claim", "unfederate": true}),
+        )
+        .await;
+        eventually(
+            "the Delete of the blocked video on B",
+            &[&a, &b],
+            || async { (get_video(b_ref, &b_token, &uuid).await.0 == 404).then_some(()) },
+        )
+        .await;
+        blacklist(reqwest::Method::DELETE, json!({})).await;
+        wait_listed("the unblocked video back on B", &[&a, &b], b_ref, &uuid).await;
+
+        // B's moderators block server A: B's lists hide A's video, and A's next activity is
+        // refused at B's inbox; unblocked, the video is listed again.
+        let blocklist = |method: reqwest::Method, path: String, body: Value| {
+            let (b, token) = (&b, &b_token);
+            async move {
+                let r = client()
+                    .request(method, b.url(&path))
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+            }
+        };
+        let servers = "/api/v1/server/blocklist/servers".to_string();
+        blocklist(
+            reqwest::Method::POST,
+            servers.clone(),
+            json!({"host": a.addr}),
+        )
+        .await;
+        let listed = |s: Value| {
+            s["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["uuid"] == uuid.as_str())
+        };
+        assert!(!listed(get_json(&b, "/api/v1/videos").await));
+        assert!(!listed(
+            get_json(&b, "/api/v1/search/videos?search=clip").await
+        ));
+        let refused = || async {
+            let text = metrics_text(b_ref).await;
+            text.lines()
+                .find(|l| l.starts_with("fleuve_federation_inbox_total{result=\"refused\"}"))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let before = refused().await;
+        let r = client()
+            .put(a.url(&format!("/api/v1/videos/{uuid}")))
+            .bearer_auth(&a_token)
+            .json(&json!({"name": "Renamed while blocked"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        eventually("B refusing A's Update", &[&a, &b], || async {
+            (refused().await > before).then_some(())
+        })
+        .await;
+        blocklist(
+            reqwest::Method::DELETE,
+            format!("{servers}/{}", a.addr),
+            json!({}),
+        )
+        .await;
+        assert!(listed(get_json(&b, "/api/v1/videos").await));
     });
 }

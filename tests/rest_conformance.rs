@@ -315,6 +315,42 @@ fn every_endpoint_conforms_to_peertube_types() {
             let got = fetch(&s, "GET", &path, Some(&token)).await;
             cap(&path.trim_start_matches("/api/v1/").replace(&user_id.to_string(), "{id}"), ty, got);
         }
+        // A blocked user (blocked, blockedReason), the user's own videos, and a blocked video
+        // (the moderators' list, and the details with blacklisted and blacklistedReason),
+        // unblocked after so that the lists below still have it.
+        let blocked = send(
+            reqwest::Method::POST,
+            format!("/api/v1/users/{user_id}/block"),
+            json!({"reason": "typed reason"}),
+        )
+        .await;
+        assert_eq!(blocked.0, 204, "{}", blocked.1);
+        let got = fetch(&s, "GET", &format!("/api/v1/users/{user_id}"), Some(&token)).await;
+        assert_eq!(got.1["blocked"], true, "{}", got.1);
+        cap("users/{id} (blocked)", "Wire<PT.User>", got);
+        let mine = fetch(&s, "GET", "/api/v1/users/me/videos", Some(&token)).await;
+        cap("users/me/videos", "Wire<PT.ResultList<PT.Video>>", mine);
+        let blacklisted = send(
+            reqwest::Method::POST,
+            format!("/api/v1/videos/{uuid}/blacklist"),
+            json!({"reason": "typed block"}),
+        )
+        .await;
+        assert_eq!(blacklisted.0, 204, "{}", blacklisted.1);
+        let got = fetch(&s, "GET", "/api/v1/videos/blacklist", Some(&token)).await;
+        assert_eq!(got.1["total"], 1, "{}", got.1);
+        cap("videos/blacklist", "Wire<PT.ResultList<PT.VideoBlacklist>>", got);
+        let got = fetch(&s, "GET", &format!("/api/v1/videos/{uuid}"), Some(&token)).await;
+        assert_eq!(got.1["blacklistedReason"], "typed block", "{}", got.1);
+        cap("videos/{id} (blocked)", "Wire<PT.VideoDetails>", got);
+        let unblocked = send(
+            reqwest::Method::DELETE,
+            format!("/api/v1/videos/{uuid}/blacklist"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(unblocked.0, 204, "{}", unblocked.1);
+
         let rating = fetch(
             &s,
             "GET",
@@ -496,6 +532,48 @@ fn remote_videos_and_follows_conform_to_peertube_types() {
         ] {
             let (status, doc) = fetch(server, "GET", &path, None).await;
             assert_eq!(status, 200, "{path}: {doc}");
+            captures.push(Capture {
+                name: format!("remote {path}"),
+                ts_type: ty.into(),
+                doc,
+            });
+        }
+        // B's blocklist: a server, and A's instance account (B knows its actor).
+        for (path, body) in [
+            (
+                "/api/v1/server/blocklist/servers",
+                serde_json::json!({"host": "blocked.example"}),
+            ),
+            (
+                "/api/v1/server/blocklist/accounts",
+                serde_json::json!({"accountName": format!("peertube@{}", a.addr)}),
+            ),
+        ] {
+            let r = client()
+                .post(b.url(path))
+                .bearer_auth(&b_token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 204, "{path}: {}", r.text().await.unwrap());
+        }
+        for (path, ty) in [
+            (
+                "/api/v1/server/blocklist/servers",
+                "Wire<PT.ResultList<PT.ServerBlock>>",
+            ),
+            (
+                "/api/v1/server/blocklist/accounts",
+                "Wire<PT.ResultList<PT.AccountBlock>>",
+            ),
+        ] {
+            let (status, doc) = fetch(&b, "GET", path, Some(&b_token)).await;
+            assert_eq!(
+                (status, &doc["total"]),
+                (200, &serde_json::json!(1)),
+                "{path}: {doc}"
+            );
             captures.push(Capture {
                 name: format!("remote {path}"),
                 ts_type: ty.into(),

@@ -78,7 +78,7 @@ async fn upload_to(s: &Server, token: &str, channel: u64, bytes: Vec<u8>) -> (u1
 }
 
 fn uploads_left(s: &Server) -> Vec<String> {
-    let dir = s.dir.join("uploads");
+    let dir = s.dir.join("tmp").join("uploads");
     std::fs::read_dir(&dir)
         .map(|d| {
             d.filter_map(|e| e.ok())
@@ -338,4 +338,323 @@ async fn get_json_status(s: &Server, path: &str, token: &str) -> u16 {
         .unwrap()
         .status()
         .as_u16()
+}
+
+async fn delete(s: &Server, path: &str, token: &str) -> (u16, Value) {
+    send(s, reqwest::Method::DELETE, path, token, Value::Null).await
+}
+
+/// Creates a user of `role` named `name` (password `{name}-password`); returns its id.
+async fn create_user(s: &Server, root: &str, name: &str, role: u8) -> u64 {
+    let (status, made) = post(
+        s,
+        "/api/v1/users",
+        root,
+        json!({"username": name, "password": format!("{name}-password"),
+               "email": format!("{name}@example.test"), "role": role}),
+    )
+    .await;
+    assert_eq!(status, 200, "{made}");
+    made["user"]["id"].as_u64().unwrap()
+}
+
+/// The first channel of the user holding `token`.
+async fn my_channel(s: &Server, token: &str) -> u64 {
+    get_json_as(s, "/api/v1/users/me", token).await["videoChannels"][0]["id"]
+        .as_u64()
+        .unwrap()
+}
+
+/// The token request's status and body for a password login.
+async fn try_login(s: &Server, username: &str, password: &str) -> (u16, Value) {
+    let oc = oauth_client(s).await;
+    let r = token_request(
+        s,
+        &oc,
+        &[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ],
+    )
+    .await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn files_in(s: &Server, sub: &str) -> usize {
+    std::fs::read_dir(s.dir.join(sub))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Blocking, password and role changes, removal (issue 15): who may do each (three roles plus a
+/// second administrator), what a blocked user can no longer do and what stays theirs, and what
+/// the removal of a user who is uploading, rated and commented takes away: their session,
+/// upload file, videos, rating, comment, channel and tokens; their name is free again.
+#[test]
+fn blocking_and_removing_users() {
+    let s = Server::start();
+    rt().block_on(async {
+        let (root, _) = login(&s).await;
+        let moderator = create_user(&s, &root, "mod1", 1).await;
+        let admin2 = create_user(&s, &root, "admin2", 0).await;
+        let alice_id = create_user(&s, &root, "alice", 2).await;
+        let bob_id = create_user(&s, &root, "bob", 2).await;
+        let m = login_as(&s, "mod1", "mod1-password").await;
+        let a2 = login_as(&s, "admin2", "admin2-password").await;
+        let alice = login_as(&s, "alice", "alice-password").await;
+        let bob = login_as(&s, "bob", "bob-password").await;
+
+        // Who may block whom.
+        let block = |id: u64| format!("/api/v1/users/{id}/block");
+        for (token, id, want) in [
+            (&bob, alice_id, 403), // a user manages nobody
+            (&m, admin2, 403),     // a moderator, users only
+            (&m, moderator, 403),  // nor themselves (a moderator is not a user)
+            (&a2, admin2, 400),    // nobody blocks themselves
+            (&a2, 1, 400),         // root cannot be blocked
+            (&m, 999_999, 404),
+        ] {
+            let (status, doc) = post(&s, &block(id), token, json!({})).await;
+            assert_eq!(status, want, "block {id}: {doc}");
+        }
+        let (status, doc) = post(&s, &block(bob_id), &m, json!({"reason": "x"})).await;
+        assert_eq!(status, 400, "too short a reason: {doc}");
+
+        // Bob, blocked by the moderator: his token is dead, he cannot log in (the reason is
+        // told), his video stays.
+        let src = clip(&s.dir, "bob.mp4", "320x240", 25, 1, true);
+        let bob_channel = my_channel(&s, &bob).await;
+        let (status, doc) = upload_to(&s, &bob, bob_channel, std::fs::read(&src).unwrap()).await;
+        assert_eq!(status, 200, "{doc}");
+        let bob_video = doc["video"]["uuid"].as_str().unwrap().to_string();
+        let (status, _) = post(&s, &block(bob_id), &m, json!({"reason": "spam links"})).await;
+        assert_eq!(status, 204);
+        assert_eq!(me_status(&s, &bob).await, 401);
+        let (status, doc) = try_login(&s, "bob", "bob-password").await;
+        assert_eq!(status, 400, "{doc}");
+        let detail = doc["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("blocked") && detail.contains("spam links"),
+            "{doc}"
+        );
+        let shown = get_json_as(&s, &format!("/api/v1/users/{bob_id}"), &m).await;
+        assert_eq!(
+            (&shown["blocked"], &shown["blockedReason"]),
+            (&json!(true), &json!("spam links"))
+        );
+        assert_eq!(get_video(&s, &root, &bob_video).await.0, 200);
+        let (status, _) = post(
+            &s,
+            &format!("/api/v1/users/{bob_id}/unblock"),
+            &bob,
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 401, "his own token is gone");
+        let (status, _) = post(
+            &s,
+            &format!("/api/v1/users/{bob_id}/unblock"),
+            &m,
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 204);
+        let bob = login_as(&s, "bob", "bob-password").await;
+        assert_eq!(
+            get_json_as(&s, &format!("/api/v1/users/{bob_id}"), &m).await["blocked"],
+            false
+        );
+
+        // A new password or role ends the user's sessions (PeerTube revokes their tokens).
+        let (status, _) = put(
+            &s,
+            &format!("/api/v1/users/{bob_id}"),
+            &m,
+            json!({"password": "bob-new-password"}),
+        )
+        .await;
+        assert_eq!(status, 204);
+        assert_eq!(me_status(&s, &bob).await, 401);
+        let bob = login_as(&s, "bob", "bob-new-password").await;
+        let (status, _) = put(
+            &s,
+            &format!("/api/v1/users/{bob_id}"),
+            &m,
+            json!({"videoQuota": 10_000_000}),
+        )
+        .await;
+        assert_eq!(status, 204);
+        assert_eq!(
+            me_status(&s, &bob).await,
+            200,
+            "a quota change keeps the session"
+        );
+
+        // An upload that finishes after its user was blocked is not kept: carol's multipart
+        // body stops halfway (over a raw socket), she is blocked, the rest arrives.
+        let carol_id = create_user(&s, &root, "carol", 2).await;
+        let carol = login_as(&s, "carol", "carol-password").await;
+        let carol_channel = my_channel(&s, &carol).await;
+        let sources = files_in(&s, "sources");
+        let video = std::fs::read(&src).unwrap();
+        let boundary = "fleuve-test-boundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nLate\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"channelId\"\r\n\r\n{carol_channel}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"videofile\"; filename=\"late.mp4\"\r\n\
+             Content-Type: video/mp4\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(&video);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let addr = s.url("").trim_start_matches("http://").trim_end_matches('/').to_string();
+        let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+        use std::io::{Read, Write};
+        write!(
+            conn,
+            "POST /api/v1/videos/upload HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {carol}\r\n\
+             Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        let half = body.len() / 2;
+        conn.write_all(&body[..half]).unwrap();
+        conn.flush().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let (status, _) = post(&s, &block(carol_id), &m, json!({})).await;
+        assert_eq!(status, 204);
+        conn.write_all(&body[half..]).unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+        assert!(answer.contains("blocked or removed"), "{answer}");
+        assert_eq!(files_in(&s, "sources"), sources, "nothing kept");
+        assert!(uploads_left(&s).is_empty(), "{:?}", uploads_left(&s));
+
+        // My videos: bob's own, whatever their privacy; nobody else's.
+        let mine = get_json_as(&s, "/api/v1/users/me/videos", &bob).await;
+        assert_eq!(mine["total"], 1, "{mine}");
+        assert_eq!(mine["data"][0]["uuid"], bob_video.as_str());
+        let none = get_json_as(&s, "/api/v1/users/me/videos", &alice).await;
+        assert_eq!(none["total"], 0, "{none}");
+
+        // Alice rates and comments root's video, has a video of her own and an upload going.
+        let rv = publish_clip(&s, &root, "320x240", 1).await;
+        let root_video = rv["uuid"].as_str().unwrap().to_string();
+        let (status, doc) = put(
+            &s,
+            &format!("/api/v1/videos/{root_video}/rate"),
+            &alice,
+            json!({"rating": "like"}),
+        )
+        .await;
+        assert_eq!(status, 204, "{doc}");
+        let (status, doc) = post(
+            &s,
+            &format!("/api/v1/videos/{root_video}/comment-threads"),
+            &alice,
+            json!({"text": "Nice one"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{doc}");
+        let alice_channel = my_channel(&s, &alice).await;
+        let sources_before = files_in(&s, "sources");
+        let (status, doc) =
+            upload_to(&s, &alice, alice_channel, std::fs::read(&src).unwrap()).await;
+        assert_eq!(status, 200, "{doc}");
+        let alice_video = doc["video"]["uuid"].as_str().unwrap().to_string();
+        let r = client()
+            .post(s.url("/api/v1/videos/upload-resumable"))
+            .bearer_auth(&alice)
+            .header("X-Upload-Content-Length", "100000")
+            .json(&json!({"name": "Half", "channelId": alice_channel, "filename": "half.mp4"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let session = format!("http:{}", r.headers()["location"].to_str().unwrap());
+        let r = client()
+            .put(&session)
+            .bearer_auth(&alice)
+            .header("Content-Range", "bytes 0-49999/100000")
+            .body(pattern(50_000))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 308, "half the upload is in");
+        assert_eq!(uploads_left(&s).len(), 1, "{:?}", uploads_left(&s));
+        let stats = get_json(&s, &format!("/api/v1/videos/{root_video}")).await;
+        assert_eq!(
+            (&stats["likes"], &stats["comments"]),
+            (&json!(1), &json!(1))
+        );
+
+        // Who may remove whom.
+        let user_path = |id: u64| format!("/api/v1/users/{id}");
+        for (token, id, want) in [
+            (&bob, alice_id, 403),
+            (&alice, alice_id, 403), // a user cannot remove even themselves
+            (&m, admin2, 403),
+            (&a2, admin2, 400),
+            (&a2, 1, 400),
+            (&m, 999_999, 404),
+        ] {
+            let (status, doc) = delete(&s, &user_path(id), token).await;
+            assert_eq!(status, want, "remove {id}: {doc}");
+        }
+
+        // The moderator removes alice while her upload is half done.
+        let (status, doc) = delete(&s, &user_path(alice_id), &m).await;
+        assert_eq!(status, 204, "{doc}");
+        assert_eq!(me_status(&s, &alice).await, 401);
+        let r = client()
+            .put(&session)
+            .bearer_auth(&alice)
+            .header("Content-Range", "bytes 50000-99999/100000")
+            .body(pattern(50_000))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            401,
+            "the rest of her upload is refused"
+        );
+        assert!(uploads_left(&s).is_empty(), "{:?}", uploads_left(&s));
+        assert_eq!(try_login(&s, "alice", "alice-password").await.0, 400);
+        assert_eq!(get_json_status(&s, &user_path(alice_id), &root).await, 404);
+        assert_eq!(get_video(&s, &root, &alice_video).await.0, 404);
+        assert_eq!(
+            files_in(&s, "sources"),
+            sources_before,
+            "her source file is gone"
+        );
+        let stats = get_json(&s, &format!("/api/v1/videos/{root_video}")).await;
+        assert_eq!(
+            (&stats["likes"], &stats["comments"]),
+            (&json!(0), &json!(0)),
+            "{stats}"
+        );
+        assert_eq!(
+            status_of(&s, "/api/v1/video-channels/alice_channel").await,
+            404
+        );
+        // What is not hers is intact.
+        assert_eq!(get_video(&s, &root, &bob_video).await.0, 200);
+        assert_eq!(get_video(&s, &root, &root_video).await.0, 200);
+        assert_eq!(me_status(&s, &bob).await, 200);
+        // Removed once: 404 the second time; the name and channel name are free again.
+        assert_eq!(delete(&s, &user_path(alice_id), &m).await.0, 404);
+        let again = create_user(&s, &root, "alice", 2).await;
+        assert_ne!(again, alice_id);
+        let alice = login_as(&s, "alice", "alice-password").await;
+        let mine = get_json_as(&s, "/api/v1/users/me/videos", &alice).await;
+        assert_eq!(
+            mine["total"], 0,
+            "the new alice has none of the old one's: {mine}"
+        );
+    });
 }

@@ -72,6 +72,8 @@ pub fn bootstrap(app: &App) -> anyhow::Result<()> {
         created_at: now,
         video_quota: -1,
         video_quota_daily: -1,
+        blocked: false,
+        blocked_reason: None,
     };
     let channel = Channel {
         id: channel_id,
@@ -242,6 +244,7 @@ pub async fn token(
                 tracing::info!(user = %username, peer = %peer.ip(), "login refused: wrong password");
                 return Err(invalid());
             }
+            refuse_blocked(&app, id)?;
             id
         }
         Some("refresh_token") => {
@@ -258,6 +261,7 @@ pub async fn token(
                         .code("invalid_grant"),
                 );
             }
+            refuse_blocked(&app, record.user_id)?;
             let mut batch = Batch::default();
             batch.delete(&app.store, &key);
             batch.delete(&app.store, &AccessTokenKey(record.pair.clone()));
@@ -278,6 +282,21 @@ pub async fn token(
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
+}
+
+/// A blocked user gets no token (PeerTube's 400 "User is blocked.", with the reason).
+fn refuse_blocked(app: &App, id: u64) -> Result<(), ApiError> {
+    match app.store.get(&UserKey(id))? {
+        Some(u) if u.blocked => {
+            tracing::info!(user = %u.username, "login refused: user blocked");
+            let why = u
+                .blocked_reason
+                .map(|r| format!(" Reason: {r}"))
+                .unwrap_or_default();
+            Err(ApiError::bad_request(format!("User is blocked.{why}")).code("invalid_grant"))
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn issue_tokens(app: &SharedApp, user_id: u64) -> Result<serde_json::Value, ApiError> {
@@ -367,6 +386,12 @@ impl FromRequestParts<SharedApp> for AuthUser {
         let user = app.store.get(&UserKey(record.user_id))?.ok_or_else(|| {
             ApiError::unauthorized("Invalid token: user no longer exists").code("invalid_token")
         })?;
+        if user.blocked {
+            // Their tokens were revoked when they were blocked; this is the second lock.
+            return Err(
+                ApiError::unauthorized("Invalid token: user is blocked").code("invalid_token")
+            );
+        }
         Ok(AuthUser {
             user,
             token_hash: hash,
@@ -405,6 +430,30 @@ pub async fn revoke(State(app): State<SharedApp>, auth: AuthUser) -> Result<Resp
     }
     app.store.write(batch, Durability::Buffered)?;
     Ok(Json(json!({})).into_response())
+}
+
+/// Adds the deletion of every token of `user_id` (access and refresh) to `batch`; returns how
+/// many. PeerTube revokes them when a user is blocked, removed, or has their role or password
+/// changed, so that the next request is judged on the new rights.
+pub(crate) fn revoke_all(
+    store: &Store,
+    user_id: u64,
+    batch: &mut Batch,
+) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for (k, r) in store.scan::<AccessTokenKey>(&())? {
+        if r.user_id == user_id {
+            batch.delete(store, &k);
+            n += 1;
+        }
+    }
+    for (k, r) in store.scan::<RefreshTokenKey>(&())? {
+        if r.user_id == user_id {
+            batch.delete(store, &k);
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Deletes expired tokens; returns how many.

@@ -27,6 +27,7 @@ impl From<FederationError> for ApiError {
             }
             e @ FederationError::OwnActor => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             FederationError::NotFound(detail) => ApiError::not_found(detail),
+            FederationError::Blocked(detail) => ApiError::forbidden(detail),
             FederationError::BadRequest(detail) | FederationError::Refused(detail) => {
                 ApiError::bad_request(detail)
             }

@@ -14,17 +14,21 @@ pub(crate) mod federation_errors;
 pub(crate) mod instance;
 pub(crate) mod login_throttle;
 pub(crate) mod paging;
+pub(crate) mod server_blocklist;
 pub(crate) mod server_config;
 pub(crate) mod server_following;
 pub(crate) mod uploads;
 pub(crate) mod user_admin;
+pub(crate) mod user_moderation;
 pub(crate) mod users;
 pub(crate) mod video_audience;
+pub(crate) mod video_blacklist;
 pub(crate) mod video_files;
 pub mod video_list;
 pub(crate) mod video_metadata;
 pub(crate) mod video_privacy;
 pub mod video_query;
+pub(crate) mod video_removal;
 pub mod video_search;
 pub(crate) mod videos;
 
@@ -55,6 +59,7 @@ pub fn routes() -> Router<SharedApp> {
             get(video_audience::my_rating),
         )
         .route("/api/v1/users/me/video-quota-used", get(users::quota))
+        .route("/api/v1/users/me/videos", get(video_list::mine))
         .route(
             "/api/v1/videos/{id}",
             get(videos::get).put(videos::update).delete(videos::delete),
@@ -65,6 +70,7 @@ pub fn routes() -> Router<SharedApp> {
             get(video_metadata::get),
         )
         .merge(comments::routes())
+        .merge(video_blacklist::routes())
         .merge(captions::routes())
         .merge(chapters::routes())
         .merge(constants::routes())
@@ -73,4 +79,5 @@ pub fn routes() -> Router<SharedApp> {
         .merge(channels::routes())
         .merge(server_config::routes())
         .merge(server_following::routes())
+        .merge(server_blocklist::routes())
 }

@@ -39,6 +39,7 @@ impl From<UploadError> for ApiError {
                 api
             }
             UploadError::NotFound(detail) => ApiError::not_found(detail),
+            UploadError::OwnerGone(detail) => ApiError::forbidden(detail),
             UploadError::Busy(detail) => {
                 let mut api = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, detail);
                 api.retry_after = Some(5);

@@ -17,7 +17,7 @@ use crate::store::tables::{
 use crate::store::{Batch, Durability};
 use crate::time::now_secs;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::StatusCode;
 use serde::Deserialize;
@@ -27,7 +27,18 @@ use serde_json::{json, Value};
 pub fn routes() -> Router<SharedApp> {
     Router::new()
         .route("/api/v1/users", get(list).post(create))
-        .route("/api/v1/users/{id}", get(one).put(update))
+        .route(
+            "/api/v1/users/{id}",
+            get(one).put(update).delete(super::user_moderation::remove),
+        )
+        .route(
+            "/api/v1/users/{id}/block",
+            post(super::user_moderation::block),
+        )
+        .route(
+            "/api/v1/users/{id}/unblock",
+            post(super::user_moderation::unblock),
+        )
 }
 
 /// Longest password accepted (PeerTube's).
@@ -95,7 +106,7 @@ fn role_of(id: u8) -> Result<Role, ApiError> {
 }
 
 /// Refuses `actor` managing a user of role `target` (or giving that role).
-fn may_manage(actor: &User, target: Role) -> Result<(), ApiError> {
+pub(super) fn may_manage(actor: &User, target: Role) -> Result<(), ApiError> {
     if !actor.role.has(Right::ManageUsers) {
         return Err(ApiError::forbidden(
             "managing users needs the moderator or administrator role",
@@ -201,6 +212,8 @@ pub async fn create(
                 created_at: now,
                 video_quota,
                 video_quota_daily,
+                blocked: false,
+                blocked_reason: None,
             };
             let channel = Channel {
                 id: store.next_id(Sequence::Channel)?,
@@ -263,7 +276,7 @@ pub async fn list(
     Ok(Json(doc))
 }
 
-fn user_or_404(app: &App, id: &str) -> Result<User, ApiError> {
+pub(super) fn user_or_404(app: &App, id: &str) -> Result<User, ApiError> {
     let missing = || ApiError::not_found(format!("user {id} not found"));
     let n: u64 = id.parse().map_err(|_| missing())?;
     app.store.get(&UserKey(n))?.ok_or_else(missing)
@@ -323,6 +336,8 @@ pub async fn update(
         .run(move || -> Result<(), ApiError> {
             let mut user = user_or_404(&a, &id)?;
             may_manage(&actor, user.role)?;
+            let role_changed = new_role.is_some_and(|r| r != user.role);
+            let password_changed = body.password.is_some();
             if let Some(r) = new_role {
                 may_manage(&actor, r)?;
                 if user.id == actor.id && r != user.role {
@@ -348,8 +363,17 @@ pub async fn update(
             if let Some(q) = video_quota_daily {
                 user.video_quota_daily = q;
             }
-            a.store.put(&UserKey(user.id), &user, Durability::Sync)?;
-            tracing::info!(user = %user.username, by = %actor.username, "user updated");
+            let mut batch = Batch::default();
+            batch.put(&a.store, &UserKey(user.id), &user)?;
+            // As PeerTube: a new role or password ends the user's sessions, so that every
+            // request from now on is judged on what was just set.
+            let revoked = if role_changed || password_changed {
+                super::auth::revoke_all(&a.store, user.id, &mut batch)?
+            } else {
+                0
+            };
+            a.store.write(batch, Durability::Sync)?;
+            tracing::info!(user = %user.username, by = %actor.username, tokens_revoked = revoked, "user updated");
             Ok(())
         })
         .await??;

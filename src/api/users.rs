@@ -83,7 +83,7 @@ pub(crate) fn user_json(app: &crate::app::App, user: &User) -> Result<Value, Sto
         })
         .collect();
     let (used, daily) = quota_used(app, user.id)?;
-    Ok(json!({
+    let mut doc = json!({
         "id": user.id,
         "username": user.username,
         "email": user.email,
@@ -92,7 +92,7 @@ pub(crate) fn user_json(app: &crate::app::App, user: &User) -> Result<Value, Sto
         "emailPublic": false,
         "role": {"id": user.role.id(), "label": user.role.label()},
         "adminFlags": 0,
-        "blocked": false,
+        "blocked": user.blocked,
         "nsfwPolicy": "do_not_list",
         "nsfwFlagsDisplayed": 0,
         "nsfwFlagsHidden": 0,
@@ -121,5 +121,10 @@ pub(crate) fn user_json(app: &crate::app::App, user: &User) -> Result<Value, Sto
         "account": account_json(app, user),
         "videoChannels": channels,
         "specialPlaylists": [],
-    }))
+    });
+    if let Some(r) = &user.blocked_reason {
+        // PeerTube's `blockedReason?: string`: absent rather than null.
+        doc["blockedReason"] = json!(r);
+    }
+    Ok(doc)
 }

@@ -7,6 +7,7 @@
 //! stops, and `total` counts the matches found so far (a lower bound, as a search engine's
 //! "about N results"). Administrators' `privacyOneOf` walks the index of every video.
 
+use super::auth::AuthUser;
 use super::error::ApiError;
 use super::video_query::{parse_sort, Filter, Params, Sort, MAX_COUNT, MAX_START};
 use super::videos::{video_json, MaybeUser};
@@ -120,6 +121,32 @@ pub async fn respond(
     raw: Option<&str>,
     narrow: impl FnOnce(&mut Filter),
 ) -> Result<Json<Value>, ApiError> {
+    respond_in(app, viewer, raw, None, narrow).await
+}
+
+/// `GET /api/v1/users/me/videos`: the user's own videos, whatever their privacy or state, with
+/// the paging, sorts and filters of the video list (`privacyOneOf` included: they are theirs).
+pub async fn mine(
+    State(app): State<SharedApp>,
+    auth: AuthUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let id = auth.user.id;
+    let viewer = MaybeUser(Some(auth.user));
+    respond_in(&app, &viewer, raw.as_deref(), Some(Scope::All), |f| {
+        f.owner = Some(id)
+    })
+    .await
+}
+
+/// [`respond`], with the scope given (`None`: what the viewer may list with these filters).
+async fn respond_in(
+    app: &SharedApp,
+    viewer: &MaybeUser,
+    raw: Option<&str>,
+    scope: Option<Scope>,
+    narrow: impl FnOnce(&mut Filter),
+) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw)?;
     let (start, count) = paging(&p)?;
     let sort = parse_sort(
@@ -134,9 +161,12 @@ pub async fn respond(
         Sort::By { key, desc } => (key, desc),
         Sort::Match => (SortKey::PublishedAt, true),
     };
-    let mut filter = Filter::parse(&p)?;
+    let mut filter = Filter::parse(&p)?.hiding_blocked(&app.federation.blocklist);
     narrow(&mut filter);
-    let scope = scope_for(&filter, viewer)?;
+    let scope = match scope {
+        Some(s) => s,
+        None => scope_for(&filter, viewer)?,
+    };
     let q = Query {
         scope,
         sort: key,

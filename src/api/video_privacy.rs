@@ -142,8 +142,10 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
     hashes.extend(web_rows);
     let mut batch = Batch::default();
     batch.put_video(&video);
+    // A blocked video's hashes stay off the allowlist wherever its files go.
+    let withdrawn = !video.is_shared();
     for (key, entry) in &hashes {
-        if to_private {
+        if withdrawn {
             batch.delete(&app.store, key);
         } else {
             batch.put(&app.store, key, entry)?;
@@ -160,12 +162,12 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
     }
     if moving {
         let keys: Vec<[u8; 20]> = hashes.iter().map(|(k, _)| k.0).collect();
-        app.tracker.allowlist_changed(&keys, to_private);
+        app.tracker.allowlist_changed(&keys, withdrawn);
         tracing::info!(video = %video.uuid, privacy = video.privacy.id(), private_files = to_private, "video privacy changed");
     }
 
     if app.config.federation.enabled && video.remote.is_none() {
-        let (kind, n) = if !video.privacy.is_federated() {
+        let (kind, n) = if !video.is_federated() {
             (
                 "Delete",
                 crate::federation::outbox::withdraw_locked(app, video_id)?,

@@ -254,6 +254,9 @@ pub struct Filter {
     pub owner: Option<u64>,
     /// Only this local channel's videos (`/video-channels/{name}/videos`; not a query parameter).
     pub channel: Option<u64>,
+    /// The instance's blocklist, when it blocks something: videos of blocked servers and
+    /// accounts are left out (not a query parameter; see [`Filter::hiding_blocked`]).
+    pub blocked: Option<std::sync::Arc<crate::federation::blocklist::Blocklist>>,
 }
 
 impl Filter {
@@ -329,7 +332,20 @@ impl Filter {
             duration: (secs("durationMin")?, secs("durationMax")?),
             owner: None,
             channel: None,
+            blocked: None,
         })
+    }
+
+    /// This filter, also leaving out what `blocklist` blocks (when it blocks anything: an
+    /// empty blocklist keeps the unfiltered list's fast path).
+    pub fn hiding_blocked(
+        mut self,
+        blocklist: &std::sync::Arc<crate::federation::blocklist::Blocklist>,
+    ) -> Filter {
+        if !blocklist.is_empty() {
+            self.blocked = Some(blocklist.clone());
+        }
+        self
     }
 
     /// Whether nothing but visibility filters the list (then its total is a stored count).
@@ -349,6 +365,7 @@ impl Filter {
             && self.duration == (None, None)
             && self.owner.is_none()
             && self.channel.is_none()
+            && self.blocked.is_none()
     }
 
     /// Whether `v` passes every filter (visibility is the caller's).
@@ -360,6 +377,7 @@ impl Filter {
         let published = v.published_at.unwrap_or(v.created_at);
         let tags: Vec<String> = m.tags.iter().map(|t| normalise(t)).collect();
         self.is_local.is_none_or(|l| v.is_local() == l)
+            && !self.blocked.as_ref().is_some_and(|b| b.hides(v))
             && self.owner.is_none_or(|o| v.is_local() && v.owner == o)
             && self
                 .channel

@@ -94,7 +94,7 @@ fn inboxes(app: &App, video: &Video, author: &str) -> Result<Vec<String>, Federa
 }
 
 fn send(app: &App, video: &Video, json: String, signer: &str) -> Result<usize, FederationError> {
-    if !video.privacy.is_federated() {
+    if !video.is_federated() {
         return Ok(0);
     }
     let to = inboxes(app, video, signer)?;
@@ -224,7 +224,7 @@ pub fn verify_note(
             video.uuid
         )));
     }
-    if !video.privacy.is_federated() {
+    if !video.is_federated() {
         return Ok(Err("ignored (the video is not federated)"));
     }
     if parent.as_ref().is_some_and(|p| p.deleted_at.is_some()) {

@@ -42,6 +42,9 @@ pub enum FederationError {
     /// An actor may not do what its activity asks (another host's video, another actor).
     #[error("{0}")]
     Refused(String),
+    /// The signer's server or account is on this instance's blocklist.
+    #[error("{0}")]
+    Blocked(String),
     /// An activity or object that breaks the protocol.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),

@@ -260,6 +260,11 @@ pub async fn receive(app: &SharedApp, req: Arc<Incoming>) -> Result<usize, Feder
     let mut kept = Vec::with_capacity(checked.activities.len());
     for act in &checked.activities {
         let actor = act.get("actor").and_then(id_of).unwrap_or_default();
+        if app.federation.blocklist.actor_blocked(actor) {
+            let id = act.get("id").and_then(|i| i.as_str()).unwrap_or_default();
+            tracing::info!(activity = %id, signer, actor, "inbox: forwarded activity of a blocked actor; dropped");
+            continue;
+        }
         if actor == signer || act.get("id").is_none() {
             // (Activities without an id are dropped when stored.)
             kept.push(act.clone());
@@ -306,6 +311,12 @@ fn check(app: &App, req: &Incoming) -> Result<Checked, FederationError> {
     let signer_host = host_of(&signer_id);
     if signer_host == app.public_host {
         return Err(FederationError::OwnActor);
+    }
+    // Before any key is fetched: a blocked server costs nothing more.
+    if fed.blocklist.actor_blocked(&signer_id) {
+        return Err(FederationError::Blocked(format!(
+            "{signer_id} (or its server {signer_host}) is blocked by this instance"
+        )));
     }
     if let Err(wait) = fed.inbox_limiter.check(signer_host.clone()) {
         return Err(FederationError::RateLimited {

@@ -27,6 +27,7 @@
 
 pub(crate) mod actors;
 pub(crate) mod admin;
+pub(crate) mod blocklist;
 pub(crate) mod comments;
 pub(crate) mod delivery;
 pub(crate) mod discovery;
@@ -93,6 +94,8 @@ pub struct Federation {
     pub deliveries: delivery::Queue,
     /// Fetches of signers' actors for the inboxes.
     pub key_fetcher: key_fetch::KeyFetcher,
+    /// Servers and accounts this instance blocks.
+    pub blocklist: Arc<blocklist::Blocklist>,
     /// Parsed remote public keys by actor id (with the `fetched_at` they came with).
     pub remote_keys: Mutex<lru::LruCache<String, (u64, Arc<rsa::RsaPublicKey>)>>,
     signers: Mutex<HashMap<String, http::Signer>>,
@@ -125,6 +128,7 @@ impl Federation {
                 std::time::Duration::from_secs(60),
             ),
             deliveries: delivery::Queue::load(store)?,
+            blocklist: Arc::new(blocklist::Blocklist::load(store)?),
             remote_keys: Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(4096).expect("non-zero"),
             )),

@@ -112,7 +112,7 @@ pub fn video_activity(
     video: &Video,
     kind: VideoChange,
 ) -> Result<Option<(VideoActivity, String)>, FederationError> {
-    if !video.is_local() || !video.is_published() || !video.privacy.is_federated() {
+    if !video.is_local() || !video.is_published() || !video.is_federated() {
         return Ok(None);
     }
     let (account, _) = video_actors(app, video)?;
@@ -240,7 +240,7 @@ pub fn withdraw_locked(app: &App, video_id: u64) -> Result<usize, FederationErro
     let Some(video) = app.store.get(&VideoKey(video_id))? else {
         return Ok(0);
     };
-    if !video.is_local() || video.federated_at.is_none() || video.privacy.is_federated() {
+    if !video.is_local() || video.federated_at.is_none() || video.is_federated() {
         return Ok(0);
     }
     let (account, _) = video_actors(app, &video)?;
@@ -273,10 +273,10 @@ pub fn federate_pending(app: &App) -> Result<usize, FederationError> {
         .collect();
     let mut n = 0;
     for (id, v) in &videos {
-        if v.federated_at.is_none() && v.privacy.is_federated() {
+        if v.federated_at.is_none() && v.is_federated() {
             video_published(app, *id);
             n += 1;
-        } else if v.federated_at.is_some() && !v.privacy.is_federated() {
+        } else if v.federated_at.is_some() && !v.is_federated() {
             let _lock = app.video_locks.lock(&v.uuid);
             match withdraw_locked(app, *id) {
                 Ok(inboxes) => {

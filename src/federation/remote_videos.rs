@@ -331,7 +331,7 @@ fn meta_of(v: &ReceivedVideo) -> VideoMeta {
     }
 }
 
-fn infohash_keys(r: &RemoteVideo) -> Vec<(InfohashKey, InfohashEntry)> {
+pub(crate) fn infohash_keys(r: &RemoteVideo) -> Vec<(InfohashKey, InfohashEntry)> {
     let mut out = Vec::new();
     let mut push = |hex_hash: &str, resolution: u32, scheme: &str| {
         let mut h = [0u8; 20];
@@ -386,9 +386,13 @@ pub fn upsert(store: &Store, parsed: Parsed) -> Result<u64, FederationError> {
             batch.delete(store, &k);
         }
     }
-    for (k, mut entry) in infohash_keys(&parsed.remote) {
-        entry.video_uuid = parsed.uuid.clone();
-        batch.put(store, &k, &entry)?;
+    // A moderator's block outlives the origin's updates, and keeps its hashes off the tracker.
+    let blacklist = existing.as_ref().and_then(|v| v.blacklist.clone());
+    if blacklist.is_none() {
+        for (k, mut entry) in infohash_keys(&parsed.remote) {
+            entry.video_uuid = parsed.uuid.clone();
+            batch.put(store, &k, &entry)?;
+        }
     }
     let video = Video {
         id,
@@ -419,6 +423,7 @@ pub fn upsert(store: &Store, parsed: Parsed) -> Result<u64, FederationError> {
         comments_policy: parsed.comments_policy,
         meta: parsed.meta,
         web_videos: Vec::new(),
+        blacklist,
     };
     batch.put_video(&video);
     batch.put(store, &VideoByUuidKey(video.uuid.clone()), &id)?;

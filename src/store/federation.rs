@@ -131,6 +131,27 @@ string_key!(
     FollowingKey, Cf::Follows, 0x02, Following
 );
 
+/// A block by this instance (PeerTube's server blocklist): a whole server, or one remote account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Block {
+    /// When it was blocked (Unix seconds).
+    pub created_at: u64,
+    /// The user (moderator or administrator) who blocked it.
+    pub by: u64,
+    /// A blocked account's actor id (none for a server).
+    pub actor: Option<String>,
+}
+
+string_key!(
+    /// `follows`: servers this instance blocks, by host (`host[:port]`, lower case).
+    ServerBlockKey, Cf::Follows, 0x03, Block
+);
+
+string_key!(
+    /// `follows`: remote accounts this instance blocks, by handle (`name@host`, lower case).
+    AccountBlockKey, Cf::Follows, 0x04, Block
+);
+
 /// A verified incoming activity waiting to be processed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboxItem {

@@ -172,6 +172,8 @@ impl Role {
                     | Right::RemoveAnyVideo
                     | Right::SeeAllVideos
                     | Right::ManageAnyVideoComment
+                    | Right::ManageVideoBlacklist
+                    | Right::ManageServerBlocklist
             ),
             Role::User => false,
         }
@@ -191,6 +193,11 @@ pub enum Right {
     SeeAllVideos,
     /// Delete any comment.
     ManageAnyVideoComment,
+    /// Block and unblock videos (PeerTube's `MANAGE_VIDEO_BLACKLIST`).
+    ManageVideoBlacklist,
+    /// Block and unblock servers and remote accounts for the whole instance (PeerTube's
+    /// `MANAGE_SERVERS_BLOCKLIST` and `MANAGE_ACCOUNTS_BLOCKLIST`).
+    ManageServerBlocklist,
     /// Everything else that is the instance's: following, admin status, configuration.
     ManageInstance,
 }
@@ -219,6 +226,13 @@ pub struct User {
     /// Bytes of video this user may upload per 24 hours, -1 for no limit (`videoQuotaDaily`).
     #[serde(default = "no_limit")]
     pub video_quota_daily: i64,
+    /// Blocked by a moderator (PeerTube's `blocked`): the user cannot log in and their tokens
+    /// were revoked; their videos stay.
+    #[serde(default)]
+    pub blocked: bool,
+    /// Why, as the moderator said (`blockedReason`).
+    #[serde(default)]
+    pub blocked_reason: Option<String>,
 }
 
 fn no_limit() -> i64 {
@@ -247,6 +261,8 @@ impl User {
             created_at: 0,
             video_quota: -1,
             video_quota_daily: -1,
+            blocked: false,
+            blocked_reason: None,
         }
     }
 }

@@ -440,6 +440,16 @@ impl Store {
         }
     }
 
+    /// The videos `user` rated (when the user goes, their ratings go with them).
+    pub fn rated_by(&self, user: u64) -> Result<Vec<u64>, StoreError> {
+        let prefix = tagged_u64(RATING, user);
+        Ok(self
+            .raw_prefix(Cf::VideoIndex, &prefix, usize::MAX)?
+            .into_iter()
+            .filter_map(|(k, _)| Some(u64::from_be_bytes(k.get(prefix.len()..)?.try_into().ok()?)))
+            .collect())
+    }
+
     /// Sets (or with `None` removes) a user's rating, adjusting the video's counters.
     pub fn rate(&self, user: u64, video: u64, rating: Option<bool>) -> Result<(), StoreError> {
         let _serial = self.rating_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -623,20 +633,29 @@ impl Store {
 
 /// Adds a channel's search tokens to a batch (channels are only created, never renamed).
 pub fn index_channel(batch: &mut Batch, c: &Channel) {
+    for t in channel_tokens(c) {
+        batch.raw(
+            Cf::VideoIndex,
+            token_key(CHANNEL_TOKEN, &t, c.id),
+            Some(vec![]),
+        );
+    }
+}
+
+/// Removes a channel's search tokens (the channel goes).
+pub fn unindex_channel(batch: &mut Batch, c: &Channel) {
+    for t in channel_tokens(c) {
+        batch.raw(Cf::VideoIndex, token_key(CHANNEL_TOKEN, &t, c.id), None);
+    }
+}
+
+fn channel_tokens(c: &Channel) -> BTreeSet<String> {
     let text = format!("{} {}", c.name.replace('_', " "), c.display_name);
-    let mut seen = BTreeSet::new();
-    for t in tokens(&text)
+    tokens(&text)
         .into_iter()
         .chain(std::iter::once(c.name.to_lowercase()))
-    {
-        if seen.insert(t.clone()) && t.len() <= crate::video::text::MAX_TOKEN {
-            batch.raw(
-                Cf::VideoIndex,
-                token_key(CHANNEL_TOKEN, &t, c.id),
-                Some(vec![]),
-            );
-        }
-    }
+        .filter(|t| t.len() <= crate::video::text::MAX_TOKEN)
+        .collect()
 }
 
 fn view_day_key(day: u64, id: u64) -> Vec<u8> {

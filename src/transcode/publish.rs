@@ -156,7 +156,7 @@ pub fn publish(
         hex::decode_to_slice(&f.info_hash, &mut hash)
             .map_err(|_| PublishError::Inconsistent(format!("info-hash {:?}", f.info_hash)))?;
     }
-    if !private {
+    if !private && video.blacklist.is_none() {
         let renditions: Vec<(u32, &str)> = result
             .files
             .iter()

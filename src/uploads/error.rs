@@ -52,6 +52,9 @@ pub enum UploadError {
     /// The disk is full, or storing this would eat into the free-space reserve.
     #[error("{0}")]
     NoRoom(String),
+    /// The uploading user was blocked or removed while the upload ran; it was not kept.
+    #[error("{0}")]
+    OwnerGone(String),
     /// The complete file is not a video the server can use.
     #[error("{0}")]
     NotAVideo(String),

@@ -5,11 +5,17 @@
 use super::admission::NewVideo;
 use super::{now_secs, UploadError};
 use crate::app::SharedApp;
-use crate::store::tables::Sequence;
+use crate::store::tables::{Sequence, UserKey};
 use crate::store::videos::{UploadKey, UploadSession, VideoByUuidKey};
 use crate::store::{Batch, Durability};
 use crate::video::{Video, VideoState};
 use std::path::Path;
+
+/// The name under which a user's uploads and their removal or blocking exclude each other in
+/// [`crate::video::locks::VideoLocks`] (no video uuid looks like it).
+pub fn owner_lock(user_id: u64) -> String {
+    format!("user:{user_id}")
+}
 
 /// Probes the complete file at `path` and creates the video and its job; `session` is the
 /// resumable session that brought it (its `video_id` is set in the same batch).
@@ -79,6 +85,19 @@ pub async fn register_video(
     let video = app
         .pool
         .run(move || -> Result<Video, UploadError> {
+            // Held until the video is written: removing or blocking a user takes the same lock
+            // before it marks them, so either the video is written first (and the removal finds
+            // it) or this sees the mark and keeps nothing.
+            let _owner = app2.video_locks.lock(&owner_lock(user_id));
+            match app2.store.get(&UserKey(user_id))? {
+                Some(u) if !u.blocked => {}
+                _ => {
+                    let _ = std::fs::remove_dir_all(&images);
+                    return Err(UploadError::OwnerGone(format!(
+                        "user {user_id} was blocked or removed during the upload; it was not kept"
+                    )));
+                }
+            }
             // Left by an attempt killed before its batch.
             let _ = std::fs::remove_file(&to);
             std::fs::hard_link(&from, &to)
@@ -109,6 +128,7 @@ pub async fn register_video(
                 comments_policy: Default::default(),
                 meta: Default::default(),
                 web_videos: Vec::new(),
+                blacklist: None,
             };
             let placed =
                 super::web_video::place(&app2, &mut video, &to, &web_ext, &report, &images);

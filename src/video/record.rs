@@ -113,6 +113,23 @@ pub struct Video {
     /// upload until its transcode ends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub web_videos: Vec<WebVideoFile>,
+    /// Blocked by a moderator (PeerTube's video blacklist): out of lists and the tracker's
+    /// allowlist, seen only by its owner and moderators; see [`Blacklist`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blacklist: Option<Blacklist>,
+}
+
+/// A moderator's block of a video (PeerTube's `VideoBlacklist`, type 1: manual).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blacklist {
+    /// Why, as the moderator wrote it.
+    pub reason: Option<String>,
+    /// Whether followers were told to delete it (a local video; PeerTube's `unfederate`).
+    pub unfederated: bool,
+    /// When it was blocked (Unix seconds).
+    pub created_at: u64,
+    /// When the block last changed (Unix seconds).
+    pub updated_at: u64,
 }
 
 /// PeerTube's `commentsPolicy`: 1 enabled, 2 disabled, 3 requires approval.
@@ -193,6 +210,7 @@ impl Video {
             meta: Default::default(),
             web_videos: Vec::new(),
             comments_policy: Default::default(),
+            blacklist: None,
         }
     }
 }

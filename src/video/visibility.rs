@@ -31,13 +31,25 @@ impl Video {
     /// Whether anyone, logged in or not, may watch it (its watch and embed pages, its
     /// ActivityPub object): published, public or unlisted.
     pub fn is_viewable(&self) -> bool {
-        self.is_published() && !self.privacy.files_are_private()
+        self.is_published() && !self.privacy.files_are_private() && self.blacklist.is_none()
     }
 
-    /// Whether it appears in lists (the API's video list, the home page, outboxes): published
-    /// and public.
+    /// Whether it appears in lists (the API's video list, the home page, outboxes): published,
+    /// public and not blocked by a moderator.
     pub fn is_listed(&self) -> bool {
-        self.is_published() && self.privacy == Privacy::Public
+        self.is_published() && self.privacy == Privacy::Public && self.blacklist.is_none()
+    }
+
+    /// Whether followers should have it: a privacy that federates (public or unlisted) and no
+    /// moderator's block that unfederated it.
+    pub fn is_federated(&self) -> bool {
+        self.privacy.is_federated() && !self.blacklist.as_ref().is_some_and(|b| b.unfederated)
+    }
+
+    /// Whether its info-hashes belong on the tracker's allowlist: files on the public side and
+    /// no moderator's block.
+    pub fn is_shared(&self) -> bool {
+        !self.files_are_private() && self.blacklist.is_none()
     }
 
     /// Whether its files live in the private directories (see [`Privacy::files_are_private`]).
@@ -49,13 +61,14 @@ impl Video {
         viewer.is_some_and(|u| u.id == self.owner || u.sees_all)
     }
 
-    /// The owner and administrators always; others once it is published: internal videos to
-    /// any logged-in user, and the privacies in `open` to anyone.
+    /// The owner and administrators always; others once it is published and unless a moderator
+    /// blocked it: internal videos to any logged-in user, and the privacies in `open` to anyone.
     fn allows(&self, viewer: Option<Viewer>, open: &[Privacy]) -> bool {
         if self.is_owner_or_admin(viewer) {
             return true;
         }
         self.is_published()
+            && self.blacklist.is_none()
             && match self.privacy {
                 Privacy::Internal => viewer.is_some(),
                 p => open.contains(&p),
@@ -107,6 +120,7 @@ pub(crate) mod tests {
             comments_policy: Default::default(),
             meta: Default::default(),
             web_videos: Vec::new(),
+            blacklist: None,
         }
     }
 

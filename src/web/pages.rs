@@ -189,7 +189,7 @@ pub async fn home(State(app): State<SharedApp>, Query(q): Query<HomeQuery>) -> R
         Ok(Ok(all)) => all
             .into_iter()
             .map(|(_, v)| v)
-            .filter(Video::is_listed)
+            .filter(|v| v.is_listed() && !app.federation.blocklist.hides(v))
             .collect(),
         Ok(Err(e)) => return internal(&app, e.into()),
         Err(e) => return internal(&app, e.into()),
