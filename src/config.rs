@@ -406,6 +406,11 @@ pub struct EngineConfig {
     /// per-thread arenas resident, and resident memory creeps up although the live heap is
     /// flat (docs/benchmarks.md, "Soak").
     pub heap_trim_secs: u64,
+    /// Seconds between flushes of the metadata store's memtables that hold anything (to SST
+    /// files); 0 leaves them to fill (up to 8 MiB per column family, 32 MiB in all) before
+    /// RocksDB flushes them. Metadata is written slowly, so without it the memtables' memory
+    /// and the WAL a restart replays grow for hours.
+    pub store_flush_secs: u64,
 }
 
 /// `[tls]`: optional TLS on the same listeners (HTTP/1.1 and HTTP/2 by ALPN).
@@ -510,6 +515,7 @@ impl Default for EngineConfig {
             store_check_secs: 5,
             transparent_huge_pages: false,
             heap_trim_secs: 60,
+            store_flush_secs: 300,
         }
     }
 }

@@ -456,6 +456,49 @@ fn the_heap_is_trimmed_every_heap_trim_secs() {
     );
 }
 
+/// `engine.store_flush_secs`: the store's memtables are flushed periodically (and only then),
+/// and `/metrics` says what the store holds in memory.
+#[test]
+fn the_store_is_flushed_every_store_flush_secs() {
+    let flushed = |s: &Server| s.log().matches("store memtables flushed").count();
+    let env = |secs: &'static str| {
+        with_env(&[
+            ("FLEUVE_ENGINE_STORE_FLUSH_SECS", secs),
+            ("FLEUVE_LOG", "info,fleuve::engine=debug"),
+        ])
+    };
+    let on = Server::start_with(env("1"));
+    let off = Server::start_with(env("0"));
+    rt().block_on(async {
+        for s in [&on, &off] {
+            // A login writes its tokens: something to flush.
+            login(s).await;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while flushed(&on) < 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let text = metrics_text(&on).await;
+        for kind in ["memtables", "block_cache", "table_readers"] {
+            assert!(
+                text.contains(&format!("fleuve_store_memory_bytes{{kind=\"{kind}\"}}")),
+                "{text}"
+            );
+        }
+    });
+    assert!(
+        flushed(&on) >= 1,
+        "no periodic flush in the log:\n{}",
+        on.log()
+    );
+    assert_eq!(
+        flushed(&off),
+        0,
+        "store_flush_secs = 0 still flushes:\n{}",
+        off.log()
+    );
+}
+
 /// `/metrics` answers loopback clients; the rest of the world needs `metrics.token` (a remote
 /// client cannot be made on loopback, so the rule itself is unit-tested in `api::instance`).
 #[tokio::test]

@@ -616,6 +616,8 @@ METRICS = [
     ("jobs_failed", 'fleuve_transcode_jobs{state="failed"}'),
     ("delivered_total", 'fleuve_federation_deliveries_total{result="delivered"}'),
     ("delivery_failed_total", 'fleuve_federation_deliveries_total{result="failed"}'),
+    ("store_memtables", 'fleuve_store_memory_bytes{kind="memtables"}'),
+    ("store_block_cache", 'fleuve_store_memory_bytes{kind="block_cache"}'),
 ]
 PER_INSTANCE = (["rss_kb", "rss_anon_kb", "fds", "threads", "disk_bytes"] + [m[0] for m in METRICS] +
                 ["tracker_peers", "connections_open", "cache_bytes", "fed_missing", "fed_stale"])
@@ -772,7 +774,8 @@ def summary(args):
     warm = args.warmup_min * 60 if args.warmup_min is not None else min(900, t[-1] / 4)
     wi = next((i for i, x in enumerate(t) if x >= warm), len(t) - 1)
     scale = {"rss_kb": (1 / 1024, "RSS MiB"), "rss_anon_kb": (1 / 1024, "RSS anon MiB"), "disk_bytes": (1 / 1048576, "data dir MiB"),
-             "cache_bytes": (1 / 1048576, "cache MiB")}
+             "cache_bytes": (1 / 1048576, "cache MiB"), "store_memtables": (1 / 1048576, "memtables MiB"),
+             "store_block_cache": (1 / 1048576, "block cache MiB")}
     series = [c for c in rows[0] if c != "t_s" and c.split("_", 1)[0] in ("a", "b")]
     print(f"Samples: {len(rows)} over {t[-1] / 60:.1f} min; warm-up ends at {t[wi] / 60:.1f} min.\n")
     print("| series | at warm-up end | at end | min | max | growth/h after warm-up |")

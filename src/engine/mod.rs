@@ -415,6 +415,8 @@ fn supervise(
         let mut expiry = tokio::time::interval(Duration::from_secs(30));
         let trim_secs = app.config.engine.heap_trim_secs;
         let mut heap_trim = tokio::time::interval(Duration::from_secs(trim_secs.max(1)));
+        let flush_secs = app.config.engine.store_flush_secs;
+        let mut store_flush = tokio::time::interval(Duration::from_secs(flush_secs.max(1)));
         let mut store_check =
             tokio::time::interval(Duration::from_secs(app.config.engine.store_check_secs));
         let mut store_failed = false;
@@ -439,9 +441,20 @@ fn supervise(
                 }
                 _ = housekeeping.tick() => housekeeping_pass(app).await,
                 _ = heap_trim.tick(), if trim_secs > 0 => trim_heap(),
+                _ = store_flush.tick(), if flush_secs > 0 => flush_store(app).await,
             }
         }
     })
+}
+
+/// Flushes the store's memtables that hold anything (on the blocking pool).
+async fn flush_store(app: &Arc<App>) {
+    let a = app.clone();
+    match app.pool.run(move || a.store.flush_memtables()).await {
+        Ok(Ok(n)) if n > 0 => tracing::debug!(column_families = n, "store memtables flushed"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot flush the store's memtables"),
+        _ => {}
+    }
 }
 
 /// Checks the metadata store and the free space (on the blocking pool) and tells systemd what

@@ -81,6 +81,15 @@ pub fn render_metrics(app: &App, out: &mut String) {
         "Whether the metadata store takes writes (0 after a failed write, until the disk has room again).",
     )
     .sample(&[], writable);
+    if let Ok(m) = app.store.memory() {
+        w.gauge(
+            "fleuve_store_memory_bytes",
+            "Memory the metadata store holds: memtables (flushed every engine.store_flush_secs), the shared block cache (16 MiB at most), SST index and filter blocks.",
+        )
+        .sample(&[("kind", &"memtables")], m.memtables)
+        .sample(&[("kind", &"block_cache")], m.block_cache)
+        .sample(&[("kind", &"table_readers")], m.table_readers);
+    }
     w.gauge(
         "fleuve_disk_available_bytes",
         "Bytes available on the data directory's file system.",
