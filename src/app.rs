@@ -79,6 +79,8 @@ pub struct App {
     pub media_access: Arc<crate::media::access::MediaAccess>,
     /// One writer at a time per video (privacy changes, publication).
     pub video_locks: Arc<crate::video::locks::VideoLocks>,
+    /// The e-mail outbox and its sender.
+    pub mailer: Arc<crate::mail::Mailer>,
 }
 
 /// Shared handle.

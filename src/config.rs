@@ -73,6 +73,94 @@ pub struct Config {
     pub web: WebConfig,
     /// Who may read `/metrics`.
     pub metrics: MetricsConfig,
+    /// Who may create an account.
+    pub signup: SignupConfig,
+    /// Where e-mail goes out.
+    pub smtp: SmtpConfig,
+}
+
+/// `[signup]`: PeerTube's `signup.*`: whether anyone may create an account here, how many, and
+/// what they must go through first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignupConfig {
+    /// Whether `POST /api/v1/users/register` (and registration requests) are open.
+    pub enabled: bool,
+    /// Users the instance may have in all (sign-ups stop there); -1 for no limit.
+    pub limit: i64,
+    /// Sign-ups are requests that a moderator accepts or rejects
+    /// (`/api/v1/users/registrations`).
+    pub requires_approval: bool,
+    /// New users must open the link e-mailed to them before they can log in (needs `[smtp]`).
+    pub requires_email_verification: bool,
+    /// Video quota of a signed-up user in bytes, -1 for no limit.
+    pub video_quota: i64,
+    /// Daily video quota of a signed-up user in bytes, -1 for no limit.
+    pub video_quota_daily: i64,
+    /// Lifetime in seconds of an e-mailed link (e-mail verification, password reset); each
+    /// works once.
+    pub email_token_lifetime_secs: u64,
+}
+
+impl Default for SignupConfig {
+    fn default() -> Self {
+        SignupConfig {
+            enabled: false,
+            limit: 10,
+            requires_approval: true,
+            requires_email_verification: false,
+            video_quota: -1,
+            video_quota_daily: -1,
+            email_token_lifetime_secs: 3600,
+        }
+    }
+}
+
+/// How `[smtp]` protects the connection.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// `STARTTLS` on a plain connection (port 587); refused if the server does not offer it.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same machine or a test server.
+    None,
+}
+
+/// `[smtp]`: the server that sends Fleuve's e-mail (verification links, password resets,
+/// registration answers). Mail waits in a durable outbox and is retried until it goes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Host name of the SMTP server; empty: Fleuve sends no e-mail.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// `starttls`, `tls` or `none`.
+    pub security: SmtpSecurity,
+    /// User name for authentication; empty: none.
+    pub username: String,
+    /// Password for authentication.
+    pub password: String,
+    /// The `From` address; empty: `noreply@` the instance's host.
+    pub from_address: String,
+    /// Seconds before an unsent message is given up (it is retried with backoff until then).
+    pub give_up_secs: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: String::new(),
+            port: 587,
+            security: SmtpSecurity::Starttls,
+            username: String::new(),
+            password: String::new(),
+            from_address: String::new(),
+            give_up_secs: 2 * 86_400,
+        }
+    }
 }
 
 /// `[metrics]`: who may read `/metrics` (it tells an attacker the server's load and limits).
@@ -492,6 +580,8 @@ impl Default for Config {
             federation: FederationConfig::default(),
             web: WebConfig::default(),
             metrics: MetricsConfig::default(),
+            signup: SignupConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -622,6 +712,18 @@ impl Config {
             return Err(invalid(
                 Some("federation".into()),
                 "key_fetch_max_in_flight and key_fetch_per_host must be at least 1",
+            ));
+        }
+        if self.signup.requires_email_verification && self.smtp.host.is_empty() {
+            return Err(invalid(
+                Some("signup.requires_email_verification".into()),
+                "true needs an SMTP server to send the links: set smtp.host",
+            ));
+        }
+        if self.signup.limit < -1 || self.signup.email_token_lifetime_secs == 0 {
+            return Err(invalid(
+                Some("signup".into()),
+                "limit must be -1 (none) or a number of users, and email_token_lifetime_secs at least 1",
             ));
         }
         if self.auth.video_file_token_lifetime_secs == 0 {
@@ -1218,6 +1320,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("magic"), "{msg}");
+    }
+
+    #[test]
+    fn email_verification_needs_an_smtp_server() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let e = Config::load(
+            None,
+            env(&[("FLEUVE_SIGNUP_REQUIRES_EMAIL_VERIFICATION", "true")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("smtp.host"), "{e}");
+        let c = Config::load(
+            None,
+            env(&[
+                ("FLEUVE_SIGNUP_REQUIRES_EMAIL_VERIFICATION", "true"),
+                ("FLEUVE_SMTP_HOST", "mail.example"),
+                ("FLEUVE_SMTP_SECURITY", "tls"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.smtp.security, SmtpSecurity::Tls);
+        let e = Config::load(None, env(&[("FLEUVE_SMTP_SECURITY", "ssl")])).unwrap_err();
+        assert!(e.to_string().contains("FLEUVE_SMTP_SECURITY"), "{e}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod federation;
 pub mod fuzz;
 pub(crate) mod html;
+pub(crate) mod mail;
 pub mod media;
 pub(crate) mod metrics;
 pub(crate) mod ratelimit;

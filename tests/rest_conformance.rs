@@ -111,7 +111,9 @@ async fn fetch(s: &Server, method: &str, path: &str, token: Option<&str>) -> (u1
 #[test]
 fn every_endpoint_conforms_to_peertube_types() {
     let Some(tsc) = tsc() else { return };
-    let s = Server::start();
+    let mut o = Options::default();
+    o.env.push(("FLEUVE_SIGNUP_ENABLED".into(), "true".into()));
+    let s = Server::start_with(o);
     let mut captures: Vec<Capture> = vec![];
     rt().block_on(async {
         let (token, _) = login(&s).await;
@@ -328,6 +330,23 @@ fn every_endpoint_conforms_to_peertube_types() {
         let got = fetch(&s, "GET", &format!("/api/v1/users/{user_id}"), Some(&token)).await;
         assert_eq!(got.1["blocked"], true, "{}", got.1);
         cap("users/{id} (blocked)", "Wire<PT.User>", got);
+        // A registration request (sign-up with approval, the default), and the moderators' list.
+        let r = client()
+            .post(s.url("/api/v1/users/registrations/request"))
+            .json(&json!({"username": "applicant", "password": "applicant-password",
+                          "email": "applicant@example.test", "registrationReason": "typed"}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        cap(
+            "users/registrations/request (POST)",
+            "Wire<PT.UserRegistration>",
+            (status, r.json().await.unwrap()),
+        );
+        let regs = fetch(&s, "GET", "/api/v1/users/registrations", Some(&token)).await;
+        assert_eq!(regs.1["total"], 1, "{}", regs.1);
+        cap("users/registrations", "Wire<PT.ResultList<PT.UserRegistration>>", regs);
         let mine = fetch(&s, "GET", "/api/v1/users/me/videos", Some(&token)).await;
         cap("users/me/videos", "Wire<PT.ResultList<PT.Video>>", mine);
         let blacklisted = send(

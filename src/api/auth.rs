@@ -74,6 +74,7 @@ pub fn bootstrap(app: &App) -> anyhow::Result<()> {
         video_quota_daily: -1,
         blocked: false,
         blocked_reason: None,
+        email_verified: true,
     };
     let channel = Channel {
         id: channel_id,
@@ -109,7 +110,7 @@ pub fn bootstrap(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn random_token(bytes: usize) -> String {
+pub(crate) fn random_token(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::thread_rng().fill(&mut b[..]);
     hex::encode(b)
@@ -284,9 +285,17 @@ pub async fn token(
     Ok(resp)
 }
 
-/// A blocked user gets no token (PeerTube's 400 "User is blocked.", with the reason).
+/// A blocked user gets no token (PeerTube's 400 "User is blocked.", with the reason), nor does
+/// one whose e-mail must be verified first ("User email is not verified.").
 fn refuse_blocked(app: &App, id: u64) -> Result<(), ApiError> {
     match app.store.get(&UserKey(id))? {
+        Some(u) if !u.email_verified && app.config.signup.requires_email_verification => {
+            tracing::info!(user = %u.username, "login refused: e-mail not verified");
+            Err(ApiError::bad_request(
+                "User email is not verified: open the link e-mailed to you, or ask for a new one (POST /api/v1/users/ask-send-verify-email)",
+            )
+            .code("invalid_grant"))
+        }
         Some(u) if u.blocked => {
             tracing::info!(user = %u.username, "login refused: user blocked");
             let why = u

@@ -17,6 +17,7 @@ pub(crate) mod paging;
 pub(crate) mod server_blocklist;
 pub(crate) mod server_config;
 pub(crate) mod server_following;
+pub(crate) mod signup;
 pub(crate) mod uploads;
 pub(crate) mod user_admin;
 pub(crate) mod user_moderation;
@@ -80,4 +81,5 @@ pub fn routes() -> Router<SharedApp> {
         .merge(server_config::routes())
         .merge(server_following::routes())
         .merge(server_blocklist::routes())
+        .merge(signup::routes())
 }

@@ -45,7 +45,7 @@ pub fn routes() -> Router<SharedApp> {
 const MAX_PASSWORD: usize = 255;
 
 /// PeerTube's user name rule: 1 to 50 of `a-z 0-9 . _`.
-fn check_username(name: &str) -> Result<(), ApiError> {
+pub(crate) fn check_username(name: &str) -> Result<(), ApiError> {
     let ok = (1..=50).contains(&name.len())
         && name
             .bytes()
@@ -59,7 +59,7 @@ fn check_username(name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn check_password(p: &str) -> Result<(), ApiError> {
+pub(crate) fn check_password(p: &str) -> Result<(), ApiError> {
     let n = p.chars().count();
     if (MIN_PASSWORD..=MAX_PASSWORD).contains(&n) {
         Ok(())
@@ -70,7 +70,7 @@ fn check_password(p: &str) -> Result<(), ApiError> {
     }
 }
 
-fn check_email(e: &str) -> Result<(), ApiError> {
+pub(crate) fn check_email(e: &str) -> Result<(), ApiError> {
     let ok = e.len() <= 400
         && !e.chars().any(|c| c.is_control() || c.is_whitespace())
         && e.split_once('@')
@@ -140,12 +140,105 @@ fn no_limit() -> i64 {
 }
 
 /// Whether `email` is already some user's (case-insensitive).
-fn email_taken(app: &App, email: &str, except: Option<u64>) -> Result<bool, ApiError> {
+pub(crate) fn email_taken(app: &App, email: &str, except: Option<u64>) -> Result<bool, ApiError> {
     Ok(app
         .store
         .scan::<UserKey>(&())?
         .into_iter()
         .any(|(_, u)| Some(u.id) != except && u.email.eq_ignore_ascii_case(email)))
+}
+
+/// A user to make, with their first channel (checked by the caller).
+pub(crate) struct NewAccount {
+    /// Login name.
+    pub username: String,
+    /// E-mail address.
+    pub email: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// Account display name.
+    pub display_name: String,
+    /// First channel's handle.
+    pub channel_name: String,
+    /// First channel's display name.
+    pub channel_display_name: String,
+    /// Video quota (bytes, -1 none).
+    pub video_quota: i64,
+    /// Daily video quota (bytes, -1 none).
+    pub video_quota_daily: i64,
+    /// Whether the e-mail address counts as verified.
+    pub email_verified: bool,
+}
+
+/// Makes a user and their first channel in one batch, unless the user name, the e-mail or
+/// the channel name is taken (409, naming it). Serialised, so two sign-ups cannot take the
+/// same name. Call it on the blocking pool.
+pub(crate) fn create_account(app: &App, new: NewAccount) -> Result<User, ApiError> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let store = &app.store;
+    if store.get(&UserByNameKey(new.username.clone()))?.is_some() {
+        return Err(ApiError::conflict(format!(
+            "a user named {:?} already exists",
+            new.username
+        )));
+    }
+    if email_taken(app, &new.email, None)? {
+        return Err(ApiError::conflict(format!(
+            "a user with the e-mail {:?} already exists",
+            new.email
+        )));
+    }
+    if new.channel_name == new.username {
+        return Err(ApiError::conflict(format!(
+            "channelName {:?} cannot be the user's name",
+            new.channel_name
+        )));
+    }
+    if store
+        .get(&ChannelByNameKey(new.channel_name.clone()))?
+        .is_some()
+        || store
+            .get(&UserByNameKey(new.channel_name.clone()))?
+            .is_some()
+    {
+        return Err(ApiError::conflict(format!(
+            "a channel or account named {:?} already exists",
+            new.channel_name
+        )));
+    }
+    let now = now_secs();
+    let user = User {
+        id: store.next_id(Sequence::User)?,
+        username: new.username,
+        email: new.email,
+        password_hash: new.password_hash,
+        role: new.role,
+        display_name: new.display_name,
+        created_at: now,
+        video_quota: new.video_quota,
+        video_quota_daily: new.video_quota_daily,
+        blocked: false,
+        blocked_reason: None,
+        email_verified: new.email_verified,
+    };
+    let channel = Channel {
+        id: store.next_id(Sequence::Channel)?,
+        name: new.channel_name,
+        display_name: new.channel_display_name,
+        owner: user.id,
+        created_at: now,
+    };
+    let mut batch = Batch::default();
+    batch.put(store, &UserKey(user.id), &user)?;
+    batch.put(store, &UserByNameKey(user.username.clone()), &user.id)?;
+    batch.put(store, &ChannelKey(channel.id), &channel)?;
+    batch.put(store, &ChannelByNameKey(channel.name.clone()), &channel.id)?;
+    crate::store::video_index::index_channel(&mut batch, &channel);
+    store.write(batch, Durability::Sync)?;
+    Ok(user)
 }
 
 /// `POST /api/v1/users`: a user and their first channel; `{user: {id, account: {id}}}`.
@@ -167,69 +260,29 @@ pub async fn create(
         .unwrap_or_else(|| format!("{}_channel", body.username));
     check_username(&channel_name)
         .map_err(|_| ApiError::bad_request(format!("channelName {channel_name:?} is not valid: 1 to 50 characters of a-z, 0-9, '.' and '_'")))?;
-    if channel_name == body.username {
-        return Err(ApiError::conflict(format!(
-            "channelName {channel_name:?} cannot be the user's name"
-        )));
-    }
     // Argon2 is slow on purpose: hashed on the pool, like everything that touches the store.
     let a = app.clone();
     let by = auth.user.username.clone();
     let created = app
         .pool
         .run(move || -> Result<User, ApiError> {
-            let store = &a.store;
-            if store.get(&UserByNameKey(body.username.clone()))?.is_some() {
-                return Err(ApiError::conflict(format!(
-                    "a user named {:?} already exists",
-                    body.username
-                )));
-            }
-            if email_taken(&a, &body.email, None)? {
-                return Err(ApiError::conflict(format!(
-                    "a user with the e-mail {:?} already exists",
-                    body.email
-                )));
-            }
-            if store
-                .get(&ChannelByNameKey(channel_name.clone()))?
-                .is_some()
-            {
-                return Err(ApiError::conflict(format!(
-                    "a channel named {channel_name:?} already exists"
-                )));
-            }
             let hash = hash_password(&body.password)
                 .map_err(|e| ApiError::internal("password hashing", e))?;
-            let now = now_secs();
-            let user = User {
-                id: store.next_id(Sequence::User)?,
-                username: body.username.clone(),
-                email: body.email.clone(),
-                password_hash: hash,
-                role,
-                display_name: body.username.clone(),
-                created_at: now,
-                video_quota,
-                video_quota_daily,
-                blocked: false,
-                blocked_reason: None,
-            };
-            let channel = Channel {
-                id: store.next_id(Sequence::Channel)?,
-                name: channel_name,
-                display_name: format!("Main {} channel", body.username),
-                owner: user.id,
-                created_at: now,
-            };
-            let mut batch = Batch::default();
-            batch.put(store, &UserKey(user.id), &user)?;
-            batch.put(store, &UserByNameKey(user.username.clone()), &user.id)?;
-            batch.put(store, &ChannelKey(channel.id), &channel)?;
-            batch.put(store, &ChannelByNameKey(channel.name.clone()), &channel.id)?;
-            crate::store::video_index::index_channel(&mut batch, &channel);
-            store.write(batch, Durability::Sync)?;
-            Ok(user)
+            create_account(
+                &a,
+                NewAccount {
+                    display_name: body.username.clone(),
+                    channel_display_name: format!("Main {} channel", body.username),
+                    username: body.username,
+                    email: body.email,
+                    password_hash: hash,
+                    role,
+                    channel_name,
+                    video_quota,
+                    video_quota_daily,
+                    email_verified: true,
+                },
+            )
         })
         .await??;
     tracing::info!(user = %created.username, id = created.id, role = created.role.label(), by = %by, "user created");

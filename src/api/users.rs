@@ -88,7 +88,7 @@ pub(crate) fn user_json(app: &crate::app::App, user: &User) -> Result<Value, Sto
         "username": user.username,
         "email": user.email,
         "pendingEmail": null,
-        "emailVerified": true,
+        "emailVerified": user.email_verified,
         "emailPublic": false,
         "role": {"id": user.role.id(), "label": user.role.label()},
         "adminFlags": 0,

@@ -247,7 +247,16 @@ fn build_app(
         crate::federation::Federation::new(config.federation.clone(), &store)
             .context("cannot load the federation queues")?,
     );
+    let mailer = Arc::new(crate::mail::Mailer::new(
+        config.smtp.clone(),
+        &host_of(&public_url),
+        store.clone(),
+    ));
+    mailer
+        .spawn()
+        .context("cannot start the e-mail sender thread")?;
     Ok(Arc::new(App {
+        mailer,
         federation,
         conn_limits,
         disk: Default::default(),

@@ -91,6 +91,10 @@ pub enum Sequence {
     Job,
     /// Comment ids.
     Comment,
+    /// Outgoing e-mail ids.
+    Mail,
+    /// Registration request ids.
+    Registration,
 }
 
 /// `meta`: the last id handed out by a sequence.
@@ -109,6 +113,8 @@ impl Key for SequenceKey {
             Sequence::File => b"file",
             Sequence::Job => b"job",
             Sequence::Comment => b"comment",
+            Sequence::Mail => b"mail",
+            Sequence::Registration => b"registration",
         };
         tagged_bytes(0x02, name)
     }
@@ -120,6 +126,8 @@ impl Key for SequenceKey {
             b"file" => Sequence::File,
             b"job" => Sequence::Job,
             b"comment" => Sequence::Comment,
+            b"mail" => Sequence::Mail,
+            b"registration" => Sequence::Registration,
             other => return Err(StoreError::Corrupt(format!("unknown sequence {other:?}"))),
         };
         Ok(SequenceKey(seq))
@@ -174,6 +182,7 @@ impl Role {
                     | Right::ManageAnyVideoComment
                     | Right::ManageVideoBlacklist
                     | Right::ManageServerBlocklist
+                    | Right::ManageRegistrations
             ),
             Role::User => false,
         }
@@ -198,6 +207,8 @@ pub enum Right {
     /// Block and unblock servers and remote accounts for the whole instance (PeerTube's
     /// `MANAGE_SERVERS_BLOCKLIST` and `MANAGE_ACCOUNTS_BLOCKLIST`).
     ManageServerBlocklist,
+    /// Accept and reject sign-up requests (PeerTube's `MANAGE_REGISTRATIONS`).
+    ManageRegistrations,
     /// Everything else that is the instance's: following, admin status, configuration.
     ManageInstance,
 }
@@ -233,6 +244,14 @@ pub struct User {
     /// Why, as the moderator said (`blockedReason`).
     #[serde(default)]
     pub blocked_reason: Option<String>,
+    /// Whether the user opened the link e-mailed to them (`emailVerified`); users made before
+    /// sign-up existed, or by an administrator, need none.
+    #[serde(default = "verified")]
+    pub email_verified: bool,
+}
+
+fn verified() -> bool {
+    true
 }
 
 fn no_limit() -> i64 {
@@ -263,6 +282,7 @@ impl User {
             video_quota_daily: -1,
             blocked: false,
             blocked_reason: None,
+            email_verified: true,
         }
     }
 }
@@ -274,6 +294,94 @@ u64_key!(
 string_key!(
     /// `accounts`: user id by username (lower case).
     UserByNameKey, Cf::Accounts, 0x02, u64
+);
+
+/// A sign-up waiting for a moderator (PeerTube's `UserRegistration`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    /// Request id.
+    pub id: u64,
+    /// Wanted user name.
+    pub username: String,
+    /// E-mail address.
+    pub email: String,
+    /// Whether the e-mail address was verified (its link opened).
+    pub email_verified: bool,
+    /// Argon2 PHC string of the chosen password.
+    pub password_hash: String,
+    /// Account display name.
+    pub display_name: String,
+    /// Wanted channel handle and display name.
+    pub channel_name: String,
+    /// Channel display name.
+    pub channel_display_name: String,
+    /// Why they want an account (`registrationReason`).
+    pub reason: String,
+    /// 1 pending, 2 rejected, 3 accepted.
+    pub state: u8,
+    /// What the moderator answered.
+    pub moderation_response: Option<String>,
+    /// The user made when it was accepted.
+    pub user_id: Option<u64>,
+    /// Creation time (Unix seconds).
+    pub created_at: u64,
+    /// Last change (Unix seconds).
+    pub updated_at: u64,
+}
+
+u64_key!(
+    /// `accounts`: registration requests by id.
+    RegistrationKey, Cf::Accounts, 0x03, Registration
+);
+
+/// What an e-mailed link proves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailPurpose {
+    /// A user's e-mail address (`POST /api/v1/users/{id}/verify-email`).
+    VerifyUser,
+    /// A registration request's e-mail address.
+    VerifyRegistration,
+    /// A password reset (`POST /api/v1/users/{id}/reset-password`).
+    ResetPassword,
+}
+
+/// An e-mailed link's token, stored under its SHA-256; used once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailToken {
+    /// What it proves.
+    pub purpose: EmailPurpose,
+    /// The user or registration it is for.
+    pub subject: u64,
+    /// Expiry (Unix seconds).
+    pub expires_at: u64,
+}
+
+string_key!(
+    /// `accounts`: e-mailed tokens by the SHA-256 (hex) of their value.
+    EmailTokenKey, Cf::Accounts, 0x04, EmailToken
+);
+
+/// An e-mail waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mail {
+    /// Recipient address.
+    pub to: String,
+    /// Subject.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// When it was queued (Unix seconds).
+    pub created_at: u64,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Earliest next attempt (Unix seconds).
+    pub next_at: u64,
+}
+
+u64_key!(
+    /// `jobs`: the e-mail outbox, by id (oldest first).
+    MailKey, Cf::Jobs, 0x02, Mail
 );
 
 /// A video channel.

@@ -5,6 +5,7 @@
 //! Pages are plain HTML with one stylesheet; JavaScript only drives the player, the uploader and
 //! the pages behind login (they read the API with the OAuth token kept in `sessionStorage`).
 
+mod account_pages;
 pub(crate) mod assets;
 pub(crate) mod error;
 mod html;
@@ -29,6 +30,14 @@ pub fn routes() -> Router<SharedApp> {
         .route("/videos/embed/{id}", get(pages::embed))
         .route("/upload", get(pages::upload))
         .route("/login", get(pages::login))
+        .route(
+            "/verify-account/email",
+            get(account_pages::verify_form).post(account_pages::verify_submit),
+        )
+        .route(
+            "/reset-password",
+            get(account_pages::reset_form).post(account_pages::reset_submit),
+        )
         .route("/admin", get(pages::admin))
         .route("/services/oembed", get(oembed::oembed))
         .route("/assets/{name}", get(assets::own))

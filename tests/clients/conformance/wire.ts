@@ -21,7 +21,8 @@ export function wire<T>(doc: T): DeepMutable<T> {
 // original publication date, an input file never replaced, a thread's root comment (no
 // `inReplyToCommentId`) or a comment not deleted (no `deletedAt`: PeerTube's
 // VideoCommentModel.toFormattedJSON sends both as null), and the id of an unset category,
-// licence or language.
+// licence or language; a registration not answered yet (`moderationResponse`, which
+// UserRegistrationModel.toFormattedJSON sends as null).
 type NullableKeys =
   | 'description'
   | 'truncatedDescription'
@@ -30,6 +31,7 @@ type NullableKeys =
   | 'inputFileUpdatedAt'
   | 'inReplyToCommentId'
   | 'deletedAt'
+  | 'moderationResponse'
 type LabelKeys = 'category' | 'licence' | 'language'
 
 /** `T` as PeerTube 8 puts it on the wire: `T`, dates as ISO strings, the nulls above allowed. */
