@@ -870,3 +870,88 @@ async fn a_blocked_server_or_account_is_refused_at_the_inbox() {
     let r = post(4).await;
     assert_eq!(r.status().as_u16(), 204);
 }
+
+/// A `Flag` from another instance (PeerTube's abuse report) of one of our videos and one of
+/// our accounts becomes two reports for our moderators, its reporter the remote actor; a Flag of
+/// nothing of ours adds none.
+#[tokio::test]
+async fn a_remote_flag_becomes_an_abuse_report() {
+    let mut opts = Options::default();
+    opts.env.push((
+        "FLEUVE_FEDERATION_ALLOW_PRIVATE_ADDRESSES".into(),
+        "true".into(),
+    ));
+    let s = Server::start_with(opts);
+    let (root, _) = login(&s).await;
+    let v = publish_clip(&s, &root, "320x240", 1).await;
+    let watch = s.url(&format!("/videos/watch/{}", v["uuid"].as_str().unwrap()));
+    let (actor, key) = fake_actor("mallory", "Person");
+    let key_id = format!("{actor}#main-key");
+    let flag = |n: u32, object: serde_json::Value| {
+        serde_json::to_vec(&serde_json::json!({
+            "id": format!("{actor}/flags/{n}"), "type": "Flag", "actor": actor,
+            "object": object, "content": "Stolen footage",
+            "tag": [{"type": "Hashtag", "name": "rights"}], "startAt": 3, "endAt": 5,
+        }))
+        .unwrap()
+    };
+    let abuses = || async {
+        client()
+            .get(s.url("/api/v1/abuses"))
+            .bearer_auth(&root)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let body = flag(1, serde_json::json!([watch, s.url("/accounts/root")]));
+    let r = signed_inbox_post(&s, &body, &key_id, &key, std::time::SystemTime::now())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+    let mut list = abuses().await;
+    for _ in 0..100 {
+        if list["total"] == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        list = abuses().await;
+    }
+    assert_eq!(list["total"], 2, "{list}\n{}", s.log());
+    for a in list["data"].as_array().unwrap() {
+        assert_eq!(a["reporterAccount"]["url"], actor.as_str(), "{a}");
+        assert_eq!(
+            (&a["reason"], &a["predefinedReasons"]),
+            (
+                &serde_json::json!("Stolen footage"),
+                &serde_json::json!(["rights"])
+            )
+        );
+        assert_eq!(a["flaggedAccount"]["name"], "root");
+    }
+    let on_video = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["video"].is_object())
+        .unwrap();
+    assert_eq!(
+        (&on_video["video"]["startAt"], &on_video["video"]["endAt"]),
+        (&serde_json::json!(3), &serde_json::json!(5))
+    );
+    // Not ours: nothing added.
+    let body = flag(
+        2,
+        serde_json::json!("https://elsewhere.example/videos/watch/x"),
+    );
+    let r = signed_inbox_post(&s, &body, &key_id, &key, std::time::SystemTime::now())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(abuses().await["total"], 2);
+}

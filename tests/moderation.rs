@@ -199,3 +199,106 @@ fn a_blocked_video_leaves_lists_outbox_and_tracker_and_comes_back() {
         assert_eq!(get_video(&s, &root, &uuid).await.1["blacklisted"], false);
     });
 }
+
+/// Abuse reports (issue 15): users report a video (a part of it), a comment or an account;
+/// bad input and repeats are refused; users see their own reports, moderators all of them,
+/// set their state and comment, and delete them.
+#[test]
+fn users_report_abuses_and_moderators_handle_them() {
+    let s = Server::start_with(Options {
+        env: vec![("FLEUVE_TRANSCODE_RESOLUTIONS".into(), "240".into())],
+        args: vec![],
+    });
+    rt().block_on(async {
+        let (root, _) = login(&s).await;
+        let m = create_and_login(&s, &root, "mod1", 1).await;
+        let alice = create_and_login(&s, &root, "alice", 2).await;
+        let bob = create_and_login(&s, &root, "bob", 2).await;
+        let bob_id = get_json_as(&s, "/api/v1/users/me", &bob).await["id"].as_u64().unwrap();
+        let v = publish_clip(&s, &root, "426x240", 2).await;
+        let uuid = v["uuid"].as_str().unwrap().to_string();
+        let (status, thread) = call(
+            &s,
+            reqwest::Method::POST,
+            &format!("/api/v1/videos/{uuid}/comment-threads"),
+            Some(&bob),
+            json!({"text": "Buy cheap things at spam.example"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{thread}");
+        let comment_id = thread["comment"]["id"].as_u64().unwrap();
+        let report = |token: &str, body: Value| {
+            let token = token.to_string();
+            let s = &s;
+            async move { call(s, reqwest::Method::POST, "/api/v1/abuses", Some(&token), body).await }
+        };
+        let video_report = json!({"reason": "Spam links in the video", "predefinedReasons": ["spamOrMisleading"],
+                                  "video": {"id": uuid, "startAt": 1, "endAt": 2}});
+        let (status, doc) = report(&alice, video_report.clone()).await;
+        assert_eq!(status, 200, "{doc}");
+        let video_abuse = doc["abuse"]["id"].as_u64().unwrap();
+        assert_eq!(report(&alice, video_report).await.0, 409, "reported twice");
+        for (body, want) in [
+            (json!({"reason": "x", "video": {"id": uuid}}), 400),
+            (json!({"reason": "Bad one", "predefinedReasons": ["nope"], "video": {"id": uuid}}), 400),
+            (json!({"reason": "Two things", "video": {"id": uuid}, "account": {"id": bob_id}}), 400),
+            (json!({"reason": "Nothing"}), 400),
+            (json!({"reason": "Ghost video", "video": {"id": "00000000-0000-4000-8000-000000000000"}}), 404),
+            (json!({"reason": "Ghost account", "account": {"id": 999}}), 404),
+            (json!({"reason": "Myself", "account": {"id": bob_id}}), 400),
+        ] {
+            let token = if body["reason"] == "Myself" { &bob } else { &alice };
+            let (status, doc) = report(token, body.clone()).await;
+            assert_eq!(status, want, "{body}: {doc}");
+        }
+        assert_eq!(report(&alice, json!({"reason": "Spammer", "account": {"id": bob_id}})).await.0, 200);
+        assert_eq!(report(&alice, json!({"reason": "Spam comment", "comment": {"id": comment_id}})).await.0, 200);
+
+        // Users see their own; moderators all, with who reported what.
+        let get = |token: &str, path: &str| {
+            let (token, path) = (token.to_string(), path.to_string());
+            let s = &s;
+            async move { call(s, reqwest::Method::GET, &path, Some(&token), Value::Null).await }
+        };
+        assert_eq!(get(&alice, "/api/v1/abuses").await.0, 403);
+        let (status, mine) = get(&alice, "/api/v1/users/me/abuses").await;
+        assert_eq!((status, &mine["total"]), (200, &json!(3)), "{mine}");
+        assert_eq!(get(&bob, "/api/v1/users/me/abuses").await.1["total"], 0);
+        let (status, all) = get(&m, "/api/v1/abuses").await;
+        assert_eq!((status, &all["total"]), (200, &json!(3)), "{all}");
+        let on_video = all["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == video_abuse)
+            .unwrap();
+        assert_eq!(on_video["reporterAccount"]["name"], "alice");
+        assert_eq!(on_video["flaggedAccount"]["name"], "root");
+        assert_eq!((&on_video["video"]["uuid"], &on_video["video"]["startAt"]), (&json!(uuid), &json!(1)));
+        assert_eq!(on_video["predefinedReasons"], json!(["spamOrMisleading"]));
+        assert_eq!(on_video["state"]["id"], 1);
+        let on_comment = all["data"].as_array().unwrap().iter().find(|a| a["comment"].is_object()).unwrap();
+        assert_eq!(on_comment["comment"]["text"], "Buy cheap things at spam.example");
+        assert_eq!(on_comment["flaggedAccount"]["name"], "bob");
+
+        // Moderators handle them.
+        let path = format!("/api/v1/abuses/{video_abuse}");
+        let (status, _) = call(&s, reqwest::Method::PUT, &path, Some(&alice), json!({"state": 3})).await;
+        assert_eq!(status, 403);
+        let (status, _) = call(&s, reqwest::Method::PUT, &path, Some(&m), json!({"state": 9})).await;
+        assert_eq!(status, 400);
+        let (status, doc) = call(&s, reqwest::Method::PUT, &path, Some(&m),
+            json!({"state": 3, "moderationComment": "Links removed"})).await;
+        assert_eq!(status, 204, "{doc}");
+        let (_, accepted) = get(&m, "/api/v1/abuses?state=3").await;
+        assert_eq!(accepted["total"], 1, "{accepted}");
+        assert_eq!(accepted["data"][0]["moderationComment"], "Links removed");
+        assert_eq!(get(&alice, "/api/v1/users/me/abuses").await.1["data"].as_array().unwrap().iter()
+            .find(|a| a["id"] == video_abuse).unwrap()["state"]["label"], "Accepted");
+        assert_eq!(call(&s, reqwest::Method::DELETE, &path, Some(&alice), Value::Null).await.0, 403);
+        assert_eq!(call(&s, reqwest::Method::DELETE, &path, Some(&m), Value::Null).await.0, 204);
+        assert_eq!(get(&m, "/api/v1/abuses").await.1["total"], 2);
+        // Answered, it may be reported again.
+        assert_eq!(report(&alice, json!({"reason": "Back again", "video": {"id": uuid}})).await.0, 200);
+    });
+}

@@ -317,6 +317,40 @@ fn every_endpoint_conforms_to_peertube_types() {
             let got = fetch(&s, "GET", &path, Some(&token)).await;
             cap(&path.trim_start_matches("/api/v1/").replace(&user_id.to_string(), "{id}"), ty, got);
         }
+        // An abuse report of the new user's account: the moderators' and the reporter's lists.
+        let reported = send(
+            reqwest::Method::POST,
+            "/api/v1/abuses".to_string(),
+            json!({"reason": "typed report", "predefinedReasons": ["spamOrMisleading"],
+                   "account": {"id": user_id}}),
+        )
+        .await;
+        assert_eq!(reported.0, 200, "{}", reported.1);
+        cap("abuses (POST)", "Wire<{abuse: {id: number}}>", reported);
+        cap(
+            "abuses",
+            "Wire<PT.ResultList<PT.AdminAbuse>>",
+            fetch(&s, "GET", "/api/v1/abuses", Some(&token)).await,
+        );
+        cap(
+            "users/me/abuses",
+            "Wire<PT.ResultList<PT.UserAbuse>>",
+            fetch(&s, "GET", "/api/v1/users/me/abuses", Some(&token)).await,
+        );
+        let channel = send(
+            reqwest::Method::POST,
+            "/api/v1/video-channels".to_string(),
+            json!({"name": "typed_second", "displayName": "Second", "description": "Typed"}),
+        )
+        .await;
+        assert_eq!(channel.0, 200, "{}", channel.1);
+        cap("video-channels (POST)", "Wire<{videoChannel: {id: number}}>", channel);
+        cap(
+            "video-channels/typed_second",
+            "Wire<PT.VideoChannel>",
+            fetch(&s, "GET", "/api/v1/video-channels/typed_second", None).await,
+        );
+
         // A blocked user (blocked, blockedReason), the user's own videos, and a blocked video
         // (the moderators' list, and the details with blacklisted and blacklistedReason),
         // unblocked after so that the lists below still have it.

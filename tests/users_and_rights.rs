@@ -658,3 +658,81 @@ fn blocking_and_removing_users() {
         );
     });
 }
+
+/// Channels (issue 15): several per user, each a `Group` actor; created, changed and removed
+/// (with their videos) by their owner or an administrator only; uploads go only into a channel
+/// the uploader owns; bad input named; a user keeps at least one channel and has at most 20.
+#[test]
+fn users_manage_their_own_channels() {
+    let s = Server::start();
+    rt().block_on(async {
+        let (root, _) = login(&s).await;
+        create_user(&s, &root, "alice", 2).await;
+        create_user(&s, &root, "bob", 2).await;
+        let alice = login_as(&s, "alice", "alice-password").await;
+        let bob = login_as(&s, "bob", "bob-password").await;
+        let new = |name: &str| json!({"name": name, "displayName": "Rivers", "description": "About rivers"});
+        for (body, want, names) in [
+            (json!({"name": "Bad Name", "displayName": "x"}), 400, "Bad Name"),
+            (new("root"), 409, "root"),
+            (new("alice_channel"), 409, "alice_channel"),
+            (json!({"name": "ok_name", "displayName": ""}), 400, "displayName"),
+            (
+                json!({"name": "ok_name", "displayName": "x", "description": "d".repeat(1001)}),
+                400,
+                "1001",
+            ),
+        ] {
+            let (status, doc) = post(&s, "/api/v1/video-channels", &alice, body).await;
+            assert_eq!(status, want, "{doc}");
+            assert!(doc.to_string().contains(names), "{doc}");
+        }
+        let (status, made) = post(&s, "/api/v1/video-channels", &alice, new("alice_rivers")).await;
+        assert_eq!(status, 200, "{made}");
+        let rivers = made["videoChannel"]["id"].as_u64().unwrap();
+        let c = get_json(&s, "/api/v1/video-channels/alice_rivers").await;
+        assert_eq!((&c["displayName"], &c["description"]), (&json!("Rivers"), &json!("About rivers")));
+        assert_eq!(c["ownerAccount"]["name"], "alice");
+        assert_eq!(get_json(&s, "/api/v1/accounts/alice/video-channels").await["total"], 2);
+        let actor = get_ap_json(&s, "/video-channels/alice_rivers").await;
+        assert_eq!((&actor["type"], &actor["preferredUsername"]), (&json!("Group"), &json!("alice_rivers")));
+
+        // Only its owner (or an administrator) changes it; the search finds the new name.
+        let path = "/api/v1/video-channels/alice_rivers";
+        assert_eq!(put(&s, path, &bob, json!({"displayName": "Mine"})).await.0, 403);
+        let (status, doc) = put(&s, path, &alice, json!({"displayName": "Rivers and lakes", "support": "Thanks"})).await;
+        assert_eq!(status, 204, "{doc}");
+        let c = get_json(&s, path).await;
+        assert_eq!((&c["displayName"], &c["support"]), (&json!("Rivers and lakes"), &json!("Thanks")));
+        let found = get_json(&s, "/api/v1/search/video-channels?search=lakes").await;
+        assert_eq!(found["data"][0]["name"], "alice_rivers", "{found}");
+        assert_eq!(put(&s, path, &root, json!({"description": "Moderated"})).await.0, 204);
+
+        // Uploads into one's own channels only.
+        let src = clip(&s.dir, "rivers.mp4", "320x240", 25, 1, true);
+        let (status, doc) = upload_to(&s, &alice, rivers, std::fs::read(&src).unwrap()).await;
+        assert_eq!(status, 200, "{doc}");
+        let video = doc["video"]["uuid"].as_str().unwrap().to_string();
+        let (status, _) = upload_to(&s, &bob, rivers, std::fs::read(&src).unwrap()).await;
+        assert_eq!(status, 400, "not bob's channel (PeerTube: unknown channel for this account)");
+
+        // Removed with its videos; never the last one.
+        assert_eq!(delete(&s, path, &bob).await.0, 403);
+        let (status, doc) = delete(&s, path, &alice).await;
+        assert_eq!(status, 204, "{doc}");
+        assert_eq!(status_of(&s, path).await, 404);
+        assert_eq!(get_video(&s, &root, &video).await.0, 404, "its video went with it");
+        let (status, doc) = delete(&s, "/api/v1/video-channels/alice_channel", &alice).await;
+        assert_eq!(status, 409, "{doc}");
+        // The name is free again.
+        assert_eq!(post(&s, "/api/v1/video-channels", &bob, new("alice_rivers")).await.0, 200);
+
+        // At most 20 channels a user.
+        for i in 1..20 {
+            let (status, doc) = post(&s, "/api/v1/video-channels", &alice, new(&format!("alice_{i}"))).await;
+            assert_eq!(status, 200, "channel {i}: {doc}");
+        }
+        let (status, doc) = post(&s, "/api/v1/video-channels", &alice, new("alice_21")).await;
+        assert_eq!(status, 403, "{doc}");
+    });
+}

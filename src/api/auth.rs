@@ -82,6 +82,9 @@ pub fn bootstrap(app: &App) -> anyhow::Result<()> {
         display_name: "Main root channel".into(),
         owner: user_id,
         created_at: now,
+        description: None,
+        support: None,
+        updated_at: now,
     };
     if generated {
         let path = app.data_dir.join(ROOT_PASSWORD_FILE);

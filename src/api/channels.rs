@@ -17,7 +17,12 @@ use serde_json::{json, Value};
 /// The routes.
 pub fn routes() -> Router<SharedApp> {
     Router::new()
-        .route("/api/v1/video-channels/{name}", get(channel))
+        .route(
+            "/api/v1/video-channels/{name}",
+            get(channel)
+                .put(super::channel_admin::update)
+                .delete(super::channel_admin::remove),
+        )
         .route("/api/v1/video-channels/{name}/videos", get(videos))
 }
 

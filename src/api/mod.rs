@@ -2,9 +2,11 @@
 //! videos, uploads, server follows), admin status and metrics, routed with axum. HTTP errors
 //! ([`error::ApiError`], PeerTube's problem documents) live here, at the edge.
 
+pub(crate) mod abuses;
 pub(crate) mod accounts;
 pub(crate) mod auth;
 pub(crate) mod captions;
+pub(crate) mod channel_admin;
 pub(crate) mod channels;
 pub(crate) mod chapters;
 pub(crate) mod comments;
@@ -71,6 +73,7 @@ pub fn routes() -> Router<SharedApp> {
             get(video_metadata::get),
         )
         .merge(comments::routes())
+        .merge(abuses::routes())
         .merge(video_blacklist::routes())
         .merge(captions::routes())
         .merge(chapters::routes())
@@ -78,6 +81,7 @@ pub fn routes() -> Router<SharedApp> {
         .merge(accounts::routes())
         .merge(user_admin::routes())
         .merge(channels::routes())
+        .merge(channel_admin::routes())
         .merge(server_config::routes())
         .merge(server_following::routes())
         .merge(server_blocklist::routes())

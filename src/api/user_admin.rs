@@ -230,6 +230,9 @@ pub(crate) fn create_account(app: &App, new: NewAccount) -> Result<User, ApiErro
         display_name: new.channel_display_name,
         owner: user.id,
         created_at: now,
+        description: None,
+        support: None,
+        updated_at: now,
     };
     let mut batch = Batch::default();
     batch.put(store, &UserKey(user.id), &user)?;

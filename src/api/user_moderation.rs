@@ -17,7 +17,7 @@ use super::auth::{revoke_all, AuthUser, ROOT_USER};
 use super::error::ApiError;
 use super::user_admin::{may_manage, user_or_404};
 use crate::app::{App, SharedApp};
-use crate::store::tables::{ChannelByNameKey, ChannelKey, User, UserByNameKey, UserKey};
+use crate::store::tables::{ChannelKey, User, UserByNameKey, UserKey};
 use crate::store::videos::{UploadKey, VideoKey};
 use crate::store::{Batch, Durability};
 use crate::time::now_secs;
@@ -254,10 +254,8 @@ pub async fn remove(
                 .filter(|(_, c)| c.owner == uid)
                 .collect();
             let mut batch = Batch::default();
-            for (k, c) in &channels {
-                batch.delete(&a.store, k);
-                batch.delete(&a.store, &ChannelByNameKey(c.name.clone()));
-                crate::store::video_index::unindex_channel(&mut batch, c);
+            for (_, c) in &channels {
+                super::channel_admin::forget_channel(&a, c, &mut batch)?;
             }
             revoke_all(&a.store, uid, &mut batch)?;
             batch.delete(&a.store, &UserByNameKey(name));

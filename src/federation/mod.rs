@@ -32,6 +32,7 @@ pub(crate) mod comments;
 pub(crate) mod delivery;
 pub(crate) mod discovery;
 pub(crate) mod error;
+pub(crate) mod flags;
 pub(crate) mod http;
 pub(crate) mod inbox;
 pub(crate) mod key_fetch;

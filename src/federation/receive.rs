@@ -136,6 +136,7 @@ pub fn process(ctx: &FedContext<'_>, act: &Value) -> Result<&'static str, Federa
         InboxActivity::Create(a) => run(a, ctx),
         InboxActivity::Update(a) => run(a, ctx),
         InboxActivity::Announce(a) => run(a, ctx),
+        InboxActivity::Flag(a) => run(a, ctx),
         InboxActivity::Delete(a) => run(a, ctx),
         InboxActivity::Other { .. } => Ok("ignored (type not handled)"),
     }

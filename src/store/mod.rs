@@ -2,6 +2,7 @@
 //! version with migrations at open. Only this module (through [`codec`] and [`tables`]) knows how
 //! keys and values are laid out on disk.
 
+pub(crate) mod abuses;
 pub(crate) mod actors;
 pub(crate) mod codec;
 pub(crate) mod comments;

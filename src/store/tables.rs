@@ -95,6 +95,8 @@ pub enum Sequence {
     Mail,
     /// Registration request ids.
     Registration,
+    /// Abuse report ids.
+    Abuse,
 }
 
 /// `meta`: the last id handed out by a sequence.
@@ -115,6 +117,7 @@ impl Key for SequenceKey {
             Sequence::Comment => b"comment",
             Sequence::Mail => b"mail",
             Sequence::Registration => b"registration",
+            Sequence::Abuse => b"abuse",
         };
         tagged_bytes(0x02, name)
     }
@@ -128,6 +131,7 @@ impl Key for SequenceKey {
             b"comment" => Sequence::Comment,
             b"mail" => Sequence::Mail,
             b"registration" => Sequence::Registration,
+            b"abuse" => Sequence::Abuse,
             other => return Err(StoreError::Corrupt(format!("unknown sequence {other:?}"))),
         };
         Ok(SequenceKey(seq))
@@ -183,6 +187,7 @@ impl Role {
                     | Right::ManageVideoBlacklist
                     | Right::ManageServerBlocklist
                     | Right::ManageRegistrations
+                    | Right::ManageAbuses
             ),
             Role::User => false,
         }
@@ -209,6 +214,10 @@ pub enum Right {
     ManageServerBlocklist,
     /// Accept and reject sign-up requests (PeerTube's `MANAGE_REGISTRATIONS`).
     ManageRegistrations,
+    /// See and handle abuse reports (PeerTube's `MANAGE_ABUSES`).
+    ManageAbuses,
+    /// Change and remove any user's channels (`MANAGE_ANY_VIDEO_CHANNEL`, administrators).
+    ManageAnyVideoChannel,
     /// Everything else that is the instance's: following, admin status, configuration.
     ManageInstance,
 }
@@ -384,6 +393,70 @@ u64_key!(
     MailKey, Cf::Jobs, 0x02, Mail
 );
 
+/// Who reported an abuse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reporter {
+    /// A local user (id).
+    Local(u64),
+    /// An actor of another instance (its id), through a `Flag` activity.
+    Remote(String),
+}
+
+/// What an abuse report is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbuseTarget {
+    /// A video (its id), optionally a time range of it (seconds).
+    Video {
+        /// Video id.
+        id: u64,
+        /// Start of the reported part.
+        start_at: Option<u64>,
+        /// End of the reported part.
+        end_at: Option<u64>,
+    },
+    /// A comment on a video.
+    Comment {
+        /// Its video.
+        video_id: u64,
+        /// The comment.
+        id: u64,
+    },
+    /// A local account (user id).
+    Account(u64),
+}
+
+/// An abuse report (PeerTube's `Abuse`): state 1 pending, 2 rejected, 3 accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Abuse {
+    /// Report id.
+    pub id: u64,
+    /// Who reported it.
+    pub reporter: Reporter,
+    /// What is reported.
+    pub target: AbuseTarget,
+    /// The account the report is about (the video's or comment's author, or the account).
+    pub flagged_user: Option<u64>,
+    /// The reporter's words.
+    pub reason: String,
+    /// PeerTube's predefined reasons (`spamOrMisleading`, …).
+    pub predefined_reasons: Vec<String>,
+    /// 1 pending, 2 rejected, 3 accepted.
+    pub state: u8,
+    /// What moderators noted.
+    pub moderation_comment: Option<String>,
+    /// Creation time (Unix seconds).
+    pub created_at: u64,
+    /// Last change (Unix seconds).
+    pub updated_at: u64,
+}
+
+u64_key!(
+    /// `accounts`: abuse reports by id.
+    AbuseKey, Cf::Accounts, 0x05, Abuse
+);
+
 /// A video channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Channel {
@@ -397,6 +470,16 @@ pub struct Channel {
     pub owner: u64,
     /// Creation time (Unix seconds).
     pub created_at: u64,
+    /// Description (PeerTube's `description`); records written before channels could be
+    /// edited have none.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Support text (`support`).
+    #[serde(default)]
+    pub support: Option<String>,
+    /// Last change (Unix seconds); 0 in records written before channels could be edited.
+    #[serde(default)]
+    pub updated_at: u64,
 }
 
 u64_key!(

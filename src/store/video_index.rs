@@ -850,6 +850,9 @@ mod tests {
             display_name: "Main root channel".into(),
             owner: 1,
             created_at: 0,
+            description: None,
+            support: None,
+            updated_at: 0,
         };
         store
             .put(&crate::store::tables::ChannelKey(1), &c, Durability::Sync)

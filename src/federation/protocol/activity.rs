@@ -14,6 +14,7 @@ kind!(CreateType, "Create");
 kind!(UpdateType, "Update");
 kind!(DeleteType, "Delete");
 kind!(AnnounceType, "Announce");
+kind!(FlagType, "Flag");
 
 /// An activity: who (`actor`) does what (`type`) to which `object`, for whom (`to`, `cc`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,6 +119,8 @@ pub enum InboxActivity {
     Delete(Delete),
     /// A video is shared.
     Announce(Announce),
+    /// Someone reports one of our videos or accounts (PeerTube's abuse report).
+    Flag(Flag),
     /// A kind Fleuve does not act on (its actor and object are there all the same).
     Other {
         /// Its `type` (empty when not a string).
@@ -152,6 +155,7 @@ impl InboxActivity {
             "Update" => InboxActivity::Update(typed(act)?),
             "Delete" => InboxActivity::Delete(typed(act)?),
             "Announce" => InboxActivity::Announce(typed(act)?),
+            "Flag" => InboxActivity::Flag(typed(act)?),
             other => InboxActivity::Other {
                 kind: other.to_string(),
             },
@@ -170,8 +174,63 @@ impl InboxActivity {
             InboxActivity::Update(_) => "Update",
             InboxActivity::Delete(_) => "Delete",
             InboxActivity::Announce(_) => "Announce",
+            InboxActivity::Flag(_) => "Flag",
             InboxActivity::Other { kind } => kind,
         }
+    }
+}
+
+/// A `Flag` as PeerTube sends it for an abuse report: `object` is the reported video's or
+/// account's id (or a list of them), `content` the reason, `tag` the predefined reasons as
+/// `Hashtag`s, `startAt`/`endAt` the reported part of a video (seconds).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Flag {
+    /// Activity id.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub id: String,
+    /// `Flag`.
+    #[serde(rename = "type")]
+    pub kind: FlagType,
+    /// Who reports.
+    pub actor: ObjectRef,
+    /// What is reported: one id or several.
+    pub object: Value,
+    /// The reason.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Predefined reasons (`{type: "Hashtag", name}`).
+    #[serde(default)]
+    pub tag: Vec<Value>,
+    /// Start of the reported part of a video (seconds).
+    #[serde(rename = "startAt", default)]
+    pub start_at: Option<f64>,
+    /// End of the reported part.
+    #[serde(rename = "endAt", default)]
+    pub end_at: Option<f64>,
+}
+
+impl Flag {
+    /// The reporter's id.
+    pub fn actor_id(&self) -> &str {
+        self.actor.id().unwrap_or_default()
+    }
+
+    /// The reported objects' ids (strings, or objects with an `id`).
+    pub fn objects(&self) -> Vec<String> {
+        let one = |v: &Value| id_of(v).map(str::to_string);
+        match &self.object {
+            Value::Array(items) => items.iter().filter_map(one).collect(),
+            v => one(v).into_iter().collect(),
+        }
+    }
+
+    /// The predefined reasons among its tags.
+    pub fn predefined_reasons(&self) -> Vec<String> {
+        self.tag
+            .iter()
+            .filter_map(|t| t.get("name").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect()
     }
 }
 
