@@ -61,6 +61,8 @@ pub struct App {
     pub started: Instant,
     /// Failed logins per client address and account (rate limits).
     pub login_throttle: crate::api::login_throttle::LoginThrottle,
+    /// Sign-ups and e-mail asks per client address.
+    pub signup_limits: crate::api::signup::SignupLimits,
     /// The transcoder (job queue, lanes, live progress).
     pub transcoder: Arc<crate::transcode::runner::Transcoder>,
     /// Uploads being written right now: resumable session ids, and multipart uploads per user.

@@ -100,6 +100,12 @@ pub struct SignupConfig {
     /// Lifetime in seconds of an e-mailed link (e-mail verification, password reset); each
     /// works once.
     pub email_token_lifetime_secs: u64,
+    /// Sign-ups (and registration requests) allowed per 5 minutes from one client address
+    /// (IPv6: its /64); 0 = no limit. PeerTube allows 2.
+    pub per_address_per_5min: u32,
+    /// E-mail asks (`ask-send-verify-email`, `ask-reset-password`) allowed per 5 minutes from
+    /// one client address; 0 = no limit. PeerTube allows 3.
+    pub email_asks_per_address_per_5min: u32,
 }
 
 impl Default for SignupConfig {
@@ -112,6 +118,8 @@ impl Default for SignupConfig {
             video_quota: -1,
             video_quota_daily: -1,
             email_token_lifetime_secs: 3600,
+            per_address_per_5min: 2,
+            email_asks_per_address_per_5min: 3,
         }
     }
 }

@@ -92,6 +92,9 @@ fn server(mail: &MailDev, extra: &[(&str, &str)]) -> Server {
         ("FLEUVE_SMTP_HOST", "127.0.0.1"),
         ("FLEUVE_SMTP_SECURITY", "none"),
         ("FLEUVE_INSTANCE_NAME", "Fleuve test"),
+        // Every test signs up from 127.0.0.1; the per-address limits have their own test.
+        ("FLEUVE_SIGNUP_PER_ADDRESS_PER_5MIN", "0"),
+        ("FLEUVE_SIGNUP_EMAIL_ASKS_PER_ADDRESS_PER_5MIN", "0"),
     ] {
         o.env.push((k.into(), v.into()));
     }
@@ -448,5 +451,36 @@ fn an_expired_link_is_refused() {
         .await;
         assert_eq!(status, 204);
         mail.next("hal@example.test");
+    });
+}
+
+/// Sign-ups and e-mail asks are limited per client address (PeerTube's 2 and 3 per 5 minutes):
+/// past it, 429 with `Retry-After`, and nothing made or sent.
+#[test]
+fn signups_and_email_asks_are_limited_per_address() {
+    let mail = MailDev::start();
+    let s = server(
+        &mail,
+        &[
+            ("FLEUVE_SIGNUP_REQUIRES_APPROVAL", "false"),
+            ("FLEUVE_SIGNUP_PER_ADDRESS_PER_5MIN", "2"),
+            ("FLEUVE_SIGNUP_EMAIL_ASKS_PER_ADDRESS_PER_5MIN", "3"),
+        ],
+    );
+    rt().block_on(async {
+        let user = |n: &str| json!({"username": n, "password": format!("{n}-password"), "email": format!("{n}@example.test")});
+        assert_eq!(post(&s, "/api/v1/users/register", None, user("ivy")).await.0, 204);
+        assert_eq!(post(&s, "/api/v1/users/register", None, user("jon")).await.0, 204);
+        let r = client().post(s.url("/api/v1/users/register")).json(&user("kim")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 429);
+        assert!(r.headers().get("retry-after").is_some());
+        assert_eq!(try_login(&s, "kim", "kim-password").await.0, 400, "not made");
+        for _ in 0..3 {
+            assert_eq!(post(&s, "/api/v1/users/ask-reset-password", None, json!({"email": "ivy@example.test"})).await.0, 204);
+            mail.next("ivy@example.test");
+        }
+        let (status, _) = post(&s, "/api/v1/users/ask-reset-password", None, json!({"email": "ivy@example.test"})).await;
+        assert_eq!(status, 429);
+        mail.none();
     });
 }

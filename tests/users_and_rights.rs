@@ -325,6 +325,37 @@ fn three_roles_rights_and_quotas() {
             status == 403 || status == 400,
             "root's channel: {status} {doc}"
         );
+        // The daily quota: what she stored today counts; a new upload past it is refused at
+        // init, naming the daily quota.
+        let (status, _) = put(
+            &s,
+            &format!("/api/v1/users/{alice_id}"),
+            &root,
+            json!({"videoQuotaDaily": 1000}),
+        )
+        .await;
+        assert_eq!(status, 204);
+        let quota = get_json_as(&s, "/api/v1/users/me/video-quota-used", &alice).await;
+        assert!(
+            quota["videoQuotaUsedDaily"].as_u64().unwrap() > 1000,
+            "{quota}"
+        );
+        let r = client()
+            .post(s.url("/api/v1/videos/upload-resumable"))
+            .bearer_auth(&alice)
+            .header("X-Upload-Content-Length", "500")
+            .json(&json!({"name": "Small", "channelId": alice_channel, "filename": "small.mp4"}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let doc: Value = r.json().await.unwrap();
+        assert_eq!(
+            (status, &doc["code"]),
+            (413, &json!("quota_reached")),
+            "{doc}"
+        );
+        assert!(doc["detail"].as_str().unwrap().contains("daily"), "{doc}");
     });
 }
 

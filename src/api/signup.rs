@@ -71,6 +71,57 @@ pub fn routes() -> Router<SharedApp> {
         )
 }
 
+/// Per-address limits on sign-ups and on e-mail asks (each can make this instance send mail
+/// or create accounts; PeerTube limits both per IP).
+pub struct SignupLimits {
+    signups: crate::ratelimit::RateLimiter<std::net::IpAddr>,
+    asks: crate::ratelimit::RateLimiter<std::net::IpAddr>,
+}
+
+impl std::fmt::Debug for SignupLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignupLimits").finish_non_exhaustive()
+    }
+}
+
+impl SignupLimits {
+    /// The limits of `[signup]`.
+    pub fn new(c: &crate::config::SignupConfig) -> SignupLimits {
+        let window = std::time::Duration::from_secs(300);
+        SignupLimits {
+            signups: crate::ratelimit::RateLimiter::new(c.per_address_per_5min, window),
+            asks: crate::ratelimit::RateLimiter::new(c.email_asks_per_address_per_5min, window),
+        }
+    }
+}
+
+/// The address a limit counts: an IPv4 address, or the /64 of an IPv6 one.
+fn limit_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+fn limited(
+    limiter: &crate::ratelimit::RateLimiter<std::net::IpAddr>,
+    ip: std::net::IpAddr,
+    what: &str,
+) -> Result<(), ApiError> {
+    limiter.check(limit_key(ip)).map_err(|wait| {
+        tracing::info!(peer = %ip, what, "refused: too many from this address");
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many {what} from your address; try again in {wait} s"),
+        );
+        e.retry_after = Some(wait);
+        e
+    })
+}
+
 // Registration states (PeerTube's `UserRegistrationState`).
 const PENDING: u8 = 1;
 const REJECTED: u8 = 2;
@@ -258,6 +309,7 @@ pub async fn register(
     Json(body): Json<SignupBody>,
 ) -> Result<StatusCode, ApiError> {
     signup_open(&app)?;
+    limited(&app.signup_limits.signups, peer.ip(), "sign-ups")?;
     if app.config.signup.requires_approval {
         return Err(ApiError::forbidden(
             "Sign-up on this instance needs a moderator's approval: send a registration request (POST /api/v1/users/registrations/request)",
@@ -305,6 +357,7 @@ pub async fn request(
     Json(body): Json<SignupBody>,
 ) -> Result<Json<Value>, ApiError> {
     signup_open(&app)?;
+    limited(&app.signup_limits.signups, peer.ip(), "sign-ups")?;
     if !app.config.signup.requires_approval {
         return Err(ApiError::forbidden(
             "Sign-up on this instance needs no approval: register directly (POST /api/v1/users/register)",
@@ -667,9 +720,11 @@ pub struct EmailBody {
 /// with that address; 204 in any case.
 pub async fn ask_send_verify_email(
     State(app): State<SharedApp>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     Json(body): Json<EmailBody>,
 ) -> Result<StatusCode, ApiError> {
     check_email(&body.email)?;
+    limited(&app.signup_limits.asks, peer.ip(), "e-mail requests")?;
     let a = app.clone();
     app.pool
         .run(move || -> Result<(), ApiError> {
@@ -703,9 +758,11 @@ pub async fn ask_send_verify_email(
 /// in any case.
 pub async fn ask_reset_password(
     State(app): State<SharedApp>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     Json(body): Json<EmailBody>,
 ) -> Result<StatusCode, ApiError> {
     check_email(&body.email)?;
+    limited(&app.signup_limits.asks, peer.ip(), "e-mail requests")?;
     let a = app.clone();
     app.pool
         .run(move || -> Result<(), ApiError> {

@@ -275,6 +275,7 @@ fn build_app(
         engine,
         started,
         login_throttle: crate::api::login_throttle::LoginThrottle::new(&config.auth),
+        signup_limits: crate::api::signup::SignupLimits::new(&config.signup),
         config,
     }))
 }
