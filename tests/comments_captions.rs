@@ -12,7 +12,6 @@ mod common;
 use common::*;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 
 async fn send(
     s: &Server,
@@ -370,45 +369,10 @@ fn captions_and_chapters() {
     });
 }
 
-fn fed_options() -> Options {
-    let mut o = Options::default();
-    for (k, v) in [
-        ("FLEUVE_FEDERATION_ALLOW_PRIVATE_ADDRESSES", "true"),
-        ("FLEUVE_FEDERATION_RETRY_BASE_SECS", "1"),
-        ("FLEUVE_FEDERATION_RETRY_MAX_SECS", "2"),
-        ("FLEUVE_TRANSCODE_RESOLUTIONS", "240"),
-    ] {
-        o.env.push((k.to_string(), v.to_string()));
-    }
-    o
-}
-
-/// Polls `check` every 200 ms until it returns Some (deadline 90 s).
-async fn eventually<T, F, Fut>(what: &str, logs: &[&Server], mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if Instant::now() > deadline {
-            let logs: Vec<String> = logs.iter().map(|s| s.log()).collect();
-            panic!(
-                "timed out waiting for {what}; logs:\n{}",
-                logs.join("\n-----\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[test]
 fn comments_federate_between_two_instances() {
-    let a = Server::start_with(fed_options());
-    let b = Server::start_with(fed_options());
+    let a = Server::start_with(fed_options(&[]));
+    let b = Server::start_with(fed_options(&[]));
     rt().block_on(async {
         let a_token = login(&a).await.0;
         let b_token = login(&b).await.0;

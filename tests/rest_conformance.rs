@@ -499,27 +499,6 @@ fn check(tsc: &Path, name: &str, captures: &[Capture]) {
     );
 }
 
-/// Polls `check` every 200 ms until it returns Some (deadline 90 s).
-async fn eventually<T, F, Fut>(what: &str, logs: &[&Server], mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        let logs: Vec<String> = logs.iter().map(|s| s.log()).collect();
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}; logs:\n{}",
-            logs.join("\n-----\n")
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
-
 /// Another instance's video, as the instance that follows it lists and shows it, and the
 /// server follows on both sides.
 #[test]

@@ -466,3 +466,44 @@ pub fn signed_inbox_post(
     }
     rb
 }
+
+/// Options of an instance that federates with others on loopback: private addresses allowed,
+/// quick delivery retries, one small rendition; `extra` variables added.
+pub fn fed_options(extra: &[(&str, &str)]) -> Options {
+    let mut o = Options::default();
+    for (k, v) in [
+        ("FLEUVE_FEDERATION_ALLOW_PRIVATE_ADDRESSES", "true"),
+        ("FLEUVE_FEDERATION_RETRY_BASE_SECS", "1"),
+        ("FLEUVE_FEDERATION_RETRY_MAX_SECS", "2"),
+        ("FLEUVE_TRANSCODE_RESOLUTIONS", "240"),
+    ]
+    .iter()
+    .chain(extra.iter())
+    {
+        o.env.push((k.to_string(), v.to_string()));
+    }
+    o
+}
+
+/// Polls `check` every 200 ms until it returns Some (deadline 90 s); on timeout, fails with
+/// the logs of `logs`.
+pub async fn eventually<T, F, Fut>(what: &str, logs: &[&Server], mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = logs.iter().map(|s| s.log()).collect();
+            panic!(
+                "timed out waiting for {what}; logs:\n{}",
+                logs.join("\n-----\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
