@@ -954,4 +954,60 @@ async fn a_remote_flag_becomes_an_abuse_report() {
     assert_eq!(r.status().as_u16(), 204);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(abuses().await["total"], 2);
+
+    // The same actor's comment is shown, then hidden while its server is blocked.
+    let note = serde_json::to_vec(&serde_json::json!({
+        "id": format!("{actor}/notes/1/activity"), "type": "Create", "actor": actor,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "object": {"id": format!("{actor}/notes/1"), "type": "Note", "attributedTo": actor,
+                   "inReplyTo": watch, "content": "Nice river",
+                   "to": ["https://www.w3.org/ns/activitystreams#Public"],
+                   "published": "2026-12-05T08:00:00Z"},
+    }))
+    .unwrap();
+    let r = signed_inbox_post(&s, &note, &key_id, &key, std::time::SystemTime::now())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+    let threads = format!(
+        "/api/v1/videos/{}/comment-threads",
+        v["uuid"].as_str().unwrap()
+    );
+    let mut shown = get_json(&s, &threads).await;
+    for _ in 0..100 {
+        if shown["total"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        shown = get_json(&s, &threads).await;
+    }
+    assert_eq!(shown["total"], 1, "{shown}\n{}", s.log());
+    let host = actor
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let block = client()
+        .post(s.url("/api/v1/server/blocklist/servers"))
+        .bearer_auth(&root)
+        .json(&serde_json::json!({"host": host}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(block.status().as_u16(), 204);
+    assert_eq!(
+        get_json(&s, &threads).await["total"],
+        0,
+        "hidden while blocked"
+    );
+    let unblock = client()
+        .delete(s.url(&format!("/api/v1/server/blocklist/servers/{host}")))
+        .bearer_auth(&root)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unblock.status().as_u16(), 204);
+    assert_eq!(get_json(&s, &threads).await["total"], 1, "shown again");
 }

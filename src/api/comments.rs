@@ -101,6 +101,17 @@ fn visible(app: &App, viewer: Option<&User>, key: &str) -> Result<Video, ApiErro
     }
 }
 
+/// A video's comments as the threads show them: those of servers and accounts this instance
+/// blocks are left out (and so are the replies under them).
+fn shown_comments(app: &App, video_id: u64) -> Result<Vec<Comment>, ApiError> {
+    let blocklist = &app.federation.blocklist;
+    let mut all = app.store.comments(video_id)?;
+    if !blocklist.is_empty() {
+        all.retain(|c| c.author.user.is_some() || !blocklist.actor_blocked(&c.author.actor));
+    }
+    Ok(all)
+}
+
 /// `GET /api/v1/videos/{id}/comment-threads`.
 pub async fn list_threads(
     State(app): State<SharedApp>,
@@ -110,7 +121,7 @@ pub async fn list_threads(
 ) -> Result<Json<Value>, ApiError> {
     let paging = Paging::parse(&q, &["createdAt", "totalReplies"], "-createdAt")?;
     let video = visible(&app, viewer.0.as_ref(), &key)?;
-    let all = app.store.comments(video.id)?;
+    let all = shown_comments(&app, video.id)?;
     // Roots, deleted ones only while replies hang from them (the store drops the others).
     let mut roots: Vec<(Value, &Comment)> = all
         .iter()
@@ -153,7 +164,7 @@ pub async fn thread(
 ) -> Result<Json<Value>, ApiError> {
     let video = visible(&app, viewer.0.as_ref(), &key)?;
     let id = comment_id(&thread_id)?;
-    let all = app.store.comments(video.id)?;
+    let all = shown_comments(&app, video.id)?;
     let root = all
         .iter()
         .find(|c| c.id == id && c.in_reply_to.is_none())

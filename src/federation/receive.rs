@@ -69,6 +69,11 @@ impl<'a> FedContext<'a> {
     /// Fetches an object from its origin (signed by our instance actor); its id must be on the
     /// host it was fetched from.
     fn fetch_object(&self, url: &str) -> Result<Value, FederationError> {
+        if self.federation.blocklist.actor_blocked(url) {
+            return Err(FederationError::Blocked(format!(
+                "{url} is on a server this instance blocks; not fetched"
+            )));
+        }
         let signer = self
             .federation
             .signer(self.store, self.public_url, "instance")
