@@ -515,3 +515,59 @@ fn a_video_made_private_or_blocked_leaves_followers_and_comes_back() {
         assert!(listed(get_json(&b, "/api/v1/videos").await));
     });
 }
+
+/// A user removed on A (issue 15): the instances following their account are sent a `Delete`
+/// of it, and forget it (B's follow of the account goes), as PeerTube does with a deleted
+/// account.
+#[test]
+fn a_removed_users_account_leaves_its_followers() {
+    rt().block_on(async {
+        let a = Server::start_with(fed_options(&[]));
+        let b = Server::start_with(fed_options(&[]));
+        let a_token = login(&a).await.0;
+        let b_token = login(&b).await.0;
+        let r = client()
+            .post(a.url("/api/v1/users"))
+            .bearer_auth(&a_token)
+            .json(&json!({"username": "alice", "password": "alice-password",
+                          "email": "alice@example.test", "role": 2}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let alice_id = r.json::<Value>().await.unwrap()["user"]["id"]
+            .as_u64()
+            .unwrap();
+        let (status, text) = follow(
+            &b,
+            Some(&b_token),
+            json!({"handles": [format!("alice@{}", a.addr)]}),
+        )
+        .await;
+        assert_eq!(status, 204, "{text}");
+        let b_ref = &b;
+        let follows_alice = || async {
+            get_json(b_ref, "/api/v1/server/following")
+                .await
+                .to_string()
+                .contains("/accounts/alice")
+        };
+        eventually("B following alice", &[&a, &b], || async {
+            let f = get_json(b_ref, "/api/v1/server/following").await;
+            (f["data"][0]["state"] == "accepted").then_some(())
+        })
+        .await;
+        assert!(follows_alice().await);
+        let r = client()
+            .delete(a.url(&format!("/api/v1/users/{alice_id}")))
+            .bearer_auth(&a_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        eventually("B forgetting alice", &[&a, &b], || async {
+            (!follows_alice().await).then_some(())
+        })
+        .await;
+    });
+}

@@ -11,6 +11,7 @@ use super::auth::AuthUser;
 use super::error::ApiError;
 use super::user_admin::check_username;
 use crate::app::{App, SharedApp};
+use crate::federation::discovery::LocalActor;
 use crate::store::federation::FollowerKey;
 use crate::store::tables::{
     Channel, ChannelByNameKey, ChannelKey, Right, Sequence, User, UserByNameKey,
@@ -224,7 +225,9 @@ pub async fn update(
 }
 
 /// Adds the removal of `channel`'s records to `batch`: the channel, its name, its search
-/// words, its actor's key pair and its followers. Its videos are removed before, by the caller.
+/// words and its followers (who were sent a `Delete` of it by the caller). Its key pair stays:
+/// that `Delete` is signed with it when it is delivered. Its videos are removed before, by the
+/// caller.
 pub(crate) fn forget_channel(
     app: &App,
     channel: &Channel,
@@ -234,10 +237,6 @@ pub(crate) fn forget_channel(
     batch.delete(&app.store, &ChannelByNameKey(channel.name.clone()));
     crate::store::video_index::unindex_channel(batch, channel);
     let local = format!("channel:{}", channel.name);
-    batch.delete(
-        &app.store,
-        &crate::store::actors::LocalActorKey(local.clone()),
-    );
     for (k, f) in app.store.scan::<FollowerKey>(&())? {
         if f.local == local {
             batch.delete(&app.store, &k);
@@ -300,6 +299,14 @@ pub async fn remove(
                     .filter(|v| v.is_local() && v.channel_id == c.id)
                     .collect();
                 if late.is_empty() {
+                    if a.config.federation.enabled {
+                        let group = LocalActor::Channel(c.name.clone());
+                        crate::federation::outbox::actors_deleted(
+                            &a,
+                            std::slice::from_ref(&group),
+                            &group,
+                        )?;
+                    }
                     let mut batch = Batch::default();
                     forget_channel(&a, &c, &mut batch)?;
                     a.store.write(batch, Durability::Sync)?;

@@ -17,6 +17,7 @@ use super::auth::{revoke_all, AuthUser, ROOT_USER};
 use super::error::ApiError;
 use super::user_admin::{may_manage, user_or_404};
 use crate::app::{App, SharedApp};
+use crate::federation::discovery::LocalActor;
 use crate::store::tables::{ChannelKey, User, UserByNameKey, UserKey};
 use crate::store::videos::{UploadKey, VideoKey};
 use crate::store::{Batch, Durability};
@@ -253,9 +254,25 @@ pub async fn remove(
                 .into_iter()
                 .filter(|(_, c)| c.owner == uid)
                 .collect();
+            if a.config.federation.enabled {
+                // Followers of the account and of its channels are told, by the account.
+                let account = LocalActor::Account(name.to_lowercase());
+                let mut gone = vec![account.clone()];
+                gone.extend(
+                    channels
+                        .iter()
+                        .map(|(_, c)| LocalActor::Channel(c.name.clone())),
+                );
+                crate::federation::outbox::actors_deleted(&a, &gone, &account)?;
+            }
             let mut batch = Batch::default();
             for (_, c) in &channels {
                 super::channel_admin::forget_channel(&a, c, &mut batch)?;
+            }
+            for (k, f) in a.store.scan::<crate::store::federation::FollowerKey>(&())? {
+                if f.local == format!("account:{}", name.to_lowercase()) {
+                    batch.delete(&a.store, &k);
+                }
             }
             revoke_all(&a.store, uid, &mut batch)?;
             batch.delete(&a.store, &UserByNameKey(name));

@@ -315,6 +315,42 @@ pub fn video_deleted(app: &App, video: &Video) -> Result<usize, FederationError>
     send_to_followers(app, video, &activity, &key_of_local(&account))
 }
 
+/// Local actors are going (a removed user's account and channels, or one channel): each one's
+/// followers get a `Delete` of it, signed by `signer` (the account's key, or the channel's),
+/// so that their instances forget it and their follows of it. Call it while the followers are
+/// still recorded; the keys stay (deliveries are signed when they go). Returns the inboxes.
+pub fn actors_deleted(
+    app: &App,
+    actors: &[LocalActor],
+    signer: &LocalActor,
+) -> Result<usize, FederationError> {
+    let now = now_secs();
+    let mut n = 0;
+    for actor in actors {
+        let local = key_of_local(actor);
+        let inboxes = follower_inboxes(app, std::slice::from_ref(&local))?;
+        if inboxes.is_empty() {
+            continue;
+        }
+        let url = actor.url(&app.public_url);
+        let delete: Delete = Activity::new(
+            format!("{url}#delete/{now}"),
+            url.clone(),
+            ObjectRef::Id(url.clone()),
+        )
+        .with_context(activity_context())
+        .with_audience(vec![PUBLIC.to_string()], vec![format!("{url}/followers")]);
+        let signer = key_of_local(signer);
+        let body = ld_signed_json(app, &delete, &signer)?;
+        n += app
+            .federation
+            .deliveries
+            .enqueue(&app.store, body, &signer, &inboxes)?;
+        tracing::info!(actor = %url, inboxes = inboxes.len(), "federation: Delete of a local actor queued");
+    }
+    Ok(n)
+}
+
 /// The `Delete` of our video `video_url` by its account `actor`, to the public and the
 /// account's followers.
 fn video_delete(id: String, actor: String, video_url: String) -> Delete {
