@@ -367,6 +367,8 @@ fn pages_assets_and_refusals() {
         }
         assert_eq!(status_of(&s, "/?page=0").await, 400);
         assert_eq!(status_of(&s, "/?page=x").await, 400);
+        // Far past the end: an empty page, not a long walk or an overflow.
+        assert_eq!(status_of(&s, "/?page=18446744073709551615").await, 200);
 
         // Our own assets: versioned URLs are immutable, the rest revalidate.
         let r = client()

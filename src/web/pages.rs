@@ -6,7 +6,6 @@ use super::error::WebError;
 use super::html::{esc, script_json, Nav, Page};
 use crate::app::{App, SharedApp};
 use crate::store::tables::{ChannelKey, UserKey};
-use crate::store::videos::VideoKey;
 use crate::video::urls::{self, PublicUrls};
 use crate::video::{Video, VideoRef};
 use axum::extract::{Path, Query, State};
@@ -183,30 +182,40 @@ pub async fn home(State(app): State<SharedApp>, Query(q): Query<HomeQuery>) -> R
             )
         }
     };
+    // One page of the listed videos, newest first, from the sort index (as the API's list:
+    // keys up to the page, not the whole table), without what the instance blocks.
+    let start = (page - 1).saturating_mul(PAGE_SIZE);
+    let q = crate::api::video_list::Query {
+        scope: crate::store::video_index::Scope::Listed,
+        sort: crate::store::video_index::SortKey::PublishedAt,
+        desc: true,
+        filter: crate::api::video_query::Filter::default()
+            .hiding_blocked(&app.federation.blocklist),
+        start: start.min(crate::api::video_query::MAX_START),
+        count: if start > crate::api::video_query::MAX_START {
+            0
+        } else {
+            PAGE_SIZE
+        },
+        with_total: true,
+    };
     let a = app.clone();
-    let scanned = app.pool.run(move || a.store.scan::<VideoKey>(&())).await;
-    let mut videos: Vec<Video> = match scanned {
-        Ok(Ok(all)) => all
-            .into_iter()
-            .map(|(_, v)| v)
-            .filter(|v| v.is_listed() && !app.federation.blocklist.hides(v))
-            .collect(),
+    let (total, videos) = match app
+        .pool
+        .run(move || crate::api::video_list::page(&a.store, &q))
+        .await
+    {
+        Ok(Ok((total, videos))) => (total as usize, videos),
         Ok(Err(e)) => return internal(&app, e.into()),
         Err(e) => return internal(&app, e.into()),
     };
-    videos.sort_by_key(|v| std::cmp::Reverse((v.published_at.unwrap_or(v.created_at), v.id)));
-    let total = videos.len();
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let mut body = String::new();
     body.push_str(&format!(
         "<section class=\"hero\"><h1>Latest videos</h1><p class=\"lead\">{}</p></section>",
         esc(&app.config.instance.short_description)
     ));
-    let shown: Vec<&Video> = videos
-        .iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .collect();
+    let shown: Vec<&Video> = videos.iter().collect();
     if shown.is_empty() && total > 0 {
         body.push_str(
             "<section class=\"empty\"><h2>No videos on this page</h2>\
