@@ -558,6 +558,51 @@ fn a_removed_users_account_leaves_its_followers() {
         })
         .await;
         assert!(follows_alice().await);
+        // Her new display name goes to B as an Update of her actor (A delivers one more
+        // activity to B).
+        let delivered = || async {
+            metrics_text(&a)
+                .await
+                .lines()
+                .find(|l| l.starts_with("fleuve_federation_deliveries_total{result=\"delivered\"}"))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let before = delivered().await;
+        let alice_token = {
+            let oc = oauth_client(&a).await;
+            let t: Value = token_request(
+                &a,
+                &oc,
+                &[
+                    ("grant_type", "password"),
+                    ("username", "alice"),
+                    ("password", "alice-password"),
+                ],
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+            t["access_token"].as_str().unwrap().to_string()
+        };
+        let r = client()
+            .put(a.url("/api/v1/users/me"))
+            .bearer_auth(&alice_token)
+            .json(&json!({"displayName": "Alice of the rivers"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        eventually("the Update of alice delivered to B", &[&a, &b], || async {
+            (delivered().await > before).then_some(())
+        })
+        .await;
+        assert!(
+            a.log().contains("Update of a local actor queued"),
+            "{}",
+            a.log()
+        );
         let r = client()
             .delete(a.url(&format!("/api/v1/users/{alice_id}")))
             .bearer_auth(&a_token)

@@ -218,6 +218,9 @@ pub async fn update(
             crate::store::video_index::index_channel(&mut batch, &c);
             a.store.write(batch, Durability::Sync)?;
             tracing::info!(channel = %c.name, by = %auth.user.username, "channel updated");
+            if a.config.federation.enabled {
+                crate::federation::outbox::actor_updated(&a, &LocalActor::Channel(c.name.clone()))?;
+            }
             Ok(())
         })
         .await??;

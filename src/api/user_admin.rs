@@ -480,11 +480,17 @@ pub async fn update_me(
                 user.password_hash =
                     hash_password(&p).map_err(|e| ApiError::internal("password hashing", e))?;
             }
+            let renamed = body.display_name.is_some();
             if let Some(name) = body.display_name {
                 user.display_name = name.trim().to_string();
             }
             a.store.put(&UserKey(id), &user, Durability::Sync)?;
             tracing::info!(user = %user.username, "account settings updated");
+            if renamed && a.config.federation.enabled {
+                let account =
+                    crate::federation::discovery::LocalActor::Account(user.username.to_lowercase());
+                crate::federation::outbox::actor_updated(&a, &account)?;
+            }
             Ok(())
         })
         .await??;

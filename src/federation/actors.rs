@@ -157,7 +157,8 @@ pub fn actor_json(app: &App, actor: &LocalActor) -> Result<Actor, FederationErro
             d.preferred_username = c.name.clone();
             d.name = c.display_name.clone();
             d.published = iso8601(c.created_at);
-            d.support = Some(None);
+            d.summary = c.description.clone();
+            d.support = Some(c.support.clone());
             d.posting_restricted_to_mods = Some(true);
             d.attributed_to = Some(owner.into_iter().collect());
             d

@@ -315,6 +315,34 @@ pub fn video_deleted(app: &App, video: &Video) -> Result<usize, FederationError>
     send_to_followers(app, video, &activity, &key_of_local(&account))
 }
 
+/// A local actor changed (a channel's name, description or support text; an account's display
+/// name): its followers get an `Update` with its new document, signed by its own key.
+/// Returns the inboxes.
+pub fn actor_updated(app: &App, actor: &LocalActor) -> Result<usize, FederationError> {
+    let local = key_of_local(actor);
+    let inboxes = follower_inboxes(app, std::slice::from_ref(&local))?;
+    if inboxes.is_empty() {
+        return Ok(0);
+    }
+    let url = actor.url(&app.public_url);
+    let mut doc = super::actors::actor_json(app, actor)?;
+    doc.context = None;
+    let update: Update<super::protocol::actor::Actor> = Activity::new(
+        format!("{url}#updates/{}", super::now_ms()),
+        url.clone(),
+        doc,
+    )
+    .with_context(activity_context())
+    .with_audience(vec![PUBLIC.to_string()], vec![format!("{url}/followers")]);
+    let body = ld_signed_json(app, &update, &local)?;
+    let n = app
+        .federation
+        .deliveries
+        .enqueue(&app.store, body, &local, &inboxes)?;
+    tracing::info!(actor = %url, inboxes = n, "federation: Update of a local actor queued");
+    Ok(n)
+}
+
 /// Local actors are going (a removed user's account and channels, or one channel): each one's
 /// followers get a `Delete` of it, signed by `signer` (the account's key, or the channel's),
 /// so that their instances forget it and their follows of it. Call it while the followers are
