@@ -27,7 +27,7 @@ pub async fn receive(
     app: &SharedApp,
     user: &User,
     content_length: Option<u64>,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Result<Video, UploadError> {
     let max = app.config.upload.max_file_bytes;
     if let Some(len) = content_length {
@@ -57,12 +57,37 @@ pub async fn receive(
             Ok(left)
         })
         .await??;
-    let mut fields: HashMap<String, String> = HashMap::new();
-    let mut file: Option<(String, u64)> = None;
     let staged = StagedFile::new(
         &app.pool,
         uploads_dir(app).join(format!("multipart-{}.part", uuid::Uuid::new_v4())),
     );
+    match receive_form(app, user, quota, &staged, form).await {
+        Ok(video) => {
+            // The staged file's link was removed when it became the video's source; the
+            // guard's removal finds nothing.
+            drop(staged);
+            Ok(video)
+        }
+        Err(e) => {
+            // Removed before the refusal is answered: a client that sees the error finds
+            // nothing of its body on the server.
+            staged.discard().await;
+            Err(e)
+        }
+    }
+}
+
+/// Reads the form of [`receive`] into `staged` and registers the video.
+async fn receive_form(
+    app: &SharedApp,
+    user: &User,
+    quota: Option<(u64, &'static str)>,
+    staged: &StagedFile,
+    mut form: Multipart,
+) -> Result<Video, UploadError> {
+    let max = app.config.upload.max_file_bytes;
+    let mut fields: HashMap<String, String> = HashMap::new();
+    let mut file: Option<(String, u64)> = None;
     let mut field_count = 0usize;
     loop {
         let field = form
@@ -161,9 +186,5 @@ pub async fn receive(
         .pool
         .run(move || admission::check_meta(&a, &u, &meta))
         .await??;
-    let video = register_video(app, user.id, checked, staged.path(), &filename, None).await?;
-    // The staged file's link was removed when it became the video's source; the guard's
-    // removal finds nothing.
-    drop(staged);
-    Ok(video)
+    register_video(app, user.id, checked, staged.path(), &filename, None).await
 }

@@ -194,11 +194,26 @@ impl StagedFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Removes the file now and waits for it: an error answered after this leaves nothing
+    /// behind (dropping the guard only queues the removal).
+    pub async fn discard(mut self) {
+        let path = std::mem::take(&mut self.path);
+        let _ = self
+            .pool
+            .run(move || {
+                let _ = std::fs::remove_file(path);
+            })
+            .await;
+    }
 }
 
 impl Drop for StagedFile {
     fn drop(&mut self) {
         let path = std::mem::take(&mut self.path);
+        if path.as_os_str().is_empty() {
+            return;
+        }
         self.pool.spawn(move || {
             let _ = std::fs::remove_file(path);
         });
@@ -329,5 +344,21 @@ mod tests {
         // The removal runs on the pool; a job queued after it finishes after it.
         run(pool.run(|| ())).unwrap();
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_discarded_staged_file_is_gone_when_discard_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.part");
+        std::fs::write(&path, b"x").unwrap();
+        // A busy pool: a removal only queued would still be waiting behind this job.
+        let pool = BlockingPool::new(1, &[]);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        pool.spawn(move || {
+            let _ = rx.recv_timeout(std::time::Duration::from_millis(300));
+        });
+        run(StagedFile::new(&pool, path.clone()).discard());
+        assert!(!path.exists());
+        drop(tx);
     }
 }
