@@ -502,12 +502,23 @@ pub struct EngineConfig {
     /// per-thread arenas resident, and resident memory creeps up although the live heap is
     /// flat (docs/benchmarks.md, "Soak").
     pub heap_trim_secs: u64,
-    /// Seconds between flushes of the metadata store's memtables that hold anything (to SST
-    /// files); 0 leaves them to fill (up to 8 MiB per column family, 32 MiB in all) before
+    /// Seconds a metadata column family's memtable may hold writes before it is flushed to an
+    /// SST file; 0 leaves them to fill (up to 8 MiB per column family, 32 MiB in all) before
     /// RocksDB flushes them. Metadata is written slowly, so without it the memtables' memory
-    /// and the WAL a restart replays grow for hours.
+    /// and the WAL a restart replays grow for hours; flushing more often makes more small SST
+    /// files (each stays open).
     pub store_flush_secs: u64,
+    /// Allocations of at least this many bytes come straight from the kernel (`mmap`) and go
+    /// back to it when freed (glibc `M_MMAP_THRESHOLD`); 0 keeps glibc's sliding threshold,
+    /// which rises to 32 MiB after the first large free so large buffers are then cut from the
+    /// arenas and fragment them. No effect in a `--features mimalloc` build.
+    pub malloc_mmap_threshold: u64,
 }
+
+/// Default of `engine.malloc_mmap_threshold` (256 KiB).
+pub const MALLOC_MMAP_THRESHOLD: u64 = 256 << 10;
+/// Largest `engine.malloc_mmap_threshold` glibc takes on 64-bit machines.
+pub const MALLOC_MMAP_THRESHOLD_MAX: u64 = 32 << 20;
 
 /// `[tls]`: optional TLS on the same listeners (HTTP/1.1 and HTTP/2 by ALPN).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -613,7 +624,8 @@ impl Default for EngineConfig {
             store_check_secs: 5,
             transparent_huge_pages: false,
             heap_trim_secs: 60,
-            store_flush_secs: 300,
+            store_flush_secs: 3600,
+            malloc_mmap_threshold: MALLOC_MMAP_THRESHOLD,
         }
     }
 }
@@ -774,6 +786,15 @@ impl Config {
             if v == 0 {
                 return Err(invalid(Some(key.into()), "must be at least 1"));
             }
+        }
+        if self.engine.malloc_mmap_threshold > MALLOC_MMAP_THRESHOLD_MAX {
+            return Err(invalid(
+                Some("engine.malloc_mmap_threshold".into()),
+                format!(
+                    "{} is above glibc's maximum of {MALLOC_MMAP_THRESHOLD_MAX} (32 MiB)",
+                    self.engine.malloc_mmap_threshold
+                ),
+            ));
         }
         if self.engine.send_buffer_bytes_per_connection < 1 << 20 {
             return Err(invalid(
@@ -1186,6 +1207,24 @@ mod tests {
         assert_eq!(c.tls.cert, Some(PathBuf::from("/etc/fleuve/cert.pem")));
         assert!(c.tls_enabled());
         assert_eq!(c.web.assets_dir, Some(PathBuf::from("/srv/web")));
+    }
+
+    #[test]
+    fn the_mmap_threshold_is_bounded_by_glibcs_maximum() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.engine.malloc_mmap_threshold, 262_144);
+        let msg = Config::load(
+            None,
+            env(&[("FLEUVE_ENGINE_MALLOC_MMAP_THRESHOLD", "33554433")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("engine.malloc_mmap_threshold") && msg.contains("33554433"),
+            "{msg}"
+        );
+        let c = Config::load(None, env(&[("FLEUVE_ENGINE_MALLOC_MMAP_THRESHOLD", "0")])).unwrap();
+        assert_eq!(c.engine.malloc_mmap_threshold, 0);
     }
 
     #[test]

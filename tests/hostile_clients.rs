@@ -433,12 +433,20 @@ fn the_heap_is_trimmed_every_heap_trim_secs() {
     let trimmed = |s: &Server| s.log().matches("heap trimmed").count();
     let on = Server::start_with(with_env(&[
         ("FLEUVE_ENGINE_HEAP_TRIM_SECS", "1"),
-        ("FLEUVE_LOG", "info,fleuve::engine=debug"),
+        ("FLEUVE_LOG", "info,fleuve::runtime::memory=debug"),
     ]));
     let off = Server::start_with(with_env(&[
         ("FLEUVE_ENGINE_HEAP_TRIM_SECS", "0"),
-        ("FLEUVE_LOG", "info,fleuve::engine=debug"),
+        ("FLEUVE_ENGINE_MALLOC_MMAP_THRESHOLD", "0"),
+        ("FLEUVE_LOG", "info,fleuve::runtime::memory=debug"),
     ]));
+    // `engine.malloc_mmap_threshold` is set at start (default 256 KiB), and left alone at 0.
+    assert!(
+        on.log().contains("allocator mmap threshold set bytes=262144"),
+        "{}",
+        on.log()
+    );
+    assert!(!off.log().contains("mmap threshold"), "{}", off.log());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while trimmed(&on) < 2 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -456,7 +464,7 @@ fn the_heap_is_trimmed_every_heap_trim_secs() {
     );
 }
 
-/// `engine.store_flush_secs`: the store's memtables are flushed periodically (and only then),
+/// `engine.store_flush_secs`: a memtable that has held writes that long is flushed (and only then),
 /// and `/metrics` says what the store holds in memory.
 #[test]
 fn the_store_is_flushed_every_store_flush_secs() {

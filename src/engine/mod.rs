@@ -13,8 +13,8 @@ use crate::app::{host_of, App, EngineInfo, ShardInfo};
 use crate::config::{Config, IoMode};
 use crate::media::fileio::{choose_backend, IoBackend};
 use crate::metrics::Metrics;
-use crate::runtime::{blocking, conn_limits as limits, disk};
-use crate::store::{DataDirLock, Store};
+use crate::runtime::{blocking, conn_limits as limits, disk, memory};
+use crate::store::{DataDirLock, MemtableFlusher, Store};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -26,43 +26,11 @@ use std::time::{Duration, Instant};
 /// server runs (written once every shard accepts; scripts and tests wait for it).
 pub const ADDR_FILE: &str = "fleuve.addr";
 
-/// Turns transparent huge pages off for this process (and the transcode workers it starts)
-/// unless `allowed`. The allocator asks for huge pages on its arenas; with them, resident memory
-/// grows in 2 MiB steps and what is freed inside a huge page stays resident (measured in the
-/// soak: 125 MiB resident with them, 72 MiB without, for the same heap).
-fn huge_pages(allowed: bool) {
-    if allowed {
-        return;
-    }
-    match nix::sys::prctl::set_thp_disable(true) {
-        Ok(()) => tracing::debug!("transparent huge pages off for this process"),
-        Err(e) => tracing::warn!(error = %e, "cannot turn transparent huge pages off"),
-    }
-}
-
-/// Gives the allocator's free pages back to the kernel: glibc's `malloc_trim(0)` walks every
-/// arena and releases whole free pages inside them too (not only the top), which glibc does
-/// not do by itself. A few milliseconds for a heap of this size; nothing with mimalloc (which
-/// returns pages itself).
-fn trim_heap() {
-    #[cfg(all(target_env = "gnu", not(feature = "mimalloc")))]
-    {
-        let started = Instant::now();
-        // SAFETY: malloc_trim only takes the arenas' locks and returns free pages; it has no
-        // preconditions.
-        let released = unsafe { libc::malloc_trim(0) } == 1;
-        tracing::debug!(
-            released,
-            took_us = started.elapsed().as_micros() as u64,
-            "heap trimmed"
-        );
-    }
-}
-
 /// Runs the server until SIGINT/SIGTERM.
 pub fn serve(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
-    huge_pages(config.engine.transparent_huge_pages);
+    memory::huge_pages(config.engine.transparent_huge_pages);
+    memory::set_mmap_threshold(config.engine.malloc_mmap_threshold);
     let data_dir = config.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
@@ -426,7 +394,8 @@ fn supervise(
         let trim_secs = app.config.engine.heap_trim_secs;
         let mut heap_trim = tokio::time::interval(Duration::from_secs(trim_secs.max(1)));
         let flush_secs = app.config.engine.store_flush_secs;
-        let mut store_flush = tokio::time::interval(Duration::from_secs(flush_secs.max(1)));
+        let mut flusher = MemtableFlusher::new(Duration::from_secs(flush_secs.max(1)));
+        let mut store_flush = tokio::time::interval(flusher.period());
         let mut store_check =
             tokio::time::interval(Duration::from_secs(app.config.engine.store_check_secs));
         let mut store_failed = false;
@@ -450,20 +419,39 @@ fn supervise(
                     }
                 }
                 _ = housekeeping.tick() => housekeeping_pass(app).await,
-                _ = heap_trim.tick(), if trim_secs > 0 => trim_heap(),
-                _ = store_flush.tick(), if flush_secs > 0 => flush_store(app).await,
+                _ = heap_trim.tick(), if trim_secs > 0 => memory::trim_heap(),
+                _ = store_flush.tick(), if flush_secs > 0 => {
+                    flusher = flush_store(app, flusher).await;
+                }
             }
         }
     })
 }
 
-/// Flushes the store's memtables that hold anything (on the blocking pool).
-async fn flush_store(app: &Arc<App>) {
+/// Flushes the store's memtables that are due (on the blocking pool); gives the flusher back.
+async fn flush_store(app: &Arc<App>, flusher: MemtableFlusher) -> MemtableFlusher {
     let a = app.clone();
-    match app.pool.run(move || a.store.flush_memtables()).await {
-        Ok(Ok(n)) if n > 0 => tracing::debug!(column_families = n, "store memtables flushed"),
-        Ok(Err(e)) => tracing::warn!(error = %e, "cannot flush the store's memtables"),
-        _ => {}
+    let max_age = Duration::from_secs(app.config.engine.store_flush_secs.max(1));
+    let ran = app
+        .pool
+        .run(move || {
+            let mut flusher = flusher;
+            let r = flusher.pass(&a.store, Instant::now());
+            (flusher, r)
+        })
+        .await;
+    match ran {
+        Ok((flusher, r)) => {
+            match r {
+                Ok(n) if n > 0 => {
+                    tracing::debug!(column_families = n, "store memtables flushed")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot flush the store's memtables"),
+            }
+            flusher
+        }
+        Err(_) => MemtableFlusher::new(max_age),
     }
 }
 

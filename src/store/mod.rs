@@ -198,6 +198,12 @@ const MEMTABLE_PER_CF: usize = 8 << 20;
 /// its own 32 MiB, which SST reads fill over days; metadata's hot blocks are few.
 const BLOCK_CACHE: usize = 16 << 20;
 
+/// Level-0 files of a column family that start a compaction into level 1 (RocksDB's default is
+/// 4). Memtables are flushed small and now and then ([`MemtableFlusher`]); merging every second
+/// file keeps a column family at about two SST files, so open files (every SST stays open) and
+/// their index blocks do not grow with the hours.
+const L0_COMPACTION_TRIGGER: i32 = 2;
+
 /// Memtable of `video_index`: its counter entries move on every view and rating, and a
 /// descending walk skips the tombstones they leave until a flush and compaction drop them.
 const MEMTABLE_VIDEO_INDEX: usize = 2 << 20;
@@ -230,6 +236,7 @@ fn open_db(path: &Path) -> Result<(DB, rocksdb::Cache), StoreError> {
     opts.set_block_based_table_factory(&table);
     let mut cf_opts = Options::default();
     cf_opts.set_write_buffer_size(MEMTABLE_PER_CF);
+    cf_opts.set_level_zero_file_num_compaction_trigger(L0_COMPACTION_TRIGGER);
     cf_opts.set_block_based_table_factory(&table);
     let cfs = Cf::ALL
         .iter()
@@ -250,6 +257,54 @@ pub struct StoreMemory {
     pub block_cache: u64,
     /// Index and filter blocks of open SST files held outside the cache.
     pub table_readers: u64,
+}
+
+/// When memtables are flushed between RocksDB's own size limits (`engine.store_flush_secs`):
+/// metadata is written slowly, so a memtable could hold hours of small writes (memory, and a
+/// WAL that a restart replays). A column family is flushed once its active memtable has held
+/// writes for `max_age`; a quiet one is left alone, and a busy one fills its memtable
+/// (`MEMTABLE_PER_CF`) and is flushed by RocksDB before that. Each flush is an SST file.
+#[derive(Debug)]
+pub struct MemtableFlusher {
+    max_age: std::time::Duration,
+    dirty_since: [Option<std::time::Instant>; Cf::ALL.len()],
+}
+
+impl MemtableFlusher {
+    /// A flusher for memtables that may hold writes for `max_age`.
+    pub fn new(max_age: std::time::Duration) -> MemtableFlusher {
+        MemtableFlusher {
+            max_age,
+            dirty_since: [None; Cf::ALL.len()],
+        }
+    }
+
+    /// How often [`MemtableFlusher::pass`] should run: to flush at most a tenth of `max_age`
+    /// (and a minute) late.
+    pub fn period(&self) -> std::time::Duration {
+        (self.max_age / 10).clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(60),
+        )
+    }
+
+    /// Flushes the column families whose memtable is due at `now`; returns how many.
+    pub fn pass(&mut self, store: &Store, now: std::time::Instant) -> Result<usize, StoreError> {
+        let mut flushed = 0;
+        for (i, cf) in Cf::ALL.iter().enumerate() {
+            if store.active_memtable_entries(*cf)? == 0 {
+                self.dirty_since[i] = None;
+                continue;
+            }
+            let since = *self.dirty_since[i].get_or_insert(now);
+            if now.saturating_duration_since(since) >= self.max_age {
+                store.flush_cf(*cf)?;
+                self.dirty_since[i] = None;
+                flushed += 1;
+            }
+        }
+        Ok(flushed)
+    }
 }
 
 impl Store {
@@ -564,23 +619,39 @@ impl Store {
         Ok(m)
     }
 
-    /// Flushes the memtables that hold anything to SST files; returns how many. Run
-    /// periodically (`engine.store_flush_secs`), it keeps the memtables' memory (and the WAL a
-    /// restart replays) from growing with hours of small writes until a memtable fills.
-    pub fn flush_memtables(&self) -> Result<usize, StoreError> {
+    /// Entries in `cf`'s active memtable.
+    fn active_memtable_entries(&self, cf: Cf) -> Result<u64, StoreError> {
         let open = self.open_db()?;
-        let mut flushed = 0;
-        for cf in Cf::ALL {
-            let entries = open
-                .db()
-                .property_int_value_cf(open.cf(cf), "rocksdb.num-entries-active-mem-table")?
-                .unwrap_or(0);
-            if entries > 0 {
-                open.db().flush_cf(open.cf(cf))?;
-                flushed += 1;
-            }
-        }
-        Ok(flushed)
+        Ok(open
+            .db()
+            .property_int_value_cf(open.cf(cf), "rocksdb.num-entries-active-mem-table")?
+            .unwrap_or(0))
+    }
+
+    /// Flushes `cf`'s memtable to an SST file.
+    fn flush_cf(&self, cf: Cf) -> Result<(), StoreError> {
+        let open = self.open_db()?;
+        open.db().flush_cf(open.cf(cf))?;
+        Ok(())
+    }
+
+    /// Live SST files by column family name (for tests and diagnostics).
+    pub fn sst_files(&self) -> Result<Vec<(String, i32)>, StoreError> {
+        let open = self.open_db()?;
+        Ok(open
+            .db()
+            .live_files()?
+            .into_iter()
+            .map(|f| (f.column_family_name, f.level))
+            .collect())
+    }
+
+    /// Waits until RocksDB's background flushes and compactions are done (tests, shutdown).
+    pub fn wait_for_compactions(&self) -> Result<(), StoreError> {
+        let open = self.open_db()?;
+        open.db()
+            .wait_for_compact(&rocksdb::WaitForCompactOptions::default())?;
+        Ok(())
     }
 
     /// Flushes memtables and the WAL to disk (shutdown).
@@ -759,6 +830,30 @@ mod tests {
     }
 
     #[test]
+    fn small_flushes_are_compacted_so_sst_files_stay_few() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("meta")).unwrap();
+        let mut flusher = MemtableFlusher::new(std::time::Duration::from_secs(60));
+        let mut now = std::time::Instant::now();
+        // Seven hours of a trickle of writes flushed by age: seven level-0 files, merged every
+        // second one (RocksDB's default of four would leave four files).
+        for hour in 0..7u64 {
+            store
+                .put(&SequenceKey(Sequence::Job), &hour, Durability::Buffered)
+                .unwrap();
+            assert_eq!(flusher.pass(&store, now).unwrap(), 0);
+            now += std::time::Duration::from_secs(61);
+            assert_eq!(flusher.pass(&store, now).unwrap(), 1, "hour {hour}");
+            store.wait_for_compactions().unwrap();
+        }
+        let files = store.sst_files().unwrap();
+        let cf = Cf::Meta.name();
+        let of_cf = files.iter().filter(|(name, _)| name == cf).count();
+        assert!(of_cf <= 2, "{files:?}");
+        assert_eq!(store.get(&SequenceKey(Sequence::Job)).unwrap(), Some(6));
+    }
+
+    #[test]
     fn flushing_empties_the_memtables_and_the_cache_fills_from_sst_reads() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("meta")).unwrap();
@@ -770,8 +865,16 @@ mod tests {
         }
         let before = store.memory().unwrap();
         assert!(before.memtables > 0, "{before:?}");
-        assert!(store.flush_memtables().unwrap() >= 1);
-        assert_eq!(store.flush_memtables().unwrap(), 0, "nothing left to flush");
+        let mut flusher = MemtableFlusher::new(std::time::Duration::from_secs(3600));
+        let t0 = std::time::Instant::now();
+        assert_eq!(flusher.pass(&store, t0).unwrap(), 0, "young and small");
+        let later = t0 + std::time::Duration::from_secs(3600);
+        assert!(flusher.pass(&store, later).unwrap() >= 1);
+        assert_eq!(
+            flusher.pass(&store, later).unwrap(),
+            0,
+            "nothing left to flush"
+        );
         let after = store.memory().unwrap();
         assert!(
             after.memtables < before.memtables,
