@@ -46,14 +46,6 @@ fn media_file(s: &Server, name: &str, len: usize) -> String {
     format!("/static/streaming-playlists/hls/{UUID}/{name}")
 }
 
-fn with_env(pairs: &[(&str, &str)]) -> Options {
-    let mut o = Options::default();
-    for (k, v) in pairs {
-        o.env.push((k.to_string(), v.to_string()));
-    }
-    o
-}
-
 /// Waits until `stream` is closed by the server (EOF or reset), reading and dropping whatever
 /// arrives; false if it is still open at `deadline`.
 fn closed_by_server(stream: &mut TcpStream, deadline: Instant) -> bool {
@@ -425,7 +417,8 @@ fn transparent_huge_pages_are_off_unless_asked() {
     );
 }
 
-/// The allocator's free pages are given back every `engine.heap_trim_secs` (glibc keeps the
+/// `engine.malloc_arenas` and `engine.malloc_mmap_threshold` are applied at start; the
+/// allocator's free pages are given back every `engine.heap_trim_secs` (glibc keeps the
 /// freed pages of its arenas otherwise: resident memory crept up in the soak while the live heap
 /// stayed flat), and `0` turns it off.
 #[test]
@@ -433,19 +426,23 @@ fn the_heap_is_trimmed_every_heap_trim_secs() {
     let trimmed = |s: &Server| s.log().matches("heap trimmed").count();
     let on = Server::start_with(with_env(&[
         ("FLEUVE_ENGINE_HEAP_TRIM_SECS", "1"),
+        ("FLEUVE_ENGINE_MALLOC_MMAP_THRESHOLD", "262144"),
         ("FLEUVE_LOG", "info,fleuve::runtime::memory=debug"),
     ]));
     let off = Server::start_with(with_env(&[
         ("FLEUVE_ENGINE_HEAP_TRIM_SECS", "0"),
-        ("FLEUVE_ENGINE_MALLOC_MMAP_THRESHOLD", "0"),
+        ("FLEUVE_ENGINE_MALLOC_ARENAS", "3"),
         ("FLEUVE_LOG", "info,fleuve::runtime::memory=debug"),
     ]));
-    // `engine.malloc_mmap_threshold` is set at start (default 256 KiB), and left alone at 0.
-    assert!(
-        on.log().contains("allocator mmap threshold set bytes=262144"),
-        "{}",
-        on.log()
-    );
+    // At start: the arenas capped at one per shard (two here) unless set, the mmap threshold
+    // set when asked (glibc's sliding one by default).
+    for (s, line) in [
+        (&on, "allocator arenas capped arenas=2"),
+        (&on, "allocator mmap threshold set bytes=262144"),
+        (&off, "allocator arenas capped arenas=3"),
+    ] {
+        assert!(s.log().contains(line), "{line}:\n{}", s.log());
+    }
     assert!(!off.log().contains("mmap threshold"), "{}", off.log());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while trimmed(&on) < 2 && std::time::Instant::now() < deadline {

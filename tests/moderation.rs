@@ -9,49 +9,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-async fn call(
-    s: &Server,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Value,
-) -> (u16, Value) {
-    let mut r = client().request(method, s.url(path)).json(&body);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn create_and_login(s: &Server, root: &str, name: &str, role: u8) -> String {
-    let password = format!("{name}-password");
-    let (status, doc) = call(
-        s,
-        reqwest::Method::POST,
-        "/api/v1/users",
-        Some(root),
-        json!({"username": name, "password": password,
-               "email": format!("{name}@example.test"), "role": role}),
-    )
-    .await;
-    assert_eq!(status, 200, "{doc}");
-    let oc = oauth_client(s).await;
-    let r = token_request(
-        s,
-        &oc,
-        &[
-            ("grant_type", "password"),
-            ("username", name),
-            ("password", &password),
-        ],
-    )
-    .await;
-    let tok: Value = r.json().await.unwrap();
-    tok["access_token"].as_str().unwrap().to_string()
-}
-
 fn listed(list: &Value, uuid: &str) -> bool {
     list["data"]
         .as_array()

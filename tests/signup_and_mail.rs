@@ -136,40 +136,8 @@ async fn follow(link: &str, extra: &[(&str, &str)]) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-async fn call(
-    s: &Server,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Value,
-) -> (u16, Value) {
-    let mut r = client().request(method, s.url(path)).json(&body);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn post(s: &Server, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
     call(s, reqwest::Method::POST, path, token, body).await
-}
-
-async fn try_login(s: &Server, username: &str, password: &str) -> (u16, Value) {
-    let oc = oauth_client(s).await;
-    let r = token_request(
-        s,
-        &oc,
-        &[
-            ("grant_type", "password"),
-            ("username", username),
-            ("password", password),
-        ],
-    )
-    .await;
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 #[test]
@@ -346,6 +314,25 @@ fn open_signup_verification_user_limit_and_password_reset() {
         ],
     );
     rt().block_on(async {
+        // What PeerTube's clients read before showing their sign-up form.
+        let config = |s: &Server| {
+            let url = s.url("/api/v1/config");
+            async move {
+                let v: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+                (v["signup"].clone(), v["email"]["enabled"].clone())
+            }
+        };
+        let (signup, email) = config(&s).await;
+        assert_eq!(
+            (
+                &signup["allowed"],
+                &signup["requiresApproval"],
+                &signup["requiresEmailVerification"],
+                &email
+            ),
+            (&json!(true), &json!(false), &json!(true), &json!(true)),
+            "{signup}"
+        );
         let erin = json!({"username": "erin", "password": "erin-password",
                           "email": "erin@example.test"});
         let (status, _) = post(
@@ -381,6 +368,8 @@ fn open_signup_verification_user_limit_and_password_reset() {
         let (status, doc) = post(&s, "/api/v1/users/register", None, gina).await;
         assert_eq!(status, 403, "{doc}");
         assert!(doc.to_string().contains("limit"), "{doc}");
+        let (signup, _) = config(&s).await;
+        assert_eq!(signup["allowed"], false, "the limit is reached: {signup}");
 
         // Password reset: unknown addresses get the same answer and no e-mail.
         let ask = "/api/v1/users/ask-reset-password";

@@ -38,25 +38,6 @@ async fn put(s: &Server, path: &str, token: &str, body: Value) -> (u16, Value) {
     send(s, reqwest::Method::PUT, path, token, body).await
 }
 
-/// Logs in as `username` and returns the access token (panics on failure).
-async fn login_as(s: &Server, username: &str, password: &str) -> String {
-    let oc = oauth_client(s).await;
-    let r = token_request(
-        s,
-        &oc,
-        &[
-            ("grant_type", "password"),
-            ("username", username),
-            ("password", password),
-        ],
-    )
-    .await;
-    let status = r.status().as_u16();
-    let tok: Value = r.json().await.unwrap();
-    assert_eq!(status, 200, "login as {username}: {tok}");
-    tok["access_token"].as_str().unwrap().to_string()
-}
-
 /// A multipart upload into `channel`.
 async fn upload_to(s: &Server, token: &str, channel: u64, bytes: Vec<u8>) -> (u16, Value) {
     let form = reqwest::multipart::Form::new()
@@ -394,23 +375,6 @@ async fn my_channel(s: &Server, token: &str) -> u64 {
     get_json_as(s, "/api/v1/users/me", token).await["videoChannels"][0]["id"]
         .as_u64()
         .unwrap()
-}
-
-/// The token request's status and body for a password login.
-async fn try_login(s: &Server, username: &str, password: &str) -> (u16, Value) {
-    let oc = oauth_client(s).await;
-    let r = token_request(
-        s,
-        &oc,
-        &[
-            ("grant_type", "password"),
-            ("username", username),
-            ("password", password),
-        ],
-    )
-    .await;
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 fn files_in(s: &Server, sub: &str) -> usize {

@@ -1,5 +1,5 @@
 //! What PeerTube clients read about the instance before anything else: `GET /api/v1/config`
-//! (PeerTube 8's `ServerConfig`, with values true to what Fleuve does: no signup, no live, no
+//! (PeerTube 8's `ServerConfig`, with values true to what Fleuve does: sign-up and e-mail as configured, no live, no
 //! imports, no plugins, its own ladder and limits), `GET /api/v1/config/about` (`About`) and
 //! `GET /api/v1/server/stats` (`ServerStats`).
 
@@ -38,6 +38,20 @@ fn image_constraints() -> Value {
 /// `GET /api/v1/config`.
 pub async fn config(State(app): State<SharedApp>) -> Json<Value> {
     let inst = &app.config.instance;
+    let signup = &app.config.signup;
+    // Open, and below the user limit (counting users is a walk of the users table: only when
+    // a limit is set).
+    let signup_allowed = signup.enabled
+        && (signup.limit < 0 || {
+            let a = app.clone();
+            let users = app
+                .pool
+                .run(move || a.store.count::<UserKey>(&()))
+                .await
+                .ok()
+                .and_then(|r| r.ok());
+            users.is_some_and(|n| (n as i64) < signup.limit)
+        });
     let off = json!({"enabled": false});
     let resolutions = &app.config.transcode.resolutions;
     let client = json!({
@@ -101,14 +115,14 @@ pub async fn config(State(app): State<SharedApp>) -> Json<Value> {
         },
         "plugin": {"registered": [], "registeredExternalAuths": [], "registeredIdAndPassAuths": []},
         "theme": theme,
-        "email": off,
+        "email": {"enabled": !app.config.smtp.host.is_empty()},
         "contactForm": off,
         "signup": {
-            "allowed": false,
-            "allowedForCurrentIP": false,
+            "allowed": signup_allowed,
+            "allowedForCurrentIP": signup_allowed,
             "minimumAge": 16,
-            "requiresApproval": false,
-            "requiresEmailVerification": false,
+            "requiresApproval": signup.requires_approval,
+            "requiresEmailVerification": signup.requires_email_verification,
         },
         "transcoding": {
             "hls": {"enabled": true},

@@ -30,6 +30,13 @@ pub const ADDR_FILE: &str = "fleuve.addr";
 pub fn serve(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
     memory::huge_pages(config.engine.transparent_huge_pages);
+    // Before any thread allocates: arenas are made as threads first allocate.
+    let cores = choose_cores(&config)?;
+    let arenas = match config.engine.malloc_arenas {
+        0 => cores.len(),
+        n => n,
+    };
+    memory::set_arena_max(arenas);
     memory::set_mmap_threshold(config.engine.malloc_mmap_threshold);
     let data_dir = config.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
@@ -39,7 +46,6 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(Store::open(&data_dir.join("meta"))?);
     let media_root = prepare_media_dirs(&data_dir)?;
 
-    let cores = choose_cores(&config)?;
     let n = cores.len();
     let (backend, fallback) = choose_io_backend(&config, n)?;
     let listeners = listener::bind_shards(config.listen, n)?;

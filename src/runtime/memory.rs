@@ -1,6 +1,6 @@
-//! The process's memory: transparent huge pages, glibc's mmap threshold and the periodic return
-//! of free pages (`engine.transparent_huge_pages`, `engine.malloc_mmap_threshold`,
-//! `engine.heap_trim_secs`). The soaks in `docs/benchmarks.md` are why each exists.
+//! The process's memory: transparent huge pages, glibc's arena cap and mmap threshold, and the
+//! periodic return of free pages (`engine.transparent_huge_pages`, `engine.malloc_arenas`,
+//! `engine.malloc_mmap_threshold`, `engine.heap_trim_secs`). The soaks in `docs/benchmarks.md` are why each exists.
 
 #[cfg(all(target_env = "gnu", not(feature = "mimalloc")))]
 use std::time::Instant;
@@ -35,6 +35,31 @@ pub(crate) fn trim_heap() {
             took_us = started.elapsed().as_micros() as u64,
             "heap trimmed"
         );
+    }
+}
+
+/// Caps glibc's malloc arenas at `arenas` (`M_ARENA_MAX`; glibc's own cap is 8 per core). A
+/// thread that allocates while every arena is taken gets an arena of its own until the cap: with
+/// the shards, the blocking pool, RocksDB's and the federation's threads, the server had a dozen
+/// arenas, each holding freed memory that small live allocations keep from going back (half of
+/// what the arenas held in the soak). One per shard keeps the shards on arenas of their own.
+pub(crate) fn set_arena_max(arenas: usize) -> bool {
+    #[cfg(all(target_env = "gnu", not(feature = "mimalloc")))]
+    {
+        let value = libc::c_int::try_from(arenas.max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt only sets a tunable under the main arena's lock.
+        let ok = unsafe { libc::mallopt(libc::M_ARENA_MAX, value) } == 1;
+        if ok {
+            tracing::debug!(arenas = value, "allocator arenas capped");
+        } else {
+            tracing::warn!(arenas = value, "glibc refused the arena cap");
+        }
+        ok
+    }
+    #[cfg(not(all(target_env = "gnu", not(feature = "mimalloc"))))]
+    {
+        let _ = arenas;
+        true
     }
 }
 
@@ -81,6 +106,14 @@ mod tests {
         assert!(set_mmap_threshold(256 << 10));
         assert!(set_mmap_threshold(crate::config::MALLOC_MMAP_THRESHOLD_MAX));
         assert!(set_mmap_threshold(256 << 10));
+    }
+
+    #[test]
+    fn glibc_takes_the_arena_cap() {
+        assert!(set_arena_max(2));
+        assert!(set_arena_max(0), "0 is taken as 1");
+        assert!(set_arena_max(usize::MAX), "clamped to a C int");
+        assert!(set_arena_max(64));
     }
 
     #[test]

@@ -67,6 +67,26 @@ const OWN: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../../web/src/admin.js"),
     ),
+    (
+        "signup.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/src/signup.js"),
+    ),
+    (
+        "my-videos.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/src/my-videos.js"),
+    ),
+    (
+        "my-channels.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/src/my-channels.js"),
+    ),
+    (
+        "moderation.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/src/moderation.js"),
+    ),
 ];
 
 /// The vendor files setup provides (`scripts/setup.sh` copies them from `web/node_modules`).

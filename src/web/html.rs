@@ -38,6 +38,10 @@ pub enum Nav {
     Videos,
     /// The upload page.
     Upload,
+    /// The pages of the logged-in user's videos and channels.
+    Mine,
+    /// The moderation page.
+    Moderation,
     /// The admin page.
     Admin,
     /// The login page.
@@ -110,7 +114,14 @@ impl Page<'_> {
             for (nav, href, label, id) in [
                 (Nav::Videos, "/", "Videos", ""),
                 (Nav::Upload, "/upload", "Upload", ""),
-                (Nav::Admin, "/admin", "Admin", ""),
+                (Nav::Mine, "/my-videos", "My videos", ""),
+                (
+                    Nav::Moderation,
+                    "/moderation",
+                    "Moderation",
+                    " id=\"nav-moderation\"",
+                ),
+                (Nav::Admin, "/admin", "Admin", " id=\"nav-admin\""),
                 (Nav::Login, "/login", "Log in", " id=\"session-link\""),
             ] {
                 let current = if self.nav == Some(nav) {

@@ -1,4 +1,5 @@
-//! The web front end: small server-rendered pages (home, watch, embed, upload, login, admin),
+//! The web front end: small server-rendered pages (home, watch, embed, upload, login, sign-up,
+//! my videos and channels, moderation, admin),
 //! the oEmbed endpoint, and the assets they load (our own CSS and JavaScript, built into the
 //! binary, and the npm player packages that setup copies into `[web] assets_dir`).
 //!
@@ -11,6 +12,7 @@ pub(crate) mod error;
 mod html;
 mod oembed;
 mod pages;
+mod user_pages;
 
 use crate::app::SharedApp;
 use crate::federation::objects::{self, Watch};
@@ -38,6 +40,10 @@ pub fn routes() -> Router<SharedApp> {
             "/reset-password",
             get(account_pages::reset_form).post(account_pages::reset_submit),
         )
+        .route("/signup", get(user_pages::signup))
+        .route("/my-videos", get(user_pages::my_videos))
+        .route("/my-channels", get(user_pages::my_channels))
+        .route("/moderation", get(user_pages::moderation))
         .route("/admin", get(pages::admin))
         .route("/services/oembed", get(oembed::oembed))
         .route("/assets/{name}", get(assets::own))

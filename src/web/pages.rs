@@ -492,6 +492,7 @@ pub async fn login(State(app): State<SharedApp>) -> Response {
         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
         <p class=\"form-error\" id=\"login-error\" role=\"alert\" hidden></p>\
         <button class=\"button primary\" type=\"submit\">Log in</button></form>\
+        <p class=\"hint\">No account yet? <a href=\"/signup\" id=\"signup-link\">Sign up</a>.</p>\
         <p class=\"hint\">The first account is <code>root</code>; its password is in <code>&lt;data-dir&gt;/root-password</code>.</p>\
         </section>"
         .to_string();
@@ -509,7 +510,7 @@ pub async fn login(State(app): State<SharedApp>) -> Response {
 }
 
 /// The notice shown to visitors who are not logged in (scripts swap it for the content).
-fn login_needed(what: &str) -> String {
+pub(super) fn login_needed(what: &str) -> String {
     format!(
         "<section class=\"panel narrow\" id=\"login-needed\"><h1>Log in to {what}</h1>\
          <p>This page needs an account on this instance.</p>\

@@ -3,7 +3,7 @@
 //
 //   node browser.mjs <scenario> '<json options>'
 //
-// Scenarios: watch, click, p2p, embed, upload, pages, private. Options: base (server URL), short and uuid (the
+// Scenarios: watch, click, p2p, embed, upload, pages, private, signup, moderation, mine. Options: base (server URL), short and uuid (the
 // published video), out (screenshot folder), user and password (login), clip (file to upload).
 import { chromium } from "playwright-core";
 import http from "node:http";
@@ -106,11 +106,26 @@ async function play(page) {
 }
 
 async function login(page) {
-  await page.goto(`${opt.base}/login?next=/admin`);
-  await page.getByLabel("User name").fill(opt.user);
-  await page.getByLabel("Password").fill(opt.password);
+  await loginAs(page, opt.user, opt.password, "/admin");
+}
+
+async function loginAs(page, user, password, next) {
+  await page.goto(`${opt.base}/login?next=${encodeURIComponent(next)}`);
+  await page.getByLabel("User name").fill(user);
+  await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Log in" }).click();
-  await page.waitForURL(`${opt.base}/admin`, { timeout: 15_000 });
+  await page.waitForURL(`${opt.base}${next}`, { timeout: 15_000 });
+}
+
+/** Whether the Moderation and Admin navigation entries are shown. */
+function navState(page) {
+  return page.evaluate(() => {
+    const shown = (id) => {
+      const a = document.getElementById(id);
+      return !!a && !a.parentElement.hidden;
+    };
+    return { moderation: shown("nav-moderation"), admin: shown("nav-admin") };
+  });
 }
 
 const scenarios = {
@@ -333,6 +348,108 @@ const scenarios = {
       state,
       log,
     };
+  },
+
+  // The sign-up page on an instance where sign-ups are requests: a weak password refused on the
+  // form, then the request sent. Options: user, email, password, reason.
+  async signup() {
+    const log = [];
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await newPage(context, log);
+    await page.goto(`${opt.base}/login`);
+    await page.getByRole("link", { name: "Sign up" }).click();
+    await page.waitForURL(/\/signup$/);
+    const ready = await until(page, () => (window.fleuveSignup?.state === "ready" ? window.fleuveSignup : null), null, 15_000, "sign-up form");
+    await page.getByLabel("User name").fill(opt.user);
+    await page.getByLabel("E-mail").fill(opt.email);
+    await page.getByLabel("Password").fill("123");
+    await page.getByLabel("Why do you want an account here?").fill(opt.reason);
+    await page.getByRole("button", { name: "Sign up" }).click();
+    await page.locator("#signup-error").waitFor({ state: "visible", timeout: 5_000 });
+    const weak = await page.locator("#signup-error").textContent();
+    await page.getByLabel("Password").fill(opt.password);
+    await page.getByRole("button", { name: "Sign up" }).click();
+    const done = await until(page, () => (window.fleuveSignup?.state === "requested" || window.fleuveSignup?.error ? window.fleuveSignup : null), null, 15_000, "the request sent");
+    const message = await page.locator("#signup-done").textContent();
+    await page.screenshot({ path: path.join(opt.out, "signup.png"), fullPage: true });
+    return { ok: done.state === "requested" && ready.requiresApproval === true, ready, weak, done, message, log };
+  },
+
+  // The moderation page as a moderator: accepts the pending registration and report, unblocks
+  // the blocked video, blocks a server. Options: user, password, registration, server, note.
+  async moderation() {
+    const log = [];
+    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    const page = await newPage(context, log);
+    await loginAs(page, opt.user, opt.password, "/moderation");
+    const ready = () => (window.fleuveModeration?.state === "ready" ? window.fleuveModeration : null);
+    const before = await until(page, ready, null, 15_000, "moderation page");
+    const nav = await navState(page);
+    await page.screenshot({ path: path.join(opt.out, "moderation.png"), fullPage: true });
+    const settled = async (what, fn) => {
+      await until(page, fn, null, 15_000, what);
+      return page.evaluate(() => window.fleuveModeration);
+    };
+    await page.getByRole("button", { name: `Accept ${opt.registration}` }).click();
+    await settled("registration accepted", (u) => window.fleuveModeration.registrations.some((g) => g.state === 3));
+    const report = before.reports[0];
+    await page.getByLabel(`Note on report ${report.id}`).fill(opt.note);
+    await page.getByRole("button", { name: `Accept report ${report.id}` }).click();
+    await settled("report accepted", () => window.fleuveModeration.reports.some((r) => r.state === 3));
+    const video = before.blockedVideos[0];
+    await page.getByRole("button", { name: `Unblock ${video}` }).click();
+    await settled("video unblocked", () => window.fleuveModeration.blockedVideos.length === 0);
+    await page.getByLabel("Server to block").fill(opt.server);
+    await page.getByRole("button", { name: "Block the server" }).click();
+    const after = await settled("server blocked", () => window.fleuveModeration.blockedServers.length === 1);
+    return { ok: true, before, after, nav, log };
+  },
+
+  // "My videos" and "My channels" as a user: the visibility of a video changed, a channel made,
+  // renamed and deleted, the video deleted; the moderation page refused. Options: user,
+  // password, video (its name), uuid, channel.
+  async mine() {
+    const log = [];
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await newPage(context, log);
+    page.on("dialog", (d) => d.accept());
+    await loginAs(page, opt.user, opt.password, "/my-videos");
+    const listed = await until(page, () => (window.fleuveMine?.state === "ready" ? window.fleuveMine : null), null, 15_000, "my videos");
+    const nav = await navState(page);
+    await page.getByLabel(`Visibility of ${opt.video}`).selectOption("2");
+    await until(page, () => /unlisted/.test(document.getElementById("mine-status").textContent), null, 15_000, "visibility changed");
+    const privacy = await page.evaluate(async (uuid) => {
+      const s = JSON.parse(sessionStorage.getItem("fleuve.session"));
+      const r = await fetch(`/api/v1/videos/${uuid}`, { headers: { Authorization: `Bearer ${s.accessToken}` } });
+      return (await r.json()).privacy;
+    }, opt.uuid);
+    await page.screenshot({ path: path.join(opt.out, "my-videos.png"), fullPage: true });
+
+    await page.getByRole("link", { name: "My channels" }).click();
+    await page.waitForURL(/\/my-channels$/);
+    const channels = () => (window.fleuveChannels?.state === "ready" ? window.fleuveChannels : null);
+    const initial = await until(page, channels, null, 15_000, "my channels");
+    await page.locator("#ch-name").fill(opt.channel);
+    await page.locator("#ch-display").fill("Sam travels");
+    await page.getByRole("button", { name: "Create the channel" }).click();
+    const created = await until(page, (c) => (window.fleuveChannels?.names?.includes(c) ? window.fleuveChannels : null), opt.channel, 15_000, "channel created");
+    const edit = page.locator(`#edit-${opt.channel}`);
+    await page.locator(`details:has(#edit-${opt.channel}) > summary`).click();
+    await edit.getByLabel("Display name").fill("Sam on the road");
+    await edit.getByRole("button", { name: "Save" }).click();
+    const renamed = await until(page, () => (window.fleuveChannels?.displayNames?.includes("Sam on the road") ? window.fleuveChannels : null), null, 15_000, "channel renamed");
+    await page.screenshot({ path: path.join(opt.out, "my-channels.png"), fullPage: true });
+    await page.getByRole("button", { name: "Delete Sam on the road" }).click();
+    const deleted = await until(page, (c) => (window.fleuveChannels?.state === "ready" && !window.fleuveChannels.names.includes(c) ? window.fleuveChannels : null), opt.channel, 15_000, "channel deleted");
+
+    await page.goto(`${opt.base}/my-videos`);
+    await until(page, () => (window.fleuveMine?.state === "ready" ? true : null), null, 15_000, "my videos again");
+    await page.getByRole("button", { name: `Delete ${opt.video}` }).click();
+    const gone = await until(page, () => (window.fleuveMine?.state === "ready" && window.fleuveMine.total === 0 ? window.fleuveMine : null), null, 15_000, "video deleted");
+
+    await page.goto(`${opt.base}/moderation`);
+    const moderation = await until(page, () => (window.fleuveModeration?.state !== "loading" ? window.fleuveModeration.state : null), null, 15_000, "moderation page");
+    return { ok: true, listed, nav, privacy, initial, created, renamed, deleted, gone, moderation, log };
   },
 
   async pages() {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -297,26 +299,9 @@ pub fn clip(dir: &Path, name: &str, size: &str, rate: u32, secs: u32, audio: boo
     out
 }
 
-/// A multipart upload; returns the status and JSON body.
+/// A multipart upload into root's channel (1); returns the status and JSON body.
 pub async fn upload_multipart(s: &Server, token: &str, path: &Path, name: &str) -> (u16, Value) {
-    let bytes = std::fs::read(path).unwrap();
-    let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
-    let form = reqwest::multipart::Form::new()
-        .text("name", name.to_string())
-        .text("channelId", "1")
-        .part(
-            "videofile",
-            reqwest::multipart::Part::bytes(bytes).file_name(file_name),
-        );
-    let r = client()
-        .post(s.url("/api/v1/videos/upload"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    upload_multipart_to(s, token, path, name, 1).await
 }
 
 pub async fn get_video(s: &Server, token: &str, key: &str) -> (u16, Value) {
@@ -506,4 +491,100 @@ where
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The default options plus these environment variables.
+pub fn with_env(pairs: &[(&str, &str)]) -> Options {
+    let mut o = Options::default();
+    for (k, v) in pairs {
+        o.env.push((k.to_string(), v.to_string()));
+    }
+    o
+}
+
+/// A JSON request with an optional bearer token; the status and the JSON answer (`Null` when
+/// the body is not JSON).
+pub async fn call(
+    s: &Server,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
+    let mut r = client().request(method, s.url(path)).json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The token request's status and body for a password login.
+pub async fn try_login(s: &Server, username: &str, password: &str) -> (u16, Value) {
+    let oc = oauth_client(s).await;
+    let r = token_request(
+        s,
+        &oc,
+        &[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ],
+    )
+    .await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Logs in as `username` and returns the access token (panics on failure).
+pub async fn login_as(s: &Server, username: &str, password: &str) -> String {
+    let (status, tok) = try_login(s, username, password).await;
+    assert_eq!(status, 200, "login as {username}: {tok}");
+    tok["access_token"].as_str().unwrap().to_string()
+}
+
+/// Creates `name` with `role` (0 administrator, 1 moderator, 2 user) and the password
+/// `{name}-password` as `root`, and logs in as them; returns the access token.
+pub async fn create_and_login(s: &Server, root: &str, name: &str, role: u8) -> String {
+    let password = format!("{name}-password");
+    let (status, doc) = call(
+        s,
+        reqwest::Method::POST,
+        "/api/v1/users",
+        Some(root),
+        serde_json::json!({"username": name, "password": password,
+               "email": format!("{name}@example.test"), "role": role}),
+    )
+    .await;
+    assert_eq!(status, 200, "{doc}");
+    login_as(s, name, &password).await
+}
+
+/// A multipart upload into channel `channel_id`; the status and JSON body.
+pub async fn upload_multipart_to(
+    s: &Server,
+    token: &str,
+    path: &Path,
+    name: &str,
+    channel_id: u64,
+) -> (u16, Value) {
+    let bytes = std::fs::read(path).unwrap();
+    let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let form = reqwest::multipart::Form::new()
+        .text("name", name.to_string())
+        .text("channelId", channel_id.to_string())
+        .part(
+            "videofile",
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name),
+        );
+    let r = client()
+        .post(s.url("/api/v1/videos/upload"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
 }

@@ -1,5 +1,5 @@
 // The admin page: /api/v1/admin/status, refreshed every few seconds, as tiles and tables.
-import { ApiError, api, bytes, el, requireLogin, seconds } from "./common.js";
+import { ApiError, api, badge, bytes, el, requireLogin, seconds, table } from "./common.js";
 
 const REFRESH_MS = 3000;
 // What the federation section of /api/v1/admin/status reports, in words.
@@ -20,30 +20,12 @@ const FEDERATION_LABELS = {
 const errorBox = document.getElementById("admin-error");
 const updated = document.getElementById("admin-updated");
 
-function table(headers, rows, empty) {
-  if (!rows.length) return el("p", { class: "muted" }, empty);
-  return el(
-    "div",
-    { class: "table-wrap" },
-    el(
-      "table",
-      {},
-      el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h)))),
-      el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c) => el("td", {}, c))))),
-    ),
-  );
-}
-
 function pairs(list) {
   return el("dl", { class: "pairs" }, list.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v ?? "–")]));
 }
 
 function tile(label, value, note) {
   return el("div", { class: "tile" }, el("span", { class: "tile-label" }, label), el("strong", {}, value), note ? el("span", { class: "tile-note" }, note) : null);
-}
-
-function badge(text, kind) {
-  return el("span", { class: `badge ${kind || ""}` }, text);
 }
 
 function rungList(rungs, live) {

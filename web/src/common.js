@@ -91,6 +91,55 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** A table with a header row; `empty` (a sentence) when there are no rows. */
+export function table(headers, rows, empty) {
+  if (!rows.length) return el("p", { class: "muted" }, empty);
+  return el(
+    "div",
+    { class: "table-wrap" },
+    el(
+      "table",
+      {},
+      el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c) => el("td", {}, c))))),
+    ),
+  );
+}
+
+export function badge(text, kind) {
+  return el("span", { class: `badge ${kind || ""}` }, text);
+}
+
+/** A button that runs `action` once per click, disabled while it runs. */
+export function button(label, action, attrs = {}) {
+  const b = el("button", { class: "button small", type: "button", ...attrs }, label);
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try {
+      await action();
+    } finally {
+      b.disabled = false;
+    }
+  });
+  return b;
+}
+
+/** Shows `err` (an ApiError or any Error) in the alert box `box`, or hides the box. */
+export function showError(box, err) {
+  if (!err) {
+    box.hidden = true;
+    return;
+  }
+  box.textContent = err instanceof ApiError ? `${err.message} (${err.status})` : String(err.message || err);
+  box.hidden = false;
+}
+
+/** Whether the session's user is a moderator or an administrator. */
+export function canModerate() {
+  const s = session();
+  return !!s && (s.role === 0 || s.role === 1);
+}
+
 export function bytes(n) {
   if (!Number.isFinite(n)) return "–";
   const units = ["B", "KB", "MB", "GB", "TB"];

@@ -3,6 +3,13 @@ import { clearSession, loginUrl, session } from "./common.js";
 
 const link = document.getElementById("session-link");
 const s = session();
+// Moderation and Admin are for moderators and administrators (the API refuses the others
+// anyway); shown to whoever is not logged in, whose pages ask to log in.
+const role = s ? s.role : null;
+const moderation = document.getElementById("nav-moderation");
+const admin = document.getElementById("nav-admin");
+if (moderation && role === 2) moderation.parentElement.hidden = true;
+if (admin && (role === 1 || role === 2)) admin.parentElement.hidden = true;
 if (link && s) {
   link.textContent = `Log out ${s.username || ""}`.trim();
   link.href = "#";
