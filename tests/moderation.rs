@@ -259,3 +259,129 @@ fn users_report_abuses_and_moderators_handle_them() {
         assert_eq!(report(&alice, json!({"reason": "Back again", "video": {"id": uuid}})).await.0, 200);
     });
 }
+
+/// Each user's own blocklist (`/api/v1/users/me/blocklist`): alice mutes bob, and bob's video
+/// leaves her lists and her search, his comment her threads, while root and anonymous visitors
+/// see both; unmuted, they come back. Bad input is refused with the value named.
+#[test]
+fn a_user_mutes_an_account_for_herself_only() {
+    let s = Server::start();
+    rt().block_on(async {
+        let (root, _) = login(&s).await;
+        let alice = create_and_login(&s, &root, "alice", 2).await;
+        let bob = create_and_login(&s, &root, "bob", 2).await;
+        let root_video = publish_clip(&s, &root, "320x240", 1).await;
+        let root_uuid = root_video["uuid"].as_str().unwrap().to_string();
+        let me = get_json_as(&s, "/api/v1/users/me", &bob).await;
+        let channel = me["videoChannels"][0]["id"].as_u64().unwrap();
+        let src = clip(&s.dir, "bob.mp4", "320x240", 25, 1, false);
+        let (status, doc) = upload_multipart_to(&s, &bob, &src, "Bobs yodel", channel).await;
+        assert_eq!(status, 200, "{doc}");
+        let bob_uuid = doc["video"]["uuid"].as_str().unwrap().to_string();
+        assert_eq!(
+            wait_state(&s, &bob, &bob_uuid, &[1, 7]).await["state"]["id"],
+            1
+        );
+        let threads = format!("/api/v1/videos/{root_uuid}/comment-threads");
+        let (status, doc) = call(
+            &s,
+            reqwest::Method::POST,
+            &threads,
+            Some(&bob),
+            json!({"text": "bob was here"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{doc}");
+
+        let sees = |token: Option<String>| {
+            let (s, threads, bob_uuid) = (&s, threads.clone(), bob_uuid.clone());
+            async move {
+                let get = |path: String| {
+                    let token = token.clone();
+                    async move {
+                        let (status, doc) = call(
+                            s,
+                            reqwest::Method::GET,
+                            &path,
+                            token.as_deref(),
+                            Value::Null,
+                        )
+                        .await;
+                        assert_eq!(status, 200, "{path}: {doc}");
+                        doc
+                    }
+                };
+                let list = listed(&get("/api/v1/videos".into()).await, &bob_uuid);
+                let found = listed(
+                    &get("/api/v1/search/videos?search=yodel".into()).await,
+                    &bob_uuid,
+                );
+                let comment = get(threads).await.to_string().contains("bob was here");
+                (list, found, comment)
+            }
+        };
+        assert_eq!(sees(Some(alice.clone())).await, (true, true, true));
+
+        let mute = "/api/v1/users/me/blocklist/accounts";
+        let post = |token: String, path: &'static str, body: Value| {
+            let s = &s;
+            async move { call(s, reqwest::Method::POST, path, Some(&token), body).await }
+        };
+        let (status, doc) = post(alice.clone(), mute, json!({"accountName": "bob"})).await;
+        assert_eq!(status, 204, "{doc}");
+        assert_eq!(sees(Some(alice.clone())).await, (false, false, false));
+        assert_eq!(sees(Some(root.clone())).await, (true, true, true));
+        assert_eq!(sees(None).await, (true, true, true));
+        let list = get_json_as(&s, mute, &alice).await;
+        assert_eq!(list["total"], 1, "{list}");
+        assert_eq!(list["data"][0]["blockedAccount"]["name"], "bob", "{list}");
+
+        // Refused: twice, oneself, nobody, a bad name; this instance as a server.
+        for (body, want, says) in [
+            (json!({"accountName": "bob"}), 409, "already muted"),
+            (json!({"accountName": "alice"}), 400, "yourself"),
+            (json!({"accountName": "nobody"}), 404, "nobody"),
+            (json!({"accountName": "bad\u{7}name"}), 400, "accountName"),
+            (
+                json!({"accountName": "x@unknown.example"}),
+                404,
+                "unknown.example",
+            ),
+        ] {
+            let (status, doc) = post(alice.clone(), mute, body.clone()).await;
+            assert_eq!(status, want, "{body}: {doc}");
+            assert!(doc.to_string().contains(says), "{body}: {doc}");
+        }
+        let servers = "/api/v1/users/me/blocklist/servers";
+        let (status, doc) = post(alice.clone(), servers, json!({"host": s.addr.clone()})).await;
+        assert_eq!(status, 400, "{doc}");
+        let (status, doc) = post(alice.clone(), servers, json!({"host": "spam.example"})).await;
+        assert_eq!(status, 204, "{doc}");
+        let list = get_json_as(&s, servers, &alice).await;
+        assert_eq!(
+            list["data"][0]["blockedServer"]["host"], "spam.example",
+            "{list}"
+        );
+
+        // Unmuted: all back.
+        let (status, doc) = call(
+            &s,
+            reqwest::Method::DELETE,
+            &format!("{mute}/bob"),
+            Some(&alice),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, 204, "{doc}");
+        assert_eq!(sees(Some(alice.clone())).await, (true, true, true));
+        let (status, _) = call(
+            &s,
+            reqwest::Method::DELETE,
+            &format!("{mute}/bob"),
+            Some(&alice),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, 404, "not muted any more");
+    });
+}

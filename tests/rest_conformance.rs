@@ -570,7 +570,8 @@ fn remote_videos_and_follows_conform_to_peertube_types() {
                 doc,
             });
         }
-        // B's blocklist: a server, and A's instance account (B knows its actor).
+        // B's blocklist and its root's mutes: a server, and A's instance account (B knows its
+        // actor).
         for (path, body) in [
             (
                 "/api/v1/server/blocklist/servers",
@@ -578,6 +579,14 @@ fn remote_videos_and_follows_conform_to_peertube_types() {
             ),
             (
                 "/api/v1/server/blocklist/accounts",
+                serde_json::json!({"accountName": format!("peertube@{}", a.addr)}),
+            ),
+            (
+                "/api/v1/users/me/blocklist/servers",
+                serde_json::json!({"host": "muted.example"}),
+            ),
+            (
+                "/api/v1/users/me/blocklist/accounts",
                 serde_json::json!({"accountName": format!("peertube@{}", a.addr)}),
             ),
         ] {
@@ -597,6 +606,14 @@ fn remote_videos_and_follows_conform_to_peertube_types() {
             ),
             (
                 "/api/v1/server/blocklist/accounts",
+                "Wire<PT.ResultList<PT.AccountBlock>>",
+            ),
+            (
+                "/api/v1/users/me/blocklist/servers",
+                "Wire<PT.ResultList<PT.ServerBlock>>",
+            ),
+            (
+                "/api/v1/users/me/blocklist/accounts",
                 "Wire<PT.ResultList<PT.AccountBlock>>",
             ),
         ] {

@@ -211,13 +211,7 @@ pub async fn report(
 }
 
 fn moderator(user: &User) -> Result<(), ApiError> {
-    if user.role.has(Right::ManageAbuses) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "abuse reports are for moderators and administrators",
-        ))
-    }
+    super::auth::require(user, Right::ManageAbuses, "abuse reports")
 }
 
 fn reporter_json(app: &App, r: &Reporter) -> Result<Value, StoreError> {

@@ -488,3 +488,17 @@ pub fn purge_expired_tokens(store: &Store) -> Result<usize, StoreError> {
     }
     Ok(n)
 }
+
+/// `Ok` when `user`'s role has `right`, else a 403 that says who may: "`what` are for
+/// moderators and administrators" (or "for administrators").
+pub(crate) fn require(user: &User, right: Right, what: &str) -> Result<(), ApiError> {
+    if user.role.has(right) {
+        return Ok(());
+    }
+    let who = if Role::Moderator.has(right) {
+        "moderators and administrators"
+    } else {
+        "administrators"
+    };
+    Err(ApiError::forbidden(format!("{what} are for {who}")))
+}

@@ -16,7 +16,7 @@ use crate::time::{iso8601, now_secs};
 use crate::video::comment::{
     caption_playlist, to_webvtt, Caption, CaptionError, MAX_CAPTION_BYTES,
 };
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -149,10 +149,17 @@ pub async fn upload(
     State(app): State<SharedApp>,
     auth: AuthUser,
     Path((key, language)): Path<(String, String)>,
-    form: Multipart,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let video = changeable(&app, &auth.user, &key)?;
     let label = check_language(&language)?;
+    // The body is read only for someone who may change the video.
+    let form = Multipart::from_request(request, &app).await.map_err(|e| {
+        ApiError::bad_request(format!(
+            "send multipart/form-data with a captionfile field ({})",
+            e.body_text()
+        ))
+    })?;
     let bytes = caption_part(form).await?;
     let vtt = to_webvtt(&bytes).map_err(|e| match e {
         CaptionError::TooLarge(_) => too_large(),

@@ -188,18 +188,19 @@ pub async fn update(
     Path(name): Path<String>,
     Json(body): Json<ChannelUpdate>,
 ) -> Result<StatusCode, ApiError> {
-    let display_name = body
-        .display_name
-        .as_deref()
-        .map(check_display_name)
-        .transpose()?;
-    let description = check_text("description", body.description)?;
-    let support = check_text("support", body.support)?;
     let a = app.clone();
     app.pool
         .run(move || -> Result<(), ApiError> {
             let mut c = channel_or_404(&a, &name)?;
+            // Who may, before what: a stranger learns nothing of the rules.
             may_change(&auth.user, &c)?;
+            let display_name = body
+                .display_name
+                .as_deref()
+                .map(check_display_name)
+                .transpose()?;
+            let description = check_text("description", body.description)?;
+            let support = check_text("support", body.support)?;
             let old = c.clone();
             if let Some(d) = display_name {
                 c.display_name = d;

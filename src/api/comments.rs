@@ -10,6 +10,7 @@ use super::error::ApiError;
 use super::paging::{PageQuery, Paging};
 use super::videos::{find, MaybeUser};
 use crate::app::{App, SharedApp};
+use crate::federation::blocklist::Mutes;
 use crate::federation::discovery::LocalActor;
 use crate::store::comments::{CommentKey, NewComment};
 use crate::store::tables::{Right, User, UserKey};
@@ -102,12 +103,22 @@ fn visible(app: &App, viewer: Option<&User>, key: &str) -> Result<Video, ApiErro
 }
 
 /// A video's comments as the threads show them: those of servers and accounts this instance
-/// blocks are left out (and so are the replies under them).
-fn shown_comments(app: &App, video_id: u64) -> Result<Vec<Comment>, ApiError> {
+/// blocks, and those the viewer muted, are left out (and so are the replies under them).
+fn shown_comments(
+    app: &App,
+    viewer: Option<&User>,
+    video_id: u64,
+) -> Result<Vec<Comment>, ApiError> {
     let blocklist = &app.federation.blocklist;
     let mut all = app.store.comments(video_id)?;
     if !blocklist.is_empty() {
         all.retain(|c| c.author.user.is_some() || !blocklist.actor_blocked(&c.author.actor));
+    }
+    if let Some(viewer) = viewer {
+        let muted = Mutes::load(&app.store, viewer.id)?;
+        if !muted.is_empty() {
+            all.retain(|c| !muted.hides_author(c.author.user, &c.author.actor));
+        }
     }
     Ok(all)
 }
@@ -121,7 +132,7 @@ pub async fn list_threads(
 ) -> Result<Json<Value>, ApiError> {
     let paging = Paging::parse(&q, &["createdAt", "totalReplies"], "-createdAt")?;
     let video = visible(&app, viewer.0.as_ref(), &key)?;
-    let all = shown_comments(&app, video.id)?;
+    let all = shown_comments(&app, viewer.0.as_ref(), video.id)?;
     // Roots, deleted ones only while replies hang from them (the store drops the others).
     let mut roots: Vec<(Value, &Comment)> = all
         .iter()
@@ -164,7 +175,7 @@ pub async fn thread(
 ) -> Result<Json<Value>, ApiError> {
     let video = visible(&app, viewer.0.as_ref(), &key)?;
     let id = comment_id(&thread_id)?;
-    let all = shown_comments(&app, video.id)?;
+    let all = shown_comments(&app, viewer.0.as_ref(), video.id)?;
     let root = all
         .iter()
         .find(|c| c.id == id && c.in_reply_to.is_none())

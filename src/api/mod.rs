@@ -22,6 +22,7 @@ pub(crate) mod server_following;
 pub(crate) mod signup;
 pub(crate) mod uploads;
 pub(crate) mod user_admin;
+mod user_blocklist;
 pub(crate) mod user_moderation;
 pub(crate) mod users;
 pub(crate) mod video_audience;
@@ -85,5 +86,6 @@ pub fn routes() -> Router<SharedApp> {
         .merge(server_config::routes())
         .merge(server_following::routes())
         .merge(server_blocklist::routes())
+        .merge(user_blocklist::routes())
         .merge(signup::routes())
 }

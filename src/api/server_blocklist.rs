@@ -43,17 +43,15 @@ pub fn routes() -> Router<SharedApp> {
 }
 
 fn moderator(user: &User) -> Result<(), ApiError> {
-    if user.role.has(Right::ManageServerBlocklist) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "the instance's blocklist is for moderators and administrators",
-        ))
-    }
+    super::auth::require(
+        user,
+        Right::ManageServerBlocklist,
+        "the instance's blocklists",
+    )
 }
 
 /// A host as PeerTube accepts one: a domain or address, an optional port, nothing else.
-fn check_host(host: &str) -> Result<String, ApiError> {
+pub(super) fn check_host(host: &str) -> Result<String, ApiError> {
     let h = normalize_host(host);
     let ok = !h.is_empty()
         && h.len() <= 255

@@ -451,13 +451,7 @@ fn registration_json(r: &Registration) -> Value {
 }
 
 fn moderator(user: &User) -> Result<(), ApiError> {
-    if user.role.has(Right::ManageRegistrations) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "registration requests are for moderators and administrators",
-        ))
-    }
+    super::auth::require(user, Right::ManageRegistrations, "registration requests")
 }
 
 fn registration_or_404(app: &App, id: &str) -> Result<Registration, ApiError> {

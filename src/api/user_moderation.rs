@@ -274,6 +274,10 @@ pub async fn remove(
                     batch.delete(&a.store, &k);
                 }
             }
+            // What they muted (others' mutes of them name an id nobody will have again).
+            for (k, _) in a.store.scan::<crate::store::federation::MuteKey>(&uid)? {
+                batch.delete(&a.store, &k);
+            }
             revoke_all(&a.store, uid, &mut batch)?;
             batch.delete(&a.store, &UserByNameKey(name));
             batch.delete(&a.store, &UserKey(uid));

@@ -63,13 +63,7 @@ fn check_reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 fn moderator(user: &User) -> Result<(), ApiError> {
-    if user.role.has(Right::ManageVideoBlacklist) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "blocking videos needs the moderator or administrator role",
-        ))
-    }
+    super::auth::require(user, Right::ManageVideoBlacklist, "video blocks")
 }
 
 /// The video `key` (404 when there is none), read again under its lock by the caller.

@@ -177,7 +177,15 @@ async fn respond_in(
         with_total: p.bool("skipCount")? != Some(true),
     };
     let a = app.clone();
-    let (total, videos) = app.pool.run(move || page(&a.store, &q)).await??;
+    let viewer_id = viewer.0.as_ref().map(|u| u.id);
+    let (total, videos) = app
+        .pool
+        .run(move || {
+            let mut q = q;
+            q.filter = q.filter.hiding_muted_by(&a.store, viewer_id)?;
+            page(&a.store, &q)
+        })
+        .await??;
     let data = videos
         .iter()
         .map(|v| video_json(app, v, false))

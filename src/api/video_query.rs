@@ -257,6 +257,8 @@ pub struct Filter {
     /// The instance's blocklist, when it blocks something: videos of blocked servers and
     /// accounts are left out (not a query parameter; see [`Filter::hiding_blocked`]).
     pub blocked: Option<std::sync::Arc<crate::federation::blocklist::Blocklist>>,
+    /// What the viewer muted, left out (not a query parameter; see [`Filter::hiding_muted_by`]).
+    pub muted: Option<crate::federation::blocklist::Mutes>,
 }
 
 impl Filter {
@@ -333,7 +335,24 @@ impl Filter {
             owner: None,
             channel: None,
             blocked: None,
+            muted: None,
         })
+    }
+
+    /// This filter, also leaving out what the user `viewer` muted (when they muted anything).
+    /// Reads the store: call it on the blocking pool.
+    pub fn hiding_muted_by(
+        mut self,
+        store: &crate::store::Store,
+        viewer: Option<u64>,
+    ) -> Result<Filter, crate::store::StoreError> {
+        if let Some(id) = viewer {
+            let m = crate::federation::blocklist::Mutes::load(store, id)?;
+            if !m.is_empty() {
+                self.muted = Some(m);
+            }
+        }
+        Ok(self)
     }
 
     /// This filter, also leaving out what `blocklist` blocks (when it blocks anything: an
@@ -366,6 +385,7 @@ impl Filter {
             && self.owner.is_none()
             && self.channel.is_none()
             && self.blocked.is_none()
+            && self.muted.is_none()
     }
 
     /// Whether `v` passes every filter (visibility is the caller's).
@@ -378,6 +398,7 @@ impl Filter {
         let tags: Vec<String> = m.tags.iter().map(|t| normalise(t)).collect();
         self.is_local.is_none_or(|l| v.is_local() == l)
             && !self.blocked.as_ref().is_some_and(|b| b.hides(v))
+            && !self.muted.as_ref().is_some_and(|m| m.hides(v))
             && self.owner.is_none_or(|o| v.is_local() && v.owner == o)
             && self
                 .channel

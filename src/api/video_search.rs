@@ -208,9 +208,12 @@ pub async fn videos(
         with_total: true,
     };
     let a = app.clone();
+    let viewer_id = viewer.0.as_ref().map(|u| u.id);
     let (total, found) = app
         .pool
         .run(move || {
+            let mut q = q;
+            q.filter = q.filter.hiding_muted_by(&a.store, viewer_id)?;
             if terms.is_empty() {
                 page(&a.store, &q)
             } else {

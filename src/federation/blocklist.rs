@@ -5,7 +5,7 @@
 //! same lock that the readers take, so memory never says more than the store.
 
 use crate::app::host_of;
-use crate::store::federation::{AccountBlockKey, Block, ServerBlockKey};
+use crate::store::federation::{AccountBlockKey, Block, MuteKey, ServerBlockKey};
 use crate::store::{Durability, Store, StoreError};
 use crate::video::Video;
 use std::collections::HashSet;
@@ -147,6 +147,64 @@ impl Blocklist {
             s.actors.remove(&a);
         }
         Ok(true)
+    }
+}
+
+/// What one user muted (`/api/v1/users/me/blocklist`): the videos and comments of those
+/// servers and accounts are left out of what that user lists. Read from the store for each
+/// request of a logged-in user (a prefix walk of their few entries).
+#[derive(Debug, Default, Clone)]
+pub struct Mutes {
+    hosts: HashSet<String>,
+    actors: HashSet<String>,
+    users: HashSet<u64>,
+}
+
+impl Mutes {
+    /// What `user` muted.
+    pub fn load(store: &Store, user: u64) -> Result<Mutes, StoreError> {
+        let mut m = Mutes::default();
+        for (k, v) in store.scan::<MuteKey>(&user)? {
+            if let Some(host) = k.target.strip_prefix("server:") {
+                m.hosts.insert(host.to_string());
+            }
+            if let Some(a) = v.actor {
+                m.actors.insert(a);
+            }
+            if let Some(u) = v.user {
+                m.users.insert(u);
+            }
+        }
+        Ok(m)
+    }
+
+    /// Whether nothing is muted.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.actors.is_empty() && self.users.is_empty()
+    }
+
+    /// Whether `video` is left out: a local one of a muted user, another instance's from a
+    /// muted server, account or channel.
+    pub fn hides(&self, video: &Video) -> bool {
+        match &video.remote {
+            None => self.users.contains(&video.owner),
+            Some(r) => {
+                self.hosts.contains(&normalize_host(&r.host))
+                    || self.hosts.contains(&normalize_host(&host_of(&r.url)))
+                    || self.actors.contains(&r.account)
+                    || r.channel.as_ref().is_some_and(|c| self.actors.contains(c))
+            }
+        }
+    }
+
+    /// Whether a comment by the local user `user`, or else by the actor `actor`, is left out.
+    pub fn hides_author(&self, user: Option<u64>, actor: &str) -> bool {
+        match user {
+            Some(u) => self.users.contains(&u),
+            None => {
+                self.actors.contains(actor) || self.hosts.contains(&normalize_host(&host_of(actor)))
+            }
+        }
     }
 }
 

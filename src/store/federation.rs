@@ -1,6 +1,7 @@
 //! The federation tables: remote actors (and their keys), follows both ways, the inbox queue
 //! with its dedupe set, and outgoing deliveries with the activities they carry.
 
+use super::codec::{untag_bytes, Key, StoreError};
 use super::tables::{string_key, u64_key};
 use super::Cf;
 use serde::{Deserialize, Serialize};
@@ -151,6 +152,57 @@ string_key!(
     /// `follows`: remote accounts this instance blocks, by handle (`name@host`, lower case).
     AccountBlockKey, Cf::Follows, 0x04, Block
 );
+
+/// What one user muted (PeerTube's account blocklist, `/api/v1/users/me/blocklist`): a server,
+/// or an account of this instance or another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mute {
+    /// When it was muted (Unix seconds).
+    pub created_at: u64,
+    /// A muted remote account's actor id.
+    pub actor: Option<String>,
+    /// A muted local account's user id.
+    pub user: Option<u64>,
+}
+
+/// `follows`: one thing `user` muted. `target` is `server:{host}` or `account:{handle}`, the
+/// handle `name` for an account of this instance and `name@host` for another's (lower case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MuteKey {
+    /// The user who muted.
+    pub user: u64,
+    /// What they muted.
+    pub target: String,
+}
+
+impl Key for MuteKey {
+    type Value = Mute;
+    type Prefix = u64;
+    const CF: Cf = Cf::Follows;
+    fn encode(&self) -> Vec<u8> {
+        let mut k = Self::encode_prefix(&self.user);
+        k.extend_from_slice(self.target.as_bytes());
+        k
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let rest = untag_bytes(0x05, bytes)?;
+        let bad = || StoreError::Corrupt(format!("bad mute key {}", hex::encode(bytes)));
+        if rest.len() < 8 {
+            return Err(bad());
+        }
+        let mut user = [0u8; 8];
+        user.copy_from_slice(&rest[..8]);
+        Ok(MuteKey {
+            user: u64::from_be_bytes(user),
+            target: String::from_utf8(rest[8..].to_vec()).map_err(|_| bad())?,
+        })
+    }
+    fn encode_prefix(user: &u64) -> Vec<u8> {
+        let mut k = vec![0x05];
+        k.extend_from_slice(&user.to_be_bytes());
+        k
+    }
+}
 
 /// A verified incoming activity waiting to be processed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
