@@ -731,3 +731,73 @@ fn users_manage_their_own_channels() {
         assert_eq!(status, 403, "{doc}");
     });
 }
+
+/// `PUT /api/v1/users/me` keeps the NSFW policy and the P2P setting (issue 15): with
+/// `do_not_list`, NSFW videos leave that user's lists and search unless the request asks
+/// (`nsfw=both`), while visitors and other users still see them; a policy PeerTube does not
+/// have is refused with its value.
+#[test]
+fn the_nsfw_policy_and_p2p_setting_are_the_users() {
+    let s = Server::start();
+    rt().block_on(async {
+        let (root, _) = login(&s).await;
+        let alice = create_and_login(&s, &root, "alice", 2).await;
+        let v = publish_clip(&s, &root, "320x240", 1).await;
+        let uuid = v["uuid"].as_str().unwrap().to_string();
+        let (status, doc) = put(
+            &s,
+            &format!("/api/v1/videos/{uuid}"),
+            &root,
+            json!({"nsfw": true, "name": "Spicy clip"}),
+        )
+        .await;
+        assert_eq!(status, 204, "{doc}");
+        let me = get_json_as(&s, "/api/v1/users/me", &alice).await;
+        assert_eq!(
+            (&me["nsfwPolicy"], &me["p2pEnabled"]),
+            (&json!("display"), &json!(true))
+        );
+        let has = |doc: &Value| doc.to_string().contains(&uuid);
+        let lists = [
+            "/api/v1/videos",
+            "/api/v1/search/videos?search=spicy",
+            "/api/v1/accounts/root/videos",
+        ];
+        for path in lists {
+            assert!(has(&get_json_as(&s, path, &alice).await), "{path}");
+        }
+        let (status, doc) = put(
+            &s,
+            "/api/v1/users/me",
+            &alice,
+            json!({"nsfwPolicy": "hide_it", "p2pEnabled": false}),
+        )
+        .await;
+        assert_eq!(status, 400, "{doc}");
+        assert!(doc.to_string().contains("hide_it"), "{doc}");
+        let (status, doc) = put(
+            &s,
+            "/api/v1/users/me",
+            &alice,
+            json!({"nsfwPolicy": "do_not_list", "p2pEnabled": false}),
+        )
+        .await;
+        assert_eq!(status, 204, "{doc}");
+        let me = get_json_as(&s, "/api/v1/users/me", &alice).await;
+        assert_eq!(
+            (&me["nsfwPolicy"], &me["p2pEnabled"]),
+            (&json!("do_not_list"), &json!(false))
+        );
+        for path in lists {
+            assert!(!has(&get_json_as(&s, path, &alice).await), "{path}");
+            assert!(has(&get_json_as(&s, path, &root).await), "root: {path}");
+            assert!(has(&get_json(&s, path).await), "anonymous: {path}");
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let asked = format!("{path}{sep}nsfw=both");
+            assert!(has(&get_json_as(&s, &asked, &alice).await), "{asked}");
+        }
+        // Her own videos are all hers to see.
+        let mine = get_json_as(&s, "/api/v1/users/me/videos", &root).await;
+        assert!(has(&mine));
+    });
+}

@@ -113,10 +113,17 @@ fn signup_moderation_and_my_pages_in_chromium() {
     let r = scenario(
         "mine",
         json!({"base": s.base, "out": out, "user": "sam", "password": "sam-password",
-               "video": name, "uuid": uuid, "channel": "sam_travels"}),
+               "video": name, "uuid": uuid, "channel": "sam_travels",
+               "short": video["shortUUID"]}),
     );
     assert_eq!(r["listed"]["names"], json!([name]), "{r}");
     assert_eq!(r["privacy"]["id"], 2, "{r}");
+    assert_eq!(
+        r["settings"],
+        json!({"nsfwPolicy": "do_not_list", "p2pEnabled": false, "sessionP2p": false,
+               "playerP2p": "false"}),
+        "{r}"
+    );
     assert_eq!(
         r["nav"],
         json!({"moderation": false, "admin": false}),

@@ -75,6 +75,8 @@ pub fn bootstrap(app: &App) -> anyhow::Result<()> {
         blocked: false,
         blocked_reason: None,
         email_verified: true,
+        nsfw_policy: crate::store::tables::DEFAULT_NSFW_POLICY.to_string(),
+        p2p_enabled: true,
     };
     let channel = Channel {
         id: channel_id,

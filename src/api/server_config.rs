@@ -85,7 +85,7 @@ pub async fn config(State(app): State<SharedApp>) -> Json<Value> {
         "shortDescription": inst.short_description,
         "defaultClientRoute": "/videos/recently-added",
         "isNSFW": false,
-        "defaultNSFWPolicy": "do_not_list",
+        "defaultNSFWPolicy": crate::store::tables::DEFAULT_NSFW_POLICY,
         "serverCountry": "",
         "support": {"text": ""},
         "social": {"externalLink": "", "mastodonLink": "", "blueskyLink": "", "xLink": ""},

@@ -223,6 +223,8 @@ pub(crate) fn create_account(app: &App, new: NewAccount) -> Result<User, ApiErro
         blocked: false,
         blocked_reason: None,
         email_verified: new.email_verified,
+        nsfw_policy: crate::store::tables::DEFAULT_NSFW_POLICY.to_string(),
+        p2p_enabled: true,
     };
     let channel = Channel {
         id: store.next_id(Sequence::Channel)?,
@@ -443,9 +445,12 @@ pub struct UserUpdateMe {
     display_name: Option<String>,
     password: Option<String>,
     current_password: Option<String>,
+    nsfw_policy: Option<String>,
+    p2p_enabled: Option<bool>,
 }
 
-/// `PUT /api/v1/users/me`: display name; a new password only with the current one; 204.
+/// `PUT /api/v1/users/me`: display name, NSFW policy, P2P; a new password only with the
+/// current one; 204.
 pub async fn update_me(
     State(app): State<SharedApp>,
     auth: AuthUser,
@@ -461,6 +466,13 @@ pub async fn update_me(
     }
     if let Some(p) = &body.password {
         check_password(p)?;
+    }
+    if let Some(p) = &body.nsfw_policy {
+        if !crate::store::tables::NSFW_POLICIES.contains(&p.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "nsfwPolicy must be display, warn, blur or do_not_list (got {p:?})"
+            )));
+        }
     }
     let a = app.clone();
     let id = auth.user.id;
@@ -483,6 +495,12 @@ pub async fn update_me(
             let renamed = body.display_name.is_some();
             if let Some(name) = body.display_name {
                 user.display_name = name.trim().to_string();
+            }
+            if let Some(p) = body.nsfw_policy {
+                user.nsfw_policy = p;
+            }
+            if let Some(p) = body.p2p_enabled {
+                user.p2p_enabled = p;
             }
             a.store.put(&UserKey(id), &user, Durability::Sync)?;
             tracing::info!(user = %user.username, "account settings updated");

@@ -139,6 +139,20 @@ pub async fn mine(
     .await
 }
 
+/// Leaves NSFW videos out when the request has no `nsfw` and the viewer's policy is
+/// `do_not_list` (PeerTube's rule; visitors get the instance's default, which lists them).
+pub fn apply_nsfw_policy(filter: &mut Filter, p: &Params, viewer: &MaybeUser) {
+    let policy = viewer
+        .0
+        .as_ref()
+        .map_or(crate::store::tables::DEFAULT_NSFW_POLICY, |u| {
+            u.nsfw_policy.as_str()
+        });
+    if p.one("nsfw").is_none() && policy == "do_not_list" {
+        filter.nsfw = Some(false);
+    }
+}
+
 /// [`respond`], with the scope given (`None`: what the viewer may list with these filters).
 async fn respond_in(
     app: &SharedApp,
@@ -163,6 +177,11 @@ async fn respond_in(
     };
     let mut filter = Filter::parse(&p)?.hiding_blocked(&app.federation.blocklist);
     narrow(&mut filter);
+    // One's own videos are all listed; other lists follow the viewer's NSFW policy when the
+    // request does not say.
+    if scope.is_none() {
+        apply_nsfw_policy(&mut filter, &p, viewer);
+    }
     let scope = match scope {
         Some(s) => s,
         None => scope_for(&filter, viewer)?,

@@ -192,7 +192,8 @@ pub async fn videos(
     let terms = search_terms(&p)?;
     let (start, count) = paging(&p)?;
     let sort = parse_sort(p.one("sort"), Sort::Match, true)?;
-    let filter = Filter::parse(&p)?.hiding_blocked(&app.federation.blocklist);
+    let mut filter = Filter::parse(&p)?.hiding_blocked(&app.federation.blocklist);
+    super::video_list::apply_nsfw_policy(&mut filter, &p, &viewer);
     let scope = scope_for(&filter, &viewer)?;
     let (key, desc) = match sort {
         Sort::By { key, desc } => (key, desc),

@@ -257,7 +257,25 @@ pub struct User {
     /// sign-up existed, or by an administrator, need none.
     #[serde(default = "verified")]
     pub email_verified: bool,
+    /// What the lists do with NSFW videos when a request does not say (`nsfwPolicy`:
+    /// `display`, `warn`, `blur` list them, `do_not_list` leaves them out).
+    #[serde(default = "display")]
+    pub nsfw_policy: String,
+    /// Whether the web player shares segments with other viewers (`p2pEnabled`).
+    #[serde(default = "verified")]
+    pub p2p_enabled: bool,
 }
+
+fn display() -> String {
+    DEFAULT_NSFW_POLICY.to_string()
+}
+
+/// NSFW policy of new users and of visitors: the lists show every video unless asked
+/// (`nsfw=false`), which keeps their totals stored counts.
+pub const DEFAULT_NSFW_POLICY: &str = "display";
+
+/// PeerTube's `NSFWPolicyType`s.
+pub const NSFW_POLICIES: [&str; 4] = ["display", "warn", "blur", "do_not_list"];
 
 fn verified() -> bool {
     true
@@ -292,6 +310,8 @@ impl User {
             blocked: false,
             blocked_reason: None,
             email_verified: true,
+            nsfw_policy: display(),
+            p2p_enabled: true,
         }
     }
 }

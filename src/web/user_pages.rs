@@ -63,7 +63,15 @@ pub async fn my_videos(State(app): State<SharedApp>) -> Response {
          <p class=\"status\" id=\"mine-status\" role=\"status\" aria-live=\"polite\"></p>\
          <section class=\"panel\" aria-labelledby=\"h-mine\"><h2 id=\"h-mine\" class=\"visually-hidden\">Videos</h2>\
          <div id=\"mine-list\"></div>\
-         <p><button class=\"button\" type=\"button\" id=\"mine-more\" hidden>Show more</button></p></section></div>",
+         <p><button class=\"button\" type=\"button\" id=\"mine-more\" hidden>Show more</button></p></section>\
+         <section class=\"panel medium\" aria-labelledby=\"h-settings\"><h2 id=\"h-settings\">Settings</h2>\
+         <form id=\"settings-form\" class=\"form\">\
+         <label for=\"set-nsfw\">Videos marked sensitive (NSFW) in lists</label>\
+         <select id=\"set-nsfw\" name=\"nsfwPolicy\"><option value=\"display\">Show them</option>\
+         <option value=\"blur\">Show them blurred</option><option value=\"warn\">Show them with a warning</option>\
+         <option value=\"do_not_list\">Leave them out</option></select>\
+         <label><input type=\"checkbox\" id=\"set-p2p\" name=\"p2pEnabled\"> Share what I watch with other viewers (P2P)</label>\
+         <button class=\"button\" type=\"submit\">Save the settings</button></form></section></div>",
     );
     page(&app, "My videos", Some(Nav::Mine), body, "my-videos.js")
 }

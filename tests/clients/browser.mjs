@@ -424,6 +424,21 @@ const scenarios = {
       return (await r.json()).privacy;
     }, opt.uuid);
     await page.screenshot({ path: path.join(opt.out, "my-videos.png"), fullPage: true });
+    // Settings: NSFW videos left out, P2P off (saved, and in the session the player reads).
+    await page.getByLabel("Videos marked sensitive (NSFW) in lists").selectOption("do_not_list");
+    await page.getByLabel("Share what I watch with other viewers (P2P)").uncheck();
+    await page.getByRole("button", { name: "Save the settings" }).click();
+    await until(page, () => document.getElementById("mine-status").textContent === "Settings saved." || null, null, 15_000, "settings saved");
+    const settings = await page.evaluate(async () => {
+      const s = JSON.parse(sessionStorage.getItem("fleuve.session"));
+      const me = await (await fetch("/api/v1/users/me", { headers: { Authorization: `Bearer ${s.accessToken}` } })).json();
+      return { nsfwPolicy: me.nsfwPolicy, p2pEnabled: me.p2pEnabled, sessionP2p: s.p2pEnabled };
+    });
+    // The player follows it: no P2P on a public video with a tracker.
+    await page.goto(`${opt.base}/w/${opt.short}`);
+    settings.playerP2p = await until(page, () => (window.fleuvePlayer?.ready ? String(window.fleuvePlayer.p2pEnabled) : null), null, 30_000, "player ready");
+    await page.goto(`${opt.base}/my-videos`);
+    await until(page, () => (window.fleuveMine?.state === "ready" ? true : null), null, 15_000, "my videos again");
 
     await page.getByRole("link", { name: "My channels" }).click();
     await page.waitForURL(/\/my-channels$/);
@@ -449,7 +464,7 @@ const scenarios = {
 
     await page.goto(`${opt.base}/moderation`);
     const moderation = await until(page, () => (window.fleuveModeration?.state !== "loading" ? window.fleuveModeration.state : null), null, 15_000, "moderation page");
-    return { ok: true, listed, nav, privacy, initial, created, renamed, deleted, gone, moderation, log };
+    return { ok: true, listed, nav, privacy, settings, initial, created, renamed, deleted, gone, moderation, log };
   },
 
   async pages() {

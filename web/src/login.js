@@ -50,6 +50,7 @@ form.addEventListener("submit", async (e) => {
       expiresAt: Date.now() + t.expires_in * 1000,
       username: me.username,
       role: me.role?.id,
+      p2pEnabled: me.p2pEnabled !== false,
     });
     location.href = nextPage();
   } catch (err) {

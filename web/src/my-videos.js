@@ -1,6 +1,6 @@
 // "My videos": /api/v1/users/me/videos, a page at a time, with a visibility menu and a delete
 // button per video (PUT and DELETE /api/v1/videos/{id}: the API decides who may).
-import { api, badge, button, el, requireLogin, showError, table } from "./common.js";
+import { api, badge, button, el, requireLogin, saveSession, session, showError, table } from "./common.js";
 
 const PAGE = 25;
 const PRIVACY = [
@@ -85,5 +85,33 @@ async function load() {
   }
 }
 
+// The account's settings: NSFW policy (the lists) and P2P (the player, through the session).
+const settings = document.getElementById("settings-form");
+async function loadSettings() {
+  try {
+    const me = await api("/api/v1/users/me");
+    settings.nsfwPolicy.value = me.nsfwPolicy;
+    settings.p2pEnabled.checked = me.p2pEnabled;
+  } catch (e) {
+    showError(errorBox, e);
+  }
+}
+settings.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  showError(errorBox, null);
+  const body = { nsfwPolicy: settings.nsfwPolicy.value, p2pEnabled: settings.p2pEnabled.checked };
+  try {
+    await api("/api/v1/users/me", { method: "PUT", body });
+    const s = session();
+    if (s) saveSession({ ...s, p2pEnabled: body.p2pEnabled });
+    status.textContent = "Settings saved.";
+  } catch (err) {
+    showError(errorBox, err);
+  }
+});
+
 more.addEventListener("click", load);
-if (requireLogin("mine")) load();
+if (requireLogin("mine")) {
+  load();
+  loadSettings();
+}

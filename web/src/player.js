@@ -6,7 +6,7 @@
 // State for tests and curious users: window.fleuvePlayer.
 import { HlsJsP2PEngine } from "p2p-media-loader-hlsjs";
 import { sha256Hex } from "./sha256.js";
-import { bytes } from "./common.js";
+import { bytes, session } from "./common.js";
 
 const params = new URLSearchParams(location.search);
 // Set by startPlayer.
@@ -214,6 +214,8 @@ export function startPlayer(data, options = {}) {
   state.p2pEnabled =
     !fileToken &&
     params.get("p2p") !== "0" &&
+    // The logged-in viewer's own setting (`p2pEnabled` of /api/v1/users/me, read at login).
+    session()?.p2pEnabled !== false &&
     trackers.length > 0 &&
     !!playlist.segmentsSha256Url &&
     !!window.RTCPeerConnection;
