@@ -117,6 +117,7 @@ fn signup_moderation_and_my_pages_in_chromium() {
                "short": video["shortUUID"]}),
     );
     assert_eq!(r["listed"]["names"], json!([name]), "{r}");
+    assert_eq!(r["listed"]["moreShown"], false, "{r}");
     assert_eq!(r["privacy"]["id"], 2, "{r}");
     assert_eq!(
         r["settings"],

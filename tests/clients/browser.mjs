@@ -415,6 +415,8 @@ const scenarios = {
     page.on("dialog", (d) => d.accept());
     await loginAs(page, opt.user, opt.password, "/my-videos");
     const listed = await until(page, () => (window.fleuveMine?.state === "ready" ? window.fleuveMine : null), null, 15_000, "my videos");
+    // One video: no "Show more".
+    listed.moreShown = await page.getByRole("button", { name: "Show more" }).isVisible();
     const nav = await navState(page);
     await page.getByLabel(`Visibility of ${opt.video}`).selectOption("2");
     await until(page, () => /unlisted/.test(document.getElementById("mine-status").textContent), null, 15_000, "visibility changed");
