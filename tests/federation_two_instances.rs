@@ -616,3 +616,59 @@ fn a_removed_users_account_leaves_its_followers() {
         .await;
     });
 }
+
+/// A report of another instance's video goes there (PeerTube's `Flag`, by the reporter's
+/// account, to the video's account): B's root reports A's video on B; A's moderators find it
+/// in `GET /api/v1/abuses` with B's reason, predefined reason and reporter, and B keeps its own
+/// report too.
+#[test]
+fn a_report_of_a_remote_video_reaches_its_instance() {
+    rt().block_on(async {
+        let a = Server::start_with(fed_options(&[]));
+        let b = Server::start_with(fed_options(&[]));
+        let a_token = login(&a).await.0;
+        let b_token = login(&b).await.0;
+        let (status, text) = follow(&b, Some(&b_token), json!({"hosts": [a.addr]})).await;
+        assert_eq!(status, 204, "{text}");
+        let b_ref = &b;
+        eventually("B's follow of A to be accepted", &[&a, &b], || async {
+            let f = get_json(b_ref, "/api/v1/server/following").await;
+            (f["data"][0]["state"] == "accepted").then_some(())
+        })
+        .await;
+        let v = publish_clip(&a, &a_token, "320x240", 1).await;
+        let uuid = v["uuid"].as_str().unwrap().to_string();
+        wait_listed("A's video on B", &[&a, &b], b_ref, &uuid).await;
+
+        let (status, doc) = call(
+            &b,
+            reqwest::Method::POST,
+            "/api/v1/abuses",
+            Some(&b_token),
+            json!({"video": {"id": uuid, "startAt": 1, "endAt": 2},
+                   "reason": "Stolen footage", "predefinedReasons": ["privacy"]}),
+        )
+        .await;
+        assert_eq!(status, 200, "{doc}");
+        let on_b = get_json_as(&b, "/api/v1/abuses", &b_token).await;
+        assert_eq!(on_b["total"], 1, "{on_b}");
+
+        let a_ref = &a;
+        let a_tok = &a_token;
+        let report = eventually("the Flag on A", &[&a, &b], || async {
+            let list = get_json_as(a_ref, "/api/v1/abuses", a_tok).await;
+            (list["total"] == 1).then(|| list["data"][0].clone())
+        })
+        .await;
+        assert_eq!(report["reason"], "Stolen footage", "{report}");
+        assert_eq!(report["predefinedReasons"], json!(["privacy"]), "{report}");
+        assert_eq!(report["video"]["uuid"], uuid.as_str(), "{report}");
+        assert_eq!(report["video"]["startAt"], 1, "{report}");
+        assert_eq!(
+            report["reporterAccount"]["host"],
+            b.addr.as_str(),
+            "{report}"
+        );
+        assert_eq!(report["reporterAccount"]["name"], "root", "{report}");
+    });
+}

@@ -145,6 +145,12 @@ pub async fn report(
     let id = app
         .pool
         .run(move || -> Result<u64, ApiError> {
+            // Another instance's object: (its URL, the actor it belongs to), for the Flag.
+            let mut remote: Option<(String, String)> = None;
+            let (start_at, end_at) = body
+                .video
+                .as_ref()
+                .map_or((None, None), |v| (v.start_at, v.end_at));
             let (target, flagged) = if let Some(v) = body.video {
                 let key = match &v.id {
                     Value::Number(n) => n.to_string(),
@@ -166,6 +172,9 @@ pub async fn report(
                     }
                 }
                 let flagged = video.is_local().then_some(video.owner);
+                if let Some(r) = &video.remote {
+                    remote = Some((r.url.clone(), r.account.clone()));
+                }
                 (
                     AbuseTarget::Video {
                         id: video.id,
@@ -178,6 +187,9 @@ pub async fn report(
                 let comment = find_comment(&a, c.id)?
                     .filter(|c| c.deleted_at.is_none())
                     .ok_or_else(|| ApiError::not_found(format!("comment {} not found", c.id)))?;
+                if comment.author.user.is_none() {
+                    remote = Some((comment.url.clone(), comment.author.actor.clone()));
+                }
                 (
                     AbuseTarget::Comment {
                         video_id: comment.video_id,
@@ -195,16 +207,33 @@ pub async fn report(
             if flagged == Some(me.id) {
                 return Err(ApiError::bad_request("you cannot report yourself"));
             }
-            store_report(
+            let id = store_report(
                 &a,
                 AbuseReport {
                     reporter: Reporter::Local(me.id),
                     target,
                     flagged_user: flagged,
-                    reason,
-                    predefined_reasons: body.predefined_reasons,
+                    reason: reason.clone(),
+                    predefined_reasons: body.predefined_reasons.clone(),
                 },
-            )
+            )?;
+            if let (Some((object, flagged)), true) = (remote, a.config.federation.enabled) {
+                // Its instance's moderators hear of it too; the report stands here either way.
+                let report = crate::federation::outbox::RemoteReport {
+                    abuse_id: id,
+                    reporter: me.username.clone(),
+                    object,
+                    flagged,
+                    reason,
+                    predefined: body.predefined_reasons,
+                    start_at,
+                    end_at,
+                };
+                if let Err(e) = crate::federation::outbox::flag(&a, &report) {
+                    tracing::warn!(abuse = id, error = %e, "federation: cannot queue the Flag");
+                }
+            }
+            Ok(id)
         })
         .await??;
     Ok(Json(json!({"abuse": {"id": id}})))

@@ -18,7 +18,7 @@ use super::protocol::{video, ObjectRef};
 use super::{key_of_local, now_secs, FederationError, PUBLIC};
 use crate::app::App;
 use crate::store::federation::{
-    FollowState, Follower, FollowerKey, Following, FollowingKey, RemoteActor,
+    FollowState, Follower, FollowerKey, Following, FollowingKey, RemoteActor, RemoteActorKey,
 };
 use crate::store::tables::{ChannelKey, UserKey};
 use crate::store::videos::VideoKey;
@@ -428,6 +428,66 @@ pub fn follow(app: &App, target: &RemoteActor) -> Result<Following, FederationEr
     )?;
     tracing::info!(target = %target.id, "federation: Follow sent");
     Ok(following)
+}
+
+/// What a local user reported on another instance, as [`flag`] sends it.
+#[derive(Debug, Clone)]
+pub struct RemoteReport {
+    /// The report's id here (the Flag's id is `<public>/admin/abuses/<id>`, as PeerTube's).
+    pub abuse_id: u64,
+    /// The reporter's user name.
+    pub reporter: String,
+    /// The reported object: a video's or comment's URL, or an account's actor id.
+    pub object: String,
+    /// The actor id of the account whose object it is.
+    pub flagged: String,
+    /// The reason.
+    pub reason: String,
+    /// PeerTube's predefined reason names.
+    pub predefined: Vec<String>,
+    /// The reported part of a video (seconds).
+    pub start_at: Option<u64>,
+    /// Its end.
+    pub end_at: Option<u64>,
+}
+
+/// A local user's report of another instance's video, comment or account goes to that
+/// instance as a `Flag` (PeerTube's `sendAbuse`): by the reporter's account, to the flagged
+/// account, unicast to its shared inbox (or its inbox). Nothing is sent when the flagged
+/// actor was never fetched (there is no inbox to send to); returns the deliveries queued.
+pub fn flag(app: &App, report: &RemoteReport) -> Result<usize, FederationError> {
+    let Some(target) = app.store.get(&RemoteActorKey(report.flagged.clone()))? else {
+        tracing::warn!(actor = %report.flagged, abuse = report.abuse_id, "federation: Flag not sent, the flagged actor is unknown");
+        return Ok(0);
+    };
+    let reporter = LocalActor::Account(report.reporter.to_lowercase());
+    let mut activity = serde_json::json!({
+        "@context": activity_context(),
+        "id": format!("{}/admin/abuses/{}", app.public_url, report.abuse_id),
+        "type": "Flag",
+        "actor": reporter.url(&app.public_url),
+        "to": [report.flagged],
+        "object": [report.object],
+        "content": report.reason,
+        "tag": report.predefined.iter()
+            .map(|r| serde_json::json!({"type": "Hashtag", "name": r}))
+            .collect::<Vec<_>>(),
+    });
+    if let Some(s) = report.start_at {
+        activity["startAt"] = s.into();
+    }
+    if let Some(e) = report.end_at {
+        activity["endAt"] = e.into();
+    }
+    let inbox = target.shared_inbox.clone().unwrap_or(target.inbox.clone());
+    let n = app.federation.deliveries.enqueue(
+        &app.store,
+        to_json(&activity)?,
+        &key_of_local(&reporter),
+        std::slice::from_ref(&inbox),
+    )?;
+    tracing::info!(abuse = report.abuse_id, object = %report.object, inbox = %inbox, "federation: Flag queued");
+    Ok(n)
 }
 
 /// Our instance stops following: `Undo` of the `Follow`, and the record goes.
