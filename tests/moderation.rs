@@ -252,6 +252,40 @@ fn users_report_abuses_and_moderators_handle_them() {
         assert_eq!(accepted["data"][0]["moderationComment"], "Links removed");
         assert_eq!(get(&alice, "/api/v1/users/me/abuses").await.1["data"].as_array().unwrap().iter()
             .find(|a| a["id"] == video_abuse).unwrap()["state"]["label"], "Accepted");
+
+        // The reporter and the moderators talk about it; nobody else reads or writes.
+        let messages = format!("{path}/messages");
+        let say = |token: &str, text: &str| {
+            let (token, body, messages) = (token.to_string(), json!({"message": text}), messages.clone());
+            let s = &s;
+            async move { call(s, reqwest::Method::POST, &messages, Some(&token), body).await }
+        };
+        let (status, doc) = say(&alice, "It starts at 0:01.").await;
+        assert_eq!(status, 200, "{doc}");
+        let alice_msg = doc["abuseMessage"]["id"].as_u64().unwrap();
+        let (status, doc) = say(&m, "Thanks, removed.").await;
+        assert_eq!(status, 200, "{doc}");
+        assert_eq!(say(&bob, "Not mine to say").await.0, 403);
+        assert_eq!(get(&bob, &messages).await.0, 403);
+        let (status, doc) = say(&alice, " ").await;
+        assert_eq!(status, 400, "{doc}");
+        let (status, list) = get(&alice, &messages).await;
+        assert_eq!((status, &list["total"]), (200, &json!(2)), "{list}");
+        assert_eq!(
+            (&list["data"][0]["byModerator"], &list["data"][0]["account"]["name"]),
+            (&json!(false), &json!("alice"))
+        );
+        assert_eq!(list["data"][1]["byModerator"], true, "{list}");
+        let (_, all) = get(&m, "/api/v1/abuses").await;
+        let counted = all["data"].as_array().unwrap().iter().find(|a| a["id"] == video_abuse).unwrap()["countMessages"].clone();
+        assert_eq!(counted, 2);
+        // Only its author deletes a message.
+        let one = format!("{messages}/{alice_msg}");
+        assert_eq!(call(&s, reqwest::Method::DELETE, &one, Some(&m), Value::Null).await.0, 403);
+        assert_eq!(call(&s, reqwest::Method::DELETE, &one, Some(&alice), Value::Null).await.0, 204);
+        assert_eq!(call(&s, reqwest::Method::DELETE, &one, Some(&alice), Value::Null).await.0, 404);
+        assert_eq!(get(&m, &messages).await.1["total"], 1);
+
         assert_eq!(call(&s, reqwest::Method::DELETE, &path, Some(&alice), Value::Null).await.0, 403);
         assert_eq!(call(&s, reqwest::Method::DELETE, &path, Some(&m), Value::Null).await.0, 204);
         assert_eq!(get(&m, "/api/v1/abuses").await.1["total"], 2);

@@ -270,6 +270,25 @@ fn table() -> Vec<Row> {
             json!({"state": 2}),
             moderators,
         ),
+        // A report's messages: its reporter (the user here) and the moderators.
+        (
+            "GET",
+            "/api/v1/abuses/{AB}/messages",
+            Value::Null,
+            logged_in,
+        ),
+        (
+            "POST",
+            "/api/v1/abuses/{AB}/messages",
+            json!({"message": ""}),
+            logged_in,
+        ),
+        (
+            "DELETE",
+            "/api/v1/abuses/{AB}/messages/{MSG}",
+            Value::Null,
+            logged_in,
+        ),
         ("DELETE", "/api/v1/abuses/{AB}", Value::Null, moderators),
         (
             "GET",
@@ -537,12 +556,14 @@ async fn fixtures(s: &Server, root: &str, alice: &str) -> Fixtures {
         m.insert("HOST", format!("{caller}.probe.example"));
         m.insert("ACCT", format!("someone@{caller}.probe.example"));
     }
+    // alice made every report: she is the user whom a report's messages admit.
     let shared = HashMap::from([
         ("S", shared_video),
         ("ROOT", "root".to_string()),
         ("ROOTCH", "root_channel".to_string()),
         ("FILE", "1".to_string()),
         ("LANG", "fr".to_string()),
+        ("MSG", "999999".to_string()),
         ("ADMIN2", admin2["user"]["id"].to_string()),
     ]);
     Fixtures { shared, per_caller }

@@ -326,7 +326,21 @@ fn every_endpoint_conforms_to_peertube_types() {
         )
         .await;
         assert_eq!(reported.0, 200, "{}", reported.1);
+        let abuse_id = reported.1["abuse"]["id"].as_u64().expect("abuse id");
         cap("abuses (POST)", "Wire<{abuse: {id: number}}>", reported);
+        let said = send(
+            reqwest::Method::POST,
+            format!("/api/v1/abuses/{abuse_id}/messages"),
+            json!({"message": "a typed message"}),
+        )
+        .await;
+        assert_eq!(said.0, 200, "{}", said.1);
+        cap("abuses/{id}/messages (POST)", "Wire<{abuseMessage: {id: number}}>", said);
+        cap(
+            "abuses/{id}/messages",
+            "Wire<PT.ResultList<PT.AbuseMessage>>",
+            fetch(&s, "GET", &format!("/api/v1/abuses/{abuse_id}/messages"), Some(&token)).await,
+        );
         cap(
             "abuses",
             "Wire<PT.ResultList<PT.AdminAbuse>>",

@@ -13,7 +13,8 @@ use crate::app::{App, SharedApp};
 use crate::store::abuses::{AbuseReport, NewAbuse, PREDEFINED_REASONS};
 use crate::store::comments::CommentKey;
 use crate::store::tables::{
-    Abuse, AbuseKey, AbuseTarget, ChannelKey, Reporter, Right, User, UserKey,
+    Abuse, AbuseKey, AbuseMessage, AbuseMessageKey, AbuseTarget, ChannelKey, Reporter, Right,
+    Sequence, User, UserKey,
 };
 use crate::store::videos::VideoKey;
 use crate::store::{Durability, StoreError};
@@ -31,6 +32,14 @@ pub fn routes() -> Router<SharedApp> {
         .route("/api/v1/abuses", get(list).post(report))
         .route("/api/v1/abuses/{id}", put(update).delete(remove))
         .route("/api/v1/users/me/abuses", get(mine))
+        .route(
+            "/api/v1/abuses/{id}/messages",
+            get(list_messages).post(add_message),
+        )
+        .route(
+            "/api/v1/abuses/{id}/messages/{message_id}",
+            axum::routing::delete(delete_message),
+        )
 }
 
 /// Pending reports one user may have at once (a report flood is refused, 429).
@@ -262,7 +271,7 @@ fn abuse_json(app: &App, abuse: &Abuse, all: &[Abuse], admin: bool) -> Result<Va
         "state": state_json(abuse.state),
         "createdAt": iso8601(abuse.created_at),
         "updatedAt": iso8601(abuse.updated_at),
-        "countMessages": 0,
+        "countMessages": app.store.count::<AbuseMessageKey>(&abuse.id)?,
     });
     if let Some(c) = &abuse.moderation_comment {
         doc["moderationComment"] = json!(c);
@@ -470,7 +479,152 @@ pub async fn remove(
     app.pool
         .run(move || -> Result<(), ApiError> {
             let abuse = abuse_or_404(&a, &id)?;
-            a.store.delete(&AbuseKey(abuse.id), Durability::Sync)?;
+            let mut batch = crate::store::Batch::default();
+            for (k, _) in a.store.scan::<AbuseMessageKey>(&abuse.id)? {
+                batch.delete(&a.store, &k);
+            }
+            batch.delete(&a.store, &AbuseKey(abuse.id));
+            a.store.write(batch, Durability::Sync)?;
+            Ok(())
+        })
+        .await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Longest abuse message (PeerTube's `ABUSE_MESSAGES.MESSAGE`).
+const MAX_MESSAGE_CHARS: usize = 3000;
+
+/// Whether `user` may read and write the messages of `abuse`: moderators (as moderators) and
+/// its local reporter; others get 403.
+fn discussant(user: &User, abuse: &Abuse) -> Result<bool, ApiError> {
+    if user.role.has(Right::ManageAbuses) {
+        Ok(true)
+    } else if abuse.reporter == Reporter::Local(user.id) {
+        Ok(false)
+    } else {
+        Err(ApiError::forbidden(format!(
+            "the messages of abuse report {} are for its reporter and the moderators",
+            abuse.id
+        )))
+    }
+}
+
+/// `GET /api/v1/abuses/{id}/messages`: `ResultList<AbuseMessage>`, oldest first.
+pub async fn list_messages(
+    State(app): State<SharedApp>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let a = app.clone();
+    let doc = app
+        .pool
+        .run(move || -> Result<Value, ApiError> {
+            let abuse = abuse_or_404(&a, &id)?;
+            discussant(&auth.user, &abuse)?;
+            let data = a
+                .store
+                .scan::<AbuseMessageKey>(&abuse.id)?
+                .into_iter()
+                .map(|(_, m)| {
+                    let account = a
+                        .store
+                        .get(&UserKey(m.author))?
+                        .map_or(Value::Null, |u| account_json(&a, &u));
+                    Ok(json!({
+                        "id": m.id,
+                        "message": m.message,
+                        "byModerator": m.by_moderator,
+                        "createdAt": iso8601(m.created_at),
+                        "account": account,
+                    }))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(json!({"total": data.len(), "data": data}))
+        })
+        .await??;
+    Ok(Json(doc))
+}
+
+/// `POST /api/v1/abuses/{id}/messages` body.
+#[derive(Debug, Deserialize)]
+pub struct MessageBody {
+    message: String,
+}
+
+/// `POST /api/v1/abuses/{id}/messages` (`{"message"}`): `{abuseMessage: {id}}`.
+pub async fn add_message(
+    State(app): State<SharedApp>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    Json(body): Json<MessageBody>,
+) -> Result<Json<Value>, ApiError> {
+    let a = app.clone();
+    let message_id = app
+        .pool
+        .run(move || -> Result<u64, ApiError> {
+            let abuse = abuse_or_404(&a, &id)?;
+            let by_moderator = discussant(&auth.user, &abuse)?;
+            let text = body.message.trim();
+            let n = text.chars().count();
+            if n == 0
+                || n > MAX_MESSAGE_CHARS
+                || text.chars().any(|c| c.is_control() && c != '\n')
+            {
+                return Err(ApiError::bad_request(format!(
+                    "message must have 1 to {MAX_MESSAGE_CHARS} characters and no control character (got {n})"
+                )));
+            }
+            let m = AbuseMessage {
+                id: a.store.next_id(Sequence::AbuseMessage)?,
+                author: auth.user.id,
+                by_moderator,
+                message: text.to_string(),
+                created_at: now_secs(),
+            };
+            a.store.put(
+                &AbuseMessageKey {
+                    abuse: abuse.id,
+                    id: m.id,
+                },
+                &m,
+                Durability::Sync,
+            )?;
+            tracing::info!(abuse = abuse.id, message = m.id, by = %auth.user.username, "abuse message added");
+            Ok(m.id)
+        })
+        .await??;
+    Ok(Json(json!({"abuseMessage": {"id": message_id}})))
+}
+
+/// `DELETE /api/v1/abuses/{id}/messages/{messageId}`: by its author only (as PeerTube); 204.
+pub async fn delete_message(
+    State(app): State<SharedApp>,
+    auth: AuthUser,
+    Path((id, message_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let a = app.clone();
+    app.pool
+        .run(move || -> Result<(), ApiError> {
+            let abuse = abuse_or_404(&a, &id)?;
+            discussant(&auth.user, &abuse)?;
+            let missing = || {
+                ApiError::not_found(format!(
+                    "message {message_id} not found on abuse report {}",
+                    abuse.id
+                ))
+            };
+            let key = AbuseMessageKey {
+                abuse: abuse.id,
+                id: message_id.parse().map_err(|_| missing())?,
+            };
+            let m = a.store.get(&key)?.ok_or_else(missing)?;
+            if m.author != auth.user.id {
+                return Err(ApiError::forbidden(format!(
+                    "message {} is not yours to delete",
+                    m.id
+                )));
+            }
+            a.store.delete(&key, Durability::Sync)?;
             Ok(())
         })
         .await??;

@@ -97,6 +97,8 @@ pub enum Sequence {
     Registration,
     /// Abuse report ids.
     Abuse,
+    /// Abuse message ids.
+    AbuseMessage,
 }
 
 /// `meta`: the last id handed out by a sequence.
@@ -118,6 +120,7 @@ impl Key for SequenceKey {
             Sequence::Mail => b"mail",
             Sequence::Registration => b"registration",
             Sequence::Abuse => b"abuse",
+            Sequence::AbuseMessage => b"abuse_message",
         };
         tagged_bytes(0x02, name)
     }
@@ -132,6 +135,7 @@ impl Key for SequenceKey {
             b"mail" => Sequence::Mail,
             b"registration" => Sequence::Registration,
             b"abuse" => Sequence::Abuse,
+            b"abuse_message" => Sequence::AbuseMessage,
             other => return Err(StoreError::Corrupt(format!("unknown sequence {other:?}"))),
         };
         Ok(SequenceKey(seq))
@@ -476,6 +480,61 @@ u64_key!(
     /// `accounts`: abuse reports by id.
     AbuseKey, Cf::Accounts, 0x05, Abuse
 );
+
+/// A message about an abuse report between its reporter and the moderators (PeerTube's
+/// `AbuseMessage`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbuseMessage {
+    /// Message id.
+    pub id: u64,
+    /// The user who wrote it.
+    pub author: u64,
+    /// Whether they wrote it as a moderator (not as the reporter).
+    pub by_moderator: bool,
+    /// The text.
+    pub message: String,
+    /// Creation time (Unix seconds).
+    pub created_at: u64,
+}
+
+/// `accounts`: the messages of an abuse report, by report and message id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbuseMessageKey {
+    /// The report.
+    pub abuse: u64,
+    /// The message.
+    pub id: u64,
+}
+
+impl Key for AbuseMessageKey {
+    type Value = AbuseMessage;
+    type Prefix = u64;
+    const CF: Cf = Cf::Accounts;
+    fn encode(&self) -> Vec<u8> {
+        let mut k = Self::encode_prefix(&self.abuse);
+        k.extend_from_slice(&self.id.to_be_bytes());
+        k
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let rest = untag_bytes(0x06, bytes)?;
+        if rest.len() != 16 {
+            return Err(StoreError::Corrupt(format!(
+                "bad abuse message key {}",
+                hex::encode(bytes)
+            )));
+        }
+        let (a, b) = rest.split_at(8);
+        Ok(AbuseMessageKey {
+            abuse: u64::from_be_bytes(a.try_into().unwrap_or_default()),
+            id: u64::from_be_bytes(b.try_into().unwrap_or_default()),
+        })
+    }
+    fn encode_prefix(abuse: &u64) -> Vec<u8> {
+        let mut k = vec![0x06];
+        k.extend_from_slice(&abuse.to_be_bytes());
+        k
+    }
+}
 
 /// A video channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
