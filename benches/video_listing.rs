@@ -1,4 +1,5 @@
-//! `GET /api/v1/videos` and `GET /api/v1/search/videos` on 100 000 videos, at the store/query
+//! `GET /api/v1/videos` and `GET /api/v1/search/videos` on 100 000 videos (and a user's quota
+//! use), at the store/query
 //! layer the handlers call (`api::video_list::page`, `api::video_search::search_videos`), with
 //! the table scan that listing did before the indexes for comparison. Run with
 //! `cargo bench --bench video_listing`; the figures are in `docs/benchmarks.md` ("Video
@@ -58,6 +59,10 @@ fn video(i: u64) -> Video {
     v.meta.nsfw = r.is_multiple_of(20);
     if r.is_multiple_of(13) {
         v.privacy = Privacy::Unlisted;
+    }
+    // Ten videos of another uploader among the 100 000 (the quota benchmarks).
+    if i.is_multiple_of(10_000) {
+        v.owner = 7;
     }
     v
 }
@@ -169,7 +174,35 @@ fn listing(c: &mut Criterion) {
     g.bench_function("list_-trending_after_20k_uncompacted_views", |b| {
         b.iter(|| black_box(page(&store, &q).expect("page")))
     });
+    // A user's quota use (`/users/me`, every upload): their videos through the owner entries,
+    // against the walk of every video that it was.
+    let of_owner = |store: &Store| -> u64 {
+        store
+            .videos_of_owner(7)
+            .expect("owner")
+            .into_iter()
+            .filter_map(|id| store.get(&VideoKey(id)).expect("get"))
+            .map(|v| v.duration as u64)
+            .sum()
+    };
+    assert_eq!(store.videos_of_owner(7).expect("owner").len(), 10);
+    g.bench_function("quota_owner_entries_10_of_100k", |b| {
+        b.iter(|| black_box(of_owner(&store)))
+    });
     g.sample_size(10);
+    g.bench_function("old_quota_scan_10_of_100k", |b| {
+        b.iter(|| {
+            black_box(
+                store
+                    .scan::<VideoKey>(&())
+                    .expect("scan")
+                    .into_iter()
+                    .filter(|(_, v)| v.owner == 7 && v.is_local())
+                    .map(|(_, v)| v.duration as u64)
+                    .sum::<u64>(),
+            )
+        })
+    });
     g.bench_function("old_full_scan_sort_-publishedAt", |b| {
         b.iter(|| {
             let mut all: Vec<Video> = store

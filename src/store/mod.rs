@@ -23,7 +23,7 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use std::time::SystemTime;
 
 /// The schema version this build writes. Bump it together with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Column families, one per table (ARCHITECTURE §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +135,8 @@ pub type Migration = fn(&Store) -> Result<(), StoreError>;
 pub const MIGRATIONS: &[Migration] = &[
     // 1 → 2: the `video_index` column family (sort orders, search tokens) for existing videos.
     Store::reindex_videos,
+    // 2 → 3: each user's local videos in `video_index` (quotas without a walk of every video).
+    Store::index_owners,
 ];
 
 /// Whether the store takes writes.

@@ -48,6 +48,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const TRENDING_DAYS: u64 = 7;
 
 const SORT: u8 = 0x10;
+/// `OWNER ++ owner ++ video id`: the local videos of each user (quota, their account's videos).
+const OWNER: u8 = 0x20;
 const TOKEN: u8 = 0x30;
 const CHANNEL_TOKEN: u8 = 0x31;
 const VIEW_DAY: u8 = 0x40;
@@ -211,11 +213,22 @@ fn entries(v: &Video, s: &VideoStats) -> BTreeMap<Vec<u8>, Vec<u8>> {
             out.insert(k, Vec::new());
         }
     }
+    if v.is_local() {
+        out.insert(owner_key(v.owner, v.id), Vec::new());
+    }
     let listed = u8::from(v.is_listed());
     for (t, mask) in video_tokens(v) {
         out.insert(token_key(TOKEN, &t, v.id), vec![mask, listed]);
     }
     out
+}
+
+fn owner_key(owner: u64, id: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.push(OWNER);
+    k.extend_from_slice(&owner.to_be_bytes());
+    k.extend_from_slice(&id.to_be_bytes());
+    k
 }
 
 fn is_listed(v: Option<&Video>) -> bool {
@@ -571,6 +584,29 @@ impl Store {
             .collect())
     }
 
+    /// The ids of `owner`'s local videos, oldest first (a prefix walk of their own entries).
+    pub fn videos_of_owner(&self, owner: u64) -> Result<Vec<u64>, StoreError> {
+        let mut prefix = vec![OWNER];
+        prefix.extend_from_slice(&owner.to_be_bytes());
+        Ok(self
+            .raw_prefix(Cf::VideoIndex, &prefix, usize::MAX)?
+            .into_iter()
+            .filter_map(|(k, _)| k.get(9..17)?.try_into().ok().map(u64::from_be_bytes))
+            .collect())
+    }
+
+    /// Adds the owner entries of the local videos (the migration to schema 3: stores indexed
+    /// before them have the rest).
+    pub fn index_owners(&self) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        for (_, v) in self.scan::<VideoKey>(&())? {
+            if v.is_local() {
+                batch.raw(Cf::VideoIndex, owner_key(v.owner, v.id), Some(Vec::new()));
+            }
+        }
+        self.write(batch, Durability::Sync)
+    }
+
     /// Indexes every video and channel again (the migration to schema 2, and repairs).
     pub fn reindex_videos(&self) -> Result<(), StoreError> {
         self.reindex_all()?;
@@ -874,5 +910,55 @@ mod tests {
         assert_eq!(store.video_count(Scope::Listed).unwrap(), 3);
         assert_eq!(store.token_postings("old", false, 10).unwrap().len(), 3);
         assert_eq!(store.channel_postings("root", false, 10).unwrap(), [1]);
+        assert_eq!(store.videos_of_owner(1).unwrap(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn each_owner_has_its_local_videos() {
+        let (_d, store) = open();
+        let mut theirs = Video::example(2, "theirs", 2);
+        theirs.owner = 7;
+        put(&store, &Video::example(1, "mine", 1));
+        put(&store, &theirs);
+        put(&store, &Video::example(3, "mine too", 3));
+        assert_eq!(store.videos_of_owner(1).unwrap(), [1, 3]);
+        assert_eq!(store.videos_of_owner(7).unwrap(), [2]);
+        assert!(store.videos_of_owner(8).unwrap().is_empty());
+        let mut b = Batch::default();
+        b.delete_video(1);
+        store.write(b, Durability::Sync).unwrap();
+        assert_eq!(store.videos_of_owner(1).unwrap(), [3]);
+    }
+
+    #[test]
+    fn a_schema_2_store_gets_its_owner_entries_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta");
+        let store = Store::open(&path).unwrap();
+        for id in 1..=2 {
+            put(&store, &Video::example(id, "v", id));
+        }
+        // As schema 2 left it: every index entry but the owner's.
+        let mut b = Batch::default();
+        for id in 1..=2 {
+            b.raw(Cf::VideoIndex, owner_key(1, id), None);
+        }
+        store.write(b, Durability::Sync).unwrap();
+        assert!(store.videos_of_owner(1).unwrap().is_empty());
+        store
+            .put(
+                &crate::store::tables::SchemaVersionKey,
+                &2,
+                Durability::Sync,
+            )
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.videos_of_owner(1).unwrap(), [1, 2]);
+        assert_eq!(
+            store.video_count(Scope::All).unwrap(),
+            2,
+            "counts untouched"
+        );
     }
 }

@@ -203,10 +203,10 @@ pub fn check_size(app: &App, size: u64) -> Result<(), UploadError> {
 pub fn quota_used(app: &App, user: u64) -> Result<(u64, u64), StoreError> {
     let day_ago = crate::time::now_secs().saturating_sub(24 * 3600);
     let (mut total, mut daily) = (0, 0);
-    for (_, v) in app.store.scan::<VideoKey>(&())? {
-        if v.owner != user || !v.is_local() {
+    for id in app.store.videos_of_owner(user)? {
+        let Some(v) = app.store.get(&VideoKey(id))? else {
             continue;
-        }
+        };
         let hls: u64 = app
             .store
             .video_files(v.id)?
