@@ -9,7 +9,7 @@ use super::paging::{PageQuery, Paging};
 use super::users::account_json;
 use super::videos::MaybeUser;
 use crate::app::{App, SharedApp};
-use crate::store::tables::{Channel, ChannelKey, User, UserByNameKey, UserKey};
+use crate::store::tables::{Channel, User, UserByNameKey, UserKey};
 use crate::store::StoreError;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::routing::get;
@@ -56,13 +56,7 @@ async fn user_or_404(app: &SharedApp, name: String) -> Result<User, ApiError> {
 
 /// The channels `user` owns, oldest first.
 pub fn channels_of(app: &App, user: &User) -> Result<Vec<Channel>, StoreError> {
-    Ok(app
-        .store
-        .scan::<ChannelKey>(&())?
-        .into_iter()
-        .map(|(_, c)| c)
-        .filter(|c| c.owner == user.id)
-        .collect())
+    app.store.channels_of(user.id)
 }
 
 /// `GET /api/v1/accounts/{name}`.

@@ -109,6 +109,14 @@ pub fn bootstrap(app: &App) -> anyhow::Result<()> {
     batch.put(store, &UserKey(user_id), &user)?;
     batch.put(store, &UserByNameKey(ROOT_USER.into()), &user_id)?;
     batch.put(store, &ChannelKey(channel_id), &channel)?;
+    batch.put(
+        store,
+        &crate::store::tables::ChannelByOwnerKey {
+            owner: user_id,
+            channel: channel_id,
+        },
+        &(),
+    )?;
     batch.put(store, &ChannelByNameKey(channel.name.clone()), &channel_id)?;
     crate::store::video_index::index_channel(&mut batch, &channel);
     store.write(batch, Durability::Sync)?;

@@ -109,13 +109,7 @@ fn may_change(user: &User, channel: &Channel) -> Result<(), ApiError> {
 
 /// The channels of user `owner`.
 fn channels_of(app: &App, owner: u64) -> Result<Vec<Channel>, ApiError> {
-    Ok(app
-        .store
-        .scan::<ChannelKey>(&())?
-        .into_iter()
-        .map(|(_, c)| c)
-        .filter(|c| c.owner == owner)
-        .collect())
+    Ok(app.store.channels_of(owner)?)
 }
 
 /// `POST /api/v1/video-channels`: `{videoChannel: {id}}`.
@@ -167,6 +161,14 @@ pub async fn create(
             };
             let mut batch = Batch::default();
             batch.put(&a.store, &ChannelKey(channel.id), &channel)?;
+            batch.put(
+                &a.store,
+                &crate::store::tables::ChannelByOwnerKey {
+                    owner: channel.owner,
+                    channel: channel.id,
+                },
+                &(),
+            )?;
             batch.put(
                 &a.store,
                 &ChannelByNameKey(channel.name.clone()),
@@ -238,6 +240,13 @@ pub(crate) fn forget_channel(
     batch: &mut Batch,
 ) -> Result<(), ApiError> {
     batch.delete(&app.store, &ChannelKey(channel.id));
+    batch.delete(
+        &app.store,
+        &crate::store::tables::ChannelByOwnerKey {
+            owner: channel.owner,
+            channel: channel.id,
+        },
+    );
     batch.delete(&app.store, &ChannelByNameKey(channel.name.clone()));
     crate::store::video_index::unindex_channel(batch, channel);
     let local = format!("channel:{}", channel.name);

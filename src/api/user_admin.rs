@@ -240,6 +240,14 @@ pub(crate) fn create_account(app: &App, new: NewAccount) -> Result<User, ApiErro
     batch.put(store, &UserKey(user.id), &user)?;
     batch.put(store, &UserByNameKey(user.username.clone()), &user.id)?;
     batch.put(store, &ChannelKey(channel.id), &channel)?;
+    batch.put(
+        store,
+        &crate::store::tables::ChannelByOwnerKey {
+            owner: user.id,
+            channel: channel.id,
+        },
+        &(),
+    )?;
     batch.put(store, &ChannelByNameKey(channel.name.clone()), &channel.id)?;
     crate::store::video_index::index_channel(&mut batch, &channel);
     store.write(batch, Durability::Sync)?;

@@ -250,9 +250,9 @@ pub async fn remove(
             let _uploads = a.video_locks.lock(&owner_lock(uid));
             let channels: Vec<_> = a
                 .store
-                .scan::<ChannelKey>(&())?
+                .channels_of(uid)?
                 .into_iter()
-                .filter(|(_, c)| c.owner == uid)
+                .map(|c| (ChannelKey(c.id), c))
                 .collect();
             if a.config.federation.enabled {
                 // Followers of the account and of its channels are told, by the account.

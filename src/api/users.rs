@@ -5,7 +5,7 @@
 use super::auth::AuthUser;
 use super::error::ApiError;
 use crate::app::SharedApp;
-use crate::store::tables::{Channel, ChannelKey, User};
+use crate::store::tables::{Channel, User};
 use crate::store::StoreError;
 use crate::time::iso8601;
 use crate::uploads::admission::quota_used;
@@ -69,14 +69,13 @@ pub async fn me(State(app): State<SharedApp>, auth: AuthUser) -> Result<Json<Val
 }
 
 /// A local user in PeerTube's `User` shape (`MyUser` for `/users/me`: the same fields), with
-/// their channels and quota use. Scans the store: call it on the blocking pool.
+/// their channels and quota use. Reads the store: call it on the blocking pool.
 pub(crate) fn user_json(app: &crate::app::App, user: &User) -> Result<Value, StoreError> {
     let channels: Vec<Value> = app
         .store
-        .scan::<ChannelKey>(&())?
+        .channels_of(user.id)?
         .into_iter()
-        .filter(|(_, c)| c.owner == user.id)
-        .map(|(_, c)| {
+        .map(|c| {
             let mut c = channel_json(app, &c);
             c["ownerAccountId"] = json!(user.id);
             c

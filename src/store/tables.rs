@@ -536,6 +536,45 @@ impl Key for AbuseMessageKey {
     }
 }
 
+/// `channels`: the channels of each local user (`owner`, channel id → nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelByOwnerKey {
+    /// The owner's user id.
+    pub owner: u64,
+    /// The channel.
+    pub channel: u64,
+}
+
+impl Key for ChannelByOwnerKey {
+    type Value = ();
+    type Prefix = u64;
+    const CF: Cf = Cf::Channels;
+    fn encode(&self) -> Vec<u8> {
+        let mut k = Self::encode_prefix(&self.owner);
+        k.extend_from_slice(&self.channel.to_be_bytes());
+        k
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let rest = untag_bytes(0x03, bytes)?;
+        if rest.len() != 16 {
+            return Err(StoreError::Corrupt(format!(
+                "bad channel owner key {}",
+                hex::encode(bytes)
+            )));
+        }
+        let (a, b) = rest.split_at(8);
+        Ok(ChannelByOwnerKey {
+            owner: u64::from_be_bytes(a.try_into().unwrap_or_default()),
+            channel: u64::from_be_bytes(b.try_into().unwrap_or_default()),
+        })
+    }
+    fn encode_prefix(owner: &u64) -> Vec<u8> {
+        let mut k = vec![0x03];
+        k.extend_from_slice(&owner.to_be_bytes());
+        k
+    }
+}
+
 /// A video channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Channel {

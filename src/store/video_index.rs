@@ -595,8 +595,8 @@ impl Store {
             .collect())
     }
 
-    /// Adds the owner entries of the local videos (the migration to schema 3: stores indexed
-    /// before them have the rest).
+    /// Adds the owner entries of the local videos and of the channels (the migration to schema
+    /// 3: stores indexed before them have the rest).
     pub fn index_owners(&self) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         for (_, v) in self.scan::<VideoKey>(&())? {
@@ -604,7 +604,25 @@ impl Store {
                 batch.raw(Cf::VideoIndex, owner_key(v.owner, v.id), Some(Vec::new()));
             }
         }
+        for (_, c) in self.scan::<super::tables::ChannelKey>(&())? {
+            let key = super::tables::ChannelByOwnerKey {
+                owner: c.owner,
+                channel: c.id,
+            };
+            batch.put(self, &key, &())?;
+        }
         self.write(batch, Durability::Sync)
+    }
+
+    /// The channels of the local user `owner`, oldest first.
+    pub fn channels_of(&self, owner: u64) -> Result<Vec<super::tables::Channel>, StoreError> {
+        let mut out = Vec::new();
+        for (k, ()) in self.scan::<super::tables::ChannelByOwnerKey>(&owner)? {
+            if let Some(c) = self.get(&super::tables::ChannelKey(k.channel))? {
+                out.push(c);
+            }
+        }
+        Ok(out)
     }
 
     /// Indexes every video and channel again (the migration to schema 2, and repairs).
@@ -960,5 +978,41 @@ mod tests {
             2,
             "counts untouched"
         );
+    }
+
+    #[test]
+    fn a_schema_2_store_gets_its_channel_owners_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta");
+        let store = Store::open(&path).unwrap();
+        for (id, owner) in [(1, 1), (2, 5), (3, 1)] {
+            let c = crate::store::tables::Channel {
+                id,
+                name: format!("c{id}"),
+                display_name: format!("C{id}"),
+                owner,
+                created_at: 0,
+                description: None,
+                support: None,
+                updated_at: 0,
+            };
+            // As schema 2 wrote them: the record only.
+            store
+                .put(&crate::store::tables::ChannelKey(id), &c, Durability::Sync)
+                .unwrap();
+        }
+        assert!(store.channels_of(1).unwrap().is_empty());
+        store
+            .put(
+                &crate::store::tables::SchemaVersionKey,
+                &2,
+                Durability::Sync,
+            )
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let ids = |o| -> Vec<u64> { store.channels_of(o).unwrap().iter().map(|c| c.id).collect() };
+        assert_eq!(ids(1), [1, 3]);
+        assert_eq!(ids(5), [2]);
     }
 }
