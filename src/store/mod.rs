@@ -23,7 +23,7 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use std::time::SystemTime;
 
 /// The schema version this build writes. Bump it together with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Column families, one per table (ARCHITECTURE §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +137,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Store::reindex_videos,
     // 2 → 3: each user's local videos in `video_index` (quotas without a walk of every video).
     Store::index_owners,
+    // 3 → 4: each user's channels (`/users/me` without a walk of every channel).
+    Store::index_channel_owners,
 ];
 
 /// Whether the store takes writes.

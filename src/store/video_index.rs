@@ -595,8 +595,8 @@ impl Store {
             .collect())
     }
 
-    /// Adds the owner entries of the local videos and of the channels (the migration to schema
-    /// 3: stores indexed before them have the rest).
+    /// Adds the owner entries of the local videos (the migration to schema 3: stores indexed
+    /// before them have the rest).
     pub fn index_owners(&self) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         for (_, v) in self.scan::<VideoKey>(&())? {
@@ -604,6 +604,12 @@ impl Store {
                 batch.raw(Cf::VideoIndex, owner_key(v.owner, v.id), Some(Vec::new()));
             }
         }
+        self.write(batch, Durability::Sync)
+    }
+
+    /// Adds the owner entries of the channels (the migration to schema 4).
+    pub fn index_channel_owners(&self) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
         for (_, c) in self.scan::<super::tables::ChannelKey>(&())? {
             let key = super::tables::ChannelByOwnerKey {
                 owner: c.owner,
@@ -981,7 +987,7 @@ mod tests {
     }
 
     #[test]
-    fn a_schema_2_store_gets_its_channel_owners_at_open() {
+    fn a_schema_3_store_gets_its_channel_owners_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meta");
         let store = Store::open(&path).unwrap();
@@ -996,7 +1002,7 @@ mod tests {
                 support: None,
                 updated_at: 0,
             };
-            // As schema 2 wrote them: the record only.
+            // As schema 3 wrote them: the record only.
             store
                 .put(&crate::store::tables::ChannelKey(id), &c, Durability::Sync)
                 .unwrap();
@@ -1005,7 +1011,7 @@ mod tests {
         store
             .put(
                 &crate::store::tables::SchemaVersionKey,
-                &2,
+                &3,
                 Durability::Sync,
             )
             .unwrap();
