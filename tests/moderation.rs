@@ -285,6 +285,13 @@ fn users_report_abuses_and_moderators_handle_them() {
         assert_eq!(call(&s, reqwest::Method::DELETE, &one, Some(&alice), Value::Null).await.0, 204);
         assert_eq!(call(&s, reqwest::Method::DELETE, &one, Some(&alice), Value::Null).await.0, 404);
         assert_eq!(get(&m, &messages).await.1["total"], 1);
+        // A report holds at most 200 messages.
+        for i in 1..200 {
+            assert_eq!(say(&alice, &format!("note {i}")).await.0, 200, "message {i}");
+        }
+        let (status, doc) = say(&alice, "one too many").await;
+        assert_eq!(status, 400, "{doc}");
+        assert!(doc.to_string().contains("200 messages"), "{doc}");
 
         assert_eq!(call(&s, reqwest::Method::DELETE, &path, Some(&alice), Value::Null).await.0, 403);
         assert_eq!(call(&s, reqwest::Method::DELETE, &path, Some(&m), Value::Null).await.0, 204);

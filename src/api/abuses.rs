@@ -493,6 +493,8 @@ pub async fn remove(
 
 /// Longest abuse message (PeerTube's `ABUSE_MESSAGES.MESSAGE`).
 const MAX_MESSAGE_CHARS: usize = 3000;
+/// Messages one report may hold (each is stored: a bound on what a reporter can make us keep).
+pub const MAX_MESSAGES_PER_ABUSE: usize = 200;
 
 /// Whether `user` may read and write the messages of `abuse`: moderators (as moderators) and
 /// its local reporter; others get 403.
@@ -572,6 +574,12 @@ pub async fn add_message(
             {
                 return Err(ApiError::bad_request(format!(
                     "message must have 1 to {MAX_MESSAGE_CHARS} characters and no control character (got {n})"
+                )));
+            }
+            if a.store.count::<AbuseMessageKey>(&abuse.id)? >= MAX_MESSAGES_PER_ABUSE {
+                return Err(ApiError::bad_request(format!(
+                    "abuse report {} has {MAX_MESSAGES_PER_ABUSE} messages, the most it may hold",
+                    abuse.id
                 )));
             }
             let m = AbuseMessage {
