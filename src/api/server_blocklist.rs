@@ -225,6 +225,22 @@ fn handle_of(account: &str) -> Result<(String, String), ApiError> {
     Ok((name.to_string(), check_host(host).map_err(|_| bad())?))
 }
 
+/// The remote actor `name@host` this instance has fetched; 404 for one it does not know.
+pub(super) fn known_remote_actor(
+    app: &App,
+    name: &str,
+    host: &str,
+) -> Result<crate::store::federation::RemoteActor, ApiError> {
+    app.store
+        .scan::<RemoteActorKey>(&())?
+        .into_iter()
+        .map(|(_, r)| r)
+        .find(|r| r.username == name && normalize_host(&r.host) == host)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("account {name}@{host} is unknown to this instance"))
+        })
+}
+
 /// `POST /api/v1/server/blocklist/accounts` (`{"accountName": "name@host"}`): an account this
 /// instance knows (it has fetched its actor); 204, 404 for an unknown one, 409 when blocked
 /// already.
@@ -245,15 +261,7 @@ pub async fn block_account(
     app.pool
         .run(move || -> Result<(), ApiError> {
             let handle = format!("{name}@{host}");
-            let actor = a
-                .store
-                .scan::<RemoteActorKey>(&())?
-                .into_iter()
-                .map(|(_, r)| r)
-                .find(|r| r.username == name && normalize_host(&r.host) == host)
-                .ok_or_else(|| {
-                    ApiError::not_found(format!("account {handle} is unknown to this instance"))
-                })?;
+            let actor = known_remote_actor(&a, &name, &host)?;
             if !a
                 .federation
                 .blocklist

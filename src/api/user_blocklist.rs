@@ -7,12 +7,12 @@
 use super::auth::AuthUser;
 use super::error::ApiError;
 use super::paging::{PageQuery, Paging};
-use super::server_blocklist::check_host;
+use super::server_blocklist::{check_host, known_remote_actor};
 use super::users::account_json;
 use super::videos::remote_actor_json;
 use crate::app::{App, SharedApp};
 use crate::federation::blocklist::normalize_host;
-use crate::store::federation::{Mute, MuteKey, RemoteActorKey};
+use crate::store::federation::{Mute, MuteKey};
 use crate::store::tables::{User, UserByNameKey, UserKey};
 use crate::store::Durability;
 use crate::time::{iso8601, now_secs};
@@ -71,15 +71,7 @@ fn resolve(app: &App, name: &str) -> Result<Muted, ApiError> {
     }
     match host {
         Some(h) if h != normalize_host(&app.public_host) => {
-            let actor = app
-                .store
-                .scan::<RemoteActorKey>(&())?
-                .into_iter()
-                .map(|(_, r)| r)
-                .find(|r| r.username == user && normalize_host(&r.host) == h)
-                .ok_or_else(|| {
-                    ApiError::not_found(format!("account {user}@{h} is unknown to this instance"))
-                })?;
+            let actor = known_remote_actor(app, user, &h)?;
             Ok(Muted::Remote {
                 handle: format!("{}@{h}", user.to_lowercase()),
                 actor: actor.id,
