@@ -45,7 +45,7 @@ fn find_user(app: &App, name: &str) -> Result<Option<User>, StoreError> {
 }
 
 /// The user named `name`, or PeerTube's 404.
-async fn user_or_404(app: &SharedApp, name: String) -> Result<User, ApiError> {
+pub(crate) async fn user_or_404(app: &SharedApp, name: String) -> Result<User, ApiError> {
     let a = app.clone();
     let n = name.clone();
     app.pool

@@ -54,7 +54,7 @@ pub fn channel_full_json(app: &App, c: &Channel) -> Result<Value, StoreError> {
 }
 
 /// The channel `name`, or PeerTube's 404.
-async fn channel_or_404(app: &SharedApp, name: String) -> Result<Channel, ApiError> {
+pub(crate) async fn channel_or_404(app: &SharedApp, name: String) -> Result<Channel, ApiError> {
     let a = app.clone();
     let n = name.clone();
     app.pool

@@ -13,9 +13,12 @@ pub(crate) mod comments;
 pub(crate) mod constants;
 pub(crate) mod error;
 pub(crate) mod federation_errors;
+pub(crate) mod form;
 pub(crate) mod instance;
 pub(crate) mod login_throttle;
 pub(crate) mod paging;
+pub(crate) mod playlist_elements;
+pub(crate) mod playlists;
 pub(crate) mod server_blocklist;
 pub(crate) mod server_config;
 pub(crate) mod server_following;
@@ -88,4 +91,6 @@ pub fn routes() -> Router<SharedApp> {
         .merge(server_blocklist::routes())
         .merge(user_blocklist::routes())
         .merge(signup::routes())
+        .merge(playlists::routes())
+        .merge(playlist_elements::routes())
 }

@@ -278,6 +278,7 @@ pub async fn remove(
             for (k, _) in a.store.scan::<crate::store::federation::MuteKey>(&uid)? {
                 batch.delete(&a.store, &k);
             }
+            super::playlists::forget_owner(&a, uid, &mut batch)?;
             revoke_all(&a.store, uid, &mut batch)?;
             batch.delete(&a.store, &UserByNameKey(name));
             batch.delete(&a.store, &UserKey(uid));

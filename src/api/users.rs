@@ -119,7 +119,7 @@ pub(crate) fn user_json(app: &crate::app::App, user: &User) -> Result<Value, Sto
         "newFeaturesInfoRead": 0,
         "account": account_json(app, user),
         "videoChannels": channels,
-        "specialPlaylists": [],
+        "specialPlaylists": super::playlists::special_playlists(app, user)?,
     });
     if let Some(r) = &user.blocked_reason {
         // PeerTube's `blockedReason?: string`: absent rather than null.

@@ -223,7 +223,7 @@ pub struct PageQuery {
     page: Option<String>,
 }
 
-fn page_of(q: &PageQuery) -> Result<Option<usize>, FederationError> {
+pub(crate) fn page_of(q: &PageQuery) -> Result<Option<usize>, FederationError> {
     match q.page.as_deref() {
         None => Ok(None),
         Some(p) => p

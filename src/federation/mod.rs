@@ -40,6 +40,7 @@ pub mod keys;
 pub mod ld;
 pub(crate) mod objects;
 pub(crate) mod outbox;
+pub(crate) mod playlists;
 pub(crate) mod protocol;
 pub(crate) mod receive;
 pub(crate) mod remote;

@@ -169,16 +169,26 @@ fn send_to_followers<T: Serialize>(
     signer: &str,
 ) -> Result<usize, FederationError> {
     let (_, locals) = video_actors(app, video)?;
-    let inboxes = follower_inboxes(app, &locals)?;
+    deliver_to_followers(app, activity, signer, &locals)
+}
+
+/// Queues `activity`, LD-signed by local actor `signer` (key name), to the followers of
+/// `locals` (key names). Returns the inboxes.
+pub(crate) fn deliver_to_followers<T: Serialize>(
+    app: &App,
+    activity: &T,
+    signer: &str,
+    locals: &[String],
+) -> Result<usize, FederationError> {
+    let inboxes = follower_inboxes(app, locals)?;
     if inboxes.is_empty() {
         return Ok(0);
     }
     let body = ld_signed_json(app, activity, signer)?;
-    let n = app
+    Ok(app
         .federation
         .deliveries
-        .enqueue(&app.store, body, signer, &inboxes)?;
-    Ok(n)
+        .enqueue(&app.store, body, signer, &inboxes)?)
 }
 
 /// The JSON of `activity` with the `RsaSignature2017` of local actor `signer` (key name), whose

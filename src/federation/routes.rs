@@ -3,7 +3,7 @@
 //! `/w/{id}`) are the web front end's routes, which ask [`super::objects::watch`] what a
 //! federation client gets; PeerTube's `/api/v1/server/follow…` API is the API's.
 
-use super::{actors, discovery, inbox, objects};
+use super::{actors, discovery, inbox, objects, playlists};
 use crate::app::SharedApp;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -34,6 +34,19 @@ pub fn routes(inbox_limit: usize) -> Router<SharedApp> {
             get(actors::channel_following),
         )
         .route("/accounts/{name}/outbox", get(actors::account_outbox))
+        .route(
+            "/accounts/{name}/playlists",
+            get(playlists::account_playlists),
+        )
+        .route(
+            "/video-channels/{name}/playlists",
+            get(playlists::channel_playlists),
+        )
+        .route("/video-playlists/{uuid}", get(playlists::playlist))
+        .route(
+            "/video-playlists/{uuid}/videos/{element}",
+            get(playlists::element),
+        )
         .route("/video-channels/{name}/outbox", get(actors::channel_outbox))
         .route(
             "/inbox",

@@ -8,6 +8,7 @@ pub(crate) mod codec;
 pub(crate) mod comments;
 pub mod federation;
 mod lock;
+pub(crate) mod playlists;
 pub mod tables;
 pub mod video_index;
 pub mod videos;

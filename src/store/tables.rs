@@ -99,6 +99,10 @@ pub enum Sequence {
     Abuse,
     /// Abuse message ids.
     AbuseMessage,
+    /// Playlist ids.
+    Playlist,
+    /// Playlist element ids.
+    PlaylistElement,
 }
 
 /// `meta`: the last id handed out by a sequence.
@@ -121,6 +125,8 @@ impl Key for SequenceKey {
             Sequence::Registration => b"registration",
             Sequence::Abuse => b"abuse",
             Sequence::AbuseMessage => b"abuse_message",
+            Sequence::Playlist => b"playlist",
+            Sequence::PlaylistElement => b"playlist_element",
         };
         tagged_bytes(0x02, name)
     }
@@ -136,6 +142,8 @@ impl Key for SequenceKey {
             b"registration" => Sequence::Registration,
             b"abuse" => Sequence::Abuse,
             b"abuse_message" => Sequence::AbuseMessage,
+            b"playlist" => Sequence::Playlist,
+            b"playlist_element" => Sequence::PlaylistElement,
             other => return Err(StoreError::Corrupt(format!("unknown sequence {other:?}"))),
         };
         Ok(SequenceKey(seq))
@@ -192,6 +200,7 @@ impl Role {
                     | Right::ManageServerBlocklist
                     | Right::ManageRegistrations
                     | Right::ManageAbuses
+                    | Right::ManageAnyVideoPlaylist
             ),
             Role::User => false,
         }
@@ -222,6 +231,9 @@ pub enum Right {
     ManageAbuses,
     /// Change and remove any user's channels (`MANAGE_ANY_VIDEO_CHANNEL`, administrators).
     ManageAnyVideoChannel,
+    /// Change and remove any user's playlists, not their watch-later list
+    /// (`UPDATE_ANY_VIDEO_PLAYLIST`, `REMOVE_ANY_VIDEO_PLAYLIST`).
+    ManageAnyVideoPlaylist,
     /// Everything else that is the instance's: following, admin status, configuration.
     ManageInstance,
 }

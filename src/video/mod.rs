@@ -4,8 +4,8 @@
 //! who may see it and its files ([`visibility`], methods on the video), where its files live
 //! ([`files`]), the URLs PeerTube clients are given for them ([`urls`]), one rendition's record
 //! ([`rendition`]), its descriptive metadata and audience counters ([`meta`]), how its text
-//! becomes search tokens ([`text`]), comments, captions and chapters ([`comment`]), and the
-//! per-video lock that keeps a video's record and files changing one
+//! becomes search tokens ([`text`]), comments, captions and chapters ([`comment`]), playlists
+//! ([`playlist`]), and the per-video lock that keeps a video's record and files changing one
 //! writer at a time ([`locks`]).
 
 pub(crate) mod comment;
@@ -13,6 +13,7 @@ pub(crate) mod files;
 pub(crate) mod ident;
 pub(crate) mod locks;
 pub mod meta;
+pub(crate) mod playlist;
 pub(crate) mod privacy;
 pub(crate) mod record;
 pub(crate) mod rendition;
