@@ -98,6 +98,38 @@ fn table() -> Vec<Row> {
             Value::Null,
             public,
         ),
+        ("GET", "/api/v1/video-playlists", Value::Null, public),
+        (
+            "GET",
+            "/api/v1/video-playlists/privacies",
+            Value::Null,
+            public,
+        ),
+        ("GET", "/api/v1/video-playlists/{PLS}", Value::Null, public),
+        (
+            "GET",
+            "/api/v1/video-playlists/{PLS}/videos",
+            Value::Null,
+            public,
+        ),
+        (
+            "GET",
+            "/api/v1/accounts/{ROOT}/video-playlists",
+            Value::Null,
+            public,
+        ),
+        (
+            "GET",
+            "/api/v1/video-channels/{ROOTCH}/video-playlists",
+            Value::Null,
+            public,
+        ),
+        (
+            "GET",
+            "/api/v1/search/video-playlists?search=probe",
+            Value::Null,
+            public,
+        ),
         ("GET", "/api/v1/server/followers", Value::Null, public),
         ("GET", "/api/v1/server/following", Value::Null, public),
         ("POST", "/api/v1/videos/{S}/views", json!({}), public),
@@ -143,6 +175,18 @@ fn table() -> Vec<Row> {
             logged_in,
         ),
         ("POST", "/api/v1/abuses", json!({"reason": ""}), logged_in),
+        (
+            "POST",
+            "/api/v1/video-playlists",
+            json!({"displayName": ""}),
+            logged_in,
+        ),
+        (
+            "GET",
+            "/api/v1/users/me/video-playlists/videos-exist?videoIds=1",
+            Value::Null,
+            logged_in,
+        ),
         (
             "POST",
             "/api/v1/video-channels",
@@ -233,6 +277,44 @@ fn table() -> Vec<Row> {
         (
             "DELETE",
             "/api/v1/videos/{S}/comments/{K}",
+            Value::Null,
+            moderators,
+        ),
+        // Another's playlist: its owner (not probed here), moderators and the administrator
+        // (UPDATE_ANY_VIDEO_PLAYLIST, REMOVE_ANY_VIDEO_PLAYLIST).
+        (
+            "PUT",
+            "/api/v1/video-playlists/{PL}",
+            json!({"privacy": 99}),
+            moderators,
+        ),
+        (
+            "POST",
+            "/api/v1/video-playlists/{PL}/videos",
+            json!({}),
+            moderators,
+        ),
+        (
+            "POST",
+            "/api/v1/video-playlists/{PL}/videos/reorder",
+            json!({}),
+            moderators,
+        ),
+        (
+            "PUT",
+            "/api/v1/video-playlists/{PL}/videos/{PLE}",
+            json!({"startTimestamp": "x"}),
+            moderators,
+        ),
+        (
+            "DELETE",
+            "/api/v1/video-playlists/{PL}/videos/{PLE}",
+            Value::Null,
+            moderators,
+        ),
+        (
+            "DELETE",
+            "/api/v1/video-playlists/{PL}",
             Value::Null,
             moderators,
         ),
@@ -553,11 +635,40 @@ async fn fixtures(s: &Server, root: &str, alice: &str) -> Fixtures {
         )
         .await;
         m.insert("T", t["user"]["id"].to_string());
+        let pl = ok(
+            s,
+            root,
+            Method::POST,
+            "/api/v1/video-playlists",
+            json!({"displayName": format!("Probe list for {caller}"), "privacy": 1,
+                   "videoChannelId": 1}),
+        )
+        .await;
+        let pl = pl["videoPlaylist"]["id"].to_string();
+        let e = ok(
+            s,
+            root,
+            Method::POST,
+            &format!("/api/v1/video-playlists/{pl}/videos"),
+            json!({"videoId": shared_video}),
+        )
+        .await;
+        m.insert("PLE", e["videoPlaylistElement"]["id"].to_string());
+        m.insert("PL", pl);
         m.insert("HOST", format!("{caller}.probe.example"));
         m.insert("ACCT", format!("someone@{caller}.probe.example"));
     }
     // alice made every report: she is the user whom a report's messages admit.
+    let shared_list = ok(
+        s,
+        root,
+        Method::POST,
+        "/api/v1/video-playlists",
+        json!({"displayName": "Shared probe list", "privacy": 1, "videoChannelId": 1}),
+    )
+    .await;
     let shared = HashMap::from([
+        ("PLS", shared_list["videoPlaylist"]["id"].to_string()),
         ("S", shared_video),
         ("ROOT", "root".to_string()),
         ("ROOTCH", "root_channel".to_string()),

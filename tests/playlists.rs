@@ -125,7 +125,7 @@ fn playlists_lifecycle_rights_and_bad_input() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 400);
         assert!(r.text().await.unwrap().contains("thumbnailfile"));
-        let mine = format!("/api/v1/accounts/alice/video-playlists");
+        let mine = "/api/v1/accounts/alice/video-playlists".to_string();
         assert_eq!(
             list_names(&s, Some(&alice), &mine).await,
             vec!["Watch later"]

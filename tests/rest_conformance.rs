@@ -428,6 +428,66 @@ fn every_endpoint_conforms_to_peertube_types() {
         assert_eq!(rating.1["rating"], "like", "{}", rating.1);
         cap("users/me/videos/{id}/rating", "Wire<PT.UserVideoRate>", rating);
 
+        // Playlists: made, filled, read and listed as PeerTube's clients do.
+        let made = call(
+            &s,
+            reqwest::Method::POST,
+            "/api/v1/video-playlists",
+            Some(&token),
+            serde_json::json!({"displayName": "Conformance list", "privacy": 1,
+                               "videoChannelId": 1, "description": "typed"}),
+        )
+        .await;
+        let list_id = made.1["videoPlaylist"]["id"].as_u64().expect("playlist id");
+        cap("video-playlists (POST)", "Wire<{videoPlaylist: PT.VideoPlaylistCreateResult}>", made);
+        let added = call(
+            &s,
+            reqwest::Method::POST,
+            &format!("/api/v1/video-playlists/{list_id}/videos"),
+            Some(&token),
+            serde_json::json!({"videoId": uuid, "startTimestamp": 1}),
+        )
+        .await;
+        cap(
+            "video-playlists/{id}/videos (POST)",
+            "Wire<{videoPlaylistElement: PT.VideoPlaylistElementCreateResult}>",
+            added,
+        );
+        let video_id = published["id"].as_u64().unwrap();
+        for (path, ty) in [
+            (format!("/api/v1/video-playlists/{list_id}"), "Wire<PT.VideoPlaylist>"),
+            ("/api/v1/video-playlists".to_string(), "Wire<PT.ResultList<PT.VideoPlaylist>>"),
+            (
+                format!("/api/v1/video-playlists/{list_id}/videos"),
+                "Wire<PT.ResultList<PT.VideoPlaylistElement>>",
+            ),
+            (
+                "/api/v1/accounts/root/video-playlists".to_string(),
+                "Wire<PT.ResultList<PT.VideoPlaylist>>",
+            ),
+            (
+                "/api/v1/video-channels/root_channel/video-playlists".to_string(),
+                "Wire<PT.ResultList<PT.VideoPlaylist>>",
+            ),
+            (
+                "/api/v1/search/video-playlists?search=conformance".to_string(),
+                "Wire<PT.ResultList<PT.VideoPlaylist>>",
+            ),
+            (
+                format!("/api/v1/users/me/video-playlists/videos-exist?videoIds={video_id}"),
+                "Wire<PT.VideosExistInPlaylists>",
+            ),
+            ("/api/v1/video-playlists/privacies".to_string(), "Record<string, string>"),
+        ] {
+            let got = fetch(&s, "GET", &path, Some(&token)).await;
+            assert_eq!(got.0, 200, "{path}: {}", got.1);
+            let name = path
+                .trim_start_matches("/api/v1/")
+                .replace(&format!("/{list_id}"), "/{id}")
+                .replace(&video_id.to_string(), "{videoId}");
+            cap(&name, ty, got);
+        }
+
         for (path, ty) in [
             ("/api/v1/config", "Wire<PT.ServerConfig>"),
             ("/api/v1/config/about", "Wire<PT.About>"),

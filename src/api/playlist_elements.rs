@@ -334,14 +334,20 @@ pub async fn exist(
                                 .iter()
                                 .filter(move |e| e.video_id == id)
                                 .map(move |e| {
-                                    json!({
+                                    let mut doc = json!({
                                         "playlistElementId": e.id,
                                         "playlistId": p.id,
                                         "playlistDisplayName": p.display_name,
                                         "playlistShortUUID": short_uuid(&p.uuid),
-                                        "startTimestamp": e.start,
-                                        "stopTimestamp": e.stop,
-                                    })
+                                    });
+                                    // Optional in `VideoExistInPlaylist`: absent when unset.
+                                    if let Some(t) = e.start {
+                                        doc["startTimestamp"] = json!(t);
+                                    }
+                                    if let Some(t) = e.stop {
+                                        doc["stopTimestamp"] = json!(t);
+                                    }
+                                    doc
                                 })
                         })
                         .collect();

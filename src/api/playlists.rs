@@ -147,9 +147,10 @@ fn thumbnail(app: &App, p: &Playlist) -> Result<(Value, Value, Value), StoreErro
             if v.may_see(None) {
                 let doc = super::videos::video_json(app, &v, false)?;
                 if !doc["thumbnailPath"].is_null() {
+                    // The miniature: `thumbnails[0]` (list entries carry no `thumbnailUrl`).
                     return Ok((
                         doc["thumbnailPath"].clone(),
-                        doc["thumbnailUrl"].clone(),
+                        doc["thumbnails"][0]["fileUrl"].clone(),
                         doc["thumbnails"].clone(),
                     ));
                 }
@@ -178,7 +179,6 @@ pub fn playlist_json(app: &App, p: &Playlist) -> Result<Value, StoreError> {
         "description": p.description,
         "privacy": {"id": p.privacy.id(), "label": p.privacy.label()},
         "thumbnailPath": path,
-        "thumbnailUrl": url,
         "thumbnails": thumbnails,
         "videosLength": p.elements.len(),
         "type": {"id": p.kind.id(), "label": p.kind.label()},
@@ -189,6 +189,10 @@ pub fn playlist_json(app: &App, p: &Playlist) -> Result<Value, StoreError> {
         "ownerAccount": owner.as_ref().map(|u| account_json(app, u)),
         "videoChannelPosition": app.store.channel_position(p)?,
     });
+    if !url.is_null() {
+        // Optional in `VideoPlaylist`: absent rather than null.
+        doc["thumbnailUrl"] = url;
+    }
     if let Some(c) = &channel {
         doc["videoChannel"] = channel_json(app, c);
     }

@@ -22,7 +22,9 @@ export function wire<T>(doc: T): DeepMutable<T> {
 // `inReplyToCommentId`) or a comment not deleted (no `deletedAt`: PeerTube's
 // VideoCommentModel.toFormattedJSON sends both as null), and the id of an unset category,
 // licence or language; a registration not answered yet (`moderationResponse`, which
-// UserRegistrationModel.toFormattedJSON sends as null).
+// UserRegistrationModel.toFormattedJSON sends as null); a playlist element's unset start or
+// stop (VideoPlaylistElementModel.toFormattedJSON) and an empty playlist's thumbnail
+// (VideoPlaylistModel.getThumbnailStaticPath answers null).
 type NullableKeys =
   | 'description'
   | 'truncatedDescription'
@@ -32,6 +34,9 @@ type NullableKeys =
   | 'inReplyToCommentId'
   | 'deletedAt'
   | 'moderationResponse'
+  | 'startTimestamp'
+  | 'stopTimestamp'
+  | 'thumbnailPath'
 type LabelKeys = 'category' | 'licence' | 'language'
 
 /** `T` as PeerTube 8 puts it on the wire: `T`, dates as ISO strings, the nulls above allowed. */
