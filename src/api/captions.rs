@@ -38,10 +38,7 @@ pub fn routes() -> Router<SharedApp> {
 
 /// PeerTube's label of a language code, if it is one of its languages.
 pub fn language_label(code: &str) -> Option<&'static str> {
-    super::constants::LANGUAGES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map(|(_, l)| *l)
+    crate::video::meta::known_language(code)
 }
 
 /// A video's captions, in language order.

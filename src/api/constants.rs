@@ -50,51 +50,6 @@ pub const LICENCES: [(u32, &str); 7] = [
     (7, "Public Domain Dedication"),
 ];
 
-/// Video languages (ISO 639 codes, as PeerTube keys them): the most spoken languages and
-/// those PeerTube's own interface is translated into.
-pub const LANGUAGES: [(&str, &str); 40] = [
-    ("ar", "Arabic"),
-    ("bn", "Bengali"),
-    ("ca", "Catalan"),
-    ("cs", "Czech"),
-    ("da", "Danish"),
-    ("de", "German"),
-    ("el", "Greek"),
-    ("en", "English"),
-    ("eo", "Esperanto"),
-    ("es", "Spanish"),
-    ("eu", "Basque"),
-    ("fa", "Persian"),
-    ("fi", "Finnish"),
-    ("fr", "French"),
-    ("gd", "Gaelic"),
-    ("gl", "Galician"),
-    ("he", "Hebrew"),
-    ("hi", "Hindi"),
-    ("hr", "Croatian"),
-    ("hu", "Hungarian"),
-    ("id", "Indonesian"),
-    ("is", "Icelandic"),
-    ("it", "Italian"),
-    ("ja", "Japanese"),
-    ("ko", "Korean"),
-    ("nl", "Dutch"),
-    ("no", "Norwegian"),
-    ("oc", "Occitan"),
-    ("pl", "Polish"),
-    ("pt", "Portuguese"),
-    ("ro", "Romanian"),
-    ("ru", "Russian"),
-    ("sk", "Slovak"),
-    ("sv", "Swedish"),
-    ("th", "Thai"),
-    ("tr", "Turkish"),
-    ("uk", "Ukrainian"),
-    ("vi", "Vietnamese"),
-    ("zh", "Chinese"),
-    ("zxx", "No linguistic content"),
-];
-
 fn table<K: ToString>(entries: impl IntoIterator<Item = (K, &'static str)>) -> Json<Value> {
     Json(Value::Object(
         entries
@@ -116,7 +71,11 @@ pub async fn licences() -> Json<Value> {
 
 /// `GET /api/v1/videos/languages`.
 pub async fn languages() -> Json<Value> {
-    table(LANGUAGES)
+    table(
+        crate::video::meta::languages()
+            .iter()
+            .map(|(code, name)| (*code, *name)),
+    )
 }
 
 /// `GET /api/v1/videos/privacies`: the privacies Fleuve has.

@@ -73,23 +73,57 @@ pub fn licence_label(id: Option<u32>) -> &'static str {
         .unwrap_or("Unknown")
 }
 
-/// The label of a language code (the common ones named; others shown as their code).
+/// The ISO 639-3 codes PeerTube adds to the ISO 639-1 languages (its `buildLanguages`: sign
+/// languages, Kabyle, Lojban, Toki Pona), and our "no linguistic content".
+const EXTRA_LANGUAGES: [&str; 20] = [
+    "sgn", "ase", "asq", "sdl", "bfi", "bzs", "csl", "cse", "dsl", "fsl", "gsg", "pks", "jsl",
+    "sfb", "swl", "rsl", "kab", "jbo", "tok", "zxx",
+];
+
+/// PeerTube's video languages, code → English name, sorted by code: every ISO 639-1 language
+/// (from `isolang`), the [`EXTRA_LANGUAGES`] under their 639-3 code, and PeerTube's own names
+/// for Greek, Occitan and the two written Chinese.
+pub fn languages() -> &'static [(&'static str, &'static str)] {
+    static TABLE: std::sync::LazyLock<Vec<(&'static str, &'static str)>> =
+        std::sync::LazyLock::new(|| {
+            let mut t: Vec<(&'static str, &'static str)> = isolang::languages()
+                .filter_map(|l| l.to_639_1().map(|c| (c, l.to_name())))
+                .collect();
+            for code in EXTRA_LANGUAGES {
+                let name = match code {
+                    "zxx" => "No linguistic content",
+                    "tok" => "Toki Pona",
+                    c => isolang::Language::from_639_3(c).map_or(c, |l| l.to_name()),
+                };
+                t.push((code, name));
+            }
+            for (code, name) in [
+                ("el", "Greek"),
+                ("oc", "Occitan"),
+                ("zh-Hant", "Traditional Chinese"),
+                ("zh-Hans", "Simplified Chinese"),
+            ] {
+                t.retain(|(c, _)| *c != code);
+                t.push((code, name));
+            }
+            t.sort_unstable();
+            t.dedup_by(|a, b| a.0 == b.0);
+            t
+        });
+    &TABLE
+}
+
+/// The name of a video language code, if it is one of PeerTube's.
+pub fn known_language(code: &str) -> Option<&'static str> {
+    let t = languages();
+    t.binary_search_by(|(c, _)| (*c).cmp(code))
+        .ok()
+        .map(|i| t[i].1)
+}
+
+/// The label of a language code (its name; a code PeerTube does not list, as itself).
 pub fn language_label(code: &str) -> &str {
-    match code {
-        "en" => "English",
-        "fr" => "French",
-        "de" => "German",
-        "es" => "Spanish",
-        "it" => "Italian",
-        "ja" => "Japanese",
-        "pt" => "Portuguese",
-        "ru" => "Russian",
-        "zh" => "Chinese",
-        "nl" => "Dutch",
-        "pl" => "Polish",
-        "eo" => "Esperanto",
-        other => other,
-    }
+    known_language(code).unwrap_or(code)
 }
 
 /// A video's audience counters.
@@ -132,6 +166,28 @@ impl VideoStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn languages_are_peertubes() {
+        let t = languages();
+        // The 184 ISO 639-1 languages, the extra 639-3 ones, the two written Chinese.
+        assert!(t.len() >= 200, "{}", t.len());
+        assert!(t.windows(2).all(|w| w[0].0 < w[1].0));
+        for (code, name) in [
+            ("fr", "French"),
+            ("sw", "Swahili"),
+            ("el", "Greek"),
+            ("oc", "Occitan"),
+            ("fsl", "French Sign Language"),
+            ("tok", "Toki Pona"),
+            ("zh-Hant", "Traditional Chinese"),
+            ("zxx", "No linguistic content"),
+        ] {
+            assert_eq!(known_language(code), Some(name), "{code}");
+        }
+        assert_eq!(known_language("xx"), None);
+        assert_eq!(language_label("xx"), "xx");
+    }
 
     #[test]
     fn defaults_are_left_out_of_the_stored_json() {
