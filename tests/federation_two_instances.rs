@@ -90,8 +90,8 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
         let coll: Value = get_ap_json(&a, "/accounts/peertube/followers?page=1").await;
         assert_eq!(coll["orderedItems"][0], b.url("/accounts/peertube"));
 
-        // A publishes: B lists it, with A's playlist URL and origin.
-        let v = publish_clip(&a, &a_token, "640x360", 2).await;
+        // A publishes: B lists it, with A's playlist URL and origin (3 s: with a storyboard).
+        let v = publish_clip(&a, &a_token, "640x360", 3).await;
         let uuid = v["uuid"].as_str().unwrap().to_string();
         let remote = eventually("A's video on B", &[&a, &b], || async {
             videos_of(b_ref)
@@ -109,6 +109,18 @@ fn two_instances_follow_publish_update_delete_with_durable_delivery() {
             v["streamingPlaylists"][0]["playlistUrl"],
             "{detail}"
         );
+        // B lists A's storyboard (from the Video object's `preview`), at A's URL.
+        let path = format!("/api/v1/videos/{uuid}/storyboards");
+        let (on_a, on_b) = (get_json(&a, &path).await, get_json(&b, &path).await);
+        assert_eq!(
+            on_a["storyboards"].as_array().map(Vec::len),
+            Some(1),
+            "{on_a}"
+        );
+        assert_eq!(on_b, on_a, "B's list is A's");
+        let sheet = on_b["storyboards"][0]["fileUrl"].as_str().unwrap();
+        assert!(sheet.starts_with(&a.base), "{sheet}");
+        assert_eq!(c.get(sheet).send().await.unwrap().status().as_u16(), 200);
         // It plays from A: the playlist URL B gives is served by A.
         let pl = detail["streamingPlaylists"][0]["playlistUrl"]
             .as_str()

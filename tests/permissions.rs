@@ -80,6 +80,7 @@ fn table() -> Vec<Row> {
         ),
         ("GET", "/api/v1/videos/{S}/captions", Value::Null, public),
         ("GET", "/api/v1/videos/{S}/chapters", Value::Null, public),
+        ("GET", "/api/v1/videos/{S}/storyboards", Value::Null, public),
         (
             "GET",
             "/api/v1/videos/{S}/comment-threads",

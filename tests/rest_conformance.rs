@@ -290,6 +290,10 @@ fn every_endpoint_conforms_to_peertube_types() {
                 "Wire<{chapters: PT.VideoChapter[]}>",
             ),
             (
+                format!("/api/v1/videos/{uuid}/storyboards"),
+                "Wire<{storyboards: PT.Storyboard[]}>",
+            ),
+            (
                 "/api/v1/search/videos?search=conformance".to_string(),
                 "Wire<PT.ResultList<PT.Video>>",
             ),
@@ -299,6 +303,10 @@ fn every_endpoint_conforms_to_peertube_types() {
             ),
         ] {
             let got = fetch(&s, "GET", &path, None).await;
+            if path.ends_with("/storyboards") {
+                // Typed with one in it: the clip is long enough for a sprite sheet.
+                assert_eq!(got.1["storyboards"].as_array().map(Vec::len), Some(1), "{}", got.1);
+            }
             cap(&path.trim_start_matches("/api/v1/").replace(&uuid, "{id}"), ty, got);
         }
         let created = send(

@@ -23,6 +23,7 @@ pub(crate) mod server_blocklist;
 pub(crate) mod server_config;
 pub(crate) mod server_following;
 pub(crate) mod signup;
+pub(crate) mod storyboards;
 pub(crate) mod uploads;
 pub(crate) mod user_admin;
 mod user_blocklist;
@@ -81,6 +82,7 @@ pub fn routes() -> Router<SharedApp> {
         .merge(video_blacklist::routes())
         .merge(captions::routes())
         .merge(chapters::routes())
+        .merge(storyboards::routes())
         .merge(constants::routes())
         .merge(accounts::routes())
         .merge(user_admin::routes())

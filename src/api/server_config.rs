@@ -190,7 +190,7 @@ pub async fn config(State(app): State<SharedApp>) -> Json<Value> {
             "local": {"maxAge": -1},
             "watchingInterval": {"anonymous": 5000, "users": 5000},
         }},
-        "storyboards": {"enabled": false, "remoteRunners": off},
+        "storyboards": {"enabled": true, "remoteRunners": off},
         "videoTranscription": {"enabled": false, "remoteRunners": off},
         "webrtc": {"stunServers": []},
         "nsfwFlagsSettings": off,

@@ -79,6 +79,9 @@ pub(crate) async fn remove_local(app: &SharedApp, video: Video) -> Result<(), Ap
     if let Some(p) = &video.preview {
         paths.push(media.join("previews").join(p));
     }
+    if let Some(s) = &video.storyboard {
+        paths.push(media.join("storyboards").join(&s.file));
+    }
     if let Some(s) = &video.source {
         paths.push(s.clone());
     }

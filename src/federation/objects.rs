@@ -210,7 +210,23 @@ pub fn video_object(
         support: None,
         subtitle_language: subtitle_languages(app, video.id)?,
         icon,
-        preview: Vec::new(),
+        preview: video
+            .storyboard
+            .iter()
+            .map(|s| pv::StoryboardImage {
+                kind: pv::ImageType::Kind,
+                rel: vec!["storyboard".into()],
+                url: vec![pv::StoryboardSheet {
+                    href: public.storyboard(&s.file),
+                    media_type: "image/jpeg".into(),
+                    width: s.total_width,
+                    height: s.total_height,
+                    tile_width: s.sprite_width,
+                    tile_height: s.sprite_height,
+                    tile_duration: format!("PT{}S", s.sprite_duration),
+                }],
+            })
+            .collect(),
         aspect_ratio: video.aspect_ratio.map(pv::aspect_ratio),
         url,
         likes: format!("{id}/likes"),

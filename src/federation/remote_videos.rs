@@ -3,7 +3,7 @@
 //! part: listed by `GET /api/v1/videos` with their origin host, played from their own URLs, and
 //! their info-hashes join the tracker's allowlist so our tracker serves their swarms too.
 
-use super::protocol::received::{Identifier, ReceivedLink, ReceivedVideo};
+use super::protocol::received::{Identifier, ReceivedLink, ReceivedStoryboard, ReceivedVideo};
 use super::protocol::{is_public_id, ProtocolError};
 use super::{id_of, FederationError};
 use crate::app::host_of;
@@ -13,7 +13,7 @@ use crate::store::videos::{InfohashEntry, InfohashKey, VideoByUuidKey, VideoKey}
 use crate::store::{Batch, Durability, Store};
 use crate::time::parse_iso8601;
 use crate::video::meta::VideoMeta;
-use crate::video::record::{RemoteFile, RemoteVideo};
+use crate::video::record::{RemoteFile, RemoteVideo, Storyboard};
 use crate::video::{CommentsPolicy, Privacy, Video, VideoState};
 use serde::Deserialize;
 use serde_json::Value;
@@ -76,6 +76,38 @@ fn file_of(link: &ReceivedLink, all: &[ReceivedLink]) -> Option<RemoteFile> {
         torrent_url: torrent,
         magnet,
         info_hash,
+    })
+}
+
+/// The storyboard of a `preview` list: the first `storyboard` entry's first JPEG sheet with an
+/// http(s) URL, its sizes and a whole number of seconds per sprite; anything else is left out.
+fn storyboard_of(preview: &[ReceivedStoryboard]) -> Option<Storyboard> {
+    let sheet = preview
+        .iter()
+        .find(|p| {
+            p.rel
+                .as_deref()
+                .is_some_and(|r| r.iter().any(|r| r == "storyboard"))
+        })?
+        .url
+        .as_deref()?
+        .iter()
+        .find(|s| s.media_type.as_deref() == Some("image/jpeg"))?;
+    let size = |v: Option<u64>| v.filter(|n| (1..=65_535).contains(n)).map(|n| n as u32);
+    Some(Storyboard {
+        file: sheet.href.clone().filter(|u| is_http_url(u))?,
+        sprite_width: size(sheet.tile_width)?,
+        sprite_height: size(sheet.tile_height)?,
+        sprite_duration: sheet
+            .tile_duration
+            .as_deref()?
+            .strip_prefix("PT")?
+            .strip_suffix('S')?
+            .parse::<u32>()
+            .ok()
+            .filter(|d| *d > 0)?,
+        total_width: size(sheet.width)?,
+        total_height: size(sheet.height)?,
     })
 }
 
@@ -183,6 +215,7 @@ pub fn parse(object: &Value, sender: &str) -> Result<Parsed, ProtocolError> {
         tracker_urls: Vec::new(),
         views: v.views.unwrap_or(0),
         received_from: sender.to_string(),
+        storyboard: v.preview.as_deref().and_then(storyboard_of),
     };
     for l in &url_links {
         let href = l.href.as_deref().unwrap_or_default();
@@ -416,6 +449,7 @@ pub fn upsert(store: &Store, parsed: Parsed) -> Result<u64, FederationError> {
         hls: None,
         thumbnail: None,
         preview: None,
+        storyboard: None,
         error: None,
         remote: Some(parsed.remote),
         federated_at: None,
@@ -498,6 +532,48 @@ mod tests {
         for bad in ["PTinfS", "PTNaNS", "PT-5S", "PT1e309S", "125"] {
             assert!(parse(&video(bad), "x").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_storyboard_is_kept_from_preview() {
+        let mut v: Value = serde_json::from_str(include_str!(
+            "../../fuzz/corpus/remote_video/peertube-video.json"
+        ))
+        .unwrap();
+        let sheet = serde_json::json!({"href": "https://peertube.example/lazy-static/storyboards/s.jpg",
+            "mediaType": "image/jpeg", "width": 1920, "height": 1080, "tileWidth": 192,
+            "tileHeight": 108, "tileDuration": "PT2S"});
+        v["preview"] =
+            serde_json::json!([{"type": "Image", "rel": ["storyboard"], "url": [sheet]}]);
+        let sb = parse(&v, "x").unwrap().remote.storyboard.expect("kept");
+        assert_eq!(
+            sb,
+            Storyboard {
+                file: "https://peertube.example/lazy-static/storyboards/s.jpg".into(),
+                sprite_width: 192,
+                sprite_height: 108,
+                sprite_duration: 2,
+                total_width: 1920,
+                total_height: 1080,
+            }
+        );
+        // Unusable entries are left out, not fatal.
+        for (key, bad) in [
+            ("href", serde_json::json!("file:///etc/passwd")),
+            ("tileDuration", serde_json::json!("PT0S")),
+            ("tileDuration", serde_json::json!("2")),
+            ("width", serde_json::json!(0)),
+            ("mediaType", serde_json::json!("image/png")),
+        ] {
+            let mut s = sheet.clone();
+            s[key] = bad.clone();
+            v["preview"] =
+                serde_json::json!([{"type": "Image", "rel": ["storyboard"], "url": [s]}]);
+            let parsed = parse(&v, "x").expect("the video is still accepted");
+            assert_eq!(parsed.remote.storyboard, None, "{key}: {bad}");
+        }
+        v["preview"] = serde_json::json!("not a list");
+        assert_eq!(parse(&v, "x").unwrap().remote.storyboard, None);
     }
 
     /// A named change to a test object.

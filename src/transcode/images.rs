@@ -107,7 +107,16 @@ pub(super) fn write_jpeg(
     bound: (u32, u32),
     path: &Path,
 ) -> Result<(), PipelineError> {
-    let (w, h) = fit(picture.width(), picture.height(), bound);
+    let size = fit(picture.width(), picture.height(), bound);
+    encode_jpeg(picture, size, path)
+}
+
+/// Writes `picture`, scaled to exactly `w`x`h`, as a JPEG.
+pub(super) fn encode_jpeg(
+    picture: &ff::frame::Video,
+    (w, h): (u32, u32),
+    path: &Path,
+) -> Result<(), PipelineError> {
     let fmt = ff::format::Pixel::YUVJ420P;
     let mut scaler = ff::software::scaling::Context::get(
         picture.format(),

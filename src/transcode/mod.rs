@@ -1,6 +1,6 @@
 //! Transcoding: probing sources, planning the ladder, the decode-once pipeline, HLS playlists,
-//! the durable job queue, the worker processes that run jobs, and publication. Only this module
-//! talks to libav.
+//! thumbnails and storyboards, the durable job queue, the worker processes that run jobs, and
+//! publication. Only this module talks to libav.
 
 mod audio;
 pub(crate) mod devscale;
@@ -19,6 +19,7 @@ pub(crate) mod runner;
 pub(crate) mod source;
 pub(crate) mod space;
 pub(crate) mod status;
+pub(crate) mod storyboard;
 pub mod worker;
 pub(crate) mod write_check;
 

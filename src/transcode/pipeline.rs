@@ -19,6 +19,7 @@ use super::hwdecode::{download, on_device, HwAccel, HwDevice};
 use super::images::{write_jpeg, PREVIEW_BOX, THUMBNAIL_BOX};
 use super::ladder::{DeviceScaling, Ladder, Rung};
 use super::progress::PipelineStats;
+use super::storyboard::{SheetBuilder, SpritePlan};
 use super::write_check::WriteWatch;
 use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,9 @@ pub struct PipelineOutput {
     pub thumbnail: Option<PathBuf>,
     /// Preview (PeerTube's 850x480 box) from the same frame.
     pub preview: Option<PathBuf>,
+    /// The storyboard's sprite sheet, written in the output directory as its `file` (none for
+    /// videos under 3 s, or when it could not be made: it is not worth failing a job for).
+    pub storyboard: Option<crate::video::Storyboard>,
 }
 
 /// What stopped a rung mid-stream (its encoder, or scaling on the device).
@@ -247,6 +251,14 @@ pub fn run_with(
         write_jpeg(&picture, PREVIEW_BOX, &p)?;
         (thumbnail, preview) = (Some(t), Some(p));
     }
+    let storyboard = first.sheet.and_then(|sheet| {
+        let path = out_dir.join(format!("{prefix}-storyboard.jpg"));
+        sheet
+            .write(&path)
+            .inspect_err(|e| tracing::warn!(error = %e, "no storyboard: writing it failed"))
+            .ok()
+            .flatten()
+    });
     Ok(PipelineOutput {
         decoded_frames: first.decoded,
         decoder: first.decoded_on,
@@ -255,6 +267,7 @@ pub fn run_with(
         segments_sha256,
         thumbnail,
         preview,
+        storyboard,
     })
 }
 
@@ -297,12 +310,14 @@ impl Fault {
     }
 }
 
-/// What one decode pass produced: each rung's result, and the poster frame.
+/// What one decode pass produced: each rung's result, the poster frame and the storyboard's
+/// sheet (first pass only).
 struct Pass {
     decoded: u64,
     decoded_on: String,
     rungs: Vec<Result<RungOutput, PipelineError>>,
     poster: Option<SharedFrame>,
+    sheet: Option<SheetBuilder>,
 }
 
 /// Decodes `source` once and encodes every rung of `ladder` in its own thread.
@@ -380,8 +395,16 @@ fn decode_and_encode(
     let mut decoded = 0u64;
     let mut on_gpu = 0u64;
     let mut frame = ff::frame::Video::empty();
-    let middle = (input.duration().max(0) as f64 / f64::from(ff::ffi::AV_TIME_BASE)) / 2.0;
-    let mut poster: Option<SharedFrame> = None;
+    let duration = input.duration().max(0) as f64 / f64::from(ff::ffi::AV_TIME_BASE);
+    let mut stills = Stills {
+        in_tb,
+        middle: duration / 2.0,
+        poster: None,
+        // The first pass takes the sprites; a rung's restart decodes again for that rung only.
+        sheet: SpritePlan::new(duration, decoder.width(), decoder.height())
+            .filter(|_| count_decoded)
+            .map(SheetBuilder::new),
+    };
     for (stream, packet) in input.packets() {
         if let Some(a) = audio.as_mut().filter(|a| a.index == stream.index()) {
             for p in a.push(Some(&packet))? {
@@ -399,13 +422,12 @@ fn decode_and_encode(
             tracing::debug!(error = %e, "skipping undecodable packet");
             continue;
         }
-        let poster_at = (in_tb, middle, &mut poster);
         fan_out(
             &mut decoder,
             &mut frame,
             (&mut decoded, &mut on_gpu, counter),
             &senders,
-            poster_at,
+            &mut stills,
         );
     }
     let _ = decoder.send_eof();
@@ -414,7 +436,7 @@ fn decode_and_encode(
         &mut frame,
         (&mut decoded, &mut on_gpu, counter),
         &senders,
-        (in_tb, middle, &mut poster),
+        &mut stills,
     );
     if let Some(a) = audio.as_mut() {
         for p in a.push(None)? {
@@ -455,7 +477,8 @@ fn decode_and_encode(
         decoded,
         decoded_on,
         rungs,
-        poster,
+        poster: stills.poster,
+        sheet: stills.sheet,
     })
 }
 
@@ -568,6 +591,15 @@ fn avc_codec_string(extradata: &[u8]) -> Option<String> {
     Some(format!("avc1.{:02x}{:02x}{:02x}", sps[0], sps[1], sps[2]))
 }
 
+/// The pictures a decode pass keeps besides feeding the rungs: the poster (the first frame past
+/// the middle, for the thumbnail and the preview) and the storyboard's sprites.
+struct Stills {
+    in_tb: ff::Rational,
+    middle: f64,
+    poster: Option<SharedFrame>,
+    sheet: Option<SheetBuilder>,
+}
+
 /// Hands every frame the decoder has ready to every rung: a frame in GPU memory as it is to the
 /// rungs that take device frames, and downloaded once for all the others.
 fn fan_out(
@@ -575,15 +607,16 @@ fn fan_out(
     frame: &mut ff::frame::Video,
     (decoded, on_gpu, counter): (&mut u64, &mut u64, Option<&std::sync::atomic::AtomicU64>),
     senders: &[(std::sync::mpsc::SyncSender<RungInput>, bool)],
-    (in_tb, middle, poster): (ff::Rational, f64, &mut Option<SharedFrame>),
+    stills: &mut Stills,
 ) {
     while decoder.receive_frame(frame).is_ok() {
         let device_frame = on_device(frame);
         *on_gpu += u64::from(device_frame);
-        // Keep the first picture past the middle for the thumbnail and preview.
-        let take_poster =
-            poster.is_none() && frame.timestamp().unwrap_or(0) as f64 * f64::from(in_tb) >= middle;
-        let need_system = !device_frame || take_poster || senders.iter().any(|(_, d)| !d);
+        let at = frame.timestamp().unwrap_or(0) as f64 * f64::from(stills.in_tb);
+        let take_poster = stills.poster.is_none() && at >= stills.middle;
+        let take_sprite = stills.sheet.as_mut().is_some_and(|s| s.wants(at));
+        let need_system =
+            !device_frame || take_poster || take_sprite || senders.iter().any(|(_, d)| !d);
         let downloaded = if device_frame && need_system {
             match download(frame) {
                 Ok(d) => d,
@@ -601,7 +634,13 @@ fn fan_out(
             c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         if take_poster {
-            *poster = Some(SharedFrame::reference(system));
+            stills.poster = Some(SharedFrame::reference(system));
+        }
+        if take_sprite {
+            if let Some(Err(e)) = stills.sheet.as_mut().map(|s| s.take(system, at)) {
+                tracing::warn!(error = %e, "no storyboard: a sprite could not be scaled");
+                stills.sheet = None;
+            }
         }
         // A rung that died dropped its receiver; its error is reported when it is joined.
         for (tx, wants_device) in senders {
@@ -1289,6 +1328,20 @@ mod tests {
                 (w, h)
             );
         }
+        // The storyboard, from the same decode: 5 sprites of 1 s, 192x108 each, in one row.
+        let sb = out.storyboard.as_ref().expect("a storyboard for 5 s");
+        assert_eq!(sb.file, "abc-storyboard.jpg");
+        assert_eq!(
+            (sb.sprite_width, sb.sprite_height, sb.sprite_duration),
+            (192, 108, 1)
+        );
+        let v = &ffprobe(&out_dir.join(&sb.file))["streams"][0];
+        assert_eq!(v["codec_name"], "mjpeg");
+        assert_eq!(
+            (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap()),
+            (960, 108)
+        );
+        assert_eq!((sb.total_width, sb.total_height), (960, 108));
         let master = std::fs::read_to_string(&out.master).unwrap();
         assert!(master.starts_with("#EXTM3U\n"));
         for r in &ladder.rungs {

@@ -110,9 +110,11 @@ pub fn publish(
             std::fs::rename(&from, &to).map_err(io(&from))?;
         }
     }
+    let storyboard = result.storyboard.as_ref().map(|s| s.file.clone());
     for (name, dir) in [
         (&result.thumbnail, "thumbnails"),
         (&result.preview, "previews"),
+        (&storyboard, "storyboards"),
     ] {
         if let Some(name) = name {
             let from = staging.join("images").join(plain(name)?);
@@ -188,6 +190,11 @@ pub fn publish(
                 replaced.push(media.join(dir).join(old));
             }
             field.clone_from(made);
+        }
+    }
+    if let Some(made) = &result.storyboard {
+        if let Some(old) = video.storyboard.replace(made.clone()) {
+            replaced.push(media.join("storyboards").join(old.file));
         }
     }
     video.error = None;

@@ -56,6 +56,9 @@ pub struct WorkerResult {
     pub thumbnail: Option<String>,
     /// Preview file name (in `images/`).
     pub preview: Option<String>,
+    /// The storyboard, its sheet in `images/` (none for videos under 3 s).
+    #[serde(default)]
+    pub storyboard: Option<crate::video::Storyboard>,
     /// Renditions, highest first.
     pub files: Vec<Rendition>,
 }
@@ -411,6 +414,14 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, WorkerErr
         }
     }
     let [thumbnail, preview] = images_out;
+    let storyboard = match &output.storyboard {
+        Some(sb) => {
+            let from = hls.join(&sb.file);
+            std::fs::rename(&from, images.join(&sb.file)).map_err(io_error(&sb.file))?;
+            Some(sb.clone())
+        }
+        None => None,
+    };
     Ok(WorkerResult {
         duration: source.duration_secs,
         aspect_ratio: f64::from(video.width) / f64::from(video.height.max(1)),
@@ -420,6 +431,7 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, WorkerErr
         segments_sha256: file_name(&output.segments_sha256),
         thumbnail,
         preview,
+        storyboard,
         files,
     })
 }

@@ -121,6 +121,7 @@ pub async fn register_video(
                 hls: None,
                 thumbnail: None,
                 preview: None,
+                storyboard: None,
                 error: None,
                 remote: None,
                 federated_at: None,

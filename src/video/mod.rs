@@ -23,6 +23,8 @@ pub(crate) mod visibility;
 
 pub use ident::VideoRef;
 pub use privacy::Privacy;
-pub use record::{Blacklist, CommentsPolicy, Video, VideoFile, VideoState, WebVideoFile};
+pub use record::{
+    Blacklist, CommentsPolicy, Storyboard, Video, VideoFile, VideoState, WebVideoFile,
+};
 pub use rendition::Rendition;
 pub use visibility::Viewer;

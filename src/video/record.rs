@@ -89,6 +89,10 @@ pub struct Video {
     pub thumbnail: Option<String>,
     /// Preview file name (in `media/previews`).
     pub preview: Option<String>,
+    /// Its storyboard (file in `media/storyboards`), once transcoded; absent in records written
+    /// before storyboards existed, and for videos under 3 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storyboard: Option<Storyboard>,
     /// Why transcoding failed, when it did.
     pub error: Option<String>,
     /// For a video of another instance: where it lives and plays from (None for ours).
@@ -203,6 +207,7 @@ impl Video {
             hls: None,
             thumbnail: None,
             preview: None,
+            storyboard: None,
             error: None,
             remote: None,
             federated_at: None,
@@ -213,6 +218,26 @@ impl Video {
             blacklist: None,
         }
     }
+}
+
+/// A video's storyboard (PeerTube's `Storyboard`): one JPEG sprite sheet, a grid of small
+/// pictures of the video taken every `sprite_duration` seconds, left to right then top to
+/// bottom, that players show above the seek bar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Storyboard {
+    /// The sheet: a file name in `media/storyboards/` for a local video, the sheet's URL on its
+    /// origin for a remote one.
+    pub file: String,
+    /// Width of one sprite (pixels).
+    pub sprite_width: u32,
+    /// Height of one sprite (pixels).
+    pub sprite_height: u32,
+    /// Seconds of video each sprite stands for.
+    pub sprite_duration: u32,
+    /// Width of the whole sheet (pixels).
+    pub total_width: u32,
+    /// Height of the whole sheet (pixels).
+    pub total_height: u32,
 }
 
 /// A web-video file of a local video (PeerTube's `VideoFile` outside streaming playlists): one
@@ -277,6 +302,9 @@ pub struct RemoteVideo {
     pub views: u64,
     /// The account that sent it (signer of the Create/Update/Announce).
     pub received_from: String,
+    /// Its storyboard as its `preview` described it (`file` is the sheet's URL on the origin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storyboard: Option<Storyboard>,
 }
 
 /// One rendition of a remote video.

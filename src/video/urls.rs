@@ -36,6 +36,11 @@ pub fn preview_path(name: &str) -> String {
     format!("/lazy-static/previews/{name}")
 }
 
+/// `/lazy-static/storyboards/<name>`: a storyboard's sprite sheet.
+pub fn storyboard_path(name: &str) -> String {
+    format!("/lazy-static/storyboards/{name}")
+}
+
 /// URL of a file in a video's HLS directory, public or private.
 pub fn hls_file_url(public_url: &str, uuid: &str, private: bool, file: &str) -> String {
     let base = public_url.trim_end_matches('/');
@@ -98,6 +103,11 @@ impl<'a> PublicUrls<'a> {
     /// See [`preview_path`].
     pub fn preview(&self, name: &str) -> String {
         format!("{}{}", self.base, preview_path(name))
+    }
+
+    /// See [`storyboard_path`].
+    pub fn storyboard(&self, name: &str) -> String {
+        format!("{}{}", self.base, storyboard_path(name))
     }
 
     /// A rendition's ffprobe metadata (`/api/v1/videos/<uuid>/metadata/<file id>`).

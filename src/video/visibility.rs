@@ -113,6 +113,7 @@ pub(crate) mod tests {
             hls: None,
             thumbnail: None,
             preview: None,
+            storyboard: None,
             error: None,
             remote: None,
             federated_at: None,

@@ -133,6 +133,45 @@ pub struct ReceivedImage {
     pub width: Option<u64>,
 }
 
+/// A `preview` entry (PeerTube's `ActivityPubStoryboard`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ReceivedStoryboard {
+    /// `["storyboard"]`.
+    #[serde(deserialize_with = "lenient_list")]
+    pub rel: Option<Vec<String>>,
+    /// Its sheets.
+    #[serde(deserialize_with = "lenient_list")]
+    pub url: Option<Vec<ReceivedSheet>>,
+}
+
+/// A storyboard's sprite sheet.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ReceivedSheet {
+    /// Where it is.
+    #[serde(deserialize_with = "lenient")]
+    pub href: Option<String>,
+    /// `image/jpeg`.
+    #[serde(deserialize_with = "lenient")]
+    pub media_type: Option<String>,
+    /// The sheet's width.
+    #[serde(deserialize_with = "count")]
+    pub width: Option<u64>,
+    /// The sheet's height.
+    #[serde(deserialize_with = "count")]
+    pub height: Option<u64>,
+    /// One sprite's width.
+    #[serde(deserialize_with = "count")]
+    pub tile_width: Option<u64>,
+    /// One sprite's height.
+    #[serde(deserialize_with = "count")]
+    pub tile_height: Option<u64>,
+    /// `PT<n>S`.
+    #[serde(deserialize_with = "lenient")]
+    pub tile_duration: Option<String>,
+}
+
 /// PeerTube's `{identifier, name}` for a category, licence or language.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
@@ -221,6 +260,9 @@ pub struct ReceivedVideo {
     /// Thumbnail and preview.
     #[serde(deserialize_with = "lenient_list")]
     pub icon: Option<Vec<ReceivedImage>>,
+    /// Storyboards.
+    #[serde(deserialize_with = "lenient_list")]
+    pub preview: Option<Vec<ReceivedStoryboard>>,
     /// Primary audience.
     #[serde(deserialize_with = "audience")]
     pub to: Vec<String>,

@@ -131,6 +131,39 @@ pub struct Image {
     pub height: u32,
 }
 
+/// A storyboard, in `preview` (PeerTube's `ActivityPubStoryboard`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoryboardImage {
+    /// `Image`.
+    #[serde(rename = "type")]
+    pub kind: ImageType,
+    /// `["storyboard"]`.
+    pub rel: Vec<String>,
+    /// The sprite sheet (one).
+    pub url: Vec<StoryboardSheet>,
+}
+
+/// A storyboard's sprite sheet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoryboardSheet {
+    /// Where it is.
+    pub href: String,
+    /// `image/jpeg`.
+    pub media_type: String,
+    /// The sheet's width (pixels).
+    pub width: u32,
+    /// The sheet's height (pixels).
+    pub height: u32,
+    /// One sprite's width.
+    pub tile_width: u32,
+    /// One sprite's height.
+    pub tile_height: u32,
+    /// Seconds per sprite, `PT<n>S`.
+    pub tile_duration: String,
+}
+
 /// The kind of an actor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ActorKind {
@@ -239,7 +272,7 @@ pub struct Video {
     /// Thumbnail and preview.
     pub icon: Vec<Image>,
     /// Storyboards.
-    pub preview: Vec<Value>,
+    pub preview: Vec<StoryboardImage>,
     /// Width over height, 4 decimals.
     pub aspect_ratio: Option<f64>,
     /// The Links.
