@@ -20,6 +20,7 @@ pub(crate) mod server_blocklist;
 pub(crate) mod server_config;
 pub(crate) mod server_following;
 pub(crate) mod signup;
+pub(crate) mod subscriptions;
 pub(crate) mod uploads;
 pub(crate) mod user_admin;
 mod user_blocklist;
@@ -87,5 +88,6 @@ pub fn routes() -> Router<SharedApp> {
         .merge(server_following::routes())
         .merge(server_blocklist::routes())
         .merge(user_blocklist::routes())
+        .merge(subscriptions::routes())
         .merge(signup::routes())
 }
