@@ -190,3 +190,86 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::video::record::RemoteVideo;
+    use crate::video::Privacy;
+
+    fn walk(store: &Store, channels: &[ChannelRef], sort: SortKey, desc: bool) -> Vec<u64> {
+        let mut out = vec![];
+        store
+            .walk_channels(channels, sort, desc, |id| {
+                out.push(id);
+                Ok(true)
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn the_feed_merges_the_channels_in_order_and_follows_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let remote = "https://b.example/video-channels/c".to_string();
+        // (id, channel, published at): channel 1 and the remote one interleave; 2 is not
+        // subscribed.
+        for (id, chan, at) in [
+            (1, 1, 100),
+            (2, 2, 150),
+            (3, 1, 300),
+            (4, 0, 200),
+            (5, 0, 50),
+        ] {
+            let mut v = Video::example(id, "v", at);
+            v.channel_id = chan;
+            if chan == 0 {
+                v.remote = Some(RemoteVideo {
+                    url: format!("https://b.example/videos/watch/{id}"),
+                    host: "b.example".into(),
+                    account: "https://b.example/accounts/u".into(),
+                    channel: Some(remote.clone()),
+                    watch_url: None,
+                    playlist_url: None,
+                    segments_sha256_url: None,
+                    files: vec![],
+                    infohashes: vec![],
+                    thumbnail_url: None,
+                    tracker_urls: vec![],
+                    views: 0,
+                    received_from: "https://b.example/accounts/u".into(),
+                });
+            }
+            store.put_video(&v, Durability::Buffered).unwrap();
+        }
+        let subs = [ChannelRef::Local(1), ChannelRef::Remote(remote.clone())];
+        assert_eq!(
+            walk(&store, &subs, SortKey::PublishedAt, true),
+            [3, 4, 1, 5]
+        );
+        assert_eq!(
+            walk(&store, &subs, SortKey::PublishedAt, false),
+            [5, 1, 4, 3]
+        );
+        assert_eq!(
+            walk(&store, &[], SortKey::PublishedAt, true),
+            Vec::<u64>::new()
+        );
+        assert_eq!(store.channel_video_count(&ChannelRef::Local(1)).unwrap(), 2);
+        // A video made private leaves its channel's index; the walk stops when asked.
+        let mut v = store.get(&VideoKey(3)).unwrap().unwrap();
+        v.privacy = Privacy::Private;
+        store.put_video(&v, Durability::Buffered).unwrap();
+        assert_eq!(walk(&store, &subs, SortKey::PublishedAt, true), [4, 1, 5]);
+        let mut first = vec![];
+        store
+            .walk_channels(&subs, SortKey::PublishedAt, true, |id| {
+                first.push(id);
+                Ok(false)
+            })
+            .unwrap();
+        assert_eq!(first, [4]);
+        assert_eq!(store.channel_video_count(&ChannelRef::Local(1)).unwrap(), 1);
+    }
+}
