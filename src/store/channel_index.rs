@@ -272,4 +272,40 @@ mod tests {
         assert_eq!(first, [4]);
         assert_eq!(store.channel_video_count(&ChannelRef::Local(1)).unwrap(), 1);
     }
+
+    /// A store written before schema 5 gets its channels' entries when it is opened.
+    #[test]
+    fn the_migration_indexes_the_videos_already_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for id in 1..=3 {
+                store
+                    .put_video(&Video::example(id, "v", id * 10), Durability::Sync)
+                    .unwrap();
+            }
+            // As a schema-4 store has it: no per-channel entries.
+            let mut batch = Batch::default();
+            for (k, _) in store
+                .raw_prefix(Cf::VideoIndex, &[CHANNEL_SORT], usize::MAX)
+                .unwrap()
+            {
+                batch.raw(Cf::VideoIndex, k, None);
+            }
+            store.write(batch, Durability::Sync).unwrap();
+            store
+                .put(
+                    &super::super::tables::SchemaVersionKey,
+                    &4,
+                    Durability::Sync,
+                )
+                .unwrap();
+            let chan = ChannelRef::Local(Video::example(1, "v", 1).channel_id);
+            assert_eq!(store.channel_video_count(&chan).unwrap(), 0);
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let chan = ChannelRef::Local(Video::example(1, "v", 1).channel_id);
+        assert_eq!(store.channel_video_count(&chan).unwrap(), 3);
+        assert_eq!(walk(&store, &[chan], SortKey::PublishedAt, true), [3, 2, 1]);
+    }
 }
