@@ -89,10 +89,46 @@ impl Cursor<'_> {
     }
 }
 
+/// A channel's current entry in the merge: the heap pops the next in the walk's order first.
+struct Head {
+    /// `value ++ id`.
+    key: Vec<u8>,
+    /// Index of its cursor.
+    cursor: usize,
+    /// Whether the walk is descending.
+    desc: bool,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Head {}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // `BinaryHeap` pops the greatest: the largest key when descending, the smallest when
+        // ascending.
+        if self.desc {
+            self.key.cmp(&other.key)
+        } else {
+            other.key.cmp(&self.key)
+        }
+    }
+}
+
 impl Store {
     /// Walks the listed videos of `channels` in order `sort` (descending when `desc`), merging
     /// the channels' own indexes, and calls `visit` with each video id until it returns false.
-    /// The work is one seek per channel plus one step per video visited.
+    /// The work is one seek per channel, then one step and a heap operation per video.
     pub fn walk_channels(
         &self,
         channels: &[ChannelRef],
@@ -118,42 +154,41 @@ impl Store {
             it.status()?;
             cursors.push(Cursor { it, prefix: p });
         }
-        loop {
-            // A linear pick over the channels: a user follows at most a few thousand, and
-            // the page is small; a heap would need owned keys.
-            let mut best: Option<usize> = None;
-            for (i, c) in cursors.iter().enumerate() {
-                let Some(k) = c.current() else { continue };
-                let better = match best.and_then(|b| cursors[b].current()) {
-                    None => true,
-                    Some(b) => {
-                        if desc {
-                            k > b
-                        } else {
-                            k < b
-                        }
-                    }
-                };
-                if better {
-                    best = Some(i);
-                }
+        // A heap of the channels' current entries: one pop and one push per video, whatever
+        // the number of channels.
+        let mut heap = std::collections::BinaryHeap::with_capacity(cursors.len());
+        for (i, c) in cursors.iter().enumerate() {
+            if let Some(k) = c.current() {
+                heap.push(Head {
+                    key: k.to_vec(),
+                    cursor: i,
+                    desc,
+                });
             }
-            let Some(i) = best else { break };
-            let c = &mut cursors[i];
-            let key = c.current().unwrap_or_default();
-            let Some(id) = key
-                .get(key.len().saturating_sub(8)..)
+        }
+        while let Some(head) = heap.pop() {
+            let Some(id) = head
+                .key
+                .get(head.key.len().saturating_sub(8)..)
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .map(u64::from_be_bytes)
             else {
                 break;
             };
+            let c = &mut cursors[head.cursor];
             if desc {
                 c.it.prev();
             } else {
                 c.it.next();
             }
             c.it.status()?;
+            if let Some(k) = c.current() {
+                heap.push(Head {
+                    key: k.to_vec(),
+                    cursor: head.cursor,
+                    desc,
+                });
+            }
             if !visit(id)? {
                 break;
             }
