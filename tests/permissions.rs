@@ -249,6 +249,42 @@ fn table() -> Vec<Row> {
             Value::Null,
             logged_in,
         ),
+        (
+            "GET",
+            "/api/v1/users/me/subscriptions",
+            Value::Null,
+            logged_in,
+        ),
+        (
+            "POST",
+            "/api/v1/users/me/subscriptions",
+            json!({"uri": ""}),
+            logged_in,
+        ),
+        (
+            "GET",
+            "/api/v1/users/me/subscriptions/exist?uris={ACCT}",
+            Value::Null,
+            logged_in,
+        ),
+        (
+            "GET",
+            "/api/v1/users/me/subscriptions/videos",
+            Value::Null,
+            logged_in,
+        ),
+        (
+            "GET",
+            "/api/v1/users/me/subscriptions/{ACCT}",
+            Value::Null,
+            logged_in,
+        ),
+        (
+            "DELETE",
+            "/api/v1/users/me/subscriptions/{ACCT}",
+            Value::Null,
+            logged_in,
+        ),
         // Another's video, its captions, chapters and comments: the owner (not probed here),
         // moderators (UPDATE_ANY_VIDEO, MANAGE_ANY_VIDEO_COMMENT) and the administrator.
         (

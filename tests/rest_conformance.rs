@@ -373,6 +373,56 @@ fn every_endpoint_conforms_to_peertube_types() {
             fetch(&s, "GET", "/api/v1/video-channels/typed_second", None).await,
         );
 
+        // Root subscribes to its own channel (the published video is in it).
+        let sub_uri = format!("root_channel@{}", s.addr);
+        let sub = send(
+            reqwest::Method::POST,
+            "/api/v1/users/me/subscriptions".to_string(),
+            json!({ "uri": sub_uri }),
+        )
+        .await;
+        assert_eq!(sub.0, 204, "{}", sub.1);
+        cap(
+            "users/me/subscriptions",
+            "Wire<PT.ResultList<PT.VideoChannel>>",
+            fetch(&s, "GET", "/api/v1/users/me/subscriptions", Some(&token)).await,
+        );
+        cap(
+            "users/me/subscriptions/{uri}",
+            "Wire<PT.VideoChannel>",
+            fetch(
+                &s,
+                "GET",
+                &format!("/api/v1/users/me/subscriptions/{sub_uri}"),
+                Some(&token),
+            )
+            .await,
+        );
+        cap(
+            "users/me/subscriptions/exist",
+            "Wire<Record<string, boolean>>",
+            fetch(
+                &s,
+                "GET",
+                &format!("/api/v1/users/me/subscriptions/exist?uris={sub_uri}"),
+                Some(&token),
+            )
+            .await,
+        );
+        let feed = fetch(
+            &s,
+            "GET",
+            "/api/v1/users/me/subscriptions/videos",
+            Some(&token),
+        )
+        .await;
+        assert!(feed.1["data"][0]["uuid"].is_string(), "{}", feed.1);
+        cap(
+            "users/me/subscriptions/videos",
+            "Wire<PT.ResultList<PT.Video>>",
+            feed,
+        );
+
         // A blocked user (blocked, blockedReason), the user's own videos, and a blocked video
         // (the moderators' list, and the details with blacklisted and blacklistedReason),
         // unblocked after so that the lists below still have it.
@@ -652,6 +702,48 @@ fn remote_videos_and_follows_conform_to_peertube_types() {
                 doc,
             });
         }
+        // B's root subscribes to A's channel: a remote VideoChannel, and A's video in the feed.
+        let r = client()
+            .post(b.url("/api/v1/users/me/subscriptions"))
+            .bearer_auth(&b_token)
+            .json(&serde_json::json!({ "uri": format!("root_channel@{}", a.addr) }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+        let b_token_ref = &b_token;
+        let feed = eventually(
+            "A's video in the feed of B's root",
+            &[&a, &b],
+            || async move {
+                let (_, doc) = fetch(
+                    b_ref,
+                    "GET",
+                    "/api/v1/users/me/subscriptions/videos",
+                    Some(b_token_ref),
+                )
+                .await;
+                doc["data"][0]["uuid"].is_string().then_some(doc)
+            },
+        )
+        .await;
+        captures.push(Capture {
+            name: "remote users/me/subscriptions/videos".into(),
+            ts_type: "Wire<PT.ResultList<PT.Video>>".into(),
+            doc: feed,
+        });
+        let (status, doc) =
+            fetch(&b, "GET", "/api/v1/users/me/subscriptions", Some(&b_token)).await;
+        assert_eq!(
+            (status, &doc["data"][0]["isLocal"]),
+            (200, &serde_json::json!(false)),
+            "{doc}"
+        );
+        captures.push(Capture {
+            name: "remote users/me/subscriptions".into(),
+            ts_type: "Wire<PT.ResultList<PT.VideoChannel>>".into(),
+            doc,
+        });
         // B's blocklist and its root's mutes: a server, and A's instance account (B knows its
         // actor).
         for (path, body) in [

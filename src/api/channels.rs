@@ -6,8 +6,8 @@ use super::error::ApiError;
 use super::users::{account_json, channel_json};
 use super::videos::MaybeUser;
 use crate::app::{App, SharedApp};
+use crate::store::channel_index::ChannelRef;
 use crate::store::tables::{Channel, ChannelByNameKey, ChannelKey, UserKey};
-use crate::store::videos::VideoKey;
 use crate::store::StoreError;
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
@@ -37,19 +37,16 @@ fn find_channel(app: &App, name: &str) -> Result<Option<Channel>, StoreError> {
     }
 }
 
-/// `VideoChannel` with `ownerAccount` and `videosCount` (its listed videos).
+/// `VideoChannel` with `ownerAccount`, `videosCount` (its listed videos, from its own index)
+/// and `followersCount` (other instances' accepted follows and local subscriptions).
 pub fn channel_full_json(app: &App, c: &Channel) -> Result<Value, StoreError> {
     let mut doc = channel_json(app, c);
     if let Some(owner) = app.store.get(&UserKey(c.owner))? {
         doc["ownerAccount"] = account_json(app, &owner);
     }
-    let videos = app
-        .store
-        .scan::<VideoKey>(&())?
-        .into_iter()
-        .filter(|(_, v)| v.channel_id == c.id && v.is_listed())
-        .count();
+    let videos = app.store.channel_video_count(&ChannelRef::Local(c.id))?;
     doc["videosCount"] = json!(videos);
+    doc["followersCount"] = json!(super::subscriptions::channel_followers(app, c)?);
     Ok(doc)
 }
 

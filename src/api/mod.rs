@@ -24,6 +24,7 @@ pub(crate) mod server_config;
 pub(crate) mod server_following;
 pub(crate) mod signup;
 pub(crate) mod storyboards;
+pub(crate) mod subscriptions;
 pub(crate) mod uploads;
 pub(crate) mod user_admin;
 mod user_blocklist;
@@ -92,6 +93,7 @@ pub fn routes() -> Router<SharedApp> {
         .merge(server_following::routes())
         .merge(server_blocklist::routes())
         .merge(user_blocklist::routes())
+        .merge(subscriptions::routes())
         .merge(signup::routes())
         .merge(playlists::routes())
         .merge(playlist_elements::routes())

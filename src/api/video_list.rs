@@ -12,6 +12,7 @@ use super::error::ApiError;
 use super::video_query::{parse_sort, Filter, Params, Sort, MAX_COUNT, MAX_START};
 use super::videos::{video_json, MaybeUser};
 use crate::app::SharedApp;
+use crate::store::channel_index::ChannelRef;
 use crate::store::video_index::{Scope, SortKey};
 use crate::store::videos::VideoKey;
 use crate::store::{Store, StoreError};
@@ -44,23 +45,57 @@ pub struct Query {
 
 /// A page: the total (see the module doc) and the videos.
 pub fn page(store: &Store, q: &Query) -> Result<(u64, Vec<Video>), StoreError> {
+    page_in(store, q, None)
+}
+
+/// Index entries a list of channels' videos may walk per request without reading records
+/// (counting its total).
+pub const CHANNEL_WALK_LIMIT: usize = 100_000;
+
+/// A page of the listed videos of `channels` only (a subscription feed): their per-channel
+/// indexes are merged ([`Store::walk_channels`]), so the cost is the channels' videos walked,
+/// never the whole index. `q.scope` must be [`Scope::Listed`].
+pub fn channels_page(
+    store: &Store,
+    q: &Query,
+    channels: &[ChannelRef],
+) -> Result<(u64, Vec<Video>), StoreError> {
+    page_in(store, q, Some(channels))
+}
+
+fn page_in(
+    store: &Store,
+    q: &Query,
+    channels: Option<&[ChannelRef]>,
+) -> Result<(u64, Vec<Video>), StoreError> {
     if matches!(q.sort, SortKey::Trending | SortKey::Hot) {
         store.trending_tick(crate::time::now_secs() / 86_400)?;
     }
     let plain = q.filter.is_empty() && q.scope == Scope::Listed;
+    let wanted: Option<std::collections::BTreeSet<&ChannelRef>> =
+        channels.map(|c| c.iter().collect());
     let mut matched = 0usize;
     let mut examined = 0usize;
+    let mut walked = 0usize;
     let mut out = Vec::with_capacity(q.count);
-    store.walk_sorted(q.scope, q.sort, q.desc, |id| {
-        if plain && matched < q.start {
-            // Every entry of the listed scope is a match: skip without reading the record.
+    let mut visit = |id: u64| -> Result<bool, StoreError> {
+        walked += 1;
+        let page_full = out.len() >= q.count;
+        if plain && (matched < q.start || (page_full && channels.is_some())) {
+            // Every entry of the listed scope (or of a channel's listed videos) is a match:
+            // skip, or count, without reading the record.
             matched += 1;
-            return Ok(true);
+            return Ok(
+                channels.is_none() || (walked < CHANNEL_WALK_LIMIT && (!page_full || q.with_total))
+            );
         }
         examined += 1;
         if let Some(v) = store.get(&VideoKey(id))? {
             let visible = q.scope == Scope::All || v.is_listed();
-            if visible && q.filter.matches(&v) {
+            let in_channels = wanted
+                .as_ref()
+                .is_none_or(|w| ChannelRef::of_video(&v).is_some_and(|c| w.contains(&c)));
+            if visible && in_channels && q.filter.matches(&v) {
                 matched += 1;
                 if matched > q.start && out.len() < q.count {
                     out.push(v);
@@ -68,10 +103,15 @@ pub fn page(store: &Store, q: &Query) -> Result<(u64, Vec<Video>), StoreError> {
             }
         }
         let page_full = out.len() >= q.count;
-        let counting = q.with_total && !plain;
-        Ok(examined < EXAMINE_LIMIT && (!page_full || counting))
-    })?;
-    let total = if plain {
+        let counting = q.with_total && (!plain || channels.is_some());
+        let walk_ok = channels.is_none() || walked < CHANNEL_WALK_LIMIT;
+        Ok(examined < EXAMINE_LIMIT && walk_ok && (!page_full || counting))
+    };
+    match channels {
+        Some(c) => store.walk_channels(c, q.sort, q.desc, &mut visit)?,
+        None => store.walk_sorted(q.scope, q.sort, q.desc, &mut visit)?,
+    }
+    let total = if plain && channels.is_none() {
         store.video_count(Scope::Listed)?
     } else {
         matched as u64
@@ -121,7 +161,18 @@ pub async fn respond(
     raw: Option<&str>,
     narrow: impl FnOnce(&mut Filter),
 ) -> Result<Json<Value>, ApiError> {
-    respond_in(app, viewer, raw, None, narrow).await
+    respond_in(app, viewer, raw, None, None, narrow).await
+}
+
+/// The video list of `GET /api/v1/videos` (paging, sorts, filters, the viewer's NSFW policy
+/// and mutes) over the listed videos of `channels` only: a user's subscription feed.
+pub async fn respond_channels(
+    app: &SharedApp,
+    viewer: &MaybeUser,
+    raw: Option<&str>,
+    channels: Vec<ChannelRef>,
+) -> Result<Json<Value>, ApiError> {
+    respond_in(app, viewer, raw, None, Some(channels), |_| {}).await
 }
 
 /// `GET /api/v1/users/me/videos`: the user's own videos, whatever their privacy or state, with
@@ -133,7 +184,7 @@ pub async fn mine(
 ) -> Result<Json<Value>, ApiError> {
     let id = auth.user.id;
     let viewer = MaybeUser(Some(auth.user));
-    respond_in(&app, &viewer, raw.as_deref(), Some(Scope::All), |f| {
+    respond_in(&app, &viewer, raw.as_deref(), Some(Scope::All), None, |f| {
         f.owner = Some(id)
     })
     .await
@@ -159,6 +210,7 @@ async fn respond_in(
     viewer: &MaybeUser,
     raw: Option<&str>,
     scope: Option<Scope>,
+    channels: Option<Vec<ChannelRef>>,
     narrow: impl FnOnce(&mut Filter),
 ) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw)?;
@@ -186,6 +238,13 @@ async fn respond_in(
         Some(s) => s,
         None => scope_for(&filter, viewer)?,
     };
+    if channels.is_some() && scope != Scope::Listed {
+        return Err(super::video_query::invalid(
+            "privacyOneOf",
+            p.one("privacyOneOf").unwrap_or_default(),
+            "is not available on this list (it holds public videos only)",
+        ));
+    }
     let q = Query {
         scope,
         sort: key,
@@ -202,7 +261,7 @@ async fn respond_in(
         .run(move || {
             let mut q = q;
             q.filter = q.filter.hiding_muted_by(&a.store, viewer_id)?;
-            page(&a.store, &q)
+            page_in(&a.store, &q, channels.as_deref())
         })
         .await??;
     let data = videos

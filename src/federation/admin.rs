@@ -61,7 +61,11 @@ fn bases(app: &App, host_or_url: &str) -> Result<Vec<String>, FederationError> {
 }
 
 /// The actor a `hosts` entry (the instance actor there) or `handles` entry names.
-fn resolve(app: &App, entry: &str, handle: bool) -> Result<RemoteActor, FederationError> {
+pub(crate) fn resolve(
+    app: &App,
+    entry: &str,
+    handle: bool,
+) -> Result<RemoteActor, FederationError> {
     let fed = &app.federation;
     let (name, host) = if handle {
         let (n, h) = parse_acct(entry)

@@ -47,6 +47,7 @@ pub(crate) mod remote;
 pub(crate) mod remote_videos;
 pub(crate) mod routes;
 pub mod signature;
+pub(crate) mod subscribe;
 
 pub use routes::routes;
 

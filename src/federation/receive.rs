@@ -15,10 +15,12 @@ use super::{delivery, http, key_of_local, local_actor_of_url, now_secs, outbox};
 use super::{Federation, FederationError};
 use crate::app::{host_of, App};
 use crate::config::FederationConfig;
+use crate::store::channel_index::ChannelRef;
 use crate::store::federation::{
     FollowState, Follower, FollowerKey, FollowingKey, RemoteActor, RemoteActorKey,
     RemoteVideoUrlKey,
 };
+use crate::store::subscriptions::{ChannelTarget, SubscriptionFollowKey, SubscriptionRef};
 use crate::store::{Batch, Durability, Store};
 use serde_json::Value;
 
@@ -98,6 +100,17 @@ impl<'a> FedContext<'a> {
             .scan::<FollowingKey>(&())?
             .iter()
             .any(|(_, f)| f.host == host && f.state != FollowState::Rejected))
+    }
+}
+
+impl FedContext<'_> {
+    /// Whether a local user subscribes to the channel of a remote video (its videos are then
+    /// kept even when the instance follows nobody on that host).
+    fn subscribed(&self, parsed: &Parsed) -> Result<bool, FederationError> {
+        Ok(match &parsed.remote.channel {
+            Some(c) => self.store.has_subscribers(&ChannelRef::Remote(c.clone()))?,
+            None => false,
+        })
     }
 }
 
@@ -236,8 +249,13 @@ impl Handle for Undo {
     }
 }
 
-/// An `Accept` or `Reject` of our follow of `actor`: the follow record, and whether accepted.
-type Answer = (String, crate::store::federation::Following, bool);
+/// An `Accept` or `Reject` of one of our follows, and whether accepted.
+pub enum Answer {
+    /// Of our instance's follow of `actor` (the follow record).
+    Instance(String, crate::store::federation::Following, bool),
+    /// Of a local user's subscription to the channel `actor`.
+    Subscription(String, SubscriptionRef, bool),
+}
 
 fn verify_answer(
     ctx: &FedContext<'_>,
@@ -246,30 +264,72 @@ fn verify_answer(
     accepted: bool,
 ) -> Result<Verified<Answer>, FederationError> {
     let follow_id = object.id().unwrap_or_default();
-    let Some(f) = ctx.store.get(&FollowingKey(actor.to_string()))? else {
-        return Ok(Verified::Ignore("ignored (we do not follow that actor)"));
-    };
-    if !follow_id.is_empty() && f.follow_id != follow_id {
-        return Err(FederationError::Refused(format!(
+    let instance = ctx.store.get(&FollowingKey(actor.to_string()))?;
+    if let Some(f) = &instance {
+        if follow_id.is_empty() || f.follow_id == follow_id {
+            return Ok(Verified::Apply(Answer::Instance(
+                actor.to_string(),
+                f.clone(),
+                accepted,
+            )));
+        }
+    }
+    // A user's subscription: its Follow was sent by their account, and only the followed
+    // channel may answer it.
+    if !follow_id.is_empty() {
+        if let Some(r) = ctx
+            .store
+            .get(&SubscriptionFollowKey(follow_id.to_string()))?
+        {
+            let sub = ctx.store.subscription(r.user, &r.handle)?;
+            let target = sub.as_ref().map(|s| &s.channel);
+            if target != Some(&ChannelTarget::Remote(actor.to_string())) {
+                return Err(FederationError::Refused(format!(
+                    "{actor} answers {follow_id}, a follow of another actor"
+                )));
+            }
+            return Ok(Verified::Apply(Answer::Subscription(
+                actor.to_string(),
+                r,
+                accepted,
+            )));
+        }
+    }
+    match instance {
+        Some(f) => Err(FederationError::Refused(format!(
             "answer to {follow_id}, not to our follow {}",
             f.follow_id
-        )));
+        ))),
+        None => Ok(Verified::Ignore("ignored (we do not follow that actor)")),
     }
-    Ok(Verified::Apply((actor.to_string(), f, accepted)))
 }
 
-fn receive_answer(
-    (actor, mut f, accepted): Answer,
-    ctx: &FedContext<'_>,
-) -> Result<&'static str, FederationError> {
-    f.state = if accepted {
-        FollowState::Accepted
-    } else {
-        FollowState::Rejected
+fn receive_answer(answer: Answer, ctx: &FedContext<'_>) -> Result<&'static str, FederationError> {
+    let (actor, accepted) = match answer {
+        Answer::Instance(actor, mut f, accepted) => {
+            f.state = if accepted {
+                FollowState::Accepted
+            } else {
+                FollowState::Rejected
+            };
+            f.updated_at = now_secs();
+            ctx.store
+                .put(&FollowingKey(actor.clone()), &f, Durability::Sync)?;
+            (actor, accepted)
+        }
+        Answer::Subscription(actor, r, accepted) => {
+            let Some(mut sub) = ctx.store.subscription(r.user, &r.handle)? else {
+                return Ok("ignored (subscription gone)");
+            };
+            sub.state = if accepted {
+                FollowState::Accepted
+            } else {
+                FollowState::Rejected
+            };
+            ctx.store.put_subscription(r.user, &sub)?;
+            (actor, accepted)
+        }
     };
-    f.updated_at = now_secs();
-    ctx.store
-        .put(&FollowingKey(actor.clone()), &f, Durability::Sync)?;
     if !accepted {
         return Ok("our follow was rejected");
     }
@@ -443,8 +503,10 @@ fn verify_create_update(
             parsed.remote.url
         )));
     }
-    if !ctx.follows_host(&parsed.remote.host)? {
-        return Ok(Verified::Ignore("ignored (we follow nobody on that host)"));
+    if !ctx.follows_host(&parsed.remote.host)? && !ctx.subscribed(&parsed)? {
+        return Ok(Verified::Ignore(
+            "ignored (we follow nobody on that host and nobody here subscribes to its channel)",
+        ));
     }
     let done = if kind == "Create" {
         "video created"

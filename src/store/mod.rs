@@ -4,11 +4,13 @@
 
 pub(crate) mod abuses;
 pub(crate) mod actors;
+pub mod channel_index;
 pub(crate) mod codec;
 pub(crate) mod comments;
 pub mod federation;
 mod lock;
 pub(crate) mod playlists;
+pub mod subscriptions;
 pub mod tables;
 pub mod video_index;
 pub mod videos;
@@ -24,7 +26,7 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use std::time::SystemTime;
 
 /// The schema version this build writes. Bump it together with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Column families, one per table (ARCHITECTURE §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +142,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Store::index_owners,
     // 3 → 4: each user's channels (`/users/me` without a walk of every channel).
     Store::index_channel_owners,
+    // 4 → 5: each channel's listed videos in `video_index` (subscription feeds, video counts).
+    Store::index_video_channels,
 ];
 
 /// Whether the store takes writes.

@@ -17,6 +17,7 @@
 //! - `0x50 scope` → how many videos the scope holds (the `total` of an unfiltered list).
 //! - `0x60 user id` → `like` or `dislike`: one rating per user and video.
 //! - `0x70` → the last day the trending window was moved to.
+//! - `0x80 …`: the per-channel sort indexes ([`super::channel_index`]).
 //!
 //! # Trending and hot stay cheap
 //! PeerTube's `trending` is the number of views over the last `TRENDING_DAYS` days. Each video's
@@ -220,6 +221,7 @@ fn entries(v: &Video, s: &VideoStats) -> BTreeMap<Vec<u8>, Vec<u8>> {
     for (t, mask) in video_tokens(v) {
         out.insert(token_key(TOKEN, &t, v.id), vec![mask, listed]);
     }
+    super::channel_index::entries(v, s, &mut out);
     out
 }
 
