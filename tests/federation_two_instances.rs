@@ -684,3 +684,69 @@ fn a_report_of_a_remote_video_reaches_its_instance() {
         assert_eq!(report["reporterAccount"]["name"], "root", "{report}");
     });
 }
+
+/// A remote video's thumbnail is served by the instance that lists it (apps join
+/// `thumbnailPath` to the instance they talk to): fetched from the origin once, then kept, so
+/// it still shows while the origin is down. Nothing else is fetched through that path.
+#[test]
+fn remote_thumbnails_are_served_from_here_and_kept() {
+    rt().block_on(async {
+        let mut a = Server::start_with(fed_options(&[]));
+        let b = Server::start_with(fed_options(&[]));
+        let a_token = login(&a).await.0;
+        let b_token = login(&b).await.0;
+        let v = publish_clip(&a, &a_token, "320x240", 2).await;
+        let uuid = v["uuid"].as_str().unwrap().to_string();
+        let (status, text) = follow(&b, Some(&b_token), json!({"hosts": [a.addr]})).await;
+        assert_eq!(status, 204, "{text}");
+        wait_listed("A's video on B", &[&a, &b], &b, &uuid).await;
+
+        let on_b = get_json(&b, &format!("/api/v1/videos/{uuid}")).await;
+        let path = format!("/lazy-static/remote-thumbnails/{uuid}.jpg");
+        assert_eq!(on_b["thumbnailPath"], path.as_str(), "{on_b}");
+        assert_eq!(on_b["thumbnailUrl"], b.url(&path).as_str());
+        assert_eq!(on_b["thumbnails"][0]["fileUrl"], b.url(&path).as_str());
+        // The image the Video object's `icon` names (the largest: A's preview).
+        let original = client()
+            .get(a.url(v["previewPath"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let get = |url: String| async move {
+            let r = client().get(url).send().await.unwrap();
+            let status = r.status().as_u16();
+            let kind = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string());
+            (status, kind, r.bytes().await.unwrap())
+        };
+        let (status, kind, bytes) = get(b.url(&path)).await;
+        assert_eq!(status, 200, "{}", b.log());
+        assert_eq!(kind.as_deref(), Some("image/jpeg"));
+        assert!(bytes == original, "B serves another image than A's preview");
+
+        // The origin goes away: the copy is still served.
+        a.stop();
+        let (status, _, bytes) = get(b.url(&path)).await;
+        assert_eq!(status, 200);
+        assert!(bytes == original, "the kept copy differs");
+
+        // Only remote videos' own images: not a local video's, not an unknown one, not a path.
+        let local = publish_clip(&b, &b_token, "160x120", 1).await;
+        for bad in [
+            format!(
+                "/lazy-static/remote-thumbnails/{}.jpg",
+                local["uuid"].as_str().unwrap()
+            ),
+            "/lazy-static/remote-thumbnails/00000000-0000-4000-8000-000000000000.jpg".into(),
+            "/lazy-static/remote-thumbnails/..%2F..%2Fmeta.jpg".into(),
+            format!("/lazy-static/remote-thumbnails/{uuid}.png"),
+        ] {
+            assert_eq!(get(b.url(&bad)).await.0, 404, "{bad}");
+        }
+    });
+}

@@ -118,6 +118,33 @@ fn a_local_channel_subscribed_listed_fed_and_unsubscribed() {
         assert_eq!(feed["total"], 0, "{feed}");
         let channel = get_json(&s, "/api/v1/video-channels/root_channel").await;
         assert_eq!(channel["followersCount"], 0, "{channel}");
+
+        // A deleted channel leaves no subscription behind (it counted toward the limit).
+        let (status, doc) = call(
+            &s,
+            Method::POST,
+            "/api/v1/video-channels",
+            Some(&root),
+            json!({"name": "short_lived", "displayName": "Short lived"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{doc}");
+        let short = format!("short_lived@{}", s.addr);
+        assert_eq!(subscribe(&s, &alice, &short).await.0, 204);
+        assert_eq!(get_json_as(&s, SUBS, &alice).await["total"], 1);
+        let (status, doc) = call(
+            &s,
+            Method::DELETE,
+            "/api/v1/video-channels/short_lived",
+            Some(&root),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, 204, "{doc}");
+        let list = get_json_as(&s, SUBS, &alice).await;
+        assert_eq!(list["total"], 0, "{list}");
+        let exist = get_json_as(&s, &format!("{SUBS}/exist?uris={short}"), &alice).await;
+        assert_eq!(exist[&short], false, "{exist}");
     });
 }
 
@@ -262,5 +289,29 @@ fn a_remote_channel_is_followed_accepted_fed_and_undone() {
         .await;
         let feed = get_json_as(&a, &format!("{SUBS}/videos"), &alice).await;
         assert_eq!(feed["total"], 0, "{feed}");
+
+        // A subscribed user who is removed leaves no follow behind: the Undo goes too.
+        let carol = create_and_login(&a, &a_root, "carol", 2).await;
+        assert_eq!(subscribe(&a, &carol, &channel).await.0, 204);
+        eventually("B's channel to count Carol", &[&a, &b], || async {
+            let c = get_json(b_ref, "/api/v1/video-channels/root_channel").await;
+            (c["followersCount"] == 1).then_some(())
+        })
+        .await;
+        let carol_id = get_json_as(&a, "/api/v1/users/me", &carol).await["id"].clone();
+        let (status, doc) = call(
+            &a,
+            Method::DELETE,
+            &format!("/api/v1/users/{carol_id}"),
+            Some(&a_root),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, 204, "{doc}");
+        eventually("B's channel to drop Carol", &[&a, &b], || async {
+            let c = get_json(b_ref, "/api/v1/video-channels/root_channel").await;
+            (c["followersCount"] == 0).then_some(())
+        })
+        .await;
     });
 }

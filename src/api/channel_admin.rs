@@ -250,6 +250,7 @@ pub(crate) fn forget_channel(
     batch.delete(&app.store, &ChannelByNameKey(channel.name.clone()));
     crate::store::video_index::unindex_channel(batch, channel);
     super::playlists::forget_channel(app, channel, batch)?;
+    super::subscriptions::forget_channel(app, channel)?;
     let local = format!("channel:{}", channel.name);
     for (k, f) in app.store.scan::<FollowerKey>(&())? {
         if f.local == local {

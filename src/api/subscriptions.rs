@@ -355,27 +355,57 @@ pub async fn unsubscribe(
                 .ok_or_else(|| {
                     ApiError::not_found(format!("subscription to {} not found", h.key()))
                 })?;
-            if let (ChannelTarget::Remote(url), Some(follow_id)) = (&s.channel, &s.follow_id) {
-                match a.store.get(&RemoteActorKey(url.clone()))? {
-                    Some(actor) => {
-                        subscribe::unfollow_channel(
-                            &a,
-                            &user.username,
-                            url,
-                            &actor.inbox,
-                            follow_id,
-                        )?;
-                    }
-                    None => {
-                        tracing::warn!(channel = %url, "unsubscribed from a channel whose actor is unknown; no Undo sent")
-                    }
-                }
-            }
+            undo_follow(&a, user, &s)?;
             tracing::info!(user = %user.username, channel = %s.handle, "unsubscribed");
             Ok(())
         })
         .await??;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sends the `Undo` of the `Follow` behind `user`'s ended subscription `s` (remote channels).
+fn undo_follow(app: &App, user: &User, s: &Subscription) -> Result<(), ApiError> {
+    if let (ChannelTarget::Remote(url), Some(follow_id)) = (&s.channel, &s.follow_id) {
+        match app.store.get(&RemoteActorKey(url.clone()))? {
+            Some(actor) => {
+                subscribe::unfollow_channel(app, &user.username, url, &actor.inbox, follow_id)?;
+            }
+            None => {
+                tracing::warn!(channel = %url, "unsubscribed from a channel whose actor is unknown; no Undo sent")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Ends every subscription of `user` (their removal): remote channels get the `Undo`, signed
+/// by the account's key (which stays until the deliveries are gone). Returns how many.
+pub(crate) fn forget_user(app: &App, user: &User) -> Result<usize, ApiError> {
+    let all = app.store.subscriptions_of(user.id)?;
+    for s in &all {
+        app.store.remove_subscription(user.id, &s.handle)?;
+        undo_follow(app, user, s)?;
+    }
+    Ok(all.len())
+}
+
+/// Ends the subscriptions to local channel `channel` (its removal).
+pub(crate) fn forget_channel(app: &App, channel: &Channel) -> Result<usize, StoreError> {
+    use crate::store::subscriptions::SubscriberKey;
+    let target = ChannelTarget::Local(channel.id);
+    let mut n = 0;
+    for (k, ()) in app
+        .store
+        .scan::<SubscriberKey>(&target.channel_ref().bytes())?
+    {
+        for s in app.store.subscriptions_of(k.user)? {
+            if s.channel == target {
+                app.store.remove_subscription(k.user, &s.handle)?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// `GET /api/v1/users/me/subscriptions/exist?uris=a@h&uris=b@h`: `{ "a@h": true, … }`.

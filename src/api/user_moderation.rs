@@ -243,7 +243,7 @@ pub async fn remove(
             .await??;
     }
     // Channels, tokens left by a race, and the user.
-    let (a, name) = (app.clone(), user.username.clone());
+    let (a, name, gone_user) = (app.clone(), user.username.clone(), user.clone());
     removed.channels = app
         .pool
         .run(move || -> Result<usize, ApiError> {
@@ -279,6 +279,7 @@ pub async fn remove(
                 batch.delete(&a.store, &k);
             }
             super::playlists::forget_owner(&a, uid, &mut batch)?;
+            super::subscriptions::forget_user(&a, &gone_user)?;
             revoke_all(&a.store, uid, &mut batch)?;
             batch.delete(&a.store, &UserByNameKey(name));
             batch.delete(&a.store, &UserKey(uid));

@@ -162,7 +162,13 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, Stor
 fn video_shape(app: &App, video: &Video, details: bool) -> Result<Value, StoreError> {
     if let Some(remote) = &video.remote {
         let stats = app.store.video_stats(video.id)?;
-        return Ok(remote_video_json(video, remote, &stats, details));
+        return Ok(remote_video_json(
+            &app.public_url,
+            video,
+            remote,
+            &stats,
+            details,
+        ));
     }
     let base = &app.public_url;
     let owner = app.store.get(&UserKey(video.owner))?;
@@ -333,16 +339,27 @@ pub(crate) fn remote_actor_json(url: &str, details: bool) -> Value {
 }
 
 /// Another instance's video: it plays from its origin's URLs.
-fn remote_video_json(video: &Video, r: &RemoteVideo, stats: &VideoStats, details: bool) -> Value {
+fn remote_video_json(
+    public_url: &str,
+    video: &Video,
+    r: &RemoteVideo,
+    stats: &VideoStats,
+    details: bool,
+) -> Value {
     let mut v = common_json(video, stats, &r.url, false);
     v["origin"] = json!({"host": r.host, "url": r.url, "watchUrl": r.watch_url});
-    // The origin's path (where a PeerTube origin serves it, and a PeerTube follower too).
-    let path = r.thumbnail_url.as_deref().map(url_path);
+    // Served from here (fetched from the origin once), as PeerTube serves remote images: apps
+    // join `thumbnailPath` to the instance they talk to.
+    let path = r
+        .thumbnail_url
+        .as_ref()
+        .map(|_| crate::federation::remote_images::thumbnail_path(&video.uuid));
+    let url = path.as_ref().map(|p| format!("{public_url}{p}"));
     v["thumbnailPath"] = json!(path);
-    v["thumbnailUrl"] = json!(r.thumbnail_url);
+    v["thumbnailUrl"] = json!(url);
     v["previewPath"] = json!(path);
-    v["previewUrl"] = json!(r.thumbnail_url);
-    v["thumbnails"] = thumbnails_json(video, &[(r.thumbnail_url.clone(), THUMBNAIL_BOX)]);
+    v["previewUrl"] = json!(url);
+    v["thumbnails"] = thumbnails_json(video, &[(url, THUMBNAIL_BOX)]);
     v["account"] = remote_actor_json(&r.account, details);
     v["channel"] = json!(r.channel.as_deref().map(|c| remote_actor_json(c, details)));
     if !details {
@@ -409,15 +426,6 @@ fn remote_video_json(video: &Video, r: &RemoteVideo, stats: &VideoStats, details
         v["files"] = json!(files);
     }
     v
-}
-
-/// The path (and query) of `url`.
-fn url_path(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    match rest.find('/') {
-        Some(i) => rest[i..].to_string(),
-        None => "/".to_string(),
-    }
 }
 
 /// Beyond PeerTube: where the video's transcode is (`fleuve ingest` and the upload page read it).
@@ -757,14 +765,5 @@ mod tests {
         assert_eq!(thumbnails_json(&v, &images)[0]["aspectRatio"], "4:3");
         v.aspect_ratio = Some(9.0 / 16.0);
         assert_eq!(thumbnails_json(&v, &images)[0]["aspectRatio"], "1:1");
-    }
-
-    #[test]
-    fn url_paths() {
-        assert_eq!(
-            url_path("https://a.example/lazy-static/t.jpg?x=1"),
-            "/lazy-static/t.jpg?x=1"
-        );
-        assert_eq!(url_path("https://a.example"), "/");
     }
 }

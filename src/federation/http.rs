@@ -252,6 +252,53 @@ impl Client {
         })
     }
 
+    /// `GET url` for an image of at most `max_bytes`: its content type (`image/jpeg`,
+    /// `image/png` or `image/webp`, else refused) and its bytes.
+    pub fn get_image(&self, url: &str, max_bytes: usize) -> Result<(String, Vec<u8>), FetchError> {
+        parse_url(url)?;
+        let response = self
+            .agent
+            .get(url)
+            .header("accept", "image/jpeg, image/png, image/webp")
+            .call()
+            .map_err(|e| transport(url, e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(FetchError::Status {
+                url: url.to_string(),
+                status,
+            });
+        }
+        let kind = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        if !["image/jpeg", "image/png", "image/webp"].contains(&kind.as_str()) {
+            return Err(FetchError::Body {
+                url: url.to_string(),
+                reason: format!("not a JPEG, PNG or WebP image (content type {kind:?})"),
+            });
+        }
+        let bytes = response
+            .into_body()
+            .with_config()
+            .limit(max_bytes as u64)
+            .read_to_vec()
+            .map_err(|e| FetchError::Body {
+                url: url.to_string(),
+                reason: format!("cannot read the image (limit {max_bytes} bytes): {e}"),
+            })?;
+        Ok((kind, bytes))
+    }
+
     /// Signed `POST` of an activity to an inbox. Ok on any 2xx.
     pub fn post_activity(
         &self,

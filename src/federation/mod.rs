@@ -44,6 +44,7 @@ pub(crate) mod playlists;
 pub(crate) mod protocol;
 pub(crate) mod receive;
 pub(crate) mod remote;
+pub(crate) mod remote_images;
 pub(crate) mod remote_videos;
 pub(crate) mod routes;
 pub mod signature;

@@ -3,7 +3,7 @@
 //! `/w/{id}`) are the web front end's routes, which ask [`super::objects::watch`] what a
 //! federation client gets; PeerTube's `/api/v1/server/follow…` API is the API's.
 
-use super::{actors, discovery, inbox, objects, playlists};
+use super::{actors, discovery, inbox, objects, playlists, remote_images};
 use crate::app::SharedApp;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -41,6 +41,10 @@ pub fn routes(inbox_limit: usize) -> Router<SharedApp> {
         .route(
             "/video-channels/{name}/playlists",
             get(playlists::channel_playlists),
+        )
+        .route(
+            "/lazy-static/remote-thumbnails/{file}",
+            get(remote_images::serve),
         )
         .route("/video-playlists/{uuid}", get(playlists::playlist))
         .route(
