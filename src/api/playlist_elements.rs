@@ -8,7 +8,7 @@ use super::auth::AuthUser;
 use super::error::ApiError;
 use super::form::{fields, Fields};
 use super::paging::{PageQuery, Paging};
-use super::playlists::{changeable, readable, WRITER};
+use super::playlists::{changeable, edit, readable, WRITER};
 use super::videos::MaybeUser;
 use crate::app::{App, SharedApp};
 use crate::store::tables::{Sequence, User};
@@ -173,32 +173,6 @@ fn element_id(s: &str) -> Result<u64, ApiError> {
     s.parse().map_err(|_| {
         ApiError::bad_request(format!("playlistElementId must be a number (got {s:?})"))
     })
-}
-
-/// Runs `change` on playlist `key` (which `user` may change) under the writer lock, writes it
-/// and tells its followers.
-async fn edit(
-    app: &SharedApp,
-    user: User,
-    key: String,
-    change: impl FnOnce(&App, &mut Playlist) -> Result<(), ApiError> + Send + 'static,
-) -> Result<StatusCode, ApiError> {
-    let a = app.clone();
-    app.pool
-        .run(move || -> Result<(), ApiError> {
-            let _one = WRITER.lock().unwrap_or_else(|p| p.into_inner());
-            let mut p = changeable(&a, &user, &key)?;
-            let before = p.clone();
-            change(&a, &mut p)?;
-            p.updated_at = now_secs();
-            let mut batch = Batch::default();
-            batch.put_playlist(&a.store, &p)?;
-            a.store.write(batch, Durability::Sync)?;
-            crate::federation::playlists::changed(&a, Some(&before), &p);
-            Ok(())
-        })
-        .await??;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `PUT /api/v1/video-playlists/{id}/videos/{element}`: its start and stop.

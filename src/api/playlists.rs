@@ -283,15 +283,23 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let paging = Paging::parse(&q.page, &SORTS, "-createdAt")?;
     let kind = kind_filter(&q)?;
+    let list = public_playlists(&app, kind).await?;
+    respond(&app, list, paging, search_of(&q)?).await
+}
+
+/// The public playlists (of `kind` when given): a read of the playlists table.
+async fn public_playlists(
+    app: &SharedApp,
+    kind: Option<PlaylistKind>,
+) -> Result<Vec<Playlist>, ApiError> {
     let a = app.clone();
-    let list: Vec<Playlist> = app
+    Ok(app
         .pool
         .run(move || a.store.all_playlists())
         .await??
         .into_iter()
         .filter(|p| p.privacy == PlaylistPrivacy::Public && kind.is_none_or(|k| p.kind == k))
-        .collect();
-    respond(&app, list, paging, search_of(&q)?).await
+        .collect())
 }
 
 /// `GET /api/v1/search/video-playlists`: public playlists whose name holds `search`.
@@ -305,14 +313,7 @@ pub async fn search(
         "-match",
     )?;
     let search = search_of(&q)?;
-    let a = app.clone();
-    let list: Vec<Playlist> = app
-        .pool
-        .run(move || a.store.all_playlists())
-        .await??
-        .into_iter()
-        .filter(|p| p.privacy == PlaylistPrivacy::Public)
-        .collect();
+    let list = public_playlists(&app, None).await?;
     respond(&app, list, paging, search).await
 }
 
@@ -573,13 +574,25 @@ pub async fn update(
     }
     let f = fields(&app, req).await?;
     let change = parse_change(&f)?;
+    edit(&app, auth.user, key, move |a, p| apply(a, p, change)).await
+}
+
+/// Runs `change` on playlist `key` (which `user` may change) under the writer lock, writes it
+/// and tells its followers: every change of an existing playlist goes through here.
+pub(crate) async fn edit(
+    app: &SharedApp,
+    user: User,
+    key: String,
+    change: impl FnOnce(&App, &mut Playlist) -> Result<(), ApiError> + Send + 'static,
+) -> Result<StatusCode, ApiError> {
     let a = app.clone();
     app.pool
         .run(move || -> Result<(), ApiError> {
             let _one = WRITER.lock().unwrap_or_else(|p| p.into_inner());
-            let mut p = changeable(&a, &auth.user, &key)?;
+            let mut p = changeable(&a, &user, &key)?;
             let before = p.clone();
-            apply(&a, &mut p, change)?;
+            change(&a, &mut p)?;
+            p.updated_at = now_secs();
             let mut batch = Batch::default();
             batch.put_playlist(&a.store, &p)?;
             a.store.write(batch, Durability::Sync)?;
