@@ -133,6 +133,8 @@ pub fn publish(
         }
     }
     let mut web_videos = Vec::new();
+    // Their names are new to this attempt: if it fails from here on, nothing refers to them.
+    let mut placed = Placed(Vec::new());
     if !result.web_videos.is_empty() {
         let dir = web_video_dir(&media, private);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -148,8 +150,10 @@ pub fn publish(
             } else {
                 std::fs::rename(&from, &to).map_err(io(&from))?;
             }
+            placed.0.push(to);
             let from = web.join(&w.file);
             std::fs::rename(&from, dir.join(&w.file)).map_err(io(&from))?;
+            placed.0.push(dir.join(&w.file));
             web_videos.push(WebVideoFile {
                 id: store.next_id(Sequence::File)?,
                 resolution: w.resolution,
@@ -285,6 +289,7 @@ pub fn publish(
     }
     batch.put_video(&video);
     store.write(batch, Durability::Sync)?;
+    placed.0.clear();
     if let Some(source) = source {
         let _ = std::fs::remove_file(source);
     }
@@ -292,6 +297,17 @@ pub fn publish(
         let _ = std::fs::remove_file(old);
     }
     Ok(Published { retired })
+}
+
+/// Files a publication put in place, removed again if it fails before its batch is written.
+struct Placed(Vec<std::path::PathBuf>);
+
+impl Drop for Placed {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// Disposes of the originals a publication retired (see [`publish`]): each file is deleted, or
