@@ -844,12 +844,6 @@ impl Config {
                 "max_numwant and max_peers_per_swarm must be at least 1",
             ));
         }
-        if self.transcode.web_videos.enabled {
-            return Err(invalid(
-                Some("transcode.web_videos.enabled".into()),
-                "true is not supported yet: Fleuve makes HLS only (the upload's original is a web video until transcoded); set it to false",
-            ));
-        }
         if self.transcode.jobs == 0 || self.transcode.max_attempts == 0 {
             return Err(invalid(
                 Some("transcode".into()),
@@ -1158,13 +1152,19 @@ mod tests {
             msg.contains("FLEUVE_TRANSCODE_ORIGINAL_FILE_KEEP") && msg.contains("maybe"),
             "{msg}"
         );
-        let msg = Config::load(
+        let c = Config::load(
             None,
             env(&[("FLEUVE_TRANSCODE_WEB_VIDEOS_ENABLED", "true")]),
         )
+        .unwrap();
+        assert!(c.transcode.web_videos.enabled);
+        let msg = Config::load(
+            None,
+            env(&[("FLEUVE_TRANSCODE_WEB_VIDEOS_ENABLED", "sometimes")]),
+        )
         .unwrap_err()
         .to_string();
-        assert!(msg.contains("transcode.web_videos.enabled"), "{msg}");
+        assert!(msg.contains("FLEUVE_TRANSCODE_WEB_VIDEOS_ENABLED"), "{msg}");
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("fleuve.toml");
         std::fs::write(&file, "[transcode.original_file]\nkeep = \"yes\"\n").unwrap();

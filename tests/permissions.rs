@@ -311,6 +311,7 @@ fn table() -> Vec<Row> {
             json!({"chapters": "none"}),
             moderators,
         ),
+        ("GET", "/api/v1/videos/{V}/source", Value::Null, moderators),
         (
             "DELETE",
             "/api/v1/videos/{S}/comments/{K}",

@@ -113,6 +113,12 @@ fn every_endpoint_conforms_to_peertube_types() {
     let Some(tsc) = tsc() else { return };
     let mut o = Options::default();
     o.env.push(("FLEUVE_SIGNUP_ENABLED".into(), "true".into()));
+    // Web videos per rung in `files[]` (typed as PT.VideoFile through PT.VideoDetails) and a
+    // kept original with its download URL (PT.VideoSource).
+    o.env
+        .push(("FLEUVE_TRANSCODE_WEB_VIDEOS_ENABLED".into(), "true".into()));
+    o.env
+        .push(("FLEUVE_TRANSCODE_ORIGINAL_FILE_KEEP".into(), "true".into()));
     let s = Server::start_with(o);
     let mut captures: Vec<Capture> = vec![];
     rt().block_on(async {
@@ -184,6 +190,10 @@ fn every_endpoint_conforms_to_peertube_types() {
         }
         let published = wait_state(&s, &token, &uuid, &[1]).await;
         assert_eq!(published["state"]["id"], 1);
+        assert!(published["files"][0]["torrentUrl"].is_string(), "{published}");
+        let source = fetch(&s, "GET", &format!("/api/v1/videos/{uuid}/source"), Some(&token)).await;
+        assert!(source.1["fileDownloadUrl"].is_string(), "{}", source.1);
+        cap("videos/{id}/source", "Wire<PT.VideoSource>", source);
 
         // Each file's metadataUrl is served, and says what the file is.
         let file = &published["streamingPlaylists"][0]["files"][0];

@@ -39,6 +39,7 @@ pub(crate) mod video_privacy;
 pub mod video_query;
 pub(crate) mod video_removal;
 pub mod video_search;
+pub(crate) mod video_source;
 pub(crate) mod videos;
 
 use crate::app::SharedApp;
@@ -84,6 +85,7 @@ pub fn routes() -> Router<SharedApp> {
         .merge(captions::routes())
         .merge(chapters::routes())
         .merge(storyboards::routes())
+        .merge(video_source::routes())
         .merge(constants::routes())
         .merge(accounts::routes())
         .merge(user_admin::routes())

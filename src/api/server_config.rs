@@ -126,8 +126,8 @@ pub async fn config(State(app): State<SharedApp>) -> Json<Value> {
         },
         "transcoding": {
             "hls": {"enabled": true},
-            "web_videos": off,
-            "webVideos": off,
+            "web_videos": {"enabled": app.config.transcode.web_videos.enabled},
+            "webVideos": {"enabled": app.config.transcode.web_videos.enabled},
             "enabledResolutions": resolutions,
             "profile": "default",
             "availableProfiles": ["default"],

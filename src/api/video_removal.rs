@@ -85,6 +85,9 @@ pub(crate) async fn remove_local(app: &SharedApp, video: Video) -> Result<(), Ap
     if let Some(s) = &video.source {
         paths.push(s.clone());
     }
+    if let Some(s) = video.source_file.as_ref().filter(|s| s.kept) {
+        paths.push(app.data_dir.join("original-video-files").join(&s.file));
+    }
     let dirs = [
         hls_dir(&media, &video.uuid, false),
         hls_dir(&media, &video.uuid, true),

@@ -202,7 +202,7 @@ pub async fn nodeinfo(State(app): State<SharedApp>) -> Result<Response, Federati
                 "nodeConfig": {
                     "transcoding": {
                         "hls": {"enabled": true},
-                        "web_videos": {"enabled": false},
+                        "web_videos": {"enabled": t.web_videos.enabled},
                         "enabledResolutions": t.resolutions
                     },
                     "live": {"enabled": false},

@@ -457,6 +457,7 @@ pub fn upsert(store: &Store, parsed: Parsed) -> Result<u64, FederationError> {
         comments_policy: parsed.comments_policy,
         meta: parsed.meta,
         web_videos: Vec::new(),
+        source_file: None,
         blacklist,
     };
     batch.put_video(&video);

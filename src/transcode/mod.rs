@@ -20,6 +20,7 @@ pub(crate) mod source;
 pub(crate) mod space;
 pub(crate) mod status;
 pub(crate) mod storyboard;
+pub mod web_video;
 pub mod worker;
 pub(crate) mod write_check;
 

@@ -5,17 +5,20 @@
 //! directory, its torrents with it and without a webseed, and its info-hashes stay off the
 //! tracker's allowlist. The video's lock is held throughout, so a privacy change waits for the
 //! publication and then moves the files where they are. The same batch ends the upload window:
-//! the original web video leaves the record, and its file is then deleted or kept aside.
+//! the original web video leaves the record, and its file is then deleted or kept aside. With
+//! `transcode.web_videos.enabled` the worker's per-rung web videos and their torrents move in
+//! beside the HLS files before that batch, which records them (`files[]`) and allows their
+//! info-hashes on the tracker.
 
 use super::p2p::allowlist;
 use super::worker::WorkerResult;
 use crate::media::torrent::with_webseed;
-use crate::store::videos::{FileKey, InfohashKey};
+use crate::store::videos::{FileKey, InfohashEntry, InfohashKey};
 use crate::store::{tables::Sequence, Batch, Durability, Store, StoreError};
 use crate::video::files::{hls_dir, web_video_dir, web_video_torrent_path};
 use crate::video::locks::VideoLocks;
 use crate::video::record::HlsPlaylist;
-use crate::video::{VideoFile, VideoState, WebVideoFile};
+use crate::video::{SourceFile, VideoFile, VideoState, WebVideoFile};
 use std::path::Path;
 
 /// Why a job's outputs could not be published.
@@ -62,7 +65,10 @@ pub struct Published {
     pub retired: Vec<WebVideoFile>,
 }
 
-/// Publishes the outputs in `staging` of the video `uuid`, ending its upload window.
+/// Publishes the outputs in `staging` of the video `uuid`, ending its upload window. The
+/// original it retires is recorded as the video's source (PeerTube's `VideoSource`), as kept
+/// when `keep_original` (its file is moved aside by [`dispose_originals`]).
+#[allow(clippy::too_many_arguments)]
 pub fn publish(
     store: &Store,
     locks: &VideoLocks,
@@ -71,6 +77,7 @@ pub fn publish(
     uuid: &str,
     staging: &Path,
     result: &WorkerResult,
+    keep_original: bool,
 ) -> Result<Published, PublishError> {
     let _lock = locks.lock(uuid);
     let Some(mut video) = store.video_by_uuid(uuid)? else {
@@ -93,6 +100,21 @@ pub fn publish(
         let p = hls.join(plain(name)?);
         std::fs::metadata(&p).map_err(io(&p))?;
     }
+    let web = staging.join("web-videos");
+    for w in &result.web_videos {
+        if !w.file.starts_with(uuid) || !w.torrent_file.starts_with(uuid) {
+            return Err(PublishError::Inconsistent(format!(
+                "web video {:?} is not named after video {uuid}",
+                w.file
+            )));
+        }
+        for p in [
+            web.join(plain(&w.file)?),
+            staging.join("torrents").join(plain(&w.torrent_file)?),
+        ] {
+            std::fs::metadata(&p).map_err(io(&p))?;
+        }
+    }
 
     let private = video.files_are_private();
     let media = data_dir.join("media");
@@ -108,6 +130,44 @@ pub fn publish(
         } else {
             let to = media.join("torrents").join(&f.torrent_file);
             std::fs::rename(&from, &to).map_err(io(&from))?;
+        }
+    }
+    let mut web_videos = Vec::new();
+    // Their names are new to this attempt: if it fails from here on, nothing refers to them.
+    let mut placed = Placed(Vec::new());
+    if !result.web_videos.is_empty() {
+        let dir = web_video_dir(&media, private);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        for w in &result.web_videos {
+            let from = staging.join("torrents").join(&w.torrent_file);
+            let to = web_video_torrent_path(&media, private, &w.torrent_file);
+            if private {
+                // Beside the private file, and no public webseed.
+                let bytes = std::fs::read(&from).map_err(io(&from))?;
+                let bytes = with_webseed(&bytes, None)
+                    .map_err(|e| PublishError::Inconsistent(format!("{}: {e}", w.torrent_file)))?;
+                std::fs::write(&to, bytes).map_err(io(&to))?;
+            } else {
+                std::fs::rename(&from, &to).map_err(io(&from))?;
+            }
+            placed.0.push(to);
+            let from = web.join(&w.file);
+            std::fs::rename(&from, dir.join(&w.file)).map_err(io(&from))?;
+            placed.0.push(dir.join(&w.file));
+            web_videos.push(WebVideoFile {
+                id: store.next_id(Sequence::File)?,
+                resolution: w.resolution,
+                width: w.width,
+                height: w.height,
+                fps: w.fps,
+                size: w.size,
+                file: w.file.clone(),
+                private,
+                torrent_file: Some(w.torrent_file.clone()),
+                info_hash: Some(w.info_hash.clone()),
+                has_audio: w.has_audio,
+                original: false,
+            });
         }
     }
     let storyboard = result.storyboard.as_ref().map(|s| s.file.clone());
@@ -167,6 +227,16 @@ pub fn publish(
         for (key, entry) in allowlist(public_url, uuid, &result.master, &renditions) {
             batch.put(store, &key, &entry)?;
         }
+        for w in &web_videos {
+            if let Some(hash) = info_hash_of(w) {
+                let entry = InfohashEntry {
+                    video_uuid: uuid.to_string(),
+                    resolution: w.resolution,
+                    scheme: "web-video-torrent".into(),
+                };
+                batch.put(store, &InfohashKey(hash), &entry)?;
+            }
+        }
     }
     let now = crate::time::now_secs();
     video.state = VideoState::Published;
@@ -201,11 +271,25 @@ pub fn publish(
     let source = video.source.take();
     let (retired, rest): (Vec<_>, Vec<_>) = video.web_videos.drain(..).partition(|f| f.original);
     video.web_videos = rest;
+    video.web_videos.extend(web_videos);
+    if let Some(o) = retired.first() {
+        video.source_file = Some(SourceFile {
+            file: o.file.clone(),
+            size: o.size,
+            resolution: o.resolution,
+            width: o.width,
+            height: o.height,
+            fps: o.fps,
+            kept: keep_original,
+            created_at: video.created_at,
+        });
+    }
     for hash in retired.iter().filter_map(info_hash_of) {
         batch.delete(store, &InfohashKey(hash));
     }
     batch.put_video(&video);
     store.write(batch, Durability::Sync)?;
+    placed.0.clear();
     if let Some(source) = source {
         let _ = std::fs::remove_file(source);
     }
@@ -213,6 +297,17 @@ pub fn publish(
         let _ = std::fs::remove_file(old);
     }
     Ok(Published { retired })
+}
+
+/// Files a publication put in place, removed again if it fails before its batch is written.
+struct Placed(Vec<std::path::PathBuf>);
+
+impl Drop for Placed {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// Disposes of the originals a publication retired (see [`publish`]): each file is deleted, or

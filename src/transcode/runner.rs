@@ -285,6 +285,7 @@ impl Transcoder {
                 &job.video_uuid,
                 &dir.join("out"),
                 &result,
+                self.config.transcode.original_file.keep,
             )
             .map_err(|e| e.to_string())
             .map(|published| {
@@ -335,6 +336,8 @@ impl Transcoder {
                     decoded_frames = result.decoded_frames,
                     decoder = %result.decoder,
                     rungs = %rungs.join(" "),
+                    web_videos = result.web_videos.len(),
+                    web_video_secs = result.web_video_secs,
                     "published"
                 );
             }
@@ -447,6 +450,7 @@ impl Transcoder {
             video_name: name.to_string(),
             plan,
             public_url: self.config.public_url.clone(),
+            web_videos: self.config.transcode.web_videos.enabled,
         };
         let spec_path = dir.join("spec.json");
         let json = serde_json::to_vec(&spec).map_err(AttemptError::Spec)?;

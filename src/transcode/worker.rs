@@ -33,6 +33,34 @@ pub struct WorkerSpec {
     pub plan: PlanOptions,
     /// Public URL of the instance (webseeds and tracker URLs in the torrents).
     pub public_url: String,
+    /// Also make a faststart MP4 web video per rung, with its torrent, in `web-videos/`
+    /// (PeerTube's `transcoding.web_videos.enabled`).
+    #[serde(default)]
+    pub web_videos: bool,
+}
+
+/// A rung's web video (PeerTube's `files[]` entry): the rung remuxed into a faststart MP4.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebVideoOutput {
+    /// Resolution label (shorter side).
+    pub resolution: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frame rate.
+    pub fps: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// File name (in `web-videos/`): `<video uuid>-<attempt>-<resolution>.mp4`.
+    pub file: String,
+    /// Its torrent's file name (in `torrents/`), with the public webseed.
+    pub torrent_file: String,
+    /// The torrent's info-hash (hex).
+    pub info_hash: String,
+    /// Whether it carries audio.
+    pub has_audio: bool,
 }
 
 /// A finished job's outputs, relative to the staging directory.
@@ -61,6 +89,12 @@ pub struct WorkerResult {
     pub storyboard: Option<crate::video::Storyboard>,
     /// Renditions, highest first.
     pub files: Vec<Rendition>,
+    /// Web videos, one per rendition in the same order, when the spec asked for them.
+    #[serde(default)]
+    pub web_videos: Vec<WebVideoOutput>,
+    /// Seconds spent remuxing the web videos (and hashing their torrents).
+    #[serde(default)]
+    pub web_video_secs: f64,
 }
 
 /// A line of a worker's report.
@@ -402,6 +436,13 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, WorkerErr
             has_audio: ladder.audio.is_some(),
         });
     }
+    let started = std::time::Instant::now();
+    let web_videos = if spec.web_videos {
+        web_videos(spec, &ladder, &output, &trackers)?
+    } else {
+        Vec::new()
+    };
+    let web_video_secs = started.elapsed().as_secs_f64();
     let mut images_out = [None, None];
     for (slot, made) in images_out
         .iter_mut()
@@ -433,7 +474,63 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, WorkerErr
         preview,
         storyboard,
         files,
+        web_videos,
+        web_video_secs,
     })
+}
+
+/// Remuxes every rung of `output` into a faststart MP4 in `<staging>/web-videos/` (no second
+/// encode) and makes its torrent in `<staging>/torrents/`, webseeded at its public URL.
+fn web_videos(
+    spec: &WorkerSpec,
+    ladder: &super::ladder::Ladder,
+    output: &PipelineOutput,
+    trackers: &[String],
+) -> Result<Vec<WebVideoOutput>, WorkerError> {
+    let dir = spec.staging.join("web-videos");
+    std::fs::create_dir_all(&dir).map_err(io_error(dir.display()))?;
+    // The video's uuid first, so the private side can tell whose file it is; the attempt's tag
+    // next, so a new transcode never serves new bytes at a URL that was cached as immutable.
+    let tag: String = spec.prefix.chars().filter(|c| *c != '-').take(8).collect();
+    let base = spec.public_url.trim_end_matches('/');
+    let mut made = Vec::new();
+    for (rung, out) in ladder.rungs.iter().zip(&output.rungs) {
+        let stem = format!("{}-{tag}-{}", spec.video_uuid, rung.resolution);
+        let file = format!("{stem}.mp4");
+        let path = dir.join(&file);
+        super::web_video::remux_faststart(&out.media_file, &path)?;
+        let tspec = TorrentSpec {
+            name: format!(
+                "{} {}p.mp4",
+                crate::media::torrent::safe_name(&spec.video_name),
+                rung.resolution
+            ),
+            trackers: trackers.to_vec(),
+            webseed: format!("{base}/static/web-videos/{file}"),
+        };
+        let t = torrent::create(&path, &tspec).map_err(|source| WorkerError::Torrent {
+            media: path.clone(),
+            source,
+        })?;
+        let torrent_file = format!("{stem}.torrent");
+        let to = spec.staging.join("torrents").join(&torrent_file);
+        std::fs::write(&to, &t.bytes).map_err(io_error(&torrent_file))?;
+        let size = std::fs::metadata(&path)
+            .map(|m| m.len())
+            .map_err(WorkerError::Size)?;
+        made.push(WebVideoOutput {
+            resolution: rung.resolution,
+            width: rung.width,
+            height: rung.height,
+            fps: rung.fps,
+            size,
+            file,
+            torrent_file,
+            info_hash: t.info_hash_hex(),
+            has_audio: ladder.audio.is_some(),
+        });
+    }
+    Ok(made)
 }
 
 fn file_name(path: &Path) -> String {

@@ -129,6 +129,7 @@ pub async fn register_video(
                 comments_policy: Default::default(),
                 meta: Default::default(),
                 web_videos: Vec::new(),
+                source_file: None,
                 blacklist: None,
             };
             let placed =

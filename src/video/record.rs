@@ -117,6 +117,10 @@ pub struct Video {
     /// upload until its transcode ends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub web_videos: Vec<WebVideoFile>,
+    /// The uploaded file as it came (PeerTube's `VideoSource`), recorded when its transcode is
+    /// published; absent before, and in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_file: Option<SourceFile>,
     /// Blocked by a moderator (PeerTube's video blacklist): out of lists and the tracker's
     /// allowlist, seen only by its owner and moderators; see [`Blacklist`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,6 +218,7 @@ impl Video {
             unfederated_at: None,
             meta: Default::default(),
             web_videos: Vec::new(),
+            source_file: None,
             comments_policy: Default::default(),
             blacklist: None,
         }
@@ -270,6 +275,29 @@ pub struct WebVideoFile {
     pub has_audio: bool,
     /// Whether it is the uploaded original (removed or kept when the transcode ends).
     pub original: bool,
+}
+
+/// The uploaded file of a local video (PeerTube's `VideoSource`): what it was, and whether
+/// `transcode.original_file.keep` kept it, in `<data_dir>/original-video-files/<file>`, for its
+/// owner to download at `/download/original-video-files/<file>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// File name (`<uuid>-<resolution><ext>`, as it was a web video in the upload window).
+    pub file: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Resolution label (shorter side).
+    pub resolution: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frame rate (rounded).
+    pub fps: u32,
+    /// Whether the file was kept.
+    pub kept: bool,
+    /// When it was uploaded (Unix seconds).
+    pub created_at: u64,
 }
 
 /// A video of another instance, as its ActivityPub `Video` object described it: it plays from

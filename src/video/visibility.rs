@@ -121,6 +121,7 @@ pub(crate) mod tests {
             comments_policy: Default::default(),
             meta: Default::default(),
             web_videos: Vec::new(),
+            source_file: None,
             blacklist: None,
         }
     }
