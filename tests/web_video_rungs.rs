@@ -145,6 +145,29 @@ fn web_videos_enabled_gives_a_faststart_mp4_per_rung() {
         .await;
         assert_eq!(meta["format"]["size"], files[0]["size"], "{meta}");
 
+        // Federated as PeerTube does: each web video a `video/mp4` Link of the Video object,
+        // with its torrent and magnet Links (a PeerTube follower lists them in `files[]`).
+        let object = get_ap_json(&s, &format!("/videos/watch/{uuid}")).await;
+        let links = object["url"].as_array().unwrap();
+        for f in files {
+            let height = f["resolution"]["id"].clone();
+            let of = |media: &str| {
+                links
+                    .iter()
+                    .find(|l| l["mediaType"] == media && l["height"] == height)
+                    .unwrap_or_else(|| panic!("no {media} Link at {height}: {object}"))
+                    .clone()
+            };
+            assert_eq!(of("video/mp4")["href"], f["fileUrl"], "{object}");
+            assert_eq!(of("video/mp4")["size"], f["size"]);
+            assert_eq!(of("application/x-bittorrent")["href"], f["torrentUrl"]);
+            let magnet = of("application/x-bittorrent;x-scheme-handler/magnet");
+            assert!(magnet["href"]
+                .as_str()
+                .unwrap()
+                .contains(f["infoHash"].as_str().unwrap()));
+        }
+
         // Deleted: the files, their torrents and their info-hashes go.
         let urls: Vec<String> = files
             .iter()

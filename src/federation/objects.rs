@@ -70,6 +70,42 @@ fn file_links(app: &App, video: &Video, f: &VideoFile) -> Vec<Link> {
     ]
 }
 
+/// The Links of one web video (file, metadata, torrent, magnet), PeerTube's order; only the
+/// file's while its torrent is not made yet.
+fn web_video_links(app: &App, video: &Video, f: &crate::video::WebVideoFile) -> Vec<Link> {
+    let public = PublicUrls::new(&app.public_url);
+    let files = public.files(video);
+    let file_url = files.web_video(f);
+    let (h, w, fps) = (f.height, f.width, f.fps);
+    let mut links = vec![
+        Link {
+            size: Some(f.size),
+            ..Link::to("video/mp4", file_url.clone()).sized(h, w, fps)
+        },
+        Link {
+            rel: Some(vec!["metadata".into(), "video/mp4".into()]),
+            ..Link::to("application/json", public.file_metadata(&video.uuid, f.id)).sized(h, w, fps)
+        },
+    ];
+    if let (Some(torrent_url), Some(hash)) = (files.web_video_torrent(f, false), &f.info_hash) {
+        let spec = TorrentSpec {
+            name: format!("{} {}p.mp4", video.name, f.resolution),
+            trackers: public.trackers(),
+            webseed: file_url,
+        };
+        let magnet_link = magnet(hash, &spec.name, &torrent_url, &spec);
+        links.push(Link::to("application/x-bittorrent", torrent_url).sized(h, w, fps));
+        links.push(
+            Link::to(
+                "application/x-bittorrent;x-scheme-handler/magnet",
+                magnet_link,
+            )
+            .sized(h, w, fps),
+        );
+    }
+    links
+}
+
 /// The `Video` object of a published local video (without `@context`).
 pub fn video_object(
     app: &App,
@@ -118,6 +154,11 @@ pub fn video_object(
             tag: Some(tag),
             ..Link::to("application/x-mpegURL", master)
         });
+    }
+    // Web videos (when `transcode.web_videos.enabled`): PeerTube lists each as a `video/mp4`
+    // Link with its metadata, torrent and magnet Links, at the top of `url`.
+    for f in video.web_videos.iter().filter(|f| !f.private) {
+        url.extend(web_video_links(app, video, f));
     }
     for t in public.trackers() {
         let kind = if t.starts_with("http") {
