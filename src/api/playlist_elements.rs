@@ -8,7 +8,7 @@ use super::auth::AuthUser;
 use super::error::ApiError;
 use super::form::{fields, Fields};
 use super::paging::{PageQuery, Paging};
-use super::playlists::{changeable, edit, readable, WRITER};
+use super::playlists::{changeable, edit, may_change, readable, WRITER};
 use super::videos::MaybeUser;
 use crate::app::{App, SharedApp};
 use crate::store::tables::{Sequence, User};
@@ -119,11 +119,7 @@ pub async fn add(
     Path(key): Path<String>,
     req: Request,
 ) -> Result<Json<Value>, ApiError> {
-    {
-        let a = app.clone();
-        let (user, k) = (auth.user.clone(), key.clone());
-        app.pool.run(move || changeable(&a, &user, &k)).await??;
-    }
+    may_change(&app, &auth.user, &key).await?;
     let f = fields(&app, req).await?;
     let video_key = f
         .text("videoId")
@@ -183,11 +179,7 @@ pub async fn update(
     req: Request,
 ) -> Result<StatusCode, ApiError> {
     let eid = element_id(&element)?;
-    {
-        let a = app.clone();
-        let (user, k) = (auth.user.clone(), key.clone());
-        app.pool.run(move || changeable(&a, &user, &k)).await??;
-    }
+    may_change(&app, &auth.user, &key).await?;
     let f = fields(&app, req).await?;
     let (start, stop) = (
         timestamp(&f, "startTimestamp")?,
@@ -237,11 +229,7 @@ pub async fn reorder_elements(
     Path(key): Path<String>,
     req: Request,
 ) -> Result<StatusCode, ApiError> {
-    {
-        let a = app.clone();
-        let (user, k) = (auth.user.clone(), key.clone());
-        app.pool.run(move || changeable(&a, &user, &k)).await??;
-    }
+    may_change(&app, &auth.user, &key).await?;
     let f = fields(&app, req).await?;
     let required = |name: &str| {
         f.integer(name)?

@@ -103,6 +103,14 @@ pub(crate) fn changeable(app: &App, user: &User, key: &str) -> Result<Playlist, 
     )))
 }
 
+/// Refuses `user` changing playlist `key` before its body is read, so a refusal does not depend
+/// on what was sent.
+pub(crate) async fn may_change(app: &SharedApp, user: &User, key: &str) -> Result<(), ApiError> {
+    let (a, user, key) = (app.clone(), user.clone(), key.to_string());
+    app.pool.run(move || changeable(&a, &user, &key)).await??;
+    Ok(())
+}
+
 /// The user's watch-later playlist, made (private, empty) the first time it is asked for.
 pub(crate) fn watch_later(app: &App, user: &User) -> Result<Playlist, StoreError> {
     if let Some(p) = app.store.watch_later_of(user.id)? {
@@ -133,9 +141,16 @@ pub(crate) fn watch_later(app: &App, user: &User) -> Result<Playlist, StoreError
 }
 
 /// `specialPlaylists` of `/users/me`.
+/// Reads only: `/users/me` makes the list first ([`watch_later`]); an administrator's user
+/// list must not write one per listed user.
 pub(crate) fn special_playlists(app: &App, user: &User) -> Result<Value, StoreError> {
-    let p = watch_later(app, user)?;
-    Ok(json!([{"id": p.id, "name": p.display_name, "type": p.kind.id()}]))
+    Ok(Value::Array(
+        app.store
+            .watch_later_of(user.id)?
+            .map(|p| json!({"id": p.id, "name": p.display_name, "type": p.kind.id()}))
+            .into_iter()
+            .collect(),
+    ))
 }
 
 /// The thumbnail of a playlist: the first of its videos that anyone may see (PeerTube copies
@@ -566,12 +581,7 @@ pub async fn update(
     Path(key): Path<String>,
     req: Request,
 ) -> Result<StatusCode, ApiError> {
-    // Rights before the body, so a refusal does not depend on what was sent.
-    {
-        let a = app.clone();
-        let (user, k) = (auth.user.clone(), key.clone());
-        app.pool.run(move || changeable(&a, &user, &k)).await??;
-    }
+    may_change(&app, &auth.user, &key).await?;
     let f = fields(&app, req).await?;
     let change = parse_change(&f)?;
     edit(&app, auth.user, key, move |a, p| apply(a, p, change)).await

@@ -64,7 +64,12 @@ pub async fn quota(State(app): State<SharedApp>, auth: AuthUser) -> Result<Json<
 pub async fn me(State(app): State<SharedApp>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
     let a = app.clone();
     Ok(Json(
-        app.pool.run(move || user_json(&a, &auth.user)).await??,
+        app.pool
+            .run(move || -> Result<Value, StoreError> {
+                super::playlists::watch_later(&a, &auth.user)?;
+                user_json(&a, &auth.user)
+            })
+            .await??,
     ))
 }
 

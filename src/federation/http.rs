@@ -252,8 +252,8 @@ impl Client {
         })
     }
 
-    /// `GET url` for an image of at most `max_bytes`: its content type (`image/jpeg`,
-    /// `image/png` or `image/webp`, else refused) and its bytes.
+    /// `GET url` for an image of at most `max_bytes`: its content type as its bytes say
+    /// (`image/jpeg`, `image/png` or `image/webp`; anything else is refused) and its bytes.
     pub fn get_image(&self, url: &str, max_bytes: usize) -> Result<(String, Vec<u8>), FetchError> {
         parse_url(url)?;
         let response = self
@@ -269,24 +269,6 @@ impl Client {
                 status,
             });
         }
-        let kind = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default();
-        if !["image/jpeg", "image/png", "image/webp"].contains(&kind.as_str()) {
-            return Err(FetchError::Body {
-                url: url.to_string(),
-                reason: format!("not a JPEG, PNG or WebP image (content type {kind:?})"),
-            });
-        }
         let bytes = response
             .into_body()
             .with_config()
@@ -296,7 +278,12 @@ impl Client {
                 url: url.to_string(),
                 reason: format!("cannot read the image (limit {max_bytes} bytes): {e}"),
             })?;
-        Ok((kind, bytes))
+        // What the bytes are, not what the origin says they are.
+        let kind = image_kind(&bytes).ok_or_else(|| FetchError::Body {
+            url: url.to_string(),
+            reason: "not a JPEG, PNG or WebP image".into(),
+        })?;
+        Ok((kind.to_string(), bytes))
     }
 
     /// Signed `POST` of an activity to an inbox. Ok on any 2xx.
@@ -333,6 +320,19 @@ impl Client {
                 status,
             })
         }
+    }
+}
+
+/// The content type of a JPEG, PNG or WebP image, from its first bytes.
+fn image_kind(b: &[u8]) -> Option<&'static str> {
+    if b.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if b.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
     }
 }
 
@@ -441,6 +441,56 @@ mod tests {
         assert!(!judged("2001:0:7f00:1:8000:63bf:fefe:fefe")); // server 127.0.0.1
         assert!(!judged("2001:0:4136:e378:8000:63bf:3fff:fdd2")); // RFC 4380's: client 192.0.2.45
         assert!(judged("2001:0:4136:e378:8000:63bf:fefe:fefe")); // 65.54.227.120, client 1.1.1.1
+    }
+
+    /// Serves `body` once to each connection on a loopback port; returns its URL.
+    fn serve(body: Vec<u8>) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/i.jpg", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap_or(0) > 2 {
+                    line.clear();
+                }
+                let mut w = conn;
+                let _ = write!(
+                    w,
+                    "HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = w.write_all(&body);
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn images_are_bounded_and_judged_by_their_bytes() {
+        let client = Client::new(&FederationConfig {
+            allow_private_addresses: true,
+            ..FederationConfig::default()
+        });
+        let mut jpeg = vec![0xff, 0xd8, 0xff, 0xe0];
+        jpeg.resize(1000, 0);
+        let (kind, bytes) = client.get_image(&serve(jpeg.clone()), 1000).unwrap();
+        assert_eq!((kind.as_str(), bytes.len()), ("image/jpeg", 1000));
+        // One byte over the limit.
+        match client.get_image(&serve(jpeg), 999) {
+            Err(FetchError::Body { reason, .. }) => assert!(reason.contains("999"), "{reason}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // Labelled image/jpeg, but HTML.
+        match client.get_image(&serve(b"<html>hi</html>".to_vec()), 1000) {
+            Err(FetchError::Body { reason, .. }) => {
+                assert!(reason.contains("not a JPEG"), "{reason}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(image_kind(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
+        assert_eq!(image_kind(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
     }
 
     #[test]
