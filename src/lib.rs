@@ -17,6 +17,7 @@ pub(crate) mod mail;
 pub mod media;
 pub(crate) mod metrics;
 pub(crate) mod ratelimit;
+pub mod runners;
 pub(crate) mod runtime;
 pub mod store;
 #[cfg(test)]
