@@ -82,6 +82,8 @@ pub struct Log {
     pub refused_accepts: Vec<(String, u16)>,
     /// Socket.io namespace connections accepted.
     pub sockets: usize,
+    /// Engine.IO pongs received.
+    pub pongs: usize,
     /// Requests with a runner token the instance does not know.
     pub unknown_tokens: usize,
 }
@@ -147,11 +149,10 @@ fn job_json(j: &Job) -> Value {
 }
 
 impl Pt {
-    /// Starts the instance on 127.0.0.1 in `rt`.
-    pub fn start(rt: &tokio::runtime::Runtime, media: PathBuf, results: PathBuf) -> Pt {
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
+    /// Starts the instance on 127.0.0.1, on a thread of its own.
+    pub fn start(media: PathBuf, results: PathBuf) -> Pt {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (notify, _) = broadcast::channel(64);
         let pt = Pt {
@@ -185,7 +186,16 @@ impl Pt {
             .route("/socket.io/", get(socket))
             .layer(DefaultBodyLimit::disable())
             .with_state(pt.clone());
-        rt.spawn(async move { axum::serve(listener, app).await });
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await
+            })
+        });
         pt
     }
 
@@ -506,7 +516,7 @@ async fn download(
     if hang {
         tokio::time::sleep(std::time::Duration::from_secs(600)).await;
     }
-    let bytes = tokio::fs::read(media).await.unwrap();
+    let bytes = std::fs::read(media).unwrap();
     ([(header::CONTENT_TYPE, "video/mp4")], bytes).into_response()
 }
 
@@ -516,7 +526,7 @@ async fn redirected(State(pt): State<Pt>, Path(video): Path<String>) -> Response
         i.log.downloads.push((String::new(), video, "GET".into()));
         i.media.clone()
     };
-    let bytes = tokio::fs::read(media).await.unwrap();
+    let bytes = std::fs::read(media).unwrap();
     ([(header::CONTENT_TYPE, "video/mp4")], bytes).into_response()
 }
 
@@ -526,16 +536,24 @@ async fn socket(State(pt): State<Pt>, ws: WebSocketUpgrade) -> Response {
 
 /// Engine.IO v4 / Socket.IO v5 over a WebSocket, `/runners` namespace only.
 async fn session(pt: Pt, mut ws: WebSocket) {
-    let open = r#"0{"sid":"eio-1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+    // Short ping interval so the runner's pong path is exercised within the test.
+    let open = r#"0{"sid":"eio-1","upgrades":[],"pingInterval":2000,"pingTimeout":2000,"maxPayload":1000000}"#;
     if ws.send(Message::Text(open.into())).await.is_err() {
         return;
     }
     let mut events = pt.notify.subscribe();
+    let mut ping = tokio::time::interval(std::time::Duration::from_secs(2));
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if ws.send(Message::Text("2".into())).await.is_err() { return; }
+            }
             msg = ws.recv() => {
                 let Some(Ok(Message::Text(t))) = msg else { return };
                 let t = t.to_string();
+                if t == "3" {
+                    pt.inner.lock().unwrap().log.pongs += 1;
+                }
                 if let Some(auth) = t.strip_prefix("40/runners,") {
                     let token: Value = serde_json::from_str(auth).unwrap_or_default();
                     let ok = {
