@@ -25,9 +25,23 @@ fn clip(dir: &Path) -> PathBuf {
     let out = dir.join("source.mp4");
     let st = Command::new("ffmpeg")
         .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=3"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25:duration=3",
+        ])
         .args(["-f", "lavfi", "-i", "sine=duration=3"])
-        .args(["-c:a", "aac", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .args([
+            "-c:a",
+            "aac",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .arg(&out)
         .status()
         .expect("ffmpeg CLI is required");
@@ -56,7 +70,15 @@ fn runner_cmd(state: &Path, args: &[&str]) -> (bool, String) {
 fn register(pt: &Pt, state: &Path, name: &str, concurrency: usize) {
     let (ok, text) = runner_cmd(
         state,
-        &["register", "--url", &pt.url, "--registration-token", REGISTRATION_TOKEN, "--name", name],
+        &[
+            "register",
+            "--url",
+            &pt.url,
+            "--registration-token",
+            REGISTRATION_TOKEN,
+            "--name",
+            name,
+        ],
     );
     assert!(ok, "{text}");
     let path = state.join("config.toml");
@@ -110,7 +132,11 @@ impl Running {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st;
             }
-            assert!(Instant::now() < deadline, "runner did not exit:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "runner did not exit:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -146,7 +172,15 @@ fn vod_payload(pt: &Pt, job: &str, video: &str, res: u32, separated: Option<bool
 
 fn ffprobe(path: &str) -> Value {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_streams", "-show_format", "-of", "json", path])
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+            path,
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "ffprobe {path}");
@@ -185,17 +219,42 @@ fn resolutions_of_one_video_are_downloaded_and_decoded_once() {
     // Registration, as PeerTube answers it.
     let (ok, text) = runner_cmd(
         &state,
-        &["register", "--url", &pt.url, "--registration-token", "ptrrt-wrong", "--name", "gpu-1"],
+        &[
+            "register",
+            "--url",
+            &pt.url,
+            "--registration-token",
+            "ptrrt-wrong",
+            "--name",
+            "gpu-1",
+        ],
     );
-    assert!(!ok && text.contains("404") && text.contains("Registration token not found"), "{text}");
+    assert!(
+        !ok && text.contains("404") && text.contains("Registration token not found"),
+        "{text}"
+    );
     register(&pt, &state, "gpu-1", 5);
     let (ok, text) = runner_cmd(
         &dir.path().join("other"),
-        &["register", "--url", &pt.url, "--registration-token", REGISTRATION_TOKEN, "--name", "gpu-1"],
+        &[
+            "register",
+            "--url",
+            &pt.url,
+            "--registration-token",
+            REGISTRATION_TOKEN,
+            "--name",
+            "gpu-1",
+        ],
     );
-    assert!(!ok && text.contains("400") && text.contains("already exists"), "{text}");
+    assert!(
+        !ok && text.contains("400") && text.contains("already exists"),
+        "{text}"
+    );
     let (ok, text) = runner_cmd(&state, &["list"]);
-    assert!(ok && text.contains(&pt.url) && text.contains("gpu-1"), "{text}");
+    assert!(
+        ok && text.contains(&pt.url) && text.contains("gpu-1"),
+        "{text}"
+    );
     let token = {
         let i = pt.inner.lock().unwrap();
         i.runners[0].token.clone()
@@ -210,19 +269,44 @@ fn resolutions_of_one_video_are_downloaded_and_decoded_once() {
     // What PeerTube releases once the top resolution is done: the lower ones and the web
     // videos, together, plus the storyboard.
     let video = "11111111-aaaa-4bbb-8ccc-000000000001";
-    pt.inner.lock().unwrap().faults.redirect.insert(video.into());
+    pt.inner
+        .lock()
+        .unwrap()
+        .faults
+        .redirect
+        .insert(video.into());
     let jobs = [
-        ("a0000000-0000-4000-8000-000000000001", "vod-hls-transcoding", 360),
-        ("a0000000-0000-4000-8000-000000000002", "vod-hls-transcoding", 240),
-        ("a0000000-0000-4000-8000-000000000003", "vod-hls-transcoding", 144),
-        ("a0000000-0000-4000-8000-000000000004", "vod-web-video-transcoding", 240),
+        (
+            "a0000000-0000-4000-8000-000000000001",
+            "vod-hls-transcoding",
+            360,
+        ),
+        (
+            "a0000000-0000-4000-8000-000000000002",
+            "vod-hls-transcoding",
+            240,
+        ),
+        (
+            "a0000000-0000-4000-8000-000000000003",
+            "vod-hls-transcoding",
+            144,
+        ),
+        (
+            "a0000000-0000-4000-8000-000000000004",
+            "vod-web-video-transcoding",
+            240,
+        ),
     ];
     let sb = "a0000000-0000-4000-8000-000000000005";
     let mut released: Vec<(String, &str, Value)> = jobs
         .iter()
         .map(|(uuid, kind, res)| {
             let separated = (*kind == "vod-hls-transcoding").then_some(false);
-            (uuid.to_string(), *kind, vod_payload(&pt, uuid, video, *res, separated))
+            (
+                uuid.to_string(),
+                *kind,
+                vod_payload(&pt, uuid, video, *res, separated),
+            )
         })
         .collect();
     released.push((sb.into(), "generate-video-storyboard", json!({"input": {"videoFileUrl": pt.input_url(sb, video)},
@@ -248,7 +332,10 @@ fn resolutions_of_one_video_are_downloaded_and_decoded_once() {
     let methods: Vec<&str> = downloads.iter().map(|d| d.2.as_str()).collect();
     assert_eq!(methods, ["POST", "GET"], "{downloads:?}");
     for uuid in &all {
-        assert!(updates.iter().any(|(u, p)| u == uuid && p.is_some()), "no progress update for {uuid}");
+        assert!(
+            updates.iter().any(|(u, p)| u == uuid && p.is_some()),
+            "no progress update for {uuid}"
+        );
     }
     for (uuid, kind, res) in jobs {
         let fields = &successes[uuid];
@@ -262,18 +349,38 @@ fn resolutions_of_one_video_are_downloaded_and_decoded_once() {
         let v = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
         assert_eq!(v["codec_name"], "h264", "{uuid}");
         assert_eq!(v["height"], res, "{uuid}");
-        assert!(streams.iter().any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac"), "{uuid}: no AAC");
+        assert!(
+            streams
+                .iter()
+                .any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac"),
+            "{uuid}: no AAC"
+        );
         let top = boxes(&video_file.value);
         if kind == "vod-hls-transcoding" {
-            assert!(top.contains(&"moof".to_string()), "{uuid}: not fragmented: {top:?}");
+            assert!(
+                top.contains(&"moof".to_string()),
+                "{uuid}: not fragmented: {top:?}"
+            );
             let playlist = file_field(fields, "payload[resolutionPlaylistFile]");
-            assert_eq!(playlist.content_type.as_deref(), Some("application/vnd.apple.mpegurl"));
+            assert_eq!(
+                playlist.content_type.as_deref(),
+                Some("application/vnd.apple.mpegurl")
+            );
             let m3u8 = std::fs::read_to_string(&playlist.value).unwrap();
-            assert!(m3u8.contains("#EXT-X-MAP:URI=") && m3u8.contains("BYTERANGE"), "{m3u8}");
+            assert!(
+                m3u8.contains("#EXT-X-MAP:URI=") && m3u8.contains("BYTERANGE"),
+                "{m3u8}"
+            );
             assert!(m3u8.contains("#EXT-X-BYTERANGE:"), "{m3u8}");
             let name = video_file.file_name.as_deref().unwrap();
-            let uris: Vec<&str> = m3u8.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
-            assert!(!uris.is_empty() && uris.iter().all(|u| *u == name), "single file {name}: {m3u8}");
+            let uris: Vec<&str> = m3u8
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+                .collect();
+            assert!(
+                !uris.is_empty() && uris.iter().all(|u| *u == name),
+                "single file {name}: {m3u8}"
+            );
         } else {
             let moov = top.iter().position(|b| b == "moov").unwrap();
             let mdat = top.iter().position(|b| b == "mdat").unwrap();
@@ -313,48 +420,113 @@ fn faults_have_clear_outcomes() {
     });
 
     // Two runners race for a job: the other one wins, ours skips it and does the next one.
-    let (stolen, web) = ("b0000000-0000-4000-8000-000000000001", "b0000000-0000-4000-8000-000000000002");
+    let (stolen, web) = (
+        "b0000000-0000-4000-8000-000000000001",
+        "b0000000-0000-4000-8000-000000000002",
+    );
     let v2 = "22222222-aaaa-4bbb-8ccc-000000000002";
     pt.inner.lock().unwrap().faults.steal.insert(stolen.into());
     pt.add_jobs(vec![
-        (stolen.into(), "vod-hls-transcoding", vod_payload(&pt, stolen, v2, 240, Some(false))),
-        (web.into(), "vod-web-video-transcoding", vod_payload(&pt, web, v2, 144, None)),
+        (
+            stolen.into(),
+            "vod-hls-transcoding",
+            vod_payload(&pt, stolen, v2, 240, Some(false)),
+        ),
+        (
+            web.into(),
+            "vod-web-video-transcoding",
+            vod_payload(&pt, web, v2, 144, None),
+        ),
     ]);
-    eventually("the web video after the lost race", &runner, 60, || pt.job(web).state == 3);
+    eventually("the web video after the lost race", &runner, 60, || {
+        pt.job(web).state == 3
+    });
     {
         let i = pt.inner.lock().unwrap();
-        assert!(i.log.refused_accepts.iter().any(|(u, s)| u == stolen && *s == 409));
+        assert!(i
+            .log
+            .refused_accepts
+            .iter()
+            .any(|(u, s)| u == stolen && *s == 409));
         assert!(!i.log.successes.contains_key(stolen));
     }
-    assert!(runner.log().contains("taken by another runner"), "{}", runner.log());
+    assert!(
+        runner.log().contains("taken by another runner"),
+        "{}",
+        runner.log()
+    );
 
     // The input download fails: the job errors with the status and the URL, and PeerTube
     // retries it until its fifth failure.
     let broken = "b0000000-0000-4000-8000-000000000003";
     let v3 = "33333333-aaaa-4bbb-8ccc-000000000003";
-    pt.inner.lock().unwrap().faults.download_500.insert(v3.into());
-    pt.add_job(broken, "vod-hls-transcoding", vod_payload(&pt, broken, v3, 144, Some(false)));
-    eventually("the broken job errored", &runner, 60, || pt.job(broken).state == 4);
+    pt.inner
+        .lock()
+        .unwrap()
+        .faults
+        .download_500
+        .insert(v3.into());
+    pt.add_job(
+        broken,
+        "vod-hls-transcoding",
+        vod_payload(&pt, broken, v3, 144, Some(false)),
+    );
+    eventually("the broken job errored", &runner, 60, || {
+        pt.job(broken).state == 4
+    });
     {
         let i = pt.inner.lock().unwrap();
-        let messages: Vec<&String> = i.log.errors.iter().filter(|(u, _)| u == broken).map(|(_, m)| m).collect();
+        let messages: Vec<&String> = i
+            .log
+            .errors
+            .iter()
+            .filter(|(u, _)| u == broken)
+            .map(|(_, m)| m)
+            .collect();
         assert_eq!(messages.len(), 5, "{messages:?}");
         let m = messages[0];
-        assert!(m.contains("HTTP 500") && m.contains(&format!("/files/videos/{v3}/max-quality")), "{m}");
+        assert!(
+            m.contains("HTTP 500") && m.contains(&format!("/files/videos/{v3}/max-quality")),
+            "{m}"
+        );
     }
 
     // An administrator cancels a job while it is processed: its update is refused with
     // runner_job_not_in_processing_state, the runner drops it and goes on.
-    let (cancelled, next) = ("b0000000-0000-4000-8000-000000000004", "b0000000-0000-4000-8000-000000000005");
+    let (cancelled, next) = (
+        "b0000000-0000-4000-8000-000000000004",
+        "b0000000-0000-4000-8000-000000000005",
+    );
     let v4 = "44444444-aaaa-4bbb-8ccc-000000000004";
-    pt.inner.lock().unwrap().faults.cancel_at_update.insert(cancelled.into());
-    pt.add_job(cancelled, "vod-hls-transcoding", vod_payload(&pt, cancelled, v4, 144, Some(false)));
+    pt.inner
+        .lock()
+        .unwrap()
+        .faults
+        .cancel_at_update
+        .insert(cancelled.into());
+    pt.add_job(
+        cancelled,
+        "vod-hls-transcoding",
+        vod_payload(&pt, cancelled, v4, 144, Some(false)),
+    );
     eventually("the refused update", &runner, 60, || {
-        pt.inner.lock().unwrap().log.refused_updates.iter().any(|u| u == cancelled)
+        pt.inner
+            .lock()
+            .unwrap()
+            .log
+            .refused_updates
+            .iter()
+            .any(|u| u == cancelled)
     });
     let v5 = "55555555-aaaa-4bbb-8ccc-000000000005";
-    pt.add_job(next, "vod-web-video-transcoding", vod_payload(&pt, next, v5, 144, None));
-    eventually("the job after the cancelled one", &runner, 60, || pt.job(next).state == 3);
+    pt.add_job(
+        next,
+        "vod-web-video-transcoding",
+        vod_payload(&pt, next, v5, 144, None),
+    );
+    eventually("the job after the cancelled one", &runner, 60, || {
+        pt.job(next).state == 3
+    });
     assert_eq!(pt.job(cancelled).state, 6);
     {
         let i = pt.inner.lock().unwrap();
@@ -366,7 +538,11 @@ fn faults_have_clear_outcomes() {
     // with no instance left, exits.
     pt.revoke("cpu-1");
     let poke = "b0000000-0000-4000-8000-000000000006";
-    pt.add_job(poke, "vod-hls-transcoding", vod_payload(&pt, poke, v5, 144, Some(false)));
+    pt.add_job(
+        poke,
+        "vod-hls-transcoding",
+        vod_payload(&pt, poke, v5, 144, Some(false)),
+    );
     let st = runner.wait_exit();
     assert!(st.success(), "{st:?}");
     let log = runner.log();
@@ -382,15 +558,27 @@ fn faults_have_clear_outcomes() {
     let slow = "b0000000-0000-4000-8000-000000000007";
     let v6 = "66666666-aaaa-4bbb-8ccc-000000000006";
     pt.inner.lock().unwrap().faults.hang.insert(v6.into());
-    pt.add_job(slow, "vod-hls-transcoding", vod_payload(&pt, slow, v6, 144, Some(false)));
+    pt.add_job(
+        slow,
+        "vod-hls-transcoding",
+        vod_payload(&pt, slow, v6, 144, Some(false)),
+    );
     eventually("the slow job started", &runner, 60, || {
-        pt.inner.lock().unwrap().log.downloads.iter().any(|d| d.0 == slow)
+        pt.inner
+            .lock()
+            .unwrap()
+            .log
+            .downloads
+            .iter()
+            .any(|d| d.0 == slow)
     });
     let st = runner.term();
     assert!(st.success(), "{st:?}\n{}", runner.log());
     let aborts = pt.inner.lock().unwrap().log.aborts.clone();
     assert!(
-        aborts.iter().any(|(u, r)| u == slow && r == "Runner stopped"),
+        aborts
+            .iter()
+            .any(|(u, r)| u == slow && r == "Runner stopped"),
         "{aborts:?}"
     );
     // Back in the queue for another runner.

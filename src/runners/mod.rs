@@ -2,5 +2,5 @@
 //! ([`protocol`]), the server side that hands this instance's transcoding jobs to runners, and the
 //! `fleuve runner` client that works for any PeerTube instance (and for Fleuve).
 
-pub mod protocol;
 pub mod client;
+pub mod protocol;

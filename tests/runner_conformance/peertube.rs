@@ -5,6 +5,9 @@
 //! field by field with multer's file type check, POST file downloads that need both tokens, and
 //! the socket.io `/runners` namespace over a WebSocket. Faults are switched on per job.
 
+// Handlers return the ready error response of a failed check, as axum handlers do.
+#![allow(clippy::result_large_err)]
+
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{header, StatusCode};
@@ -119,7 +122,10 @@ fn fail(status: u16, code: Option<&str>, message: &str) -> Response {
     }
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        [(header::CONTENT_TYPE, "application/problem+json; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/problem+json; charset=utf-8",
+        )],
         body.to_string(),
     )
         .into_response()
@@ -135,8 +141,16 @@ fn no_content() -> Response {
 
 fn state_json(id: u8) -> Value {
     let label = [
-        "", "Pending", "Processing", "Completed", "Errored", "Waiting for parent job to finish",
-        "Cancelled", "Parent job failed", "Parent job cancelled", "Completing",
+        "",
+        "Pending",
+        "Processing",
+        "Completed",
+        "Errored",
+        "Waiting for parent job to finish",
+        "Cancelled",
+        "Parent job failed",
+        "Parent job cancelled",
+        "Completing",
     ][id as usize];
     json!({"id": id, "label": label})
 }
@@ -240,12 +254,19 @@ impl Pt {
 
     /// An administrator deletes the runner: its token is refused from now on.
     pub fn revoke(&self, name: &str) {
-        self.inner.lock().unwrap().runners.retain(|r| r.name != name);
+        self.inner
+            .lock()
+            .unwrap()
+            .runners
+            .retain(|r| r.name != name);
     }
 }
 
 fn runner_of(i: &Instance, token: Option<&str>) -> Option<Runner> {
-    i.runners.iter().find(|r| Some(r.token.as_str()) == token).cloned()
+    i.runners
+        .iter()
+        .find(|r| Some(r.token.as_str()) == token)
+        .cloned()
 }
 
 async fn register(State(pt): State<Pt>, Json(body): Json<Value>) -> Response {
@@ -257,7 +278,11 @@ async fn register(State(pt): State<Pt>, Json(body): Json<Value>) -> Response {
         return fail(400, None, "Incorrect request parameters: name");
     };
     if i.runners.iter().any(|r| r.name == name) {
-        return fail(400, None, "This runner name already exists on this instance");
+        return fail(
+            400,
+            None,
+            "This runner name already exists on this instance",
+        );
     }
     let id = i.next_id;
     i.next_id += 1;
@@ -276,7 +301,8 @@ async fn unregister(State(pt): State<Pt>, Json(body): Json<Value>) -> Response {
         i.log.unknown_tokens += 1;
         return unknown_runner();
     }
-    i.runners.retain(|r| Some(r.token.as_str()) != body["runnerToken"].as_str());
+    i.runners
+        .retain(|r| Some(r.token.as_str()) != body["runnerToken"].as_str());
     no_content()
 }
 
@@ -302,7 +328,11 @@ async fn request(State(pt): State<Pt>, Json(body): Json<Value>) -> Response {
     Json(json!({"availableJobs": jobs})).into_response()
 }
 
-async fn accept(State(pt): State<Pt>, Path(uuid): Path<String>, Json(body): Json<Value>) -> Response {
+async fn accept(
+    State(pt): State<Pt>,
+    Path(uuid): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
     let mut guard = pt.inner.lock().unwrap();
     let i = &mut *guard;
     let Some(pos) = i.jobs.iter().position(|j| j.uuid == uuid) else {
@@ -320,7 +350,11 @@ async fn accept(State(pt): State<Pt>, Path(uuid): Path<String>, Json(body): Json
         // The other runner's transaction committed first.
         i.jobs[pos].state = 2;
         i.log.refused_accepts.push((uuid, 409));
-        return fail(409, Some("runner_job_not_in_pending_state"), "This job is not in pending state anymore");
+        return fail(
+            409,
+            Some("runner_job_not_in_pending_state"),
+            "This job is not in pending state anymore",
+        );
     }
     let job = &mut i.jobs[pos];
     job.state = 2;
@@ -333,7 +367,12 @@ async fn accept(State(pt): State<Pt>, Path(uuid): Path<String>, Json(body): Json
 }
 
 /// `jobOfRunnerGetValidatorFactory([PROCESSING])`: both tokens, then the state.
-fn job_of_runner(i: &mut Instance, uuid: &str, runner: Option<&str>, job: Option<&str>) -> Result<usize, Response> {
+fn job_of_runner(
+    i: &mut Instance,
+    uuid: &str,
+    runner: Option<&str>,
+    job: Option<&str>,
+) -> Result<usize, Response> {
     let found = i.jobs.iter().position(|j| {
         j.uuid == uuid
             && j.job_token.is_some()
@@ -345,7 +384,11 @@ fn job_of_runner(i: &mut Instance, uuid: &str, runner: Option<&str>, job: Option
         return Err(fail(404, None, "Unknown runner job"));
     };
     if i.jobs[pos].state != 2 {
-        return Err(fail(400, Some("runner_job_not_in_processing_state"), "Job is not in \"processing\" state"));
+        return Err(fail(
+            400,
+            Some("runner_job_not_in_processing_state"),
+            "Job is not in \"processing\" state",
+        ));
     }
     Ok(pos)
 }
@@ -354,20 +397,35 @@ fn job_of_runner(i: &mut Instance, uuid: &str, runner: Option<&str>, job: Option
 /// PeerTube's video/m3u8/caption/image MIME types (others are refused).
 async fn fields(pt: &Pt, uuid: &str, mut mp: Multipart) -> Result<Vec<Field>, Response> {
     const ACCEPTED: [&str; 6] = [
-        "video/mp4", "application/vnd.apple.mpegurl", "application/x-mpegurl",
-        "audio/mpegurl", "text/vtt", "image/jpeg",
+        "video/mp4",
+        "application/vnd.apple.mpegurl",
+        "application/x-mpegurl",
+        "audio/mpegurl",
+        "text/vtt",
+        "image/jpeg",
     ];
     let dir = pt.inner.lock().unwrap().results.join(uuid);
     let mut out = Vec::new();
-    while let Some(field) = mp.next_field().await.map_err(|e| fail(400, None, &e.to_string()))? {
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|e| fail(400, None, &e.to_string()))?
+    {
         let name = field.name().unwrap_or_default().to_string();
         let file_name = field.file_name().map(str::to_string);
         let content_type = field.content_type().map(str::to_string);
-        let bytes = field.bytes().await.map_err(|e| fail(400, None, &e.to_string()))?;
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| fail(400, None, &e.to_string()))?;
         let value = match &file_name {
             Some(f) => {
                 if !ACCEPTED.contains(&content_type.as_deref().unwrap_or("")) {
-                    return Err(fail(400, None, &format!("{name}: file type not allowed ({content_type:?})")));
+                    return Err(fail(
+                        400,
+                        None,
+                        &format!("{name}: file type not allowed ({content_type:?})"),
+                    ));
                 }
                 std::fs::create_dir_all(&dir).unwrap();
                 let path = dir.join(format!("{}-{f}", name.replace(['[', ']'], "_")));
@@ -376,13 +434,21 @@ async fn fields(pt: &Pt, uuid: &str, mut mp: Multipart) -> Result<Vec<Field>, Re
             }
             None => String::from_utf8_lossy(&bytes).into_owned(),
         };
-        out.push(Field { name, file_name, content_type, value });
+        out.push(Field {
+            name,
+            file_name,
+            content_type,
+            value,
+        });
     }
     Ok(out)
 }
 
 fn text<'a>(fields: &'a [Field], name: &str) -> Option<&'a str> {
-    fields.iter().find(|f| f.name == name && f.file_name.is_none()).map(|f| f.value.as_str())
+    fields
+        .iter()
+        .find(|f| f.name == name && f.file_name.is_none())
+        .map(|f| f.value.as_str())
 }
 
 async fn update(State(pt): State<Pt>, Path(uuid): Path<String>, mp: Multipart) -> Response {
@@ -398,7 +464,12 @@ async fn update(State(pt): State<Pt>, Path(uuid): Path<String>, mp: Multipart) -
             j.job_token = None;
         }
     }
-    let pos = match job_of_runner(i, &uuid, text(&fields, "runnerToken"), text(&fields, "jobToken")) {
+    let pos = match job_of_runner(
+        i,
+        &uuid,
+        text(&fields, "runnerToken"),
+        text(&fields, "jobToken"),
+    ) {
         Ok(p) => p,
         Err(r) => {
             i.log.refused_updates.push(uuid);
@@ -427,7 +498,12 @@ async fn success(State(pt): State<Pt>, Path(uuid): Path<String>, mp: Multipart) 
     };
     let mut guard = pt.inner.lock().unwrap();
     let i = &mut *guard;
-    let pos = match job_of_runner(i, &uuid, text(&fields, "runnerToken"), text(&fields, "jobToken")) {
+    let pos = match job_of_runner(
+        i,
+        &uuid,
+        text(&fields, "runnerToken"),
+        text(&fields, "jobToken"),
+    ) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -438,7 +514,11 @@ async fn success(State(pt): State<Pt>, Path(uuid): Path<String>, mp: Multipart) 
         "generate-video-storyboard" => &["payload[storyboardFile]"],
         _ => &[],
     };
-    let files: Vec<&str> = fields.iter().filter(|f| f.file_name.is_some()).map(|f| f.name.as_str()).collect();
+    let files: Vec<&str> = fields
+        .iter()
+        .filter(|f| f.file_name.is_some())
+        .map(|f| f.name.as_str())
+        .collect();
     if want.iter().any(|w| !files.contains(w)) || files.len() != want.len() {
         return fail(400, None, "Payload is invalid");
     }
@@ -450,15 +530,27 @@ async fn success(State(pt): State<Pt>, Path(uuid): Path<String>, mp: Multipart) 
     no_content()
 }
 
-async fn error(State(pt): State<Pt>, Path(uuid): Path<String>, Json(body): Json<Value>) -> Response {
+async fn error(
+    State(pt): State<Pt>,
+    Path(uuid): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
     let requeued = {
         let mut guard = pt.inner.lock().unwrap();
         let i = &mut *guard;
-        let pos = match job_of_runner(i, &uuid, body["runnerToken"].as_str(), body["jobToken"].as_str()) {
+        let pos = match job_of_runner(
+            i,
+            &uuid,
+            body["runnerToken"].as_str(),
+            body["jobToken"].as_str(),
+        ) {
             Ok(p) => p,
             Err(r) => return r,
         };
-        let Some(message) = body["message"].as_str().filter(|m| !m.is_empty() && m.len() <= 10_000) else {
+        let Some(message) = body["message"]
+            .as_str()
+            .filter(|m| !m.is_empty() && m.len() <= 10_000)
+        else {
             return fail(400, None, "Incorrect request parameters: message");
         };
         i.log.errors.push((uuid.clone(), message.to_string()));
@@ -476,10 +568,19 @@ async fn error(State(pt): State<Pt>, Path(uuid): Path<String>, Json(body): Json<
     no_content()
 }
 
-async fn abort(State(pt): State<Pt>, Path(uuid): Path<String>, Json(body): Json<Value>) -> Response {
+async fn abort(
+    State(pt): State<Pt>,
+    Path(uuid): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
     let mut guard = pt.inner.lock().unwrap();
     let i = &mut *guard;
-    let pos = match job_of_runner(i, &uuid, body["runnerToken"].as_str(), body["jobToken"].as_str()) {
+    let pos = match job_of_runner(
+        i,
+        &uuid,
+        body["runnerToken"].as_str(),
+        body["jobToken"].as_str(),
+    ) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -501,15 +602,26 @@ async fn download(
     let (media, hang) = {
         let mut guard = pt.inner.lock().unwrap();
         let i = &mut *guard;
-        if let Err(r) = job_of_runner(i, &uuid, body["runnerToken"].as_str(), body["jobToken"].as_str()) {
+        if let Err(r) = job_of_runner(
+            i,
+            &uuid,
+            body["runnerToken"].as_str(),
+            body["jobToken"].as_str(),
+        ) {
             return r;
         }
-        i.log.downloads.push((uuid.clone(), video.clone(), "POST".into()));
+        i.log
+            .downloads
+            .push((uuid.clone(), video.clone(), "POST".into()));
         if i.faults.download_500.contains(&video) {
             return fail(500, None, "Internal server error (injected)");
         }
         if i.faults.redirect.contains(&video) {
-            return (StatusCode::FOUND, [(header::LOCATION, format!("/static/redirected/{video}"))]).into_response();
+            return (
+                StatusCode::FOUND,
+                [(header::LOCATION, format!("/static/redirected/{video}"))],
+            )
+                .into_response();
         }
         (i.media.clone(), i.faults.hang.contains(&video))
     };

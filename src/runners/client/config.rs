@@ -226,7 +226,10 @@ mod tests {
     fn state_round_trips_with_mode_0600() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(RunnerState::load(dir.path()).unwrap(), RunnerState::default());
+        assert_eq!(
+            RunnerState::load(dir.path()).unwrap(),
+            RunnerState::default()
+        );
         let mut state = RunnerState::default();
         state.jobs.concurrency = 3;
         state.jobs.types = vec![JobType::VodHlsTranscoding];
@@ -249,7 +252,10 @@ mod tests {
         assert!(text.contains("types = [\"vod-hls-transcoding\"]"), "{text}");
         let back = RunnerState::load(dir.path()).unwrap();
         assert_eq!(back, state);
-        assert_eq!(back.instance("https://b.example/").unwrap().runner_token, "ptrt-2");
+        assert_eq!(
+            back.instance("https://b.example/").unwrap().runner_token,
+            "ptrt-2"
+        );
 
         assert_eq!(
             RunnerState::forget_token(dir.path(), "ptrt-1").unwrap(),
@@ -257,7 +263,10 @@ mod tests {
         );
         let back = RunnerState::load(dir.path()).unwrap();
         assert_eq!(back.registered_instances.len(), 1);
-        assert_eq!(RunnerState::forget_token(dir.path(), "ptrt-1").unwrap(), None);
+        assert_eq!(
+            RunnerState::forget_token(dir.path(), "ptrt-1").unwrap(),
+            None
+        );
     }
 
     #[test]

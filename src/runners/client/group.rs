@@ -150,7 +150,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn job(uuid: &str, kind: JobType, video: &str, res: u32, extra: serde_json::Value) -> AvailableJob {
+    fn job(
+        uuid: &str,
+        kind: JobType,
+        video: &str,
+        res: u32,
+        extra: serde_json::Value,
+    ) -> AvailableJob {
         let url = format!("http://pt/api/v1/runners/jobs/{uuid}/files/videos/{video}/max-quality");
         let mut output = json!({"resolution": res, "fps": 30});
         if let Some(o) = extra.as_object() {
@@ -161,7 +167,9 @@ mod tests {
         let payload = match kind {
             JobType::GenerateVideoStoryboard => json!({"input": {"videoFileUrl": url},
                 "sprites": {"size": {"width": 192, "height": 108}, "count": {"width": 2, "height": 2}, "duration": 1}}),
-            _ => json!({"input": {"videoFileUrl": url, "separatedAudioFileUrl": []}, "output": output}),
+            _ => {
+                json!({"input": {"videoFileUrl": url, "separatedAudioFileUrl": []}, "output": output})
+            }
         };
         AvailableJob {
             uuid: uuid.into(),
@@ -213,22 +221,58 @@ mod tests {
     #[test]
     fn separated_audio_frame_rates_and_unsupported_outputs_split_or_skip() {
         let jobs = vec![
-            job("a", JobType::VodHlsTranscoding, "V", 480, json!({"separatedAudio": true})),
+            job(
+                "a",
+                JobType::VodHlsTranscoding,
+                "V",
+                480,
+                json!({"separatedAudio": true}),
+            ),
             job("b", JobType::VodWebVideoTranscoding, "V", 480, json!({})),
-            job("c", JobType::VodHlsTranscoding, "V", 0, json!({"separatedAudio": true})),
-            job("d", JobType::VodHlsTranscoding, "V", 360, json!({"separatedAudio": true})),
-            job("e", JobType::VodWebVideoTranscoding, "V", 480, json!({"fps": 60})),
+            job(
+                "c",
+                JobType::VodHlsTranscoding,
+                "V",
+                0,
+                json!({"separatedAudio": true}),
+            ),
+            job(
+                "d",
+                JobType::VodHlsTranscoding,
+                "V",
+                360,
+                json!({"separatedAudio": true}),
+            ),
+            job(
+                "e",
+                JobType::VodWebVideoTranscoding,
+                "V",
+                480,
+                json!({"fps": 60}),
+            ),
         ];
         let (batches, skipped) = batches(&jobs, &ALL);
         let uuids: Vec<(bool, Vec<&str>)> = batches
             .iter()
-            .map(|b| (b.with_audio, b.jobs.iter().map(|j| j.uuid.as_str()).collect()))
+            .map(|b| {
+                (
+                    b.with_audio,
+                    b.jobs.iter().map(|j| j.uuid.as_str()).collect(),
+                )
+            })
             .collect();
         assert_eq!(
             uuids,
-            vec![(false, vec!["a", "d"]), (true, vec!["b"]), (true, vec!["e"])]
+            vec![
+                (false, vec!["a", "d"]),
+                (true, vec!["b"]),
+                (true, vec!["e"])
+            ]
         );
-        assert_eq!(skipped.iter().map(|s| s.uuid.as_str()).collect::<Vec<_>>(), ["c"]);
+        assert_eq!(
+            skipped.iter().map(|s| s.uuid.as_str()).collect::<Vec<_>>(),
+            ["c"]
+        );
         // Types not configured are left alone.
         let (batches, skipped) = super::batches(&jobs[..2], &[JobType::VodWebVideoTranscoding]);
         assert_eq!(batches.len(), 1);

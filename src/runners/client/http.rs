@@ -349,24 +349,26 @@ impl Api {
 
     fn post_json_empty<B: Serialize>(&self, path: &str, body: &B) -> Result<(), ApiError> {
         let url = self.url(path);
-        let mut response = self
-            .agent
-            .post(&url)
-            .send_json(body)
-            .map_err(|error| ApiError::Transport {
-                method: "POST",
-                url: url.clone(),
-                error,
-            })?;
+        let mut response =
+            self.agent
+                .post(&url)
+                .send_json(body)
+                .map_err(|error| ApiError::Transport {
+                    method: "POST",
+                    url: url.clone(),
+                    error,
+                })?;
         finish_empty(&url, &mut response)
     }
 
     fn post_multipart(&self, path: &str, form: Form) -> Result<(), ApiError> {
         let url = self.url(path);
-        let mut body = form.into_body(&boundary()).map_err(|error| ApiError::File {
-            path: Path::new(path).to_path_buf(),
-            error,
-        })?;
+        let mut body = form
+            .into_body(&boundary())
+            .map_err(|error| ApiError::File {
+                path: Path::new(path).to_path_buf(),
+                error,
+            })?;
         let mut response = self
             .agent
             .post(&url)
@@ -454,7 +456,10 @@ pub fn resolve(current: &str, location: &str) -> String {
     if location.starts_with('/') {
         return format!("{}{location}", &current[..origin_end]);
     }
-    let dir_end = current.rfind('/').filter(|i| *i >= origin_end).unwrap_or(origin_end);
+    let dir_end = current
+        .rfind('/')
+        .filter(|i| *i >= origin_end)
+        .unwrap_or(origin_end);
     format!("{}/{location}", &current[..dir_end])
 }
 

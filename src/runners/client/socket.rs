@@ -90,7 +90,9 @@ pub fn watch<E: Send + 'static>(
                     tracing::warn!(instance = %base, reason = %why, "socket.io refused the runner token; polling only");
                     return;
                 }
-                Err(e) => tracing::info!(instance = %base, error = %e, retry_in_secs = backoff.as_secs(), "socket.io connection down; polling meanwhile"),
+                Err(e) => {
+                    tracing::info!(instance = %base, error = %e, retry_in_secs = backoff.as_secs(), "socket.io connection down; polling meanwhile")
+                }
             }
             if started.elapsed() > Duration::from_secs(60) {
                 backoff = Duration::from_secs(2);
@@ -163,7 +165,9 @@ fn session(
         }
         let text = match ws.read() {
             Ok(Message::Text(t)) => t.to_string(),
-            Ok(Message::Close(_)) => return Err(SocketError::Lost("closed by the instance".into())),
+            Ok(Message::Close(_)) => {
+                return Err(SocketError::Lost("closed by the instance".into()))
+            }
             Ok(_) => continue,
             Err(tungstenite::Error::Io(e))
                 if matches!(
@@ -177,7 +181,10 @@ fn session(
         };
         last_heard = Instant::now();
         match frame(&text) {
-            Frame::Open { ping_interval_ms, ping_timeout_ms } => {
+            Frame::Open {
+                ping_interval_ms,
+                ping_timeout_ms,
+            } => {
                 silence = Duration::from_millis(ping_interval_ms + ping_timeout_ms)
                     + Duration::from_secs(5);
                 let auth = serde_json::json!({ "runnerToken": runner_token });
@@ -200,7 +207,9 @@ fn session(
                     return Ok(());
                 }
             }
-            Frame::Close => return Err(SocketError::Lost("the instance closed the session".into())),
+            Frame::Close => {
+                return Err(SocketError::Lost("the instance closed the session".into()))
+            }
             Frame::Other => {}
         }
     }
@@ -287,7 +296,9 @@ mod tests {
     #[test]
     fn frames_are_read_as_socket_io_v5() {
         assert_eq!(
-            frame(r#"0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#),
+            frame(
+                r#"0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#
+            ),
             Frame::Open {
                 ping_interval_ms: 25000,
                 ping_timeout_ms: 20000
@@ -299,8 +310,14 @@ mod tests {
             frame(r#"44/runners,{"message":"Invalid runner token."}"#),
             Frame::Refused("Invalid runner token.".into())
         );
-        assert_eq!(frame(r#"42/runners,["available-jobs"]"#), Frame::AvailableJobs);
-        assert_eq!(frame(r#"42/runners,7["available-jobs"]"#), Frame::AvailableJobs);
+        assert_eq!(
+            frame(r#"42/runners,["available-jobs"]"#),
+            Frame::AvailableJobs
+        );
+        assert_eq!(
+            frame(r#"42/runners,7["available-jobs"]"#),
+            Frame::AvailableJobs
+        );
         assert_eq!(frame(r#"42/runners,["other"]"#), Frame::Other);
         assert_eq!(frame(r#"42/live,["available-jobs"]"#), Frame::Other);
         assert_eq!(frame("41/runners,"), Frame::Close);

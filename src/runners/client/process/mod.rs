@@ -86,10 +86,25 @@ fn job_spec(job: &AcceptedJob) -> Result<(JobSpec, String), String> {
     let payload =
         Payload::parse(job.job.kind, &job.job.payload).map_err(|e| format!("payload: {e}"))?;
     let (resolution, fps, sprites, url) = match payload {
-        Payload::Hls(p) => (p.output.resolution, p.output.fps, None, p.input.video_file_url),
-        Payload::WebVideo(p) => (p.output.resolution, p.output.fps, None, p.input.video_file_url),
+        Payload::Hls(p) => (
+            p.output.resolution,
+            p.output.fps,
+            None,
+            p.input.video_file_url,
+        ),
+        Payload::WebVideo(p) => (
+            p.output.resolution,
+            p.output.fps,
+            None,
+            p.input.video_file_url,
+        ),
         Payload::Storyboard(p) => (0, 0, Some(p.sprites), p.input.video_file_url),
-        _ => return Err(format!("{} is not processed by fleuve runner", job.job.kind)),
+        _ => {
+            return Err(format!(
+                "{} is not processed by fleuve runner",
+                job.job.kind
+            ))
+        }
     };
     Ok((
         JobSpec {
@@ -158,7 +173,11 @@ pub fn run(ctx: BatchContext) -> Outcome {
             if e.is_unknown_runner() {
                 return Outcome::UnknownRunner;
             }
-            fail_all(&ctx.api, &mut held, &format!("downloading the input failed: {e}"));
+            fail_all(
+                &ctx.api,
+                &mut held,
+                &format!("downloading the input failed: {e}"),
+            );
             return Outcome::Finished;
         }
         Err(_) => {
@@ -179,7 +198,11 @@ pub fn run(ctx: BatchContext) -> Outcome {
     let mut child = match start_child(&ctx.exe, &dir, &spec) {
         Ok(c) => c,
         Err(e) => {
-            fail_all(&ctx.api, &mut held, &format!("starting the transcoder: {e}"));
+            fail_all(
+                &ctx.api,
+                &mut held,
+                &format!("starting the transcoder: {e}"),
+            );
             return Outcome::Finished;
         }
     };
@@ -229,10 +252,7 @@ pub fn run(ctx: BatchContext) -> Outcome {
         let _ = r.join();
     }
     let status = exited.lock().ok().and_then(|e| e.clone());
-    let state = shared
-        .lock()
-        .map(|s| s.clone())
-        .unwrap_or_default();
+    let state = shared.lock().map(|s| s.clone()).unwrap_or_default();
     match state.files {
         Some(files) => deliver(&ctx, &mut held, &files),
         None => {
@@ -300,7 +320,10 @@ fn deliver(
             report_error(&ctx.api, &h.job, "the transcoder made no file for this job");
             continue;
         };
-        let parts: Vec<(&str, &Path)> = list.iter().map(|(f, p)| (f.as_str(), p.as_path())).collect();
+        let parts: Vec<(&str, &Path)> = list
+            .iter()
+            .map(|(f, p)| (f.as_str(), p.as_path()))
+            .collect();
         let mut delay = Duration::from_secs(1);
         let mut tries = 0;
         let result = loop {
@@ -315,7 +338,9 @@ fn deliver(
             }
         };
         match result {
-            Ok(()) => tracing::info!(job = %h.job.uuid, kind = %h.spec.kind, resolution = h.spec.resolution, "job done"),
+            Ok(()) => {
+                tracing::info!(job = %h.job.uuid, kind = %h.spec.kind, resolution = h.spec.resolution, "job done")
+            }
             Err(e) if e.is_unknown_runner() => return Outcome::UnknownRunner,
             Err(e) if cancelled(&e) => {
                 tracing::info!(job = %h.job.uuid, "job was cancelled on the instance; result dropped")

@@ -145,7 +145,7 @@ pub fn batch_ladder(
     let ratio = f64::from(video.width) / f64::from(video.height.max(1));
     let portrait = video.height > video.width;
     let mut wanted: Vec<(u32, u32)> = outputs.to_vec();
-    wanted.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    wanted.sort_unstable_by_key(|o| std::cmp::Reverse(o.0));
     wanted.dedup_by_key(|o| o.0);
     let rungs = wanted
         .into_iter()
@@ -238,7 +238,9 @@ fn run(
                     ),
                 ],
                 JobType::VodWebVideoTranscoding => {
-                    let to = spec.out_dir.join(format!("{}-{}.mp4", job.uuid, job.resolution));
+                    let to = spec
+                        .out_dir
+                        .join(format!("{}-{}.mp4", job.uuid, job.resolution));
                     crate::transcode::web_video::remux_faststart(&rung.media_file, &to)?;
                     vec![(fields::VIDEO_FILE.to_string(), to)]
                 }
@@ -315,7 +317,8 @@ fn transcode(
             .collect()
     };
     std::thread::scope(|scope| {
-        let pipeline = scope.spawn(|| run_with(&spec.source, ladder, &spec.out_dir, "rung", &stats));
+        let pipeline =
+            scope.spawn(|| run_with(&spec.source, ladder, &spec.out_dir, "rung", &stats));
         while !pipeline.is_finished() {
             emit(
                 out,
@@ -361,7 +364,10 @@ mod tests {
             duration: 1,
         };
         let p = sprite_plan(&sprites, 4.0);
-        assert_eq!((p.columns, p.rows, p.count, p.sprite_duration), (2, 2, 4, 1));
+        assert_eq!(
+            (p.columns, p.rows, p.count, p.sprite_duration),
+            (2, 2, 4, 1)
+        );
         assert_eq!(sprite_plan(&sprites, 3.0).count, 3);
     }
 }
