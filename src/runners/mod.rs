@@ -2,4 +2,5 @@
 //! ([`protocol`]), the server side that hands this instance's transcoding jobs to runners, and the
 //! `fleuve runner` client that works for any PeerTube instance (and for Fleuve).
 
+pub mod client;
 pub mod protocol;
