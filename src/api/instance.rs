@@ -79,6 +79,7 @@ pub async fn metrics(
     crate::runtime::disk::render_metrics(&app, &mut text);
     app.tracker.render_metrics(&mut text);
     crate::transcode::runner::render_metrics(&app.transcoder, &mut text);
+    crate::runners::server::render_metrics(&app.runners, &mut text);
     app.federation.render_metrics(&app.store, &mut text);
     let mut r = text.into_response();
     r.headers_mut().insert(

@@ -3,3 +3,4 @@
 //! `fleuve runner` client that works for any PeerTube instance (and for Fleuve).
 
 pub mod protocol;
+pub mod server;

@@ -2,6 +2,7 @@
 //! thumbnails and storyboards, the durable job queue, the worker processes that run jobs, and
 //! publication. Only this module talks to libav.
 
+pub mod assemble;
 mod audio;
 pub(crate) mod devscale;
 pub(crate) mod hls;
