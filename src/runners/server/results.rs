@@ -110,12 +110,19 @@ pub async fn receive(
         .await?
         .map_err(|e| ApiError::internal("creating the runner upload directory", e))?;
     let outcome = receive_into(app, srv, uuid, form, &dir).await;
-    // Whatever happened, nothing is left under incoming/ (a completed upload was moved away).
-    let d = dir.clone();
-    let _ = app.pool.run(move || std::fs::remove_dir_all(d)).await;
-    let (job, tokens) = outcome?;
+    let (job, tokens) = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            // Removed before the refusal is answered: nothing of a refused upload is kept.
+            let d = dir.clone();
+            let _ = app.pool.run(move || std::fs::remove_dir_all(d)).await;
+            return Err(e);
+        }
+    };
     let (s, u, (rt, jt)) = (srv.clone(), uuid.to_string(), tokens);
-    app.pool
+    let d = dir.clone();
+    let moved = app
+        .pool
         .run(move || -> Result<(), ApiError> {
             s.board.completing(&u, &rt, &jt).map_err(api_error)?;
             let target = s.completing_dir(&u);
@@ -130,7 +137,11 @@ pub async fn receive(
                 ApiError::bad_request(format!("the result of runner job {u} was refused: {msg}"))
             })
         })
-        .await?
+        .await?;
+    if moved.is_err() {
+        let _ = app.pool.run(move || std::fs::remove_dir_all(d)).await;
+    }
+    moved
 }
 
 /// Reads the form into `dir`; returns the job and its tokens.
