@@ -85,8 +85,12 @@ enum Command {
     #[command(hide = true)]
     Worker {
         /// The job spec (JSON) written by the server.
-        #[arg(long, conflicts_with = "probe")]
+        #[arg(long, conflicts_with_all = ["probe", "assemble"])]
         spec: Option<PathBuf>,
+        /// Assemble renditions made by remote runners into a staged publication (the spec,
+        /// JSON, is written by the server).
+        #[arg(long, conflicts_with = "probe", hide = true)]
+        assemble: Option<PathBuf>,
         /// Probe and plan a file, print a JSON report (the server's upload check).
         #[arg(long)]
         probe: Option<PathBuf>,
@@ -225,8 +229,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             probe,
             plan,
             images,
+            assemble,
         } => {
             let mut stdout = std::io::stdout().lock();
+            if let Some(path) = assemble {
+                let text =
+                    std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let spec: fleuve::transcode::assemble::AssembleSpec = serde_json::from_slice(&text)
+                    .map_err(|e| anyhow::anyhow!("assemble spec: {e}"))?;
+                std::process::exit(fleuve::transcode::assemble::main(&spec, &mut stdout));
+            }
             let code = match (spec, probe) {
                 (_, Some(file)) => {
                     let plan = match plan {

@@ -361,7 +361,7 @@ pub enum WorkerError {
     Size(std::io::Error),
 }
 
-fn io_error(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> WorkerError {
+pub(crate) fn io_error(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> WorkerError {
     let what = what.to_string();
     move |source| WorkerError::Io { what, source }
 }
@@ -409,52 +409,23 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, WorkerErr
     let output: PipelineOutput = result.map_err(|_| WorkerError::Panicked)??;
     emit(out, &WorkerEvent::Progress(stats.report()));
 
-    let trackers = tracker_urls(&spec.public_url);
-    let mut files = Vec::new();
-    for (rung, made) in ladder.rungs.iter().zip(&output.rungs) {
-        let media_file = file_name(&made.media_file);
-        let torrent_file = format!("{}-{}-hls.torrent", spec.prefix, rung.resolution);
-        let tspec = TorrentSpec {
-            name: format!(
-                "{} {}p.mp4",
-                crate::media::torrent::safe_name(&spec.video_name),
-                rung.resolution
-            ),
-            trackers: trackers.clone(),
-            webseed: hls_file_url(&spec.public_url, &spec.video_uuid, false, &media_file),
-        };
-        let t =
-            torrent::create(&made.media_file, &tspec).map_err(|source| WorkerError::Torrent {
-                media: made.media_file.clone(),
-                source,
-            })?;
-        std::fs::write(torrents.join(&torrent_file), &t.bytes).map_err(io_error(&torrent_file))?;
-        let size = std::fs::metadata(&made.media_file)
-            .map(|m| m.len())
-            .map_err(WorkerError::Size)?;
-        let fallback_reason = ladder.rung_fallback_reason(rung, made.fallback_reason.as_deref());
-        files.push(Rendition {
+    let made: Vec<MadeRendition> = ladder
+        .rungs
+        .iter()
+        .zip(&output.rungs)
+        .map(|(rung, made)| MadeRendition {
             resolution: rung.resolution,
             width: rung.width,
             height: rung.height,
             fps: rung.fps,
-            size,
-            media_file,
-            playlist_file: file_name(&made.playlist),
-            torrent_file,
-            info_hash: t.info_hash_hex(),
+            media_file: made.media_file.clone(),
+            playlist: made.playlist.clone(),
             encoder: made.encoder.clone(),
-            fallback_reason,
+            fallback_reason: ladder.rung_fallback_reason(rung, made.fallback_reason.as_deref()),
             has_audio: ladder.audio.is_some(),
-        });
-    }
-    let started = std::time::Instant::now();
-    let web_videos = if spec.web_videos {
-        web_videos(spec, &ladder, &output, &trackers)?
-    } else {
-        Vec::new()
-    };
-    let web_video_secs = started.elapsed().as_secs_f64();
+        })
+        .collect();
+    let (files, web_videos, web_video_secs) = package(&spec.staging_names(), &made)?;
     let mut images_out = [None, None];
     for (slot, made) in images_out
         .iter_mut()
@@ -491,30 +462,138 @@ fn run(spec: &WorkerSpec, out: &mut dyn Write) -> Result<WorkerResult, WorkerErr
     })
 }
 
-/// Remuxes every rung of `output` into a faststart MP4 in `<staging>/web-videos/` (no second
-/// encode) and makes its torrent in `<staging>/torrents/`, webseeded at its public URL.
-fn web_videos(
-    spec: &WorkerSpec,
-    ladder: &super::ladder::Ladder,
-    output: &PipelineOutput,
-    trackers: &[String],
-) -> Result<Vec<WebVideoOutput>, WorkerError> {
-    let dir = spec.staging.join("web-videos");
-    std::fs::create_dir_all(&dir).map_err(io_error(dir.display()))?;
-    // The video's uuid first, so the private side can tell whose file it is; the attempt's tag
-    // next, so a new transcode never serves new bytes at a URL that was cached as immutable.
-    let tag: String = spec.prefix.chars().filter(|c| *c != '-').take(8).collect();
-    let base = spec.public_url.trim_end_matches('/');
-    let mut made = Vec::new();
-    for (rung, out) in ladder.rungs.iter().zip(&output.rungs) {
-        let stem = format!("{}-{tag}-{}", spec.video_uuid, rung.resolution);
-        let file = format!("{stem}.mp4");
-        let path = dir.join(&file);
-        super::web_video::remux_faststart(&out.media_file, &path)?;
+/// A rendition on disk, however it was made (this process's pipeline, or a remote runner).
+#[derive(Debug, Clone)]
+pub(crate) struct MadeRendition {
+    /// Resolution label (shorter side).
+    pub resolution: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frame rate.
+    pub fps: u32,
+    /// The single-file fragmented MP4, in `<staging>/hls/`.
+    pub media_file: PathBuf,
+    /// Its media playlist, in `<staging>/hls/`.
+    pub playlist: PathBuf,
+    /// What encoded it.
+    pub encoder: String,
+    /// Why earlier encoders of its chain were not used.
+    pub fallback_reason: Option<String>,
+    /// Whether it carries audio.
+    pub has_audio: bool,
+}
+
+/// Where a video's outputs are staged and what names and URLs they get.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StagingNames<'a> {
+    /// The staging directory (`hls/`, `torrents/`, `images/`, `web-videos/`).
+    pub dir: &'a Path,
+    /// The attempt's file name prefix.
+    pub prefix: &'a str,
+    /// The video.
+    pub video_uuid: &'a str,
+    /// Its title (torrent names).
+    pub video_name: &'a str,
+    /// The instance's public URL (webseeds, trackers).
+    pub public_url: &'a str,
+    /// Whether to make a faststart MP4 web video per rendition.
+    pub web_videos: bool,
+}
+
+impl WorkerSpec {
+    fn staging_names(&self) -> StagingNames<'_> {
+        StagingNames {
+            dir: &self.staging,
+            prefix: &self.prefix,
+            video_uuid: &self.video_uuid,
+            video_name: &self.video_name,
+            public_url: &self.public_url,
+            web_videos: self.web_videos,
+        }
+    }
+}
+
+/// Makes a torrent per rendition in `<staging>/torrents/` (webseeded at its public URL) and,
+/// when asked, a faststart MP4 web video per rendition (a remux, no second encode) with its own
+/// torrent. Returns the renditions, the web videos and the seconds the web videos took.
+pub(crate) fn package(
+    names: &StagingNames<'_>,
+    made: &[MadeRendition],
+) -> Result<(Vec<Rendition>, Vec<WebVideoOutput>, f64), WorkerError> {
+    let torrents = names.dir.join("torrents");
+    std::fs::create_dir_all(&torrents).map_err(io_error(torrents.display()))?;
+    let trackers = tracker_urls(names.public_url);
+    let mut files = Vec::new();
+    for rung in made {
+        let media_file = file_name(&rung.media_file);
+        let torrent_file = format!("{}-{}-hls.torrent", names.prefix, rung.resolution);
         let tspec = TorrentSpec {
             name: format!(
                 "{} {}p.mp4",
-                crate::media::torrent::safe_name(&spec.video_name),
+                crate::media::torrent::safe_name(names.video_name),
+                rung.resolution
+            ),
+            trackers: trackers.clone(),
+            webseed: hls_file_url(names.public_url, names.video_uuid, false, &media_file),
+        };
+        let t =
+            torrent::create(&rung.media_file, &tspec).map_err(|source| WorkerError::Torrent {
+                media: rung.media_file.clone(),
+                source,
+            })?;
+        std::fs::write(torrents.join(&torrent_file), &t.bytes).map_err(io_error(&torrent_file))?;
+        let size = std::fs::metadata(&rung.media_file)
+            .map(|m| m.len())
+            .map_err(WorkerError::Size)?;
+        files.push(Rendition {
+            resolution: rung.resolution,
+            width: rung.width,
+            height: rung.height,
+            fps: rung.fps,
+            size,
+            media_file,
+            playlist_file: file_name(&rung.playlist),
+            torrent_file,
+            info_hash: t.info_hash_hex(),
+            encoder: rung.encoder.clone(),
+            fallback_reason: rung.fallback_reason.clone(),
+            has_audio: rung.has_audio,
+        });
+    }
+    let started = std::time::Instant::now();
+    let web_videos = if names.web_videos {
+        web_videos(names, made, &trackers)?
+    } else {
+        Vec::new()
+    };
+    Ok((files, web_videos, started.elapsed().as_secs_f64()))
+}
+
+/// Remuxes every rendition into a faststart MP4 in `<staging>/web-videos/` (no second encode)
+/// and makes its torrent in `<staging>/torrents/`, webseeded at its public URL.
+fn web_videos(
+    names: &StagingNames<'_>,
+    made: &[MadeRendition],
+    trackers: &[String],
+) -> Result<Vec<WebVideoOutput>, WorkerError> {
+    let dir = names.dir.join("web-videos");
+    std::fs::create_dir_all(&dir).map_err(io_error(dir.display()))?;
+    // The video's uuid first, so the private side can tell whose file it is; the attempt's tag
+    // next, so a new transcode never serves new bytes at a URL that was cached as immutable.
+    let tag: String = names.prefix.chars().filter(|c| *c != '-').take(8).collect();
+    let base = names.public_url.trim_end_matches('/');
+    let mut out = Vec::new();
+    for rung in made {
+        let stem = format!("{}-{tag}-{}", names.video_uuid, rung.resolution);
+        let file = format!("{stem}.mp4");
+        let path = dir.join(&file);
+        super::web_video::remux_faststart(&rung.media_file, &path)?;
+        let tspec = TorrentSpec {
+            name: format!(
+                "{} {}p.mp4",
+                crate::media::torrent::safe_name(names.video_name),
                 rung.resolution
             ),
             trackers: trackers.to_vec(),
@@ -525,12 +604,12 @@ fn web_videos(
             source,
         })?;
         let torrent_file = format!("{stem}.torrent");
-        let to = spec.staging.join("torrents").join(&torrent_file);
+        let to = names.dir.join("torrents").join(&torrent_file);
         std::fs::write(&to, &t.bytes).map_err(io_error(&torrent_file))?;
         let size = std::fs::metadata(&path)
             .map(|m| m.len())
             .map_err(WorkerError::Size)?;
-        made.push(WebVideoOutput {
+        out.push(WebVideoOutput {
             resolution: rung.resolution,
             width: rung.width,
             height: rung.height,
@@ -539,13 +618,13 @@ fn web_videos(
             file,
             torrent_file,
             info_hash: t.info_hash_hex(),
-            has_audio: ladder.audio.is_some(),
+            has_audio: rung.has_audio,
         });
     }
-    Ok(made)
+    Ok(out)
 }
 
-fn file_name(path: &Path) -> String {
+pub(crate) fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
