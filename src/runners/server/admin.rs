@@ -1,9 +1,9 @@
 //! The administrators' runner routes (OAuth, `MANAGE_RUNNERS`): registration tokens, runners,
 //! and runner jobs (listed with their private payloads, cancelled, deleted).
 
-use super::jobs::timestamp;
 use super::results::api_error;
 use super::routes::server;
+use super::view::timestamp;
 use crate::api::auth::AuthUser;
 use crate::api::error::ApiError;
 use crate::api::paging::{PageQuery, Paging};

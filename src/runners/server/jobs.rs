@@ -3,14 +3,11 @@
 //! transition is one read-modify-write under one lock, so two runners racing to accept a job get
 //! exactly one winner; every change is synced to RocksDB before it is visible.
 
+use super::registry::{same, token_hash};
 use super::store::{self, Changes, Loaded, RegistrationToken, Runner, RunnerJobRecord};
-use crate::runners::protocol::{
-    self, AvailableJob, JobRunner, JobState, JobType, ParentJob, RunnerJob,
-};
-use crate::store::tables::Sequence;
+use crate::runners::protocol::{self, AvailableJob, JobState, JobType, RunnerJob};
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -54,24 +51,12 @@ pub enum BoardError {
     Store(#[from] StoreError),
 }
 
-/// Hex SHA-256 of a token (tokens are stored and compared as this).
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Compares two byte strings in time independent of where they differ.
-pub fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
+/// What the board holds.
 #[derive(Debug, Default)]
-struct State {
-    tokens: BTreeMap<u64, RegistrationToken>,
-    runners: BTreeMap<u64, Runner>,
-    jobs: HashMap<String, RunnerJobRecord>,
+pub(super) struct State {
+    pub(super) tokens: BTreeMap<u64, RegistrationToken>,
+    pub(super) runners: BTreeMap<u64, Runner>,
+    pub(super) jobs: HashMap<String, RunnerJobRecord>,
 }
 
 /// What happened to a failed job.
@@ -85,7 +70,7 @@ pub enum AfterFailure {
 
 /// The board.
 pub struct Board {
-    store: Arc<Store>,
+    pub(super) store: Arc<Store>,
     state: Mutex<State>,
     changed: Condvar,
     pending: tokio::sync::watch::Sender<u64>,
@@ -118,7 +103,7 @@ impl Board {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -127,7 +112,11 @@ impl Board {
         self.pending.subscribe()
     }
 
-    fn saved(&self, st: &mut State, jobs: Vec<RunnerJobRecord>) -> Result<(), StoreError> {
+    pub(super) fn saved(
+        &self,
+        st: &mut State,
+        jobs: Vec<RunnerJobRecord>,
+    ) -> Result<(), StoreError> {
         let mut changes = Changes::default();
         for j in &jobs {
             changes.job(&self.store, j)?;
@@ -157,177 +146,6 @@ impl Board {
     /// Wakes every waiter (a stop or a cancellation outside the board).
     pub fn wake(&self) {
         self.changed.notify_all();
-    }
-
-    // ---- registration tokens and runners ----
-
-    /// Makes a new registration token.
-    pub fn generate_token(&self) -> Result<RegistrationToken, StoreError> {
-        let mut st = self.lock();
-        let t = RegistrationToken {
-            id: self.store.next_id(Sequence::RunnerRegistrationToken)?,
-            token: format!(
-                "{}{}",
-                protocol::REGISTRATION_TOKEN_PREFIX,
-                uuid::Uuid::new_v4()
-            ),
-            created_at: now_ms(),
-        };
-        let mut c = Changes::default();
-        c.token(&self.store, &t)?;
-        c.commit(&self.store)?;
-        st.tokens.insert(t.id, t.clone());
-        Ok(t)
-    }
-
-    /// Every registration token with the number of runners registered with it.
-    pub fn tokens(&self) -> Vec<(RegistrationToken, usize)> {
-        let st = self.lock();
-        st.tokens
-            .values()
-            .map(|t| {
-                let n = st
-                    .runners
-                    .values()
-                    .filter(|r| r.registration_token == t.id)
-                    .count();
-                (t.clone(), n)
-            })
-            .collect()
-    }
-
-    /// Deletes a registration token and unregisters its runners.
-    pub fn remove_token(&self, id: u64) -> Result<(), BoardError> {
-        let mut st = self.lock();
-        if !st.tokens.contains_key(&id) {
-            return Err(BoardError::NotFound(format!("registration token {id}")));
-        }
-        let runners: Vec<u64> = st
-            .runners
-            .values()
-            .filter(|r| r.registration_token == id)
-            .map(|r| r.id)
-            .collect();
-        let mut c = Changes::default();
-        c.remove_token(&self.store, id);
-        for r in &runners {
-            c.remove_runner(&self.store, *r);
-        }
-        c.commit(&self.store)?;
-        st.tokens.remove(&id);
-        for r in runners {
-            self.drop_runner(&mut st, r)?;
-        }
-        Ok(())
-    }
-
-    /// Forgets runner `id` (already removed from the store): its processing jobs go back to the
-    /// queue.
-    fn drop_runner(&self, st: &mut State, id: u64) -> Result<(), StoreError> {
-        st.runners.remove(&id);
-        let now = now_ms();
-        let back: Vec<RunnerJobRecord> = st
-            .jobs
-            .values()
-            .filter(|j| j.runner == Some(id) && j.state() == JobState::Processing)
-            .map(|j| {
-                let mut j = j.clone();
-                reset_to_pending(&mut j, now);
-                j
-            })
-            .collect();
-        self.saved(st, back)
-    }
-
-    /// Registers a runner: `(id, runner token)`.
-    pub fn register(
-        &self,
-        registration_token: &str,
-        name: &str,
-        description: &str,
-        version: &str,
-        ip: &str,
-    ) -> Result<(u64, String), BoardError> {
-        let mut st = self.lock();
-        let reg = st
-            .tokens
-            .values()
-            .find(|t| same(t.token.as_bytes(), registration_token.as_bytes()))
-            .map(|t| t.id)
-            .ok_or_else(|| BoardError::UnknownRegistrationToken(registration_token.into()))?;
-        if st.runners.values().any(|r| r.name == name) {
-            return Err(BoardError::NameTaken(name.into()));
-        }
-        let token = format!("{}{}", protocol::RUNNER_TOKEN_PREFIX, uuid::Uuid::new_v4());
-        let now = now_ms();
-        let runner = Runner {
-            id: self.store.next_id(Sequence::Runner)?,
-            name: name.into(),
-            description: description.into(),
-            version: version.into(),
-            ip: ip.into(),
-            last_contact: now,
-            registration_token: reg,
-            token_hash: token_hash(&token),
-            created_at: now,
-            updated_at: now,
-        };
-        let mut c = Changes::default();
-        c.runner(&self.store, &runner)?;
-        c.commit(&self.store)?;
-        st.runners.insert(runner.id, runner.clone());
-        Ok((runner.id, token))
-    }
-
-    fn runner_id(st: &State, runner_token: &str) -> Result<u64, BoardError> {
-        let hash = token_hash(runner_token);
-        // Every runner is compared, each in constant time.
-        let mut found = None;
-        for r in st.runners.values() {
-            if same(r.token_hash.as_bytes(), hash.as_bytes()) {
-                found = Some(r.id);
-            }
-        }
-        found.ok_or(BoardError::UnknownRunnerToken)
-    }
-
-    /// The runner with this token.
-    pub fn runner(&self, runner_token: &str) -> Result<Runner, BoardError> {
-        let st = self.lock();
-        let id = Self::runner_id(&st, runner_token)?;
-        st.runners
-            .get(&id)
-            .cloned()
-            .ok_or(BoardError::UnknownRunnerToken)
-    }
-
-    /// Unregisters the runner with this token.
-    pub fn unregister(&self, runner_token: &str) -> Result<(), BoardError> {
-        let mut st = self.lock();
-        let id = Self::runner_id(&st, runner_token)?;
-        self.remove_runner_locked(&mut st, id)
-    }
-
-    /// Removes runner `id` (administrator).
-    pub fn remove_runner(&self, id: u64) -> Result<(), BoardError> {
-        let mut st = self.lock();
-        if !st.runners.contains_key(&id) {
-            return Err(BoardError::NotFound(format!("runner {id}")));
-        }
-        self.remove_runner_locked(&mut st, id)
-    }
-
-    fn remove_runner_locked(&self, st: &mut State, id: u64) -> Result<(), BoardError> {
-        let mut c = Changes::default();
-        c.remove_runner(&self.store, id);
-        c.commit(&self.store)?;
-        self.drop_runner(st, id)?;
-        Ok(())
-    }
-
-    /// Every runner.
-    pub fn runners(&self) -> Vec<Runner> {
-        self.lock().runners.values().cloned().collect()
     }
 
     // ---- the runner's calls ----
@@ -365,34 +183,6 @@ impl Board {
             .collect())
     }
 
-    /// Records a runner's contact (written at most every 30 s, as PeerTube throttles it).
-    fn touch_runner(
-        &self,
-        st: &mut State,
-        id: u64,
-        version: Option<&str>,
-        ip: &str,
-    ) -> Result<(), StoreError> {
-        let Some(r) = st.runners.get(&id) else {
-            return Ok(());
-        };
-        let now = now_ms();
-        let version = version.unwrap_or(&r.version);
-        if now.saturating_sub(r.last_contact) < 30_000 && r.version == version && r.ip == ip {
-            return Ok(());
-        }
-        let mut r = r.clone();
-        r.last_contact = now;
-        r.updated_at = now;
-        r.version = version.to_string();
-        r.ip = ip.to_string();
-        let mut c = Changes::default();
-        c.runner(&self.store, &r)?;
-        c.commit(&self.store)?;
-        st.runners.insert(id, r);
-        Ok(())
-    }
-
     /// `jobs/{uuid}/accept`: the job becomes the runner's, with a new job token.
     pub fn accept(
         &self,
@@ -423,7 +213,7 @@ impl Board {
         job.progress = None;
         self.saved(&mut st, vec![job.clone()])?;
         self.touch_runner(&mut st, id, None, ip)?;
-        Ok((view(&st, &job, false), token))
+        Ok((super::view::view(&st, &job, false), token))
     }
 
     /// The job `uuid` if it is this runner's with this job token (PeerTube's
@@ -647,7 +437,7 @@ impl Board {
 
     /// The API view of a job.
     pub fn view(&self, job: &RunnerJobRecord, admin: bool) -> RunnerJob {
-        view(&self.lock(), job, admin)
+        super::view::view(&self.lock(), job, admin)
     }
 
     /// Cancels job `uuid` and its descendants (administrator, or its video's deletion); a final
@@ -804,7 +594,7 @@ impl Board {
 }
 
 /// Back to the queue: no runner, no token, no progress.
-fn reset_to_pending(job: &mut RunnerJobRecord, now: u64) {
+pub(super) fn reset_to_pending(job: &mut RunnerJobRecord, now: u64) {
     job.state = JobState::Pending.id();
     job.job_token_hash = None;
     job.started_at = None;
@@ -830,54 +620,4 @@ fn children_to(st: &State, uuid: &str, to: JobState, now: u64) -> Vec<RunnerJobR
         }
     }
     out
-}
-
-fn iso(ms: u64) -> String {
-    let mut s = crate::time::iso8601(ms / 1000);
-    // `.000Z` → the milliseconds.
-    if s.ends_with(".000Z") {
-        s.truncate(s.len() - 5);
-        s.push_str(&format!(".{:03}Z", ms % 1000));
-    }
-    s
-}
-
-/// A Unix-ms time as PeerTube's timestamps read.
-pub fn timestamp(ms: u64) -> String {
-    iso(ms)
-}
-
-fn view(st: &State, job: &RunnerJobRecord, admin: bool) -> RunnerJob {
-    RunnerJob {
-        uuid: job.uuid.clone(),
-        kind: job.kind,
-        state: job.state().constant(),
-        payload: job.payload.clone(),
-        failures: job.failures,
-        error: job.error.clone(),
-        progress: job.progress,
-        priority: job.priority,
-        started_at: job.started_at.map(iso),
-        created_at: iso(job.created_at),
-        updated_at: iso(job.updated_at),
-        finished_at: job.finished_at.map(iso),
-        parent: job
-            .parent
-            .as_ref()
-            .and_then(|p| st.jobs.get(p))
-            .map(|p| ParentJob {
-                kind: p.kind,
-                state: p.state().constant(),
-                uuid: p.uuid.clone(),
-            }),
-        runner: job
-            .runner
-            .and_then(|r| st.runners.get(&r))
-            .map(|r| JobRunner {
-                id: r.id,
-                name: r.name.clone(),
-                description: r.description.clone(),
-            }),
-        private_payload: admin.then(|| job.private_payload.clone()),
-    }
 }

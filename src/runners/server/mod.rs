@@ -13,10 +13,12 @@ pub mod admin;
 pub mod dispatch;
 pub mod files;
 pub mod jobs;
+pub mod registry;
 pub mod results;
 pub mod routes;
 pub mod socket;
 pub mod store;
+pub mod view;
 pub mod watchdog;
 
 use crate::app::SharedApp;
@@ -132,3 +134,6 @@ pub fn render_metrics(server: &RunnerServer, out: &mut String) {
     w.gauge("fleuve_runners_registered", "Remote runners registered.")
         .sample(&[], server.board.runner_count());
 }
+
+#[cfg(test)]
+mod board_tests;
