@@ -344,7 +344,7 @@ fn read_text(ws: &mut Ws) -> Option<String> {
 
 #[test]
 fn runners_transcode_an_upload_and_it_is_published() {
-    let s = remote_server(&[]);
+    let s = remote_server(&[("FLEUVE_TRANSCODE_REMOTE_RUNNERS_STALLED_VOD_SECS", "3")]);
     let work = tempfile::tempdir().unwrap();
     rt().block_on(async {
         let (admin, _) = login(&s).await;
@@ -415,8 +415,15 @@ fn runners_transcode_an_upload_and_it_is_published() {
             std::fs::read(&got).unwrap(),
             std::fs::read(s.dir.join("source.mp4")).unwrap()
         );
+        // A second runner takes a job and dies (`kill -9`: no update, no error, no abort).
+        let dead = Runner::register(&s, &reg, "runner-dead").await;
+        let victim = jobs[1]["uuid"].as_str().unwrap().to_string();
+        dead.take(&s, &victim).await;
         for (i, job) in jobs.iter().enumerate() {
             let uuid = job["uuid"].as_str().unwrap();
+            if uuid == victim {
+                continue;
+            }
             let jt = if i == 0 {
                 jt.clone()
             } else {
@@ -425,6 +432,12 @@ fn runners_transcode_an_upload_and_it_is_published() {
             let (st, v) = runner.work(&s, job, &jt, work.path()).await;
             assert_eq!(st, 204, "{uuid}: {v}\n{}", s.log());
         }
+        // The watchdog puts the dead runner's job back in the queue; the live runner does it.
+        let again = runner.wait_jobs(&s, 1).await;
+        assert_eq!(again[0]["uuid"], victim.as_str());
+        let jt = runner.take(&s, &victim).await;
+        let (st, v) = runner.work(&s, &again[0], &jt, work.path()).await;
+        assert_eq!(st, 204, "{v}\n{}", s.log());
         let listed = jobs_admin(&s, &admin, "&stateOneOf=3").await;
         assert_eq!(listed["total"], 3, "{listed}");
         assert_eq!(listed["data"][0]["runner"]["name"], "runner-a", "{listed}");
@@ -469,7 +482,13 @@ fn runners_transcode_an_upload_and_it_is_published() {
             metrics.contains("fleuve_runner_jobs{state=\"completed\"} 3"),
             "{metrics}"
         );
-        assert!(metrics.contains("fleuve_runners_registered 1"), "{metrics}");
+        assert!(metrics.contains("fleuve_runners_registered 2"), "{metrics}");
+        let status = get_json_as(&s, "/api/v1/admin/status", &admin).await;
+        assert_eq!(status["remoteRunners"]["enabled"], true, "{status}");
+        assert_eq!(status["remoteRunners"]["jobs"]["completed"], 3, "{status}");
+        // The runners' result files are gone once the video is published.
+        let left = walk(&s.dir.join("runners"));
+        assert!(left.is_empty(), "{left:?}");
     });
 }
 
@@ -724,6 +743,35 @@ fn failures_aborts_stalls_oversized_results_and_cancels() {
         wait_state(&s, &admin, &video2, &[7]).await;
         let j = job_state(&s, &admin, u).await;
         assert_eq!(j["state"]["id"], 6, "{j}");
+        // Deleting a video cancels its jobs: its runner can no longer read or answer them.
+        let video3 = upload(&s, &admin, 2).await;
+        let jobs3 = r.wait_jobs(&s, 2).await;
+        let j3 = jobs3
+            .iter()
+            .find(|j| {
+                j["payload"]["input"]["videoFileUrl"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&video3)
+            })
+            .expect("a job of the third video");
+        let u3 = j3["uuid"].as_str().unwrap();
+        let jt3 = r.take(&s, u3).await;
+        let (st, _) = call(
+            &s,
+            reqwest::Method::DELETE,
+            &format!("/api/v1/videos/{video3}"),
+            Some(&admin),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(st, 204);
+        assert_eq!(job_state(&s, &admin, u3).await["state"]["id"], 6);
+        let tmp = tempfile::tempdir().unwrap();
+        let url = j3["payload"]["input"]["videoFileUrl"].as_str().unwrap();
+        assert_eq!(r.download(url, &jt3, &tmp.path().join("x")).await, 404);
+        assert_eq!(r.update(&s, u3, &jt3, 5).await.0, 404);
+
         // Filters of the admin listing.
         let l = jobs_admin(&s, &admin, "&typeOneOf=generate-video-storyboard").await;
         assert!(

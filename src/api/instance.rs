@@ -53,6 +53,7 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
         "connections": app.conn_limits.status_json(),
         "store": crate::runtime::disk::status_json(&app),
         "jobs": crate::transcode::status::jobs(&app),
+        "remoteRunners": crate::runners::server::status_json(&app.runners),
         "hardware": crate::transcode::status::hardware(),
         "tracker": app.tracker.status_json(),
         "cache": app.metrics.cache_status_json(),

@@ -121,6 +121,22 @@ impl RunnerServer {
     }
 }
 
+/// The admin status's `remoteRunners`: whether transcodes go to runners, the runners, and the
+/// jobs by state.
+pub fn status_json(server: &RunnerServer) -> serde_json::Value {
+    let jobs: serde_json::Map<String, serde_json::Value> = server
+        .board
+        .count_by_state()
+        .into_iter()
+        .map(|(s, n)| (format!("{s:?}").to_lowercase(), serde_json::json!(n)))
+        .collect();
+    serde_json::json!({
+        "enabled": server.config.enabled,
+        "runners": server.board.runner_count(),
+        "jobs": jobs,
+    })
+}
+
 /// Appends the runner metrics: jobs by state, runners registered.
 pub fn render_metrics(server: &RunnerServer, out: &mut String) {
     let mut w = crate::metrics::exposition::Exposition::new(out);
