@@ -111,6 +111,38 @@ impl RunnerServer {
         self.stop.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// The admin status's `remoteRunners`: whether transcodes go to runners, the runners, and the
+    /// jobs by state.
+    pub fn status_json(&self) -> serde_json::Value {
+        let server = self;
+        let jobs: serde_json::Map<String, serde_json::Value> = server
+            .board
+            .count_by_state()
+            .into_iter()
+            .map(|(s, n)| (format!("{s:?}").to_lowercase(), serde_json::json!(n)))
+            .collect();
+        serde_json::json!({
+            "enabled": server.config.enabled,
+            "runners": server.board.runner_count(),
+            "jobs": jobs,
+        })
+    }
+
+    /// Appends the runner metrics: jobs by state, runners registered.
+    pub fn render_metrics(&self, out: &mut String) {
+        let server = self;
+        let mut w = crate::metrics::exposition::Exposition::new(out);
+        {
+            let mut jobs = w.gauge("fleuve_runner_jobs", "Remote runner jobs by state.");
+            for (state, n) in server.board.count_by_state() {
+                let label = format!("{state:?}").to_lowercase();
+                jobs.sample(&[("state", &label)], n);
+            }
+        }
+        w.gauge("fleuve_runners_registered", "Remote runners registered.")
+            .sample(&[], server.board.runner_count());
+    }
+
     /// The routes: the runners' calls, their file downloads, socket.io and the administrators'.
     pub fn routes() -> Router<SharedApp> {
         Router::new()
@@ -119,36 +151,6 @@ impl RunnerServer {
             .merge(admin::routes())
             .merge(socket::routes())
     }
-}
-
-/// The admin status's `remoteRunners`: whether transcodes go to runners, the runners, and the
-/// jobs by state.
-pub fn status_json(server: &RunnerServer) -> serde_json::Value {
-    let jobs: serde_json::Map<String, serde_json::Value> = server
-        .board
-        .count_by_state()
-        .into_iter()
-        .map(|(s, n)| (format!("{s:?}").to_lowercase(), serde_json::json!(n)))
-        .collect();
-    serde_json::json!({
-        "enabled": server.config.enabled,
-        "runners": server.board.runner_count(),
-        "jobs": jobs,
-    })
-}
-
-/// Appends the runner metrics: jobs by state, runners registered.
-pub fn render_metrics(server: &RunnerServer, out: &mut String) {
-    let mut w = crate::metrics::exposition::Exposition::new(out);
-    {
-        let mut jobs = w.gauge("fleuve_runner_jobs", "Remote runner jobs by state.");
-        for (state, n) in server.board.count_by_state() {
-            let label = format!("{state:?}").to_lowercase();
-            jobs.sample(&[("state", &label)], n);
-        }
-    }
-    w.gauge("fleuve_runners_registered", "Remote runners registered.")
-        .sample(&[], server.board.runner_count());
 }
 
 #[cfg(test)]
