@@ -186,6 +186,13 @@ fn completion_frees_children_and_stalls_are_requeued() {
     board.completing("p", &a, &jt).unwrap();
     board.completed("p").unwrap();
     assert_eq!(state(&board, "c"), JobState::Pending);
+    // A heartbeat crossing the success is answered and changes nothing.
+    board.update("p", &a, &jt, Some(40)).unwrap();
+    assert_eq!(board.job("p").unwrap().progress, Some(100));
+    assert!(matches!(
+        board.error("p", &a, &jt, "late"),
+        Err(BoardError::NotProcessing { .. })
+    ));
     board.accept("c", &a, "ip").unwrap();
     std::thread::sleep(Duration::from_millis(5));
     let back = board

@@ -164,6 +164,7 @@ impl RunnerServer {
     /// Waits until every job of the set completed, or one of them failed.
     fn wait_for(&self, job: &Job, uuids: &[String]) -> Result<Vec<RunnerJobRecord>, String> {
         loop {
+            let generation = self.board.generation();
             if self.stopping() {
                 return Err("the server is stopping".into());
             }
@@ -198,7 +199,7 @@ impl RunnerServer {
             if now.iter().all(|j| j.state() == JobState::Completed) {
                 return Ok(now);
             }
-            self.board.wait_change(Duration::from_secs(5));
+            self.board.wait_change(generation, Duration::from_secs(5));
         }
     }
 

@@ -57,6 +57,8 @@ pub(super) struct State {
     pub(super) tokens: BTreeMap<u64, RegistrationToken>,
     pub(super) runners: BTreeMap<u64, Runner>,
     pub(super) jobs: HashMap<String, RunnerJobRecord>,
+    /// Bumped by every change (and by [`Board::wake`]): what waiters compare against.
+    pub(super) generation: u64,
 }
 
 /// What happened to a failed job.
@@ -94,6 +96,7 @@ impl Board {
             tokens: tokens.into_iter().map(|t| (t.id, t)).collect(),
             runners: runners.into_iter().map(|r| (r.id, r)).collect(),
             jobs: jobs.into_iter().map(|j| (j.uuid.clone(), j)).collect(),
+            generation: 0,
         };
         Ok(Board {
             store,
@@ -130,6 +133,7 @@ impl Board {
             }
             st.jobs.insert(j.uuid.clone(), j);
         }
+        st.generation += 1;
         self.changed.notify_all();
         if pending {
             self.pending.send_modify(|n| *n = n.wrapping_add(1));
@@ -137,14 +141,23 @@ impl Board {
         Ok(())
     }
 
-    /// Waits until some job changes, or `timeout`.
-    pub fn wait_change(&self, timeout: Duration) {
+    /// Waits until some job changed after generation `since`, or `timeout`.
+    pub fn wait_change(&self, since: u64, timeout: Duration) {
         let g = self.lock();
-        let _ = self.changed.wait_timeout(g, timeout);
+        let _ = self
+            .changed
+            .wait_timeout_while(g, timeout, |st| st.generation == since);
+    }
+
+    /// The change counter: read it before looking at jobs, then [`Board::wait_change`] from it,
+    /// and no change in between is missed.
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
     }
 
     /// Wakes every waiter (a stop or a cancellation outside the board).
     pub fn wake(&self) {
+        self.lock().generation += 1;
         self.changed.notify_all();
     }
 
@@ -271,6 +284,10 @@ impl Board {
     ) -> Result<(), BoardError> {
         let mut st = self.lock();
         let mut job = Self::authorized(&st, uuid, runner_token, job_token)?;
+        // A runner's last heartbeat may cross its own `success` (PeerTube develop: a no-op).
+        if matches!(job.state(), JobState::Completing | JobState::Completed) {
+            return Ok(());
+        }
         Self::processing(&job)?;
         job.updated_at = now_ms();
         if let Some(p) = progress {
@@ -310,7 +327,6 @@ impl Board {
         job.progress = Some(100);
         job.finished_at = Some(now);
         job.updated_at = now;
-        job.job_token_hash = None;
         let mut changed = vec![job];
         for child in st.jobs.values() {
             if child.parent.as_deref() == Some(uuid)

@@ -119,7 +119,7 @@ impl RunnerServer {
             .board
             .count_by_state()
             .into_iter()
-            .map(|(s, n)| (format!("{s:?}").to_lowercase(), serde_json::json!(n)))
+            .map(|(s, n)| (state_label(s), serde_json::json!(n)))
             .collect();
         serde_json::json!({
             "enabled": server.config.enabled,
@@ -135,8 +135,7 @@ impl RunnerServer {
         {
             let mut jobs = w.gauge("fleuve_runner_jobs", "Remote runner jobs by state.");
             for (state, n) in server.board.count_by_state() {
-                let label = format!("{state:?}").to_lowercase();
-                jobs.sample(&[("state", &label)], n);
+                jobs.sample(&[("state", &state_label(state))], n);
             }
         }
         w.gauge("fleuve_runners_registered", "Remote runners registered.")
@@ -151,6 +150,18 @@ impl RunnerServer {
             .merge(admin::routes())
             .merge(socket::routes())
     }
+}
+
+/// A state as a metric label and status key (`waiting_for_parent_job`).
+fn state_label(state: crate::runners::protocol::JobState) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{state:?}").chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 #[cfg(test)]
