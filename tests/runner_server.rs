@@ -612,6 +612,33 @@ fn tokens_are_checked_and_a_runner_only_touches_its_own_jobs() {
         assert!(j["error"].as_str().unwrap().contains("playlist"), "{j}");
         assert!(std::fs::read_dir(s.dir.join("runners/incoming")).map_or(true, |d| d.count() == 0));
 
+        // A job whose input is gone: a clear 404 to the runner, which reports the error; the job
+        // goes back to the queue.
+        let source = std::path::PathBuf::from(j["privatePayload"]["source"].as_str().unwrap());
+        let aside = source.with_extension("aside");
+        std::fs::rename(&source, &aside).unwrap();
+        let jt = winner.take(&s, &uuid).await;
+        let r = client()
+            .post(url)
+            .json(&json!({"runnerToken": winner.token, "jobToken": jt}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404);
+        let doc: Value = r.json().await.unwrap();
+        assert!(doc["detail"].as_str().unwrap().contains("gone"), "{doc}");
+        let (st, _) = winner
+            .error(&s, &uuid, &jt, "input download failed: 404")
+            .await;
+        assert_eq!(st, 204);
+        let j = job_state(&s, &admin, &uuid).await;
+        assert_eq!(
+            (j["state"]["id"].as_u64(), j["failures"].as_u64()),
+            (Some(1), Some(2)),
+            "{j}"
+        );
+        std::fs::rename(&aside, &source).unwrap();
+
         // A registration token deleted: its runners are unregistered.
         let (st, _) = call(
             &s,
@@ -940,6 +967,8 @@ fn admin_routes_need_manage_runners() {
         let runners = get_json_as(&s, "/api/v1/runners", &admin).await;
         assert_eq!(runners["data"][0]["id"].as_u64(), Some(r.id), "{runners}");
         assert_eq!(runners["data"][0]["name"], "idle", "{runners}");
+        assert_eq!(runners["data"][0]["ip"], "127.0.0.1", "{runners}");
+        assert_eq!(runners["data"][0]["version"], "test", "{runners}");
         let (st, v) = r.request(&s).await;
         assert_eq!(
             (st, v["availableJobs"].as_array().map(Vec::len)),
