@@ -477,6 +477,12 @@ fn runners_transcode_an_upload_and_it_is_published() {
             let hash = f["infoHash"].as_str().expect("infoHash");
             assert!(tracker_accepts(&s, hash).await, "{hash}");
         }
+        // The storyboard a runner made is the video's.
+        let sb = get_json(&s, &format!("/api/v1/videos/{video}/storyboards")).await;
+        let board = &sb["storyboards"][0];
+        assert!(board["storyboardPath"].is_string(), "{sb}\n{}", s.log());
+        let path = board["storyboardPath"].as_str().unwrap();
+        assert_eq!(status_of(&s, path).await, 200, "{path}");
         let metrics = metrics_text(&s).await;
         assert!(
             metrics.contains("fleuve_runner_jobs{state=\"completed\"} 3"),
