@@ -949,7 +949,10 @@ fn partial_success(
 
 #[test]
 fn admin_routes_need_manage_runners() {
-    let s = Server::start();
+    let s = Server::start_with(with_env(&[(
+        "FLEUVE_TRANSCODE_REMOTE_RUNNERS_MAX_SOCKETS",
+        "1",
+    )]));
     rt().block_on(async {
         let (admin, _) = login(&s).await;
         let user = create_and_login(&s, &admin, "plain", 2).await;
@@ -980,6 +983,21 @@ fn admin_routes_need_manage_runners() {
             (st, v["availableJobs"].as_array().map(Vec::len)),
             (200, Some(0))
         );
+        // socket.io connections are bounded; a closed one frees its slot.
+        let (first, answer) = socket(&s, &r.token);
+        assert!(answer.starts_with("40/runners,"), "{answer}");
+        let url = s
+            .url("/socket.io/?EIO=4&transport=websocket")
+            .replace("http://", "ws://");
+        match tungstenite::connect(url.as_str()) {
+            Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status().as_u16(), 503),
+            other => panic!("a second socket was let in: {:?}", other.map(|_| ())),
+        }
+        drop(first);
+        eventually("the socket slot freed", &[&s], || async {
+            tungstenite::connect(url.as_str()).ok().map(|_| ())
+        })
+        .await;
         let (st, _) = post_json(
             &s,
             "/api/v1/runners/unregister",

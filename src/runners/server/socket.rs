@@ -55,8 +55,9 @@ async fn connect(
     };
     let srv = server(&app);
     let max = srv.config.max_sockets;
-    if srv.sockets.fetch_add(1, Ordering::SeqCst) >= max {
-        srv.sockets.fetch_sub(1, Ordering::SeqCst);
+    srv.sockets.fetch_add(1, Ordering::SeqCst);
+    let slot = Slot(srv.clone());
+    if srv.sockets.load(Ordering::SeqCst) > max {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "too many runner connections",
@@ -67,8 +68,17 @@ async fn connect(
         .max_message_size(MAX_PAYLOAD)
         .on_upgrade(move |socket| async move {
             serve(&app, socket, hold.map(|h| h.0)).await;
-            server(&app).sockets.fetch_sub(1, Ordering::SeqCst);
+            drop(slot);
         })
+}
+
+/// One counted connection, uncounted when dropped (also when the upgrade never completes).
+struct Slot(std::sync::Arc<super::RunnerServer>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.sockets.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn sid() -> String {
