@@ -262,3 +262,28 @@ fn cancelling_a_parent_cancels_its_children_and_deleting_a_token_unregisters() {
     assert_eq!(state(&board, "c"), JobState::ParentCancelled);
     assert!(!board.cancel("p").unwrap(), "a final job stays as it is");
 }
+
+#[test]
+fn only_finished_jobs_nothing_reads_are_pruned() {
+    let (_d, _s, board, a, _) = board();
+    board
+        .create(vec![
+            record("done", JobType::VodHlsTranscoding, 100, None),
+            record("open", JobType::VodHlsTranscoding, 100, None),
+        ])
+        .unwrap();
+    let (_, jt) = board.accept("done", &a, "ip").unwrap();
+    board.completing("done", &a, &jt).unwrap();
+    board.completed("done").unwrap();
+    let later = crate::time::now_ms() + 1000;
+    assert_eq!(
+        board.prune(later).unwrap(),
+        0,
+        "its video is not assembled yet"
+    );
+    board.mark(1, "released").unwrap();
+    assert_eq!(board.prune(0).unwrap(), 0, "too recent");
+    assert_eq!(board.prune(later).unwrap(), 1);
+    assert!(board.job("done").is_none());
+    assert_eq!(state(&board, "open"), JobState::Pending);
+}

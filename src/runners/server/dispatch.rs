@@ -205,15 +205,8 @@ impl RunnerServer {
 
     /// Marks a failed attempt's jobs as not to be reused, and cancels what is left of them.
     fn retire(&self, job: &Job, jobs: &[RunnerJobRecord]) {
-        let mut marked = Vec::new();
-        for j in jobs {
-            if let Some(mut j) = self.board.job(&j.uuid) {
-                j.private_payload["retired"] = json!(true);
-                marked.push(j);
-            }
-        }
-        if let Err(e) = self.board.create(marked) {
-            tracing::error!(job = job.id, error = %e, "cannot retire runner jobs");
+        if let Err(e) = self.board.mark(job.id, "retired") {
+            tracing::error!(job = job.id, runner_jobs = jobs.len(), error = %e, "cannot retire runner jobs");
         }
         if let Err(e) = self.board.retire(job.id, u32::MAX) {
             tracing::error!(job = job.id, error = %e, "cannot cancel a failed attempt's runner jobs");
@@ -320,7 +313,11 @@ impl RemoteWork for RunnerServer {
         if let Ok(mut c) = self.cancelled.lock() {
             c.remove(&job.video_uuid);
         }
-        // The records stay (administrators list them); the result files go.
+        // The records stay a while (administrators list them; the watchdog prunes them after
+        // FINISHED_JOBS_KEPT); the result files go now.
+        if let Err(e) = self.board.mark(job.id, "released") {
+            tracing::error!(job = job.id, error = %e, "cannot mark runner jobs released");
+        }
         for j in self.board.jobs_of(job.id) {
             let _ = std::fs::remove_dir_all(self.result_dir(&j.uuid));
             let _ = std::fs::remove_dir_all(self.completing_dir(&j.uuid));

@@ -535,25 +535,51 @@ impl Board {
         Ok(job)
     }
 
-    /// Forgets the jobs of `fleuve_job` (it is over; their results are removed by the caller).
-    pub fn forget(&self, fleuve_job: u64) -> Result<Vec<RunnerJobRecord>, StoreError> {
+    /// Sets `private_payload[key] = true` on every job of `fleuve_job` (`retired`: a failed
+    /// attempt's, not to be reused; `released`: its Fleuve job is over).
+    pub fn mark(&self, fleuve_job: u64, key: &str) -> Result<(), StoreError> {
         let mut st = self.lock();
-        let gone: Vec<RunnerJobRecord> = st
+        let marked: Vec<RunnerJobRecord> = st
             .jobs
             .values()
-            .filter(|j| j.fleuve_job == fleuve_job)
-            .cloned()
+            .filter(|j| j.fleuve_job == fleuve_job && j.private_payload[key] != true)
+            .map(|j| {
+                let mut j = j.clone();
+                j.private_payload[key] = serde_json::Value::Bool(true);
+                j
+            })
             .collect();
+        self.saved(&mut st, marked)
+    }
+
+    /// Removes the finished jobs that nothing will read again (their attempt failed, or their
+    /// Fleuve job is over) and that ended before `before` (Unix ms). Returns how many.
+    pub fn prune(&self, before: u64) -> Result<usize, StoreError> {
+        let mut st = self.lock();
+        let gone: Vec<String> = st
+            .jobs
+            .values()
+            .filter(|j| j.state().is_final())
+            .filter(|j| {
+                j.private_payload["retired"] == true || j.private_payload["released"] == true
+            })
+            .filter(|j| j.finished_at.unwrap_or(j.updated_at) < before)
+            .map(|j| j.uuid.clone())
+            .collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
         let mut c = Changes::default();
-        for j in &gone {
-            c.remove_job(&self.store, &j.uuid);
+        for u in &gone {
+            c.remove_job(&self.store, u);
         }
         c.commit(&self.store)?;
-        for j in &gone {
-            st.jobs.remove(&j.uuid);
+        for u in &gone {
+            st.jobs.remove(u);
         }
+        st.generation += 1;
         self.changed.notify_all();
-        Ok(gone)
+        Ok(gone.len())
     }
 
     /// The watchdog's pass: processing jobs without news for `vod` (live: `live`) go back to
