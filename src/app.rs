@@ -65,6 +65,8 @@ pub struct App {
     pub signup_limits: crate::api::signup::SignupLimits,
     /// The transcoder (job queue, lanes, live progress).
     pub transcoder: Arc<crate::transcode::runner::Transcoder>,
+    /// The server side of PeerTube's remote-runner protocol (tokens, runners, runner jobs).
+    pub runners: Arc<crate::runners::server::RunnerServer>,
     /// Uploads being written right now: resumable session ids, and multipart uploads per user.
     pub uploads: crate::uploads::InFlight,
     /// The `fleuve` executable (workers and probes run as child processes of it).

@@ -249,6 +249,41 @@ pub struct TranscodeConfig {
     /// PeerTube's `transcoding.original_file`: what becomes of the uploaded file once
     /// transcoded.
     pub original_file: OriginalFileConfig,
+    /// PeerTube's `transcoding.remote_runners`: hand the transcoding to remote runners instead
+    /// of local workers.
+    pub remote_runners: RemoteRunnersConfig,
+}
+
+/// `[transcode.remote_runners]` (PeerTube's `transcoding.remote_runners`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteRunnersConfig {
+    /// Create runner jobs (PeerTube's remote-runner protocol) instead of running local workers.
+    pub enabled: bool,
+    /// A processing VOD job without an update for this many seconds goes back to the queue
+    /// (PeerTube's `remote_runners.stalled_jobs.vod`).
+    pub stalled_vod_secs: u64,
+    /// The same for live jobs (`remote_runners.stalled_jobs.live`).
+    pub stalled_live_secs: u64,
+    /// Largest file a runner may upload as a job's result, in bytes.
+    pub max_result_bytes: u64,
+    /// Videos whose runner jobs are in flight at once (the rest wait in Fleuve's queue).
+    pub videos_in_flight: usize,
+    /// socket.io connections of runners kept at once.
+    pub max_sockets: usize,
+}
+
+impl Default for RemoteRunnersConfig {
+    fn default() -> Self {
+        RemoteRunnersConfig {
+            enabled: false,
+            stalled_vod_secs: 120,
+            stalled_live_secs: 30,
+            max_result_bytes: 8 << 30,
+            videos_in_flight: 4,
+            max_sockets: 256,
+        }
+    }
 }
 
 /// `[transcode.web_videos]` (PeerTube's `transcoding.web_videos`).
@@ -295,6 +330,7 @@ impl Default for TranscodeConfig {
             max_source_gigapixels: 4000,
             web_videos: WebVideosConfig::default(),
             original_file: OriginalFileConfig::default(),
+            remote_runners: RemoteRunnersConfig::default(),
         }
     }
 }

@@ -518,6 +518,41 @@ fn table() -> Vec<Row> {
             Value::Null,
             admin,
         ),
+        // Remote runners (MANAGE_RUNNERS: administrators). Unknown ids and uuids: 404 past the
+        // check.
+        ("GET", "/api/v1/runners", Value::Null, admin),
+        ("DELETE", "/api/v1/runners/{NORUNNER}", Value::Null, admin),
+        (
+            "POST",
+            "/api/v1/runners/registration-tokens/generate",
+            Value::Null,
+            admin,
+        ),
+        (
+            "GET",
+            "/api/v1/runners/registration-tokens",
+            Value::Null,
+            admin,
+        ),
+        (
+            "DELETE",
+            "/api/v1/runners/registration-tokens/{NORUNNER}",
+            Value::Null,
+            admin,
+        ),
+        ("GET", "/api/v1/runners/jobs", Value::Null, admin),
+        (
+            "POST",
+            "/api/v1/runners/jobs/{NORUNNERJOB}/cancel",
+            Value::Null,
+            admin,
+        ),
+        (
+            "DELETE",
+            "/api/v1/runners/jobs/{NORUNNERJOB}",
+            Value::Null,
+            admin,
+        ),
         // Last: what is destroyed.
         ("DELETE", "/api/v1/users/{T}", Value::Null, moderators),
         ("DELETE", "/api/v1/videos/{V}", Value::Null, moderators),
@@ -528,6 +563,54 @@ fn table() -> Vec<Row> {
 /// Routes open to anyone by design, whose credential is something else than a role (a
 /// password, a refresh token, an e-mailed link), with the test that covers them.
 const PUBLIC_BY_DESIGN: &[(&str, &str)] = &[
+    (
+        "/api/v1/runners/register",
+        "runner_server: registration, runner and job tokens in the body",
+    ),
+    (
+        "/api/v1/runners/unregister",
+        "runner_server: registration, runner and job tokens in the body",
+    ),
+    (
+        "/api/v1/runners/jobs/request",
+        "runner_server: registration, runner and job tokens in the body",
+    ),
+    (
+        "/api/v1/runners/jobs/{}/accept",
+        "runner_server: registration, runner and job tokens in the body",
+    ),
+    (
+        "/api/v1/runners/jobs/{}/update",
+        "runner_server: registration, runner and job tokens in the body",
+    ),
+    (
+        "/api/v1/runners/jobs/{}/success",
+        "runner_server: registration, runner and job tokens in the body",
+    ),
+    (
+        "/api/v1/runners/jobs/{}/error",
+        "runner_server: registration, runner and job tokens in the body",
+    ),
+    (
+        "/api/v1/runners/jobs/{}/abort",
+        "runner_server: registration, runner and job tokens in the body",
+    ),
+    (
+        "/api/v1/runners/jobs/{}/files/videos/{}/max-quality",
+        "runner_server: registration, runner and job tokens in the body",
+    ),
+    (
+        "/api/v1/runners/jobs/{}/files/videos/{}/max-quality/audio",
+        "runner_server: registration, runner and job tokens in the body",
+    ),
+    (
+        "/api/v1/runners/jobs/{}/files/videos/{}/previews/max-quality",
+        "runner_server: registration, runner and job tokens in the body",
+    ),
+    (
+        "/api/v1/runners/jobs/{}/files/videos/{}/studio/task-files/{}",
+        "runner_server: registration, runner and job tokens in the body",
+    ),
     (
         "/api/v1/users/token",
         "auth_and_lifecycle: passwords and refresh tokens",
@@ -714,6 +797,11 @@ async fn fixtures(s: &Server, root: &str, alice: &str) -> Fixtures {
         ("LANG", "fr".to_string()),
         ("MSG", "999999".to_string()),
         ("ADMIN2", admin2["user"]["id"].to_string()),
+        ("NORUNNER", "999999".to_string()),
+        (
+            "NORUNNERJOB",
+            "00000000-0000-4000-8000-000000000000".to_string(),
+        ),
     ]);
     Fixtures { shared, per_caller }
 }

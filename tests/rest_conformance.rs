@@ -627,6 +627,134 @@ fn every_endpoint_conforms_to_peertube_types() {
     check(&tsc, "responses", &captures);
 }
 
+/// The remote-runner endpoints (a server with `transcode.remote_runners.enabled`, a runner
+/// registered with a generated token, the jobs of one upload requested and one accepted),
+/// typed against PeerTube's runner models.
+#[test]
+fn runner_endpoints_conform_to_peertube_types() {
+    let Some(tsc) = tsc() else { return };
+    let s = Server::start_with(with_env(&[
+        ("FLEUVE_TRANSCODE_REMOTE_RUNNERS_ENABLED", "true"),
+        ("FLEUVE_TRANSCODE_RESOLUTIONS", "144"),
+    ]));
+    let mut captures: Vec<Capture> = vec![];
+    rt().block_on(async {
+        let (token, _) = login(&s).await;
+        let mut cap = |name: &str, ty: &str, (status, doc): (u16, Value)| {
+            assert!(
+                (200..300).contains(&status) || ty.contains("ProblemDocument"),
+                "{name}: {status} {doc}"
+            );
+            captures.push(Capture {
+                name: name.into(),
+                ts_type: ty.into(),
+                doc,
+            });
+        };
+        let post = |path: &'static str, body: Value, bearer: Option<String>| {
+            let s = &s;
+            async move { call(s, reqwest::Method::POST, path, bearer.as_deref(), body).await }
+        };
+        let (st, _) = post(
+            "/api/v1/runners/registration-tokens/generate",
+            Value::Null,
+            Some(token.clone()),
+        )
+        .await;
+        assert_eq!(st, 204);
+        let tokens = fetch(
+            &s,
+            "GET",
+            "/api/v1/runners/registration-tokens",
+            Some(&token),
+        )
+        .await;
+        let reg = tokens.1["data"][0]["registrationToken"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        cap(
+            "runners/registration-tokens",
+            "Wire<PT.ResultList<PT.RunnerRegistrationToken>>",
+            tokens,
+        );
+        let registered = post(
+            "/api/v1/runners/register",
+            json!({"registrationToken": reg, "name": "conformance", "description": "d"}),
+            None,
+        )
+        .await;
+        let runner_token = registered.1["runnerToken"].as_str().unwrap().to_string();
+        cap(
+            "runners/register",
+            "Wire<PT.RegisterRunnerResult>",
+            registered,
+        );
+        cap(
+            "runners",
+            "Wire<PT.ResultList<PT.Runner>>",
+            fetch(&s, "GET", "/api/v1/runners", Some(&token)).await,
+        );
+        let src = clip(&s.dir, "runner.mp4", "320x240", 25, 4, true);
+        let (status, up) = upload_multipart(&s, &token, &src, "Runner conformance").await;
+        assert_eq!(status, 200, "{up}");
+        let mut requested = (0, Value::Null);
+        for _ in 0..300 {
+            requested = post(
+                "/api/v1/runners/jobs/request",
+                json!({"runnerToken": runner_token}),
+                None,
+            )
+            .await;
+            if requested.1["availableJobs"]
+                .as_array()
+                .is_some_and(|a| a.len() >= 2)
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let uuid = requested.1["availableJobs"][0]["uuid"]
+            .as_str()
+            .expect("available jobs")
+            .to_string();
+        cap(
+            "runners/jobs/request",
+            "Wire<PT.RequestRunnerJobResult>",
+            requested,
+        );
+        let accepted = call(
+            &s,
+            reqwest::Method::POST,
+            &format!("/api/v1/runners/jobs/{uuid}/accept"),
+            None,
+            json!({"runnerToken": runner_token}),
+        )
+        .await;
+        cap(
+            "runners/jobs/{uuid}/accept",
+            "Wire<PT.AcceptRunnerJobResult>",
+            accepted,
+        );
+        cap(
+            "runners/jobs",
+            "Wire<PT.ResultList<PT.RunnerJobAdmin>>",
+            fetch(&s, "GET", "/api/v1/runners/jobs", Some(&token)).await,
+        );
+        cap(
+            "runners/jobs/request (unknown token)",
+            "PT.PeerTubeProblemDocument",
+            post(
+                "/api/v1/runners/jobs/request",
+                json!({"runnerToken": "ptrt-unknown"}),
+                None,
+            )
+            .await,
+        );
+    });
+    check(&tsc, "runners", &captures);
+}
+
 /// Types `captures` in `generated/<name>.ts` and fails with tsc's messages if one does not
 /// conform.
 fn check(tsc: &Path, name: &str, captures: &[Capture]) {

@@ -53,6 +53,7 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
         "connections": app.conn_limits.status_json(),
         "store": crate::runtime::disk::status_json(&app),
         "jobs": crate::transcode::status::jobs(&app),
+        "remoteRunners": app.runners.status_json(),
         "hardware": crate::transcode::status::hardware(),
         "tracker": app.tracker.status_json(),
         "cache": app.metrics.cache_status_json(),
@@ -79,6 +80,7 @@ pub async fn metrics(
     crate::runtime::disk::render_metrics(&app, &mut text);
     app.tracker.render_metrics(&mut text);
     crate::transcode::runner::render_metrics(&app.transcoder, &mut text);
+    app.runners.render_metrics(&mut text);
     app.federation.render_metrics(&app.store, &mut text);
     let mut r = text.into_response();
     r.headers_mut().insert(

@@ -40,6 +40,17 @@ fn number(name: &str, v: Option<&str>, default: usize) -> Result<usize, ApiError
     }
 }
 
+impl PageQuery {
+    /// A page query from values read elsewhere (a raw query with repeated keys).
+    pub fn from_params(start: Option<&str>, count: Option<&str>, sort: Option<&str>) -> PageQuery {
+        PageQuery {
+            start: start.map(Into::into),
+            count: count.map(Into::into),
+            sort: sort.map(Into::into),
+        }
+    }
+}
+
 impl Paging {
     /// Checks `q`: `sort` must be one of `sorts` (optionally prefixed with `-`); without one,
     /// `default_sort`.

@@ -193,7 +193,7 @@ async fn download(
 
 /// Bytes `start..end` of `file`, read one piece at a time on the blocking pool as the client
 /// takes them (a slow client holds no pool thread).
-fn pieces(app: SharedApp, file: Arc<std::fs::File>, start: u64, end: u64) -> Body {
+pub(crate) fn pieces(app: SharedApp, file: Arc<std::fs::File>, start: u64, end: u64) -> Body {
     let stream = futures_util::stream::unfold(start, move |at| {
         let (app, file) = (app.clone(), file.clone());
         async move {

@@ -198,6 +198,20 @@ fn build_app(
         &crate::api::video_files::file_token_secret(&store)
             .context("cannot load the video file token secret")?,
     ));
+    let runners = crate::runners::server::RunnerServer::open(
+        store.clone(),
+        &config.transcode,
+        &data_dir,
+        &public_url,
+        exe.clone(),
+    )
+    .context("cannot load the remote runner tables")?;
+    let remote: Option<Arc<dyn crate::transcode::runner::RemoteWork>> =
+        if config.transcode.remote_runners.enabled {
+            Some(runners.clone())
+        } else {
+            None
+        };
     let transcoder = crate::transcode::runner::Transcoder::new(
         store.clone(),
         crate::transcode::runner::RunnerConfig {
@@ -211,6 +225,7 @@ fn build_app(
                 &fleuve_hw::discover(),
             ),
             video_locks: video_locks.clone(),
+            remote,
         },
     );
     let tracker = Arc::new(crate::tracker::Tracker::new(
@@ -238,6 +253,7 @@ fn build_app(
         video_locks,
         tracker,
         transcoder,
+        runners,
         uploads: Default::default(),
         exe,
         public_host: host_of(&public_url),
@@ -307,10 +323,14 @@ impl Background {
                     .context("cannot start the inbox processor")?,
             );
         }
-        let lanes = app
+        let mut lanes = app
             .transcoder
             .start()
             .context("cannot start the transcode lanes")?;
+        lanes.push(
+            crate::runners::server::watchdog::spawn(app.runners.clone())
+                .context("cannot start the runner watchdog")?,
+        );
         let udp_stop = Arc::new(AtomicBool::new(false));
         let udp_threads = crate::tracker::front::udp::spawn(
             app.tracker.clone(),
@@ -536,6 +556,7 @@ fn shut_down(app: &App, shards: Shards, background: Background) {
     join_all(background.fed_threads);
     // Running workers are killed and their jobs resume at the next start.
     app.transcoder.shutdown();
+    app.runners.shutdown();
     join_all(background.lanes);
     join_all(shards.threads);
     app.pool.shutdown();

@@ -103,6 +103,10 @@ pub enum Sequence {
     Playlist,
     /// Playlist element ids.
     PlaylistElement,
+    /// Remote runner ids.
+    Runner,
+    /// Runner registration token ids.
+    RunnerRegistrationToken,
 }
 
 /// `meta`: the last id handed out by a sequence.
@@ -127,6 +131,8 @@ impl Key for SequenceKey {
             Sequence::AbuseMessage => b"abuse_message",
             Sequence::Playlist => b"playlist",
             Sequence::PlaylistElement => b"playlist_element",
+            Sequence::Runner => b"runner",
+            Sequence::RunnerRegistrationToken => b"runner_registration_token",
         };
         tagged_bytes(0x02, name)
     }
@@ -144,6 +150,8 @@ impl Key for SequenceKey {
             b"abuse_message" => Sequence::AbuseMessage,
             b"playlist" => Sequence::Playlist,
             b"playlist_element" => Sequence::PlaylistElement,
+            b"runner" => Sequence::Runner,
+            b"runner_registration_token" => Sequence::RunnerRegistrationToken,
             other => return Err(StoreError::Corrupt(format!("unknown sequence {other:?}"))),
         };
         Ok(SequenceKey(seq))
@@ -234,6 +242,8 @@ pub enum Right {
     /// Change and remove any user's playlists, not their watch-later list
     /// (`UPDATE_ANY_VIDEO_PLAYLIST`, `REMOVE_ANY_VIDEO_PLAYLIST`).
     ManageAnyVideoPlaylist,
+    /// Remote runners, their registration tokens and jobs (PeerTube's `MANAGE_RUNNERS`, 29).
+    ManageRunners,
     /// Everything else that is the instance's: following, admin status, configuration.
     ManageInstance,
 }

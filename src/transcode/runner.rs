@@ -15,7 +15,7 @@ use crate::video::VideoState;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -37,6 +37,30 @@ pub struct LiveJob {
     pub progress: Option<Progress>,
 }
 
+/// Work done elsewhere than in a local `fleuve worker`: remote runners (PeerTube's protocol).
+/// The transcoder calls it where it would spawn a worker; everything after (publication, hooks,
+/// retries, cancellation on deletion) is the same code. Implemented by `runners::server`, so
+/// `transcode` does not depend on `runners`.
+pub trait RemoteWork: Send + Sync + std::fmt::Debug {
+    /// Runs attempt `job.attempts` of `job` elsewhere and blocks until its outputs are in `out`
+    /// (created, empty), as a local worker leaves them; `Err` is the attempt's failure reason.
+    fn attempt(
+        &self,
+        job: &Job,
+        video_name: &str,
+        duration: f64,
+        out: &Path,
+    ) -> Result<WorkerResult, String>;
+    /// The video is being deleted: its remote work is cancelled and a waiting
+    /// [`RemoteWork::attempt`] returns.
+    fn cancel(&self, video_uuid: &str);
+    /// The server is stopping: a waiting [`RemoteWork::attempt`] returns (its work is kept and
+    /// found again at the next start).
+    fn stop(&self);
+    /// `job` is over (published, given up or dropped): what its remote work left can go.
+    fn release(&self, job: &Job);
+}
+
 /// Where the runner finds things.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
@@ -55,6 +79,9 @@ pub struct RunnerConfig {
     pub sessions: Vec<(String, u32)>,
     /// Per-video locks shared with the API (a publication and a privacy change never mix).
     pub video_locks: std::sync::Arc<crate::video::locks::VideoLocks>,
+    /// Remote runners doing the work instead of local workers
+    /// (`transcode.remote_runners.enabled`).
+    pub remote: Option<Arc<dyn RemoteWork>>,
 }
 
 /// The hardware session budget of this machine: `transcode.nvenc_sessions` and
@@ -160,7 +187,11 @@ impl Transcoder {
             Ok(n) => tracing::warn!(jobs = n, "requeued jobs interrupted by the previous stop"),
             Err(e) => tracing::error!(error = %e, "cannot recover interrupted jobs"),
         }
-        let lanes = self.config.transcode.jobs.max(1);
+        let lanes = if self.config.remote.is_some() {
+            self.config.transcode.remote_runners.videos_in_flight.max(1)
+        } else {
+            self.config.transcode.jobs.max(1)
+        };
         (0..lanes)
             .map(|lane| {
                 let me = Arc::clone(self);
@@ -184,6 +215,9 @@ impl Transcoder {
     /// the next start.
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::SeqCst);
+        if let Some(remote) = &self.config.remote {
+            remote.stop();
+        }
         self.notify();
     }
 
@@ -195,6 +229,9 @@ impl Transcoder {
         let mut cancelled = self.cancelled.lock().unwrap_or_else(|p| p.into_inner());
         cancelled.retain(|_, at| at.elapsed() < CANCEL_MEMORY);
         cancelled.insert(video_uuid.to_string(), Instant::now());
+        if let Some(remote) = &self.config.remote {
+            remote.cancel(video_uuid);
+        }
         let live = self.live(video_uuid);
         tracing::info!(video = %video_uuid, worker = ?live.map(|l| l.pid), "transcode cancelled: the video is being deleted");
     }
@@ -254,10 +291,12 @@ impl Transcoder {
             self.take_cancelled(&job.video_uuid);
             let _ = std::fs::remove_file(&job.source);
             let _ = self.queue.complete(job.id);
+            self.release_remote(&job);
             return;
         };
         if video.state == VideoState::Published {
             self.record("complete", || self.queue.complete(job.id));
+            self.release_remote(&job);
             return;
         }
         let dir = self
@@ -310,12 +349,14 @@ impl Transcoder {
         if self.take_cancelled(&job.video_uuid) {
             let _ = std::fs::remove_file(&job.source);
             let _ = self.queue.complete(job.id);
+            self.release_remote(&job);
             tracing::info!(job = job.id, video = %job.video_uuid, "video deleted during its transcode; worker stopped, nothing published");
             return;
         }
         match result {
             Ok((result, withdrawn)) => {
                 self.record("complete", || self.queue.complete(job.id));
+                self.release_remote(&job);
                 if let Some(hook) = self
                     .on_published
                     .lock()
@@ -358,7 +399,8 @@ impl Transcoder {
                 tracing::error!(job = job.id, video = %job.video_uuid, %reason, "transcode failed");
                 match self.record("fail", || self.queue.fail(job.id, &reason)) {
                     Some(j) if j.state == JobState::Failed => {
-                        self.mark_failed(&job.video_uuid, &reason)
+                        self.mark_failed(&job.video_uuid, &reason);
+                        self.release_remote(&job);
                     }
                     Some(_) => self.notify(),
                     None => {}
@@ -426,6 +468,13 @@ impl Transcoder {
         }
     }
 
+    /// Lets the remote side drop what `job` left (runner results), in remote mode.
+    fn release_remote(&self, job: &Job) {
+        if let Some(remote) = &self.config.remote {
+            remote.release(job);
+        }
+    }
+
     /// Runs one worker to its end; the staging outputs are in `<dir>/out`.
     fn attempt(
         &self,
@@ -439,6 +488,14 @@ impl Transcoder {
             source,
         };
         std::fs::create_dir_all(dir.join("out")).map_err(|e| io("staging directory", e))?;
+        if let Some(remote) = &self.config.remote {
+            if self.stop.load(Ordering::SeqCst) {
+                return Err(AttemptError::Stopping);
+            }
+            return remote
+                .attempt(job, name, duration, &dir.join("out"))
+                .map_err(AttemptError::Remote);
+        }
         let grant = self.grant();
         let mut plan = self.config.transcode.plan_options();
         plan.sessions = grant.granted.clone();
@@ -680,6 +737,9 @@ pub enum AttemptError {
     /// The worker was killed by a signal (described for the operator).
     #[error("{0}")]
     Killed(String),
+    /// Remote runners failed the job (or the server stopped while they worked on it).
+    #[error("{0}")]
+    Remote(String),
     /// The worker exited with a failure status and no report.
     #[error("the worker exited with status {0}")]
     Exited(i32),

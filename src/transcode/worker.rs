@@ -132,6 +132,15 @@ pub struct ProbeReport {
     /// Whether the miniature and the preview were written (when asked for).
     #[serde(default)]
     pub images: bool,
+    /// The frame rate of each rung of [`ProbeReport::resolutions`], in the same order.
+    #[serde(default)]
+    pub rung_fps: Vec<u32>,
+    /// The video stream's codec (`h264`, …): what a runner's result is checked against.
+    #[serde(default)]
+    pub video_codec: String,
+    /// The audio stream's codec, when there is audio.
+    #[serde(default)]
+    pub audio_codec: Option<String>,
 }
 
 /// `fleuve worker --probe FILE [--plan JSON] [--images DIR]`: prints `{"ok": ProbeReport}` or
@@ -219,6 +228,9 @@ pub fn probe_report(
         has_audio: source.audio.is_some(),
         resolutions: ladder.rungs.iter().map(|r| r.resolution).collect(),
         images: false,
+        rung_fps: ladder.rungs.iter().map(|r| r.fps).collect(),
+        video_codec: video.codec.clone(),
+        audio_codec: source.audio.as_ref().map(|a| a.codec.clone()),
     })
 }
 

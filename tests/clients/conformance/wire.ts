@@ -24,7 +24,8 @@ export function wire<T>(doc: T): DeepMutable<T> {
 // licence or language; a registration not answered yet (`moderationResponse`, which
 // UserRegistrationModel.toFormattedJSON sends as null); a playlist element's unset start or
 // stop (VideoPlaylistElementModel.toFormattedJSON) and an empty playlist's thumbnail
-// (VideoPlaylistModel.getThumbnailStaticPath answers null).
+// (VideoPlaylistModel.getThumbnailStaticPath answers null); a runner job's progress, start and
+// end before they happen (RunnerJobModel.toFormattedJSON sends the nullable columns as they are).
 type NullableKeys =
   | 'description'
   | 'truncatedDescription'
@@ -37,6 +38,9 @@ type NullableKeys =
   | 'startTimestamp'
   | 'stopTimestamp'
   | 'thumbnailPath'
+  | 'progress'
+  | 'startedAt'
+  | 'finishedAt'
 type LabelKeys = 'category' | 'licence' | 'language'
 
 /** `T` as PeerTube 8 puts it on the wire: `T`, dates as ISO strings, the nulls above allowed. */
