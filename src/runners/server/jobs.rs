@@ -6,7 +6,7 @@
 use super::registry::{same, token_hash};
 use super::store::{self, Changes, Loaded, RegistrationToken, Runner, RunnerJobRecord};
 use crate::runners::protocol::{self, AvailableJob, JobState, JobType, RunnerJob};
-use crate::store::{Store, StoreError};
+use crate::store::{Durability, Store, StoreError};
 use crate::time::now_ms;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -120,11 +120,21 @@ impl Board {
         st: &mut State,
         jobs: Vec<RunnerJobRecord>,
     ) -> Result<(), StoreError> {
+        self.saved_with(st, jobs, Durability::Sync)
+    }
+
+    /// [`Board::saved`] with a chosen durability.
+    fn saved_with(
+        &self,
+        st: &mut State,
+        jobs: Vec<RunnerJobRecord>,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
         let mut changes = Changes::default();
         for j in &jobs {
             changes.job(&self.store, j)?;
         }
-        changes.commit(&self.store)?;
+        changes.commit_with(&self.store, durability)?;
         let mut pending = false;
         for j in jobs {
             let was = st.jobs.get(&j.uuid).map(|o| o.state());
@@ -293,7 +303,7 @@ impl Board {
         if let Some(p) = progress {
             job.progress = Some(p.min(100));
         }
-        self.saved(&mut st, vec![job])?;
+        self.saved_with(&mut st, vec![job], Durability::Buffered)?;
         Ok(())
     }
 
