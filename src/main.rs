@@ -1,5 +1,6 @@
 //! The `fleuve` command line: `serve` (the server), `config --print`, `plan` and `transcode`
-//! (one file, offline), `ingest` (the upload client, `fleuve::client`), `probe-hw`, and the
+//! (one file, offline), `ingest` (the upload client, `fleuve::client`), `runner` (a PeerTube
+//! remote runner, `fleuve::runners::client`), `probe-hw`, and the
 //! hidden `worker` that the server starts per transcode job.
 
 use clap::{Parser, Subcommand};
@@ -102,6 +103,9 @@ enum Command {
         #[arg(long, requires = "probe")]
         images: Option<PathBuf>,
     },
+    /// A PeerTube remote runner: register on instances, then request, accept and process their
+    /// transcoding jobs (several resolutions of one video decoded once).
+    Runner(fleuve::runners::client::Options),
     /// Show the video hardware this machine has and what it can encode.
     ProbeHw {
         /// Print JSON instead of text.
@@ -263,6 +267,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, None) => anyhow::bail!("worker needs --spec FILE or --probe FILE"),
             };
             std::process::exit(code)
+        }
+        Command::Runner(options) => {
+            let code = fleuve::runners::client::main(&options)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
         }
         Command::ProbeHw { json } => {
             let inventory = fleuve_hw::discover();

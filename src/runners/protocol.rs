@@ -275,8 +275,14 @@ pub struct JobRunner {
     pub id: u64,
     /// Its name.
     pub name: String,
-    /// Its description.
+    /// Its description (PeerTube sends `null` for a runner registered without one).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub description: String,
+}
+
+/// A string that may be `null` on the wire, read as empty.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A job as PeerTube shows it (`RunnerJob`; `RunnerJobAdmin` adds `privatePayload`).
@@ -731,6 +737,10 @@ mod tests {
             "finishedAt": null, "jobToken": "ptrjt-x"}});
         let a: AcceptResult = serde_json::from_value(accepted).unwrap();
         assert_eq!(a.job.job_token, "ptrjt-x");
+        // A runner registered without a description is shown with `null`.
+        let runner: JobRunner =
+            serde_json::from_value(json!({"id": 1, "name": "r", "description": null})).unwrap();
+        assert_eq!(runner.description, "");
         assert_eq!(a.job.job.kind, JobType::VodWebVideoTranscoding);
     }
 }

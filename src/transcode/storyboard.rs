@@ -221,6 +221,59 @@ impl SheetBuilder {
     }
 }
 
+/// Builds the sheet of `plan` from `source` alone (decoded in software), written as a JPEG at
+/// `path`; for a storyboard that is not made along with a transcode (a runner's
+/// `generate-video-storyboard` job). None when no frame could be decoded.
+pub fn sheet_from_file(
+    source: &Path,
+    plan: SpritePlan,
+    path: &Path,
+) -> Result<Option<Storyboard>, PipelineError> {
+    super::probe::init_libav();
+    let mut input = super::source::open(source)?;
+    let (index, time_base, mut decoder) = {
+        let stream = input
+            .streams()
+            .best(ff::media::Type::Video)
+            .ok_or(PipelineError::NoVideo)?;
+        let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+            .map_err(libav("storyboard: decoder parameters"))?;
+        let decoder = ctx
+            .decoder()
+            .video()
+            .map_err(libav("storyboard: open the decoder"))?;
+        (stream.index(), f64::from(stream.time_base()), decoder)
+    };
+    let mut sheet = SheetBuilder::new(plan);
+    let mut frame = ff::frame::Video::empty();
+    for (stream, packet) in input.packets() {
+        if stream.index() != index || decoder.send_packet(&packet).is_err() {
+            continue;
+        }
+        drain(&mut decoder, &mut frame, &mut sheet, time_base)?;
+    }
+    let _ = decoder.send_eof();
+    drain(&mut decoder, &mut frame, &mut sheet, time_base)?;
+    sheet.write(path)
+}
+
+fn drain(
+    decoder: &mut ff::decoder::Video,
+    frame: &mut ff::frame::Video,
+    sheet: &mut SheetBuilder,
+    time_base: f64,
+) -> Result<(), PipelineError> {
+    while decoder.receive_frame(frame).is_ok() {
+        let at = frame.timestamp().or(frame.pts()).unwrap_or(0) as f64 * time_base;
+        if sheet.wants(at) {
+            sheet
+                .take(frame, at)
+                .map_err(libav("storyboard: take a sprite"))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,373 @@
+//! The child side of a batch (`fleuve runner transcode --spec FILE`): decode the downloaded
+//! input once, encode one rung per requested resolution (libx264 or the GPU, as the local
+//! pipeline does), and hand each job its files: the rung's fragmented MP4 and byte-range
+//! playlist for HLS, the rung remuxed as a faststart MP4 for a web video, the sprite sheet for a
+//! storyboard. Progress per job goes to stdout as JSON lines. It runs in its own process so that
+//! a codec crash on a hostile file takes down this batch only.
+
+use crate::config::TranscodeConfig;
+use crate::runners::protocol::{fields, JobType, Sprites};
+use crate::transcode::ladder::{plan, target_bitrate, Ladder, Rung};
+use crate::transcode::pipeline::{run_with, PipelineOutput};
+use crate::transcode::probe::SourceInfo;
+use crate::transcode::progress::PipelineStats;
+use crate::transcode::storyboard::{sheet_from_file, SpritePlan};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the child is asked to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    /// The downloaded input.
+    pub source: PathBuf,
+    /// Where the outputs go.
+    pub out_dir: PathBuf,
+    /// Whether the renditions carry the audio (false for `separatedAudio` HLS jobs).
+    pub audio: bool,
+    /// The jobs of the batch.
+    pub jobs: Vec<JobSpec>,
+    /// Encoder preferences and source caps.
+    pub transcode: TranscodeConfig,
+}
+
+/// One job of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The job's uuid.
+    pub uuid: String,
+    /// Its type.
+    pub kind: JobType,
+    /// Resolution (resolution jobs).
+    pub resolution: u32,
+    /// Frame rate (resolution jobs).
+    pub fps: u32,
+    /// The sheet's geometry (storyboard jobs).
+    pub sprites: Option<Sprites>,
+}
+
+/// A line the child writes to stdout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum Event {
+    /// Progress (0–100) per job uuid.
+    Progress {
+        /// By job.
+        jobs: BTreeMap<String, u8>,
+    },
+    /// Every job's files, as `(multipart field, path)`.
+    Done {
+        /// By job.
+        files: BTreeMap<String, Vec<(String, PathBuf)>>,
+    },
+    /// The batch failed.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Why a batch failed in the child.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The input could not be probed.
+    #[error("probing the input: {0}")]
+    Probe(#[from] crate::transcode::probe::ProbeError),
+    /// No ladder fits the input.
+    #[error("planning: {0}")]
+    Plan(#[from] crate::transcode::ladder::PlanError),
+    /// The pipeline failed.
+    #[error("transcoding: {0}")]
+    Pipeline(#[from] crate::transcode::pipeline::PipelineError),
+    /// The pipeline thread panicked.
+    #[error("the transcoding thread panicked")]
+    Panicked,
+    /// The input has no video to make the asked output from.
+    #[error("{0}")]
+    Unusable(String),
+}
+
+fn emit(out: &mut dyn Write, event: &Event) {
+    if let Ok(line) = serde_json::to_string(event) {
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}
+
+/// Runs `spec`, reporting to `out`; returns the exit code.
+pub fn main(spec: &Spec, out: &mut dyn Write) -> i32 {
+    match run(spec, out) {
+        Ok(files) => {
+            emit(out, &Event::Done { files });
+            0
+        }
+        Err(e) => {
+            emit(
+                out,
+                &Event::Error {
+                    message: e.to_string(),
+                },
+            );
+            1
+        }
+    }
+}
+
+fn even(x: f64) -> u32 {
+    (((x / 2.0).round() as u32) * 2).max(2)
+}
+
+/// The ladder of a batch: one rung per distinct resolution asked, at the asked frame rate, with
+/// the encoder chain the planner picks on this machine.
+pub fn batch_ladder(
+    source: &SourceInfo,
+    outputs: &[(u32, u32)],
+    audio: bool,
+    config: &TranscodeConfig,
+    hw: &fleuve_hw::Inventory,
+) -> Result<Ladder, BatchError> {
+    let mut options = config.plan_options();
+    options.resolutions = outputs.iter().map(|o| o.0).collect();
+    let mut ladder = plan(source, &options, hw)?;
+    let video = source
+        .video
+        .as_ref()
+        .ok_or_else(|| BatchError::Unusable("the input has no video stream".into()))?;
+    let template = ladder
+        .rungs
+        .first()
+        .cloned()
+        .ok_or_else(|| BatchError::Unusable("no rung could be planned".into()))?;
+    let ratio = f64::from(video.width) / f64::from(video.height.max(1));
+    let portrait = video.height > video.width;
+    let mut wanted: Vec<(u32, u32)> = outputs.to_vec();
+    wanted.sort_unstable_by_key(|o| std::cmp::Reverse(o.0));
+    wanted.dedup_by_key(|o| o.0);
+    let rungs = wanted
+        .into_iter()
+        .map(|(res, fps)| {
+            let base = ladder
+                .rungs
+                .iter()
+                .find(|r| r.resolution == res)
+                .cloned()
+                .unwrap_or_else(|| {
+                    let (width, height) = if portrait {
+                        (res, even(f64::from(res) / ratio))
+                    } else {
+                        (even(f64::from(res) * ratio), res)
+                    };
+                    Rung {
+                        resolution: res,
+                        width,
+                        height,
+                        ..template.clone()
+                    }
+                });
+            let fps = fps.max(1);
+            Rung {
+                fps,
+                gop: (fps * options.gop_secs).max(1),
+                target_bitrate: target_bitrate(res, ratio, fps, source.bitrate),
+                ..base
+            }
+        })
+        .collect();
+    ladder.rungs = rungs;
+    if !audio {
+        ladder.audio = None;
+    }
+    Ok(ladder)
+}
+
+/// The sprite plan a storyboard job asks for, on a video of `duration` seconds.
+pub fn sprite_plan(sprites: &Sprites, duration: f64) -> SpritePlan {
+    let cells = sprites.count.width.max(1) * sprites.count.height.max(1);
+    let per = sprites.duration.max(1);
+    let needed = (duration.max(0.0).round() as u32).div_ceil(per).max(1);
+    SpritePlan {
+        sprite_duration: per,
+        count: needed.min(cells),
+        columns: sprites.count.width.max(1),
+        rows: sprites.count.height.max(1),
+        sprite_width: sprites.size.width.max(2),
+        sprite_height: sprites.size.height.max(2),
+    }
+}
+
+fn run(
+    spec: &Spec,
+    out: &mut dyn Write,
+) -> Result<BTreeMap<String, Vec<(String, PathBuf)>>, BatchError> {
+    let source = crate::transcode::probe::probe(&spec.source)?;
+    let video = source
+        .video
+        .clone()
+        .ok_or_else(|| BatchError::Unusable("the input has no video stream".into()))?;
+    let outputs: Vec<(u32, u32)> = spec
+        .jobs
+        .iter()
+        .filter(|j| j.kind != JobType::GenerateVideoStoryboard)
+        .map(|j| (j.resolution, j.fps))
+        .collect();
+    let mut files: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
+    let mut output: Option<PipelineOutput> = None;
+    if !outputs.is_empty() {
+        let ladder = batch_ladder(
+            &source,
+            &outputs,
+            spec.audio,
+            &spec.transcode,
+            &fleuve_hw::discover(),
+        )?;
+        let made = transcode(spec, &source, video.fps, &ladder, out)?;
+        for job in &spec.jobs {
+            let Some(rung) = made.rungs.iter().find(|r| r.resolution == job.resolution) else {
+                continue;
+            };
+            let list = match job.kind {
+                JobType::VodHlsTranscoding => vec![
+                    (fields::VIDEO_FILE.to_string(), rung.media_file.clone()),
+                    (
+                        fields::RESOLUTION_PLAYLIST_FILE.to_string(),
+                        rung.playlist.clone(),
+                    ),
+                ],
+                JobType::VodWebVideoTranscoding => {
+                    let to = spec
+                        .out_dir
+                        .join(format!("{}-{}.mp4", job.uuid, job.resolution));
+                    crate::transcode::web_video::remux_faststart(&rung.media_file, &to)?;
+                    vec![(fields::VIDEO_FILE.to_string(), to)]
+                }
+                _ => continue,
+            };
+            files.insert(job.uuid.clone(), list);
+        }
+        output = Some(made);
+    }
+    for job in spec
+        .jobs
+        .iter()
+        .filter(|j| j.kind == JobType::GenerateVideoStoryboard)
+    {
+        let Some(sprites) = &job.sprites else {
+            continue;
+        };
+        let want = sprite_plan(sprites, source.duration_secs);
+        // The pipeline made PeerTube's default sheet while decoding; use it when it is the one
+        // asked for, else decode again for this job alone.
+        let default = SpritePlan::new(source.duration_secs, video.width, video.height);
+        let made = output
+            .as_ref()
+            .and_then(|o| o.storyboard.as_ref())
+            .filter(|_| default.map(|d| d == want).unwrap_or(false))
+            .map(|sb| spec.out_dir.join(&sb.file));
+        let path = match made {
+            Some(p) => p,
+            None => {
+                let p = spec.out_dir.join(format!("{}-storyboard.jpg", job.uuid));
+                sheet_from_file(&spec.source, want, &p)?.ok_or_else(|| {
+                    BatchError::Unusable("no frame of the input could be decoded".into())
+                })?;
+                p
+            }
+        };
+        files.insert(
+            job.uuid.clone(),
+            vec![(fields::STORYBOARD_FILE.to_string(), path)],
+        );
+    }
+    Ok(files)
+}
+
+/// Runs the pipeline, writing each job's progress every half second.
+fn transcode(
+    spec: &Spec,
+    source: &SourceInfo,
+    source_fps: f64,
+    ladder: &Ladder,
+    out: &mut dyn Write,
+) -> Result<PipelineOutput, BatchError> {
+    let resolutions: Vec<u32> = ladder.rungs.iter().map(|r| r.resolution).collect();
+    let expected = (source.duration_secs * source_fps).round().max(0.0) as u64;
+    let stats = Arc::new(PipelineStats::new(&resolutions, expected));
+    let progress = |stats: &PipelineStats| -> BTreeMap<String, u8> {
+        spec.jobs
+            .iter()
+            .map(|j| {
+                let done = match ladder.rungs.iter().find(|r| r.resolution == j.resolution) {
+                    Some(rung) if j.kind != JobType::GenerateVideoStoryboard => {
+                        let want = (source.duration_secs * f64::from(rung.fps)).max(1.0);
+                        let frames = stats
+                            .rung(rung.resolution)
+                            .map(|r| r.frames.load(Ordering::Relaxed))
+                            .unwrap_or(0);
+                        frames as f64 / want
+                    }
+                    _ => stats.decoded.load(Ordering::Relaxed) as f64 / expected.max(1) as f64,
+                };
+                // 100 is for when the files are sent.
+                (j.uuid.clone(), (done * 100.0).clamp(0.0, 99.0) as u8)
+            })
+            .collect()
+    };
+    std::thread::scope(|scope| {
+        let pipeline =
+            scope.spawn(|| run_with(&spec.source, ladder, &spec.out_dir, "rung", &stats));
+        while !pipeline.is_finished() {
+            emit(
+                out,
+                &Event::Progress {
+                    jobs: progress(&stats),
+                },
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let made = pipeline.join().map_err(|_| BatchError::Panicked)??;
+        emit(
+            out,
+            &Event::Progress {
+                jobs: progress(&stats),
+            },
+        );
+        Ok(made)
+    })
+}
+
+/// Reads a spec file.
+pub fn read_spec(path: &Path) -> Result<Spec, String> {
+    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runners::protocol::Size;
+
+    #[test]
+    fn sprite_plans_follow_the_payload() {
+        let sprites = Sprites {
+            size: Size {
+                width: 192,
+                height: 108,
+            },
+            count: Size {
+                width: 2,
+                height: 2,
+            },
+            duration: 1,
+        };
+        let p = sprite_plan(&sprites, 4.0);
+        assert_eq!(
+            (p.columns, p.rows, p.count, p.sprite_duration),
+            (2, 2, 4, 1)
+        );
+        assert_eq!(sprite_plan(&sprites, 3.0).count, 3);
+    }
+}
