@@ -3,7 +3,9 @@
 //! runners take, and their results are checked, assembled and published by the transcoder's own
 //! path. The registration and runner endpoints exist whatever the switch says (as in PeerTube).
 //!
-//! Files: [`store`] (tables), [`jobs`] (the state machine), [`routes`] (the runners' calls),
+//! Files: [`store`] (tables), [`jobs`] (the state machine: the runners' side), [`lifecycle`]
+//! (the server's side: jobs made, cancelled, re-queued, pruned), [`registry`] (tokens, runners),
+//! [`view`] (API shapes), [`routes`] (the runners' calls),
 //! [`files`] (input downloads), [`results`] (uploaded results: streamed to disk, checked in a
 //! child process, moved into place), [`admin`] (administrators' routes), [`socket`]
 //! (socket.io `available-jobs`), [`watchdog`] (stalled jobs), [`dispatch`] (the transcoder's
@@ -13,6 +15,7 @@ pub mod admin;
 pub mod dispatch;
 pub mod files;
 pub mod jobs;
+pub mod lifecycle;
 pub mod registry;
 pub mod results;
 pub mod routes;

@@ -180,9 +180,15 @@ impl Changes {
 
     /// Writes everything, synced.
     pub fn commit(self, store: &Store) -> Result<(), StoreError> {
+        self.commit_with(store, Durability::Sync)
+    }
+
+    /// Writes everything with `durability` (heartbeats need no fsync: losing one to a power cut
+    /// only makes the watchdog a little early).
+    pub fn commit_with(self, store: &Store, durability: Durability) -> Result<(), StoreError> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        store.write(self.batch, Durability::Sync)
+        store.write(self.batch, durability)
     }
 }
