@@ -160,7 +160,9 @@ async fn check_playable(s: &Server, v: &Value, resolutions: &[u64]) {
         let playlist_url = f["playlistUrl"].as_str().unwrap();
         let name = playlist_url.rsplit('/').next().unwrap();
         assert!(master.contains(name), "{name} not in the master:\n{master}");
-        let hashes = sha[name].as_object().unwrap_or_else(|| panic!("{name}: {sha}"));
+        let hashes = sha[name]
+            .as_object()
+            .unwrap_or_else(|| panic!("{name}: {sha}"));
         assert!(!hashes.is_empty());
         let media = f["fileUrl"].as_str().unwrap();
         for (range, want) in hashes {
@@ -190,13 +192,30 @@ async fn check_playable(s: &Server, v: &Value, resolutions: &[u64]) {
     }
 }
 
+/// `fleuve runner transcode` processes (batches) working under `state`.
+fn batches(state: &Path) -> usize {
+    let needle = state.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .filter(|c| c.contains("runner transcode") && c.contains(&needle))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 fn stop(child: &mut Child) {
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the runner did not stop on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the runner did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -269,8 +288,17 @@ fn runner_and_server_killed_mid_job_and_the_video_is_still_published() {
             j.iter().any(|j| j["state"]["id"] == 2).then_some(())
         })
         .await;
+        eventually("the batch process encoding", &[&s], || async {
+            (batches(state.path()) > 0).then_some(())
+        })
+        .await;
         runner.kill().unwrap();
         runner.wait().unwrap();
+        // Its batch process dies with it (no orphan keeps encoding).
+        eventually("the batch process gone", &[&s], || async {
+            (batches(state.path()) == 0).then_some(())
+        })
+        .await;
         // The watchdog puts them back in the queue (nothing else will).
         eventually("jobs re-queued by the watchdog", &[&s], || async {
             let j = jobs(&s, &admin).await;
@@ -294,7 +322,9 @@ fn runner_and_server_killed_mid_job_and_the_video_is_still_published() {
         s.child = None;
         // Nothing of the video was published while it was down.
         assert!(
-            !dir.join("media/streaming-playlists/hls").join(&uuid).exists(),
+            !dir.join("media/streaming-playlists/hls")
+                .join(&uuid)
+                .exists(),
             "published before its jobs completed"
         );
         let s2 = Server::start_in(&dir, remote_options(port, &env));

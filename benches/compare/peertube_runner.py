@@ -3,7 +3,7 @@
 
 PeerTube's runner is not on the npm registry reachable here, so this stands in for it: the same
 protocol calls (register, request, accept, POST download with both tokens, multipart update and
-success), and for each `vod-hls-transcoding` job its own download and its own ffmpeg process with
+success), and for each `vod-hls-transcoding` (and storyboard) job its own download and its own ffmpeg process with
 PeerTube's VOD HLS options (`packages/ffmpeg/src/ffmpeg-vod.ts`, default profile: libx264
 veryfast, maxrate/bufsize from PeerTube's bitrate formula, `-b_strategy 1 -bf 16`, GOP of 2 s,
 AAC, `-threads` = the runner's `ffmpeg.threads` (2), single-file fMP4 HLS), `concurrency` jobs at
@@ -93,21 +93,57 @@ def ffmpeg_hls(src, out_dir, resolution, fps, plan, threads):
     return media, playlist
 
 
+def ffmpeg_storyboard(src, out_dir, sprites, threads):
+    """PeerTube's storyboard (`ffmpeg-images.ts`, generateStoryboardFromVideo)."""
+    out = os.path.join(out_dir, f"{uuid.uuid4()}.jpg")
+    size, count = sprites["size"], sprites["count"]
+    vf = ",".join([
+        "setpts=N/round(FRAME_RATE)/TB",
+        f"select='not(mod(t,{sprites['duration']}))'",
+        f"scale={size['width']}:{size['height']}",
+        f"tile=layout={count['width']}x{count['height']}",
+    ])
+    subprocess.run(["nice", "-n", "20", "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", src,
+                    "-filter_complex", vf, "-frames:v", "1", "-q:v", "2", "-threads", str(threads), out],
+                   check=True)
+    return out
+
+
 def process(base, token, job, plan, threads, work):
     tokens = {"runnerToken": token, "jobToken": job["jobToken"]}
     juuid = job["uuid"]
-    call(f"{base}/api/v1/runners/jobs/{juuid}/update", {**tokens, "progress": 0}, multipart={})
+    # PeerTube's runner sends a progress update at once and then every 60 s
+    # (scheduleTranscodingProgress); the server's watchdog re-queues a job after 2 minutes without.
+    done = threading.Event()
+
+    def heartbeat():
+        while True:
+            call(f"{base}/api/v1/runners/jobs/{juuid}/update", {**tokens, "progress": 0}, multipart={})
+            if done.wait(60):
+                return
+
+    threading.Thread(target=heartbeat, daemon=True).start()
+    try:
+        process_files(base, tokens, juuid, job, plan, threads, work)
+    finally:
+        done.set()
+
+
+def process_files(base, tokens, juuid, job, plan, threads, work):
     with tempfile.TemporaryDirectory(dir=work) as d:
         src = os.path.join(d, "input")
         download(job["payload"]["input"]["videoFileUrl"], tokens, src)
-        out = job["payload"]["output"]
         try:
-            media, playlist = ffmpeg_hls(src, d, out["resolution"], out["fps"], plan, threads)
+            if job["type"] == "generate-video-storyboard":
+                files = {"payload[storyboardFile]": ffmpeg_storyboard(src, d, job["payload"]["sprites"], threads)}
+            else:
+                out = job["payload"]["output"]
+                media, playlist = ffmpeg_hls(src, d, out["resolution"], out["fps"], plan, threads)
+                files = {"payload[videoFile]": media, "payload[resolutionPlaylistFile]": playlist}
         except Exception as e:  # noqa: BLE001 - reported to the server as PeerTube's runner does
             call(f"{base}/api/v1/runners/jobs/{juuid}/error", {**tokens, "message": str(e)})
             return
-        status, body = call(f"{base}/api/v1/runners/jobs/{juuid}/success", tokens,
-                            multipart={"payload[videoFile]": media, "payload[resolutionPlaylistFile]": playlist})
+        status, body = call(f"{base}/api/v1/runners/jobs/{juuid}/success", tokens, multipart=files)
         if status != 204:
             print(f"success of {juuid}: {status} {body}", file=sys.stderr)
 
@@ -137,7 +173,8 @@ def main():
         taken = 0
         if free > 0:
             status, res = call(f"{base}/api/v1/runners/jobs/request",
-                               {"runnerToken": token, "jobTypes": ["vod-hls-transcoding"]})
+                               {"runnerToken": token,
+                                "jobTypes": ["vod-hls-transcoding", "generate-video-storyboard"]})
             for job in (res or {}).get("availableJobs", [])[:free]:
                 status, acc = call(f"{base}/api/v1/runners/jobs/{job['uuid']}/accept", {"runnerToken": token})
                 if status != 200:

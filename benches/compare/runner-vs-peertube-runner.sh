@@ -74,7 +74,7 @@ wait_published() { # uuid -> seconds waited
   awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}'
 }
 
-cpu() { awk -F: '{printf "%.1f", $2 + $3}' "$1"; }
+cpu() { tail -1 "$1" | awk -F: '{printf "%.1f", $2 + $3}'; }
 
 run_case() { # name source resolutions(csv)
   local name=$1 src=$2 res=$3
@@ -88,10 +88,12 @@ run_case() { # name source resolutions(csv)
   local st="$WORK/$name-ra"
   "$FLEUVE_BIN" runner --state-dir "$st" register --url "$URL" --registration-token "$REG" --name "fleuve-$name" >/dev/null
   python3 - "$st/config.toml" "$jobs" <<'PY'
-import sys
+import re, sys
 p, n = sys.argv[1], sys.argv[2]
 text = open(p).read()
-open(p, "w").write(f"[jobs]\nconcurrency = {n}\n\n[transcode]\nencoders = [\"libx264\"]\n\n" + text.replace("[jobs]", "[old_jobs]", 0))
+text, k = re.subn(r"(?m)^concurrency = \d+", f"concurrency = {n}", text)
+assert k == 1, text
+open(p, "w").write(text)
 PY
   local ua
   ua=$(upload "$src" "$name a")
@@ -99,7 +101,8 @@ PY
   local rpid=$!
   local awall
   awall=$(wait_published "$ua")
-  kill -TERM "$rpid" 2>/dev/null || true
+  # SIGTERM to the runner itself (not to `time`, which would die without its report).
+  pkill -TERM -P "$rpid" 2>/dev/null || true
   wait "$rpid" 2>/dev/null || true
 
   # (b) PeerTube's way
@@ -122,7 +125,7 @@ PY
     IFS='|' read -r label c w <<<"$m"
     awk -v l="$label" -v c="$c" -v w="$w" -v bc="$bcpu" -v bw="$bwall" 'BEGIN {printf "(%-42s %10.1f %12.1f %11.2fx %11.2fx\n", l")", c, w, c/bc, w/bw}'
   done
-  echo "PSNR (dB, vs the source scaled to the rung): rung: a / b"
+  echo "PSNR (dB, vs the source scaled to the rung) and size: rung: a / b"
   local hls="$WORK/srv/media/streaming-playlists/hls"
   for r in $(echo "$res" | tr ',' '\n' | sort -n); do
     local line="  ${r}p:"
@@ -130,10 +133,10 @@ PY
       local f
       f=$(ls "$hls/$u/"*"-$r-fragmented.mp4" 2>/dev/null | head -1)
       local wh
-      wh=$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=:p=0 "$f")
+      wh=$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 "$f" | tr , :)
       local psnr
       psnr=$(ffmpeg -nostdin -hide_banner -nostats -i "$f" -i "$src" -lavfi "[1:v]scale=${wh},fps=30[ref];[0:v][ref]psnr" -f null - 2>&1 | grep -o 'average:[0-9.inf]*' | tail -1 | cut -d: -f2)
-      line="$line ${psnr:-?}"
+      line="$line ${psnr:-?} ($(( $(stat -c %s "$f") / 1024 )) KiB)"
     done
     echo "$line"
   done

@@ -298,15 +298,23 @@ fn start_child(exe: &Path, dir: &Path, spec: &Spec) -> std::io::Result<Child> {
     let path = dir.join("spec.json");
     let text = serde_json::to_vec(spec).map_err(std::io::Error::other)?;
     std::fs::write(&path, text)?;
-    Command::new(exe)
-        .arg("runner")
+    let mut cmd = Command::new(exe);
+    cmd.arg("runner")
         .arg("transcode")
         .arg("--spec")
         .arg(&path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
+        .stderr(Stdio::inherit());
+    // SAFETY: runs in the forked child before exec; prctl is async-signal-safe. The batch dies
+    // with the thread that waits for it (a runner killed with SIGKILL leaves no orphan encoding).
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.spawn()
 }
 
 /// Sends each job's `success` (retried on connection errors), or `error` when it is refused.
