@@ -1009,3 +1009,43 @@ fn admin_routes_need_manage_runners() {
         assert_eq!(st, 404);
     });
 }
+
+/// An address that keeps presenting unknown tokens is throttled (429 with `Retry-After`) on
+/// every runner call, registration included, until its window ends.
+#[test]
+fn a_flood_of_unknown_tokens_is_throttled() {
+    let s = remote_server(&[]);
+    rt().block_on(async {
+        for i in 0..30 {
+            let (st, v) = post_json(
+                &s,
+                "/api/v1/runners/jobs/request",
+                json!({"runnerToken": format!("ptrt-guess-{i}")}),
+            )
+            .await;
+            assert_eq!(
+                (st, v["code"].as_str()),
+                (404, Some("unknown_runner_token")),
+                "{v}"
+            );
+        }
+        let r = client()
+            .post(s.url("/api/v1/runners/register"))
+            .json(&json!({"registrationToken": "ptrrt-guess", "name": "n"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 429);
+        let wait: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=300).contains(&wait), "{wait}");
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["detail"].as_str().unwrap().contains("too many unknown"),
+            "{v}"
+        );
+    });
+}

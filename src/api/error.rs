@@ -18,7 +18,14 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// PeerTube's `invalid-params` of a validation error: the parameter, its value, why.
     pub invalid_params: Option<serde_json::Value>,
+    /// The request carried a credential (a token) that is not known: the response carries
+    /// [`RefusedCredential`] so that throttles can count it.
+    pub refused_credential: bool,
 }
+
+/// Response extension of an answer that refused an unknown credential.
+#[derive(Debug, Clone, Copy)]
+pub struct RefusedCredential;
 
 impl ApiError {
     /// An error with a status and detail.
@@ -29,7 +36,14 @@ impl ApiError {
             detail: detail.into(),
             retry_after: None,
             invalid_params: None,
+            refused_credential: false,
         }
+    }
+
+    /// Marks the error as the refusal of an unknown credential (see [`RefusedCredential`]).
+    pub fn refused_credential(mut self) -> ApiError {
+        self.refused_credential = true;
+        self
     }
 
     /// Names the query parameter that was wrong, as PeerTube's validators do
@@ -145,6 +159,9 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.refused_credential {
+            resp.extensions_mut().insert(RefusedCredential);
         }
         resp
     }

@@ -28,7 +28,7 @@ pub fn router(app: SharedApp) -> Router {
         .merge(crate::federation::routes(
             app.config.federation.inbox_max_body_bytes,
         ))
-        .merge(crate::runners::server::RunnerServer::routes())
+        .merge(crate::runners::server::RunnerServer::routes(&app))
         .merge(crate::web::routes())
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY))

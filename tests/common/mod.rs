@@ -34,8 +34,13 @@ impl Default for Options {
     }
 }
 
+/// The binary under test: `FLEUVE_TEST_BIN` points at a copy when the target directory is
+/// shared with other checkouts that may rebuild `target/release/fleuve` meanwhile.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_fleuve")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("FLEUVE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_fleuve").into())
+    })
 }
 
 pub fn spawn_in(dir: &Path, opts: &Options) -> Child {

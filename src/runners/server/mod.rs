@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod dispatch;
 pub mod files;
+pub mod guard;
 pub mod jobs;
 pub mod lifecycle;
 pub mod registry;
@@ -52,6 +53,8 @@ pub struct RunnerServer {
     cancelled: Mutex<HashSet<String>>,
     /// socket.io connections open.
     pub sockets: AtomicUsize,
+    /// Unknown tokens presented, per address ([`guard`]).
+    pub refusals: guard::Refusals,
 }
 
 impl std::fmt::Debug for RunnerServer {
@@ -82,6 +85,7 @@ impl RunnerServer {
             stop: AtomicBool::new(false),
             cancelled: Mutex::new(HashSet::new()),
             sockets: AtomicUsize::new(0),
+            refusals: guard::Refusals::default(),
         });
         results::recover(&server);
         Ok(server)
@@ -145,11 +149,16 @@ impl RunnerServer {
             .sample(&[], server.board.runner_count());
     }
 
-    /// The routes: the runners' calls, their file downloads, socket.io and the administrators'.
-    pub fn routes() -> Router<SharedApp> {
+    /// The routes: the runners' calls and their file downloads (behind the bad-token
+    /// [`guard`]), socket.io and the administrators'.
+    pub fn routes(app: &SharedApp) -> Router<SharedApp> {
         Router::new()
             .merge(routes::routes())
             .merge(files::routes())
+            .route_layer(axum::middleware::from_fn_with_state(
+                app.clone(),
+                guard::guard,
+            ))
             .merge(admin::routes())
             .merge(socket::routes())
     }

@@ -58,8 +58,11 @@ fn required(kind: JobType) -> &'static [(&'static str, &'static str)] {
 pub fn api_error(e: BoardError) -> ApiError {
     use crate::runners::protocol as p;
     match e {
-        BoardError::UnknownRunnerToken => {
-            ApiError::not_found(e.to_string()).code(p::UNKNOWN_RUNNER_TOKEN)
+        BoardError::UnknownRunnerToken => ApiError::not_found(e.to_string())
+            .code(p::UNKNOWN_RUNNER_TOKEN)
+            .refused_credential(),
+        BoardError::UnknownRegistrationToken(_) => {
+            ApiError::not_found(e.to_string()).refused_credential()
         }
         BoardError::UnknownJob(_) => ApiError::not_found("Unknown runner job"),
         BoardError::NotPending { .. } => {
@@ -69,9 +72,7 @@ pub fn api_error(e: BoardError) -> ApiError {
             ApiError::bad_request(e.to_string()).code(p::NOT_IN_PROCESSING_STATE)
         }
         BoardError::NameTaken(_) => ApiError::bad_request(e.to_string()),
-        BoardError::UnknownRegistrationToken(_) | BoardError::NotFound(_) => {
-            ApiError::not_found(e.to_string())
-        }
+        BoardError::NotFound(_) => ApiError::not_found(e.to_string()),
         BoardError::Store(s) => s.into(),
     }
 }
