@@ -114,6 +114,14 @@ pub enum PipelineError {
     /// The source could not be opened, or is in a format that is not accepted.
     #[error(transparent)]
     Source(#[from] super::source::OpenError),
+    /// A rendition file (ours, or a remote runner's) could not be opened again for a remux.
+    #[error("{step}: {source}")]
+    Reopen {
+        /// What was being done.
+        step: String,
+        /// Why it could not be opened.
+        source: super::source::OpenError,
+    },
     /// The source has no video stream.
     #[error("the source has no video stream")]
     NoVideo,

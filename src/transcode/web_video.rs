@@ -11,7 +11,11 @@ use std::path::Path;
 /// Copies the video and audio streams of the rung file `from` into the faststart MP4 `to`.
 pub fn remux_faststart(from: &Path, to: &Path) -> Result<(), PipelineError> {
     let step = |what: &str| format!("web video {}: {what}", to.display());
-    let mut input = ff::format::input(&from).map_err(libav(step("open the rung file")))?;
+    // Through the accepted-demuxer door: the rung may have come from a remote runner.
+    let mut input = super::source::open(from).map_err(|source| PipelineError::Reopen {
+        step: step("open the rung file"),
+        source,
+    })?;
     let mut output = ff::format::output_as(&to, "mp4").map_err(libav(step("create the MP4")))?;
     let writes = WriteWatch::attach(&mut output);
     // Input stream index → (output stream index, input time base).

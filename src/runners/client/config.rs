@@ -41,7 +41,13 @@ pub struct JobsConfig {
     /// Longest pause between two `update` calls of a running job (PeerTube's watchdog aborts a
     /// job after 2 minutes without one).
     pub update_interval_secs: u64,
+    /// Largest input a job may download, in bytes (a bigger one fails the batch with an
+    /// `error` naming the limit; the partial file is removed).
+    pub max_input_bytes: u64,
 }
+
+/// `[jobs] max_input_bytes` by default: 64 GiB.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 64 << 30;
 
 impl Default for JobsConfig {
     fn default() -> Self {
@@ -50,6 +56,7 @@ impl Default for JobsConfig {
             types: SUPPORTED.to_vec(),
             poll_interval_secs: DEFAULT_POLL_SECS,
             update_interval_secs: DEFAULT_UPDATE_SECS,
+            max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
         }
     }
 }

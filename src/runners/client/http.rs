@@ -10,6 +10,7 @@ use crate::runners::protocol::{
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -255,7 +256,7 @@ impl Api {
 
     /// Downloads `url` (an input of `job`) into `to`: POST with both tokens; 301/302/303 are
     /// followed with a GET, 307/308 with the same POST. Returns the bytes written.
-    pub fn download(&self, job: &JobRef, url: &str, to: &Path) -> Result<u64, ApiError> {
+    pub fn download(&self, job: &JobRef, url: &str, to: &Path, max: u64) -> Result<u64, ApiError> {
         let body = serde_json::to_vec(&JobTokensBody {
             runner_token: self.runner_token.clone(),
             job_token: job.job_token.clone(),
@@ -301,7 +302,12 @@ impl Api {
                 error,
             })?;
             let mut reader = response.body_mut().as_reader();
-            return std::io::copy(&mut reader, &mut file).map_err(|error| ApiError::Transport {
+            let copied = copy_bounded(&mut reader, &mut file, max);
+            if copied.is_err() {
+                drop(file);
+                let _ = std::fs::remove_file(to);
+            }
+            return copied.map_err(|error| ApiError::Transport {
                 method,
                 url: current.clone(),
                 error: ureq::Error::Io(error),
@@ -463,9 +469,29 @@ pub fn resolve(current: &str, location: &str) -> String {
     format!("{}/{location}", &current[..dir_end])
 }
 
+/// Copies at most `max` bytes of `from` into `to`; a longer body is an error naming the limit.
+fn copy_bounded(from: &mut dyn Read, to: &mut dyn Write, max: u64) -> std::io::Result<u64> {
+    let n = std::io::copy(&mut from.take(max.saturating_add(1)), to)?;
+    if n > max {
+        return Err(std::io::Error::other(format!(
+            "the input is larger than {max} bytes ([jobs] max_input_bytes)"
+        )));
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downloads_stop_at_their_limit() {
+        let mut out = Vec::new();
+        let n = copy_bounded(&mut &[7u8; 10][..], &mut out, 10).unwrap();
+        assert_eq!((n, out.len()), (10, 10));
+        let e = copy_bounded(&mut &[7u8; 11][..], &mut Vec::new(), 10).unwrap_err();
+        assert!(e.to_string().contains("larger than 10 bytes"), "{e}");
+    }
 
     #[test]
     fn problem_documents_give_their_code() {

@@ -226,6 +226,7 @@ fn spawn_batch(
         exe: exe.to_path_buf(),
         transcode: state.transcode.clone(),
         update_every: Duration::from_secs(state.jobs.update_interval_secs),
+        max_input: state.jobs.max_input_bytes,
         stop: Arc::clone(stop),
     };
     let tx = tx.clone();

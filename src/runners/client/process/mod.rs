@@ -42,6 +42,8 @@ pub struct BatchContext {
     pub transcode: TranscodeConfig,
     /// Longest pause between two `update` calls of a job.
     pub update_every: Duration,
+    /// Largest input downloaded (`[jobs] max_input_bytes`).
+    pub max_input: u64,
     /// Set when the runner stops.
     pub stop: Arc<AtomicBool>,
 }
@@ -160,7 +162,8 @@ pub fn run(ctx: BatchContext) -> Outcome {
     let input = dir.join("input");
     let download = {
         let (api, job, url, input) = (ctx.api.clone(), first.clone(), url.clone(), input.clone());
-        std::thread::spawn(move || api.download(&job, &url, &input))
+        let max = ctx.max_input;
+        std::thread::spawn(move || api.download(&job, &url, &input, max))
     };
     let nothing = BTreeMap::new;
     match wait(&ctx, &mut held, &|| download.is_finished(), &nothing) {
