@@ -7,6 +7,8 @@
 
 #[path = "runner_conformance/peertube.rs"]
 mod peertube;
+#[path = "runner_conformance/split.rs"]
+mod split;
 
 use peertube::{Pt, REGISTRATION_TOKEN};
 use serde_json::{json, Value};

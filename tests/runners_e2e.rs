@@ -255,7 +255,7 @@ fn a_fleuve_runner_transcodes_an_upload_that_the_server_publishes() {
         }
         // Decode once: the rungs were one batch, the input downloaded once.
         let log = runner_log(state.path());
-        let downloads = log.matches("input downloaded").count();
+        let downloads = log.matches("inputs downloaded").count();
         assert_eq!(downloads, 1, "{log}");
         stop(&mut runner);
     });

@@ -19,6 +19,7 @@ pub(crate) mod publish;
 pub(crate) mod runner;
 pub(crate) mod source;
 pub(crate) mod space;
+pub mod split_audio;
 pub(crate) mod status;
 pub(crate) mod storyboard;
 pub mod web_video;

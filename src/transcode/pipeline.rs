@@ -1201,7 +1201,7 @@ impl RungMuxer<'_> {
 
 /// Rewrites the media playlist with the bare media file name in EXT-X-MAP (ffmpeg may write it
 /// as a path), as PeerTube does; returns it.
-fn rewrite_playlist(
+pub(super) fn rewrite_playlist(
     media_path: &Path,
     playlist_path: &Path,
     res: u32,
@@ -1222,7 +1222,7 @@ fn rewrite_playlist(
 }
 
 /// The highest bit rate of any segment (the master playlist's `BANDWIDTH`).
-fn peak_bandwidth(playlist: &MediaPlaylist) -> Option<u64> {
+pub(super) fn peak_bandwidth(playlist: &MediaPlaylist) -> Option<u64> {
     playlist
         .segments
         .iter()

@@ -97,6 +97,12 @@ pub struct Instance {
     pub faults: Faults,
     pub log: Log,
     pub media: PathBuf,
+    /// Other files of a video, by `<video>/<path after the video>` (`V/max-quality/audio`,
+    /// `V/previews/max-quality`, `V/studio/task-files/intro.mp4`, or `V/max-quality` to serve
+    /// another file than `media` for that video).
+    pub files: HashMap<String, PathBuf>,
+    /// Files received by the custom upload target: (method, name, saved path).
+    pub custom_uploads: Vec<(String, String, PathBuf)>,
     pub results: PathBuf,
     next_id: u64,
 }
@@ -176,6 +182,8 @@ impl Pt {
                 faults: Faults::default(),
                 log: Log::default(),
                 media,
+                files: HashMap::new(),
+                custom_uploads: Vec::new(),
                 results,
                 next_id: 1,
             })),
@@ -195,6 +203,14 @@ impl Pt {
             .route(
                 &format!("{r}/jobs/{{uuid}}/files/videos/{{video}}/max-quality"),
                 post(download),
+            )
+            .route(
+                &format!("{r}/jobs/{{uuid}}/files/videos/{{video}}/{{*rest}}"),
+                post(download_other),
+            )
+            .route(
+                "/custom-upload/{name}",
+                axum::routing::put(custom_upload).post(custom_upload),
             )
             .route("/static/redirected/{video}", get(redirected))
             .route("/socket.io/", get(socket))
@@ -514,6 +530,18 @@ async fn success(State(pt): State<Pt>, Path(uuid): Path<String>, mp: Multipart) 
         "generate-video-storyboard" => &["payload[storyboardFile]"],
         _ => &[],
     };
+    // PeerTube develop: an output with a `*CustomUpload` target is not in `success`.
+    let output = &i.jobs[pos].payload["output"];
+    let custom = |field: &str| {
+        let key = match field {
+            "payload[videoFile]" => "videoFileCustomUpload",
+            "payload[resolutionPlaylistFile]" => "resolutionPlaylistFileCustomUpload",
+            "payload[storyboardFile]" => "storyboardFileCustomUpload",
+            _ => return false,
+        };
+        output.get(key).is_some()
+    };
+    let want: Vec<&str> = want.iter().copied().filter(|w| !custom(w)).collect();
     let files: Vec<&str> = fields
         .iter()
         .filter(|f| f.file_name.is_some())
@@ -594,6 +622,68 @@ async fn abort(
     no_content()
 }
 
+/// `POST …/files/videos/:video/<rest>`: the other files of a video (audio, preview, studio
+/// task files), checked like the max-quality download.
+async fn download_other(
+    State(pt): State<Pt>,
+    Path((uuid, video, rest)): Path<(String, String, String)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let file = {
+        let mut guard = pt.inner.lock().unwrap();
+        let i = &mut *guard;
+        if let Err(r) = job_of_runner(
+            i,
+            &uuid,
+            body["runnerToken"].as_str(),
+            body["jobToken"].as_str(),
+        ) {
+            return r;
+        }
+        let key = format!("{video}/{rest}");
+        i.log
+            .downloads
+            .push((uuid.clone(), key.clone(), "POST".into()));
+        match i.files.get(&key) {
+            Some(f) => f.clone(),
+            None => return fail(404, None, "Unknown file"),
+        }
+    };
+    let bytes = std::fs::read(file).unwrap();
+    ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+}
+
+/// The `*CustomUpload` target (an object storage or a server URL in PeerTube develop): one
+/// multipart field `file`; answers 204.
+async fn custom_upload(
+    State(pt): State<Pt>,
+    Path(name): Path<String>,
+    method: axum::http::Method,
+    mut mp: Multipart,
+) -> Response {
+    let dir = pt.inner.lock().unwrap().results.join("custom");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut saved = None;
+    while let Ok(Some(field)) = mp.next_field().await {
+        if field.name() != Some("file") || field.file_name().is_none() {
+            return fail(400, None, "expected one file field named file");
+        }
+        let bytes = field.bytes().await.unwrap();
+        let path = dir.join(&name);
+        std::fs::write(&path, &bytes).unwrap();
+        saved = Some(path);
+    }
+    let Some(path) = saved else {
+        return fail(400, None, "no file");
+    };
+    pt.inner
+        .lock()
+        .unwrap()
+        .custom_uploads
+        .push((method.to_string(), name, path));
+    no_content()
+}
+
 async fn download(
     State(pt): State<Pt>,
     Path((uuid, video)): Path<(String, String)>,
@@ -623,7 +713,12 @@ async fn download(
             )
                 .into_response();
         }
-        (i.media.clone(), i.faults.hang.contains(&video))
+        let media = i
+            .files
+            .get(&format!("{video}/max-quality"))
+            .unwrap_or(&i.media)
+            .clone();
+        (media, i.faults.hang.contains(&video))
     };
     if hang {
         tokio::time::sleep(std::time::Duration::from_secs(600)).await;

@@ -41,7 +41,8 @@ pub fn input_key(url: &str) -> String {
     }
 }
 
-/// What a resolution job asks for: input key, whether with audio, resolution, fps.
+/// What a resolution job asks for: input key, whether with audio, resolution (0: the audio-only
+/// rendition), fps.
 fn vod_output(job: &AvailableJob) -> Result<(String, bool, u32, u32), String> {
     let payload = Payload::parse(job.kind, &job.payload).map_err(|e| format!("payload: {e}"))?;
     let (input, audio, resolution, fps) = match &payload {
@@ -54,22 +55,11 @@ fn vod_output(job: &AvailableJob) -> Result<(String, bool, u32, u32), String> {
         Payload::WebVideo(p) => (&p.input, true, p.output.resolution, p.output.fps),
         _ => return Err("not a resolution job".into()),
     };
-    if !input.separated_audio_file_url.is_empty() {
-        return Err("the input's audio is a separate file (not supported yet)".into());
-    }
-    if resolution == 0 {
-        return Err("audio-only renditions (resolution 0) are not supported yet".into());
-    }
-    let custom = match &payload {
-        Payload::Hls(p) => {
-            p.output.video_file_custom_upload.is_some()
-                || p.output.resolution_playlist_file_custom_upload.is_some()
-        }
-        Payload::WebVideo(p) => p.output.video_file_custom_upload.is_some(),
-        _ => false,
-    };
-    if custom {
-        return Err("custom uploads are not supported yet".into());
+    if input.separated_audio_file_url.len() > 1 {
+        return Err(format!(
+            "the input has {} separate audio files; fleuve runner takes one",
+            input.separated_audio_file_url.len()
+        ));
     }
     Ok((input_key(&input.video_file_url), audio, resolution, fps))
 }
@@ -99,24 +89,46 @@ pub fn batches(jobs: &[AvailableJob], types: &[JobType]) -> (Vec<Batch>, Vec<Ski
                         continue;
                     }
                 };
+                // The audio-only rendition (resolution 0) goes with any batch of its input; a
+                // batch of audio-only jobs takes the first resolution job of its input.
+                let audio_only = |r: &[(u32, u32)]| r.iter().all(|(res, _)| *res == 0);
                 let at = out.iter().zip(&rungs).position(|(b, r)| {
                     b.input.as_deref() == Some(&key)
-                        && b.with_audio == audio
-                        && !r.iter().any(|(r2, f2)| *r2 == res && *f2 != fps)
+                        && (res == 0 || b.with_audio == audio || audio_only(r))
+                        && !r
+                            .iter()
+                            .any(|(r2, f2)| *r2 == res && *f2 != fps && res != 0)
                 });
                 match at {
                     Some(i) => {
+                        if res != 0 && audio_only(&rungs[i]) {
+                            out[i].with_audio = audio;
+                        }
                         out[i].jobs.push(job.clone());
                         rungs[i].push((res, fps));
                     }
                     None => {
                         out.push(Batch {
                             input: Some(key),
-                            with_audio: audio,
+                            with_audio: audio && res != 0,
                             jobs: vec![job.clone()],
                         });
                         rungs.push(vec![(res, fps)]);
                     }
+                }
+            }
+            JobType::VodAudioMergeTranscoding | JobType::VideoStudioTranscoding => {
+                match Payload::parse(job.kind, &job.payload) {
+                    Ok(_) => {
+                        // Inputs of their own: a batch each.
+                        out.push(Batch {
+                            input: None,
+                            with_audio: true,
+                            jobs: vec![job.clone()],
+                        });
+                        rungs.push(Vec::new());
+                    }
+                    Err(e) => skipped.push(skip(format!("payload: {e}"))),
                 }
             }
             JobType::GenerateVideoStoryboard => match Payload::parse(job.kind, &job.payload) {
@@ -178,7 +190,7 @@ mod tests {
         }
     }
 
-    const ALL: [JobType; 3] = super::super::config::SUPPORTED;
+    const ALL: [JobType; 7] = JobType::ALL;
 
     #[test]
     fn input_key_drops_the_job_uuid() {
@@ -264,14 +276,24 @@ mod tests {
         assert_eq!(
             uuids,
             vec![
-                (false, vec!["a", "d"]),
+                (false, vec!["a", "c", "d"]),
                 (true, vec!["b"]),
                 (true, vec!["e"])
             ]
         );
-        assert_eq!(
-            skipped.iter().map(|s| s.uuid.as_str()).collect::<Vec<_>>(),
-            ["c"]
+        assert!(skipped.is_empty(), "{skipped:?}");
+        // The audio rendition alone first: the resolution jobs of its input join it.
+        let (batches, _) = super::batches(&[jobs[2].clone(), jobs[1].clone()], &ALL);
+        assert_eq!(batches.len(), 1);
+        assert!(batches[0].with_audio);
+        // Two separate audio files are not one source.
+        let mut two = jobs[0].clone();
+        two.payload["input"]["separatedAudioFileUrl"] = json!(["http://pt/a", "http://pt/b"]);
+        let (batches, skipped) = super::batches(&[two], &ALL);
+        assert!(batches.is_empty());
+        assert!(
+            skipped[0].reason.contains("2 separate audio files"),
+            "{skipped:?}"
         );
         // Types not configured are left alone.
         let (batches, skipped) = super::batches(&jobs[..2], &[JobType::VodWebVideoTranscoding]);

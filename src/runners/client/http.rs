@@ -5,8 +5,9 @@
 
 use super::multipart::{boundary, Form};
 use crate::runners::protocol::{
-    fields, AbortBody, AcceptResult, AcceptedJob, AvailableJob, ErrorBody, JobTokensBody, JobType,
-    RegisterBody, RegisterResult, RequestBody, RequestResult, RunnerTokenBody,
+    fields, AbortBody, AcceptResult, AcceptedJob, AvailableJob, CustomUpload, ErrorBody,
+    JobTokensBody, JobType, RegisterBody, RegisterResult, RequestBody, RequestResult,
+    RunnerTokenBody,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -364,39 +365,62 @@ impl Api {
                     url: url.clone(),
                     error,
                 })?;
-        finish_empty(&url, &mut response)
+        finish_empty("POST", &url, &mut response)
     }
 
     fn post_multipart(&self, path: &str, form: Form) -> Result<(), ApiError> {
-        let url = self.url(path);
+        self.send_multipart("POST", &self.url(path), form)
+    }
+
+    /// Uploads one output file to its `*CustomUpload` target (PeerTube develop: multipart
+    /// field `file`, `PUT` unless the payload says `POST`) instead of in `success`.
+    pub fn custom_upload(&self, target: &CustomUpload, path: &Path) -> Result<(), ApiError> {
+        let method = match target.method.as_deref().map(str::to_ascii_uppercase) {
+            None => "PUT",
+            Some(m) if m == "PUT" => "PUT",
+            Some(m) if m == "POST" => "POST",
+            Some(m) => {
+                return Err(ApiError::BadAnswer {
+                    url: target.url.clone(),
+                    reason: format!("custom upload method {m:?}; expected PUT or POST"),
+                })
+            }
+        };
+        self.send_multipart(method, &target.url, Form::new().file("file", path))
+    }
+
+    fn send_multipart(&self, method: &'static str, url: &str, form: Form) -> Result<(), ApiError> {
         let mut body = form
             .into_body(&boundary())
             .map_err(|error| ApiError::File {
-                path: Path::new(path).to_path_buf(),
+                path: Path::new(url).to_path_buf(),
                 error,
             })?;
-        let mut response = self
-            .agent
-            .post(&url)
+        let request = match method {
+            "PUT" => self.agent.put(url),
+            _ => self.agent.post(url),
+        };
+        let mut response = request
             .header("Content-Type", &body.content_type)
             .header("Content-Length", body.len.to_string())
             .send(ureq::SendBody::from_reader(&mut body.reader))
             .map_err(|error| ApiError::Transport {
-                method: "POST",
-                url: url.clone(),
+                method,
+                url: url.to_string(),
                 error,
             })?;
-        finish_empty(&url, &mut response)
+        finish_empty(method, url, &mut response)
     }
 }
 
 fn finish_empty(
+    method: &'static str,
     url: &str,
     response: &mut ureq::http::Response<ureq::Body>,
 ) -> Result<(), ApiError> {
     let status = response.status().as_u16();
     if status >= 300 {
-        return Err(status_error("POST", url, status, response));
+        return Err(status_error(method, url, status, response));
     }
     // Read to the end so the connection goes back to the pool.
     let _ = response.body_mut().read_to_string();

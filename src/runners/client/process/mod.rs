@@ -9,7 +9,9 @@ pub mod transcode;
 
 use super::http::{Api, ApiError, JobRef};
 use crate::config::TranscodeConfig;
-use crate::runners::protocol::{AcceptedJob, Payload, NOT_IN_PROCESSING_STATE};
+use crate::runners::protocol::{
+    fields, AcceptedJob, CustomUpload, Payload, VodInput, NOT_IN_PROCESSING_STATE,
+};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -61,6 +63,7 @@ pub enum Outcome {
 struct Held {
     job: JobRef,
     spec: JobSpec,
+    uploads: BTreeMap<String, CustomUpload>,
     progress: u8,
     sent: Option<(Instant, u8)>,
     gone: bool,
@@ -83,24 +86,70 @@ impl Drop for Scratch {
     }
 }
 
-/// The job's spec and its input URL, from its payload.
-fn job_spec(job: &AcceptedJob) -> Result<(JobSpec, String), String> {
+/// A job's spec, the files it reads (`(local name, URL)`), and its outputs that go to a
+/// `*CustomUpload` target instead of `success` (by multipart field).
+struct Parsed {
+    spec: JobSpec,
+    inputs: Vec<(String, String)>,
+    uploads: BTreeMap<String, CustomUpload>,
+}
+
+/// The downloaded source, under its local name.
+const INPUT: &str = "input";
+/// The source's separate audio file (split-audio instances), under its local name.
+const INPUT_AUDIO: &str = "input-audio";
+
+fn vod_inputs(input: &VodInput) -> Vec<(String, String)> {
+    let mut list = vec![(INPUT.to_string(), input.video_file_url.clone())];
+    if let Some(audio) = input.separated_audio_file_url.first() {
+        list.push((INPUT_AUDIO.to_string(), audio.clone()));
+    }
+    list
+}
+
+/// The job's spec, inputs and custom uploads, from its payload.
+fn parse_job(job: &AcceptedJob) -> Result<Parsed, String> {
     let payload =
         Payload::parse(job.job.kind, &job.job.payload).map_err(|e| format!("payload: {e}"))?;
-    let (resolution, fps, sprites, url) = match payload {
-        Payload::Hls(p) => (
-            p.output.resolution,
-            p.output.fps,
-            None,
-            p.input.video_file_url,
-        ),
-        Payload::WebVideo(p) => (
-            p.output.resolution,
-            p.output.fps,
-            None,
-            p.input.video_file_url,
-        ),
-        Payload::Storyboard(p) => (0, 0, Some(p.sprites), p.input.video_file_url),
+    let mut uploads = BTreeMap::new();
+    let mut upload = |field: &str, target: &Option<CustomUpload>| {
+        if let Some(t) = target {
+            uploads.insert(field.to_string(), t.clone());
+        }
+    };
+    let (resolution, fps, sprites, inputs) = match payload {
+        Payload::Hls(p) => {
+            upload(fields::VIDEO_FILE, &p.output.video_file_custom_upload);
+            upload(
+                fields::RESOLUTION_PLAYLIST_FILE,
+                &p.output.resolution_playlist_file_custom_upload,
+            );
+            (
+                p.output.resolution,
+                p.output.fps,
+                None,
+                vod_inputs(&p.input),
+            )
+        }
+        Payload::WebVideo(p) => {
+            upload(fields::VIDEO_FILE, &p.output.video_file_custom_upload);
+            (
+                p.output.resolution,
+                p.output.fps,
+                None,
+                vod_inputs(&p.input),
+            )
+        }
+        Payload::Storyboard(p) => {
+            let target = custom_upload_of(&p.output, "storyboardFileCustomUpload");
+            upload(fields::STORYBOARD_FILE, &target);
+            (
+                0,
+                0,
+                Some(p.sprites),
+                vec![(INPUT.to_string(), p.input.video_file_url)],
+            )
+        }
         _ => {
             return Err(format!(
                 "{} is not processed by fleuve runner",
@@ -108,33 +157,48 @@ fn job_spec(job: &AcceptedJob) -> Result<(JobSpec, String), String> {
             ))
         }
     };
-    Ok((
-        JobSpec {
+    Ok(Parsed {
+        spec: JobSpec {
             uuid: job.job.uuid.clone(),
             kind: job.job.kind,
             resolution,
             fps,
             sprites,
         },
-        url,
-    ))
+        inputs,
+        uploads,
+    })
+}
+
+/// `output.<key>` of a payload whose output is kept as JSON, when it is a custom upload.
+fn custom_upload_of(output: &serde_json::Value, key: &str) -> Option<CustomUpload> {
+    output
+        .get(key)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
 /// Processes a batch to its end.
 pub fn run(ctx: BatchContext) -> Outcome {
     let mut held = Vec::new();
-    let mut input_url = None;
+    // What the batch downloads (local name → URL), the first job's URL for each name; the jobs
+    // of a batch read the same files.
+    let mut inputs: Vec<(String, String, JobRef)> = Vec::new();
     for job in &ctx.jobs {
         let r = JobRef {
             uuid: job.job.uuid.clone(),
             job_token: job.job_token.clone(),
         };
-        match job_spec(job) {
-            Ok((spec, url)) => {
-                input_url.get_or_insert(url);
+        match parse_job(job) {
+            Ok(parsed) => {
+                for (name, url) in parsed.inputs {
+                    if !inputs.iter().any(|(n, _, _)| *n == name) {
+                        inputs.push((name, url, r.clone()));
+                    }
+                }
                 held.push(Held {
                     job: r,
-                    spec,
+                    spec: parsed.spec,
+                    uploads: parsed.uploads,
                     progress: 0,
                     sent: None,
                     gone: false,
@@ -143,7 +207,7 @@ pub fn run(ctx: BatchContext) -> Outcome {
             Err(message) => report_error(&ctx.api, &r, &message),
         }
     }
-    let (Some(url), Some(first)) = (input_url, held.first().map(|h| h.job.clone())) else {
+    let Some(first) = held.first().map(|h| h.job.clone()) else {
         return Outcome::Finished;
     };
     let dir = ctx.work_dir.join(format!("batch-{}", first.uuid));
@@ -156,14 +220,26 @@ pub fn run(ctx: BatchContext) -> Outcome {
         .iter()
         .map(|h| format!("{}:{}p", h.spec.kind, h.spec.resolution))
         .collect();
-    tracing::info!(instance = %ctx.api.base(), jobs = ?kinds, input = %url, "batch started: one download, one decode");
+    let urls: Vec<&str> = inputs.iter().map(|(_, u, _)| u.as_str()).collect();
+    tracing::info!(instance = %ctx.api.base(), jobs = ?kinds, inputs = ?urls, "batch started: one download, one decode");
 
-    // 1. The input, once.
-    let input = dir.join("input");
+    // 1. The inputs, once.
     let download = {
-        let (api, job, url, input) = (ctx.api.clone(), first.clone(), url.clone(), input.clone());
+        let api = ctx.api.clone();
+        let list: Vec<(String, JobRef, PathBuf)> = inputs
+            .iter()
+            .map(|(name, url, job)| (url.clone(), job.clone(), dir.join(name)))
+            .collect();
         let max = ctx.max_input;
-        std::thread::spawn(move || api.download(&job, &url, &input, max))
+        std::thread::spawn(move || -> Result<u64, Box<(String, ApiError)>> {
+            let mut total = 0;
+            for (url, job, to) in list {
+                total += api
+                    .download(&job, &url, &to, max)
+                    .map_err(|e| Box::new((url, e)))?;
+            }
+            Ok(total)
+        })
     };
     let nothing = BTreeMap::new;
     match wait(&ctx, &mut held, &|| download.is_finished(), &nothing) {
@@ -171,15 +247,16 @@ pub fn run(ctx: BatchContext) -> Outcome {
         other => return ended(&ctx, &mut held, other),
     }
     match download.join() {
-        Ok(Ok(bytes)) => tracing::info!(bytes, input = %url, "input downloaded"),
-        Ok(Err(e)) => {
+        Ok(Ok(bytes)) => tracing::info!(bytes, inputs = ?urls, "inputs downloaded"),
+        Ok(Err(failed)) => {
+            let (url, e) = *failed;
             if e.is_unknown_runner() {
                 return Outcome::UnknownRunner;
             }
             fail_all(
                 &ctx.api,
                 &mut held,
-                &format!("downloading the input failed: {e}"),
+                &format!("downloading the input {url} failed: {e}"),
             );
             return Outcome::Finished;
         }
@@ -191,8 +268,10 @@ pub fn run(ctx: BatchContext) -> Outcome {
 
     // 2. The child: one decode, every output.
     let out_dir = dir.join("out");
+    let has = |name: &str| inputs.iter().any(|(n, _, _)| n == name);
     let spec = Spec {
-        source: input,
+        source: dir.join(INPUT),
+        audio_source: has(INPUT_AUDIO).then(|| dir.join(INPUT_AUDIO)),
         out_dir: out_dir.clone(),
         audio: ctx.with_audio,
         jobs: held.iter().map(|h| h.spec.clone()).collect(),
@@ -331,23 +410,27 @@ fn deliver(
             report_error(&ctx.api, &h.job, "the transcoder made no file for this job");
             continue;
         };
-        let parts: Vec<(&str, &Path)> = list
-            .iter()
-            .map(|(f, p)| (f.as_str(), p.as_path()))
-            .collect();
-        let mut delay = Duration::from_secs(1);
-        let mut tries = 0;
-        let result = loop {
-            tries += 1;
-            match ctx.api.success(&h.job, &parts, &[]) {
-                Err(e) if e.is_transient() && tries < SUCCESS_TRIES => {
-                    tracing::warn!(job = %h.job.uuid, error = %e, retry_in_secs = delay.as_secs(), "success not delivered; retrying");
-                    std::thread::sleep(delay);
-                    delay *= 2;
+        // Outputs with a `*CustomUpload` target go there first; the rest in `success`.
+        let mut parts: Vec<(&str, &Path)> = Vec::new();
+        let mut refused = None;
+        for (field, path) in list {
+            match h.uploads.get(field) {
+                Some(target) => {
+                    if let Err(e) = with_retries(&h.job, || ctx.api.custom_upload(target, path)) {
+                        refused = Some(format!("uploading {field} to {} failed: {e}", target.url));
+                        break;
+                    }
+                    tracing::info!(job = %h.job.uuid, field = %field, target = %target.url, "output uploaded to its custom target");
                 }
-                other => break other,
+                None => parts.push((field.as_str(), path.as_path())),
             }
-        };
+        }
+        if let Some(why) = refused {
+            report_error(&ctx.api, &h.job, &why);
+            h.gone = true;
+            continue;
+        }
+        let result = with_retries(&h.job, || ctx.api.success(&h.job, &parts, &[]));
         match result {
             Ok(()) => {
                 tracing::info!(job = %h.job.uuid, kind = %h.spec.kind, resolution = h.spec.resolution, "job done")
@@ -361,6 +444,24 @@ fn deliver(
         h.gone = true;
     }
     Outcome::Finished
+}
+
+/// Runs `call` until it succeeds, fails for good, or has failed on the connection
+/// [`SUCCESS_TRIES`] times (the instance may be restarting), waiting longer each time.
+fn with_retries(job: &JobRef, call: impl Fn() -> Result<(), ApiError>) -> Result<(), ApiError> {
+    let mut delay = Duration::from_secs(1);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match call() {
+            Err(e) if e.is_transient() && tries < SUCCESS_TRIES => {
+                tracing::warn!(job = %job.uuid, error = %e, retry_in_secs = delay.as_secs(), "result not delivered; retrying");
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The instance no longer wants this job from us (cancelled, re-queued, deleted).

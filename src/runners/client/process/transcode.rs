@@ -8,7 +8,7 @@
 use crate::config::TranscodeConfig;
 use crate::runners::protocol::{fields, JobType, Sprites};
 use crate::transcode::ladder::{plan, target_bitrate, Ladder, Rung};
-use crate::transcode::pipeline::{run_with, PipelineOutput};
+use crate::transcode::pipeline::{run_with, PipelineOutput, RungOutput};
 use crate::transcode::probe::SourceInfo;
 use crate::transcode::progress::PipelineStats;
 use crate::transcode::storyboard::{sheet_from_file, SpritePlan};
@@ -25,6 +25,10 @@ use std::time::Duration;
 pub struct Spec {
     /// The downloaded input.
     pub source: PathBuf,
+    /// Its separate audio file, when the instance stores audio apart (split-audio HLS): joined
+    /// with `source` (streams copied) before anything is decoded.
+    #[serde(default)]
+    pub audio_source: Option<PathBuf>,
     /// Where the outputs go.
     pub out_dir: PathBuf,
     /// Whether the renditions carry the audio (false for `separatedAudio` HLS jobs).
@@ -42,7 +46,7 @@ pub struct JobSpec {
     pub uuid: String,
     /// Its type.
     pub kind: JobType,
-    /// Resolution (resolution jobs).
+    /// Resolution (resolution jobs; 0 is the audio-only rendition).
     pub resolution: u32,
     /// Frame rate (resolution jobs).
     pub fps: u32,
@@ -203,18 +207,72 @@ fn run(
     spec: &Spec,
     out: &mut dyn Write,
 ) -> Result<BTreeMap<String, Vec<(String, PathBuf)>>, BatchError> {
-    let source = crate::transcode::probe::probe(&spec.source)?;
+    let joined;
+    let source_path = match &spec.audio_source {
+        Some(audio) => {
+            joined = spec.out_dir.join("source-with-audio.mkv");
+            crate::transcode::split_audio::join_separate_audio(&spec.source, audio, &joined)?;
+            joined.as_path()
+        }
+        None => spec.source.as_path(),
+    };
+    let source = crate::transcode::probe::probe(source_path)?;
+    let is_video = |j: &&JobSpec| j.kind != JobType::GenerateVideoStoryboard && j.resolution > 0;
+    let outputs: Vec<(u32, u32)> = spec
+        .jobs
+        .iter()
+        .filter(is_video)
+        .map(|j| (j.resolution, j.fps))
+        .collect();
+    let mut files: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
+    // The audio-only rendition first: a quick pass over the audio alone.
+    let audio_jobs: Vec<&JobSpec> = spec
+        .jobs
+        .iter()
+        .filter(|j| j.kind != JobType::GenerateVideoStoryboard && j.resolution == 0)
+        .collect();
+    if !audio_jobs.is_empty() {
+        let bitrate = source
+            .audio
+            .as_ref()
+            .and_then(|a| a.bitrate)
+            .map(|b| b.min(384_000))
+            .unwrap_or(256_000)
+            .max(64_000);
+        let writer = std::cell::RefCell::new(&mut *out);
+        let report = |done: f64| {
+            let jobs = audio_jobs
+                .iter()
+                .map(|j| (j.uuid.clone(), (done * 99.0) as u8))
+                .collect();
+            if let Ok(mut w) = writer.try_borrow_mut() {
+                emit(&mut **w, &Event::Progress { jobs });
+            }
+        };
+        let rendition = crate::transcode::split_audio::audio_rendition(
+            source_path,
+            bitrate,
+            spec.transcode.plan_options().segment_secs,
+            &spec.out_dir,
+            "rung",
+            &report,
+        )?;
+        for job in &audio_jobs {
+            files.insert(job.uuid.clone(), outputs_of(spec, job, &rendition)?);
+        }
+    }
+    if outputs.is_empty()
+        && spec
+            .jobs
+            .iter()
+            .all(|j| j.kind != JobType::GenerateVideoStoryboard)
+    {
+        return Ok(files);
+    }
     let video = source
         .video
         .clone()
         .ok_or_else(|| BatchError::Unusable("the input has no video stream".into()))?;
-    let outputs: Vec<(u32, u32)> = spec
-        .jobs
-        .iter()
-        .filter(|j| j.kind != JobType::GenerateVideoStoryboard)
-        .map(|j| (j.resolution, j.fps))
-        .collect();
-    let mut files: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
     let mut output: Option<PipelineOutput> = None;
     if !outputs.is_empty() {
         let ladder = batch_ladder(
@@ -224,29 +282,12 @@ fn run(
             &spec.transcode,
             &fleuve_hw::discover(),
         )?;
-        let made = transcode(spec, &source, video.fps, &ladder, out)?;
-        for job in &spec.jobs {
+        let made = transcode(spec, source_path, &source, video.fps, &ladder, out)?;
+        for job in spec.jobs.iter().filter(is_video) {
             let Some(rung) = made.rungs.iter().find(|r| r.resolution == job.resolution) else {
                 continue;
             };
-            let list = match job.kind {
-                JobType::VodHlsTranscoding => vec![
-                    (fields::VIDEO_FILE.to_string(), rung.media_file.clone()),
-                    (
-                        fields::RESOLUTION_PLAYLIST_FILE.to_string(),
-                        rung.playlist.clone(),
-                    ),
-                ],
-                JobType::VodWebVideoTranscoding => {
-                    let to = spec
-                        .out_dir
-                        .join(format!("{}-{}.mp4", job.uuid, job.resolution));
-                    crate::transcode::web_video::remux_faststart(&rung.media_file, &to)?;
-                    vec![(fields::VIDEO_FILE.to_string(), to)]
-                }
-                _ => continue,
-            };
-            files.insert(job.uuid.clone(), list);
+            files.insert(job.uuid.clone(), outputs_of(spec, job, rung)?);
         }
         output = Some(made);
     }
@@ -271,7 +312,7 @@ fn run(
             Some(p) => p,
             None => {
                 let p = spec.out_dir.join(format!("{}-storyboard.jpg", job.uuid));
-                sheet_from_file(&spec.source, want, &p)?.ok_or_else(|| {
+                sheet_from_file(source_path, want, &p)?.ok_or_else(|| {
                     BatchError::Unusable("no frame of the input could be decoded".into())
                 })?;
                 p
@@ -285,9 +326,35 @@ fn run(
     Ok(files)
 }
 
+/// The files a resolution job sends, from its rung: the fragmented MP4 and its playlist (HLS),
+/// or the rung remuxed as a faststart MP4 (web video).
+fn outputs_of(
+    spec: &Spec,
+    job: &JobSpec,
+    rung: &RungOutput,
+) -> Result<Vec<(String, PathBuf)>, BatchError> {
+    Ok(match job.kind {
+        JobType::VodWebVideoTranscoding => {
+            let to = spec
+                .out_dir
+                .join(format!("{}-{}.mp4", job.uuid, job.resolution));
+            crate::transcode::web_video::remux_faststart(&rung.media_file, &to)?;
+            vec![(fields::VIDEO_FILE.to_string(), to)]
+        }
+        _ => vec![
+            (fields::VIDEO_FILE.to_string(), rung.media_file.clone()),
+            (
+                fields::RESOLUTION_PLAYLIST_FILE.to_string(),
+                rung.playlist.clone(),
+            ),
+        ],
+    })
+}
+
 /// Runs the pipeline, writing each job's progress every half second.
 fn transcode(
     spec: &Spec,
+    source_path: &Path,
     source: &SourceInfo,
     source_fps: f64,
     ladder: &Ladder,
@@ -300,6 +367,10 @@ fn transcode(
         spec.jobs
             .iter()
             .map(|j| {
+                if j.resolution == 0 && j.kind != JobType::GenerateVideoStoryboard {
+                    // The audio rendition, made before the pipeline.
+                    return (j.uuid.clone(), 99);
+                }
                 let done = match ladder.rungs.iter().find(|r| r.resolution == j.resolution) {
                     Some(rung) if j.kind != JobType::GenerateVideoStoryboard => {
                         let want = (source.duration_secs * f64::from(rung.fps)).max(1.0);
@@ -317,8 +388,7 @@ fn transcode(
             .collect()
     };
     std::thread::scope(|scope| {
-        let pipeline =
-            scope.spawn(|| run_with(&spec.source, ladder, &spec.out_dir, "rung", &stats));
+        let pipeline = scope.spawn(|| run_with(source_path, ladder, &spec.out_dir, "rung", &stats));
         while !pipeline.is_finished() {
             emit(
                 out,
