@@ -5,6 +5,8 @@
 //! checked with ffprobe; then the faults: a lost accept race, an input download failing, a job
 //! cancelled while processed, a revoked token, SIGTERM mid-job.
 
+#[path = "runner_conformance/limits.rs"]
+mod limits;
 #[path = "runner_conformance/peertube.rs"]
 mod peertube;
 #[path = "runner_conformance/split.rs"]

@@ -775,6 +775,13 @@ fn spawn_worker(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    apply_limits(&mut cmd, limits);
+    cmd.spawn()
+}
+
+/// Makes the child of `cmd` die with this process and run under `limits` (nice value, cores,
+/// address space, largest file), set in the child before `exec`.
+pub(crate) fn apply_limits(cmd: &mut Command, limits: &Limits) {
     let (memory, output, nice, cores) = (
         limits.memory,
         limits.output,
@@ -786,7 +793,7 @@ fn spawn_worker(
     // the fork; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
-            // Die with the server: a worker must never outlive the process that publishes it.
+            // Die with the parent: a worker must never outlive the process that publishes it.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             libc::setpriority(libc::PRIO_PROCESS, 0, nice);
             if !cores.is_empty() {
@@ -804,7 +811,6 @@ fn spawn_worker(
             ])
         });
     }
-    cmd.spawn()
 }
 
 /// Appends the transcoder's Prometheus text: jobs by state and each running rung's frame rate.

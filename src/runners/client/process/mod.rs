@@ -12,6 +12,7 @@ use crate::config::TranscodeConfig;
 use crate::runners::protocol::{
     fields, AcceptedJob, CustomUpload, Payload, VodInput, NOT_IN_PROCESSING_STATE,
 };
+use crate::transcode::runner::{apply_limits, Limits};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -246,8 +247,11 @@ pub fn run(ctx: BatchContext) -> Outcome {
         Wait::Finished => {}
         other => return ended(&ctx, &mut held, other),
     }
-    match download.join() {
-        Ok(Ok(bytes)) => tracing::info!(bytes, inputs = ?urls, "inputs downloaded"),
+    let input_bytes = match download.join() {
+        Ok(Ok(bytes)) => {
+            tracing::info!(bytes, inputs = ?urls, "inputs downloaded");
+            bytes
+        }
         Ok(Err(failed)) => {
             let (url, e) = *failed;
             if e.is_unknown_runner() {
@@ -264,7 +268,7 @@ pub fn run(ctx: BatchContext) -> Outcome {
             fail_all(&ctx.api, &mut held, "downloading the input panicked");
             return Outcome::Finished;
         }
-    }
+    };
 
     // 2. The child: one decode, every output.
     let out_dir = dir.join("out");
@@ -277,7 +281,7 @@ pub fn run(ctx: BatchContext) -> Outcome {
         jobs: held.iter().map(|h| h.spec.clone()).collect(),
         transcode: ctx.transcode.clone(),
     };
-    let mut child = match start_child(&ctx.exe, &dir, &spec) {
+    let (mut child, limits) = match start_child(&ctx.exe, &dir, &spec, input_bytes) {
         Ok(c) => c,
         Err(e) => {
             fail_all(
@@ -309,11 +313,21 @@ pub fn run(ctx: BatchContext) -> Outcome {
     });
     let child = Mutex::new(child);
     let exited = Mutex::new(None);
+    // `transcode.job_timeout_secs`, when set, bounds the batch as it bounds a server's job.
+    let deadline = (ctx.transcode.job_timeout_secs > 0).then(|| Instant::now() + limits.timeout);
     let finished = || {
         let mut e = exited.lock().unwrap_or_else(|p| p.into_inner());
         if e.is_none() {
             let mut c = child.lock().unwrap_or_else(|p| p.into_inner());
-            *e = child_try_wait(&mut c);
+            *e = child_try_wait(&mut c, &limits);
+            if e.is_none() && deadline.is_some_and(|d| Instant::now() >= d) {
+                let _ = c.kill();
+                let _ = c.wait();
+                *e = Some(format!(
+                    "ran past its time limit of {} s (transcode.job_timeout_secs) and was killed",
+                    limits.timeout.as_secs()
+                ));
+            }
         }
         e.is_some()
     };
@@ -357,25 +371,42 @@ struct ChildState {
     error: Option<String>,
 }
 
-fn child_try_wait(child: &mut Child) -> Option<String> {
+fn child_try_wait(child: &mut Child, limits: &Limits) -> Option<String> {
     match child.try_wait() {
-        Ok(Some(status)) => Some(describe(status)),
+        Ok(Some(status)) => Some(describe(status, limits)),
         Ok(None) => None,
         Err(e) => Some(e.to_string()),
     }
 }
 
-fn describe(status: std::process::ExitStatus) -> String {
+fn describe(status: std::process::ExitStatus, limits: &Limits) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(c), _) => format!("exit code {c}"),
         (None, Some(libc::SIGKILL)) => "killed by SIGKILL (out of memory?)".into(),
+        (None, Some(libc::SIGXFSZ)) => format!(
+            "it wrote a file larger than its limit of {} bytes (SIGXFSZ)",
+            limits.output
+        ),
+        (None, Some(libc::SIGABRT)) if limits.memory > 0 => format!(
+            "aborted (SIGABRT), likely out of its {} byte memory limit (transcode.worker_memory_bytes)",
+            limits.memory
+        ),
         (None, Some(s)) => format!("killed by signal {s}"),
         _ => "unknown exit".into(),
     }
 }
 
-fn start_child(exe: &Path, dir: &Path, spec: &Spec) -> std::io::Result<Child> {
+/// Starts the batch's child (`fleuve runner transcode --spec`) under the `[transcode]` worker
+/// limits, as the server starts its workers: niced (`worker_nice`), pinned (`cores`), an
+/// address-space limit (`worker_memory_bytes`) and a file-size limit (`worker_max_file_bytes`,
+/// else 4 × the input); it dies with the runner.
+fn start_child(
+    exe: &Path,
+    dir: &Path,
+    spec: &Spec,
+    input_bytes: u64,
+) -> std::io::Result<(Child, Limits)> {
     std::fs::create_dir_all(&spec.out_dir)?;
     let path = dir.join("spec.json");
     let text = serde_json::to_vec(spec).map_err(std::io::Error::other)?;
@@ -388,15 +419,9 @@ fn start_child(exe: &Path, dir: &Path, spec: &Spec) -> std::io::Result<Child> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    // SAFETY: runs in the forked child before exec; prctl is async-signal-safe. The batch dies
-    // with the thread that waits for it (a runner killed with SIGKILL leaves no orphan encoding).
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    cmd.spawn()
+    let limits = Limits::for_job(&spec.transcode, input_bytes, 0.0);
+    apply_limits(&mut cmd, &limits);
+    Ok((cmd.spawn()?, limits))
 }
 
 /// Sends each job's `success` (retried on connection errors), or `error` when it is refused.

@@ -90,6 +90,9 @@ pub enum BatchError {
     /// The pipeline thread panicked.
     #[error("the transcoding thread panicked")]
     Panicked,
+    /// The input is over a `[transcode] max_source_*` cap.
+    #[error("the input is over the runner's limits: {0}")]
+    Limits(#[from] crate::transcode::limits::LimitError),
     /// The input has no video to make the asked output from.
     #[error("{0}")]
     Unusable(String),
@@ -217,6 +220,8 @@ fn run(
         None => spec.source.as_path(),
     };
     let source = crate::transcode::probe::probe(source_path)?;
+    // The `[transcode] max_source_*` caps, as the server checks an upload's.
+    spec.transcode.source_limits().check(&source)?;
     let is_video = |j: &&JobSpec| j.kind != JobType::GenerateVideoStoryboard && j.resolution > 0;
     let outputs: Vec<(u32, u32)> = spec
         .jobs
