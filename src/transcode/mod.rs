@@ -10,6 +10,7 @@ pub(crate) mod hwdecode;
 pub(crate) mod images;
 pub(crate) mod jobs;
 pub mod ladder;
+pub mod live;
 pub(crate) mod limits;
 pub(crate) mod p2p;
 pub mod pipeline;

@@ -3,13 +3,14 @@
 //! needs), then each job's `success` with its own files, `error` with the reason when the batch
 //! fails, `abort` when the runner stops. A job the instance cancelled (`update` answers
 //! `runner_job_not_in_processing_state`) is dropped from the batch; the batch stops when none is
-//! left.
+//! left. A live job is a batch of its own, run by [`live`].
 
+pub mod live;
 pub mod transcode;
 
 use super::http::{Api, ApiError, JobRef};
 use crate::config::TranscodeConfig;
-use crate::runners::protocol::{AcceptedJob, Payload, NOT_IN_PROCESSING_STATE};
+use crate::runners::protocol::{AcceptedJob, JobType, Payload, NOT_IN_PROCESSING_STATE};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,9 @@ pub struct BatchContext {
     pub update_every: Duration,
     /// Largest input downloaded (`[jobs] max_input_bytes`).
     pub max_input: u64,
+    /// How long a live source may send nothing before its stream is over
+    /// (`[jobs] live_idle_timeout_secs`).
+    pub live_idle: Duration,
     /// Set when the runner stops.
     pub stop: Arc<AtomicBool>,
 }
@@ -122,6 +126,13 @@ fn job_spec(job: &AcceptedJob) -> Result<(JobSpec, String), String> {
 
 /// Processes a batch to its end.
 pub fn run(ctx: BatchContext) -> Outcome {
+    if ctx
+        .jobs
+        .iter()
+        .any(|j| j.job.kind == JobType::LiveRtmpHlsTranscoding)
+    {
+        return live::run(ctx);
+    }
     let mut held = Vec::new();
     let mut input_url = None;
     for job in &ctx.jobs {
@@ -298,12 +309,23 @@ fn describe(status: std::process::ExitStatus) -> String {
 
 fn start_child(exe: &Path, dir: &Path, spec: &Spec) -> std::io::Result<Child> {
     std::fs::create_dir_all(&spec.out_dir)?;
+    spawn_child(exe, "transcode", dir, spec)
+}
+
+/// Writes `spec` as `<dir>/spec.json` and starts `fleuve runner <subcommand> --spec` on it,
+/// its stdout piped.
+fn spawn_child(
+    exe: &Path,
+    subcommand: &str,
+    dir: &Path,
+    spec: &impl serde::Serialize,
+) -> std::io::Result<Child> {
     let path = dir.join("spec.json");
     let text = serde_json::to_vec(spec).map_err(std::io::Error::other)?;
     std::fs::write(&path, text)?;
     let mut cmd = Command::new(exe);
     cmd.arg("runner")
-        .arg("transcode")
+        .arg(subcommand)
         .arg("--spec")
         .arg(&path)
         .stdin(Stdio::null())
