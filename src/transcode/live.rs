@@ -486,9 +486,10 @@ fn drain(
     while r.encoder.receive_packet(packet).is_ok() {
         packet.set_stream(index);
         packet.rescale_ts(r.out_tb, r.ost_tb);
-        packet
-            .write_interleaved(output)
-            .map_err(libav(format!("{}p: write a live packet", r.rung.resolution)))?;
+        packet.write_interleaved(output).map_err(libav(format!(
+            "{}p: write a live packet",
+            r.rung.resolution
+        )))?;
     }
     Ok(())
 }
@@ -513,7 +514,10 @@ mod tests {
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
-            assert!(e.contains("not an RTMP URL") && e.contains(url), "{url}: {e}");
+            assert!(
+                e.contains("not an RTMP URL") && e.contains(url),
+                "{url}: {e}"
+            );
         }
     }
 
@@ -530,6 +534,9 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(e.starts_with(&format!("cannot play the live stream {url}: ")), "{e}");
+        assert!(
+            e.starts_with(&format!("cannot play the live stream {url}: ")),
+            "{e}"
+        );
     }
 }

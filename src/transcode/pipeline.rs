@@ -772,8 +772,14 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
         .contains(ff::format::Flags::GLOBAL_HEADER);
     let out_tb = ff::Rational(1, rung.fps as i32);
 
-    let (opened, reasons) =
-        open_first_encoder(&rung, device.as_ref(), scaling, global_header, out_tb, &encoder_options);
+    let (opened, reasons) = open_first_encoder(
+        &rung,
+        device.as_ref(),
+        scaling,
+        global_header,
+        out_tb,
+        &encoder_options,
+    );
     if let Some((index, tx)) = ready.take() {
         let on_device = opened
             .as_ref()

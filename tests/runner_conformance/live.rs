@@ -51,7 +51,14 @@ impl Source {
             .args(["-re", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"])
             .args(["-re", "-f", "lavfi", "-i", "sine=frequency=440"])
             .args(["-t", &secs.to_string()])
-            .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
             .args(["-g", "50", "-c:a", "aac", "-f", "flv", "-listen", "1"])
             .arg(&url)
             .stdin(Stdio::null())
@@ -61,7 +68,10 @@ impl Source {
             .expect("ffmpeg CLI is required");
         let deadline = Instant::now() + Duration::from_secs(20);
         while !listening(port) {
-            assert!(Instant::now() < deadline, "ffmpeg does not listen on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "ffmpeg does not listen on {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Source { child, url }
@@ -83,7 +93,12 @@ fn payload(url: &str) -> Value {
 
 fn live_log(pt: &Pt, job: &str) -> Vec<LiveUpdate> {
     let i = pt.inner.lock().unwrap();
-    i.log.live.iter().filter(|u| u.job == job).cloned().collect()
+    i.log
+        .live
+        .iter()
+        .filter(|u| u.job == job)
+        .cloned()
+        .collect()
 }
 
 fn work_dir_is_empty(state: &Path) -> bool {
@@ -125,10 +140,7 @@ fn a_live_stream_is_sent_chunk_by_chunk() {
     assert!(errors.is_empty(), "{errors:?}");
     // `success` with the tokens only.
     let success = success.expect("no success");
-    assert!(
-        success.iter().all(|f| f.file_name.is_none()),
-        "{success:?}"
-    );
+    assert!(success.iter().all(|f| f.file_name.is_none()), "{success:?}");
     let names: Vec<&str> = success.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["runnerToken", "jobToken"]);
 
@@ -148,12 +160,18 @@ fn a_live_stream_is_sent_chunk_by_chunk() {
             if u.playlist.is_some() {
                 assert!(u.listed.contains(&u.chunk), "{u:?}");
                 for listed in &u.listed {
-                    assert!(added.contains(listed), "{listed} listed before it was sent: {u:?}");
+                    assert!(
+                        added.contains(listed),
+                        "{listed} listed before it was sent: {u:?}"
+                    );
                 }
             }
         } else {
             assert_eq!(u.kind, "remove-chunk");
-            assert!(added.contains(&u.chunk), "removed before it was sent: {u:?}");
+            assert!(
+                added.contains(&u.chunk),
+                "removed before it was sent: {u:?}"
+            );
         }
     }
     for variant in ["0", "1", "2"] {
@@ -228,11 +246,7 @@ fn a_live_stream_is_sent_chunk_by_chunk() {
     eventually("the work directory emptied", &runner, 10, || {
         work_dir_is_empty(&state)
     });
-    assert!(
-        runner.log().contains("live job done"),
-        "{}",
-        runner.log()
-    );
+    assert!(runner.log().contains("live job done"), "{}", runner.log());
 }
 
 #[test]
@@ -278,7 +292,11 @@ fn the_instance_ending_the_live_stops_the_runner_and_a_dead_source_errors() {
             1,
             "updates after the refusal"
         );
-        assert!(!i.log.errors.iter().any(|(u, _)| u == job), "{:?}", i.log.errors);
+        assert!(
+            !i.log.errors.iter().any(|(u, _)| u == job),
+            "{:?}",
+            i.log.errors
+        );
         assert!(!i.log.successes.contains_key(job));
         assert!(!i.log.aborts.iter().any(|(u, _)| u == job));
     }

@@ -485,8 +485,7 @@ async fn update(State(pt): State<Pt>, Path(uuid): Path<String>, mp: Multipart) -
         .iter()
         .filter(|u| u.job == uuid && u.kind == "add-chunk")
         .count();
-    if i
-        .faults
+    if i.faults
         .end_live_after_chunks
         .get(&uuid)
         .is_some_and(|n| chunks >= *n)

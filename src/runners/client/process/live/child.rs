@@ -129,21 +129,24 @@ fn run(spec: &LiveSpec, out: &mut dyn Write) -> Result<String, LiveJobError> {
     let source = LiveSource::open(&spec.url, Duration::from_secs(spec.idle_timeout_secs))?;
     let mut info = source.info()?;
     let top_fps = spec.renditions.iter().map(|r| r.fps).max().unwrap_or(30);
-    if let Some(v) = info.video.as_mut().filter(|v| !v.fps.is_finite() || v.fps <= 0.0) {
+    if let Some(v) = info
+        .video
+        .as_mut()
+        .filter(|v| !v.fps.is_finite() || v.fps <= 0.0)
+    {
         // A stream that announces no frame rate: plan with the fastest asked.
         v.fps = f64::from(top_fps.max(1));
     }
-    let rungs = live_rungs(
-        &info,
-        &spec.renditions,
-        spec.segment_secs,
-        &spec.transcode,
-    )?;
+    let rungs = live_rungs(&info, &spec.renditions, spec.segment_secs, &spec.transcode)?;
     let audio = info
         .audio
         .as_ref()
         .map(|a| crate::transcode::ladder::AudioPlan {
-            bitrate: a.bitrate.map(|b| b.min(384_000)).unwrap_or(256_000).max(64_000),
+            bitrate: a
+                .bitrate
+                .map(|b| b.min(384_000))
+                .unwrap_or(256_000)
+                .max(64_000),
             channels: 2,
         });
     let plan = LivePlan {
@@ -174,4 +177,3 @@ pub fn read_spec(path: &Path) -> Result<LiveSpec, String> {
     let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
-

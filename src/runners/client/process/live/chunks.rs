@@ -260,7 +260,10 @@ mod tests {
         );
         assert_eq!(cut_after(p, "0-000004.ts"), p);
         let ended = format!("{p}#EXT-X-ENDLIST\n");
-        assert_eq!(cut_after(&ended, "0-000003.ts"), cut_after(p, "0-000003.ts"));
+        assert_eq!(
+            cut_after(&ended, "0-000003.ts"),
+            cut_after(p, "0-000003.ts")
+        );
         assert_eq!(cut_after(&ended, "0-000004.ts"), ended);
         assert_eq!(cut_after(p, "0-000009.ts"), p);
         assert_eq!(listed(p), ["0-000003.ts", "0-000004.ts"]);

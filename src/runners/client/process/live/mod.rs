@@ -201,7 +201,11 @@ pub fn run(ctx: BatchContext) -> Outcome {
             Ok(s) => s,
             Err(e) => {
                 drop(child);
-                report_error(&ctx.api, &job, &format!("waiting for the live transcoder: {e}"));
+                report_error(
+                    &ctx.api,
+                    &job,
+                    &format!("waiting for the live transcoder: {e}"),
+                );
                 return Outcome::Finished;
             }
         };
