@@ -2,7 +2,7 @@
 //! an RTMP server the runner plays), the runner sending every chunk in `add-chunk` updates with
 //! its playlist and the master, `remove-chunk` for chunks dropped from the playlists, and an
 //! empty `success` at the stream's end; the instance ending the live mid-stream; a source that
-//! cannot be reached.
+//! cannot be reached; the runner stopped mid-stream.
 
 use super::peertube::{safe_name, LiveUpdate, Pt};
 use super::{eventually, ffprobe, register, Running};
@@ -250,7 +250,7 @@ fn a_live_stream_is_sent_chunk_by_chunk() {
 }
 
 #[test]
-fn the_instance_ending_the_live_stops_the_runner_and_a_dead_source_errors() {
+fn live_faults_have_clear_outcomes() {
     let dir = tempfile::tempdir().unwrap();
     let pt = Pt::start(dir.path().join("no-input.mp4"), dir.path().join("results"));
     let state = dir.path().join("runner");
@@ -332,6 +332,22 @@ fn the_instance_ending_the_live_stops_the_runner_and_a_dead_source_errors() {
         message.contains(&format!("cannot play the live stream {dead}")),
         "{message}"
     );
+
+    // SIGTERM while a live is sent: `abort` with PeerTube's reason, nothing left behind.
+    let source = Source::start(dir.path(), 120);
+    let job = "c0000000-0000-4000-8000-000000000004";
+    pt.add_job(job, LIVE, payload(&source.url));
+    eventually("a first chunk", &runner, 60, || {
+        !live_log(&pt, job).is_empty()
+    });
     let st = runner.term();
     assert!(st.success(), "{st:?}\n{}", runner.log());
+    let aborts = pt.inner.lock().unwrap().log.aborts.clone();
+    assert!(
+        aborts
+            .iter()
+            .any(|(u, r)| u == job && r == "Runner stopped"),
+        "{aborts:?}"
+    );
+    assert!(work_dir_is_empty(&state), "work directory left behind");
 }
