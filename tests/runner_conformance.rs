@@ -3,10 +3,12 @@
 //! notifications, request/accept/update/success with PeerTube's exact bodies, the input
 //! downloaded once for every resolution of a video (through a 302 to a GET URL), each output
 //! checked with ffprobe; then the faults: a lost accept race, an input download failing, a job
-//! cancelled while processed, a revoked token, SIGTERM mid-job.
+//! cancelled while processed, a revoked token, SIGTERM mid-job. Live jobs: `live.rs`.
 
 #[path = "runner_conformance/limits.rs"]
 mod limits;
+#[path = "runner_conformance/live.rs"]
+mod live;
 #[path = "runner_conformance/peertube.rs"]
 mod peertube;
 #[path = "runner_conformance/split.rs"]

@@ -11,6 +11,7 @@ pub(crate) mod images;
 pub(crate) mod jobs;
 pub mod ladder;
 pub(crate) mod limits;
+pub mod live;
 pub(crate) mod p2p;
 pub mod pipeline;
 pub mod probe;

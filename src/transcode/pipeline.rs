@@ -581,7 +581,7 @@ fn write_master_and_hashes(
 }
 
 /// RFC 6381 `avc1.PPCCLL` from an H.264 encoder's extradata (Annex B SPS or avcC).
-fn avc_codec_string(extradata: &[u8]) -> Option<String> {
+pub(crate) fn avc_codec_string(extradata: &[u8]) -> Option<String> {
     let sps = if extradata.first() == Some(&1) && extradata.len() >= 4 {
         &extradata[1..4]
     } else {
@@ -668,14 +668,14 @@ enum RungInput {
 
 /// A decoded frame shared by reference (`av_frame_clone`: the picture buffers are
 /// reference-counted, not copied, so N rungs cost no extra copies of the source).
-struct SharedFrame(ff::frame::Video);
+pub(crate) struct SharedFrame(pub(crate) ff::frame::Video);
 
 // SAFETY: an AVFrame with its own references may move to another thread; the buffers it points
 // to are reference-counted and never written by the decoder once returned.
 unsafe impl Send for SharedFrame {}
 
 impl SharedFrame {
-    fn reference(frame: &ff::frame::Video) -> SharedFrame {
+    pub(crate) fn reference(frame: &ff::frame::Video) -> SharedFrame {
         // SAFETY: `frame` is a valid decoded frame; av_frame_clone returns a new AVFrame holding
         // new references to the same buffers (or null on allocation failure, handled below).
         let ptr = unsafe { ff::ffi::av_frame_clone(frame.as_ptr()) };
@@ -689,7 +689,7 @@ impl SharedFrame {
 }
 
 /// The options each encoder gets for a rung (PeerTube's libx264 VOD options).
-fn encoder_options(name: &str, rung: &Rung) -> ff::Dictionary<'static> {
+pub(crate) fn encoder_options(name: &str, rung: &Rung) -> ff::Dictionary<'static> {
     let mut d = ff::Dictionary::new();
     let t = rung.target_bitrate.to_string();
     let buf = (rung.target_bitrate * 2).to_string();
@@ -734,7 +734,7 @@ struct RungJob {
 
 /// Where a rung's frames are scaled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Frames {
+pub(crate) enum Frames {
     /// In system memory, by swscale.
     System,
     /// On the device, for an encoder on the device.
@@ -772,8 +772,14 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
         .contains(ff::format::Flags::GLOBAL_HEADER);
     let out_tb = ff::Rational(1, rung.fps as i32);
 
-    let (opened, reasons) =
-        open_first_encoder(&rung, device.as_ref(), scaling, global_header, out_tb);
+    let (opened, reasons) = open_first_encoder(
+        &rung,
+        device.as_ref(),
+        scaling,
+        global_header,
+        out_tb,
+        &encoder_options,
+    );
     if let Some((index, tx)) = ready.take() {
         let on_device = opened
             .as_ref()
@@ -889,21 +895,23 @@ fn encode_rung(job: RungJob, frames: Receiver<RungInput>) -> Result<RungOutput, 
 }
 
 /// An open encoder of a rung's chain.
-struct OpenEncoder {
-    name: String,
-    encoder: ff::encoder::Video,
+pub(crate) struct OpenEncoder {
+    pub(crate) name: String,
+    pub(crate) encoder: ff::encoder::Video,
     /// Where the rung's frames are scaled for it.
-    frames_at: Frames,
+    pub(crate) frames_at: Frames,
 }
 
 /// Opens the first encoder of the rung's chain that opens (on the decoding device when it
-/// encodes there); also returns why each one before it did not.
-fn open_first_encoder(
+/// encodes there); also returns why each one before it did not. `options` gives each encoder's
+/// options ([`encoder_options`] for VOD rungs).
+pub(crate) fn open_first_encoder(
     rung: &Rung,
     device: Option<&HwDevice>,
     scaling: DeviceScaling,
     global_header: bool,
     out_tb: ff::Rational,
+    options: &dyn Fn(&str, &Rung) -> ff::Dictionary<'static>,
 ) -> (Option<OpenEncoder>, Vec<String>) {
     let mut reasons = Vec::new();
     for name in &rung.encoders {
@@ -943,7 +951,7 @@ fn open_first_encoder(
         if global_header {
             enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
         }
-        match enc.open_with(encoder_options(name, rung)) {
+        match enc.open_with(options(name, rung)) {
             Ok(encoder) => {
                 let opened = OpenEncoder {
                     name: name.clone(),
@@ -959,7 +967,7 @@ fn open_first_encoder(
 }
 
 /// The encoder's `extradata` (the avcC box: SPS and PPS), copied out.
-fn codec_extradata(encoder: &ff::encoder::Video) -> Vec<u8> {
+pub(crate) fn codec_extradata(encoder: &ff::encoder::Video) -> Vec<u8> {
     // SAFETY: `encoder` is an open codec context; libav owns `extradata` (`extradata_size` bytes)
     // for the context's lifetime, and we copy it out before anything else touches the context.
     unsafe {
@@ -1014,10 +1022,10 @@ fn start_hls_output(
 
 /// How a rung's encoder failed, for the restart logic: the encoder, and why the ones before it
 /// in the chain were not used.
-struct RungFailure {
-    resolution: u32,
-    encoder: String,
-    earlier: Option<String>,
+pub(crate) struct RungFailure {
+    pub(crate) resolution: u32,
+    pub(crate) encoder: String,
+    pub(crate) earlier: Option<String>,
 }
 
 impl RungFailure {
@@ -1045,7 +1053,7 @@ impl RungFailure {
 
 /// A rung's scaling: swscale in system memory, a filter graph on the device, or nothing when
 /// the rung is the source's own size; built at the first frame.
-struct RungScaling {
+pub(crate) struct RungScaling {
     width: u32,
     height: u32,
     resolution: u32,
@@ -1057,11 +1065,11 @@ struct RungScaling {
     filtered: Vec<ff::frame::Video>,
     scaled: ff::frame::Video,
     /// What scaled the frames (`swscale`, the device filter, or `none`).
-    scaled_by: String,
+    pub(crate) scaled_by: String,
 }
 
 impl RungScaling {
-    fn new(
+    pub(crate) fn new(
         rung: &Rung,
         frames_at: Frames,
         device: Option<HwDevice>,
@@ -1083,7 +1091,7 @@ impl RungScaling {
     }
 
     /// Scales one decoded frame for the rung and sends it to the encoder at `pts`.
-    fn encode(
+    pub(crate) fn encode(
         &mut self,
         mut frame: ff::frame::Video,
         pts: i64,

@@ -85,14 +85,21 @@ pub fn init_libav() {
 
 /// Probes `path`.
 pub fn probe(path: &Path) -> Result<SourceInfo, ProbeError> {
-    use ffmpeg_next::media::Type;
     init_libav();
-    let shown = path.display().to_string();
+    let input = super::source::open(path)?;
+    describe(&input, &path.display().to_string())
+}
+
+/// What an opened input holds (`shown` names it in errors): a file, or a live stream.
+pub(crate) fn describe(
+    input: &ffmpeg_next::format::context::Input,
+    shown: &str,
+) -> Result<SourceInfo, ProbeError> {
+    use ffmpeg_next::media::Type;
     let unreadable = |e: ffmpeg_next::Error| ProbeError::Unreadable {
-        path: shown.clone(),
+        path: shown.to_string(),
         message: e.to_string(),
     };
-    let input = super::source::open(path)?;
     let duration = input.duration();
     let duration_secs = if duration > 0 {
         duration as f64 / f64::from(ffmpeg_next::ffi::AV_TIME_BASE)
@@ -149,7 +156,7 @@ pub fn probe(path: &Path) -> Result<SourceInfo, ProbeError> {
         }
     };
     if video.is_none() && audio.is_none() {
-        return Err(ProbeError::NoStreams(shown));
+        return Err(ProbeError::NoStreams(shown.to_string()));
     }
     Ok(SourceInfo {
         format: input.format().name().to_string(),

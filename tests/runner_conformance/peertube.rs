@@ -65,6 +65,24 @@ pub struct Faults {
     pub hang: HashSet<String>,
     /// These jobs are cancelled by an administrator at their first update.
     pub cancel_at_update: HashSet<String>,
+    /// These live jobs are ended by the instance (no longer processing, token kept) once they
+    /// have sent this many chunks.
+    pub end_live_after_chunks: HashMap<String, usize>,
+}
+
+/// A live job's `update` as the instance stored it.
+#[derive(Debug, Clone)]
+pub struct LiveUpdate {
+    pub job: String,
+    /// `add-chunk` or `remove-chunk`.
+    pub kind: String,
+    pub chunk: String,
+    /// `payload[resolutionPlaylistFilename]`, when sent.
+    pub playlist: Option<String>,
+    /// The chunks that playlist listed.
+    pub listed: Vec<String>,
+    /// Whether the master playlist came with it.
+    pub master: bool,
 }
 
 #[derive(Default)]
@@ -75,6 +93,8 @@ pub struct Log {
     pub updates: Vec<(String, Option<u8>)>,
     /// Updates refused because the job was not processing any more.
     pub refused_updates: Vec<String>,
+    /// Live updates stored, in order.
+    pub live: Vec<LiveUpdate>,
     /// Success bodies by job.
     pub successes: HashMap<String, Vec<Field>>,
     /// (job, message).
@@ -412,8 +432,9 @@ fn job_of_runner(
 /// Reads a multipart body as multer does: text fields, and files whose part type is one of
 /// PeerTube's video/m3u8/caption/image MIME types (others are refused).
 async fn fields(pt: &Pt, uuid: &str, mut mp: Multipart) -> Result<Vec<Field>, Response> {
-    const ACCEPTED: [&str; 6] = [
+    const ACCEPTED: [&str; 7] = [
         "video/mp4",
+        "video/mp2t",
         "application/vnd.apple.mpegurl",
         "application/x-mpegurl",
         "audio/mpegurl",
@@ -474,6 +495,21 @@ async fn update(State(pt): State<Pt>, Path(uuid): Path<String>, mp: Multipart) -
     };
     let mut guard = pt.inner.lock().unwrap();
     let i = &mut *guard;
+    let chunks = i
+        .log
+        .live
+        .iter()
+        .filter(|u| u.job == uuid && u.kind == "add-chunk")
+        .count();
+    if i.faults
+        .end_live_after_chunks
+        .get(&uuid)
+        .is_some_and(|n| chunks >= *n)
+    {
+        if let Some(j) = i.jobs.iter_mut().find(|j| j.uuid == uuid) {
+            j.state = 6;
+        }
+    }
     if i.faults.cancel_at_update.remove(&uuid) {
         if let Some(j) = i.jobs.iter_mut().find(|j| j.uuid == uuid) {
             j.state = 6;
@@ -499,12 +535,89 @@ async fn update(State(pt): State<Pt>, Path(uuid): Path<String>, mp: Multipart) -
             _ => return fail(400, None, "Incorrect request parameters: progress"),
         },
     };
-    if fields.iter().any(|f| f.file_name.is_some()) {
+    if i.jobs[pos].kind == "live-rtmp-hls-transcoding" {
+        if let Err(r) = store_live_update(i, &uuid, &fields) {
+            return r;
+        }
+    } else if fields.iter().any(|f| f.file_name.is_some()) {
         return fail(400, None, "Payload is invalid");
     }
     i.jobs[pos].progress = progress.or(i.jobs[pos].progress);
     i.log.updates.push((uuid, progress));
     no_content()
+}
+
+/// `isSafeFilename(name, ext)`: `^[a-z0-9-]+\.<ext>$`.
+pub fn safe_name(name: &str, ext: &str) -> bool {
+    name.strip_suffix(ext)
+        .and_then(|n| n.strip_suffix('.'))
+        .is_some_and(|n| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+/// A live job's update (`isRunnerJobLiveRTMPHLSUpdatePayloadValid`, then `LiveRTMPHLSTranscodingJobHandler`:
+/// the chunk is moved into the output directory first, then the playlists, the master under
+/// the instance's own name; `remove-chunk` deletes the chunk).
+fn store_live_update(i: &mut Instance, uuid: &str, fields: &[Field]) -> Result<(), Response> {
+    let invalid = || fail(400, None, "Payload is invalid");
+    let file = |name: &str| {
+        fields
+            .iter()
+            .find(|f| f.name == name && f.file_name.is_some())
+    };
+    let kind = text(fields, "payload[type]").ok_or_else(invalid)?;
+    let chunk = text(fields, "payload[videoChunkFilename]")
+        .filter(|c| safe_name(c, "ts"))
+        .ok_or_else(invalid)?;
+    let playlist_name = text(fields, "payload[resolutionPlaylistFilename]");
+    let playlist = file("payload[resolutionPlaylistFile]");
+    if playlist.is_some() && !playlist_name.is_some_and(|n| safe_name(n, "m3u8")) {
+        return Err(invalid());
+    }
+    if playlist_name.is_some() && playlist.is_none() {
+        return Err(invalid());
+    }
+    let master = file("payload[masterPlaylistFile]");
+    let dir = i.results.join(uuid).join("live");
+    std::fs::create_dir_all(&dir).unwrap();
+    match kind {
+        "add-chunk" => {
+            let f = file("payload[videoChunkFile]").ok_or_else(invalid)?;
+            if std::fs::metadata(&f.value).map(|m| m.len()).unwrap_or(0) == 0 {
+                return Err(invalid());
+            }
+            std::fs::rename(&f.value, dir.join(chunk)).unwrap();
+        }
+        "remove-chunk" => {
+            let _ = std::fs::remove_file(dir.join(chunk));
+        }
+        _ => return Err(invalid()),
+    }
+    let mut listed = Vec::new();
+    if let (Some(p), Some(name)) = (playlist, playlist_name) {
+        listed = std::fs::read_to_string(&p.value)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        std::fs::rename(&p.value, dir.join(name)).unwrap();
+    }
+    if let Some(m) = master {
+        std::fs::rename(&m.value, dir.join("live-master.m3u8")).unwrap();
+    }
+    i.log.live.push(LiveUpdate {
+        job: uuid.to_string(),
+        kind: kind.to_string(),
+        chunk: chunk.to_string(),
+        playlist: playlist_name.map(str::to_string),
+        listed,
+        master: master.is_some(),
+    });
+    Ok(())
 }
 
 async fn success(State(pt): State<Pt>, Path(uuid): Path<String>, mp: Multipart) -> Response {

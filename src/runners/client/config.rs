@@ -44,10 +44,16 @@ pub struct JobsConfig {
     /// Largest input a job may download, in bytes (a bigger one fails the batch with an
     /// `error` naming the limit; the partial file is removed).
     pub max_input_bytes: u64,
+    /// Seconds a live source (`live-rtmp-hls-transcoding`) may send nothing before its stream
+    /// is over (the job then ends with `success`, as when the streamer stops).
+    pub live_idle_timeout_secs: u64,
 }
 
 /// `[jobs] max_input_bytes` by default: 64 GiB.
 pub const DEFAULT_MAX_INPUT_BYTES: u64 = 64 << 30;
+/// `[jobs] live_idle_timeout_secs` by default (PeerTube's RTMP server drops a silent
+/// publisher after 30 s).
+pub const DEFAULT_LIVE_IDLE_SECS: u64 = 30;
 
 impl Default for JobsConfig {
     fn default() -> Self {
@@ -57,15 +63,17 @@ impl Default for JobsConfig {
             poll_interval_secs: DEFAULT_POLL_SECS,
             update_interval_secs: DEFAULT_UPDATE_SECS,
             max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
+            live_idle_timeout_secs: DEFAULT_LIVE_IDLE_SECS,
         }
     }
 }
 
 /// The job types `fleuve runner` processes.
-pub const SUPPORTED: [JobType; 3] = [
+pub const SUPPORTED: [JobType; 4] = [
     JobType::VodWebVideoTranscoding,
     JobType::VodHlsTranscoding,
     JobType::GenerateVideoStoryboard,
+    JobType::LiveRtmpHlsTranscoding,
 ];
 
 /// The whole state file.
@@ -153,6 +161,12 @@ impl RunnerState {
             return Err(StateError::Invalid(format!(
                 "jobs.update_interval_secs = {}; expected 1 to 100 (PeerTube aborts after 120 s)",
                 self.jobs.update_interval_secs
+            )));
+        }
+        if !(1..=3600).contains(&self.jobs.live_idle_timeout_secs) {
+            return Err(StateError::Invalid(format!(
+                "jobs.live_idle_timeout_secs = {}; expected 1 to 3600",
+                self.jobs.live_idle_timeout_secs
             )));
         }
         if self.jobs.poll_interval_secs == 0 {

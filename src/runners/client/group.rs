@@ -1,6 +1,7 @@
 //! Which available jobs go together: the resolution jobs (`vod-hls-transcoding`,
 //! `vod-web-video-transcoding`) and the storyboard of one input video are one batch, decoded
-//! once; everything else is a batch of its own. Jobs this runner cannot do are left for others.
+//! once; everything else (a live job, …) is a batch of its own. Jobs this runner cannot do are
+//! left for others.
 
 use crate::runners::protocol::{AvailableJob, JobType, Payload};
 
@@ -137,6 +138,20 @@ pub fn batches(jobs: &[AvailableJob], types: &[JobType]) -> (Vec<Batch>, Vec<Ski
                 }
                 _ => skipped.push(skip("storyboard payload is not PeerTube's".into())),
             },
+            JobType::LiveRtmpHlsTranscoding => {
+                match super::process::live::payload_of(job.kind, &job.payload) {
+                    Ok(_) => {
+                        out.push(Batch {
+                            input: None,
+                            with_audio: true,
+                            jobs: vec![job.clone()],
+                        });
+                        // No input: never joined by another job.
+                        rungs.push(Vec::new());
+                    }
+                    Err(reason) => skipped.push(skip(reason)),
+                }
+            }
             other => skipped.push(skip(format!("{other} is not processed by fleuve runner"))),
         }
     }
@@ -228,6 +243,30 @@ mod tests {
         assert_eq!(uuids, vec![vec!["a", "c", "d", "e"], vec!["b"], vec!["f"]]);
         assert_eq!(skipped.len(), 1);
         assert_eq!(skipped[0].uuid, "g");
+    }
+
+    #[test]
+    fn a_live_job_is_a_batch_of_its_own() {
+        let live = |uuid: &str, url: &str| AvailableJob {
+            uuid: uuid.into(),
+            kind: JobType::LiveRtmpHlsTranscoding,
+            payload: json!({"input": {"rtmpUrl": url}, "output": {"toTranscode":
+                [{"resolution": 360, "fps": 25}], "segmentDuration": 2, "segmentListSize": 3}}),
+        };
+        let jobs = vec![
+            job("a", JobType::VodHlsTranscoding, "V", 480, json!({})),
+            live("l", "rtmp://pt/live/key"),
+            job("c", JobType::VodHlsTranscoding, "V", 360, json!({})),
+            live("m", "file:///etc/passwd"),
+        ];
+        let (batches, skipped) = batches(&jobs, &ALL);
+        let uuids: Vec<Vec<&str>> = batches
+            .iter()
+            .map(|b| b.jobs.iter().map(|j| j.uuid.as_str()).collect())
+            .collect();
+        assert_eq!(uuids, vec![vec!["a", "c"], vec!["l"]]);
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].reason.contains("not an RTMP URL"), "{skipped:?}");
     }
 
     #[test]

@@ -205,9 +205,27 @@ impl Api {
 
     /// `POST /jobs/{uuid}/update` (multipart, as PeerTube's runner sends it) with `progress`.
     pub fn update(&self, job: &JobRef, progress: Option<u8>) -> Result<(), ApiError> {
+        self.update_with(job, progress, &[], &[])
+    }
+
+    /// `POST /jobs/{uuid}/update` with text `payload` fields and `files` as `(field, path)`
+    /// too (a live job's `add-chunk`: `payload[type]`, `payload[videoChunkFile]`, …).
+    pub fn update_with(
+        &self,
+        job: &JobRef,
+        progress: Option<u8>,
+        payload: &[(&str, String)],
+        files: &[(&str, &Path)],
+    ) -> Result<(), ApiError> {
         let mut form = self.tokens(job);
         if let Some(p) = progress {
             form = form.text(fields::PROGRESS, p.min(100).to_string());
+        }
+        for (name, value) in payload {
+            form = form.text(name, value.clone());
+        }
+        for (name, path) in files {
+            form = form.file(name, path);
         }
         self.post_multipart(&format!("/jobs/{}/update", job.uuid), form)
     }

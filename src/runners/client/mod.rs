@@ -63,6 +63,14 @@ pub enum Command {
         #[arg(long)]
         spec: PathBuf,
     },
+    /// Transcode one live stream (started by `run`, one process per live job; not for
+    /// operators).
+    #[command(hide = true)]
+    Live {
+        /// The live job's spec (JSON) written by `run`.
+        #[arg(long)]
+        spec: PathBuf,
+    },
 }
 
 /// Why a runner command failed.
@@ -157,6 +165,11 @@ pub fn main(opts: &Options) -> Result<i32, RunnerError> {
             let spec = process::transcode::read_spec(spec).map_err(RunnerError::Spec)?;
             let mut stdout = std::io::stdout().lock();
             Ok(process::transcode::main(&spec, &mut stdout))
+        }
+        Command::Live { spec } => {
+            let spec = process::live::child::read_spec(spec).map_err(RunnerError::Spec)?;
+            let mut stdout = std::io::stdout().lock();
+            Ok(process::live::child::main(&spec, &mut stdout))
         }
     }
 }

@@ -227,6 +227,7 @@ fn spawn_batch(
         transcode: state.transcode.clone(),
         update_every: Duration::from_secs(state.jobs.update_interval_secs),
         max_input: state.jobs.max_input_bytes,
+        live_idle: Duration::from_secs(state.jobs.live_idle_timeout_secs),
         stop: Arc::clone(stop),
     };
     let tx = tx.clone();

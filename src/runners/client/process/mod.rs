@@ -3,14 +3,15 @@
 //! needs), then each job's `success` with its own files, `error` with the reason when the batch
 //! fails, `abort` when the runner stops. A job the instance cancelled (`update` answers
 //! `runner_job_not_in_processing_state`) is dropped from the batch; the batch stops when none is
-//! left.
+//! left. A live job is a batch of its own, run by [`live`].
 
+pub mod live;
 pub mod transcode;
 
 use super::http::{Api, ApiError, JobRef};
 use crate::config::TranscodeConfig;
 use crate::runners::protocol::{
-    fields, AcceptedJob, CustomUpload, Payload, VodInput, NOT_IN_PROCESSING_STATE,
+    fields, AcceptedJob, CustomUpload, JobType, Payload, VodInput, NOT_IN_PROCESSING_STATE,
 };
 use crate::transcode::runner::{apply_limits, Limits};
 use std::collections::BTreeMap;
@@ -47,6 +48,9 @@ pub struct BatchContext {
     pub update_every: Duration,
     /// Largest input downloaded (`[jobs] max_input_bytes`).
     pub max_input: u64,
+    /// How long a live source may send nothing before its stream is over
+    /// (`[jobs] live_idle_timeout_secs`).
+    pub live_idle: Duration,
     /// Set when the runner stops.
     pub stop: Arc<AtomicBool>,
 }
@@ -180,6 +184,13 @@ fn custom_upload_of(output: &serde_json::Value, key: &str) -> Option<CustomUploa
 
 /// Processes a batch to its end.
 pub fn run(ctx: BatchContext) -> Outcome {
+    if ctx
+        .jobs
+        .iter()
+        .any(|j| j.job.kind == JobType::LiveRtmpHlsTranscoding)
+    {
+        return live::run(ctx);
+    }
     let mut held = Vec::new();
     // What the batch downloads (local name → URL), the first job's URL for each name; the jobs
     // of a batch read the same files.
@@ -408,20 +419,32 @@ fn start_child(
     input_bytes: u64,
 ) -> std::io::Result<(Child, Limits)> {
     std::fs::create_dir_all(&spec.out_dir)?;
+    let limits = Limits::for_job(&spec.transcode, input_bytes, 0.0);
+    Ok((spawn_child(exe, "transcode", dir, spec, &limits)?, limits))
+}
+
+/// Writes `spec` as `<dir>/spec.json` and starts `fleuve runner <subcommand> --spec` on it
+/// under `limits`, its stdout piped; it dies with the runner.
+fn spawn_child(
+    exe: &Path,
+    subcommand: &str,
+    dir: &Path,
+    spec: &impl serde::Serialize,
+    limits: &Limits,
+) -> std::io::Result<Child> {
     let path = dir.join("spec.json");
     let text = serde_json::to_vec(spec).map_err(std::io::Error::other)?;
     std::fs::write(&path, text)?;
     let mut cmd = Command::new(exe);
     cmd.arg("runner")
-        .arg("transcode")
+        .arg(subcommand)
         .arg("--spec")
         .arg(&path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let limits = Limits::for_job(&spec.transcode, input_bytes, 0.0);
-    apply_limits(&mut cmd, &limits);
-    Ok((cmd.spawn()?, limits))
+    apply_limits(&mut cmd, limits);
+    cmd.spawn()
 }
 
 /// Sends each job's `success` (retried on connection errors), or `error` when it is refused.
