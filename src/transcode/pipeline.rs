@@ -689,7 +689,7 @@ impl SharedFrame {
 }
 
 /// The options each encoder gets for a rung (PeerTube's libx264 VOD options).
-fn encoder_options(name: &str, rung: &Rung) -> ff::Dictionary<'static> {
+pub(crate) fn encoder_options(name: &str, rung: &Rung) -> ff::Dictionary<'static> {
     let mut d = ff::Dictionary::new();
     let t = rung.target_bitrate.to_string();
     let buf = (rung.target_bitrate * 2).to_string();
