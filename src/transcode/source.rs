@@ -361,7 +361,11 @@ mod tests {
         // A video is not an image, and a playlist is neither.
         let mp4 = clip(dir.path(), "v.mp4", "64x48", 10, 1, None);
         match open_image(&mp4) {
-            Err(OpenError::RefusedAs { what: "image", accepted, .. }) => {
+            Err(OpenError::RefusedAs {
+                what: "image",
+                accepted,
+                ..
+            }) => {
                 assert!(accepted.starts_with("png_pipe"), "{accepted}")
             }
             other => panic!("{:?}", other.map(|i| i.format().name().to_string())),
@@ -369,7 +373,10 @@ mod tests {
         for name in ["s.mp3", "s.wav", "s.flac", "s.m4a"] {
             let path = generate(dir.path(), name, &["-f", "lavfi", "-i", "sine=duration=1"]);
             let input = open_audio(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(input.streams().best(ff::media::Type::Audio).is_some(), "{name}");
+            assert!(
+                input.streams().best(ff::media::Type::Audio).is_some(),
+                "{name}"
+            );
             if name != "s.m4a" {
                 assert!(open(&path).is_err(), "{name}: not a video container");
             }

@@ -181,7 +181,11 @@ impl<'p> Mp4Writer<'p> {
         self.last_pts = Some(pts);
         frame.set_pts(Some(pts));
         frame.set_kind(ff::picture::Type::None);
-        let step = format!("{}: encode video ({})", self.path.display(), self.encoder_name);
+        let step = format!(
+            "{}: encode video ({})",
+            self.path.display(),
+            self.encoder_name
+        );
         self.video.send_frame(frame).map_err(libav(step))?;
         self.frames += 1;
         self.progress.frame();

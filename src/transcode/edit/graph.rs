@@ -31,9 +31,16 @@ pub(super) enum Fit {
     Still,
 }
 
-/// The filter spec of a segment (labels: `in`, `wm0`…, `out`).
-pub(super) fn spec(g: Geometry, fit: Fit, marks: &[PlacedMark]) -> String {
+/// The filter spec of a segment (labels: `in`, `wm0`…, `out`), its frames first turned
+/// `rotation` degrees clockwise.
+pub(super) fn spec(g: Geometry, fit: Fit, rotation: u32, marks: &[PlacedMark]) -> String {
     let (w, h) = (g.width, g.height);
+    let turn = match rotation {
+        90 => "transpose=clock,",
+        180 => "hflip,vflip,",
+        270 => "transpose=cclock,",
+        _ => "",
+    };
     let base = match fit {
         Fit::Scale | Fit::Still => format!("scale=w={w}:h={h},format=yuv420p,setsar=1"),
         Fit::Pad => format!(
@@ -42,8 +49,8 @@ pub(super) fn spec(g: Geometry, fit: Fit, marks: &[PlacedMark]) -> String {
         ),
     };
     let mut s = match fit {
-        Fit::Still => format!("[in]{base}[v0]"),
-        _ => format!("[in]{base},fps=fps={}:start_time=0[v0]", g.fps),
+        Fit::Still => format!("[in]{turn}{base}[v0]"),
+        _ => format!("[in]{turn}{base},fps=fps={}:start_time=0[v0]", g.fps),
     };
     for (i, m) in marks.iter().enumerate() {
         s.push_str(&format!(
@@ -247,15 +254,22 @@ impl SegmentGraph {
                 ),
                 source,
             })?;
-            tracing::warn!(from_width = props.width, from_height = props.height, width = want.width, height = want.height, "the video's size or format changed mid-stream; converting back");
+            tracing::warn!(
+                from_width = props.width,
+                from_height = props.height,
+                width = want.width,
+                height = want.height,
+                "the video's size or format changed mid-stream; converting back"
+            );
             self.fixup = Some((props, ctx));
         }
         let mut converted = ff::frame::Video::new(want.format, want.width, want.height);
         if let Some((_, ctx)) = self.fixup.as_mut() {
-            ctx.run(frame, &mut converted).map_err(|source| EditError::Libav {
-                step: "convert a frame".into(),
-                source,
-            })?;
+            ctx.run(frame, &mut converted)
+                .map_err(|source| EditError::Libav {
+                    step: "convert a frame".into(),
+                    source,
+                })?;
         }
         converted.set_pts(frame.pts());
         Ok(converted)
@@ -297,13 +311,19 @@ mod tests {
             fps: 25,
         };
         assert_eq!(
-            spec(g, Fit::Scale, &[]),
+            spec(g, Fit::Scale, 0, &[]),
             "[in]scale=w=320:h=240,format=yuv420p,setsar=1,fps=fps=25:start_time=0[v0];\
              [v0]format=yuv420p[out]"
         );
-        let pad = spec(g, Fit::Pad, &[]);
-        assert!(pad.contains("force_original_aspect_ratio=decrease"), "{pad}");
-        assert!(pad.contains("pad=w=320:h=240:x=(ow-iw)/2:y=(oh-ih)/2"), "{pad}");
+        let pad = spec(g, Fit::Pad, 0, &[]);
+        assert!(
+            pad.contains("force_original_aspect_ratio=decrease"),
+            "{pad}"
+        );
+        assert!(
+            pad.contains("pad=w=320:h=240:x=(ow-iw)/2:y=(oh-ih)/2"),
+            "{pad}"
+        );
         let mark = PlacedMark {
             picture: ff::frame::Video::empty(),
             width: 64,
@@ -311,13 +331,15 @@ mod tests {
             x: 240,
             y: 12,
         };
-        let two = spec(g, Fit::Scale, &[mark.clone(), mark]);
+        let two = spec(g, Fit::Scale, 0, &[mark.clone(), mark]);
         assert!(
             two.contains(";[wm0]scale=w=64:h=48,format=rgba[m0];[v0][m0]overlay=x=240:y=12"),
             "{two}"
         );
         assert!(two.contains("[v1][m1]overlay"), "{two}");
         assert!(two.ends_with(";[v2]format=yuv420p[out]"), "{two}");
-        assert!(!spec(g, Fit::Still, &[]).contains("fps="));
+        assert!(!spec(g, Fit::Still, 0, &[]).contains("fps="));
+        assert!(spec(g, Fit::Pad, 90, &[]).starts_with("[in]transpose=clock,scale="));
+        assert!(spec(g, Fit::Scale, 270, &[]).starts_with("[in]transpose=cclock,scale="));
     }
 }

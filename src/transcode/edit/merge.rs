@@ -71,7 +71,7 @@ pub fn merge_audio_and_image(
     let progress = Progress::new(progress, duration * f64::from(fps));
 
     // The picture, once, at the output's size and format.
-    let spec = graph::spec(g, Fit::Still, &[]);
+    let spec = graph::spec(g, Fit::Still, 0, &[]);
     let mut scaler = SegmentGraph::new(&picture, ff::Rational(1, 1), &spec, &[])?;
     let mut scaled = Vec::new();
     let mut first = picture;
@@ -89,12 +89,8 @@ pub fn merge_audio_and_image(
         input_bitrate: None,
         still: true,
     };
-    let mut writer = Mp4Writer::create(
-        out,
-        &settings,
-        Some(aac_bitrate(source.bitrate)),
-        &progress,
-    )?;
+    let mut writer =
+        Mp4Writer::create(out, &settings, Some(aac_bitrate(source.bitrate)), &progress)?;
     tracing::info!(audio = %shown, image = %image.display(), width, height, fps, "merging audio and picture");
     let mut packet = ff::Packet::empty();
     let mut samples: Vec<Samples> = Vec::new();

@@ -248,7 +248,9 @@ fn probe_video(path: &Path, role: &'static str) -> Result<VideoInfo, EditError> 
     })?;
     let decoder = ff::codec::context::Context::from_parameters(stream.parameters())
         .and_then(|c| c.decoder().video())
-        .map_err(encode::libav(format!("{role} {shown}: open the video decoder")))?;
+        .map_err(encode::libav(format!(
+            "{role} {shown}: open the video decoder"
+        )))?;
     let rate = [stream.avg_frame_rate(), stream.rate()]
         .into_iter()
         .find(|r| r.numerator() > 0 && r.denominator() > 0)
@@ -266,9 +268,14 @@ fn probe_video(path: &Path, role: &'static str) -> Result<VideoInfo, EditError> 
     if decoder.width() == 0 || decoder.height() == 0 {
         return Err(EditError::NoVideo { role, path: shown });
     }
+    // Sizes as shown: a video recorded sideways is turned upright.
+    let (width, height) = match segment::rotation(&stream) {
+        90 | 270 => (decoder.height(), decoder.width()),
+        _ => (decoder.width(), decoder.height()),
+    };
     Ok(VideoInfo {
-        width: decoder.width(),
-        height: decoder.height(),
+        width,
+        height,
         rate,
         duration,
         has_audio: audio.is_some(),
@@ -327,7 +334,15 @@ pub fn apply(
         }
         None => main.has_audio,
     };
-    let plan = plan(input, separate_audio, &main, main_has_audio, edits, g, work_dir)?;
+    let plan = plan(
+        input,
+        separate_audio,
+        &main,
+        main_has_audio,
+        edits,
+        g,
+        work_dir,
+    )?;
     if plan.len() > 1 {
         std::fs::create_dir_all(work_dir).map_err(|source| EditError::Io {
             path: work_dir.display().to_string(),
@@ -529,7 +544,9 @@ fn check_cut(
             return Err(fail("the end must be a number of seconds"));
         }
         if e <= s {
-            return Err(fail("the range is empty: the end must come after the start"));
+            return Err(fail(
+                "the range is empty: the end must come after the start",
+            ));
         }
     }
     if duration > 0.0 && s >= duration {

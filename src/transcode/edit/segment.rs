@@ -78,10 +78,12 @@ impl Opened {
         })
     }
 
-    /// Seeks to a keyframe at or before `secs` of the file (decoding from the start when the
-    /// file cannot seek).
+    /// Seeks to a keyframe at or before `secs` of an MP4/MOV file, whose index says where its
+    /// keyframes are. Other files are decoded from their start, as the ffmpeg CLI's output
+    /// `-ss` does: a seek in an MPEG-TS, say, may land between keyframes, or past the point.
     fn seek_before(&mut self, secs: f64) {
-        if secs <= 0.0 {
+        let indexed = self.input.format().name().split(',').any(|n| n == "mov");
+        if secs <= 0.0 || !indexed {
             return;
         }
         let ts = ((self.origin + secs) * f64::from(ff::ffi::AV_TIME_BASE)) as i64;
@@ -109,7 +111,9 @@ impl Opened {
 }
 
 /// The first video stream that is not a cover picture.
-pub(super) fn video_stream(input: &ff::format::context::Input) -> Option<ff::format::stream::Stream<'_>> {
+pub(super) fn video_stream(
+    input: &ff::format::context::Input,
+) -> Option<ff::format::stream::Stream<'_>> {
     let cover = ff::format::stream::Disposition::ATTACHED_PIC;
     input
         .streams()
@@ -123,6 +127,43 @@ pub(super) fn video_stream(input: &ff::format::context::Input) -> Option<ff::for
         })
 }
 
+/// The rotation (0, 90, 180 or 270 degrees clockwise) a player applies to `stream` from its
+/// display matrix, as the ffmpeg CLI computes it to autorotate (phones record sideways).
+pub(super) fn rotation(stream: &ff::format::stream::Stream<'_>) -> u32 {
+    let Some(data) = stream
+        .side_data()
+        .find(|d| d.kind() == ff::codec::packet::side_data::Type::DisplayMatrix)
+        .map(|d| d.data().to_vec())
+    else {
+        return 0;
+    };
+    let Some(m) = data
+        .chunks_exact(4)
+        .take(5)
+        .map(|b| {
+            <[u8; 4]>::try_from(b)
+                .ok()
+                .map(|b| f64::from(i32::from_ne_bytes(b)) / 65536.0)
+        })
+        .collect::<Option<Vec<f64>>>()
+        .filter(|m| m.len() == 5)
+    else {
+        return 0;
+    };
+    let (sx, sy) = (m[0].hypot(m[3]), m[1].hypot(m[4]));
+    if sx == 0.0 || sy == 0.0 {
+        return 0;
+    }
+    // av_display_rotation_get() is counterclockwise; the CLI negates and wraps it.
+    let counterclockwise = -(m[1] / sy).atan2(m[0] / sx).to_degrees();
+    let mut theta = -counterclockwise.round();
+    theta -= 360.0 * (theta / 360.0 + 0.9 / 360.0).floor();
+    [90u32, 180, 270]
+        .into_iter()
+        .find(|r| (theta - f64::from(*r)).abs() < 1.0)
+        .unwrap_or(0)
+}
+
 /// The video half of a running segment.
 struct VideoPath {
     index: usize,
@@ -130,6 +171,8 @@ struct VideoPath {
     time_base: ff::Rational,
     /// Seconds of one frame when a frame does not say.
     frame_secs: f64,
+    /// Degrees the frames are turned clockwise to be shown upright.
+    rotation: u32,
     graph: Option<SegmentGraph>,
     /// End of the last frame kept, in seconds from the segment's start.
     last_end: f64,
@@ -150,7 +193,7 @@ pub(super) fn run(
 ) -> Result<Span, EditError> {
     let shown = seg.video.display().to_string();
     let mut main = Opened::open(&seg.video, seg.role, false)?;
-    let (index, time_base, params, rate) = {
+    let (index, time_base, params, rate, rotated) = {
         let s = video_stream(&main.input).ok_or_else(|| EditError::NoVideo {
             role: seg.role,
             path: shown.clone(),
@@ -159,7 +202,7 @@ pub(super) fn run(
             .into_iter()
             .find(|r| r.numerator() > 0 && r.denominator() > 0)
             .map_or(25.0, f64::from);
-        (s.index(), s.time_base(), s.parameters(), rate)
+        (s.index(), s.time_base(), s.parameters(), rate, rotation(&s))
     };
     let mut ctx = ff::codec::context::Context::from_parameters(params)
         .map_err(libav(format!("{shown}: video decoder parameters")))?;
@@ -173,6 +216,7 @@ pub(super) fn run(
         decoder,
         time_base,
         frame_secs: 1.0 / rate.clamp(1.0, 1000.0),
+        rotation: rotated,
         graph: None,
         last_end: 0.0,
         last_at: 0.0,
@@ -337,7 +381,7 @@ impl VideoPath {
             };
             self.last_end = self.last_end.max(rel + secs);
             if self.graph.is_none() {
-                let spec = graph::spec(g, seg.fit, &seg.marks);
+                let spec = graph::spec(g, seg.fit, self.rotation, &seg.marks);
                 tracing::debug!(segment = %seg.video.display(), filter = %spec, "segment graph");
                 self.graph = Some(SegmentGraph::new(frame, self.time_base, &spec, &seg.marks)?);
             }

@@ -16,7 +16,13 @@ fn no_progress(_: f64) {}
 
 fn ffprobe(path: &Path) -> serde_json::Value {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-show_streams", "-show_format"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+        ])
         .args(["-of", "json"])
         .arg(path)
         .output()
@@ -230,8 +236,16 @@ fn cuts_open_at_either_end_and_fold_together() {
         ),
     ] {
         let out = dir.path().join("out.mp4");
-        let made = apply(&src, None, &edits, dir.path(), &out, &libx264(), &no_progress)
-            .unwrap_or_else(|e| panic!("{edits:?}: {e}"));
+        let made = apply(
+            &src,
+            None,
+            &edits,
+            dir.path(),
+            &out,
+            &libx264(),
+            &no_progress,
+        )
+        .unwrap_or_else(|e| panic!("{edits:?}: {e}"));
         assert_eq!(made.passes, 1, "{edits:?}");
         let p = assert_peertube_mp4(&out, true);
         assert_near(&format!("{edits:?}"), p.duration(), want, 0.1);
@@ -260,8 +274,8 @@ fn an_intro_of_another_shape_without_sound_is_fitted_and_given_silence() {
     assert_near("duration", p.duration(), 6.0, 0.1);
     assert_near("audio", p.stream_duration("audio"), 6.0, 0.1);
     assert_eq!(p.video()["r_frame_rate"], "25/1");
-    let frames = p.frames() as f64;
-    assert_near("frames", frames, 150.0, 2.0);
+    // 2 s of intro brought to 25 fps, then the 4 s main.
+    assert_eq!(p.frames(), 150);
     // The square intro is scaled to 240x240 and padded with black at the sides.
     let first = rgb_frame(&out, 0.0);
     let (r, g, b) = pixel(&first, 10, 120);
@@ -336,7 +350,16 @@ fn a_watermark_sits_top_right_with_its_alpha() {
         horizontal_margin_ratio: 0.05,
         vertical_margin_ratio: 0.05,
     }];
-    let made = apply(&main, None, &edits, dir.path(), &out, &libx264(), &no_progress).unwrap();
+    let made = apply(
+        &main,
+        None,
+        &edits,
+        dir.path(),
+        &out,
+        &libx264(),
+        &no_progress,
+    )
+    .unwrap();
     assert!(!made.has_audio);
     let p = assert_peertube_mp4(&out, false);
     assert_near("duration", p.duration(), 2.0, 0.1);
@@ -345,9 +368,17 @@ fn a_watermark_sits_top_right_with_its_alpha() {
         let f = rgb_frame(&out, secs);
         let red = |(r, g, b): (u8, u8, u8)| r > 180 && g < 80 && b < 80;
         let blue = |(r, g, b): (u8, u8, u8)| b > 180 && r < 80 && g < 80;
-        assert!(red(pixel(&f, 248 + 45, 12 + 30)), "{:?}", pixel(&f, 293, 42));
+        assert!(
+            red(pixel(&f, 248 + 45, 12 + 30)),
+            "{:?}",
+            pixel(&f, 293, 42)
+        );
         // The transparent half shows the video.
-        assert!(blue(pixel(&f, 248 + 15, 12 + 30)), "{:?}", pixel(&f, 263, 42));
+        assert!(
+            blue(pixel(&f, 248 + 15, 12 + 30)),
+            "{:?}",
+            pixel(&f, 263, 42)
+        );
         // Outside the watermark: the video.
         for (x, y) in [(20, 20), (20, 220), (300, 220), (300, 4), (240, 40)] {
             assert!(blue(pixel(&f, x, y)), "({x},{y}) {:?}", pixel(&f, x, y));
@@ -511,8 +542,16 @@ fn bad_edits_are_refused_with_what_was_wrong() {
     let main = clip(dir.path(), "main.mp4", "320x240", 25, 2, Some((48_000, 2)));
     let out = dir.path().join("out.mp4");
     let run = |edits: &[Edit]| {
-        apply(&main, None, edits, dir.path(), &out, &libx264(), &no_progress)
-            .expect_err("refused")
+        apply(
+            &main,
+            None,
+            edits,
+            dir.path(),
+            &out,
+            &libx264(),
+            &no_progress,
+        )
+        .expect_err("refused")
     };
     let cut = |start, end| Edit::Cut { start, end };
     for edits in [
@@ -540,7 +579,13 @@ fn bad_edits_are_refused_with_what_was_wrong() {
         horizontal_margin_ratio,
         vertical_margin_ratio: 0.0,
     };
-    for (size, margin) in [(0.0, 0.1), (1.5, 0.1), (f64::NAN, 0.1), (0.2, -0.1), (0.2, 2.0)] {
+    for (size, margin) in [
+        (0.0, 0.1),
+        (1.5, 0.1),
+        (f64::NAN, 0.1),
+        (0.2, -0.1),
+        (0.2, 2.0),
+    ] {
         let e = run(&[watermark(size, margin)]);
         assert!(matches!(e, EditError::Ratio { .. }), "{size} {margin}: {e}");
     }
@@ -552,10 +597,7 @@ fn bad_edits_are_refused_with_what_was_wrong() {
         &["-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac"],
     );
     let e = run(&[Edit::Intro(sound.clone())]);
-    assert!(
-        matches!(e, EditError::NoVideo { role: "intro", .. }),
-        "{e}"
-    );
+    assert!(matches!(e, EditError::NoVideo { role: "intro", .. }), "{e}");
     // A corrupt input, a missing clip, an undecodable watermark.
     let junk = dir.path().join("junk.mp4");
     std::fs::write(&junk, b"this is not a video at all, just bytes").unwrap();
@@ -610,7 +652,16 @@ fn bad_edits_are_refused_with_what_was_wrong() {
     let e = merge(&sound, &junk, 240, 25);
     assert!(matches!(e, EditError::Image { .. }), "{e}");
     let e = merge(&sound, &jpeg, 0, 25);
-    assert!(matches!(e, EditError::BadValue { name: "resolution", .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            EditError::BadValue {
+                name: "resolution",
+                ..
+            }
+        ),
+        "{e}"
+    );
     let e = merge(&sound, &jpeg, 240, 0);
     assert!(matches!(e, EditError::BadValue { name: "fps", .. }), "{e}");
 }
@@ -632,7 +683,10 @@ fn watermarks_are_placed_as_peertubes_filter_places_them() {
 #[test]
 fn cut_ranges_are_checked_against_the_duration() {
     assert_eq!(check_cut(None, None, 10.0).unwrap(), (0.0, None));
-    assert_eq!(check_cut(Some(2.0), Some(4.0), 10.0).unwrap(), (2.0, Some(4.0)));
+    assert_eq!(
+        check_cut(Some(2.0), Some(4.0), 10.0).unwrap(),
+        (2.0, Some(4.0))
+    );
     assert_eq!(check_cut(Some(2.0), Some(10.0), 10.0).unwrap(), (2.0, None));
     // An unknown duration checks only the range itself.
     assert_eq!(check_cut(Some(20.0), None, 0.0).unwrap(), (20.0, None));
@@ -663,4 +717,105 @@ fn edits_read_and_write_as_json() {
     let json = serde_json::to_string(&edits).unwrap();
     let back: Vec<Edit> = serde_json::from_str(&json).unwrap();
     assert_eq!(back, edits);
+}
+
+#[test]
+fn offset_timestamps_b_frames_rotation_and_odd_sizes_are_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = clip(d, "base.mp4", "320x240", 25, 4, Some((48_000, 2)));
+    // MPEG-TS starts its clock at 1.4 s; B-frames reorder the frames.
+    let ts = generate(
+        d,
+        "src.ts",
+        &[
+            "-i",
+            base.to_str().unwrap(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "medium",
+            "-bf",
+            "3",
+            "-c:a",
+            "aac",
+        ],
+    );
+    let out = d.join("cut.mp4");
+    let edits = [Edit::Cut {
+        start: Some(1.0),
+        end: Some(3.0),
+    }];
+    apply(&ts, None, &edits, d, &out, &libx264(), &no_progress).unwrap();
+    let p = assert_peertube_mp4(&out, true);
+    assert_near("duration", p.duration(), 2.0, 0.1);
+    assert_eq!(p.frames(), 50);
+    let first = rgb_frame(&out, 0.0).0;
+    let (near, far) = (
+        mean_abs_diff(&first, &rgb_frame(&base, 1.0).0),
+        mean_abs_diff(&first, &rgb_frame(&base, 0.0).0),
+    );
+    assert!(near < far / 2.0, "diff to 1 s {near}, to 0 s {far}");
+
+    // An MP4 with keyframes every second and B-frames: the cut seeks to the keyframe before
+    // its start and still starts on the right frame.
+    let gops = generate(
+        d,
+        "gops.mp4",
+        &[
+            "-i",
+            base.to_str().unwrap(),
+            "-c:v",
+            "libx264",
+            "-g",
+            "25",
+            "-bf",
+            "3",
+            "-c:a",
+            "copy",
+        ],
+    );
+    let edits = [Edit::Cut {
+        start: Some(2.5),
+        end: None,
+    }];
+    apply(&gops, None, &edits, d, &out, &libx264(), &no_progress).unwrap();
+    let p = assert_peertube_mp4(&out, true);
+    assert_near("duration", p.duration(), 1.5, 0.1);
+    assert_near("audio", p.stream_duration("audio"), 1.5, 0.1);
+    let first = rgb_frame(&out, 0.0).0;
+    let (near, far) = (
+        mean_abs_diff(&first, &rgb_frame(&base, 2.5).0),
+        mean_abs_diff(&first, &rgb_frame(&base, 2.0).0),
+    );
+    assert!(near < far / 2.0, "diff to 2.5 s {near}, to 2 s {far}");
+
+    // Recorded sideways: shown (and so edited) upright, as the ffmpeg CLI autorotates.
+    let sideways = generate(
+        d,
+        "sideways.mp4",
+        &[
+            "-i",
+            base.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+        ],
+    );
+    let made = apply(&sideways, None, &[], d, &out, &libx264(), &no_progress).unwrap();
+    assert_eq!((made.width, made.height), (240, 320));
+    let p = assert_peertube_mp4(&out, true);
+    assert_eq!(p.size(), (240, 320));
+    assert!(
+        p.video()["side_data_list"].is_null(),
+        "no rotation left: {}",
+        p.video()
+    );
+
+    // Odd sizes become even.
+    let odd = clip(d, "odd.mkv", "321x241", 25, 1, None);
+    let made = apply(&odd, None, &[], d, &out, &libx264(), &no_progress).unwrap();
+    assert_eq!((made.width, made.height), (320, 240));
+    assert_eq!(assert_peertube_mp4(&out, false).size(), (320, 240));
 }
