@@ -10,6 +10,7 @@ use super::graph::{self, Fit, PlacedMark, SegmentGraph};
 use super::EditError;
 use crate::transcode::source;
 use ffmpeg_next as ff;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 /// Frames at or after the window's end (or before its start) by less than this are not cut.
@@ -45,11 +46,20 @@ pub(super) struct Span {
     pub frames: i64,
 }
 
+/// Packets read ahead after a seek, at most, looking for the first one of the stream the seek
+/// is checked on.
+const SEEK_CHECK_PACKETS: usize = 512;
+
 /// An opened input and what is read from it.
 struct Opened {
     input: ff::format::context::Input,
+    path: PathBuf,
+    role: &'static str,
+    audio_only: bool,
     /// Seconds subtracted from its timestamps.
     origin: f64,
+    /// Packets read ahead (checking a seek), given back first.
+    pending: VecDeque<ff::Packet>,
     eof: bool,
 }
 
@@ -73,7 +83,11 @@ impl Opened {
             .unwrap_or(0.0);
         Ok(Opened {
             input,
+            path: path.to_owned(),
+            role,
+            audio_only,
             origin,
+            pending: VecDeque::new(),
             eof: false,
         })
     }
@@ -81,19 +95,52 @@ impl Opened {
     /// Seeks to a keyframe at or before `secs` of an MP4/MOV file, whose index says where its
     /// keyframes are. Other files are decoded from their start, as the ffmpeg CLI's output
     /// `-ss` does: a seek in an MPEG-TS, say, may land between keyframes, or past the point.
-    fn seek_before(&mut self, secs: f64) {
+    /// The first packet of `stream` after the seek must not be past `secs`; if it is (or none
+    /// comes), the file is opened again and decoded from its start.
+    fn seek_before(&mut self, secs: f64, stream: usize) -> Result<(), EditError> {
         let indexed = self.input.format().name().split(',').any(|n| n == "mov");
         if secs <= 0.0 || !indexed {
-            return;
+            return Ok(());
         }
         let ts = ((self.origin + secs) * f64::from(ff::ffi::AV_TIME_BASE)) as i64;
         if let Err(e) = self.input.seek(ts, ..ts) {
-            tracing::debug!(error = %e, "cannot seek; decoding from the start");
+            tracing::debug!(path = %self.path.display(), error = %e, "cannot seek; decoding from the start");
+            return Ok(());
         }
+        let time_base = self.input.stream(stream).map(|s| s.time_base());
+        let mut landed = None;
+        while self.pending.len() < SEEK_CHECK_PACKETS {
+            let mut packet = ff::Packet::empty();
+            if packet.read(&mut self.input).is_err() {
+                break;
+            }
+            let found = packet.stream() == stream;
+            if found {
+                landed = packet
+                    .pts()
+                    .or(packet.dts())
+                    .zip(time_base)
+                    .map(|(t, tb)| t as f64 * f64::from(tb) - self.origin);
+            }
+            self.pending.push_back(packet);
+            if found {
+                break;
+            }
+        }
+        if landed.is_some_and(|t| t <= secs + EPSILON) {
+            return Ok(());
+        }
+        tracing::warn!(path = %self.path.display(), target = secs, ?landed, "the seek did not land before the cut; decoding from the start");
+        *self = Opened::open(&self.path, self.role, self.audio_only)?;
+        Ok(())
     }
 
     /// The next packet, None at the end (a read error ends the input, as the ffmpeg CLI does).
     fn read(&mut self, packet: &mut ff::Packet) -> Option<usize> {
+        if let Some(p) = self.pending.pop_front() {
+            *packet = p;
+            return Some(packet.stream());
+        }
         if self.eof {
             return None;
         }
@@ -107,6 +154,11 @@ impl Opened {
                 None
             }
         }
+    }
+
+    /// Whether every packet has been read.
+    fn ended(&self) -> bool {
+        self.eof && self.pending.is_empty()
     }
 }
 
@@ -249,9 +301,9 @@ pub(super) fn run(
         }
     };
     let has_audio = audio.is_some() && out.has_audio();
-    main.seek_before(seg.start);
-    if let Some(o) = separate.as_mut() {
-        o.seek_before(seg.start);
+    main.seek_before(seg.start, index)?;
+    if let (Some(o), Some(a)) = (separate.as_mut(), audio.as_ref()) {
+        o.seek_before(seg.start, a.index)?;
     }
 
     // Output sample positions of the segment's start and end, and the file's sample at its start.
@@ -279,7 +331,7 @@ pub(super) fn run(
 
     while !(video.done && audio_done) {
         // Read the separate audio when it lags the video (or the video is over).
-        let from_separate = separate.as_ref().is_some_and(|o| !o.eof)
+        let from_separate = separate.as_ref().is_some_and(|o| !o.ended())
             && !audio_done
             && (video.done || audio_at <= video.last_at);
         if from_separate {
@@ -330,7 +382,7 @@ pub(super) fn run(
                     }
                     audio_done = true;
                 }
-                if separate.as_ref().is_none_or(|o| o.eof) {
+                if separate.as_ref().is_none_or(Opened::ended) {
                     audio_done = true;
                 }
             }

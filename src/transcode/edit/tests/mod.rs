@@ -175,3 +175,16 @@ pub(super) fn half_transparent_red(dir: &Path, size: &str) -> PathBuf {
         ],
     )
 }
+
+/// Where the first silence of `path`'s audio ends (seconds), as `silencedetect` hears it.
+pub(super) fn silence_end(path: &Path) -> Option<f64> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-i"])
+        .arg(path)
+        .args(["-af", "silencedetect=n=-50dB:d=0.5", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let at = log.split("silence_end: ").nth(1)?;
+    at.split_whitespace().next()?.parse().ok()
+}

@@ -125,8 +125,10 @@ fn an_intro_of_another_shape_without_sound_is_fitted_and_given_silence() {
     assert_near("duration", p.duration(), 6.0, 0.1);
     assert_near("audio", p.stream_duration("audio"), 6.0, 0.1);
     assert_eq!(p.video()["r_frame_rate"], "25/1");
-    // 2 s of intro brought to 25 fps, then the 4 s main.
+    // 2 s of intro brought to 25 fps, then the 4 s main, its sound from 2 s on.
     assert_eq!(p.frames(), 150);
+    let sound = silence_end(&out).expect("silence, then the main's tone");
+    assert_near("the main's sound starts", sound, 2.0, 0.05);
     // The square intro is scaled to 240x240 and padded with black at the sides.
     let first = rgb_frame(&out, 0.0);
     let (r, g, b) = pixel(&first, 10, 120);
@@ -156,6 +158,8 @@ fn an_outro_with_sound_after_a_silent_video_keeps_its_sound() {
     assert_eq!(p.size(), (320, 240));
     assert_near("duration", p.duration(), 5.0, 0.1);
     assert_near("audio", p.stream_duration("audio"), 5.0, 0.1);
+    let sound = silence_end(&out).expect("silence, then the outro's tone");
+    assert_near("the outro's sound starts", sound, 3.0, 0.05);
 }
 
 #[test]
@@ -377,6 +381,45 @@ fn offset_timestamps_b_frames_rotation_and_odd_sizes_are_handled() {
     let p = assert_peertube_mp4(&out, true);
     assert_near("duration", p.duration(), 1.5, 0.1);
     assert_near("audio", p.stream_duration("audio"), 1.5, 0.1);
+    let first = rgb_frame(&out, 0.0).0;
+    let (near, far) = (
+        mean_abs_diff(&first, &rgb_frame(&base, 2.5).0),
+        mean_abs_diff(&first, &rgb_frame(&base, 2.0).0),
+    );
+    assert!(near < far / 2.0, "diff to 2.5 s {near}, to 2 s {far}");
+
+    // The same cut of a fragmented MP4, as an HLS-only PeerTube video gives (its index grows
+    // as fragments are read).
+    let fragmented = d.join("hls-fragmented.mp4");
+    generate(
+        d,
+        "hls.m3u8",
+        &[
+            "-i",
+            base.to_str().unwrap(),
+            "-c:v",
+            "libx264",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            "-f",
+            "hls",
+            "-hls_time",
+            "1",
+            "-hls_playlist_type",
+            "vod",
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_flags",
+            "single_file",
+            "-hls_segment_filename",
+            fragmented.to_str().unwrap(),
+        ],
+    );
+    apply(&fragmented, None, &edits, d, &out, &libx264(), &no_progress).unwrap();
+    let p = assert_peertube_mp4(&out, true);
+    assert_near("duration", p.duration(), 1.5, 0.1);
     let first = rgb_frame(&out, 0.0).0;
     let (near, far) = (
         mean_abs_diff(&first, &rgb_frame(&base, 2.5).0),
