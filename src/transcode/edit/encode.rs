@@ -90,8 +90,19 @@ impl<'p> Mp4Writer<'p> {
     ) -> Result<Mp4Writer<'p>, EditError> {
         let shown = path.display().to_string();
         let step = |what: &str| format!("{shown}: {what}");
+        // libav takes a UTF-8 name without NUL (ffmpeg-next would panic on another); `file:`
+        // keeps a name like `data:…` from selecting another protocol.
+        let url = path
+            .to_str()
+            .filter(|p| !p.contains('\0'))
+            .map(|p| format!("file:{p}"))
+            .ok_or_else(|| EditError::BadValue {
+                name: "output path",
+                value: shown.clone(),
+                expected: "a UTF-8 path without NUL",
+            })?;
         let mut output =
-            ff::format::output_as(&path, "mp4").map_err(libav(step("create the MP4")))?;
+            ff::format::output_as(&url, "mp4").map_err(libav(step("create the MP4")))?;
         let writes = WriteWatch::attach(&mut output);
         let g = settings.geometry;
         let video_tb = ff::Rational(1, g.fps as i32);

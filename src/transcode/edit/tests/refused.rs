@@ -108,6 +108,22 @@ fn bad_edits_are_refused_with_what_was_wrong() {
     .unwrap_err();
     assert!(matches!(e, EditError::NoAudio { .. }), "{e}");
 
+    // An output name libav cannot take is refused, not a panic.
+    let odd = dir
+        .path()
+        .join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"out\xff.mp4"));
+    let e = apply(&main, None, &[], dir.path(), &odd, &libx264(), &no_progress).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            EditError::BadValue {
+                name: "output path",
+                ..
+            }
+        ),
+        "{e}"
+    );
+
     // Merges: no audio stream, a bad picture, bad numbers.
     let jpeg = generate(
         dir.path(),
