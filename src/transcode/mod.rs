@@ -1,10 +1,11 @@
 //! Transcoding: probing sources, planning the ladder, the decode-once pipeline, HLS playlists,
-//! thumbnails and storyboards, the durable job queue, the worker processes that run jobs, and
-//! publication. Only this module talks to libav.
+//! thumbnails and storyboards, studio edits and audio merges, the durable job queue, the worker
+//! processes that run jobs, and publication. Only this module talks to libav.
 
 pub mod assemble;
 mod audio;
 pub(crate) mod devscale;
+pub mod edit;
 pub(crate) mod hls;
 pub(crate) mod hwdecode;
 pub(crate) mod images;

@@ -42,6 +42,16 @@ pub const ACCEPTED_FORMATS: [&str; 17] = [
     "mpegvideo",
 ];
 
+/// Demuxers a still image (a studio watermark, an audio merge's picture) may be read with: one
+/// picture each, and none opens another file (`image2` could expand a pattern, but the context's
+/// `io_open` opens only the file itself).
+pub const ACCEPTED_IMAGE_FORMATS: [&str; 4] = ["png_pipe", "jpeg_pipe", "webp_pipe", "image2"];
+
+/// Audio-only demuxers an audio file (an audio upload to merge with a picture, a video's separate
+/// audio) may be read with, besides [`ACCEPTED_FORMATS`]. None opens another file.
+pub const ACCEPTED_AUDIO_ONLY_FORMATS: [&str; 8] =
+    ["mp3", "wav", "flac", "aac", "ac3", "eac3", "aiff", "w64"];
+
 /// Why a source could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -50,6 +60,16 @@ pub enum OpenError {
     Refused {
         /// The demuxer libavformat detected.
         format: String,
+    },
+    /// The file is not in a format accepted for what it is used as (an image, an audio file).
+    #[error("{format} is not an accepted {what} format; accepted: {accepted}")]
+    RefusedAs {
+        /// The demuxer libavformat detected.
+        format: String,
+        /// What the file is used as (`image`, `audio`).
+        what: &'static str,
+        /// The demuxers accepted for it.
+        accepted: String,
     },
     /// libavformat could not open or parse it.
     #[error("{path}: not a readable media file ({message})")]
@@ -64,6 +84,35 @@ pub enum OpenError {
 /// Opens `path` with an accepted demuxer, reads its stream information, and returns it.
 pub fn open(path: &Path) -> Result<ff::format::context::Input, OpenError> {
     open_allowing(path, &ACCEPTED_FORMATS)
+}
+
+/// Opens the still image `path` (PNG, JPEG, WebP) with an accepted image demuxer.
+pub fn open_image(path: &Path) -> Result<ff::format::context::Input, OpenError> {
+    open_as_kind(path, &ACCEPTED_IMAGE_FORMATS, "image")
+}
+
+/// Opens the audio file `path` with an accepted demuxer: a plain container, or an audio-only
+/// one (MP3, WAV, FLAC, raw AAC, …).
+pub fn open_audio(path: &Path) -> Result<ff::format::context::Input, OpenError> {
+    let mut accepted: Vec<&str> = ACCEPTED_FORMATS.to_vec();
+    accepted.extend_from_slice(&ACCEPTED_AUDIO_ONLY_FORMATS);
+    open_as_kind(path, &accepted, "audio")
+}
+
+/// [`open_allowing`], its refusal naming `what` the file is used as and the list it missed.
+fn open_as_kind(
+    path: &Path,
+    accepted: &[&str],
+    what: &'static str,
+) -> Result<ff::format::context::Input, OpenError> {
+    open_allowing(path, accepted).map_err(|e| match e {
+        OpenError::Refused { format } => OpenError::RefusedAs {
+            format,
+            what,
+            accepted: accepted.join(", "),
+        },
+        other => other,
+    })
 }
 
 /// Whether the demuxer `name` (possibly `a,b,c`) is one of `accepted`.
@@ -293,6 +342,50 @@ mod tests {
         for name in ["subfile,,start,0,end,100,,:secret.ts", "data:,hello"] {
             assert!(open(Path::new(name)).is_err(), "{name}");
         }
+    }
+
+    #[test]
+    fn images_and_audio_files_open_through_their_own_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let picture = |name: &str| {
+            generate(
+                dir.path(),
+                name,
+                &["-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1"],
+            )
+        };
+        for path in [picture("p.png"), picture("p.jpg")] {
+            let input = open_image(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(input.streams().best(ff::media::Type::Video).is_some());
+        }
+        // A video is not an image, and a playlist is neither.
+        let mp4 = clip(dir.path(), "v.mp4", "64x48", 10, 1, None);
+        match open_image(&mp4) {
+            Err(OpenError::RefusedAs {
+                what: "image",
+                accepted,
+                ..
+            }) => {
+                assert!(accepted.starts_with("png_pipe"), "{accepted}")
+            }
+            other => panic!("{:?}", other.map(|i| i.format().name().to_string())),
+        }
+        for name in ["s.mp3", "s.wav", "s.flac", "s.m4a"] {
+            let path = generate(dir.path(), name, &["-f", "lavfi", "-i", "sine=duration=1"]);
+            let input = open_audio(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                input.streams().best(ff::media::Type::Audio).is_some(),
+                "{name}"
+            );
+            if name != "s.m4a" {
+                assert!(open(&path).is_err(), "{name}: not a video container");
+            }
+        }
+        let hls = playlist_of_a_secret(dir.path(), "sound.mp3");
+        assert!(matches!(
+            open_audio(&hls),
+            Err(OpenError::RefusedAs { what: "audio", .. })
+        ));
     }
 
     #[test]
