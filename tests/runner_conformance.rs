@@ -13,6 +13,8 @@ mod live;
 mod peertube;
 #[path = "runner_conformance/split.rs"]
 mod split;
+#[path = "runner_conformance/studio.rs"]
+mod studio;
 
 use peertube::{Pt, REGISTRATION_TOKEN};
 use serde_json::{json, Value};

@@ -458,6 +458,12 @@ pub fn target_bitrate(resolution: u32, ratio: f64, fps: u32, input_bitrate: Opti
 /// For device checks only: `FLEUVE_PLAN_TRY_ENCODERS=h264_nvenc` keeps the named encoders in the
 /// chain even where the probe rules them out, so their real open failure and the fallback after it
 /// run (e.g. NVENC on a GPU that has none).
+/// The H.264 encoder chain this machine tries for a single output (the planner's chain for
+/// `options.encoders`, libx264 last), for work outside a ladder (studio edits, audio merges).
+pub fn encoders_for(options: &PlanOptions, hw: &Inventory) -> Result<Vec<String>, PlanError> {
+    encoder_chain(&options.encoders, hw, &tried_anyway()).map(|(chain, _)| chain)
+}
+
 fn tried_anyway() -> Vec<String> {
     std::env::var("FLEUVE_PLAN_TRY_ENCODERS")
         .map(|v| v.split(',').map(|e| e.trim().to_string()).collect())

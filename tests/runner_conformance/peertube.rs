@@ -639,7 +639,9 @@ async fn success(State(pt): State<Pt>, Path(uuid): Path<String>, mp: Multipart) 
     // `isRunnerJobSuccessPayloadValid`: the files each type must send.
     let want: &[&str] = match i.jobs[pos].kind.as_str() {
         "vod-hls-transcoding" => &["payload[videoFile]", "payload[resolutionPlaylistFile]"],
-        "vod-web-video-transcoding" | "vod-audio-merge-transcoding" => &["payload[videoFile]"],
+        "vod-web-video-transcoding"
+        | "vod-audio-merge-transcoding"
+        | "video-studio-transcoding" => &["payload[videoFile]"],
         "generate-video-storyboard" => &["payload[storyboardFile]"],
         _ => &[],
     };

@@ -69,10 +69,12 @@ impl Default for JobsConfig {
 }
 
 /// The job types `fleuve runner` processes.
-pub const SUPPORTED: [JobType; 4] = [
+pub const SUPPORTED: [JobType; 6] = [
     JobType::VodWebVideoTranscoding,
     JobType::VodHlsTranscoding,
+    JobType::VodAudioMergeTranscoding,
     JobType::GenerateVideoStoryboard,
+    JobType::VideoStudioTranscoding,
     JobType::LiveRtmpHlsTranscoding,
 ];
 

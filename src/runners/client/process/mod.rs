@@ -11,8 +11,10 @@ pub mod transcode;
 use super::http::{Api, ApiError, JobRef};
 use crate::config::TranscodeConfig;
 use crate::runners::protocol::{
-    fields, AcceptedJob, CustomUpload, JobType, Payload, VodInput, NOT_IN_PROCESSING_STATE,
+    fields, AcceptedJob, CustomUpload, JobType, Payload, StudioTask, VodInput,
+    NOT_IN_PROCESSING_STATE,
 };
+use crate::transcode::edit::Edit;
 use crate::transcode::runner::{apply_limits, Limits};
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -21,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use transcode::{Event, JobSpec, Spec};
+use transcode::{Event, JobSpec, Spec, INPUT_IMAGE};
 
 /// The reason sent with `abort` when the runner stops (as PeerTube's runner sends it).
 pub const STOPPED: &str = "Runner stopped";
@@ -122,6 +124,7 @@ fn parse_job(job: &AcceptedJob) -> Result<Parsed, String> {
             uploads.insert(field.to_string(), t.clone());
         }
     };
+    let mut edits = Vec::new();
     let (resolution, fps, sprites, inputs) = match payload {
         Payload::Hls(p) => {
             upload(fields::VIDEO_FILE, &p.output.video_file_custom_upload);
@@ -155,6 +158,47 @@ fn parse_job(job: &AcceptedJob) -> Result<Parsed, String> {
                 vec![(INPUT.to_string(), p.input.video_file_url)],
             )
         }
+        Payload::AudioMerge(p) => {
+            upload(fields::VIDEO_FILE, &p.output.video_file_custom_upload);
+            (
+                p.output.resolution,
+                p.output.fps,
+                None,
+                vec![
+                    (INPUT.to_string(), p.input.audio_file_url),
+                    (INPUT_IMAGE.to_string(), p.input.preview_file_url),
+                ],
+            )
+        }
+        Payload::Studio(p) => {
+            let target = custom_upload_of(&p.output, "videoFileCustomUpload");
+            upload(fields::VIDEO_FILE, &target);
+            let mut inputs = vod_inputs(&p.input);
+            for (i, task) in p.tasks.into_iter().enumerate() {
+                let mut file = |url: String| {
+                    let name = format!("task-{i}");
+                    inputs.push((name.clone(), url));
+                    PathBuf::from(name)
+                };
+                edits.push(match task {
+                    StudioTask::Cut { start, end } => Edit::Cut { start, end },
+                    StudioTask::AddIntro { file: url } => Edit::Intro(file(url)),
+                    StudioTask::AddOutro { file: url } => Edit::Outro(file(url)),
+                    StudioTask::AddWatermark {
+                        file: url,
+                        watermark_size_ratio,
+                        horizontal_margin_ratio,
+                        vertical_margin_ratio,
+                    } => Edit::Watermark {
+                        image: file(url),
+                        size_ratio: watermark_size_ratio,
+                        horizontal_margin_ratio,
+                        vertical_margin_ratio,
+                    },
+                });
+            }
+            (0, 0, None, inputs)
+        }
         _ => {
             return Err(format!(
                 "{} is not processed by fleuve runner",
@@ -169,6 +213,7 @@ fn parse_job(job: &AcceptedJob) -> Result<Parsed, String> {
             resolution,
             fps,
             sprites,
+            edits,
         },
         inputs,
         uploads,

@@ -7,7 +7,8 @@
 
 use crate::config::TranscodeConfig;
 use crate::runners::protocol::{fields, JobType, Sprites};
-use crate::transcode::ladder::{plan, target_bitrate, Ladder, Rung};
+use crate::transcode::edit::{apply, merge_audio_and_image, Edit};
+use crate::transcode::ladder::{encoders_for, plan, target_bitrate, Ladder, Rung};
 use crate::transcode::pipeline::{run_with, PipelineOutput, RungOutput};
 use crate::transcode::probe::SourceInfo;
 use crate::transcode::progress::PipelineStats;
@@ -52,6 +53,9 @@ pub struct JobSpec {
     pub fps: u32,
     /// The sheet's geometry (storyboard jobs).
     pub sprites: Option<Sprites>,
+    /// The edits of a studio job, their files named relative to the batch directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<Edit>,
 }
 
 /// A line the child writes to stdout.
@@ -93,6 +97,9 @@ pub enum BatchError {
     /// The input is over a `[transcode] max_source_*` cap.
     #[error("the input is over the runner's limits: {0}")]
     Limits(#[from] crate::transcode::limits::LimitError),
+    /// A studio edit or an audio merge failed.
+    #[error(transparent)]
+    Edit(#[from] crate::transcode::edit::EditError),
     /// The input has no video to make the asked output from.
     #[error("{0}")]
     Unusable(String),
@@ -210,6 +217,14 @@ fn run(
     spec: &Spec,
     out: &mut dyn Write,
 ) -> Result<BTreeMap<String, Vec<(String, PathBuf)>>, BatchError> {
+    if let Some(job) = spec.jobs.iter().find(|j| {
+        matches!(
+            j.kind,
+            JobType::VideoStudioTranscoding | JobType::VodAudioMergeTranscoding
+        )
+    }) {
+        return edit_job(spec, job, out);
+    }
     let joined;
     let source_path = match &spec.audio_source {
         Some(audio) => {
@@ -329,6 +344,88 @@ fn run(
         );
     }
     Ok(files)
+}
+
+/// The local name of an audio merge's still image in the batch directory.
+pub const INPUT_IMAGE: &str = "input-image";
+
+/// A studio job (its edits applied in order) or an audio merge (the still image shown for the
+/// whole audio): one faststart MP4, `payload[videoFile]`.
+fn edit_job(
+    spec: &Spec,
+    job: &JobSpec,
+    out: &mut dyn Write,
+) -> Result<BTreeMap<String, Vec<(String, PathBuf)>>, BatchError> {
+    let base = spec.source.parent().unwrap_or(Path::new("."));
+    let encoders = encoders_for(&spec.transcode.plan_options(), &fleuve_hw::discover())?;
+    let to = spec.out_dir.join(format!("{}.mp4", job.uuid));
+    let writer = std::cell::RefCell::new(&mut *out);
+    let report = |done: f64| {
+        let jobs = BTreeMap::from([(job.uuid.clone(), (done * 99.0).clamp(0.0, 99.0) as u8)]);
+        if let Ok(mut w) = writer.try_borrow_mut() {
+            emit(&mut **w, &Event::Progress { jobs });
+        }
+    };
+    let made = if job.kind == JobType::VodAudioMergeTranscoding {
+        let limits = spec.transcode.source_limits();
+        if job.resolution > limits.max_side {
+            return Err(BatchError::Unusable(format!(
+                "the audio merge asks for {}p, above transcode.max_source_side = {}",
+                job.resolution, limits.max_side
+            )));
+        }
+        merge_audio_and_image(
+            &spec.source,
+            &base.join(INPUT_IMAGE),
+            job.resolution,
+            job.fps,
+            &to,
+            &encoders,
+            &report,
+        )?
+    } else {
+        // The `[transcode] max_source_*` caps, as for any input.
+        let source = crate::transcode::probe::probe(&spec.source)?;
+        spec.transcode.source_limits().check(&source)?;
+        let edits: Vec<Edit> = job.edits.iter().map(|e| in_dir(e, base)).collect();
+        let work = spec.out_dir.join("studio-work");
+        std::fs::create_dir_all(&work)
+            .map_err(|e| BatchError::Unusable(format!("{}: {e}", work.display())))?;
+        apply(
+            &spec.source,
+            spec.audio_source.as_deref(),
+            &edits,
+            &work,
+            &to,
+            &encoders,
+            &report,
+        )?
+    };
+    tracing::info!(job = %job.uuid, kind = %job.kind, width = made.width, height = made.height, secs = made.duration_secs, encoder = %made.encoder, passes = made.passes, "edited");
+    Ok(BTreeMap::from([(
+        job.uuid.clone(),
+        vec![(fields::VIDEO_FILE.to_string(), to)],
+    )]))
+}
+
+/// `edit` with its files (named relative to the batch directory) in `dir`.
+fn in_dir(edit: &Edit, dir: &Path) -> Edit {
+    match edit {
+        Edit::Intro(p) => Edit::Intro(dir.join(p)),
+        Edit::Outro(p) => Edit::Outro(dir.join(p)),
+        Edit::Watermark {
+            image,
+            size_ratio,
+            horizontal_margin_ratio,
+            vertical_margin_ratio,
+        } => Edit::Watermark {
+            image: dir.join(image),
+            size_ratio: *size_ratio,
+            horizontal_margin_ratio: *horizontal_margin_ratio,
+            vertical_margin_ratio: *vertical_margin_ratio,
+        },
+        cut => cut.clone(),
+    }
 }
 
 /// The files a resolution job sends, from its rung: the fragmented MP4 and its playlist (HLS),
