@@ -271,6 +271,9 @@ pub struct RemoteRunnersConfig {
     pub videos_in_flight: usize,
     /// socket.io connections of runners kept at once.
     pub max_sockets: usize,
+    /// Runner calls (requests, updates, results, downloads) one address may make per minute;
+    /// more get 429 with `Retry-After` (0: no limit).
+    pub max_calls_per_minute: u32,
 }
 
 impl Default for RemoteRunnersConfig {
@@ -282,6 +285,7 @@ impl Default for RemoteRunnersConfig {
             max_result_bytes: 8 << 30,
             videos_in_flight: 4,
             max_sockets: 256,
+            max_calls_per_minute: 1200,
         }
     }
 }

@@ -1049,3 +1049,41 @@ fn a_flood_of_unknown_tokens_is_throttled() {
         );
     });
 }
+
+/// Past `max_calls_per_minute`, an address's runner calls get 429 with `Retry-After` naming the
+/// key, good tokens or not, until its minute ends.
+#[test]
+fn runner_calls_past_the_rate_limit_wait() {
+    let s = remote_server(&[("FLEUVE_TRANSCODE_REMOTE_RUNNERS_MAX_CALLS_PER_MINUTE", "5")]);
+    rt().block_on(async {
+        let (admin, _) = login(&s).await;
+        let (_, registration) = registration_token(&s, &admin).await;
+        let r = Runner::register(&s, &registration, "poller").await;
+        // The registration was the first call of this address.
+        for _ in 0..4 {
+            let (st, v) = r.request(&s).await;
+            assert_eq!(st, 200, "{v}");
+        }
+        let res = client()
+            .post(s.url("/api/v1/runners/jobs/request"))
+            .json(&json!({"runnerToken": r.token}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 429);
+        let wait: u64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+        let v: Value = res.json().await.unwrap();
+        assert!(
+            v["detail"]
+                .as_str()
+                .unwrap()
+                .contains("max_calls_per_minute = 5"),
+            "{v}"
+        );
+    });
+}

@@ -88,8 +88,32 @@ fn register(state: &Path, s: &Server, token: &str, name: &str) {
     );
 }
 
+/// A `fleuve runner run` process, killed when dropped (a failed assertion leaves no runner
+/// behind holding the binary).
+struct RunnerProcess(Child);
+
+impl std::ops::Deref for RunnerProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for RunnerProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for RunnerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `fleuve runner run`, logging to `<state>/runner.log`.
-fn run_runner(state: &Path) -> Child {
+fn run_runner(state: &Path) -> RunnerProcess {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -100,6 +124,7 @@ fn run_runner(state: &Path) -> Child {
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
+        .map(RunnerProcess)
         .unwrap()
 }
 

@@ -1,8 +1,12 @@
-//! The bad-token throttle of the runners' endpoints (PeerTube puts them behind its API rate
-//! limiter): an address that presented [`MAX_REFUSALS`] unknown registration or runner tokens
-//! within [`WINDOW`] gets 429 with `Retry-After` on every runner call until its window ends. Tokens
-//! cannot be tried at speed, and a runner left running with a deleted token cannot hammer the
-//! board. Runners with good tokens are never counted.
+//! The throttles of the runners' endpoints (PeerTube puts them behind its API rate limiter):
+//! - bad tokens: an address that presented [`MAX_REFUSALS`] unknown registration or runner
+//!   tokens within [`WINDOW`] gets 429 with `Retry-After` on every runner call until its window
+//!   ends, so tokens cannot be tried at speed and a runner left running with a deleted token
+//!   cannot hammer the board;
+//! - calls: an address making more than `transcode.remote_runners.max_calls_per_minute` runner
+//!   calls (requests, updates, results, downloads) in [`CALL_WINDOW`] gets 429 with
+//!   `Retry-After` until its window ends, so a runner polling in a loop cannot take the server's
+//!   time from the others.
 
 use crate::api::error::{ApiError, RefusedCredential};
 use crate::app::{ClientAddr, SharedApp};
@@ -45,7 +49,38 @@ impl Refusals {
     }
 }
 
-/// The middleware: refuses an address over the limit, counts the refusals of the others.
+/// The window of the call limit.
+pub const CALL_WINDOW: Duration = Duration::from_secs(60);
+
+/// Runner calls made, per address.
+#[derive(Debug)]
+pub struct Calls(Mutex<Windows<IpAddr>>);
+
+impl Default for Calls {
+    fn default() -> Self {
+        Calls(Mutex::new(Windows::new(CALL_WINDOW)))
+    }
+}
+
+impl Calls {
+    /// Counts one call of `ip`, or, when `ip` has made `limit` calls in its window already,
+    /// returns the seconds it must wait (the refused call is not counted). `limit` 0: no limit.
+    pub fn admit(&self, ip: IpAddr, limit: u32) -> Option<u64> {
+        if limit == 0 {
+            return None;
+        }
+        let now = Instant::now();
+        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if w.count(&ip, now) >= limit {
+            return Some(w.wait(&ip, now).max(1));
+        }
+        w.add(ip, now);
+        None
+    }
+}
+
+/// The middleware: refuses an address over either limit, counts the calls and the refusals of
+/// the others.
 pub async fn guard(
     State(app): State<SharedApp>,
     addr: Option<Extension<ClientAddr>>,
@@ -63,6 +98,18 @@ pub async fn guard(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "too many unknown runner or registration tokens from your address; try again in {wait} s"
+            ),
+        );
+        e.retry_after = Some(wait);
+        return e.into_response();
+    }
+    let limit = app.runners.config.max_calls_per_minute;
+    if let Some(wait) = app.runners.calls.admit(ip, limit) {
+        tracing::info!(peer = %ip, limit, "runner call refused: too many calls from this address");
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many runner calls from your address (transcode.remote_runners.max_calls_per_minute = {limit}); try again in {wait} s"
             ),
         );
         e.retry_after = Some(wait);
@@ -90,5 +137,22 @@ mod tests {
         }
         assert!(matches!(r.wait(a), Some(1..=300)));
         assert_eq!(r.wait(b), None);
+    }
+
+    #[test]
+    fn calls_past_the_limit_wait_for_the_window() {
+        let c = Calls::default();
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "::1".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(c.admit(a, 3), None);
+        }
+        assert!(matches!(c.admit(a, 3), Some(1..=60)));
+        assert!(matches!(c.admit(a, 3), Some(1..=60)));
+        assert_eq!(c.admit(b, 3), None);
+        // 0: no limit.
+        for _ in 0..100 {
+            assert_eq!(c.admit(b, 0), None);
+        }
     }
 }

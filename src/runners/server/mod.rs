@@ -55,6 +55,8 @@ pub struct RunnerServer {
     pub sockets: AtomicUsize,
     /// Unknown tokens presented, per address ([`guard`]).
     pub refusals: guard::Refusals,
+    /// Runner calls made, per address ([`guard`]).
+    pub calls: guard::Calls,
 }
 
 impl std::fmt::Debug for RunnerServer {
@@ -86,6 +88,7 @@ impl RunnerServer {
             cancelled: Mutex::new(HashSet::new()),
             sockets: AtomicUsize::new(0),
             refusals: guard::Refusals::default(),
+            calls: guard::Calls::default(),
         });
         results::recover(&server);
         Ok(server)
@@ -149,8 +152,8 @@ impl RunnerServer {
             .sample(&[], server.board.runner_count());
     }
 
-    /// The routes: the runners' calls and their file downloads (behind the bad-token
-    /// [`guard`]), socket.io and the administrators'.
+    /// The routes: the runners' calls and their file downloads (behind the bad-token and
+    /// call-rate [`guard`]), socket.io and the administrators'.
     pub fn routes(app: &SharedApp) -> Router<SharedApp> {
         Router::new()
             .merge(routes::routes())
