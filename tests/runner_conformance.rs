@@ -28,19 +28,33 @@ fn bin() -> String {
     std::env::var("FLEUVE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_fleuve").to_string())
 }
 
-/// A small clip with a tone (≤ 360p, ≤ 5 s).
-fn clip(dir: &Path) -> PathBuf {
-    let out = dir.join("source.mp4");
+/// `ffmpeg ARGS… <dir>/<name>` (test media), returning the path.
+fn make(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let out = dir.join(name);
     let st = Command::new("ffmpeg")
         .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
-        .args([
+        .args(args)
+        .arg(&out)
+        .status()
+        .expect("ffmpeg CLI is required");
+    assert!(st.success(), "ffmpeg {name}");
+    out
+}
+
+/// A small clip with a tone (≤ 360p, ≤ 5 s).
+fn clip(dir: &Path) -> PathBuf {
+    make(
+        dir,
+        "source.mp4",
+        &[
             "-f",
             "lavfi",
             "-i",
             "testsrc2=size=640x360:rate=25:duration=3",
-        ])
-        .args(["-f", "lavfi", "-i", "sine=duration=3"])
-        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=3",
             "-c:a",
             "aac",
             "-c:v",
@@ -49,12 +63,8 @@ fn clip(dir: &Path) -> PathBuf {
             "ultrafast",
             "-pix_fmt",
             "yuv420p",
-        ])
-        .arg(&out)
-        .status()
-        .expect("ffmpeg CLI is required");
-    assert!(st.success());
-    out
+        ],
+    )
 }
 
 /// `fleuve runner --state-dir DIR ARGS…`, waited for.

@@ -21,6 +21,25 @@ pub(super) struct AudioChain {
 /// AAC output sample rate.
 const AAC_RATE: u32 = 48_000;
 
+/// Opens libavcodec's AAC encoder at 48 kHz stereo float planar and `bitrate`, with its config
+/// in the stream header (as MP4 and fMP4 need it). A failure names its step.
+pub(super) fn aac_encoder(bitrate: u64) -> Result<ff::encoder::Audio, (&'static str, ff::Error)> {
+    let codec =
+        ff::encoder::find_by_name("aac").ok_or(("find AAC encoder", ff::Error::EncoderNotFound))?;
+    let mut enc = ff::codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .audio()
+        .map_err(|e| ("AAC encoder", e))?;
+    enc.set_rate(AAC_RATE as i32);
+    enc.set_channel_layout(ff::ChannelLayout::STEREO);
+    enc.set_channels(2);
+    enc.set_format(ff::format::Sample::F32(ff::format::sample::Type::Planar));
+    enc.set_bit_rate(bitrate as usize);
+    enc.set_time_base(ff::Rational(1, AAC_RATE as i32));
+    enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+    enc.open_as(codec).map_err(|e| ("open AAC encoder", e))
+}
+
 impl AudioChain {
     pub(super) fn new(
         stream: &ff::format::stream::Stream,
@@ -29,23 +48,7 @@ impl AudioChain {
         let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
             .map_err(libav("audio decoder parameters"))?;
         let decoder = ctx.decoder().audio().map_err(libav("open audio decoder"))?;
-        let codec = ff::encoder::find_by_name("aac").ok_or(PipelineError::Libav {
-            step: "find AAC encoder".into(),
-            source: ff::Error::EncoderNotFound,
-        })?;
-        let mut enc = ff::codec::context::Context::new_with_codec(codec)
-            .encoder()
-            .audio()
-            .map_err(libav("AAC encoder"))?;
-        enc.set_rate(AAC_RATE as i32);
-        enc.set_channel_layout(ff::ChannelLayout::STEREO);
-        enc.set_channels(2);
-        enc.set_format(ff::format::Sample::F32(ff::format::sample::Type::Planar));
-        enc.set_bit_rate(bitrate as usize);
-        enc.set_time_base(ff::Rational(1, AAC_RATE as i32));
-        // fMP4 needs the AAC config in the stream header.
-        enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
-        let encoder = enc.open_as(codec).map_err(libav("open AAC encoder"))?;
+        let encoder = aac_encoder(bitrate).map_err(|(step, e)| libav(step)(e))?;
         let params = ff::codec::Parameters::from(&encoder);
         let frame_size = (encoder.frame_size() as usize).max(1);
         Ok(AudioChain {

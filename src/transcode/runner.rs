@@ -745,7 +745,9 @@ pub enum AttemptError {
     Exited(i32),
 }
 
-fn describe_signal(sig: i32, limits: &Limits) -> String {
+/// What a worker's death by `sig` means, with the limit it likely hit (also for the runner's
+/// batch children, which run under the same limits).
+pub(crate) fn describe_signal(sig: i32, limits: &Limits) -> String {
     match sig {
         libc::SIGKILL => "the worker was killed (SIGKILL: out of memory, or by an operator)".into(),
         libc::SIGXFSZ => format!(

@@ -5,19 +5,6 @@
 
 use super::*;
 
-/// `ffmpeg ARGS… OUT` in `dir`.
-fn make(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
-    let out = dir.join(name);
-    let st = Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .arg(&out)
-        .status()
-        .expect("ffmpeg CLI is required");
-    assert!(st.success(), "ffmpeg {name}");
-    out
-}
-
 fn streams(path: &str) -> Vec<(String, String)> {
     let probe = ffprobe(path);
     probe["streams"]

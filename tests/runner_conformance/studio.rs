@@ -6,18 +6,6 @@
 
 use super::*;
 
-fn make(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
-    let out = dir.join(name);
-    let st = Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .arg(&out)
-        .status()
-        .expect("ffmpeg CLI is required");
-    assert!(st.success(), "ffmpeg {name}");
-    out
-}
-
 /// The RGB of pixel (x, y) of the frame at `at` seconds.
 fn pixel(path: &str, at: f64, x: u32, y: u32, width: u32) -> [u8; 3] {
     let out = Command::new("ffmpeg")

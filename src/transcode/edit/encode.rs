@@ -335,23 +335,8 @@ struct AacTrack {
 
 impl AacTrack {
     fn new(bitrate: u64) -> Result<AacTrack, EditError> {
-        let codec = ff::encoder::find_by_name("aac").ok_or(EditError::Libav {
-            step: "find the AAC encoder".into(),
-            source: ff::Error::EncoderNotFound,
-        })?;
-        let mut enc = ff::codec::context::Context::new_with_codec(codec)
-            .encoder()
-            .audio()
-            .map_err(libav("AAC encoder"))?;
-        enc.set_rate(SAMPLE_RATE as i32);
-        enc.set_channel_layout(ff::ChannelLayout::STEREO);
-        enc.set_channels(2);
-        enc.set_format(ff::format::Sample::F32(ff::format::sample::Type::Planar));
-        enc.set_bit_rate(bitrate as usize);
-        enc.set_time_base(ff::Rational(1, SAMPLE_RATE as i32));
-        // MP4 carries the AAC config in the stream header.
-        enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
-        let encoder = enc.open_as(codec).map_err(libav("open the AAC encoder"))?;
+        let encoder =
+            crate::transcode::audio::aac_encoder(bitrate).map_err(|(step, e)| libav(step)(e))?;
         let frame_size = (encoder.frame_size() as usize).max(1);
         Ok(AacTrack {
             encoder,

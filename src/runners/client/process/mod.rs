@@ -15,7 +15,7 @@ use crate::runners::protocol::{
     NOT_IN_PROCESSING_STATE,
 };
 use crate::transcode::edit::Edit;
-use crate::transcode::runner::{apply_limits, Limits};
+use crate::transcode::runner::{apply_limits, describe_signal, Limits};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -439,16 +439,7 @@ fn describe(status: std::process::ExitStatus, limits: &Limits) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(c), _) => format!("exit code {c}"),
-        (None, Some(libc::SIGKILL)) => "killed by SIGKILL (out of memory?)".into(),
-        (None, Some(libc::SIGXFSZ)) => format!(
-            "it wrote a file larger than its limit of {} bytes (SIGXFSZ)",
-            limits.output
-        ),
-        (None, Some(libc::SIGABRT)) if limits.memory > 0 => format!(
-            "aborted (SIGABRT), likely out of its {} byte memory limit (transcode.worker_memory_bytes)",
-            limits.memory
-        ),
-        (None, Some(s)) => format!("killed by signal {s}"),
+        (None, Some(s)) => describe_signal(s, limits),
         _ => "unknown exit".into(),
     }
 }
