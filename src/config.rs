@@ -5,8 +5,10 @@
 //! is `FLEUVE_MEDIA_CACHE_BYTES`, `listen` is `FLEUVE_LISTEN`. Every knob is documented in
 //! `docs/configuration.md`; a test keeps that page and this file in step.
 
+pub mod object_storage;
 pub(crate) mod types;
 
+pub use object_storage::ObjectStorageConfig;
 pub use types::{DeviceScaling, Encoder, IoMode, RESOLUTIONS};
 
 use serde::{Deserialize, Serialize};
@@ -77,6 +79,8 @@ pub struct Config {
     pub signup: SignupConfig,
     /// Where e-mail goes out.
     pub smtp: SmtpConfig,
+    /// Media on an S3-compatible cluster.
+    pub object_storage: ObjectStorageConfig,
 }
 
 /// `[signup]`: PeerTube's `signup.*`: whether anyone may create an account here, how many, and
@@ -645,6 +649,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             signup: SignupConfig::default(),
             smtp: SmtpConfig::default(),
+            object_storage: ObjectStorageConfig::default(),
         }
     }
 }
@@ -773,6 +778,9 @@ impl Config {
 
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Err((key, message)) = self.object_storage.check() {
+            return Err(invalid(Some(key), message));
+        }
         if self.federation.key_fetch_max_in_flight == 0 || self.federation.key_fetch_per_host == 0 {
             return Err(invalid(
                 Some("federation".into()),

@@ -7,6 +7,7 @@ pub(crate) mod body;
 pub(crate) mod cache;
 pub(crate) mod fileio;
 pub mod layout;
+pub mod objstore;
 pub mod range;
 pub(crate) mod relocate;
 pub(crate) mod send;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod garage;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

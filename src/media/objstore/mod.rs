@@ -1,0 +1,228 @@
+//! Media on an S3-compatible cluster (Garage in the tests): the client ([`s3`]), whole-file
+//! transfers with checksums ([`transfer`]), and [`ObjectStorage`], which knows the buckets,
+//! PeerTube's keys and the public URLs.
+//!
+//! # Keys and URLs
+//!
+//! A public (or unlisted) video's HLS files are at PeerTube's keys, `<prefix>hls/<uuid>/<file>`
+//! in the `streaming_playlists` bucket; their public URL is `<base_url>/<prefix>hls/<uuid>/<file>`
+//! (the bucket's own URL without `base_url`). A private or internal video's files are at
+//! `<prefix>hls/private/<uuid>/<file>` and uploaded with the private ACL: they are only ever
+//! served by Fleuve, at PeerTube's `/object-storage-proxy/streaming-playlists/hls/private/…`,
+//! to a holder of a video file token. Keeping them under their own keys (PeerTube keeps one key
+//! and flips the ACL) is what keeps them private on servers without object ACLs (Garage answers
+//! `PutObjectAcl` with `NotImplemented`), and lets an edge with no database tell from the path
+//! alone that a file is not public.
+
+pub mod s3;
+pub mod transfer;
+mod xml;
+
+use crate::config::object_storage::{BucketConfig, ObjectStorageConfig};
+use s3::{ObjectInfo, S3Client, S3Error};
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+use transfer::{PartPlan, TransferError};
+
+/// The buckets, their keys and URLs, and the client.
+#[derive(Debug)]
+pub struct ObjectStorage {
+    s3: S3Client,
+    hls: BucketConfig,
+    acl_public: Option<String>,
+    acl_private: Option<String>,
+    plan: PartPlan,
+    /// Whether the server applies object ACLs: 0 unknown, 1 yes, 2 no.
+    acls: AtomicU8,
+}
+
+/// The content type S3 stores (and serves) for an HLS file.
+pub fn content_type(file: &str) -> &'static str {
+    match file.rsplit('.').next() {
+        Some("m3u8") => "application/vnd.apple.mpegurl",
+        Some("mp4") => "video/mp4",
+        Some("json") => "application/json",
+        Some("torrent") => "application/x-bittorrent",
+        _ => "application/octet-stream",
+    }
+}
+
+impl ObjectStorage {
+    /// The object storage of `config`, or None when it is off. `env` reads `AWS_*` variables.
+    pub fn from_config(
+        config: &ObjectStorageConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<ObjectStorage>, S3Error> {
+        if !config.enabled {
+            return Ok(None);
+        }
+        let key = s3::credentials(config, env)?;
+        let nonempty = |s: &String| (!s.is_empty()).then(|| s.clone());
+        Ok(Some(ObjectStorage {
+            s3: S3Client::new(config, key)?,
+            hls: config.streaming_playlists.clone(),
+            acl_public: nonempty(&config.upload_acl.public),
+            acl_private: nonempty(&config.upload_acl.private),
+            plan: PartPlan {
+                part_size: config.max_upload_part,
+                concurrency: config.upload_concurrency,
+            },
+            acls: AtomicU8::new(0),
+        }))
+    }
+
+    /// The client.
+    pub fn s3(&self) -> &S3Client {
+        &self.s3
+    }
+
+    /// The HLS bucket's name.
+    pub fn hls_bucket(&self) -> &str {
+        &self.hls.bucket_name
+    }
+
+    /// How files are cut into parts.
+    pub fn plan(&self) -> PartPlan {
+        self.plan
+    }
+
+    /// Checks that the HLS bucket exists and the key may use it (at start, and for the admin
+    /// status).
+    pub fn check(&self) -> Result<(), S3Error> {
+        self.s3.head_bucket(&self.hls.bucket_name)
+    }
+
+    /// The key of a file of a video's HLS directory.
+    pub fn hls_key(&self, uuid: &str, private: bool, file: &str) -> String {
+        let side = if private { "private/" } else { "" };
+        format!("{}hls/{side}{uuid}/{file}", self.hls.prefix)
+    }
+
+    /// The key prefix of a video's HLS directory (ends with '/').
+    pub fn hls_dir_key(&self, uuid: &str, private: bool) -> String {
+        self.hls_key(uuid, private, "")
+    }
+
+    /// Where public HLS files are read: `<base_url>/<prefix>` or the bucket's URL with the
+    /// prefix; a file's URL is this followed by `hls/<uuid>/<file>`.
+    pub fn hls_public_base(&self) -> String {
+        if self.hls.base_url.is_empty() {
+            self.s3.object_url(&self.hls.bucket_name, &self.hls.prefix)
+        } else {
+            format!(
+                "{}/{}",
+                self.hls.base_url.trim_end_matches('/'),
+                self.hls.prefix
+            )
+        }
+    }
+
+    /// The key of a request path under `hls/` (`<uuid>/<file>` or `private/<uuid>/<file>`).
+    pub fn hls_key_of(&self, rest: &str) -> String {
+        format!("{}hls/{rest}", self.hls.prefix)
+    }
+
+    fn acl(&self, private: bool) -> Option<&str> {
+        if private {
+            self.acl_private.as_deref()
+        } else {
+            self.acl_public.as_deref()
+        }
+    }
+
+    /// Uploads one HLS file (checked); returns its size and ETag.
+    pub fn upload_hls_file(
+        &self,
+        uuid: &str,
+        private: bool,
+        path: &Path,
+        file: &str,
+    ) -> Result<(u64, String), TransferError> {
+        transfer::upload_file(
+            &self.s3,
+            &self.hls.bucket_name,
+            &self.hls_key(uuid, private, file),
+            path,
+            content_type(file),
+            self.acl(private),
+            self.plan,
+        )
+    }
+
+    /// Whether the object of an HLS file holds exactly the bytes of `path` (same size and
+    /// ETag).
+    pub fn hls_file_matches(
+        &self,
+        uuid: &str,
+        private: bool,
+        path: &Path,
+        file: &str,
+    ) -> Result<bool, TransferError> {
+        let key = self.hls_key(uuid, private, file);
+        let Some(info) = self.s3.head_object(&self.hls.bucket_name, &key)? else {
+            return Ok(false);
+        };
+        let size = std::fs::metadata(path)
+            .map_err(|source| TransferError::Io {
+                path: path.display().to_string(),
+                source,
+            })?
+            .len();
+        Ok(info.size == size && info.etag == transfer::expected_etag(path, self.plan)?)
+    }
+
+    /// Downloads one HLS file into `to` (checked); returns its size.
+    pub fn download_hls_file(
+        &self,
+        uuid: &str,
+        private: bool,
+        file: &str,
+        to: &Path,
+    ) -> Result<u64, TransferError> {
+        transfer::download_file(
+            &self.s3,
+            &self.hls.bucket_name,
+            &self.hls_key(uuid, private, file),
+            to,
+            self.plan,
+        )
+    }
+
+    /// The objects of a video's HLS directory.
+    pub fn list_hls(&self, uuid: &str, private: bool) -> Result<Vec<ObjectInfo>, S3Error> {
+        self.s3
+            .list_objects(&self.hls.bucket_name, &self.hls_dir_key(uuid, private))
+    }
+
+    /// Deletes every object of a video's HLS directory.
+    pub fn delete_hls(&self, uuid: &str, private: bool) -> Result<usize, S3Error> {
+        let objects = self.list_hls(uuid, private)?;
+        for o in &objects {
+            self.s3.delete_object(&self.hls.bucket_name, &o.key)?;
+        }
+        Ok(objects.len())
+    }
+
+    /// Sets the ACL of a video's objects to its privacy's (PeerTube does this on a privacy
+    /// change). Returns false, once logged, when the server has no ACLs.
+    pub fn apply_acl(&self, keys: &[String], private: bool) -> Result<bool, S3Error> {
+        let Some(acl) = self.acl(private) else {
+            return Ok(true);
+        };
+        if self.acls.load(Ordering::Relaxed) == 2 {
+            return Ok(false);
+        }
+        for key in keys {
+            if !self.s3.put_object_acl(&self.hls.bucket_name, key, acl)? {
+                if self.acls.swap(2, Ordering::Relaxed) != 2 {
+                    tracing::info!(
+                        "the object storage has no object ACLs (PutObjectAcl: NotImplemented); private files stay private by their keys and the proxy"
+                    );
+                }
+                return Ok(false);
+            }
+        }
+        self.acls.store(1, Ordering::Relaxed);
+        Ok(true)
+    }
+}
