@@ -92,3 +92,14 @@ fi
 mkdir -p "$CARGO_TARGET_DIR"
 # The binary the tests and benchmarks run (an explicit FLEUVE_BIN wins: comparing two builds).
 export FLEUVE_BIN="${FLEUVE_BIN:-$CARGO_TARGET_DIR/release/fleuve}"
+
+# Garage (crates.io), the S3 server the object-storage tests run on loopback: built once into
+# the persistent cache beside the target directory (about 11 minutes on 2 cores), like RocksDB.
+GARAGE_VERSION=2.5.0
+GARAGE_ROOT="$(dirname "$CARGO_TARGET_DIR")/garage"
+export FLEUVE_GARAGE_BIN="${FLEUVE_GARAGE_BIN:-$GARAGE_ROOT/bin/garage}"
+if ! "$FLEUVE_GARAGE_BIN" --version 2>/dev/null | grep -q "cargo:$GARAGE_VERSION"; then
+  echo "setup: building Garage $GARAGE_VERSION for the object-storage tests (once; about 11 minutes)" >&2
+  CARGO_TARGET_DIR="$(dirname "$CARGO_TARGET_DIR")/garage-target" \
+    cargo install --locked --quiet garage --version "$GARAGE_VERSION" --root "$GARAGE_ROOT"
+fi

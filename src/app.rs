@@ -85,6 +85,22 @@ pub struct App {
     pub video_locks: Arc<crate::video::locks::VideoLocks>,
     /// The e-mail outbox and its sender.
     pub mailer: Arc<crate::mail::Mailer>,
+    /// The object storage, when `[object_storage] enabled`.
+    pub object_storage: Option<Arc<crate::media::objstore::ObjectStorage>>,
+    /// Its public base of HLS files (`<base_url>/<prefix>`), when on.
+    pub hls_bucket_base: Option<String>,
+    /// The moves of videos' files between the disk and the object storage.
+    pub storage_moves: Arc<crate::storage::Mover>,
+}
+
+impl App {
+    /// The URLs of `video`'s files, wherever they are kept.
+    pub fn file_urls<'a>(
+        &'a self,
+        video: &'a crate::video::Video,
+    ) -> crate::video::urls::FileUrls<'a> {
+        crate::video::urls::FileUrls::of(&self.public_url, video, self.hls_bucket_base.as_deref())
+    }
 }
 
 /// Shared handle.

@@ -19,6 +19,7 @@ pub(crate) mod metrics;
 pub(crate) mod ratelimit;
 pub mod runners;
 pub(crate) mod runtime;
+pub mod storage;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testutil;

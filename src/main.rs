@@ -106,6 +106,10 @@ enum Command {
     /// A PeerTube remote runner: register on instances, then request, accept and process their
     /// transcoding jobs (several resolutions of one video decoded once).
     Runner(fleuve::runners::client::Options),
+    /// Where videos' files are kept: `fleuve storage move --to object-storage|file-system
+    /// (--video ID | --all)` asks the running server to move them (as an administrator).
+    #[command(subcommand)]
+    Storage(fleuve::client::storage::StorageCommand),
     /// Show the video hardware this machine has and what it can encode.
     ProbeHw {
         /// Print JSON instead of text.
@@ -228,6 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ingest(options) => Ok(fleuve::client::run(&options)?),
+        Command::Storage(command) => Ok(fleuve::client::storage::run(&command)?),
         Command::Worker {
             spec,
             probe,

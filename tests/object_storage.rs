@@ -3,13 +3,17 @@
 mod common;
 
 use common::garage::Garage;
+use common::{client, login, publish_clip, rt, Options, Server};
 use fleuve::config::object_storage::{BucketConfig, ObjectStorageConfig};
 use fleuve::media::objstore::s3::S3Error;
 use fleuve::media::objstore::transfer::TransferError;
 use fleuve::media::objstore::ObjectStorage;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::io::Read;
+use std::time::{Duration, Instant};
 
-fn config(g: &Garage, bucket: &str) -> ObjectStorageConfig {
+fn config(g: &Garage, bucket: &str, prefix: &str) -> ObjectStorageConfig {
     ObjectStorageConfig {
         enabled: true,
         endpoint: g.endpoint(),
@@ -18,7 +22,7 @@ fn config(g: &Garage, bucket: &str) -> ObjectStorageConfig {
         max_upload_part: 5 * 1024 * 1024,
         streaming_playlists: BucketConfig {
             bucket_name: bucket.into(),
-            prefix: "videos/".into(),
+            prefix: prefix.into(),
             base_url: String::new(),
         },
         ..Default::default()
@@ -26,7 +30,11 @@ fn config(g: &Garage, bucket: &str) -> ObjectStorageConfig {
 }
 
 fn storage(g: &Garage, bucket: &str, secret: &str) -> ObjectStorage {
-    let c = config(g, bucket);
+    storage_with(g, bucket, secret, "videos/")
+}
+
+fn storage_with(g: &Garage, bucket: &str, secret: &str, prefix: &str) -> ObjectStorage {
+    let c = config(g, bucket, prefix);
     let env = |n: &str| match n {
         "AWS_ACCESS_KEY_ID" => Some(g.key_id.clone()),
         "AWS_SECRET_ACCESS_KEY" => Some(secret.to_string()),
@@ -102,7 +110,10 @@ fn client_uploads_reads_lists_and_deletes_on_garage() {
         ]
     );
     // Garage has no object ACLs: reported, not an error.
-    assert!(!os.apply_acl(&[key.clone()], true).unwrap());
+    assert!(!os
+        .s3()
+        .put_object_acl(os.hls_bucket(), &key, "private")
+        .unwrap());
     // Not readable without credentials.
     let anon = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
@@ -144,4 +155,317 @@ fn client_uploads_reads_lists_and_deletes_on_garage() {
         .upload_hls_file(u, false, &small, "x.m3u8")
         .unwrap_err();
     assert!(e.to_string().contains("no-such-bucket"), "{e}");
+}
+
+/// Every file a client is given for a published video answers (master, media playlists, fMP4
+/// of the announced size, torrents), and every byte range of the segments-sha256 JSON hashes
+/// to its value. `token` is appended as `videoFileToken` (private videos).
+async fn check_files(v: &Value, token: Option<&str>) {
+    let c = client();
+    let with = |url: &str| match token {
+        Some(t) => format!("{url}?videoFileToken={t}"),
+        None => url.to_string(),
+    };
+    let get = |url: String| {
+        let c = c.clone();
+        async move {
+            let r = c.get(&url).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{url}");
+            r.bytes().await.unwrap()
+        }
+    };
+    let playlist = &v["streamingPlaylists"][0];
+    let files = playlist["files"].as_array().expect("files");
+    assert!(!files.is_empty(), "{v}");
+    let master = get(with(playlist["playlistUrl"].as_str().unwrap())).await;
+    let master = String::from_utf8_lossy(&master).to_string();
+    let sha: Value =
+        serde_json::from_slice(&get(with(playlist["segmentsSha256Url"].as_str().unwrap())).await)
+            .expect("segments-sha256 JSON");
+    for f in files {
+        let media_playlist = f["playlistUrl"].as_str().unwrap();
+        assert!(
+            master.contains(media_playlist.rsplit('/').next().unwrap()),
+            "{master}"
+        );
+        get(with(media_playlist)).await;
+        let file_url = f["fileUrl"].as_str().unwrap();
+        let body = get(with(file_url)).await;
+        assert_eq!(body.len() as u64, f["size"].as_u64().unwrap(), "{file_url}");
+        let name = file_url.rsplit('/').next().unwrap();
+        let ranges = sha[name].as_object().expect("hashes of the file");
+        assert!(!ranges.is_empty());
+        for (range, hash) in ranges {
+            let (x, y) = range.split_once('-').unwrap();
+            let (x, y): (usize, usize) = (x.parse().unwrap(), y.parse().unwrap());
+            assert_eq!(
+                hex::encode(Sha256::digest(&body[x..=y])),
+                hash.as_str().unwrap(),
+                "{name} {range}"
+            );
+        }
+        get(with(f["torrentUrl"].as_str().unwrap())).await;
+    }
+}
+
+async fn video(s: &Server, token: &str, uuid: &str) -> Value {
+    let (status, v) = common::get_video(s, token, uuid).await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// Waits until the video's files say `storage` (1 disk, 2 object storage).
+async fn wait_storage(s: &Server, token: &str, uuid: &str, storage: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let v = video(s, token, uuid).await;
+        if v["streamingPlaylists"][0]["files"][0]["storage"] == storage {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "video {uuid} not moved to {storage}: {v}\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn admin_move(s: &Server, token: &str, body: Value) -> Value {
+    let r = client()
+        .post(s.url("/api/v1/admin/storage/moves"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+async fn set_privacy(s: &Server, token: &str, uuid: &str, privacy: u8) {
+    let r = client()
+        .put(s.url(&format!("/api/v1/videos/{uuid}")))
+        .bearer_auth(token)
+        .json(&json!({ "privacy": privacy }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+}
+
+fn keys_of(os: &ObjectStorage, uuid: &str, private: bool) -> Vec<String> {
+    os.list_hls(uuid, private)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect()
+}
+
+/// Upload → transcode → published from Garage (URLs at `base_url`, files at PeerTube's keys, no
+/// local HLS directory); a private video readable only through the proxy path with a token; a
+/// move of everything to the disk and back with every segment hash still matching.
+#[test]
+fn published_from_garage_private_through_the_proxy_and_moved_both_ways() {
+    let g = Garage::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let s = Server::start_with(Options {
+        env: g.fleuve_env(&format!("{base}/static/streaming-playlists")),
+        args: vec!["--listen".into(), format!("127.0.0.1:{port}")],
+    });
+    let os = storage_with(&g, g.bucket, &g.secret, "");
+    rt().block_on(async {
+        let (token, _) = login(&s).await;
+        let v = publish_clip(&s, &token, "640x360", 4).await;
+        let uuid = v["uuid"].as_str().unwrap().to_string();
+        let pl = &v["streamingPlaylists"][0];
+        let prefix = format!("{base}/static/streaming-playlists/hls/{uuid}/");
+        assert!(
+            pl["playlistUrl"].as_str().unwrap().starts_with(&prefix),
+            "{v}"
+        );
+        assert!(
+            pl["files"][0]["fileUrl"]
+                .as_str()
+                .unwrap()
+                .starts_with(&prefix),
+            "{v}"
+        );
+        assert_eq!(pl["files"][0]["storage"], 2, "{v}");
+        assert!(
+            s.log()
+                .contains("video files uploaded to the object storage"),
+            "{}",
+            s.log()
+        );
+        // In the bucket under PeerTube's keys; nothing left on disk but the public torrents.
+        let keys = keys_of(&os, &uuid, false);
+        let master = pl["playlistUrl"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap();
+        assert!(keys.contains(&format!("hls/{uuid}/{master}")), "{keys:?}");
+        for f in pl["files"].as_array().unwrap() {
+            let name = f["fileUrl"].as_str().unwrap().rsplit('/').next().unwrap();
+            assert!(keys.contains(&format!("hls/{uuid}/{name}")), "{keys:?}");
+        }
+        let local = s.media().join("streaming-playlists/hls").join(&uuid);
+        assert!(!local.exists(), "the local HLS directory is gone");
+        check_files(&v, None).await;
+        // The torrent's webseed is the public object URL.
+        let torrent = client()
+            .get(pl["files"][0]["torrentUrl"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(
+            torrent
+                .windows(prefix.len())
+                .any(|w| w == prefix.as_bytes()),
+            "webseed at base_url"
+        );
+
+        // Private: its objects move to private keys, readable only through the proxy with a token.
+        set_privacy(&s, &token, &uuid, 3).await;
+        let pv = video(&s, &token, &uuid).await;
+        let ppl = &pv["streamingPlaylists"][0];
+        let proxy = format!("{base}/object-storage-proxy/streaming-playlists/hls/private/{uuid}/");
+        assert!(
+            ppl["playlistUrl"].as_str().unwrap().starts_with(&proxy),
+            "{pv}"
+        );
+        assert!(keys_of(&os, &uuid, false).is_empty());
+        assert_eq!(keys_of(&os, &uuid, true).len(), keys.len());
+        let file_url = ppl["files"][0]["fileUrl"].as_str().unwrap().to_string();
+        assert_eq!(
+            client()
+                .get(&file_url)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            403
+        );
+        let public_url = format!("{prefix}{}", file_url.rsplit('/').next().unwrap());
+        assert_eq!(
+            client()
+                .get(&public_url)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            404
+        );
+        let t: Value = client()
+            .post(s.url(&format!("/api/v1/videos/{uuid}/token")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let file_token = t["files"]["token"].as_str().unwrap().to_string();
+        check_files(&pv, Some(&file_token)).await;
+        let r = client()
+            .get(format!("{file_url}?videoFileToken={file_token}"))
+            .header("Range", "bytes=100-199")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 206);
+        assert_eq!(r.bytes().await.unwrap().len(), 100);
+        // Wrong token for it: refused.
+        assert_eq!(
+            client()
+                .get(format!("{file_url}?videoFileToken=AAAA"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            403
+        );
+        set_privacy(&s, &token, &uuid, 1).await;
+        let v = video(&s, &token, &uuid).await;
+        check_files(&v, None).await;
+
+        // Everything to the disk, and back.
+        // With the CLI, as an operator would, waiting until it is done.
+        let out = std::process::Command::new(common::bin())
+            .args([
+                "storage",
+                "move",
+                "--to",
+                "file-system",
+                "--all",
+                "--wait-secs",
+                "120",
+            ])
+            .arg("--data-dir")
+            .arg(&s.dir)
+            .env("FLEUVE_ROOT_PASSWORD", common::ROOT_PASSWORD)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("1 move(s) queued") && text.contains("all moves done"),
+            "{text}"
+        );
+        let v = wait_storage(&s, &token, &uuid, 1).await;
+        assert!(local.is_dir());
+        assert!(
+            keys_of(&os, &uuid, false).is_empty(),
+            "objects deleted after the move"
+        );
+        assert!(v["streamingPlaylists"][0]["playlistUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{base}/static/streaming-playlists/hls/{uuid}/")));
+        check_files(&v, None).await;
+        assert_eq!(
+            admin_move(&s, &token, json!({"to": "object-storage", "videoId": uuid})).await
+                ["queued"],
+            1
+        );
+        let v = wait_storage(&s, &token, &uuid, 2).await;
+        assert!(!local.exists());
+        check_files(&v, None).await;
+        // Already there: nothing queued.
+        assert_eq!(
+            admin_move(&s, &token, json!({"to": "object-storage", "all": true})).await["queued"],
+            0
+        );
+        // The admin status shows the object storage.
+        let st: Value = client()
+            .get(s.url("/api/v1/admin/status"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(st["objectStorage"]["reachable"], true, "{st}");
+        assert_eq!(st["objectStorage"]["moves"]["pending"], 0, "{st}");
+    });
 }

@@ -506,6 +506,13 @@ fn table() -> Vec<Row> {
         ),
         // The instance.
         ("GET", "/api/v1/admin/status", Value::Null, admin),
+        ("GET", "/api/v1/admin/storage/moves", Value::Null, admin),
+        (
+            "POST",
+            "/api/v1/admin/storage/moves",
+            json!({"to": "file-system", "all": true}),
+            admin,
+        ),
         (
             "POST",
             "/api/v1/server/following",

@@ -57,6 +57,7 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
         "hardware": crate::transcode::status::hardware(),
         "tracker": app.tracker.status_json(),
         "cache": app.metrics.cache_status_json(),
+        "objectStorage": super::storage::object_storage_status(&app).await,
     });
     Json(doc)
 }

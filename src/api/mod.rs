@@ -23,6 +23,7 @@ pub(crate) mod server_blocklist;
 pub(crate) mod server_config;
 pub(crate) mod server_following;
 pub(crate) mod signup;
+pub(crate) mod storage;
 pub(crate) mod storyboards;
 pub(crate) mod subscriptions;
 pub(crate) mod uploads;
@@ -82,6 +83,7 @@ pub fn routes() -> Router<SharedApp> {
         .merge(comments::routes())
         .merge(abuses::routes())
         .merge(video_blacklist::routes())
+        .merge(storage::routes())
         .merge(captions::routes())
         .merge(chapters::routes())
         .merge(storyboards::routes())

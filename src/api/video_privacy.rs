@@ -112,14 +112,27 @@ pub fn apply(app: &App, video_id: u64, change: VideoChange) -> Result<(), ApiErr
         Vec::new()
     };
     let renditions: Vec<Rendition> = files.iter().map(Rendition::from).collect();
-    let move_files = |private: bool| {
-        let r = relocate(
-            &app.data_dir,
-            &app.public_url,
-            &video.uuid,
-            &renditions,
-            private,
-        );
+    // Files in the object storage move there (objects to their new keys, torrents on disk).
+    let in_bucket = video
+        .hls
+        .as_ref()
+        .is_some_and(|h| h.storage == crate::video::FileStorage::ObjectStorage);
+    let move_files = |private: bool| -> Result<(), String> {
+        let r = if in_bucket {
+            app.storage_moves
+                .relocate_in_bucket(&video.uuid, &files, private)
+                .map_err(|e| e.to_string())
+        } else {
+            relocate(
+                &app.data_dir,
+                &app.public_url,
+                &video.uuid,
+                &renditions,
+                private,
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
         app.media_access.files_moved();
         r
     };
@@ -204,13 +217,23 @@ pub fn reconcile(app: &App) -> Result<usize, StoreError> {
         let private = video.files_are_private();
         let files = app.store.video_files(video.id)?;
         let renditions: Vec<Rendition> = files.iter().map(Rendition::from).collect();
-        match relocate(
-            &app.data_dir,
-            &app.public_url,
-            &video.uuid,
-            &renditions,
-            private,
-        ) {
+        let in_bucket = video
+            .hls
+            .as_ref()
+            .is_some_and(|h| h.storage == crate::video::FileStorage::ObjectStorage);
+        // Object-stored files move with the privacy change itself (`storage`).
+        let relocated = if in_bucket {
+            Ok(Relocation::NoFiles)
+        } else {
+            relocate(
+                &app.data_dir,
+                &app.public_url,
+                &video.uuid,
+                &renditions,
+                private,
+            )
+        };
+        match relocated {
             Ok(Relocation::Moved) => {
                 tracing::warn!(video = %video.uuid, private, "video files were not where its privacy says; moved");
                 moved += 1;

@@ -18,9 +18,7 @@ use crate::transcode::images::{fitted, PREVIEW_BOX, THUMBNAIL_BOX};
 use crate::video::ident::short_uuid;
 use crate::video::meta::{category_label, language_label, licence_label, VideoStats};
 use crate::video::record::RemoteVideo;
-use crate::video::urls::{
-    embed_path, preview_path, thumbnail_path, tracker_urls, FileUrls, PublicUrls,
-};
+use crate::video::urls::{embed_path, preview_path, thumbnail_path, tracker_urls, PublicUrls};
 use crate::video::{CommentsPolicy, Privacy, Video, VideoFile, VideoRef, VideoState, WebVideoFile};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::response::{IntoResponse, Response};
@@ -76,7 +74,7 @@ pub(crate) fn changeable(app: &App, user: &User, key: &str) -> Result<Video, Api
 
 fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
     let base = &app.public_url;
-    let urls = FileUrls::of(base, video);
+    let urls = app.file_urls(video);
     let file_url = urls.hls(&f.rendition.media_file);
     let torrent_url = urls.torrent(f);
     let spec = TorrentSpec {
@@ -101,7 +99,7 @@ fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
         "metadataUrl": super::video_metadata::url(base, video, f),
         "hasAudio": f.rendition.has_audio,
         "hasVideo": true,
-        "storage": 0,
+        "storage": video.hls.as_ref().map_or(1, |h| h.storage.id()),
         "encoder": f.rendition.encoder,
         "fallbackReason": f.rendition.fallback_reason,
     })
@@ -111,7 +109,7 @@ fn file_json(app: &App, video: &Video, f: &VideoFile) -> Value {
 /// URLs and magnet are null until the torrent is made, moments after the upload.
 fn web_video_json(app: &App, video: &Video, f: &WebVideoFile) -> Value {
     let base = &app.public_url;
-    let urls = FileUrls::of(base, video);
+    let urls = app.file_urls(video);
     let file_url = urls.web_video(f);
     let torrent_url = urls.web_video_torrent(f, false);
     let ext = f.file.rsplit_once('.').map(|(_, e)| e).unwrap_or("mp4");
@@ -144,7 +142,7 @@ fn web_video_json(app: &App, video: &Video, f: &WebVideoFile) -> Value {
         "metadataUrl": PublicUrls::new(base).file_metadata(&video.uuid, f.id),
         "hasAudio": f.has_audio,
         "hasVideo": true,
-        "storage": 0,
+        "storage": video.hls.as_ref().map_or(1, |h| h.storage.id()),
     })
 }
 
@@ -217,7 +215,7 @@ fn video_shape(app: &App, video: &Video, details: bool) -> Result<Value, StoreEr
         // PeerTube's `blacklistedReason?: string`: absent rather than null.
         v["blacklistedReason"] = json!(r);
     }
-    let urls = FileUrls::of(base, video);
+    let urls = app.file_urls(video);
     v["streamingPlaylists"] = match &video.hls {
         Some(hls) => json!([{
             "id": hls.id,
@@ -402,7 +400,7 @@ fn remote_video_json(
                 "playlistUrl": playlist,
                 "hasAudio": true,
                 "hasVideo": true,
-                "storage": 0,
+                "storage": video.hls.as_ref().map_or(1, |h| h.storage.id()),
             });
             if f.width.is_none() {
                 // Optional in PeerTube's type, never null.

@@ -10,6 +10,7 @@
 
 pub(crate) mod protocol;
 pub(crate) mod rest;
+pub mod storage;
 pub(crate) mod upload;
 pub(crate) mod video;
 pub(crate) mod wait;
@@ -23,24 +24,13 @@ use video::{published_rungs, rung_text, TranscodingView};
 /// Server used when neither `--server` nor `--data-dir` says otherwise.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:9000";
 
-/// Options of `fleuve ingest`.
+/// How the CLI reaches a running server and logs in (`fleuve ingest`, `fleuve storage`).
 #[derive(Debug, Clone, clap::Args)]
-pub struct Options {
-    /// The media file to upload.
-    pub file: PathBuf,
+pub struct ServerArgs {
     /// Server URL. Default: the running server of --data-dir (its fleuve.addr), else
     /// http://127.0.0.1:9000.
     #[arg(long)]
     pub server: Option<String>,
-    /// Video name. Default: the file name without its extension.
-    #[arg(long)]
-    pub title: Option<String>,
-    /// Wait until the video is transcoded and published (or transcoding failed).
-    #[arg(long)]
-    pub wait: bool,
-    /// Print the video as JSON on stdout (and nothing else there).
-    #[arg(long)]
-    pub json: bool,
     /// OAuth access token (sent as `Authorization: Bearer`); skips the password login.
     #[arg(long, env = "FLEUVE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -51,6 +41,25 @@ pub struct Options {
     /// Account to log in as (password from FLEUVE_ROOT_PASSWORD, else <data-dir>/root-password).
     #[arg(long, default_value = "root")]
     pub username: String,
+}
+
+/// Options of `fleuve ingest`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// The media file to upload.
+    pub file: PathBuf,
+    /// Video name. Default: the file name without its extension.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Wait until the video is transcoded and published (or transcoding failed).
+    #[arg(long)]
+    pub wait: bool,
+    /// Print the video as JSON on stdout (and nothing else there).
+    #[arg(long)]
+    pub json: bool,
+    /// The server and the account.
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Bytes per upload request (a number, or with a K/M/G/KiB/MiB/GiB suffix).
     #[arg(long, default_value = "8MiB", value_parser = protocol::parse_size)]
     pub chunk_size: u64,
@@ -198,16 +207,7 @@ pub fn run(opts: &Options) -> Result<(), ClientError> {
     if meta.len() == 0 {
         return Err(ClientError::EmptyFile(opts.file.clone()));
     }
-    let endpoint = endpoint(opts)?;
-    tracing::debug!(base = %endpoint.base, host = ?endpoint.host, "server");
-    let mut client = Client::new(endpoint);
-    match &opts.token {
-        Some(t) if !t.trim().is_empty() => client.set_token(t.trim().to_string()),
-        _ => {
-            let password = password(opts)?;
-            client.login(&opts.username, &password)?;
-        }
-    }
+    let client = connect(&opts.server)?;
     let channel_id = client.first_channel()?;
     let title = opts
         .title
@@ -300,7 +300,22 @@ fn default_title(file: &Path) -> String {
 }
 
 /// `--server`, else the running server of `--data-dir`, else [`DEFAULT_SERVER`].
-fn endpoint(opts: &Options) -> Result<Endpoint, ClientError> {
+/// A logged-in client of the server `opts` names.
+pub(crate) fn connect(opts: &ServerArgs) -> Result<Client, ClientError> {
+    let endpoint = endpoint(opts)?;
+    tracing::debug!(base = %endpoint.base, host = ?endpoint.host, "server");
+    let mut client = Client::new(endpoint);
+    match &opts.token {
+        Some(t) if !t.trim().is_empty() => client.set_token(t.trim().to_string()),
+        _ => {
+            let password = password(opts)?;
+            client.login(&opts.username, &password)?;
+        }
+    }
+    Ok(client)
+}
+
+fn endpoint(opts: &ServerArgs) -> Result<Endpoint, ClientError> {
     if let Some(url) = &opts.server {
         return Endpoint::from_url(url).map_err(|reason| ClientError::Address {
             what: "--server".into(),
@@ -328,7 +343,7 @@ fn endpoint(opts: &Options) -> Result<Endpoint, ClientError> {
 }
 
 /// `FLEUVE_ROOT_PASSWORD`, else `<data-dir>/root-password`.
-fn password(opts: &Options) -> Result<String, ClientError> {
+fn password(opts: &ServerArgs) -> Result<String, ClientError> {
     if let Ok(p) = std::env::var("FLEUVE_ROOT_PASSWORD") {
         if !p.is_empty() {
             return Ok(p);
@@ -394,16 +409,11 @@ mod tests {
     #[test]
     fn server_from_the_data_dir() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = |server: Option<&str>, data_dir: Option<&Path>| Options {
-            file: "x.mp4".into(),
+        let opts = |server: Option<&str>, data_dir: Option<&Path>| ServerArgs {
             server: server.map(str::to_string),
-            title: None,
-            wait: false,
-            json: false,
             token: None,
             data_dir: data_dir.map(Path::to_path_buf),
             username: "root".into(),
-            chunk_size: 1,
         };
         let e = endpoint(&opts(None, Some(dir.path()))).unwrap_err();
         assert!(e.to_string().contains("fleuve.addr"), "{e}");

@@ -229,8 +229,9 @@ impl ObjectStorageConfig {
                     ),
                 );
             }
-            if !b.base_url.is_empty()
-                && !(b.base_url.starts_with("http://") || b.base_url.starts_with("https://"))
+            if !(b.base_url.is_empty()
+                || b.base_url.starts_with("http://")
+                || b.base_url.starts_with("https://"))
             {
                 return err(
                     &format!("{key}.base_url"),

@@ -226,6 +226,7 @@ fn build_app(
             ),
             video_locks: video_locks.clone(),
             remote,
+            to_object_storage: config.object_storage.enabled,
         },
     );
     let tracker = Arc::new(crate::tracker::Tracker::new(
@@ -235,6 +236,17 @@ fn build_app(
     let federation = Arc::new(
         crate::federation::Federation::new(config.federation.clone(), &store)
             .context("cannot load the federation queues")?,
+    );
+    let object_storage = open_object_storage(&config)?;
+    let storage_moves = crate::storage::Mover::new(
+        store.clone(),
+        crate::storage::MoverConfig {
+            data_dir: data_dir.clone(),
+            public_url: public_url.clone(),
+            object_storage: object_storage.clone(),
+            video_locks: video_locks.clone(),
+            media_access: media_access.clone(),
+        },
     );
     let mailer = Arc::new(crate::mail::Mailer::new(
         config.smtp.clone(),
@@ -266,8 +278,40 @@ fn build_app(
         started,
         login_throttle: crate::api::login_throttle::LoginThrottle::new(&config.auth),
         signup_limits: crate::api::signup::SignupLimits::new(&config.signup),
+        hls_bucket_base: object_storage.as_ref().map(|o| o.hls_public_base()),
+        object_storage,
+        storage_moves,
         config,
     }))
+}
+
+/// The object storage of `[object_storage]`, when on. A missing access key fails the start; an
+/// unreachable endpoint or a missing bucket is logged as an error (and shown by the admin
+/// status) but does not: uploads wait on disk until it answers.
+fn open_object_storage(
+    config: &Config,
+) -> anyhow::Result<Option<Arc<crate::media::objstore::ObjectStorage>>> {
+    let env = |name: &str| std::env::var(name).ok();
+    let Some(os) = crate::media::objstore::ObjectStorage::from_config(&config.object_storage, &env)
+        .context("cannot set up the object storage")?
+    else {
+        return Ok(None);
+    };
+    match os.check() {
+        Ok(()) => tracing::info!(
+            endpoint = %config.object_storage.endpoint,
+            bucket = %os.hls_bucket(),
+            public_base = %os.hls_public_base(),
+            "object storage ready"
+        ),
+        Err(e) => tracing::error!(
+            endpoint = %config.object_storage.endpoint,
+            bucket = %os.hls_bucket(),
+            error = %e,
+            "the object storage does not answer as it should; videos wait on disk until it does"
+        ),
+    }
+    Ok(Some(Arc::new(os)))
 }
 
 /// Brings the stored state in line before any shard serves: the first account, expired
@@ -291,6 +335,24 @@ fn prepare_state(app: &Arc<App>) -> anyhow::Result<()> {
                 }
                 if app.config.federation.enabled {
                     crate::federation::outbox::video_published(&app, video_id);
+                }
+                // A video waiting for the object storage: its move was queued with it.
+                app.storage_moves.notify();
+            }
+        }));
+    let weak = Arc::downgrade(app);
+    app.storage_moves
+        .set_on_moved(Box::new(move |video_id, published| {
+            let Some(app) = weak.upgrade() else { return };
+            if !app.config.federation.enabled {
+                return;
+            }
+            if published {
+                crate::federation::outbox::video_published(&app, video_id);
+            } else if let Ok(Some(v)) = app.store.get(&crate::store::videos::VideoKey(video_id)) {
+                // Its file URLs changed.
+                if let Err(e) = crate::federation::outbox::video_updated(&app, &v) {
+                    tracing::warn!(video = %v.uuid, error = %e, "cannot federate the moved video");
                 }
             }
         }));
@@ -327,6 +389,11 @@ impl Background {
             .transcoder
             .start()
             .context("cannot start the transcode lanes")?;
+        lanes.push(
+            app.storage_moves
+                .spawn()
+                .context("cannot start the storage mover")?,
+        );
         lanes.push(
             crate::runners::server::watchdog::spawn(app.runners.clone())
                 .context("cannot start the runner watchdog")?,
@@ -557,6 +624,7 @@ fn shut_down(app: &App, shards: Shards, background: Background) {
     // Running workers are killed and their jobs resume at the next start.
     app.transcoder.shutdown();
     app.runners.shutdown();
+    app.storage_moves.shutdown();
     join_all(background.lanes);
     join_all(shards.threads);
     app.pool.shutdown();

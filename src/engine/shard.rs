@@ -105,6 +105,8 @@ struct ShardService {
     router: axum::Router,
     metrics: Arc<ShardMetrics>,
     app: SharedApp,
+    /// `Cache-Control` of files served from the bucket: public, private.
+    bucket_cache: [crate::media::objstore::serve::CachePolicy; 2],
 }
 
 impl ShardService {
@@ -116,7 +118,10 @@ impl ShardService {
         // Counted in flight until the response body is done (the idle timeout waits for it).
         let in_flight = activity.request();
         let class = route_class(req.uri().path());
-        let resp = if class == RouteClass::Media {
+        let bucket = self.bucket_key(req.uri().path());
+        let resp = if let Some((key, private_uuid)) = bucket {
+            self.serve_bucket(&req, key, private_uuid).await
+        } else if class == RouteClass::Media {
             let uri = req.uri();
             let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
             let plan = match self.oauth_grant(uri.path(), target, req.headers()).await {
@@ -125,6 +130,11 @@ impl ShardService {
                     .plan_granted(req.method(), target, req.headers(), uuid),
                 None => self.media.plan(req.method(), target, req.headers()),
             };
+            if plan.head.status() == http::StatusCode::NOT_FOUND {
+                if let Some(key) = self.public_bucket_key(uri.path()) {
+                    return self.finish(class, self.serve_bucket(&req, key, None).await, in_flight);
+                }
+            }
             self.media.serve_planned(plan, &activity)
         } else {
             let router = self.router.clone();
@@ -133,6 +143,17 @@ impl ShardService {
                 Err(never) => match never {},
             }
         };
+        self.finish(class, resp, in_flight)
+    }
+
+    /// Counts a response in the shard's metrics and keeps its request in flight until its
+    /// body is done.
+    fn finish(
+        &self,
+        class: RouteClass,
+        resp: Response<Body>,
+        in_flight: RequestGuard,
+    ) -> Result<Response<Body>, Infallible> {
         let bytes = http_body::Body::size_hint(resp.body())
             .exact()
             .or_else(|| {
@@ -148,6 +169,63 @@ impl ShardService {
                 _in_flight: in_flight,
             })
         }))
+    }
+
+    /// The object key of `/object-storage-proxy/streaming-playlists/hls/private/<uuid>/<file>`
+    /// (with the video's uuid, whose token it needs), when object storage is on.
+    fn bucket_key<'a>(&self, path: &'a str) -> Option<(String, Option<&'a str>)> {
+        let os = self.app.object_storage.as_ref()?;
+        let rest = path.strip_prefix(crate::video::urls::OBJECT_STORAGE_PROXY_HLS)?;
+        let (uuid, file) = rest.strip_prefix("private/")?.split_once('/')?;
+        plain_hls_name(uuid, file)?;
+        Some((os.hls_key(uuid, true, file), Some(uuid)))
+    }
+
+    /// The object key of a public `/static/streaming-playlists/hls/<uuid>/<file>` that is not on
+    /// disk, when object storage is on (its video is in the bucket).
+    fn public_bucket_key(&self, path: &str) -> Option<String> {
+        let os = self.app.object_storage.as_ref()?;
+        let rest = path.strip_prefix("/static/streaming-playlists/hls/")?;
+        let (uuid, file) = rest.split_once('/')?;
+        plain_hls_name(uuid, file)?;
+        Some(os.hls_key(uuid, false, file))
+    }
+
+    /// Serves an object of the HLS bucket; a private one only with a video file token for its
+    /// video, or an OAuth token whose user may read its files.
+    async fn serve_bucket(
+        &self,
+        req: &Request<Incoming>,
+        key: String,
+        private_uuid: Option<&str>,
+    ) -> Response<Body> {
+        let Some(os) = self.app.object_storage.clone() else {
+            return plain(http::StatusCode::NOT_FOUND, "not found\n");
+        };
+        let uri = req.uri();
+        let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+        if let Some(uuid) = private_uuid {
+            let granted = self.media.token_opens(target, uuid)
+                || match req.headers().get(http::header::AUTHORIZATION) {
+                    Some(a) => crate::api::video_files::oauth_may_read(&self.app, a, uuid).await,
+                    None => false,
+                };
+            if !granted {
+                return plain(
+                    http::StatusCode::FORBIDDEN,
+                    "this file needs a video file token (videoFileToken)\n",
+                );
+            }
+        }
+        crate::media::objstore::serve::serve(
+            os,
+            &self.app.pool,
+            req.method(),
+            key,
+            req.headers(),
+            &self.bucket_cache[usize::from(private_uuid.is_some())],
+        )
+        .await
     }
 
     /// For a private video's file asked for with an OAuth token and no valid video file token:
@@ -167,6 +245,24 @@ impl ShardService {
             .await
             .then_some(uuid)
     }
+}
+
+/// A short plain-text answer.
+fn plain(status: http::StatusCode, text: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::from(text));
+    *r.status_mut() = status;
+    r
+}
+
+/// `<uuid>/<file>` of an HLS path: a uuid's characters and a plain file name.
+fn plain_hls_name(uuid: &str, file: &str) -> Option<()> {
+    let uuid_ok = uuid.len() == 36 && uuid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    let file_ok = !file.is_empty()
+        && !file.starts_with('.')
+        && file
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    (uuid_ok && file_ok).then_some(())
 }
 
 /// A response body that keeps its request counted in flight until it is done or dropped.
@@ -223,6 +319,22 @@ async fn run(
         router: super::router::router(app.clone()),
         metrics: metrics.clone(),
         app: app.clone(),
+        bucket_cache: ["public", "private"].map(|scope| {
+            let cc = |s: String| {
+                http::HeaderValue::from_str(&s)
+                    .unwrap_or(http::HeaderValue::from_static("no-cache"))
+            };
+            crate::media::objstore::serve::CachePolicy {
+                media: cc(format!(
+                    "{scope}, max-age={}, immutable",
+                    app.config.media.media_max_age_secs
+                )),
+                playlist: cc(format!(
+                    "{scope}, max-age={}",
+                    app.config.media.playlist_max_age_secs
+                )),
+            }
+        }),
     });
     let mut builder = auto::Builder::new(LocalExec);
     builder
@@ -312,6 +424,7 @@ async fn run(
                         &mut shutdown,
                         header_timeout,
                         &activity,
+                        svc.app.object_storage.is_some(),
                     )
                     .await;
                     if let http1::Outcome::HandOff(buf) = outcome {
@@ -434,7 +547,9 @@ impl Drop for ConnGuard {
 
 /// The metrics class of a request path (the engine knows which paths are the media server's).
 fn route_class(path: &str) -> RouteClass {
-    if crate::media::layout::is_media_path(path) {
+    if crate::media::layout::is_media_path(path)
+        || path.starts_with(crate::video::urls::OBJECT_STORAGE_PROXY_HLS)
+    {
         RouteClass::Media
     } else if path.starts_with("/api/") {
         RouteClass::Api

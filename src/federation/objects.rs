@@ -30,7 +30,7 @@ pub use super::protocol::context::video as video_context;
 /// The four Links of one fMP4 file (file, metadata, torrent, magnet), PeerTube's order.
 fn file_links(app: &App, video: &Video, f: &VideoFile) -> Vec<Link> {
     let public = PublicUrls::new(&app.public_url);
-    let files = public.files(video);
+    let files = app.file_urls(video);
     let file_url = files.hls(&f.rendition.media_file);
     let torrent_url = files.torrent(f);
     let file_id = f.id;
@@ -74,7 +74,7 @@ fn file_links(app: &App, video: &Video, f: &VideoFile) -> Vec<Link> {
 /// file's while its torrent is not made yet.
 fn web_video_links(app: &App, video: &Video, f: &crate::video::WebVideoFile) -> Vec<Link> {
     let public = PublicUrls::new(&app.public_url);
-    let files = public.files(video);
+    let files = app.file_urls(video);
     let file_url = files.web_video(f);
     let (h, w, fps) = (f.height, f.width, f.fps);
     let mut links = vec![
@@ -114,7 +114,7 @@ pub fn video_object(
 ) -> Result<pv::Video, FederationError> {
     let base = &app.public_url;
     let public = PublicUrls::new(base);
-    let urls_of_files = public.files(video);
+    let urls_of_files = app.file_urls(video);
     let id = public.watch(&video.uuid);
     let owner = app.store.get(&UserKey(video.owner))?;
     let channel = app.store.get(&ChannelKey(video.channel_id))?;

@@ -817,3 +817,23 @@ mod tests {
         }
     }
 }
+
+/// A move of a video's HLS files between the disk and the object storage, waiting or under
+/// way (`storage::Mover`); the row is deleted when the move is done or given up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StorageMove {
+    /// Where the files go.
+    pub to: crate::video::FileStorage,
+    /// When it was asked for (Unix seconds).
+    pub created_at: u64,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+string_key!(
+    /// `jobs`: a storage move by video uuid.
+    StorageMoveKey, Cf::Jobs, 0x20, StorageMove
+);

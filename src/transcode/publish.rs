@@ -8,7 +8,9 @@
 //! the original web video leaves the record, and its file is then deleted or kept aside. With
 //! `transcode.web_videos.enabled` the worker's per-rung web videos and their torrents move in
 //! beside the HLS files before that batch, which records them (`files[]`) and allows their
-//! info-hashes on the tracker.
+//! info-hashes on the tracker. With object storage on, the video is not published by that batch:
+//! it waits in PeerTube's state 6 ("To move to an external storage") with a move queued in the
+//! same batch, and is published once its files are all in the bucket (`storage`).
 
 use super::p2p::allowlist;
 use super::worker::WorkerResult;
@@ -78,6 +80,7 @@ pub fn publish(
     staging: &Path,
     result: &WorkerResult,
     keep_original: bool,
+    to_object_storage: bool,
 ) -> Result<Published, PublishError> {
     let _lock = locks.lock(uuid);
     let Some(mut video) = store.video_by_uuid(uuid)? else {
@@ -239,8 +242,19 @@ pub fn publish(
         }
     }
     let now = crate::time::now_secs();
-    video.state = VideoState::Published;
-    video.published_at = Some(now);
+    if to_object_storage {
+        // Published once its files are all in the bucket (`storage::Mover`).
+        video.state = VideoState::ToMoveToExternalStorage;
+        crate::storage::Mover::enqueue_in(
+            &mut batch,
+            store,
+            uuid,
+            crate::video::FileStorage::ObjectStorage,
+        )?;
+    } else {
+        video.state = VideoState::Published;
+        video.published_at = Some(now);
+    }
     video.updated_at = now;
     video.duration = result.duration;
     video.aspect_ratio = Some(result.aspect_ratio);
@@ -248,6 +262,7 @@ pub fn publish(
         id: video_id,
         master: result.master.clone(),
         segments_sha256: result.segments_sha256.clone(),
+        storage: crate::video::FileStorage::FileSystem,
     });
     // The upload window's images give way to the transcode's (kept when it made none).
     let mut replaced = Vec::new();

@@ -82,6 +82,8 @@ pub struct RunnerConfig {
     /// Remote runners doing the work instead of local workers
     /// (`transcode.remote_runners.enabled`).
     pub remote: Option<Arc<dyn RemoteWork>>,
+    /// Published videos' files go to the object storage before they are shown.
+    pub to_object_storage: bool,
 }
 
 /// The hardware session budget of this machine: `transcode.nvenc_sessions` and
@@ -325,6 +327,7 @@ impl Transcoder {
                 &dir.join("out"),
                 &result,
                 self.config.transcode.original_file.keep,
+                self.config.to_object_storage,
             )
             .map_err(|e| e.to_string())
             .map(|published| {

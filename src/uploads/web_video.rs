@@ -20,7 +20,7 @@ use crate::store::videos::{InfohashEntry, InfohashKey, VideoKey};
 use crate::store::{Batch, Durability};
 use crate::transcode::worker::ProbeReport;
 use crate::video::files::{web_video_dir, web_video_torrent_path};
-use crate::video::urls::{tracker_urls, FileUrls};
+use crate::video::urls::tracker_urls;
 use crate::video::{Video, WebVideoFile};
 use std::path::Path;
 
@@ -136,7 +136,7 @@ pub fn make_torrents(app: &App, uuid: &str) -> Result<usize, UploadError> {
         return Ok(0);
     };
     let media = app.data_dir.join("media");
-    let urls = FileUrls::of(&app.public_url, &video);
+    let urls = app.file_urls(&video);
     let mut made = Vec::new();
     for f in video.web_videos.iter().filter(|f| f.torrent_file.is_none()) {
         let path = web_video_dir(&media, f.private).join(&f.file);

@@ -24,7 +24,8 @@ pub(crate) mod visibility;
 pub use ident::VideoRef;
 pub use privacy::Privacy;
 pub use record::{
-    Blacklist, CommentsPolicy, SourceFile, Storyboard, Video, VideoFile, VideoState, WebVideoFile,
+    Blacklist, CommentsPolicy, FileStorage, SourceFile, Storyboard, Video, VideoFile, VideoState,
+    WebVideoFile,
 };
 pub use rendition::Rendition;
 pub use visibility::Viewer;

@@ -17,6 +17,11 @@ pub enum VideoState {
     ToTranscode,
     /// The transcode job was given up (7).
     TranscodingFailed,
+    /// Transcoded; its files are going up to the object storage, and it is published once they
+    /// are all there (6).
+    ToMoveToExternalStorage,
+    /// The move to the object storage was given up (8); its files are still on disk.
+    MoveToExternalStorageFailed,
 }
 
 impl VideoState {
@@ -26,6 +31,8 @@ impl VideoState {
             VideoState::Published => 1,
             VideoState::ToTranscode => 2,
             VideoState::TranscodingFailed => 7,
+            VideoState::ToMoveToExternalStorage => 6,
+            VideoState::MoveToExternalStorageFailed => 8,
         }
     }
 
@@ -35,6 +42,8 @@ impl VideoState {
             VideoState::Published => "Published",
             VideoState::ToTranscode => "To transcode",
             VideoState::TranscodingFailed => "Transcoding failed",
+            VideoState::ToMoveToExternalStorage => "To move to an external storage",
+            VideoState::MoveToExternalStorageFailed => "External storage move failed",
         }
     }
 }
@@ -48,6 +57,36 @@ pub struct HlsPlaylist {
     pub master: String,
     /// Segment hashes file name (`<prefix>-segments-sha256.json`).
     pub segments_sha256: String,
+    /// Where its files are (PeerTube's `storage`); absent in records written before object
+    /// storage, which are on disk.
+    #[serde(default, skip_serializing_if = "FileStorage::is_file_system")]
+    pub storage: FileStorage,
+}
+
+/// Where a video's files are kept (PeerTube's `FileStorage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStorage {
+    /// Under `media/` (1).
+    #[default]
+    FileSystem,
+    /// In the object storage's bucket (2).
+    ObjectStorage,
+}
+
+impl FileStorage {
+    /// Whether on disk.
+    pub fn is_file_system(&self) -> bool {
+        *self == FileStorage::FileSystem
+    }
+
+    /// PeerTube's id.
+    pub fn id(self) -> u8 {
+        match self {
+            FileStorage::FileSystem => 1,
+            FileStorage::ObjectStorage => 2,
+        }
+    }
 }
 
 /// A video.

@@ -7,9 +7,15 @@
 //! |---|---|---|
 //! | public, unlisted | `/static/streaming-playlists/hls/<uuid>/<f>` | `/lazy-static/torrents/<t>` |
 //! | private, internal, password | `/static/streaming-playlists/hls/private/<uuid>/<f>` | the same private directory |
+//!
+//! Once a video's HLS files are in the object storage ([`FileStorage::ObjectStorage`]), a public
+//! video's are at the bucket's public base (`<base_url>/<prefix>`, see
+//! `media::objstore::ObjectStorage::hls_public_base`) followed by `hls/<uuid>/<f>`, and a private
+//! video's at PeerTube's proxy path `/object-storage-proxy/streaming-playlists/hls/private/<uuid>/<f>`,
+//! served by Fleuve with a video file token. Torrents of public videos stay on disk.
 
 use super::ident::short_uuid;
-use super::record::{Video, VideoFile, WebVideoFile};
+use super::record::{FileStorage, Video, VideoFile, WebVideoFile};
 
 /// `/videos/watch/<uuid>`: the watch page, and the video's ActivityPub id.
 pub fn watch_path(uuid: &str) -> String {
@@ -40,6 +46,9 @@ pub fn preview_path(name: &str) -> String {
 pub fn storyboard_path(name: &str) -> String {
     format!("/lazy-static/storyboards/{name}")
 }
+
+/// The path prefix of private HLS files served from the object storage.
+pub const OBJECT_STORAGE_PROXY_HLS: &str = "/object-storage-proxy/streaming-playlists/hls/";
 
 /// URL of a file in a video's HLS directory, public or private.
 pub fn hls_file_url(public_url: &str, uuid: &str, private: bool, file: &str) -> String {
@@ -119,11 +128,6 @@ impl<'a> PublicUrls<'a> {
     pub fn trackers(&self) -> Vec<String> {
         tracker_urls(self.base)
     }
-
-    /// The URLs of `video`'s files.
-    pub fn files(&self, video: &'a Video) -> FileUrls<'a> {
-        FileUrls::of(self.base, video)
-    }
 }
 
 /// The URLs of one local video's files, where its privacy puts them.
@@ -132,28 +136,45 @@ pub struct FileUrls<'a> {
     base: &'a str,
     uuid: &'a str,
     private: bool,
+    /// The object storage's public base of HLS files, when the video's files are there.
+    bucket: Option<&'a str>,
+    in_bucket: bool,
 }
 
 impl<'a> FileUrls<'a> {
-    /// The URLs of `video`'s files on the instance at `public_url`.
-    pub fn of(public_url: &'a str, video: &'a Video) -> FileUrls<'a> {
+    /// The URLs of `video`'s files on the instance at `public_url`; `bucket` is the object
+    /// storage's public base of HLS files when object storage is on.
+    pub fn of(public_url: &'a str, video: &'a Video, bucket: Option<&'a str>) -> FileUrls<'a> {
         FileUrls {
             base: public_url.trim_end_matches('/'),
             uuid: &video.uuid,
             private: video.files_are_private(),
+            bucket,
+            in_bucket: video
+                .hls
+                .as_ref()
+                .is_some_and(|h| h.storage == FileStorage::ObjectStorage),
         }
     }
 
     /// A file of the HLS directory (master, media playlists, fMP4, segments-sha256).
     pub fn hls(&self, file: &str) -> String {
-        hls_file_url(self.base, self.uuid, self.private, file)
+        match (self.in_bucket, self.private, self.bucket) {
+            (true, true, _) => format!(
+                "{}{OBJECT_STORAGE_PROXY_HLS}private/{}/{file}",
+                self.base, self.uuid
+            ),
+            (true, false, Some(bucket)) => format!("{bucket}hls/{}/{file}", self.uuid),
+            _ => hls_file_url(self.base, self.uuid, self.private, file),
+        }
     }
 
-    /// A rendition's `.torrent`: in the private HLS directory, else under `public_dir`.
+    /// A rendition's `.torrent`: in the private HLS directory, else under `public_dir`
+    /// (torrents stay on disk when the video's files are in the object storage).
     fn torrent_in(&self, f: &VideoFile, public_dir: &str) -> String {
         let name = &f.rendition.torrent_file;
         if self.private {
-            self.hls(name)
+            hls_file_url(self.base, self.uuid, true, name)
         } else {
             format!("{}/{public_dir}/{name}", self.base)
         }

@@ -15,13 +15,13 @@
 //! alone that a file is not public.
 
 pub mod s3;
+pub mod serve;
 pub mod transfer;
 mod xml;
 
 use crate::config::object_storage::{BucketConfig, ObjectStorageConfig};
 use s3::{ObjectInfo, S3Client, S3Error};
 use std::path::Path;
-use std::sync::atomic::{AtomicU8, Ordering};
 use transfer::{PartPlan, TransferError};
 
 /// The buckets, their keys and URLs, and the client.
@@ -32,8 +32,6 @@ pub struct ObjectStorage {
     acl_public: Option<String>,
     acl_private: Option<String>,
     plan: PartPlan,
-    /// Whether the server applies object ACLs: 0 unknown, 1 yes, 2 no.
-    acls: AtomicU8,
 }
 
 /// The content type S3 stores (and serves) for an HLS file.
@@ -67,7 +65,6 @@ impl ObjectStorage {
                 part_size: config.max_upload_part,
                 concurrency: config.upload_concurrency,
             },
-            acls: AtomicU8::new(0),
         }))
     }
 
@@ -203,26 +200,28 @@ impl ObjectStorage {
         Ok(objects.len())
     }
 
-    /// Sets the ACL of a video's objects to its privacy's (PeerTube does this on a privacy
-    /// change). Returns false, once logged, when the server has no ACLs.
-    pub fn apply_acl(&self, keys: &[String], private: bool) -> Result<bool, S3Error> {
-        let Some(acl) = self.acl(private) else {
-            return Ok(true);
-        };
-        if self.acls.load(Ordering::Relaxed) == 2 {
-            return Ok(false);
-        }
-        for key in keys {
-            if !self.s3.put_object_acl(&self.hls.bucket_name, key, acl)? {
-                if self.acls.swap(2, Ordering::Relaxed) != 2 {
-                    tracing::info!(
-                        "the object storage has no object ACLs (PutObjectAcl: NotImplemented); private files stay private by their keys and the proxy"
-                    );
-                }
-                return Ok(false);
+    /// Moves a video's objects to the keys (and ACL) of its new privacy: each is copied on the
+    /// server, then the old ones are deleted. Returns how many. Run again after a failure, it
+    /// finishes: what is already on the new side is not copied again.
+    pub fn move_hls_side(&self, uuid: &str, to_private: bool) -> Result<usize, S3Error> {
+        let from = self.list_hls(uuid, !to_private)?;
+        let there: std::collections::HashSet<String> = self
+            .list_hls(uuid, to_private)?
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        let old_prefix = self.hls_dir_key(uuid, !to_private);
+        for o in &from {
+            let name = o.key.strip_prefix(&old_prefix).unwrap_or(&o.key);
+            let to = self.hls_key(uuid, to_private, name);
+            if !there.contains(&to) {
+                self.s3
+                    .copy_object(&self.hls.bucket_name, &o.key, &to, self.acl(to_private))?;
             }
         }
-        self.acls.store(1, Ordering::Relaxed);
-        Ok(true)
+        for o in &from {
+            self.s3.delete_object(&self.hls.bucket_name, &o.key)?;
+        }
+        Ok(from.len())
     }
 }

@@ -116,6 +116,10 @@ pub struct GetObject {
     pub etag: String,
     /// `Last-Modified` as sent.
     pub last_modified: Option<String>,
+    /// `Content-Type` as stored.
+    pub content_type: Option<String>,
+    /// `Content-Range` of a 206.
+    pub content_range: Option<String>,
     /// The body.
     pub body: Box<dyn Read + Send>,
 }
@@ -462,10 +466,21 @@ impl S3Client {
         key: &str,
         range: Option<(u64, u64)>,
     ) -> Result<GetObject, S3Error> {
+        self.get_object_ranged(bucket, key, range.map(|(a, b)| format!("bytes={a}-{b}")))
+    }
+
+    /// `GET object` with a `Range` header as a client sent it (one range: `bytes=a-b`,
+    /// `bytes=a-`, `bytes=-n`); a range past the end is a [`S3Error::Status`] 416.
+    pub fn get_object_ranged(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<String>,
+    ) -> Result<GetObject, S3Error> {
         let url = self.object_url(bucket, key);
         let mut headers = Vec::new();
-        if let Some((a, b)) = range {
-            headers.push(("range", format!("bytes={a}-{b}")));
+        if let Some(r) = range {
+            headers.push(("range", r));
         }
         let response = self.send("GET object", "GET", &url, &headers, &Payload::Empty)?;
         let status = response.status().as_u16();
@@ -487,8 +502,16 @@ impl S3Client {
             .and_then(|v| v.parse().ok())
             .unwrap_or(content_length);
         let etag = etag_of(h, "GET object", &url).unwrap_or_default();
+        let content_type = h
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let last_modified = h
             .get("last-modified")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let content_range = h
+            .get("content-range")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let body = response
@@ -502,6 +525,8 @@ impl S3Client {
             total_size,
             etag,
             last_modified,
+            content_type,
+            content_range,
             body: Box::new(body),
         })
     }
@@ -540,6 +565,35 @@ impl S3Client {
             Err(e) if e.status() == Some(404) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// `PUT object` copied from `from_key` of the same bucket on the server, with `acl`.
+    pub fn copy_object(
+        &self,
+        bucket: &str,
+        from_key: &str,
+        to_key: &str,
+        acl: Option<&str>,
+    ) -> Result<(), S3Error> {
+        let url = self.object_url(bucket, to_key);
+        let mut headers = vec![(
+            "x-amz-copy-source",
+            format!("/{bucket}/{}", utf8_percent_encode(from_key, KEY)),
+        )];
+        if let Some(acl) = acl {
+            headers.push(("x-amz-acl", acl.to_string()));
+        }
+        let (_, text) = self.send_text("COPY object", "PUT", &url, &headers, &Payload::Empty)?;
+        if let Some((code, message)) = xml::error(&text) {
+            return Err(S3Error::Status {
+                op: "COPY object",
+                url,
+                status: 200,
+                code,
+                message,
+            });
+        }
+        Ok(())
     }
 
     /// `PUT object acl` with a canned ACL. `Ok(false)` when the server has no ACLs (Garage
