@@ -87,6 +87,8 @@ pub struct App {
     pub mailer: Arc<crate::mail::Mailer>,
     /// The object storage, when `[object_storage] enabled`.
     pub object_storage: Option<Arc<crate::media::objstore::ObjectStorage>>,
+    /// The fetches of bucket ranges for viewers (single-flight, counted), when on.
+    pub edge_upstream: Option<Arc<crate::media::objstore::edge::Upstream>>,
     /// Its public base of HLS files (`<base_url>/<prefix>`), when on.
     pub hls_bucket_base: Option<String>,
     /// The moves of videos' files between the disk and the object storage.

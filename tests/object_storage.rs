@@ -469,3 +469,244 @@ fn published_from_garage_private_through_the_proxy_and_moved_both_ways() {
         assert_eq!(st["objectStorage"]["moves"]["pending"], 0, "{st}");
     });
 }
+
+fn self_served(g: &Garage) -> (u16, String, Options) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let opts = Options {
+        env: g.fleuve_env(&format!("{base}/static/streaming-playlists")),
+        args: vec!["--listen".into(), format!("127.0.0.1:{port}")],
+    };
+    (port, base, opts)
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Garage stopped while serving: what the shards cached is still served, the rest gets 502,
+/// and serving recovers when it is back. Many viewers missing the same chunk at once make one
+/// upstream request per shard at most.
+#[test]
+fn garage_down_cached_ranges_still_served_then_recovery() {
+    let mut g = Garage::start();
+    let (_, _, opts) = self_served(&g);
+    let s = Server::start_with(opts);
+    rt().block_on(async {
+        let (token, _) = login(&s).await;
+        let v = publish_clip(&s, &token, "640x360", 4).await;
+        let pl = &v["streamingPlaylists"][0];
+        let files: Vec<String> = pl["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["fileUrl"].as_str().unwrap().to_string())
+            .collect();
+        assert!(files.len() >= 2, "two renditions at least: {v}");
+        // Twenty viewers at once on a cold file.
+        let before = metric(
+            &common::metrics_text(&s).await,
+            "fleuve_object_storage_upstream_requests_total",
+        );
+        let c = client();
+        let gets = (0..20).map(|_| {
+            let c = c.clone();
+            let url = files[0].clone();
+            async move {
+                let r = c
+                    .get(&url)
+                    .header("Range", "bytes=0-99999")
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.bytes().await.unwrap())
+            }
+        });
+        let answers = futures_util::future::join_all(gets).await;
+        for (status, body) in &answers {
+            assert_eq!(*status, 206);
+            assert_eq!(body, &answers[0].1);
+        }
+        let text = common::metrics_text(&s).await;
+        let after = metric(&text, "fleuve_object_storage_upstream_requests_total");
+        // A HEAD and a chunk per shard at most (the tests run 2 shards), not 20 of each.
+        assert!(after - before <= 4.0, "{before} -> {after}\n{text}");
+        // Warm the first file whole, then stop Garage.
+        let whole = c
+            .get(&files[0])
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        g.stop();
+        for _ in 0..4 {
+            let r = c.get(&files[0]).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200, "cached while Garage is down");
+            assert_eq!(r.bytes().await.unwrap(), whole);
+        }
+        let r = c.get(&files[1]).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 502, "not cached, Garage down");
+        g.start_again();
+        let r = c.get(&files[1]).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "recovered:\n{}", s.log());
+        let text = common::metrics_text(&s).await;
+        assert!(
+            metric(&text, "fleuve_object_storage_hit_ratio") > 0.0,
+            "{text}"
+        );
+        assert!(
+            metric(&text, "fleuve_object_storage_upstream_errors_total") >= 1.0,
+            "{text}"
+        );
+    });
+}
+
+/// `kill -9` while a published video's files go up: at the next start the move resumes, the
+/// video is published with every file in place, and nothing points at a missing file.
+#[test]
+fn kill_9_during_the_upload_resumes_and_publishes() {
+    let g = Garage::start();
+    let (_, _, opts) = self_served(&g);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(
+        dir.path(),
+        Options {
+            env: opts.env.clone(),
+            args: opts.args.clone(),
+        },
+    );
+    rt().block_on(async {
+        let (token, _) = login(&s).await;
+        let src = common::clip(&s.dir, "k.mp4", "1280x720", 25, 6, true);
+        let (status, body) = common::upload_multipart(&s, &token, &src, "Killed mid-move").await;
+        assert_eq!(status, 200, "{body}");
+        let uuid = body["video"]["uuid"].as_str().unwrap().to_string();
+        // Kill as soon as the video waits for the bucket (state 6).
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let v = video(&s, &token, &uuid).await;
+            let state = v["state"]["id"].as_u64().unwrap();
+            if state == 6 || state == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{v}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        s.child.as_mut().unwrap().kill().unwrap();
+        s.child.as_mut().unwrap().wait().unwrap();
+    });
+    let s = Server::start_in(dir.path(), opts);
+    rt().block_on(async {
+        let (token, _) = login(&s).await;
+        let list: Value = client()
+            .get(s.url("/api/v1/users/me/videos"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let uuid = list["data"][0]["uuid"].as_str().unwrap().to_string();
+        let v = common::wait_state(&s, &token, &uuid, &[1, 8]).await;
+        assert_eq!(v["state"]["id"], 1, "{v}\n{}", s.log());
+        assert_eq!(v["streamingPlaylists"][0]["files"][0]["storage"], 2);
+        check_files(&v, None).await;
+    });
+}
+
+/// Wrong credentials and a bucket that does not exist: the server starts, says so in the admin
+/// status, and keeps the video on disk waiting (state 6) with the reason, never published
+/// half-moved.
+#[test]
+fn wrong_credentials_and_missing_bucket_are_reported_and_nothing_is_lost() {
+    let g = Garage::start();
+    for (what, var, value, expect) in [
+        (
+            "wrong secret",
+            "AWS_SECRET_ACCESS_KEY",
+            "0".repeat(64),
+            "403",
+        ),
+        (
+            "missing bucket",
+            "FLEUVE_OBJECT_STORAGE_STREAMING_PLAYLISTS_BUCKET_NAME",
+            "no-such-bucket".to_string(),
+            "404",
+        ),
+    ] {
+        let (_, _, mut opts) = self_served(&g);
+        opts.env.retain(|(k, _)| k != var);
+        opts.env.push((var.to_string(), value));
+        let s = Server::start_with(opts);
+        assert!(
+            s.log()
+                .contains("the object storage does not answer as it should"),
+            "{what}: {}",
+            s.log()
+        );
+        rt().block_on(async {
+            let (token, _) = login(&s).await;
+            let st: Value = client()
+                .get(s.url("/api/v1/admin/status"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(st["objectStorage"]["reachable"], false, "{what}: {st}");
+            assert!(
+                st["objectStorage"]["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains(expect),
+                "{what}: {st}"
+            );
+            let src = common::clip(&s.dir, "w.mp4", "320x240", 25, 2, true);
+            let (status, body) = common::upload_multipart(&s, &token, &src, what).await;
+            assert_eq!(status, 200, "{body}");
+            let uuid = body["video"]["uuid"].as_str().unwrap().to_string();
+            common::wait_state(&s, &token, &uuid, &[6]).await;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let m: Value = client()
+                    .get(s.url("/api/v1/admin/storage/moves"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if let Some(e) = m["moves"]["lastError"].as_str() {
+                    assert!(e.contains(&uuid) && e.contains(expect), "{what}: {e}");
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: no failure recorded: {m}\n{}",
+                    s.log()
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            // Still on disk, whole, and not shown as published.
+            let v = video(&s, &token, &uuid).await;
+            assert_eq!(v["state"]["id"], 6, "{v}");
+            assert!(s
+                .media()
+                .join("streaming-playlists/hls")
+                .join(&uuid)
+                .is_dir());
+        });
+    }
+}

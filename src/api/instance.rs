@@ -83,6 +83,9 @@ pub async fn metrics(
     crate::transcode::runner::render_metrics(&app.transcoder, &mut text);
     app.runners.render_metrics(&mut text);
     app.federation.render_metrics(&app.store, &mut text);
+    if let Some(u) = &app.edge_upstream {
+        u.render_metrics(&mut text);
+    }
     let mut r = text.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -30,6 +30,11 @@ pub struct ObjectStorageConfig {
     pub upload_concurrency: u32,
     /// Attempts of one request before it fails (transport errors, 5xx, 429; backoff between).
     pub max_request_attempts: u32,
+    /// Threads that fetch byte ranges from the bucket for viewers (cache misses).
+    pub fetch_threads: u32,
+    /// Seconds an object's size and ETag are trusted before it is asked again (a file made
+    /// private stops being served publicly by edges within this time).
+    pub edge_revalidate_secs: u64,
     /// How private files are read.
     pub proxy: ProxyConfig,
     /// The HLS files (`hls/<uuid>/<file>` under the prefix).
@@ -100,6 +105,8 @@ impl Default for ObjectStorageConfig {
             max_upload_part: 100 * 1024 * 1024,
             upload_concurrency: 4,
             max_request_attempts: 3,
+            fetch_threads: 8,
+            edge_revalidate_secs: 10,
             proxy: ProxyConfig::default(),
             streaming_playlists: BucketConfig::default(),
             web_videos: BucketConfig::default(),
@@ -181,6 +188,12 @@ impl ObjectStorageConfig {
             return err(
                 "max_request_attempts",
                 format!("{} must be 1 to 20", self.max_request_attempts),
+            );
+        }
+        if !(1..=256).contains(&self.fetch_threads) {
+            return err(
+                "fetch_threads",
+                format!("{} must be 1 to 256", self.fetch_threads),
             );
         }
         for (key, acl) in [

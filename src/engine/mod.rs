@@ -279,6 +279,12 @@ fn build_app(
         login_throttle: crate::api::login_throttle::LoginThrottle::new(&config.auth),
         signup_limits: crate::api::signup::SignupLimits::new(&config.signup),
         hls_bucket_base: object_storage.as_ref().map(|o| o.hls_public_base()),
+        edge_upstream: object_storage.as_ref().map(|o| {
+            crate::media::objstore::edge::Upstream::new(
+                o.clone(),
+                config.object_storage.fetch_threads as usize,
+            )
+        }),
         object_storage,
         storage_moves,
         config,

@@ -199,9 +199,6 @@ impl ShardService {
         key: String,
         private_uuid: Option<&str>,
     ) -> Response<Body> {
-        let Some(os) = self.app.object_storage.clone() else {
-            return plain(http::StatusCode::NOT_FOUND, "not found\n");
-        };
         let uri = req.uri();
         let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
         if let Some(uuid) = private_uuid {
@@ -217,15 +214,15 @@ impl ShardService {
                 );
             }
         }
-        crate::media::objstore::serve::serve(
-            os,
-            &self.app.pool,
-            req.method(),
-            key,
-            req.headers(),
-            &self.bucket_cache[usize::from(private_uuid.is_some())],
-        )
-        .await
+        self.media
+            .serve_object(
+                req.method(),
+                &key,
+                req.headers(),
+                &self.bucket_cache[usize::from(private_uuid.is_some())],
+            )
+            .await
+            .unwrap_or_else(|| plain(http::StatusCode::NOT_FOUND, "not found\n"))
     }
 
     /// For a private video's file asked for with an OAuth token and no valid video file token:
@@ -315,6 +312,13 @@ async fn run(
             &app.config.media,
             metrics.clone(),
             app.media_access.clone(),
+            app.edge_upstream.as_ref().map(|u| {
+                crate::media::objstore::edge::EdgeShard::new(
+                    u.clone(),
+                    Duration::from_secs(app.config.object_storage.edge_revalidate_secs),
+                    app.media_access.clone(),
+                )
+            }),
         )),
         router: super::router::router(app.clone()),
         metrics: metrics.clone(),

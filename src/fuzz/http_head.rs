@@ -110,6 +110,7 @@ impl Fixture {
             &MediaConfig::default(),
             Arc::new(ShardMetrics::new(0)),
             Arc::new(MediaAccess::new(&[7u8; 32])),
+            None,
         ));
         let limits = ConnLimits::new(LimitsConfig {
             max_connections: 16,

@@ -129,6 +129,8 @@ pub struct SegmentServer {
     /// deleted videos must not keep memory or disk space.
     swept: Cell<Instant>,
     sweep_every: Duration,
+    /// The bucket's objects, when object storage is on.
+    edge: Option<super::objstore::edge::EdgeShard>,
 }
 
 /// What the server needs for private videos' files.
@@ -151,6 +153,7 @@ impl SegmentServer {
         config: &crate::config::MediaConfig,
         metrics: Arc<ShardMetrics>,
         access: Arc<MediaAccess>,
+        edge: Option<super::objstore::edge::EdgeShard>,
     ) -> SegmentServer {
         let cc =
             |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("no-cache"));
@@ -173,6 +176,7 @@ impl SegmentServer {
             )),
             swept: Cell::new(Instant::now()),
             sweep_every: Duration::from_secs(config.sweep_secs),
+            edge,
             private: PrivateFiles {
                 moves_seen: Cell::new(access.moves()),
                 access,
@@ -183,6 +187,21 @@ impl SegmentServer {
                 playlist_cc: cc(format!("private, max-age={}", config.playlist_max_age_secs)),
             },
         }
+    }
+
+    /// Answers GET/HEAD/OPTIONS of an object of the HLS bucket (`None` without object
+    /// storage), from this shard's cache where it can.
+    pub async fn serve_object(
+        &self,
+        method: &Method,
+        key: &str,
+        headers: &HeaderMap,
+        policy: &super::objstore::serve::CachePolicy,
+    ) -> Option<axum::response::Response> {
+        let edge = self.edge.as_ref()?;
+        let r = edge.serve(&self.cache, method, key, headers, policy).await;
+        self.publish_cache_metrics();
+        Some(r)
     }
 
     /// Which read backend this server uses.
@@ -441,7 +460,14 @@ impl SegmentServer {
             return;
         }
         self.swept.set(now);
-        let (files, bytes) = self.cache.borrow_mut().sweep(current_id);
+        let edge = self.edge.as_ref();
+        let (files, bytes) = self.cache.borrow_mut().sweep(|p| {
+            if super::objstore::edge::is_object_path(p) {
+                edge.and_then(|e| e.current_id(p))
+            } else {
+                current_id(p)
+            }
+        });
         let deleted: Vec<FileId> = self
             .files
             .borrow()

@@ -296,7 +296,9 @@ impl Transcoder {
             self.release_remote(&job);
             return;
         };
-        if video.state == VideoState::Published {
+        // Transcoded already (a stop came between the publication and the job's end): with
+        // object storage its files may still be going up (state 6, or 8 when that failed).
+        if video.state.is_transcoded() {
             self.record("complete", || self.queue.complete(job.id));
             self.release_remote(&job);
             return;
@@ -462,6 +464,10 @@ impl Transcoder {
 
     fn mark_failed(&self, uuid: &str, reason: &str) {
         if let Ok(Some(mut v)) = self.store.video_by_uuid(uuid) {
+            if v.state.is_transcoded() {
+                // Its publication went through; what failed came after (never un-publish).
+                return;
+            }
             v.state = VideoState::TranscodingFailed;
             v.error = Some(reason.to_string());
             v.updated_at = crate::time::now_secs();

@@ -36,6 +36,17 @@ impl VideoState {
         }
     }
 
+    /// Whether its transcode is done (published, or its files going to or stuck on the way to
+    /// the object storage).
+    pub fn is_transcoded(self) -> bool {
+        matches!(
+            self,
+            VideoState::Published
+                | VideoState::ToMoveToExternalStorage
+                | VideoState::MoveToExternalStorageFailed
+        )
+    }
+
     /// PeerTube's label.
     pub fn label(self) -> &'static str {
         match self {
