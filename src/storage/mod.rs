@@ -139,11 +139,6 @@ impl Mover {
         *self.on_moved.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
-    /// Whether object storage is on.
-    pub fn object_storage(&self) -> Option<&Arc<ObjectStorage>> {
-        self.config.object_storage.as_ref()
-    }
-
     /// Adds a move of `uuid`'s files to `to` to `batch`.
     pub fn enqueue_in(
         batch: &mut Batch,
@@ -393,7 +388,8 @@ impl Mover {
             }
             let path = dir.join(name);
             if !path.is_file() {
-                if on_disk.contains(name) || !private_dir_moved(&dir) {
+                // Gone with its directory: the privacy moved it (tried again); else missing.
+                if on_disk.contains(name) || dir.exists() {
                     return Err(MoveError::Missing {
                         uuid: uuid.to_string(),
                         what: format!("{} is missing", path.display()),
@@ -419,19 +415,7 @@ impl Mover {
             return Err(MoveError::Changed(uuid.to_string()));
         }
         if !private {
-            let base = os.hls_public_base();
-            for f in &files {
-                let webseed = format!("{base}hls/{uuid}/{}", f.rendition.media_file);
-                rewrite_webseed(
-                    &crate::video::files::torrent_path(
-                        &media,
-                        uuid,
-                        false,
-                        &f.rendition.torrent_file,
-                    ),
-                    Some(&webseed),
-                )?;
-            }
+            set_webseeds(&media, uuid, &files, |f| os.hls_public_url(uuid, f))?;
         }
         let publish = video.state == VideoState::ToMoveToExternalStorage;
         if let Some(h) = video.hls.as_mut() {
@@ -557,23 +541,10 @@ impl Mover {
         }
         std::fs::rename(&staging, &dir).map_err(io("renaming into place", &dir))?;
         if !private {
-            for f in &files {
-                let webseed = crate::video::urls::hls_file_url(
-                    &self.config.public_url,
-                    uuid,
-                    false,
-                    &f.rendition.media_file,
-                );
-                rewrite_webseed(
-                    &crate::video::files::torrent_path(
-                        &media,
-                        uuid,
-                        false,
-                        &f.rendition.torrent_file,
-                    ),
-                    Some(&webseed),
-                )?;
-            }
+            let public_url = &self.config.public_url;
+            set_webseeds(&media, uuid, &files, |f| {
+                crate::video::urls::hls_file_url(public_url, uuid, false, f)
+            })?;
         }
         if let Some(h) = video.hls.as_mut() {
             h.storage = FileStorage::FileSystem;
@@ -619,21 +590,8 @@ impl Mover {
             if !from.is_file() {
                 continue;
             }
-            let webseed = (!to_private).then(|| {
-                format!(
-                    "{}hls/{uuid}/{}",
-                    os.hls_public_base(),
-                    f.rendition.media_file
-                )
-            });
-            let bytes = std::fs::read(&from).map_err(io("reading", &from))?;
-            let out = with_webseed(&bytes, webseed.as_deref()).map_err(|e| MoveError::Missing {
-                uuid: uuid.to_string(),
-                what: format!("torrent {}: {e}", from.display()),
-            })?;
-            let tmp = to.with_extension("torrent.tmp");
-            std::fs::write(&tmp, out).map_err(io("writing", &tmp))?;
-            std::fs::rename(&tmp, &to).map_err(io("renaming", &to))?;
+            let webseed = (!to_private).then(|| os.hls_public_url(uuid, &f.rendition.media_file));
+            write_torrent(&from, &to, webseed.as_deref())?;
             let _ = std::fs::remove_file(&from);
         }
         if !to_private {
@@ -674,11 +632,6 @@ fn backoff(attempts: u32) -> u64 {
     }
 }
 
-/// Whether the directory is gone because the video's privacy moved it (the caller retries).
-fn private_dir_moved(dir: &Path) -> bool {
-    !dir.exists()
-}
-
 fn list_dir(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut names = Vec::new();
     for e in std::fs::read_dir(dir)? {
@@ -710,19 +663,34 @@ fn remove_dir(data_dir: &Path, dir: &Path) {
     }
 }
 
-/// Rewrites a torrent's webseed in place (written beside it, then renamed).
-fn rewrite_webseed(path: &Path, webseed: Option<&str>) -> Result<(), MoveError> {
-    let bytes = match std::fs::read(path) {
+/// Gives each public torrent of `files` the webseed `url(media file)`, in place.
+fn set_webseeds(
+    media: &Path,
+    uuid: &str,
+    files: &[VideoFile],
+    url: impl Fn(&str) -> String,
+) -> Result<(), MoveError> {
+    for f in files {
+        let path = crate::video::files::torrent_path(media, uuid, false, &f.rendition.torrent_file);
+        write_torrent(&path, &path, Some(&url(&f.rendition.media_file)))?;
+    }
+    Ok(())
+}
+
+/// Writes the torrent at `from` to `to` (the same path: in place) with `webseed` (None: no
+/// webseed), beside it then renamed. A missing `from` is skipped.
+fn write_torrent(from: &Path, to: &Path, webseed: Option<&str>) -> Result<(), MoveError> {
+    let bytes = match std::fs::read(from) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io("reading", path)(e)),
+        Err(e) => return Err(io("reading", from)(e)),
     };
     let out = with_webseed(&bytes, webseed).map_err(|e| MoveError::Missing {
         uuid: String::new(),
-        what: format!("torrent {}: {e}", path.display()),
+        what: format!("torrent {}: {e}", from.display()),
     })?;
-    let tmp = path.with_extension("torrent.tmp");
+    let tmp = to.with_extension("torrent.tmp");
     std::fs::write(&tmp, out).map_err(io("writing", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io("renaming", path))?;
+    std::fs::rename(&tmp, to).map_err(io("renaming", to))?;
     Ok(())
 }

@@ -3,8 +3,8 @@
 //! a hot range is answered from memory with no upstream request. A miss fetches the aligned
 //! chunk from the bucket on the upstream pool; the fetch is single-flight across every shard, so
 //! a thousand viewers missing the same chunk at once make one upstream request. Object metadata
-//! (size, ETag) is remembered per shard for `object_storage.edge_revalidate_secs`; a chunk is
-//! fetched with `If-Match` on the ETag it was planned with, so a replaced object is never mixed
+//! (size, ETag) is remembered per shard for `object_storage.edge_revalidate_secs`; a fetched chunk
+//! whose ETag is not the one it was planned with is refused, so a replaced object is never mixed
 //! with the old one. While the object storage does not answer, what is cached is still served
 //! (metadata past its time included) and the rest gets `502`; it recovers by itself.
 
@@ -120,11 +120,6 @@ impl Upstream {
         })
     }
 
-    /// The object storage.
-    pub fn storage(&self) -> &Arc<ObjectStorage> {
-        &self.os
-    }
-
     fn count(&self, started: Instant, bytes: u64, ok: bool) {
         self.requests.fetch_add(1, Relaxed);
         self.bytes.fetch_add(bytes, Relaxed);
@@ -181,6 +176,7 @@ impl Upstream {
                         &k,
                         Some(format!("bytes={start}-{end}")),
                     )?;
+                    let want = end - start + 1;
                     if got.etag != meta.etag {
                         return Err(S3Error::Status {
                             op: "GET object",
@@ -191,18 +187,21 @@ impl Upstream {
                         });
                     }
                     let mut buf = Vec::with_capacity((end - start + 1) as usize);
-                    got.body
+                    // At most one byte past the chunk: a server that ignores the range and
+                    // sends the whole object is refused below, not read into memory.
+                    (&mut got.body)
+                        .take(want + 1)
                         .read_to_end(&mut buf)
                         .map_err(|e| S3Error::Transport {
                             op: "GET object",
                             url: k.clone(),
                             error: e.to_string(),
                         })?;
-                    if buf.len() as u64 != end - start + 1 {
+                    if buf.len() as u64 != want {
                         return Err(S3Error::Transport {
                             op: "GET object",
                             url: k,
-                            error: format!("{} bytes instead of {}", buf.len(), end - start + 1),
+                            error: format!("{} bytes or more instead of {want}", buf.len()),
                         });
                     }
                     Ok(Bytes::from(buf))
@@ -312,11 +311,6 @@ impl EdgeShard {
             moves_seen: Cell::new(access.moves()),
             access,
         }
-    }
-
-    /// The object storage.
-    pub fn storage(&self) -> &Arc<ObjectStorage> {
-        self.upstream.storage()
     }
 
     /// The cache identity of an object path still believed current (for the cache's sweep).

@@ -115,17 +115,17 @@ impl ObjectStorage {
         }
     }
 
-    /// The key of a request path under `hls/` (`<uuid>/<file>` or `private/<uuid>/<file>`).
-    pub fn hls_key_of(&self, rest: &str) -> String {
-        format!("{}hls/{rest}", self.hls.prefix)
-    }
-
     fn acl(&self, private: bool) -> Option<&str> {
         if private {
             self.acl_private.as_deref()
         } else {
             self.acl_public.as_deref()
         }
+    }
+
+    /// The public URL of a public video's HLS file in the bucket (`<public base>hls/<uuid>/<file>`).
+    pub fn hls_public_url(&self, uuid: &str, file: &str) -> String {
+        format!("{}hls/{uuid}/{file}", self.hls_public_base())
     }
 
     /// Uploads one HLS file (checked); returns its size and ETag.

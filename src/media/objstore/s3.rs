@@ -114,12 +114,6 @@ pub struct GetObject {
     pub total_size: u64,
     /// ETag without quotes.
     pub etag: String,
-    /// `Last-Modified` as sent.
-    pub last_modified: Option<String>,
-    /// `Content-Type` as stored.
-    pub content_type: Option<String>,
-    /// `Content-Range` of a 206.
-    pub content_range: Option<String>,
     /// The body.
     pub body: Box<dyn Read + Send>,
 }
@@ -502,18 +496,6 @@ impl S3Client {
             .and_then(|v| v.parse().ok())
             .unwrap_or(content_length);
         let etag = etag_of(h, "GET object", &url).unwrap_or_default();
-        let content_type = h
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let last_modified = h
-            .get("last-modified")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let content_range = h
-            .get("content-range")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
         let body = response
             .into_body()
             .into_with_config()
@@ -524,9 +506,6 @@ impl S3Client {
             content_length,
             total_size,
             etag,
-            last_modified,
-            content_type,
-            content_range,
             body: Box::new(body),
         })
     }
