@@ -618,6 +618,11 @@ pub struct AuthConfig {
     /// Lifetime in seconds of a video file token (`POST /api/v1/videos/{id}/token`), which
     /// opens a private video's files; a few hours, as PeerTube's.
     pub video_file_token_lifetime_secs: u64,
+    /// File holding the secret that signs video file tokens (64 hex digits). Set the same file
+    /// on a primary and its edges (`fleuve serve --edge`) so that edges can check the tokens of
+    /// private files. Unset: the primary makes one and keeps it in its database.
+    #[serde(with = "types::optional_path")]
+    pub video_file_token_secret_file: Option<PathBuf>,
 }
 
 /// `[instance]`: what `GET /api/v1/config` and pages show.
@@ -701,6 +706,7 @@ impl Default for AuthConfig {
             login_failures_per_address_per_5min: 60,
             login_failures_per_account_per_5min: 50,
             video_file_token_lifetime_secs: 8 * 3600,
+            video_file_token_secret_file: None,
         }
     }
 }

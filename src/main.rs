@@ -40,10 +40,22 @@ struct ConfigArgs {
     public_url: Option<String>,
 }
 
+/// `fleuve serve`'s options.
+#[derive(clap::Args, Clone, Default)]
+struct ServeArgs {
+    /// Serve only the object storage's video files, as a stateless edge: no database, no uploads,
+    /// no API (needs `object_storage.enabled`; private files need
+    /// `auth.video_file_token_secret_file`, the same file as the primary's).
+    #[arg(long)]
+    edge: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server.
-    Serve(ConfigArgs),
+    /// Run the server (the primary), or an edge of its object storage with `--edge`.
+    Serve(ServeArgs),
     /// Show the effective configuration.
     Config {
         /// Print the effective configuration as TOML (secrets redacted).
@@ -150,8 +162,12 @@ fn init_logging() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            let config = load_config(&args)?;
-            fleuve::engine::serve(config)
+            let config = load_config(&args.config)?;
+            if args.edge {
+                fleuve::engine::edge::serve(config)
+            } else {
+                fleuve::engine::serve(config)
+            }
         }
         Command::Config { print, args } => {
             let config = load_config(&args)?;

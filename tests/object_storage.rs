@@ -171,7 +171,7 @@ async fn check_files(v: &Value, token: Option<&str>) {
         async move {
             let r = c.get(&url).send().await.unwrap();
             assert_eq!(r.status().as_u16(), 200, "{url}");
-            r.bytes().await.unwrap()
+            r.bytes().await.unwrap_or_else(|e| panic!("{url}: {e}"))
         }
     };
     let playlist = &v["streamingPlaylists"][0];
@@ -709,4 +709,188 @@ fn wrong_credentials_and_missing_bucket_are_reported_and_nothing_is_lost() {
                 .is_dir());
         });
     }
+}
+
+async fn metric_of(url: &str, name: &str) -> f64 {
+    let text = client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metric(&text, name)
+}
+
+/// An edge (`fleuve serve --edge`, no database) serves the bucket: the primary's `base_url`
+/// points at it, the player on the primary's watch page plays with every video file from the
+/// edge (each segment's sha256 checked by the player, and every file's ranges by the test), its
+/// `/metrics` shows hits and upstream requests, a private video's files answer at the edge only
+/// with a video file token signed by the secret both share, and the edge has no API.
+#[test]
+fn an_edge_serves_the_bucket_to_the_player() {
+    common::browser::require_browser();
+    // Without an object storage, an edge has nothing to serve: it says so.
+    let empty = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::bin())
+        .args(["serve", "--edge", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(empty.path())
+        .env_remove("FLEUVE_CONFIG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("object_storage.enabled"),
+        "{err}"
+    );
+
+    let g = Garage::start();
+    let edge_port = common::garage::free_port();
+    let edge_base = format!("http://127.0.0.1:{edge_port}");
+    let secret_dir = tempfile::tempdir().unwrap();
+    let secret = secret_dir.path().join("file-token.key");
+    std::fs::write(&secret, format!("{}\n", "5e".repeat(32))).unwrap();
+    let mut env = g.fleuve_env(&format!("{edge_base}/static/streaming-playlists"));
+    env.push((
+        "FLEUVE_AUTH_VIDEO_FILE_TOKEN_SECRET_FILE".into(),
+        secret.display().to_string(),
+    ));
+    let s = Server::start_with(Options {
+        env: env.clone(),
+        args: vec![],
+    });
+    let edge = Server::start_with(Options {
+        env,
+        args: vec![
+            "--edge".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{edge_port}"),
+        ],
+    });
+    assert!(!edge.dir.join("meta").exists(), "an edge opens no database");
+    let (token, v) = rt().block_on(async {
+        let (token, _) = login(&s).await;
+        let v = publish_clip(&s, &token, "640x360", 12).await;
+        let v = wait_storage(&s, &token, v["uuid"].as_str().unwrap(), 2).await;
+        (token, v)
+    });
+    let uuid = v["uuid"].as_str().unwrap().to_string();
+    let short = v["shortUUID"].as_str().unwrap().to_string();
+    let pl = &v["streamingPlaylists"][0];
+    assert!(
+        pl["playlistUrl"].as_str().unwrap().starts_with(&format!(
+            "{edge_base}/static/streaming-playlists/hls/{uuid}/"
+        )),
+        "{v}"
+    );
+    rt().block_on(check_files(&v, None));
+
+    // The player on the primary's page, its files from the edge.
+    let w = common::browser::scenario(
+        "watch",
+        json!({
+            "base": s.base, "short": short, "uuid": uuid,
+            "out": common::browser::artifacts(), "seeks": [7.9],
+        }),
+    );
+    let st = &w["state"];
+    assert!(st["currentTime"].as_f64().unwrap() > 3.0, "{w}");
+    let fatal: Vec<&Value> = st["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["fatal"] == true)
+        .collect();
+    assert!(fatal.is_empty(), "player errors: {fatal:?}");
+    assert!(st["mediaError"].is_null(), "{w}");
+    assert!(st["validated"]["http"].as_u64().unwrap() > 0, "{w}");
+    assert_eq!(st["rejected"]["http"], 0, "{w}");
+    let origins = w["mediaOrigins"].as_object().unwrap();
+    assert!(
+        origins.get(&edge_base).and_then(Value::as_u64).unwrap_or(0) > 2,
+        "the files came from the edge: {origins:?}"
+    );
+    assert!(
+        !origins.contains_key(&s.base),
+        "no video file from the primary: {origins:?}"
+    );
+    let edge_metrics = format!("{edge_base}/metrics");
+
+    rt().block_on(async {
+        for m in [
+            "fleuve_object_storage_chunk_hits_total",
+            "fleuve_object_storage_upstream_requests_total",
+        ] {
+            assert!(metric_of(&edge_metrics, m).await > 0.0, "{m}");
+        }
+        // No API, no uploads at the edge.
+        let r = client()
+            .get(format!("{edge_base}/api/v1/videos"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404);
+        assert!(r.text().await.unwrap().contains("Fleuve edge"));
+        let r = client()
+            .post(format!("{edge_base}/api/v1/videos/upload-resumable"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404);
+
+        // Private: at the edge with a token the primary signed; not without, nor with OAuth.
+        set_privacy(&s, &token, &uuid, 3).await;
+        let pv = video(&s, &token, &uuid).await;
+        let file_url = pv["streamingPlaylists"][0]["files"][0]["fileUrl"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let name = file_url.rsplit('/').next().unwrap();
+        let at_edge = format!(
+            "{edge_base}/object-storage-proxy/streaming-playlists/hls/private/{uuid}/{name}"
+        );
+        let t: Value = client()
+            .post(s.url(&format!("/api/v1/videos/{uuid}/token")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let file_token = t["files"]["token"].as_str().unwrap();
+        let r = client()
+            .get(format!("{at_edge}?videoFileToken={file_token}"))
+            .header("Range", "bytes=100-199")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 206);
+        assert_eq!(r.bytes().await.unwrap().len(), 100);
+        for req in [
+            client().get(&at_edge),
+            client().get(&at_edge).bearer_auth(&token),
+        ] {
+            assert_eq!(req.send().await.unwrap().status().as_u16(), 403);
+        }
+        // The public path no longer answers at the edge once its metadata is revalidated.
+        let public = format!("{edge_base}/static/streaming-playlists/hls/{uuid}/{name}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let st = client()
+                .get(&public)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16();
+            if st == 404 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{public} still answers {st}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
 }

@@ -95,7 +95,7 @@ pub async fn metrics(
 }
 
 /// Whether `/metrics` may be shown to this client.
-fn metrics_allowed(
+pub(crate) fn metrics_allowed(
     config: &crate::config::MetricsConfig,
     ip: Option<std::net::IpAddr>,
     headers: &http::HeaderMap,

@@ -4,9 +4,12 @@
 //! (API, WebSocket upgrade, a body, HTTP/2, a parse error) hands the connection, with the bytes
 //! already read, to hyper for the rest of its life. So does a request for a private video's file
 //! that carries an `Authorization` header and no valid video file token: its OAuth token is
-//! checked off the event loop, on the hyper path.
+//! checked off the event loop, on the hyper path. Objects of the bucket
+//! ([`BucketRoutes`]) are answered here too, from the shard's chunk cache or the upstream.
 
 use crate::media::layout::{is_media_path, is_private_path};
+use crate::media::objstore::serve::{BucketRoute, BucketRoutes};
+use crate::media::send::write_all_vectored;
 use crate::media::serve::SegmentServer;
 use crate::metrics::{RouteClass, ShardMetrics};
 use crate::runtime::conn_limits::Activity;
@@ -33,6 +36,20 @@ pub enum Outcome {
     HandOff(BytesMut),
 }
 
+/// What the fast path answers with.
+pub struct FastPath<'a> {
+    /// The shard's segment server.
+    pub media: &'a SegmentServer,
+    /// The shard's metrics.
+    pub metrics: &'a ShardMetrics,
+    /// How long a request head may take to arrive once it has started.
+    pub header_timeout: Duration,
+    /// The paths of bucket objects, when object storage is on.
+    pub bucket: Option<&'a BucketRoutes>,
+    /// Whether hyper's path can check an OAuth token (a primary; an edge has no database).
+    pub oauth: bool,
+}
+
 /// Serves media requests on `stream` until the connection closes or needs hyper.
 ///
 /// Deadlines: a connection waiting for its next request is closed after the keep-alive idle
@@ -40,13 +57,17 @@ pub enum Outcome {
 /// `header_timeout` (one deadline per head, however slowly the bytes trickle in).
 pub async fn serve_media(
     stream: &TcpStream,
-    media: &SegmentServer,
-    metrics: &ShardMetrics,
+    server: &FastPath<'_>,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
-    header_timeout: Duration,
     activity: &Arc<Activity>,
-    object_storage: bool,
 ) -> Outcome {
+    let FastPath {
+        media,
+        metrics,
+        header_timeout,
+        bucket,
+        oauth,
+    } = *server;
     let mut buf = BytesMut::with_capacity(4096);
     let mut deadlines = HeadDeadlines::new(header_timeout, activity.idle_timeout(), &buf);
     loop {
@@ -86,20 +107,41 @@ pub async fn serve_media(
             // OAuth on a private file: hyper's path checks it on the blocking pool.
             return Outcome::HandOff(buf);
         }
-        let plan = media.plan(&req.method, req.target, &req.headers);
-        let status = plan.head.status();
-        if status == http::StatusCode::NOT_FOUND
-            && object_storage
-            && req.path.starts_with("/static/streaming-playlists/hls/")
-        {
-            // Not on disk: its video may be in the object storage (hyper's path reads it).
-            return Outcome::HandOff(buf);
-        }
-        let head = serialize_head(&plan.head, req.version, req.keep_alive);
+        let route = bucket.and_then(|b| Some((b, b.route(req.path)?)));
+        let plan = match &route {
+            Some((_, r)) if !r.disk_first => None,
+            _ => Some(media.plan(&req.method, req.target, &req.headers)),
+        };
         let keep_alive = req.keep_alive;
-        buf.advance(req.len);
-        let (_, body) = plan.into_parts();
-        let sent = match media.send_plain(stream, &head, body, activity).await {
+        let sent = match (plan, route) {
+            // Not on disk (or an edge, which keeps no files): the bucket's object.
+            (plan, Some((bucket, route)))
+                if plan
+                    .as_ref()
+                    .is_none_or(|p| p.head.status() == http::StatusCode::NOT_FOUND) =>
+            {
+                let Some(resp) = bucket_answer(media, bucket, &route, &req, oauth).await else {
+                    return Outcome::HandOff(buf);
+                };
+                let status = resp.status();
+                let sent = send_response(stream, resp, req.version, keep_alive, activity).await;
+                buf.advance(req.len);
+                sent.map(|n| (status, n))
+            }
+            (plan, _) => {
+                let plan =
+                    plan.unwrap_or_else(|| media.plan(&req.method, req.target, &req.headers));
+                let status = plan.head.status();
+                let head = serialize_head(&plan.head, req.version, keep_alive);
+                buf.advance(req.len);
+                let (_, body) = plan.into_parts();
+                media
+                    .send_plain(stream, &head, body, activity)
+                    .await
+                    .map(|n| (status, n))
+            }
+        };
+        let (status, sent) = match sent {
             Ok(n) => n,
             Err(e) => {
                 if e.kind() == io::ErrorKind::TimedOut {
@@ -115,6 +157,71 @@ pub async fn serve_media(
         }
         deadlines = HeadDeadlines::new(header_timeout, activity.idle_timeout(), &buf);
     }
+}
+
+/// The answer to a request for a bucket object; None when it needs hyper's path (a private
+/// object asked for with an OAuth token, on a primary).
+async fn bucket_answer(
+    media: &SegmentServer,
+    bucket: &BucketRoutes,
+    route: &BucketRoute<'_>,
+    req: &MediaRequest<'_>,
+    oauth: bool,
+) -> Option<http::Response<axum::body::Body>> {
+    if let Some(uuid) = route.private_uuid {
+        if !media.token_opens(req.target, uuid) {
+            if oauth && req.headers.contains_key(http::header::AUTHORIZATION) {
+                return None;
+            }
+            return Some(crate::media::objstore::serve::text(
+                http::StatusCode::FORBIDDEN,
+                "this file needs a video file token (videoFileToken)\n",
+            ));
+        }
+    }
+    let policy = bucket.policy(route.private_uuid.is_some());
+    Some(
+        media
+            .serve_object(&req.method, &route.key, &req.headers, policy)
+            .await
+            .unwrap_or_else(|| {
+                crate::media::objstore::serve::text(http::StatusCode::NOT_FOUND, "not found\n")
+            }),
+    )
+}
+
+/// Writes a response (head, then its body's frames as they come) on the socket; returns the
+/// body bytes sent. Each wait for the socket is bounded by the connection's send timeout.
+async fn send_response(
+    stream: &TcpStream,
+    resp: http::Response<axum::body::Body>,
+    version: u8,
+    keep_alive: bool,
+    activity: &Arc<Activity>,
+) -> io::Result<u64> {
+    use http_body_util::BodyExt;
+    use std::io::IoSlice;
+    let (parts, mut body) = resp.into_parts();
+    let head = serialize_head(&http::Response::from_parts(parts, ()), version, keep_alive);
+    let timeout = activity.send_timeout();
+    let mut head = Some(head);
+    let mut sent = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(io::Error::other)?.into_data() else {
+            continue;
+        };
+        let mut slices = [
+            IoSlice::new(head.as_deref().unwrap_or_default()),
+            IoSlice::new(&data),
+        ];
+        write_all_vectored(stream, &mut slices, timeout).await?;
+        head = None;
+        sent += data.len() as u64;
+    }
+    if let Some(head) = head {
+        write_all_vectored(stream, &mut [IoSlice::new(&head)], timeout).await?;
+    }
+    Ok(sent)
 }
 
 /// The deadlines of one request head: the keep-alive wait for its first byte, then one fixed
@@ -209,7 +316,7 @@ pub fn parse_head(buf: &[u8]) -> Head<'_> {
         _ => return Head::HandOff,
     };
     let path = target.split('?').next().unwrap_or(target);
-    if !is_media_path(path) {
+    if !is_media_path(path) && !path.starts_with(crate::video::urls::OBJECT_STORAGE_PROXY_HLS) {
         return Head::HandOff;
     }
     let mut map = HeaderMap::with_capacity(req.headers.len());

@@ -2,10 +2,12 @@
 //! systemd when it is ready, and shuts everything down in order on SIGINT/SIGTERM (stop
 //! accepting, drain in-flight responses, flush the store).
 
+pub mod edge;
 pub(crate) mod http1;
 pub(crate) mod listener;
 pub(crate) mod router;
 pub(crate) mod shard;
+pub(crate) mod site;
 pub(crate) mod systemd;
 pub(crate) mod tls;
 
@@ -28,87 +30,26 @@ pub const ADDR_FILE: &str = "fleuve.addr";
 
 /// Runs the server until SIGINT/SIGTERM.
 pub fn serve(config: Config) -> anyhow::Result<()> {
-    let started = Instant::now();
-    memory::huge_pages(config.engine.transparent_huge_pages);
-    // Before any thread allocates: arenas are made as threads first allocate.
-    let cores = choose_cores(&config)?;
-    let arenas = match config.engine.malloc_arenas {
-        0 => cores.len(),
-        n => n,
-    };
-    memory::set_arena_max(arenas);
-    memory::set_mmap_threshold(config.engine.malloc_mmap_threshold);
-    let data_dir = config.data_dir.clone();
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    let _lock = DataDirLock::acquire(&data_dir)?;
-    let _ = std::fs::remove_file(data_dir.join(ADDR_FILE));
-    let store = Arc::new(Store::open(&data_dir.join("meta"))?);
-    let media_root = prepare_media_dirs(&data_dir)?;
-
-    let n = cores.len();
-    let (backend, fallback) = choose_io_backend(&config, n)?;
-    let listeners = listener::bind_shards(config.listen, n)?;
-    let bound = listeners[0].local_addr()?;
-    let public_url = config.effective_public_url(bound);
-    let tls = match (&config.tls.cert, &config.tls.key) {
-        (Some(cert), Some(key)) => Some(tls::load(cert, key).map_err(anyhow::Error::msg)?),
-        _ => None,
-    };
-    let cache_total = if config.media.cache_bytes > 0 {
-        config.media.cache_bytes
-    } else {
-        total_memory().unwrap_or(8 << 30) / 8
-    };
-    let engine = EngineInfo {
-        shards: cores
-            .iter()
-            .enumerate()
-            .map(|(index, core)| ShardInfo {
-                index,
-                core: Some(*core),
-            })
-            .collect(),
-        io_backend: backend.name(),
-        io_fallback_reason: fallback,
-        cache_bytes_per_shard: cache_total / n as u64,
-        tls: tls.is_some(),
-        listen: bound.to_string(),
-    };
-    let udp_sockets = bind_udp_tracker(&config, n)?;
+    let mut p = Prelude::start(&config)?;
+    let store = Arc::new(Store::open(&p.data_dir.join("meta"))?);
+    let media_root = prepare_media_dirs(&p.data_dir)?;
+    let udp_sockets = bind_udp_tracker(&config, p.cores.len())?;
     let udp_bound = udp_sockets.first().and_then(|s| s.local_addr().ok());
-    let app = build_app(config, store, engine, public_url.clone(), &cores, started)?;
+    let app = build_app(
+        config,
+        store,
+        p.engine.clone(),
+        p.public_url.clone(),
+        &p.cores,
+        p.started,
+    )?;
     prepare_state(&app)?;
-    let background = Background::start(&app, udp_sockets, &cores)?;
+    let background = Background::start(&app, udp_sockets, &p.cores)?;
+    let (shards, exit_rx) = Shards::start(&site::Site::primary(&app), p.specs(media_root))?;
+    write_addr_file(&p.data_dir, &p.bound.to_string(), &p.public_url, udp_bound)?;
+    p.announce(app.engine.cache_bytes_per_shard, "fleuve serving");
 
-    let specs = listeners
-        .into_iter()
-        .zip(cores.iter())
-        .enumerate()
-        .map(|(index, (listener, core))| shard::ShardSpec {
-            index,
-            core: Some(*core),
-            listener,
-            backend,
-            tls: tls.clone(),
-            media_root: media_root.clone(),
-        })
-        .collect();
-    let (shards, exit_rx) = Shards::start(&app, specs)?;
-    write_addr_file(&data_dir, &bound.to_string(), &public_url, udp_bound)?;
-    tracing::info!(
-        listen = %bound,
-        public_url = %public_url,
-        shards = n,
-        cores = ?cores,
-        io = backend.name(),
-        cache_bytes_per_shard = app.engine.cache_bytes_per_shard,
-        tls = app.engine.tls,
-        "fleuve serving"
-    );
-    systemd::ready(&format!("serving {public_url} on {n} shards"));
-
-    let outcome = supervise(&app, exit_rx, &public_url);
+    let outcome = supervise(&app, exit_rx, &p.public_url);
     match &outcome {
         Ok(signal) => {
             tracing::info!(
@@ -123,6 +64,116 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     outcome?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// What every server process (primary or edge) sets up before its shards: memory settings, the
+/// cores, the data directory and its lock, file I/O, one listener per shard, TLS, and the
+/// engine's description.
+struct Prelude {
+    started: Instant,
+    data_dir: PathBuf,
+    _lock: DataDirLock,
+    cores: Vec<usize>,
+    backend: IoBackend,
+    listeners: Vec<std::net::TcpListener>,
+    bound: std::net::SocketAddr,
+    public_url: String,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    engine: EngineInfo,
+}
+
+impl Prelude {
+    fn start(config: &Config) -> anyhow::Result<Prelude> {
+        let started = Instant::now();
+        memory::huge_pages(config.engine.transparent_huge_pages);
+        // Before any thread allocates: arenas are made as threads first allocate.
+        let cores = choose_cores(config)?;
+        let arenas = match config.engine.malloc_arenas {
+            0 => cores.len(),
+            n => n,
+        };
+        memory::set_arena_max(arenas);
+        memory::set_mmap_threshold(config.engine.malloc_mmap_threshold);
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+        let lock = DataDirLock::acquire(&data_dir)?;
+        let _ = std::fs::remove_file(data_dir.join(ADDR_FILE));
+        let n = cores.len();
+        let (backend, fallback) = choose_io_backend(config, n)?;
+        let listeners = listener::bind_shards(config.listen, n)?;
+        let bound = listeners[0].local_addr()?;
+        let public_url = config.effective_public_url(bound);
+        let tls = match (&config.tls.cert, &config.tls.key) {
+            (Some(cert), Some(key)) => Some(tls::load(cert, key).map_err(anyhow::Error::msg)?),
+            _ => None,
+        };
+        let cache_total = if config.media.cache_bytes > 0 {
+            config.media.cache_bytes
+        } else {
+            total_memory().unwrap_or(8 << 30) / 8
+        };
+        let engine = EngineInfo {
+            shards: cores
+                .iter()
+                .enumerate()
+                .map(|(index, core)| ShardInfo {
+                    index,
+                    core: Some(*core),
+                })
+                .collect(),
+            io_backend: backend.name(),
+            io_fallback_reason: fallback,
+            cache_bytes_per_shard: cache_total / n as u64,
+            tls: tls.is_some(),
+            listen: bound.to_string(),
+        };
+        Ok(Prelude {
+            started,
+            data_dir,
+            _lock: lock,
+            cores,
+            backend,
+            listeners,
+            bound,
+            public_url,
+            tls,
+            engine,
+        })
+    }
+
+    /// One shard per listener, each on its core, serving files under `media_root`.
+    fn specs(&mut self, media_root: PathBuf) -> Vec<shard::ShardSpec> {
+        std::mem::take(&mut self.listeners)
+            .into_iter()
+            .zip(self.cores.iter())
+            .enumerate()
+            .map(|(index, (listener, core))| shard::ShardSpec {
+                index,
+                core: Some(*core),
+                listener,
+                backend: self.backend,
+                tls: self.tls.clone(),
+                media_root: media_root.clone(),
+            })
+            .collect()
+    }
+
+    /// Logs that the shards serve and tells systemd.
+    fn announce(&self, cache_bytes_per_shard: u64, what: &str) {
+        let n = self.cores.len();
+        tracing::info!(
+            listen = %self.bound,
+            public_url = %self.public_url,
+            shards = n,
+            cores = ?self.cores,
+            io = self.backend.name(),
+            cache_bytes_per_shard,
+            tls = self.tls.is_some(),
+            "{what}"
+        );
+        systemd::ready(&format!("serving {} on {n} shards", self.public_url));
+    }
 }
 
 /// Picks the file I/O backend for `engine.io` and says why when it is not io_uring.
@@ -194,10 +245,12 @@ fn build_app(
     let metrics = Metrics::new(cores.len());
     let exe = std::env::current_exe().context("cannot locate the fleuve executable")?;
     let video_locks = Arc::new(crate::video::locks::VideoLocks::default());
-    let media_access = Arc::new(crate::media::access::MediaAccess::new(
-        &crate::api::video_files::file_token_secret(&store)
+    let secret = match &config.auth.video_file_token_secret_file {
+        Some(file) => crate::media::access::read_secret_file(file).map_err(anyhow::Error::msg)?,
+        None => crate::api::video_files::file_token_secret(&store)
             .context("cannot load the video file token secret")?,
-    ));
+    };
+    let media_access = Arc::new(crate::media::access::MediaAccess::new(&secret));
     let runners = crate::runners::server::RunnerServer::open(
         store.clone(),
         &config.transcode,
@@ -432,7 +485,7 @@ impl Shards {
     /// Spawns one shard per spec and waits until each accepts (30 s at most). Also returns the
     /// channel on which a shard that stops unexpectedly sends its index.
     fn start(
-        app: &Arc<App>,
+        site: &Arc<site::Site>,
         specs: Vec<shard::ShardSpec>,
     ) -> anyhow::Result<(Shards, tokio::sync::mpsc::UnboundedReceiver<usize>)> {
         let n = specs.len();
@@ -443,7 +496,7 @@ impl Shards {
         for spec in specs {
             threads.push(shard::spawn(
                 spec,
-                app.clone(),
+                site.clone(),
                 shutdown_rx.clone(),
                 ready_tx.clone(),
                 exit_tx.clone(),
@@ -579,7 +632,7 @@ async fn check_store(app: &Arc<App>, public_url: &str) -> bool {
 fn ping_watchdog(app: &App, store_failed: bool, window: Duration) {
     if store_failed {
         tracing::error!("the metadata store could not be reopened; withholding the watchdog ping so systemd restarts fleuve");
-    } else if shards_alive(app, window) {
+    } else if shards_alive(&app.metrics, app.started, window) {
         systemd::watchdog();
     } else {
         tracing::error!("a shard's event loop is stuck; withholding the watchdog ping");
@@ -651,9 +704,10 @@ fn join_all(threads: Vec<JoinHandle<()>>) {
     }
 }
 
-fn shards_alive(app: &App, window: Duration) -> bool {
-    let now = app.started.elapsed().as_millis() as u64;
-    app.metrics
+/// Whether every shard's event loop turned within `window`.
+fn shards_alive(metrics: &Metrics, started: Instant, window: Duration) -> bool {
+    let now = started.elapsed().as_millis() as u64;
+    metrics
         .shards()
         .iter()
         .all(|s| now.saturating_sub(s.heartbeat_ms.load(Relaxed)) < window.as_millis() as u64)

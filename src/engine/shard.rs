@@ -3,9 +3,11 @@
 //! and cache, and every connection it accepts.
 
 use super::http1;
-use crate::app::{ClientAddr, ConnHold, SharedApp};
+use super::site::Site;
+use crate::app::{ClientAddr, ConnHold};
 use crate::media::fileio::{IoBackend, PreadReader, ReadAt, UringReader, RING_ENTRIES};
 use crate::media::layout::MediaLayout;
+use crate::media::objstore::serve::BucketRoute;
 use crate::media::serve::SegmentServer;
 use crate::metrics::{RouteClass, ShardMetrics};
 use crate::runtime::conn_limits::{Activity, LogLimiter, Refusal, RequestGuard};
@@ -43,7 +45,7 @@ pub struct ShardSpec {
 /// the reason it could not start; `exited` receives the index when the thread ends.
 pub fn spawn(
     spec: ShardSpec,
-    app: SharedApp,
+    site: Arc<Site>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
     exited: tokio::sync::mpsc::UnboundedSender<usize>,
@@ -68,7 +70,7 @@ pub fn spawn(
                     let reader: Rc<dyn ReadAt> = Rc::new(UringReader);
                     tokio_uring::builder()
                         .entries(RING_ENTRIES)
-                        .start(run(spec, app, reader, shutdown, ready));
+                        .start(run(spec, site, reader, shutdown, ready));
                 }
                 IoBackend::Portable => {
                     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -81,9 +83,9 @@ pub fn spawn(
                             return;
                         }
                     };
-                    let reader: Rc<dyn ReadAt> = Rc::new(PreadReader::new(app.pool.clone()));
+                    let reader: Rc<dyn ReadAt> = Rc::new(PreadReader::new(site.pool.clone()));
                     let local = tokio::task::LocalSet::new();
-                    local.block_on(&rt, run(spec, app, reader, shutdown, ready));
+                    local.block_on(&rt, run(spec, site, reader, shutdown, ready));
                 }
             }
         })
@@ -99,14 +101,13 @@ impl<F: Future + 'static> hyper::rt::Executor<F> for LocalExec {
     }
 }
 
-/// Per-shard request dispatch: media paths to the segment server, the rest to axum.
+/// Per-shard request dispatch: media paths to the segment server (files on disk, objects of the
+/// bucket), the rest to axum.
 struct ShardService {
     media: Rc<SegmentServer>,
     router: axum::Router,
     metrics: Arc<ShardMetrics>,
-    app: SharedApp,
-    /// `Cache-Control` of files served from the bucket: public, private.
-    bucket_cache: [crate::media::objstore::serve::CachePolicy; 2],
+    site: Arc<Site>,
 }
 
 impl ShardService {
@@ -118,9 +119,13 @@ impl ShardService {
         // Counted in flight until the response body is done (the idle timeout waits for it).
         let in_flight = activity.request();
         let class = route_class(req.uri().path());
-        let bucket = self.bucket_key(req.uri().path());
-        let resp = if let Some((key, private_uuid)) = bucket {
-            self.serve_bucket(&req, key, private_uuid).await
+        let bucket = self
+            .site
+            .bucket
+            .as_ref()
+            .and_then(|b| b.route(req.uri().path()));
+        let resp = if let Some(route) = bucket.as_ref().filter(|r| !r.disk_first) {
+            self.serve_bucket(&req, route).await
         } else if class == RouteClass::Media {
             let uri = req.uri();
             let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
@@ -131,8 +136,9 @@ impl ShardService {
                 None => self.media.plan(req.method(), target, req.headers()),
             };
             if plan.head.status() == http::StatusCode::NOT_FOUND {
-                if let Some(key) = self.public_bucket_key(uri.path()) {
-                    return self.finish(class, self.serve_bucket(&req, key, None).await, in_flight);
+                if let Some(route) = &bucket {
+                    // Not on disk: its video is in the bucket.
+                    return self.finish(class, self.serve_bucket(&req, route).await, in_flight);
                 }
             }
             self.media.serve_planned(plan, &activity)
@@ -171,41 +177,25 @@ impl ShardService {
         }))
     }
 
-    /// The object key of `/object-storage-proxy/streaming-playlists/hls/private/<uuid>/<file>`
-    /// (with the video's uuid, whose token it needs), when object storage is on.
-    fn bucket_key<'a>(&self, path: &'a str) -> Option<(String, Option<&'a str>)> {
-        let os = self.app.object_storage.as_ref()?;
-        let rest = path.strip_prefix(crate::video::urls::OBJECT_STORAGE_PROXY_HLS)?;
-        let (uuid, file) = rest.strip_prefix("private/")?.split_once('/')?;
-        plain_hls_name(uuid, file)?;
-        Some((os.hls_key(uuid, true, file), Some(uuid)))
-    }
-
-    /// The object key of a public `/static/streaming-playlists/hls/<uuid>/<file>` that is not on
-    /// disk, when object storage is on (its video is in the bucket).
-    fn public_bucket_key(&self, path: &str) -> Option<String> {
-        let os = self.app.object_storage.as_ref()?;
-        let rest = path.strip_prefix("/static/streaming-playlists/hls/")?;
-        let (uuid, file) = rest.split_once('/')?;
-        plain_hls_name(uuid, file)?;
-        Some(os.hls_key(uuid, false, file))
-    }
-
     /// Serves an object of the HLS bucket; a private one only with a video file token for its
-    /// video, or an OAuth token whose user may read its files.
+    /// video or, on a primary, an OAuth token whose user may read its files.
     async fn serve_bucket(
         &self,
         req: &Request<Incoming>,
-        key: String,
-        private_uuid: Option<&str>,
+        route: &BucketRoute<'_>,
     ) -> Response<Body> {
         let uri = req.uri();
         let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-        if let Some(uuid) = private_uuid {
+        if let Some(uuid) = route.private_uuid {
             let granted = self.media.token_opens(target, uuid)
-                || match req.headers().get(http::header::AUTHORIZATION) {
-                    Some(a) => crate::api::video_files::oauth_may_read(&self.app, a, uuid).await,
-                    None => false,
+                || match (
+                    &self.site.primary,
+                    req.headers().get(http::header::AUTHORIZATION),
+                ) {
+                    (Some(app), Some(a)) => {
+                        crate::api::video_files::oauth_may_read(app, a, uuid).await
+                    }
+                    _ => false,
                 };
             if !granted {
                 return plain(
@@ -214,12 +204,15 @@ impl ShardService {
                 );
             }
         }
+        let Some(bucket) = &self.site.bucket else {
+            return plain(http::StatusCode::NOT_FOUND, "not found\n");
+        };
         self.media
             .serve_object(
                 req.method(),
-                &key,
+                &route.key,
                 req.headers(),
-                &self.bucket_cache[usize::from(private_uuid.is_some())],
+                bucket.policy(route.private_uuid.is_some()),
             )
             .await
             .unwrap_or_else(|| plain(http::StatusCode::NOT_FOUND, "not found\n"))
@@ -238,7 +231,8 @@ impl ShardService {
         if self.media.token_opens(target, uuid) {
             return None;
         }
-        crate::api::video_files::oauth_may_read(&self.app, authorization, uuid)
+        let app = self.site.primary.as_ref()?;
+        crate::api::video_files::oauth_may_read(app, authorization, uuid)
             .await
             .then_some(uuid)
     }
@@ -249,17 +243,6 @@ fn plain(status: http::StatusCode, text: &'static str) -> Response<Body> {
     let mut r = Response::new(Body::from(text));
     *r.status_mut() = status;
     r
-}
-
-/// `<uuid>/<file>` of an HLS path: a uuid's characters and a plain file name.
-fn plain_hls_name(uuid: &str, file: &str) -> Option<()> {
-    let uuid_ok = uuid.len() == 36 && uuid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-    let file_ok = !file.is_empty()
-        && !file.starts_with('.')
-        && file
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    (uuid_ok && file_ok).then_some(())
 }
 
 /// A response body that keeps its request counted in flight until it is done or dropped.
@@ -290,7 +273,7 @@ impl http_body::Body for Tracked {
 
 async fn run(
     spec: ShardSpec,
-    app: SharedApp,
+    site: Arc<Site>,
     reader: Rc<dyn ReadAt>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
@@ -303,49 +286,33 @@ async fn run(
             return;
         }
     };
-    let metrics = app.metrics.shard(index);
+    let metrics = site.metrics.shard(index);
     let service = Rc::new(ShardService {
         media: Rc::new(SegmentServer::new(
             MediaLayout::new(spec.media_root),
             reader,
-            app.engine.cache_bytes_per_shard,
-            &app.config.media,
+            site.engine.cache_bytes_per_shard,
+            &site.config.media,
             metrics.clone(),
-            app.media_access.clone(),
-            app.edge_upstream.as_ref().map(|u| {
+            site.media_access.clone(),
+            site.upstream.as_ref().map(|u| {
                 crate::media::objstore::edge::EdgeShard::new(
                     u.clone(),
-                    Duration::from_secs(app.config.object_storage.edge_revalidate_secs),
-                    app.media_access.clone(),
+                    Duration::from_secs(site.config.object_storage.edge_revalidate_secs),
+                    site.media_access.clone(),
                 )
             }),
         )),
-        router: super::router::router(app.clone()),
+        router: site.router.clone(),
         metrics: metrics.clone(),
-        app: app.clone(),
-        bucket_cache: ["public", "private"].map(|scope| {
-            let cc = |s: String| {
-                http::HeaderValue::from_str(&s)
-                    .unwrap_or(http::HeaderValue::from_static("no-cache"))
-            };
-            crate::media::objstore::serve::CachePolicy {
-                media: cc(format!(
-                    "{scope}, max-age={}, immutable",
-                    app.config.media.media_max_age_secs
-                )),
-                playlist: cc(format!(
-                    "{scope}, max-age={}",
-                    app.config.media.playlist_max_age_secs
-                )),
-            }
-        }),
+        site: site.clone(),
     });
     let mut builder = auto::Builder::new(LocalExec);
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(
-            app.config.engine.header_read_timeout_secs,
+            site.config.engine.header_read_timeout_secs,
         ))
         .keep_alive(true);
     builder
@@ -354,11 +321,11 @@ async fn run(
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let tls = spec.tls.map(tokio_rustls::TlsAcceptor::from);
-    let fast_path = app.config.engine.fast_path;
-    let header_timeout = Duration::from_secs(app.config.engine.header_read_timeout_secs);
+    let fast_path = site.config.engine.fast_path;
+    let header_timeout = Duration::from_secs(site.config.engine.header_read_timeout_secs);
     let graceful = GracefulShutdown::new();
 
-    let started = app.started;
+    let started = site.started;
     let hb = metrics.clone();
     tokio::task::spawn_local(async move {
         loop {
@@ -389,7 +356,7 @@ async fn run(
             },
             _ = shutdown.changed() => break,
         };
-        let admission = match app.conn_limits.admit(peer.ip()) {
+        let admission = match site.conn_limits.admit(peer.ip()) {
             Ok(a) => a,
             Err(refusal) => {
                 if let Some(left_out) = refusals.allow(std::time::Instant::now()) {
@@ -421,16 +388,15 @@ async fn run(
                 let mut shutdown = shutdown.clone();
                 tokio::task::spawn_local(async move {
                     let _guard = guard;
-                    let outcome = http1::serve_media(
-                        &stream,
-                        &svc.media,
-                        &metrics,
-                        &mut shutdown,
+                    let server = http1::FastPath {
+                        media: &svc.media,
+                        metrics: &metrics,
                         header_timeout,
-                        &activity,
-                        svc.app.object_storage.is_some(),
-                    )
-                    .await;
+                        bucket: svc.site.bucket.as_deref(),
+                        oauth: svc.site.primary.is_some(),
+                    };
+                    let outcome =
+                        http1::serve_media(&stream, &server, &mut shutdown, &activity).await;
                     if let http1::Outcome::HandOff(buf) = outcome {
                         hyper_conn.serve(http1::Prepended::new(buf, stream)).await;
                     }
@@ -457,7 +423,7 @@ async fn run(
         }
     }
     drop(listener);
-    let drain = Duration::from_secs(app.config.engine.drain_timeout_secs);
+    let drain = Duration::from_secs(site.config.engine.drain_timeout_secs);
     let open = metrics.connections_open.load(Relaxed);
     tracing::info!(
         shard = index,

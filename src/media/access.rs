@@ -124,6 +124,23 @@ pub fn query_token(query: &str) -> Option<std::borrow::Cow<'_, str>> {
     })
 }
 
+/// The secret in a file shared by a primary and its edges (`auth.video_file_token_secret_file`):
+/// 64 hex digits (surrounding white space ignored). The error names the file and what is wrong.
+pub fn read_secret_file(path: &std::path::Path) -> Result<[u8; 32], String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("auth.video_file_token_secret_file {}: {e}", path.display()))?;
+    let hex = text.trim();
+    let mut secret = [0u8; 32];
+    match hex::decode_to_slice(hex, &mut secret) {
+        Ok(()) => Ok(secret),
+        Err(e) => Err(format!(
+            "auth.video_file_token_secret_file {}: want 64 hex digits (e.g. from `openssl rand -hex 32`), found {} characters: {e}",
+            path.display(),
+            hex.len()
+        )),
+    }
+}
+
 /// A fresh random 32-byte secret.
 pub fn random_secret() -> [u8; 32] {
     use rand::RngCore;
@@ -137,6 +154,20 @@ mod tests {
     use super::*;
 
     const U: &str = "0f5c4e9b-0000-4000-8000-0000000000e2";
+
+    #[test]
+    fn secret_files_hold_64_hex_digits() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good");
+        std::fs::write(&good, format!("{}\n", "ab".repeat(32))).unwrap();
+        assert_eq!(read_secret_file(&good).unwrap(), [0xab; 32]);
+        let short = dir.path().join("short");
+        std::fs::write(&short, "abcd").unwrap();
+        let e = read_secret_file(&short).unwrap_err();
+        assert!(e.contains("short") && e.contains("4 characters"), "{e}");
+        let e = read_secret_file(&dir.path().join("missing")).unwrap_err();
+        assert!(e.contains("missing"), "{e}");
+    }
     const OTHER: &str = "0f5c4e9b-0000-4000-8000-0000000000e3";
 
     #[test]

@@ -134,8 +134,8 @@ pub async fn write_all_vectored(
 ) -> io::Result<()> {
     while !bufs.is_empty() {
         if bufs[0].is_empty() {
+            // Drops the empty slices at the front (and only those).
             IoSlice::advance_slices(&mut bufs, 0);
-            bufs = &mut bufs[1..];
             continue;
         }
         writable(stream, timeout).await?;
@@ -196,4 +196,43 @@ async fn sendfile_all(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_slices_are_skipped_and_nothing_else() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let client = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            let timeout = Duration::from_secs(5);
+            let mut slices = [
+                IoSlice::new(b""),
+                IoSlice::new(b"abc"),
+                IoSlice::new(b""),
+                IoSlice::new(b"de"),
+            ];
+            write_all_vectored(&client, &mut slices, timeout)
+                .await
+                .unwrap();
+            write_all_vectored(&client, &mut [IoSlice::new(b"")], timeout)
+                .await
+                .unwrap();
+            drop(client);
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut server, &mut got)
+                .await
+                .unwrap();
+            assert_eq!(got, b"abcde");
+        });
+    }
 }

@@ -195,17 +195,28 @@ fn origin(url: &str) -> &str {
 }
 
 /// The Content-Security-Policy of pages: scripts only from us (and the import map, by hash),
-/// media and API calls to our public URL and its tracker, images also from other instances
-/// (thumbnails of federated videos), no plugins.
+/// media and API calls to our public URL, its tracker and where the video files are (the object
+/// storage's `base_url`: a CDN or Fleuve edges), images also from other instances (thumbnails of
+/// federated videos), no plugins.
 fn csp(app: &App, frameable: bool) -> String {
-    let public = origin(&app.public_url);
+    csp_for(&app.public_url, app.hls_bucket_base.as_deref(), frameable)
+}
+
+fn csp_for(public_url: &str, files_url: Option<&str>, frameable: bool) -> String {
+    let public = origin(public_url);
     let ws = public
         .replacen("https://", "wss://", 1)
         .replacen("http://", "ws://", 1);
+    let files = match files_url.map(origin) {
+        Some(o) if o != public && (o.starts_with("https://") || o.starts_with("http://")) => {
+            format!(" {o}")
+        }
+        _ => String::new(),
+    };
     format!(
         "default-src 'self'; script-src 'self' '{map}'; style-src 'self'; \
-         img-src 'self' data: https: {public}; media-src 'self' blob: {public}; \
-         connect-src 'self' {public} {ws}; worker-src 'self' blob:; object-src 'none'; \
+         img-src 'self' data: https: {public}; media-src 'self' blob: {public}{files}; \
+         connect-src 'self' {public}{files} {ws}; worker-src 'self' blob:; object-src 'none'; \
          base-uri 'self'; form-action 'self'; frame-ancestors {frames}",
         map = assets::import_map_hash(),
         frames = if frameable { "*" } else { "'self'" },
@@ -231,6 +242,33 @@ mod tests {
         assert!(!s.contains("</"), "{s}");
         let back: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(back, v);
+    }
+
+    #[test]
+    fn pages_may_fetch_the_video_files_where_they_are() {
+        let p = csp_for(
+            "http://a.b:9000",
+            Some("https://cdn.example/videos/"),
+            false,
+        );
+        assert!(
+            p.contains("connect-src 'self' http://a.b:9000 https://cdn.example ws://a.b:9000;"),
+            "{p}"
+        );
+        assert!(
+            p.contains("media-src 'self' blob: http://a.b:9000 https://cdn.example;"),
+            "{p}"
+        );
+        let p = csp_for("http://a.b:9000", Some("http://a.b:9000/static/"), false);
+        assert!(
+            p.contains("connect-src 'self' http://a.b:9000 ws://a.b:9000;"),
+            "{p}"
+        );
+        let p = csp_for("http://a.b:9000", None, true);
+        assert!(
+            !p.contains("cdn") && p.ends_with("frame-ancestors *"),
+            "{p}"
+        );
     }
 
     #[test]

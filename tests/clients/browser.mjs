@@ -4,7 +4,8 @@
 //   node browser.mjs <scenario> '<json options>'
 //
 // Scenarios: watch, click, p2p, embed, upload, pages, private, signup, moderation, mine. Options: base (server URL), short and uuid (the
-// published video), out (screenshot folder), user and password (login), clip (file to upload).
+// published video), out (screenshot folder), user and password (login), clip (file to upload),
+// seeks (the watch scenario's seek targets in seconds).
 import { chromium } from "playwright-core";
 import http from "node:http";
 import fs from "node:fs";
@@ -133,6 +134,13 @@ const scenarios = {
     const log = [];
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await newPage(context, log);
+    // Where the video's files came from (an edge when the bucket's base_url points at one).
+    const mediaOrigins = {};
+    page.on("requestfinished", (r) => {
+      if (!r.url().includes("/streaming-playlists/")) return;
+      const o = new URL(r.url()).origin;
+      mediaOrigins[o] = (mediaOrigins[o] || 0) + 1;
+    });
     const resp = await page.goto(`${opt.base}/w/${opt.short}`);
     // Opening the page loads the playlists, not the video.
     await until(page, () => window.fleuvePlayer && window.fleuvePlayer.ready, null, 30_000, "player ready");
@@ -158,7 +166,7 @@ const scenarios = {
     await page.evaluate(() => { document.getElementById("video").play().catch(() => {}); });
     let afterSeek = { seeks: [] };
     try {
-      for (const target of [7.9, 13.3, 21.7, 30.5]) {
+      for (const target of opt.seeks || [7.9, 13.3, 21.7, 30.5]) {
         await page.evaluate((t) => { document.getElementById("video").currentTime = t; }, target);
         afterSeek.seeks.push(await until(page, (t) => {
           const v = document.getElementById("video");
@@ -175,7 +183,7 @@ const scenarios = {
       ogTitle: document.querySelector('meta[property="og:title"]')?.content,
       oembed: document.querySelector('link[type="application/json+oembed"]')?.href,
     }));
-    return { ok: !!s, status: resp.status(), bytesBeforePlay, state, keyboard: { before, after, afterSeek }, head, log };
+    return { ok: !!s, status: resp.status(), bytesBeforePlay, state, keyboard: { before, after, afterSeek }, head, mediaOrigins, log };
   },
 
   // A viewer's first click in the middle of the picture starts the video.

@@ -20,7 +20,7 @@ pub fn bin() -> PathBuf {
         .join("garage/bin/garage")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -96,6 +96,11 @@ impl ObjectStorage {
         format!("{}hls/{side}{uuid}/{file}", self.hls.prefix)
     }
 
+    /// The key prefix of HLS objects (`streaming_playlists.prefix`, maybe empty).
+    pub fn hls_prefix(&self) -> &str {
+        &self.hls.prefix
+    }
+
     /// The key prefix of a video's HLS directory (ends with '/').
     pub fn hls_dir_key(&self, uuid: &str, private: bool) -> String {
         self.hls_key(uuid, private, "")
