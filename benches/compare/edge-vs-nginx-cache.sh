@@ -3,6 +3,8 @@
 # nginx with proxy_cache (slice 1m, the range-caching setup nginx documents) in front of the
 # same Garage, on the same 32 MiB object, in one run.
 #   benches/compare/edge-vs-nginx-cache.sh [DURATION_SECONDS] [CONNECTIONS] [ROUNDS]
+# Fleuve runs as an edge (`fleuve serve --edge`); FLEUVE_MODE=primary runs the full server
+# (which looks on its disk before the bucket).
 # Garage: one node on loopback (scripts/setup.sh builds it); the object is uploaded once. nginx
 # reads it through Garage's web endpoint (the bucket is made a website for nginx only; Fleuve
 # signs its requests). Both are warmed, then wrk walks hot 2 MiB ranges. Prints req/s, p50/p99
@@ -12,6 +14,8 @@ cd "$(dirname "$0")/../.."
 DURATION=${1:-10}
 CONNS=${2:-32}
 ROUNDS=${3:-3}
+MODE=${FLEUVE_MODE:-edge}
+EDGE_FLAG=""; [ "$MODE" = edge ] && EDGE_FLAG=--edge
 . scripts/setup.sh >/dev/null
 cargo build --release --quiet --bin fleuve
 G="$FLEUVE_GARAGE_BIN"
@@ -123,7 +127,7 @@ FLEUVE_ROOT_PASSWORD=bench-password FLEUVE_LOG=info \
   FLEUVE_OBJECT_STORAGE_REGION=garage FLEUVE_OBJECT_STORAGE_FORCE_PATH_STYLE=true \
   FLEUVE_OBJECT_STORAGE_STREAMING_PLAYLISTS_BUCKET_NAME=media \
   AWS_ACCESS_KEY_ID="$KEY" AWS_SECRET_ACCESS_KEY="$SECRET" \
-  "$FLEUVE_BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:$FLEUVE_PORT 2>"$WORK/fleuve.log" &
+  "$FLEUVE_BIN" serve $EDGE_FLAG --data-dir "$WORK/data" --listen 127.0.0.1:$FLEUVE_PORT 2>"$WORK/fleuve.log" &
 FPID=$!
 for _ in $(seq 1 300); do [ -f "$WORK/data/fleuve.addr" ] && break; sleep 0.1; done
 [ -f "$WORK/data/fleuve.addr" ] || { cat "$WORK/fleuve.log"; exit 1; }
@@ -159,7 +163,7 @@ run_wrk() { # server port
   cpu_us=$(awk -v t=$((after - before)) -v r="$rps" -v d="$DURATION" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz * 1e6 / (r * d)}')
   echo "$rps $p50 $p99 $cpu_us ${errs:-}"
 }
-echo "# edge-vs-nginx-cache: $(date -u +%Y-%m-%dT%H:%MZ), $CORES cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), ${DURATION}s per run, $CONNS connections, wrk -t2, hot 2 MiB ranges of a 32 MiB object in Garage $("$G" --version | awk '{print $2}')"
+echo "# edge-vs-nginx-cache: $(date -u +%Y-%m-%dT%H:%MZ), $CORES cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), ${DURATION}s per run, $CONNS connections, wrk -t2, fleuve as $MODE, hot 2 MiB ranges of a 32 MiB object in Garage $("$G" --version | awk '{print $2}')"
 printf "%-14s %10s %9s %9s %18s\n" "server" "req/s" "p50 ms" "p99 ms" "server CPU us/req"
 declare -A RPS CPU
 for round in $(seq 1 "$ROUNDS"); do
