@@ -818,9 +818,13 @@ fn an_edge_serves_the_bucket_to_the_player() {
     let edge_metrics = format!("{edge_base}/metrics");
 
     rt().block_on(async {
+        // Ranges the player asked again came from the on-disk cache (sent with sendfile).
         for m in [
             "fleuve_object_storage_chunk_hits_total",
             "fleuve_object_storage_upstream_requests_total",
+            "fleuve_object_storage_disk_writes_total",
+            "fleuve_object_storage_disk_hits_total",
+            "fleuve_object_storage_disk_cache_bytes",
         ] {
             assert!(metric_of(&edge_metrics, m).await > 0.0, "{m}");
         }

@@ -32,9 +32,15 @@ pub struct ObjectStorageConfig {
     pub max_request_attempts: u32,
     /// Threads that fetch byte ranges from the bucket for viewers (cache misses).
     pub fetch_threads: u32,
+    /// Seconds a chunk fetched for viewers may take to arrive once the bucket answered; past
+    /// that the fetch fails (viewers get 502) and its thread is free again.
+    pub fetch_timeout_secs: u64,
     /// Seconds an object's size and ETag are trusted before it is asked again (a file made
     /// private stops being served publicly by edges within this time).
     pub edge_revalidate_secs: u64,
+    /// Bytes of bucket objects kept on disk (`<data_dir>/cache/objects`, emptied at start) and
+    /// sent from there with `sendfile`; 0 = no on-disk cache (chunks are kept in memory only).
+    pub disk_cache_bytes: u64,
     /// How private files are read.
     pub proxy: ProxyConfig,
     /// The HLS files (`hls/<uuid>/<file>` under the prefix).
@@ -106,7 +112,9 @@ impl Default for ObjectStorageConfig {
             upload_concurrency: 4,
             max_request_attempts: 3,
             fetch_threads: 8,
+            fetch_timeout_secs: 30,
             edge_revalidate_secs: 10,
+            disk_cache_bytes: 4 << 30,
             proxy: ProxyConfig::default(),
             streaming_playlists: BucketConfig::default(),
             web_videos: BucketConfig::default(),
@@ -189,6 +197,9 @@ impl ObjectStorageConfig {
                 "max_request_attempts",
                 format!("{} must be 1 to 20", self.max_request_attempts),
             );
+        }
+        if self.fetch_timeout_secs == 0 {
+            return err("fetch_timeout_secs", "0 must be at least 1".to_string());
         }
         if !(1..=256).contains(&self.fetch_threads) {
             return err(

@@ -46,7 +46,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         }
     };
     let os = open_object_storage(&config)?.context("object storage is off")?;
-    let upstream = Upstream::new(os.clone(), config.object_storage.fetch_threads as usize);
+    let upstream = super::open_upstream(&config, &os)?;
     let metrics = Metrics::new(p.cores.len());
     let conn_limits = connection_limits(&config);
     let state = Arc::new(EdgeState {
@@ -97,8 +97,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An edge's data directory holds only the address file while it runs and an empty media root
-/// (its shards' file server finds nothing on disk and goes to the bucket).
+/// An edge's data directory holds only the address file while it runs, an empty media root (its
+/// shards' file server finds nothing on disk and goes to the bucket) and the on-disk object cache.
 fn prepare_dirs(data_dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     let media = data_dir.join("media");
     for d in [media.clone(), data_dir.join("tmp")] {

@@ -8,8 +8,9 @@
 //! ([`BucketRoutes`]) are answered here too, from the shard's chunk cache or the upstream.
 
 use crate::media::layout::{is_media_path, is_private_path};
+use crate::media::objstore::edge::{ObjectAnswer, ObjectRequest};
 use crate::media::objstore::serve::{BucketRoute, BucketRoutes};
-use crate::media::send::write_all_vectored;
+use crate::media::send::{send_more, sendfile_all, write_all_vectored};
 use crate::media::serve::SegmentServer;
 use crate::metrics::{RouteClass, ShardMetrics};
 use crate::runtime::conn_limits::Activity;
@@ -120,13 +121,12 @@ pub async fn serve_media(
                     .as_ref()
                     .is_none_or(|p| p.head.status() == http::StatusCode::NOT_FOUND) =>
             {
-                let Some(resp) = bucket_answer(media, bucket, &route, &req, oauth).await else {
+                let Some(answer) = bucket_answer(media, bucket, &route, &req, oauth).await else {
                     return Outcome::HandOff(buf);
                 };
-                let status = resp.status();
-                let sent = send_response(stream, resp, req.version, keep_alive, activity).await;
+                let sent = send_object(stream, answer, req.version, keep_alive, activity).await;
                 buf.advance(req.len);
-                sent.map(|n| (status, n))
+                sent
             }
             (plan, _) => {
                 let plan =
@@ -167,27 +167,59 @@ async fn bucket_answer(
     route: &BucketRoute<'_>,
     req: &MediaRequest<'_>,
     oauth: bool,
-) -> Option<http::Response<axum::body::Body>> {
+) -> Option<ObjectAnswer> {
     if let Some(uuid) = route.private_uuid {
         if !media.token_opens(req.target, uuid) {
             if oauth && req.headers.contains_key(http::header::AUTHORIZATION) {
                 return None;
             }
-            return Some(crate::media::objstore::serve::text(
+            return Some(ObjectAnswer::Response(crate::media::objstore::serve::text(
                 http::StatusCode::FORBIDDEN,
                 "this file needs a video file token (videoFileToken)\n",
-            ));
+            )));
         }
     }
-    let policy = bucket.policy(route.private_uuid.is_some());
-    Some(
-        media
-            .serve_object(&req.method, &route.key, &req.headers, policy)
-            .await
-            .unwrap_or_else(|| {
-                crate::media::objstore::serve::text(http::StatusCode::NOT_FOUND, "not found\n")
-            }),
-    )
+    let object = ObjectRequest {
+        method: &req.method,
+        key: &route.key,
+        headers: &req.headers,
+        policy: bucket.policy(route.private_uuid.is_some()),
+    };
+    Some(media.answer_object(object, true).await.unwrap_or_else(|| {
+        ObjectAnswer::Response(crate::media::objstore::serve::text(
+            http::StatusCode::NOT_FOUND,
+            "not found\n",
+        ))
+    }))
+}
+
+/// Sends an object's answer: a range of an on-disk cache file with `sendfile` (as hot local
+/// files go), anything else as a response. Returns the status and the body bytes sent.
+async fn send_object(
+    stream: &TcpStream,
+    answer: ObjectAnswer,
+    version: u8,
+    keep_alive: bool,
+    activity: &Arc<Activity>,
+) -> io::Result<(http::StatusCode, u64)> {
+    match answer {
+        ObjectAnswer::Response(resp) => {
+            let status = resp.status();
+            let sent = send_response(stream, resp, version, keep_alive, activity).await?;
+            Ok((status, sent))
+        }
+        ObjectAnswer::File(resp, on, start, end) => {
+            let (parts, _) = resp.into_parts();
+            let status = parts.status;
+            let head = serialize_head(&http::Response::from_parts(parts, ()), version, keep_alive);
+            let timeout = activity.send_timeout();
+            let len = end - start + 1;
+            send_more(stream, &head, timeout).await?;
+            sendfile_all(stream, &on.file, start, len, timeout).await?;
+            activity.progress();
+            Ok((status, len))
+        }
+    }
 }
 
 /// Writes a response (head, then its body's frames as they come) on the socket; returns the

@@ -332,12 +332,10 @@ fn build_app(
         login_throttle: crate::api::login_throttle::LoginThrottle::new(&config.auth),
         signup_limits: crate::api::signup::SignupLimits::new(&config.signup),
         hls_bucket_base: object_storage.as_ref().map(|o| o.hls_public_base()),
-        edge_upstream: object_storage.as_ref().map(|o| {
-            crate::media::objstore::edge::Upstream::new(
-                o.clone(),
-                config.object_storage.fetch_threads as usize,
-            )
-        }),
+        edge_upstream: object_storage
+            .as_ref()
+            .map(|o| open_upstream(&config, o))
+            .transpose()?,
         object_storage,
         storage_moves,
         config,
@@ -371,6 +369,31 @@ fn open_object_storage(
         ),
     }
     Ok(Some(Arc::new(os)))
+}
+
+/// The viewers' side of the object storage: its fetch threads and, with
+/// `object_storage.disk_cache_bytes`, the on-disk cache in `<data_dir>/cache/objects`.
+fn open_upstream(
+    config: &Config,
+    os: &Arc<crate::media::objstore::ObjectStorage>,
+) -> anyhow::Result<Arc<crate::media::objstore::edge::Upstream>> {
+    let disk = match config.object_storage.disk_cache_bytes {
+        0 => None,
+        bytes => {
+            let dir = config.data_dir.join("cache").join("objects");
+            Some(
+                crate::media::objstore::disk::DiskCache::open(&dir, bytes).with_context(|| {
+                    format!("cannot prepare the object cache {}", dir.display())
+                })?,
+            )
+        }
+    };
+    Ok(crate::media::objstore::edge::Upstream::new(
+        os.clone(),
+        config.object_storage.fetch_threads as usize,
+        Duration::from_secs(config.object_storage.fetch_timeout_secs),
+        disk,
+    ))
 }
 
 /// Brings the stored state in line before any shard serves: the first account, expired

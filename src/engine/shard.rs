@@ -7,6 +7,7 @@ use super::site::Site;
 use crate::app::{ClientAddr, ConnHold};
 use crate::media::fileio::{IoBackend, PreadReader, ReadAt, UringReader, RING_ENTRIES};
 use crate::media::layout::MediaLayout;
+use crate::media::objstore::edge::ObjectRequest;
 use crate::media::objstore::serve::BucketRoute;
 use crate::media::serve::SegmentServer;
 use crate::metrics::{RouteClass, ShardMetrics};
@@ -208,12 +209,12 @@ impl ShardService {
             return plain(http::StatusCode::NOT_FOUND, "not found\n");
         };
         self.media
-            .serve_object(
-                req.method(),
-                &route.key,
-                req.headers(),
-                bucket.policy(route.private_uuid.is_some()),
-            )
+            .serve_object(ObjectRequest {
+                method: req.method(),
+                key: &route.key,
+                headers: req.headers(),
+                policy: bucket.policy(route.private_uuid.is_some()),
+            })
             .await
             .unwrap_or_else(|| plain(http::StatusCode::NOT_FOUND, "not found\n"))
     }

@@ -150,7 +150,11 @@ pub async fn write_all_vectored(
 }
 
 /// Sends `head` with `MSG_MORE`, so it leaves in the same segment as the first body bytes.
-async fn send_more(stream: &TcpStream, mut head: &[u8], timeout: Duration) -> io::Result<()> {
+pub(crate) async fn send_more(
+    stream: &TcpStream,
+    mut head: &[u8],
+    timeout: Duration,
+) -> io::Result<()> {
     let sock = socket2::SockRef::from(stream);
     while !head.is_empty() {
         writable(stream, timeout).await?;
@@ -167,7 +171,7 @@ async fn send_more(stream: &TcpStream, mut head: &[u8], timeout: Duration) -> io
 }
 
 /// sendfile(2) of `len` bytes at `offset`, waiting for the socket as needed.
-async fn sendfile_all(
+pub(crate) async fn sendfile_all(
     stream: &TcpStream,
     file: &std::fs::File,
     offset: u64,

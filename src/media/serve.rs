@@ -190,18 +190,35 @@ impl SegmentServer {
     }
 
     /// Answers GET/HEAD/OPTIONS of an object of the HLS bucket (`None` without object
-    /// storage), from this shard's cache where it can.
+    /// storage), from the on-disk cache or this shard's cache where it can.
     pub async fn serve_object(
         &self,
-        method: &Method,
-        key: &str,
-        headers: &HeaderMap,
-        policy: &super::objstore::serve::CachePolicy,
+        req: super::objstore::edge::ObjectRequest<'_>,
     ) -> Option<axum::response::Response> {
+        match self.answer_object(req, false).await? {
+            super::objstore::edge::ObjectAnswer::Response(r) => Some(r),
+            // Not asked for: a file answer goes only to callers that can send it.
+            super::objstore::edge::ObjectAnswer::File(..) => Some(super::objstore::serve::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ask again\n",
+            )),
+        }
+    }
+
+    /// Like [`serve_object`](Self::serve_object), for the HTTP/1 fast path: a range whose
+    /// chunks are all in the on-disk cache comes back as that file's range (`file_ok`), to be
+    /// sent with `sendfile`.
+    pub async fn answer_object(
+        &self,
+        req: super::objstore::edge::ObjectRequest<'_>,
+        file_ok: bool,
+    ) -> Option<super::objstore::edge::ObjectAnswer> {
         let edge = self.edge.as_ref()?;
-        let r = edge.serve(&self.cache, method, key, headers, policy).await;
+        let a = edge
+            .answer(&self.cache, self.reader.as_ref(), req, file_ok)
+            .await;
         self.publish_cache_metrics();
-        Some(r)
+        Some(a)
     }
 
     /// Which read backend this server uses.

@@ -8,11 +8,13 @@
 //! with the old one. While the object storage does not answer, what is cached is still served
 //! (metadata past its time included) and the rest gets `502`; it recovers by itself.
 
+use super::disk::{DiskCache, OnDisk};
 use super::s3::S3Error;
 use super::serve::CachePolicy;
 use super::{content_type, ObjectStorage};
 use crate::media::access::MediaAccess;
 use crate::media::cache::{ChunkCache, FileId, CHUNK};
+use crate::media::fileio::ReadAt;
 use crate::media::range::{parse_range, ByteRange};
 use crate::runtime::blocking::BlockingPool;
 use axum::body::Body;
@@ -61,6 +63,10 @@ type Flight<T> = Mutex<HashMap<(String, u64), Arc<OnceCell<T>>>>;
 pub struct Upstream {
     os: Arc<ObjectStorage>,
     pool: BlockingPool,
+    /// The on-disk cache fetched chunks are written to, when on.
+    disk: Option<Arc<DiskCache>>,
+    /// How long a chunk's body may take to arrive.
+    fetch_timeout: Duration,
     chunks: Flight<Result<Bytes, FetchError>>,
     heads: Flight<Result<Option<ObjMeta>, FetchError>>,
     /// Upstream requests made.
@@ -104,11 +110,19 @@ where
 }
 
 impl Upstream {
-    /// The upstream side of `os`, fetching on `threads` threads of its own.
-    pub fn new(os: Arc<ObjectStorage>, threads: usize) -> Arc<Upstream> {
+    /// The upstream side of `os`, fetching on `threads` threads of its own (each chunk's body
+    /// within `fetch_timeout`) and keeping what it fetched in `disk` when given.
+    pub fn new(
+        os: Arc<ObjectStorage>,
+        threads: usize,
+        fetch_timeout: Duration,
+        disk: Option<Arc<DiskCache>>,
+    ) -> Arc<Upstream> {
         Arc::new(Upstream {
             os,
             pool: BlockingPool::new(threads, &[]),
+            disk,
+            fetch_timeout,
             chunks: Mutex::new(HashMap::new()),
             heads: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
@@ -166,6 +180,8 @@ impl Upstream {
         single_flight(&self.chunks, (key.to_string(), index), async move {
             let started = Instant::now();
             let os = me.os.clone();
+            let disk = me.disk.clone();
+            let fetch_timeout = me.fetch_timeout;
             let start = index * CHUNK;
             let end = (start + CHUNK).min(meta.size) - 1;
             let r = me
@@ -175,6 +191,7 @@ impl Upstream {
                         os.hls_bucket(),
                         &k,
                         Some(format!("bytes={start}-{end}")),
+                        Some(fetch_timeout),
                     )?;
                     let want = end - start + 1;
                     if got.etag != meta.etag {
@@ -203,6 +220,9 @@ impl Upstream {
                             url: k,
                             error: format!("{} bytes or more instead of {want}", buf.len()),
                         });
+                    }
+                    if let Some(disk) = &disk {
+                        disk.store(&k, &meta, index, &buf);
                     }
                     Ok(Bytes::from(buf))
                 })
@@ -255,6 +275,9 @@ impl Upstream {
             self.bytes.load(Relaxed),
             self.micros.load(Relaxed) as f64 / 1e6,
         );
+        if let Some(d) = &self.disk {
+            d.render_metrics(out);
+        }
     }
 }
 
@@ -362,25 +385,36 @@ impl EdgeShard {
         }
     }
 
-    /// Answers GET/HEAD/OPTIONS of object `key`, from `cache` where it can.
-    pub async fn serve(
+    /// Answers GET/HEAD/OPTIONS of object `key`: from the on-disk cache where its chunks are
+    /// all there (as a file range when `file_ok`, for `sendfile`), else from `cache` and the
+    /// bucket.
+    pub async fn answer(
         &self,
         cache: &RefCell<ChunkCache>,
-        method: &Method,
-        key: &str,
-        headers: &HeaderMap,
-        policy: &CachePolicy,
-    ) -> Response<Body> {
+        reader: &dyn ReadAt,
+        req: ObjectRequest<'_>,
+        file_ok: bool,
+    ) -> ObjectAnswer {
+        let ObjectRequest {
+            method,
+            key,
+            headers,
+            policy,
+        } = req;
+        let answer = ObjectAnswer::Response;
         if *method == Method::OPTIONS {
-            return super::serve::preflight();
+            return answer(super::serve::preflight());
         }
         if *method != Method::GET && *method != Method::HEAD {
-            return super::serve::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+            return answer(super::serve::text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed\n",
+            ));
         }
         let meta = match self.meta(key).await {
             Ok(Some(m)) => m,
-            Ok(None) => return super::serve::text(StatusCode::NOT_FOUND, "not found\n"),
-            Err(e) => return unavailable(key, &e),
+            Ok(None) => return answer(super::serve::text(StatusCode::NOT_FOUND, "not found\n")),
+            Err(e) => return answer(unavailable(key, &e)),
         };
         let file = key.rsplit('/').next().unwrap_or_default();
         let etag = HeaderValue::from_str(&format!("\"{}\"", meta.etag))
@@ -404,7 +438,7 @@ impl EdgeShard {
         h.insert(header::ETAG, etag.clone());
         if headers.get(header::IF_NONE_MATCH) == Some(&etag) {
             *r.status_mut() = StatusCode::NOT_MODIFIED;
-            return r;
+            return answer(r);
         }
         let range = headers
             .get(header::RANGE)
@@ -413,7 +447,7 @@ impl EdgeShard {
             ByteRange::Full if meta.size == 0 => {
                 r.headers_mut()
                     .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
-                return r;
+                return answer(r);
             }
             ByteRange::Full => (0, meta.size - 1),
             ByteRange::Partial { start, end } => {
@@ -429,45 +463,66 @@ impl EdgeShard {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", meta.size)) {
                     r.headers_mut().insert(header::CONTENT_RANGE, v);
                 }
-                return r;
+                return answer(r);
             }
         };
         r.headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
         if *method == Method::HEAD {
-            return r;
+            return answer(r);
         }
         let (first, last) = (start / CHUNK, end / CHUNK);
+        let disk = self.upstream.disk.as_ref();
+        if file_ok {
+            if let Some(on) = disk.and_then(|d| d.range(key, &meta, first, last)) {
+                self.upstream.hits.fetch_add(last - first + 1, Relaxed);
+                return ObjectAnswer::File(r, on, start, end);
+            }
+        }
         let id = file_id(key, &meta);
         if last - first + 1 > STREAM_CHUNKS {
             *r.body_mut() = self.stream(key, meta, start, end);
-            return r;
+            return answer(r);
         }
         let mut parts = Vec::with_capacity((last - first + 1) as usize);
         for idx in first..=last {
             let cached = cache.borrow_mut().get(id, idx);
-            let chunk = match cached {
-                Some(c) => {
+            let on_disk = match cached {
+                Some(_) => None,
+                None => disk.and_then(|d| d.range(key, &meta, idx, idx)),
+            };
+            let from_disk = match on_disk {
+                Some(on) => {
+                    let len = (CHUNK.min(meta.size - idx * CHUNK)) as usize;
+                    reader.read_at(on.path, idx * CHUNK, len).await.ok()
+                }
+                None => None,
+            };
+            let chunk = match (cached, from_disk) {
+                (Some(c), _) | (None, Some(c)) => {
                     self.upstream.hits.fetch_add(1, Relaxed);
                     c
                 }
-                None => {
+                (None, None) => {
                     self.upstream.misses.fetch_add(1, Relaxed);
                     match self.upstream.chunk(key, &meta, idx).await {
                         Ok(c) => {
-                            cache
-                                .borrow_mut()
-                                .insert(id, &cache_path(key), idx, c.clone());
+                            // With the on-disk cache, the page cache holds these bytes already.
+                            if disk.is_none() {
+                                cache
+                                    .borrow_mut()
+                                    .insert(id, &cache_path(key), idx, c.clone());
+                            }
                             c
                         }
                         Err(FetchError::Changed) => {
                             self.metas.borrow_mut().pop(key);
-                            return super::serve::text(
+                            return answer(super::serve::text(
                                 StatusCode::SERVICE_UNAVAILABLE,
                                 "the file changed while it was read; ask again\n",
-                            );
+                            ));
                         }
-                        Err(e) => return unavailable(key, &e),
+                        Err(e) => return answer(unavailable(key, &e)),
                     }
                 }
             };
@@ -478,7 +533,7 @@ impl EdgeShard {
         }
         let stream = futures_util::stream::iter(parts.into_iter().map(Ok::<Bytes, std::io::Error>));
         *r.body_mut() = Body::from_stream(stream);
-        r
+        answer(r)
     }
 
     /// A long body fetched chunk by chunk as the client takes it, not cached.
@@ -509,6 +564,26 @@ impl EdgeShard {
         });
         Body::from_stream(stream)
     }
+}
+
+/// A request for an object.
+pub struct ObjectRequest<'a> {
+    /// GET, HEAD or OPTIONS (others are refused).
+    pub method: &'a Method,
+    /// The object's key.
+    pub key: &'a str,
+    /// The request's headers (Range, If-None-Match).
+    pub headers: &'a HeaderMap,
+    /// How clients may cache it.
+    pub policy: &'a CachePolicy,
+}
+
+/// How an object request is answered.
+pub enum ObjectAnswer {
+    /// A whole response.
+    Response(Response<Body>),
+    /// The head of a response whose body is bytes `start..=end` of an on-disk cache file.
+    File(Response<Body>, OnDisk, u64, u64),
 }
 
 fn unavailable(key: &str, e: &FetchError) -> Response<Body> {

@@ -14,6 +14,7 @@
 //! `PutObjectAcl` with `NotImplemented`), and lets an edge with no database tell from the path
 //! alone that a file is not public.
 
+pub mod disk;
 pub mod edge;
 pub mod s3;
 pub mod serve;

@@ -305,10 +305,24 @@ impl S3Client {
         headers: &[(&str, String)],
         payload: &Payload<'_>,
     ) -> Result<http::Response<ureq::Body>, S3Error> {
+        self.send_within(op, method, url, headers, payload, None)
+    }
+
+    /// Like [`send`](Self::send); with `body_deadline`, reading the response body fails once
+    /// that long has passed since its headers (a stalled server does not hold the reader).
+    pub fn send_within(
+        &self,
+        op: &'static str,
+        method: &'static str,
+        url: &str,
+        headers: &[(&str, String)],
+        payload: &Payload<'_>,
+        body_deadline: Option<Duration>,
+    ) -> Result<http::Response<ureq::Body>, S3Error> {
         let mut delay = Duration::from_millis(200);
         let mut attempt = 1;
         loop {
-            let result = self.send_once(op, method, url, headers, payload);
+            let result = self.send_once(op, method, url, headers, payload, body_deadline);
             let retry = match &result {
                 Ok(_) => false,
                 Err(S3Error::Status { status, .. }) => *status >= 500 || *status == 429,
@@ -334,6 +348,7 @@ impl S3Client {
         url: &str,
         headers: &[(&str, String)],
         payload: &Payload<'_>,
+        body_deadline: Option<Duration>,
     ) -> Result<http::Response<ureq::Body>, S3Error> {
         let transport = |error: String| S3Error::Transport {
             op,
@@ -353,7 +368,18 @@ impl S3Client {
                     builder
                 };
                 let request = builder.body(()).map_err(|e| transport(e.to_string()))?;
-                self.agent.run(request)
+                match body_deadline {
+                    Some(d) => {
+                        use ureq::RequestExt;
+                        request
+                            .with_agent(&self.agent)
+                            .configure()
+                            .timeout_recv_body(Some(d))
+                            .build()
+                            .run()
+                    }
+                    None => self.agent.run(request),
+                }
             }
             Payload::Bytes(b) => {
                 let request = builder
@@ -460,23 +486,37 @@ impl S3Client {
         key: &str,
         range: Option<(u64, u64)>,
     ) -> Result<GetObject, S3Error> {
-        self.get_object_ranged(bucket, key, range.map(|(a, b)| format!("bytes={a}-{b}")))
+        self.get_object_ranged(
+            bucket,
+            key,
+            range.map(|(a, b)| format!("bytes={a}-{b}")),
+            None,
+        )
     }
 
     /// `GET object` with a `Range` header as a client sent it (one range: `bytes=a-b`,
     /// `bytes=a-`, `bytes=-n`); a range past the end is a [`S3Error::Status`] 416.
+    /// With `body_deadline`, reading the body fails once that long has passed since the headers.
     pub fn get_object_ranged(
         &self,
         bucket: &str,
         key: &str,
         range: Option<String>,
+        body_deadline: Option<Duration>,
     ) -> Result<GetObject, S3Error> {
         let url = self.object_url(bucket, key);
         let mut headers = Vec::new();
         if let Some(r) = range {
             headers.push(("range", r));
         }
-        let response = self.send("GET object", "GET", &url, &headers, &Payload::Empty)?;
+        let response = self.send_within(
+            "GET object",
+            "GET",
+            &url,
+            &headers,
+            &Payload::Empty,
+            body_deadline,
+        )?;
         let status = response.status().as_u16();
         let h = response.headers();
         let num = |name: &str| {
@@ -763,6 +803,45 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    /// A server that answers the headers of a 1 MiB body, sends 10 bytes and then nothing: the
+    /// read fails at the deadline instead of holding the fetch thread.
+    #[test]
+    fn a_stalled_body_fails_at_its_deadline() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            let mut head = [0u8; 4096];
+            let _ = sock.read(&mut head);
+            sock.write_all(
+                b"HTTP/1.1 206 Partial Content\r\ncontent-length: 1048576\r\netag: \"e\"\r\ncontent-range: bytes 0-1048575/2097152\r\n\r\n0123456789",
+            )
+            .unwrap();
+            // Holds the connection (without sending) until the client gives up, 20 s at most.
+            sock.set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            let _ = sock.read(&mut head);
+        });
+        let mut c = config(true);
+        c.endpoint = format!("http://127.0.0.1:{port}");
+        let client = S3Client::new(&c, ("id".into(), "secret".into())).unwrap();
+        let mut got = client
+            .get_object_ranged(
+                "media",
+                "k",
+                Some("bytes=0-1048575".into()),
+                Some(Duration::from_secs(1)),
+            )
+            .unwrap();
+        let mut body = Vec::new();
+        let e = got.body.read_to_end(&mut body).unwrap_err();
+        assert!(e.to_string().to_lowercase().contains("timeout"), "{e}");
+        assert_eq!(body.len(), 10);
+        drop(got);
+        server.join().unwrap();
     }
 
     #[test]
