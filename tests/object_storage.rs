@@ -125,6 +125,23 @@ fn client_uploads_reads_lists_and_deletes_on_garage() {
     .unwrap();
     assert_eq!(anon.status().as_u16(), 403);
 
+    // To the private side and back, copied on the server: the multipart object in parts of
+    // the same size (its ETag unchanged), the small one whole.
+    let before: Vec<(u64, String)> = listed.iter().map(|o| (o.size, o.etag.clone())).collect();
+    assert_eq!(os.move_hls_side(u, true).unwrap(), 2);
+    assert!(os.list_hls(u, false).unwrap().is_empty());
+    let private: Vec<(u64, String)> = os
+        .list_hls(u, true)
+        .unwrap()
+        .iter()
+        .map(|o| (o.size, o.etag.clone()))
+        .collect();
+    assert_eq!(private, before);
+    assert_eq!(os.move_hls_side(u, false).unwrap(), 2);
+    os.download_hls_file(u, false, "p-720-fragmented.mp4", &back)
+        .unwrap();
+    assert_eq!(std::fs::read(&back).unwrap(), bytes);
+
     assert_eq!(os.delete_hls(u, false).unwrap(), 2);
     assert!(os.list_hls(u, false).unwrap().is_empty());
     assert!(os
@@ -589,6 +606,24 @@ fn kill_9_during_the_upload_resumes_and_publishes() {
         let (status, body) = common::upload_multipart(&s, &token, &src, "Killed mid-move").await;
         assert_eq!(status, 200, "{body}");
         let uuid = body["video"]["uuid"].as_str().unwrap().to_string();
+        // A multipart upload a dead move left under the video's keys: the move aborts it.
+        let os = storage_with(&g, g.bucket, &g.secret, "");
+        let orphan = format!("hls/{uuid}/orphan-fragmented.mp4");
+        os.s3()
+            .create_multipart(g.bucket, &orphan, "video/mp4", None)
+            .unwrap();
+        assert_eq!(
+            os.s3()
+                .list_multipart_uploads(g.bucket, &format!("hls/{uuid}/"))
+                .unwrap()
+                .len(),
+            1
+        );
+        // And a file a move left on the private side before the video became public again.
+        let stale = s.dir.join("stale.m3u8");
+        std::fs::write(&stale, "#EXTM3U\n").unwrap();
+        os.upload_hls_file(&uuid, true, &stale, "stale.m3u8")
+            .unwrap();
         // Kill as soon as the video waits for the bucket (state 6).
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
@@ -620,6 +655,16 @@ fn kill_9_during_the_upload_resumes_and_publishes() {
         assert_eq!(v["state"]["id"], 1, "{v}\n{}", s.log());
         assert_eq!(v["streamingPlaylists"][0]["files"][0]["storage"], 2);
         check_files(&v, None).await;
+        let os = storage_with(&g, g.bucket, &g.secret, "");
+        let left = os
+            .s3()
+            .list_multipart_uploads(g.bucket, &format!("hls/{uuid}/"))
+            .unwrap();
+        assert!(left.is_empty(), "multipart uploads left: {left:?}");
+        assert!(
+            keys_of(&os, &uuid, true).is_empty(),
+            "objects left on the private side"
+        );
     });
 }
 

@@ -380,6 +380,14 @@ impl Mover {
             .into_iter()
             .filter(|n| !n.ends_with(".torrent"))
             .collect();
+        os.abort_orphaned_uploads(uuid, private)?;
+        // Objects on the other side's keys were uploaded by a move the video's privacy change
+        // interrupted (a public copy of a now private video): nothing else lives there while the
+        // video is not in the bucket.
+        let stale = os.delete_hls(uuid, !private)?;
+        if stale > 0 {
+            tracing::info!(video = %uuid, objects = stale, "deleted objects an interrupted move left on the video's other privacy side");
+        }
         let order = Self::upload_order(&video, &files, on_disk.clone());
         let (mut uploaded, mut skipped, mut bytes) = (0, 0, 0u64);
         for name in &order {

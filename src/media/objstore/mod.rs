@@ -134,6 +134,30 @@ impl ObjectStorage {
         format!("{}hls/{uuid}/{file}", self.hls_public_base())
     }
 
+    /// Aborts the multipart uploads in progress under a video's HLS directory: a move is the
+    /// only writer there, so any it finds at its start was left by one that died (`kill -9`,
+    /// power loss) and holds parts nobody will complete. Returns how many were aborted; a server
+    /// without `ListMultipartUploads` is logged and skipped.
+    pub fn abort_orphaned_uploads(&self, uuid: &str, private: bool) -> Result<usize, S3Error> {
+        let prefix = self.hls_dir_key(uuid, private);
+        let uploads = match self
+            .s3
+            .list_multipart_uploads(&self.hls.bucket_name, &prefix)
+        {
+            Ok(u) => u,
+            Err(e) if matches!(e.status(), Some(400 | 404 | 405 | 501)) => {
+                tracing::warn!(%prefix, error = %e, "cannot list multipart uploads in progress; orphaned parts, if any, stay");
+                return Ok(0);
+            }
+            Err(e) => return Err(e),
+        };
+        for (key, id) in &uploads {
+            self.s3.abort_multipart(&self.hls.bucket_name, key, id)?;
+            tracing::info!(%key, upload_id = %id, "aborted a multipart upload a stopped move left");
+        }
+        Ok(uploads.len())
+    }
+
     /// Uploads one HLS file (checked); returns its size and ETag.
     pub fn upload_hls_file(
         &self,
@@ -207,6 +231,48 @@ impl ObjectStorage {
         Ok(objects.len())
     }
 
+    /// Copies `from` to `to` on the server with `to_private`'s ACL. An object of at least one
+    /// part (`max_upload_part`) is copied in parts of that size, as it was uploaded: its ETag
+    /// stays the same, and objects past CopyObject's 5 GiB limit copy too.
+    fn copy_object(&self, from: &ObjectInfo, to: &str, to_private: bool) -> Result<(), S3Error> {
+        let bucket = &self.hls.bucket_name;
+        let part = self.plan().part_size.max(1);
+        if from.size < part {
+            return self
+                .s3
+                .copy_object(bucket, &from.key, to, self.acl(to_private));
+        }
+        let file = to.rsplit('/').next().unwrap_or_default();
+        let id = self
+            .s3
+            .create_multipart(bucket, to, content_type(file), self.acl(to_private))?;
+        let mut etags = Vec::new();
+        let mut start = 0u64;
+        let copied = (|| {
+            while start < from.size {
+                let end = (start + part).min(from.size) - 1;
+                let n = etags.len() as u32 + 1;
+                etags.push(self.s3.upload_part_copy(
+                    bucket,
+                    &from.key,
+                    to,
+                    &id,
+                    n,
+                    (start, end),
+                )?);
+                start = end + 1;
+            }
+            self.s3.complete_multipart(bucket, to, &id, &etags)
+        })();
+        match copied {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let _ = self.s3.abort_multipart(bucket, to, &id);
+                Err(e)
+            }
+        }
+    }
+
     /// Moves a video's objects to the keys (and ACL) of its new privacy: each is copied on the
     /// server, then the old ones are deleted. Returns how many. Run again after a failure, it
     /// finishes: what is already on the new side is not copied again.
@@ -222,8 +288,7 @@ impl ObjectStorage {
             let name = o.key.strip_prefix(&old_prefix).unwrap_or(&o.key);
             let to = self.hls_key(uuid, to_private, name);
             if !there.contains(&to) {
-                self.s3
-                    .copy_object(&self.hls.bucket_name, &o.key, &to, self.acl(to_private))?;
+                self.copy_object(o, &to, to_private)?;
             }
         }
         for o in &from {

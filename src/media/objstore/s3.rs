@@ -615,6 +615,50 @@ impl S3Client {
         Ok(())
     }
 
+    /// `UPLOAD part (copy)`: part `number` of a multipart upload to `to_key`, bytes
+    /// `range` (inclusive) of `from_key` in the same bucket, copied on the server; returns the
+    /// part's ETag.
+    pub fn upload_part_copy(
+        &self,
+        bucket: &str,
+        from_key: &str,
+        to_key: &str,
+        upload_id: &str,
+        number: u32,
+        range: (u64, u64),
+    ) -> Result<String, S3Error> {
+        let url = format!(
+            "{}?partNumber={number}&uploadId={}",
+            self.object_url(bucket, to_key),
+            utf8_percent_encode(upload_id, QUERY)
+        );
+        let headers = [
+            (
+                "x-amz-copy-source",
+                format!("/{bucket}/{}", utf8_percent_encode(from_key, KEY)),
+            ),
+            (
+                "x-amz-copy-source-range",
+                format!("bytes={}-{}", range.0, range.1),
+            ),
+        ];
+        let (_, text) = self.send_text("COPY part", "PUT", &url, &headers, &Payload::Empty)?;
+        if let Some((code, message)) = xml::error(&text) {
+            return Err(S3Error::Status {
+                op: "COPY part",
+                url,
+                status: 200,
+                code,
+                message,
+            });
+        }
+        xml::complete_etag(&text).map_err(|reason| S3Error::BadAnswer {
+            op: "COPY part",
+            url,
+            reason,
+        })
+    }
+
     /// `PUT object acl` with a canned ACL. `Ok(false)` when the server has no ACLs (Garage
     /// answers `NotImplemented`).
     pub fn put_object_acl(&self, bucket: &str, key: &str, acl: &str) -> Result<bool, S3Error> {
@@ -752,6 +796,42 @@ impl S3Client {
                 url,
                 reason: "no ETag".into(),
             })
+    }
+
+    /// The multipart uploads in progress under `prefix`: `(key, upload id)`.
+    pub fn list_multipart_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, S3Error> {
+        let mut out = Vec::new();
+        let mut marker: Option<(String, String)> = None;
+        loop {
+            let mut url = format!(
+                "{}?prefix={}&uploads",
+                self.object_url(bucket, ""),
+                utf8_percent_encode(prefix, QUERY)
+            );
+            if let Some((key, id)) = &marker {
+                url.push_str(&format!(
+                    "&key-marker={}&upload-id-marker={}",
+                    utf8_percent_encode(key, QUERY),
+                    utf8_percent_encode(id, QUERY)
+                ));
+            }
+            let (_, text) =
+                self.send_text("LIST multipart uploads", "GET", &url, &[], &Payload::Empty)?;
+            let page = xml::uploads(&text).map_err(|reason| S3Error::BadAnswer {
+                op: "LIST multipart uploads",
+                url: url.clone(),
+                reason,
+            })?;
+            out.extend(page.uploads);
+            match page.next {
+                Some(m) if Some(&m) != marker.as_ref() => marker = Some(m),
+                _ => return Ok(out),
+            }
+        }
     }
 
     /// Abandons a multipart upload (its parts are freed).

@@ -76,6 +76,56 @@ pub fn list(text: &str) -> Result<ListPage, String> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+struct UploadsDoc {
+    #[serde(default)]
+    is_truncated: bool,
+    #[serde(default)]
+    next_key_marker: Option<String>,
+    #[serde(default)]
+    next_upload_id_marker: Option<String>,
+    #[serde(rename = "Upload", default)]
+    uploads: Vec<UploadDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UploadDoc {
+    key: String,
+    upload_id: String,
+}
+
+/// One page of `ListMultipartUploads`.
+pub struct UploadsPage {
+    /// `(key, upload id)` of each upload in progress.
+    pub uploads: Vec<(String, String)>,
+    /// The key and upload id markers of the next page, when truncated.
+    pub next: Option<(String, String)>,
+}
+
+/// Reads a `ListMultipartUploadsResult`.
+pub fn uploads(text: &str) -> Result<UploadsPage, String> {
+    let doc: UploadsDoc = quick_xml::de::from_str(text).map_err(|e| e.to_string())?;
+    let next = if doc.is_truncated {
+        Some((
+            doc.next_key_marker
+                .ok_or("truncated listing without NextKeyMarker")?,
+            doc.next_upload_id_marker.unwrap_or_default(),
+        ))
+    } else {
+        None
+    };
+    Ok(UploadsPage {
+        uploads: doc
+            .uploads
+            .into_iter()
+            .map(|u| (u.key, u.upload_id))
+            .collect(),
+        next,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct InitiateDoc {
     upload_id: String,
 }
@@ -115,6 +165,29 @@ pub fn complete_body(etags: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multipart_uploads_in_progress_are_listed() {
+        let text = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Bucket>media</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker>
+  <NextKeyMarker>hls/u/b.mp4</NextKeyMarker><NextUploadIdMarker>id2</NextUploadIdMarker>
+  <Prefix>hls/u/</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>true</IsTruncated>
+  <Upload><Key>hls/u/a.mp4</Key><UploadId>id1</UploadId><Initiated>2026-12-06T00:00:00Z</Initiated></Upload>
+  <Upload><Key>hls/u/b.mp4</Key><UploadId>id2</UploadId></Upload>
+</ListMultipartUploadsResult>"#;
+        let page = uploads(text).unwrap();
+        assert_eq!(
+            page.uploads,
+            vec![
+                ("hls/u/a.mp4".to_string(), "id1".to_string()),
+                ("hls/u/b.mp4".to_string(), "id2".to_string())
+            ]
+        );
+        assert_eq!(page.next, Some(("hls/u/b.mp4".into(), "id2".into())));
+        let empty = uploads("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>").unwrap();
+        assert!(empty.uploads.is_empty() && empty.next.is_none());
+    }
 
     #[test]
     fn reads_s3_documents() {
