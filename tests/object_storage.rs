@@ -638,8 +638,14 @@ fn kill_9_during_the_upload_resumes_and_publishes() {
         s.child.as_mut().unwrap().kill().unwrap();
         s.child.as_mut().unwrap().wait().unwrap();
     });
-    let s = Server::start_in(dir.path(), opts);
-    rt().block_on(async {
+    let mut s = Server::start_in(
+        dir.path(),
+        Options {
+            env: opts.env.clone(),
+            args: opts.args.clone(),
+        },
+    );
+    let (token, uuid) = rt().block_on(async {
         let (token, _) = login(&s).await;
         let list: Value = client()
             .get(s.url("/api/v1/users/me/videos"))
@@ -665,6 +671,27 @@ fn kill_9_during_the_upload_resumes_and_publishes() {
             keys_of(&os, &uuid, true).is_empty(),
             "objects left on the private side"
         );
+        (token, uuid)
+    });
+    // A privacy change cut short: the objects went to the private side, the record (public)
+    // was not written. The next start puts them back where the record says.
+    s.stop();
+    let os = storage_with(&g, g.bucket, &g.secret, "");
+    let public = keys_of(&os, &uuid, false);
+    os.move_hls_side(&uuid, true).unwrap();
+    assert!(keys_of(&os, &uuid, false).is_empty());
+    let s = Server::start_in(dir.path(), opts);
+    rt().block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while keys_of(&os, &uuid, false) != public || !keys_of(&os, &uuid, true).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "objects not moved back\n{}",
+                s.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        check_files(&video(&s, &token, &uuid).await, None).await;
     });
 }
 

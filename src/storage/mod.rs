@@ -203,6 +203,7 @@ impl Mover {
     }
 
     fn run(&self) {
+        self.reconcile_sides();
         while !self.stop.load(Ordering::SeqCst) {
             let rows = match self.store.scan::<StorageMoveKey>(&()) {
                 Ok(r) => r,
@@ -236,6 +237,65 @@ impl Mover {
                     .0;
             }
             *woken = false;
+        }
+    }
+
+    /// Puts the objects of every object-stored video on the side its privacy says: a privacy
+    /// change cut short by a stop (objects moved, record not written) leaves them on the other
+    /// side, public copies of a private video included. One listing per video, on this thread
+    /// at start (the shards already serve); stops at the first listing the bucket refuses.
+    fn reconcile_sides(&self) {
+        let Some(os) = self.config.object_storage.clone() else {
+            return;
+        };
+        let videos = match self.store.scan::<crate::store::videos::VideoKey>(&()) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list the videos to check their objects' side");
+                return;
+            }
+        };
+        let mut moved = 0;
+        for (key, v) in videos {
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let in_bucket = v
+                .hls
+                .as_ref()
+                .is_some_and(|h| h.storage == FileStorage::ObjectStorage);
+            if v.remote.is_some() || !in_bucket {
+                continue;
+            }
+            let _lock = self.config.video_locks.lock(&v.uuid);
+            // Read again under the lock: a privacy change may have happened meanwhile.
+            let Ok(Some(v)) = self.store.get(&key) else {
+                continue;
+            };
+            let private = v.files_are_private();
+            match os.list_hls(&v.uuid, !private) {
+                Ok(wrong) if wrong.is_empty() => {}
+                Ok(wrong) => {
+                    tracing::warn!(video = %v.uuid, objects = wrong.len(), private, "objects were on the other privacy side (a privacy change cut short); moving them");
+                    let files = self.store.video_files(v.id).unwrap_or_default();
+                    match self.relocate_in_bucket(&v.uuid, &files, private) {
+                        Ok(()) => moved += 1,
+                        Err(e) => {
+                            tracing::error!(video = %v.uuid, error = %e, "cannot move the objects to their privacy's side")
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot check object-stored videos' sides; the next start tries again");
+                    return;
+                }
+            }
+        }
+        if moved > 0 {
+            tracing::info!(
+                videos = moved,
+                "object-stored videos put on their privacy's side"
+            );
         }
     }
 
