@@ -151,10 +151,16 @@ cpu_ticks() {
 }
 upstream_before=$(curl -s "http://127.0.0.1:$FLEUVE_PORT/metrics" | awk '$1=="fleuve_object_storage_upstream_requests_total" {print $2}')
 run_wrk() { # server port
-  local out before after
+  local out before after perf_pid=""
+  # FLEUVE_PERF=FILE: a perf profile (call graphs) of Fleuve's first timed run, for `perf report`.
+  if [ "$1" = fleuve ] && [ -n "${FLEUVE_PERF:-}" ] && [ ! -e "$FLEUVE_PERF" ]; then
+    perf record -q -F 999 -g -p "$FPID" -o "$FLEUVE_PERF" -- sleep "$DURATION" 2>/dev/null &
+    perf_pid=$!
+  fi
   before=$(cpu_ticks "$1")
   out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$WORK/ranges.lua" "http://127.0.0.1:$2$P")
   after=$(cpu_ticks "$1")
+  [ -n "$perf_pid" ] && wait "$perf_pid"
   local rps p50 p99 errs cpu_us
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)

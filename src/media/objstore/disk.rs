@@ -15,7 +15,7 @@ use crate::media::cache::CHUNK;
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -163,11 +163,13 @@ impl DiskCache {
         }
         let name = hex::encode(Sha256::digest(format!("{key}\0{}", meta.etag)));
         let path = self.dir.join(&name[..32]);
+        // No access-time updates on every send: the file is ours, and only this cache reads it.
         let file = File::options()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
+            .custom_flags(libc::O_NOATIME)
             .open(&path)?;
         file.set_len(meta.size)?;
         let file = Arc::new(file);
