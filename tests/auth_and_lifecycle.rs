@@ -371,12 +371,20 @@ fn systemd_unit_verifies() {
     };
     assert!(which.status.success());
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let unit = std::fs::read_to_string(root.join("systemd/fleuve.service")).unwrap();
+    let edge = std::fs::read_to_string(root.join("systemd/fleuve-edge.service")).unwrap();
+    assert!(edge.contains("serve --edge"), "{edge}");
+    for name in ["fleuve.service", "fleuve-edge.service"] {
+        verify_unit(root, name);
+    }
+}
+
+fn verify_unit(root: &std::path::Path, name: &str) {
+    let unit = std::fs::read_to_string(root.join("systemd").join(name)).unwrap();
     // Verify the unit as shipped, with ExecStart pointing at the binary under test (verify
     // checks that the executable exists).
     let dir = tempfile::tempdir().unwrap();
     let tested = unit.replace("/usr/local/bin/fleuve", bin());
-    let path = dir.path().join("fleuve.service");
+    let path = dir.path().join(name);
     std::fs::write(&path, tested).unwrap();
     let out = Command::new("systemd-analyze")
         .arg("verify")
@@ -398,10 +406,13 @@ fn systemd_unit_verifies() {
         "ProtectSystem=strict",
         "ReadWritePaths=",
         "NoNewPrivileges=yes",
-        "DeviceAllow=/dev/dri/renderD",
-        "DeviceAllow=/dev/nvidia",
     ] {
-        assert!(unit.contains(key), "unit lacks {key}");
+        assert!(unit.contains(key), "{name} lacks {key}");
+    }
+    if name == "fleuve.service" {
+        for key in ["DeviceAllow=/dev/dri/renderD", "DeviceAllow=/dev/nvidia"] {
+            assert!(unit.contains(key), "{name} lacks {key}");
+        }
     }
     for f in ["systemd/fleuve.sysusers", "systemd/fleuve.tmpfiles"] {
         assert!(root.join(f).exists(), "{f} missing");

@@ -139,3 +139,68 @@ pub fn preflight() -> Response<Body> {
     );
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::object_storage::{BucketConfig, ObjectStorageConfig};
+
+    fn routes(prefix: &str, edge: bool) -> BucketRoutes {
+        let config = ObjectStorageConfig {
+            enabled: true,
+            endpoint: "http://127.0.0.1:3900".into(),
+            force_path_style: true,
+            streaming_playlists: BucketConfig {
+                bucket_name: "media".into(),
+                prefix: prefix.into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let env = |k: &str| match k {
+            "AWS_ACCESS_KEY_ID" => Some("id".to_string()),
+            "AWS_SECRET_ACCESS_KEY" => Some("secret".to_string()),
+            _ => None,
+        };
+        let os = ObjectStorage::from_config(&config, &env).unwrap().unwrap();
+        BucketRoutes::new(Arc::new(os), edge, 100, 2)
+    }
+
+    const U: &str = "0f5c4e9b-0000-4000-8000-0000000000e2";
+
+    #[test]
+    fn request_paths_name_objects() {
+        let r = routes("v/", false);
+        let path = format!("/static/streaming-playlists/hls/{U}/a-720-fragmented.mp4");
+        let public = r.route(&path).unwrap();
+        assert_eq!(public.key, format!("v/hls/{U}/a-720-fragmented.mp4"));
+        assert!(public.disk_first && public.private_uuid.is_none());
+        // `base_url` carrying the prefix.
+        let path = format!("/static/streaming-playlists/v/hls/{U}/m.m3u8");
+        let prefixed = r.route(&path).unwrap();
+        assert_eq!(prefixed.key, format!("v/hls/{U}/m.m3u8"));
+        let path = format!("/object-storage-proxy/streaming-playlists/hls/private/{U}/m.m3u8");
+        let private = r.route(&path).unwrap();
+        assert_eq!(private.key, format!("v/hls/private/{U}/m.m3u8"));
+        assert_eq!(private.private_uuid, Some(U));
+        assert!(!private.disk_first);
+        assert!(
+            !routes("", true)
+                .route(&format!("/static/streaming-playlists/hls/{U}/x.mp4"))
+                .unwrap()
+                .disk_first
+        );
+        assert_eq!(r.policy(true).media, "private, max-age=100, immutable");
+        // Not objects: the local private directory, odd names, other trees.
+        for path in [
+            format!("/static/streaming-playlists/hls/private/{U}/m.m3u8"),
+            format!("/static/streaming-playlists/hls/{U}/../x.mp4"),
+            format!("/static/streaming-playlists/hls/{U}/.hidden"),
+            "/static/streaming-playlists/hls/not-a-uuid/x.mp4".to_string(),
+            format!("/static/web-videos/{U}-720.mp4"),
+            format!("/object-storage-proxy/streaming-playlists/hls/{U}/m.m3u8"),
+        ] {
+            assert!(r.route(&path).is_none(), "{path}");
+        }
+    }
+}
