@@ -130,11 +130,7 @@ fn supervise(
                     bail!("shard {} stopped unexpectedly", idx.unwrap_or(usize::MAX));
                 }
                 _ = tick.tick(), if watchdog.is_some() => {
-                    if super::shards_alive(&site.metrics, site.started, watchdog.unwrap_or_default()) {
-                        systemd::watchdog();
-                    } else {
-                        tracing::error!("a shard's event loop is stuck; withholding the watchdog ping");
-                    }
+                    super::ping_watchdog(&site.metrics, site.started, false, watchdog.unwrap_or_default());
                 }
                 _ = heap_trim.tick(), if trim_secs > 0 => memory::trim_heap(),
             }

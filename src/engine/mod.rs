@@ -585,7 +585,7 @@ fn supervise(
                     store_failed |= check_store(app, public_url).await;
                 }
                 _ = tick.tick(), if watchdog.is_some() => {
-                    ping_watchdog(app, store_failed, watchdog.unwrap_or_default());
+                    ping_watchdog(&app.metrics, app.started, store_failed, watchdog.unwrap_or_default());
                 }
                 _ = expiry.tick() => {
                     let dropped = app.tracker.swarms.expire(Instant::now());
@@ -652,10 +652,10 @@ async fn check_store(app: &Arc<App>, public_url: &str) -> bool {
 
 /// Pings systemd's watchdog, unless the store is closed for good or a shard's loop is stuck
 /// (then systemd restarts the service).
-fn ping_watchdog(app: &App, store_failed: bool, window: Duration) {
+fn ping_watchdog(metrics: &Metrics, started: Instant, store_failed: bool, window: Duration) {
     if store_failed {
         tracing::error!("the metadata store could not be reopened; withholding the watchdog ping so systemd restarts fleuve");
-    } else if shards_alive(&app.metrics, app.started, window) {
+    } else if shards_alive(metrics, started, window) {
         systemd::watchdog();
     } else {
         tracing::error!("a shard's event loop is stuck; withholding the watchdog ping");
