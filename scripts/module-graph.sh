@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 # handler receives) and `lib`/`main` (the crate roots) sit above them by design; `testutil` (the
 # unit tests' helpers) is checked too, so that it stays a leaf any module's tests can use.
 FEATURES="api federation web transcode media engine uploads tracker store video metrics config
-  client bencode fuzz runtime time ratelimit html mail testutil runners storage"
+  client bencode fuzz runtime time ratelimit html mail testutil runners storage redundancy"
 # Modules checked as one node ("a+b", space-separated), for layers that are one on purpose.
 # None today: the video domain's types live below the store (`store -> video` only).
 ONE_NODE=""

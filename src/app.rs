@@ -93,6 +93,8 @@ pub struct App {
     pub hls_bucket_base: Option<String>,
     /// The moves of videos' files between the disk and the object storage.
     pub storage_moves: Arc<crate::storage::Mover>,
+    /// Mirrors of other instances' videos (the thread that makes them).
+    pub redundancy: Arc<crate::redundancy::Redundancy>,
 }
 
 impl App {

@@ -6,9 +6,11 @@
 //! `docs/configuration.md`; a test keeps that page and this file in step.
 
 pub mod object_storage;
+pub mod redundancy;
 pub(crate) mod types;
 
 pub use object_storage::ObjectStorageConfig;
+pub use redundancy::{RedundancyConfig, RemoteRedundancyConfig};
 pub use types::{DeviceScaling, Encoder, IoMode, RESOLUTIONS};
 
 use serde::{Deserialize, Serialize};
@@ -81,6 +83,10 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// Media on an S3-compatible cluster.
     pub object_storage: ObjectStorageConfig,
+    /// Mirrors of followed instances' videos.
+    pub redundancy: RedundancyConfig,
+    /// Other servers' mirrors of our videos.
+    pub remote_redundancy: RemoteRedundancyConfig,
 }
 
 /// `[signup]`: PeerTube's `signup.*`: whether anyone may create an account here, how many, and
@@ -655,6 +661,8 @@ impl Default for Config {
             signup: SignupConfig::default(),
             smtp: SmtpConfig::default(),
             object_storage: ObjectStorageConfig::default(),
+            redundancy: RedundancyConfig::default(),
+            remote_redundancy: RemoteRedundancyConfig::default(),
         }
     }
 }
@@ -785,6 +793,9 @@ impl Config {
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Err((key, message)) = self.object_storage.check() {
+            return Err(invalid(Some(key), message));
+        }
+        if let Err((key, message)) = self.redundancy.check() {
             return Err(invalid(Some(key), message));
         }
         if self.federation.key_fetch_max_in_flight == 0 || self.federation.key_fetch_per_host == 0 {

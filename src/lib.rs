@@ -17,6 +17,7 @@ pub(crate) mod mail;
 pub mod media;
 pub(crate) mod metrics;
 pub(crate) mod ratelimit;
+pub(crate) mod redundancy;
 pub mod runners;
 pub(crate) mod runtime;
 pub mod storage;

@@ -1011,3 +1011,158 @@ async fn a_remote_flag_becomes_an_abuse_report() {
     assert_eq!(unblock.status().as_u16(), 204);
     assert_eq!(get_json(&s, &threads).await["total"], 1, "shown again");
 }
+
+/// Actors `/accounts/<name>` of one loopback server (so, one host), with their keys.
+fn actors_of_one_host(names: &[&str]) -> Vec<(String, rsa::RsaPrivateKey)> {
+    let keys: Vec<(String, rsa::RsaPrivateKey, String)> = names
+        .iter()
+        .map(|n| {
+            let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+            let pem =
+                fleuve::federation::keys::public_key_pem(&rsa::RsaPublicKey::from(&key)).unwrap();
+            (n.to_string(), key, pem)
+        })
+        .collect();
+    let pems: Vec<(String, String)> = keys
+        .iter()
+        .map(|(n, _, p)| (n.clone(), p.clone()))
+        .collect();
+    let cell = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let c2 = cell.clone();
+    let base = serve_document(move |path| {
+        let name = path
+            .trim_start_matches("/accounts/")
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let pem = pems
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default();
+        let id = format!("{}/accounts/{name}", c2.get().cloned().unwrap_or_default());
+        serde_json::json!({
+            "id": id, "type": "Application", "preferredUsername": name,
+            "inbox": format!("{id}/inbox"),
+            "publicKey": {"id": format!("{id}#main-key"), "owner": id, "publicKeyPem": pem},
+        })
+        .to_string()
+    });
+    cell.set(base.clone()).unwrap();
+    keys.into_iter()
+        .map(|(n, k, _)| (format!("{base}/accounts/{n}"), k))
+        .collect()
+}
+
+/// Other servers' `CacheFile`s (issue 18): a mirror of one of our videos is listed only when it
+/// is HLS, of a video of ours, on its actor's host, changed only by its creator, and from a
+/// server `remote_redundancy.videos.accept_from` allows; `Update` changes its expiry, `Undo`
+/// removes it.
+#[test]
+fn cache_files_are_checked_before_a_mirror_is_listed() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Server::start_in(dir.path(), fed_options(&[]));
+        let addr = s.addr.clone();
+        let token = login(&s).await.0;
+        let v = publish_clip(&s, &token, "426x240", 2).await;
+        let uuid = v["uuid"].as_str().unwrap().to_string();
+        let actors = actors_of_one_host(&["peertube", "intruder"]);
+        let (mirror, key) = &actors[0];
+        let (intruder, intruder_key) = &actors[1];
+        let host = mirror.trim_end_matches("/accounts/peertube").to_string();
+        let id = format!("{host}/redundancy/streaming-playlists/hls/{uuid}");
+        let href = format!("{host}/static/redundancy/hls/{uuid}");
+        let watch = s.url(&format!("/videos/watch/{uuid}"));
+        let cache = |id: &str, object: &str, media: &str, href: &str, expires: Value| {
+            serde_json::json!({"id": id, "type": "CacheFile", "object": object, "expires": expires,
+                "url": {"type": "Link", "mediaType": media, "href": href}})
+        };
+        let mut n = 0;
+        let mut post = |kind: &str, actor: &str, key: &rsa::RsaPrivateKey, object: Value| {
+            n += 1;
+            let body = serde_json::to_vec(&serde_json::json!({
+                "@context": ["https://www.w3.org/ns/activitystreams"],
+                "id": format!("{actor}/activities/{n}"), "type": kind, "actor": actor,
+                "to": [s.url("/accounts/root")], "object": object,
+            }))
+            .unwrap();
+            signed_inbox_post(&s, &body, &format!("{actor}#main-key"), key, std::time::SystemTime::now())
+        };
+        let later = serde_json::json!("2030-01-01T00:00:00.000Z");
+        let bad = [
+            // Not one of our videos.
+            cache(&id, "https://elsewhere.example/videos/watch/x", "application/x-mpegURL", &href, later.clone()),
+            // Not HLS (a web-video file mirror).
+            cache(&id, &watch, "video/mp4", &format!("{href}-240.mp4"), later.clone()),
+            // A mirror on another host than its actor's.
+            cache("https://other.example/redundancy/x", &watch, "application/x-mpegURL", "https://other.example/static/redundancy/hls/x", later.clone()),
+        ];
+        for object in bad {
+            let r = post("Create", mirror, key, object).send().await.unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+        }
+        // A good one, in PeerTube's legacy `mimeType` form, with `expires: null`.
+        let mut good = cache(&id, &watch, "application/x-mpegURL", &href, Value::Null);
+        let t = good["url"].as_object_mut().unwrap().remove("mediaType").unwrap();
+        good["url"]["mimeType"] = t;
+        post("Create", mirror, key, good.clone()).send().await.unwrap();
+        let path = format!("/api/v1/videos/{uuid}");
+        let s_ref = &s;
+        let listed = serde_json::json!([{"baseUrl": href}]);
+        eventually("the mirror listed", &[&s], || async {
+            let d = get_json(s_ref, &path).await;
+            (d["streamingPlaylists"][0]["redundancies"] == listed).then_some(())
+        })
+        .await;
+        let log = s.log();
+        for refusal in ["not one of our videos", "application/x-mpegURL (only HLS", "of another host"] {
+            assert!(log.contains(refusal), "no refusal {refusal:?} in the log:\n{log}");
+        }
+        // Another actor of the same server cannot change or undo it.
+        let hijack = cache(&id, &watch, "application/x-mpegURL", &format!("{host}/static/redundancy/hls/evil"), later.clone());
+        post("Update", intruder, intruder_key, hijack.clone()).send().await.unwrap();
+        let create = serde_json::json!({"type": "Create", "id": format!("{id}/activity"), "actor": mirror, "object": good});
+        post("Undo", intruder, intruder_key, create.clone()).send().await.unwrap();
+        // Its creator renews it (an expiry), then undoes it.
+        let renewed = cache(&id, &watch, "application/x-mpegURL", &href, later.clone());
+        post("Update", mirror, key, renewed).send().await.unwrap();
+        eventually("the mirror renewed", &[&s], || async {
+            let l = get_json_as(s_ref, "/api/v1/server/redundancy/videos?target=my-videos", &token).await;
+            (l["data"][0]["redundancies"]["streamingPlaylists"][0]["expiresOn"] == "2030-01-01T00:00:00.000Z").then_some(())
+        })
+        .await;
+        let d = get_json(&s, &path).await;
+        assert_eq!(d["streamingPlaylists"][0]["redundancies"], listed, "the intruder changed nothing");
+        assert!(s.log().contains("cannot change it"), "{}", s.log());
+        post("Undo", mirror, key, create).send().await.unwrap();
+        eventually("the mirror removed", &[&s], || async {
+            let d = get_json(s_ref, &path).await;
+            (d["streamingPlaylists"][0]["redundancies"] == serde_json::json!([])).then_some(())
+        })
+        .await;
+
+        // Mirrors only from followed servers: this one is not.
+        s.stop();
+        let mut o = fed_options(&[("FLEUVE_REMOTE_REDUNDANCY_VIDEOS_ACCEPT_FROM", "followings")]);
+        o.args = vec!["--listen".into(), addr];
+        let s = Server::start_in(dir.path(), o);
+        let again = cache(&id, &watch, "application/x-mpegURL", &href, later);
+        let body = serde_json::to_vec(&serde_json::json!({
+            "id": format!("{mirror}/activities/again"), "type": "Create", "actor": mirror, "object": again,
+        }))
+        .unwrap();
+        signed_inbox_post(&s, &body, &format!("{mirror}#main-key"), key, std::time::SystemTime::now())
+            .send()
+            .await
+            .unwrap();
+        let s_ref = &s;
+        eventually("the refusal logged", &[&s], || async {
+            s_ref.log().contains("does not follow").then_some(())
+        })
+        .await;
+        let d = get_json(&s, &path).await;
+        assert_eq!(d["streamingPlaylists"][0]["redundancies"], serde_json::json!([]));
+    });
+}

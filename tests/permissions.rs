@@ -525,6 +525,32 @@ fn table() -> Vec<Row> {
             Value::Null,
             admin,
         ),
+        // Redundancy (MANAGE_SERVER_FOLLOW, MANAGE_VIDEOS_REDUNDANCIES: administrators).
+        // An unfollowed host, an unknown mirror, a missing video: 404 past the check.
+        (
+            "PUT",
+            "/api/v1/server/redundancy/{HOST}",
+            json!({"redundancyAllowed": true}),
+            admin,
+        ),
+        (
+            "GET",
+            "/api/v1/server/redundancy/videos?target=remote-videos",
+            Value::Null,
+            admin,
+        ),
+        (
+            "POST",
+            "/api/v1/server/redundancy/videos",
+            json!({"videoId": 999999}),
+            admin,
+        ),
+        (
+            "DELETE",
+            "/api/v1/server/redundancy/videos/{NOMIRROR}",
+            Value::Null,
+            admin,
+        ),
         // Remote runners (MANAGE_RUNNERS: administrators). Unknown ids and uuids: 404 past the
         // check.
         ("GET", "/api/v1/runners", Value::Null, admin),
@@ -805,6 +831,7 @@ async fn fixtures(s: &Server, root: &str, alice: &str) -> Fixtures {
         ("MSG", "999999".to_string()),
         ("ADMIN2", admin2["user"]["id"].to_string()),
         ("NORUNNER", "999999".to_string()),
+        ("NOMIRROR", "999999".to_string()),
         (
             "NORUNNERJOB",
             "00000000-0000-4000-8000-000000000000".to_string(),

@@ -83,6 +83,7 @@ pub async fn metrics(
     crate::transcode::runner::render_metrics(&app.transcoder, &mut text);
     app.runners.render_metrics(&mut text);
     app.federation.render_metrics(&app.store, &mut text);
+    app.redundancy.render_metrics(&mut text);
     if let Some(u) = &app.edge_upstream {
         u.render_metrics(&mut text);
     }

@@ -19,6 +19,7 @@ pub(crate) mod login_throttle;
 pub(crate) mod paging;
 pub(crate) mod playlist_elements;
 pub(crate) mod playlists;
+pub(crate) mod redundancy;
 pub(crate) mod server_blocklist;
 pub(crate) mod server_config;
 pub(crate) mod server_following;
@@ -95,6 +96,7 @@ pub fn routes() -> Router<SharedApp> {
         .merge(channel_admin::routes())
         .merge(server_config::routes())
         .merge(server_following::routes())
+        .merge(redundancy::routes())
         .merge(server_blocklist::routes())
         .merge(user_blocklist::routes())
         .merge(subscriptions::routes())

@@ -294,7 +294,10 @@ fn counts(app: &App) -> Result<Counts, StoreError> {
 /// activity) is 0.
 pub async fn stats(State(app): State<SharedApp>) -> Result<Json<Value>, ApiError> {
     let a = app.clone();
-    let c = app.pool.run(move || counts(&a)).await??;
+    let (c, mirrors) = app
+        .pool
+        .run(move || -> Result<_, StoreError> { Ok((counts(&a)?, crate::redundancy::usage(&a)?)) })
+        .await??;
     let mut doc = json!({
         "totalUsers": c.users,
         "totalDailyActiveUsers": 0,
@@ -316,7 +319,11 @@ pub async fn stats(State(app): State<SharedApp>) -> Result<Json<Value>, ApiError
         "totalLocalPlaylists": 0,
         "totalInstanceFollowers": 0,
         "totalInstanceFollowing": 0,
-        "videosRedundancy": [],
+        // PeerTube's `VideosRedundancyStats`, one per strategy (and `manual`).
+        "videosRedundancy": mirrors.iter().map(|(strategy, size, used, n)| json!({
+            "strategy": strategy, "totalSize": size, "totalUsed": used,
+            "totalVideoFiles": n, "totalVideos": n,
+        })).collect::<Vec<_>>(),
         "totalActivityPubMessagesProcessed": 0,
         "totalActivityPubMessagesSuccesses": 0,
         "totalActivityPubMessagesErrors": 0,

@@ -160,13 +160,12 @@ pub fn video_json(app: &App, video: &Video, details: bool) -> Result<Value, Stor
 fn video_shape(app: &App, video: &Video, details: bool) -> Result<Value, StoreError> {
     if let Some(remote) = &video.remote {
         let stats = app.store.video_stats(video.id)?;
-        return Ok(remote_video_json(
-            &app.public_url,
-            video,
-            remote,
-            &stats,
-            details,
-        ));
+        let mut v = remote_video_json(&app.public_url, video, remote, &stats, details);
+        if let Some(p) = v.get_mut("streamingPlaylists").and_then(|p| p.get_mut(0)) {
+            // Our own mirror of it, when we keep one.
+            p["redundancies"] = super::redundancy::redundancies(app, video);
+        }
+        return Ok(v);
     }
     let base = &app.public_url;
     let owner = app.store.get(&UserKey(video.owner))?;
@@ -222,7 +221,7 @@ fn video_shape(app: &App, video: &Video, details: bool) -> Result<Value, StoreEr
             "type": 1,
             "playlistUrl": urls.hls(&hls.master),
             "segmentsSha256Url": urls.hls(&hls.segments_sha256),
-            "redundancies": [],
+            "redundancies": super::redundancy::redundancies(app, video),
             "files": files.iter().map(|f| file_json(app, video, f)).collect::<Vec<_>>(),
         }]),
         None => json!([]),

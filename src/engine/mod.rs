@@ -338,6 +338,7 @@ fn build_app(
             .transpose()?,
         object_storage,
         storage_moves,
+        redundancy: Arc::new(crate::redundancy::Redundancy::default()),
         config,
     }))
 }
@@ -475,6 +476,10 @@ impl Background {
             app.storage_moves
                 .spawn()
                 .context("cannot start the storage mover")?,
+        );
+        lanes.push(
+            crate::redundancy::Redundancy::spawn(app)
+                .context("cannot start the redundancy thread")?,
         );
         lanes.push(
             crate::runners::server::watchdog::spawn(app.runners.clone())
@@ -707,6 +712,7 @@ fn shut_down(app: &App, shards: Shards, background: Background) {
     app.transcoder.shutdown();
     app.runners.shutdown();
     app.storage_moves.shutdown();
+    app.redundancy.shutdown();
     join_all(background.lanes);
     join_all(shards.threads);
     app.pool.shutdown();

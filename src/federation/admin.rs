@@ -167,9 +167,9 @@ pub async fn follow(app: SharedApp, body: FollowBody) -> Result<Response, Federa
 
 /// An actor of a follow in PeerTube's `Actor` shape (no avatars; its number derived from its
 /// URL, see [`crate::store::federation::remote_number`]).
-fn actor_json(id: &str, host: &str, name: &str, created: u64) -> Value {
+fn actor_json(id: &str, host: &str, name: &str, created: u64, redundancy: bool) -> Value {
     json!({"id": crate::store::federation::remote_number(id), "url": id, "name": name,
-           "host": host, "hostRedundancyAllowed": false, "followingCount": 0,
+           "host": host, "hostRedundancyAllowed": redundancy, "followingCount": 0,
            "followersCount": 0, "createdAt": iso8601(created), "avatars": []})
 }
 
@@ -181,30 +181,40 @@ fn follows(app: &App, following: bool) -> Result<Vec<Value>, FederationError> {
         &app.public_host,
         INSTANCE_ACTOR,
         0,
+        false,
     );
-    // (remote actor, its host, state, created, updated)
-    let rows: Vec<(String, String, FollowState, u64, u64)> = if following {
+    // (remote actor, its host, state, created, updated, redundancy allowed)
+    let rows: Vec<(String, String, FollowState, u64, u64, bool)> = if following {
         app.store
             .scan::<FollowingKey>(&())?
             .into_iter()
-            .map(|(_, f)| (f.target, f.host, f.state, f.created_at, f.updated_at))
+            .map(|(_, f)| {
+                (
+                    f.target,
+                    f.host,
+                    f.state,
+                    f.created_at,
+                    f.updated_at,
+                    f.redundancy_allowed,
+                )
+            })
             .collect()
     } else {
         app.store
             .scan::<FollowerKey>(&())?
             .into_iter()
             .filter(|(_, f)| f.local == "instance")
-            .map(|(_, f)| (f.actor, f.host, f.state, f.created_at, f.created_at))
+            .map(|(_, f)| (f.actor, f.host, f.state, f.created_at, f.created_at, false))
             .collect()
     };
     let mut items = Vec::with_capacity(rows.len());
-    for (i, (actor, host, state, created, updated)) in rows.into_iter().enumerate() {
+    for (i, (actor, host, state, created, updated, redundancy)) in rows.into_iter().enumerate() {
         let name = app
             .store
             .get(&RemoteActorKey(actor.clone()))?
             .map(|a| a.username)
             .unwrap_or_default();
-        let remote = actor_json(&actor, &host, &name, created);
+        let remote = actor_json(&actor, &host, &name, created, redundancy);
         let (follower, followed) = if following {
             (&me, &remote)
         } else {

@@ -286,6 +286,104 @@ impl Client {
         Ok((kind.to_string(), bytes))
     }
 
+    /// `GET url` for a file that is not an ActivityPub document (an HLS playlist, a hashes
+    /// JSON) of at most `max_bytes`, within the client's request timeout.
+    pub fn get_bytes(&self, url: &str, max_bytes: u64) -> Result<Vec<u8>, FetchError> {
+        parse_url(url)?;
+        let response = self.agent.get(url).call().map_err(|e| transport(url, e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(FetchError::Status {
+                url: url.to_string(),
+                status,
+            });
+        }
+        response
+            .into_body()
+            .with_config()
+            .limit(max_bytes)
+            .read_to_vec()
+            .map_err(|e| FetchError::Body {
+                url: url.to_string(),
+                reason: format!("cannot read the body (limit {max_bytes} bytes): {e}"),
+            })
+    }
+
+    /// `GET url` into `out`: at most `max_bytes` (more is an error), all of it before
+    /// `deadline`, at most `rate` bytes per second (0: no limit), given up as soon as `stop`
+    /// is set. Returns the bytes written.
+    pub fn get_to_writer(
+        &self,
+        url: &str,
+        out: &mut impl std::io::Write,
+        max_bytes: u64,
+        deadline: std::time::Instant,
+        rate: u64,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<u64, FetchError> {
+        use std::io::Read;
+        parse_url(url)?;
+        let body_err = |reason: String| FetchError::Body {
+            url: url.to_string(),
+            reason,
+        };
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(body_err("no time left to download it".into()));
+        }
+        let response = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_global(Some(left))
+            .build()
+            .call()
+            .map_err(|e| transport(url, e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(FetchError::Status {
+                url: url.to_string(),
+                status,
+            });
+        }
+        let mut reader = response
+            .into_body()
+            .into_with_config()
+            .limit(max_bytes.saturating_add(1))
+            .reader();
+        let started = std::time::Instant::now();
+        let mut buf = vec![0u8; 256 << 10];
+        let mut total = 0u64;
+        loop {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(body_err("stopped (the server is shutting down)".into()));
+            }
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(body_err(format!("after {total} bytes: {e}"))),
+            };
+            total += n as u64;
+            if total > max_bytes {
+                return Err(body_err(format!(
+                    "larger than the {max_bytes} bytes allowed"
+                )));
+            }
+            out.write_all(&buf[..n])
+                .map_err(|e| body_err(format!("cannot write it: {e}")))?;
+            if rate > 0 {
+                // Hold the average under `rate`: sleep until the bytes so far are due.
+                let due = Duration::from_secs_f64(total as f64 / rate as f64);
+                let spent = started.elapsed();
+                if due > spent {
+                    std::thread::sleep((due - spent).min(Duration::from_millis(500)));
+                }
+            }
+        }
+        Ok(total)
+    }
+
     /// Signed `POST` of an activity to an inbox. Ok on any 2xx.
     pub fn post_activity(
         &self,

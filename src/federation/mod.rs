@@ -28,6 +28,7 @@
 pub(crate) mod actors;
 pub(crate) mod admin;
 pub(crate) mod blocklist;
+pub(crate) mod cache_files;
 pub(crate) mod comments;
 pub(crate) mod delivery;
 pub(crate) mod discovery;

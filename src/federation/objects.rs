@@ -369,7 +369,19 @@ pub async fn watch(
         return Ok(Watch::Restricted);
     };
     if let Some(r) = &video.remote {
-        // Another instance's video: its object and its page are at its origin.
+        // Another instance's video: its object and its page are at its origin; but a video
+        // this instance mirrors plays here too (from the origin and the mirror, and from the
+        // mirror alone while the origin is down).
+        let mirrored = || {
+            app.store
+                .get(&crate::store::redundancy::MirrorKey(video.id))
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.state == crate::store::redundancy::MirrorState::Ready)
+        };
+        if !wants_activity_json(headers) && mirrored() {
+            return Ok(Watch::Page(Box::new(video)));
+        }
         let to = if wants_activity_json(headers) {
             &r.url
         } else {

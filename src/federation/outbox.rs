@@ -193,7 +193,7 @@ pub(crate) fn deliver_to_followers<T: Serialize>(
 
 /// The JSON of `activity` with the `RsaSignature2017` of local actor `signer` (key name), whose
 /// `creator` is the actor URL as PeerTube writes it.
-fn ld_signed_json<T: Serialize>(
+pub(crate) fn ld_signed_json<T: Serialize>(
     app: &App,
     activity: &T,
     signer: &str,
@@ -422,6 +422,7 @@ pub fn follow(app: &App, target: &RemoteActor) -> Result<Following, FederationEr
         },
         created_at: existing.as_ref().map(|f| f.created_at).unwrap_or(now),
         updated_at: now,
+        redundancy_allowed: existing.as_ref().is_some_and(|f| f.redundancy_allowed),
     };
     app.store.put(
         &FollowingKey(target.id.clone()),

@@ -39,6 +39,10 @@ pub struct FedContext<'a> {
     pub deliveries: &'a delivery::Queue,
     /// Remote actors' cache and local signers.
     pub federation: &'a Federation,
+    /// Whose mirrors of our videos are listed (`remote_redundancy.videos.accept_from`).
+    pub accept_mirrors_from: crate::config::redundancy::AcceptFrom,
+    /// The data directory (`media/` holds the torrents that list mirrors as webseeds).
+    pub data_dir: &'a std::path::Path,
 }
 
 impl std::fmt::Debug for FedContext<'_> {
@@ -60,6 +64,8 @@ impl<'a> FedContext<'a> {
             client: &fed.client,
             deliveries: &fed.deliveries,
             federation: fed,
+            accept_mirrors_from: app.config.remote_redundancy.videos.accept_from,
+            data_dir: &app.data_dir,
         }
     }
 
@@ -137,7 +143,10 @@ pub trait Handle: Sized {
     ) -> Result<&'static str, FederationError>;
 }
 
-fn run<H: Handle>(activity: H, ctx: &FedContext<'_>) -> Result<&'static str, FederationError> {
+pub(crate) fn run<H: Handle>(
+    activity: H,
+    ctx: &FedContext<'_>,
+) -> Result<&'static str, FederationError> {
     match activity.verify(ctx)? {
         Verified::Apply(c) => H::receive(c, ctx),
         Verified::Ignore(why) => Ok(why),
@@ -146,6 +155,10 @@ fn run<H: Handle>(activity: H, ctx: &FedContext<'_>) -> Result<&'static str, Fed
 
 /// Applies one verified (signed) activity. Returns a word for the log.
 pub fn process(ctx: &FedContext<'_>, act: &Value) -> Result<&'static str, FederationError> {
+    // Mirrors are kept whole: they are forwarded as they came (signature included).
+    if let Some(a) = super::cache_files::CacheFileActivity::of(act) {
+        return run(a, ctx);
+    }
     match InboxActivity::parse(act)? {
         InboxActivity::Follow(a) => run(a, ctx),
         InboxActivity::Undo(a) => run(a, ctx),

@@ -32,18 +32,37 @@ pub enum RewriteError {
 /// The torrent `bytes` with its `url-list` set to `webseed` (removed when None); the `info`
 /// dictionary, hence the info-hash, is kept byte for byte.
 pub fn with_webseed(bytes: &[u8], webseed: Option<&str>) -> Result<Vec<u8>, RewriteError> {
+    with_webseeds(bytes, webseed.as_slice())
+}
+
+/// The first `url-list` entry of a torrent (its own server's webseed), if any.
+pub fn first_webseed(bytes: &[u8]) -> Option<String> {
+    let top = Value::decode(bytes).ok()?;
+    let text = |v: &Value| match v {
+        Value::Bytes(b) => String::from_utf8(b.clone()).ok(),
+        _ => None,
+    };
+    match top.get("url-list")? {
+        Value::List(l) => l.first().and_then(text),
+        v => text(v),
+    }
+}
+
+/// The torrent `bytes` with its `url-list` set to `webseeds` (removed when empty), the `info`
+/// dictionary kept byte for byte.
+pub fn with_webseeds(bytes: &[u8], webseeds: &[&str]) -> Result<Vec<u8>, RewriteError> {
     let mut top = Value::decode(bytes).map_err(|e| RewriteError::Invalid(e.to_string()))?;
     let before = top.get("info").map(Value::encode);
     let Value::Dict(d) = &mut top else {
         return Err(RewriteError::Invalid("not a dictionary".into()));
     };
-    match webseed {
-        Some(url) => {
-            d.insert(b"url-list".to_vec(), Value::List(vec![Value::str(url)]));
-        }
-        None => {
-            d.remove(b"url-list".as_slice());
-        }
+    if webseeds.is_empty() {
+        d.remove(b"url-list".as_slice());
+    } else {
+        d.insert(
+            b"url-list".to_vec(),
+            Value::List(webseeds.iter().map(|u| Value::str(u)).collect()),
+        );
     }
     let out = top.encode();
     // Our torrents are canonical bencode, so decoding and encoding keeps `info` as it was; one

@@ -125,6 +125,10 @@ pub struct Following {
     pub created_at: u64,
     /// Last change (Unix seconds).
     pub updated_at: u64,
+    /// Whether this instance mirrors the videos of that server (PeerTube's
+    /// `redundancyAllowed`, set with `PUT /api/v1/server/redundancy/{host}`).
+    #[serde(default)]
+    pub redundancy_allowed: bool,
 }
 
 string_key!(

@@ -10,6 +10,7 @@ pub(crate) mod comments;
 pub mod federation;
 mod lock;
 pub(crate) mod playlists;
+pub mod redundancy;
 pub mod subscriptions;
 pub mod tables;
 pub mod video_index;

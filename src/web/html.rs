@@ -74,6 +74,20 @@ impl Page<'_> {
         self.render_with(app, StatusCode::OK)
     }
 
+    /// The full document of a page that plays a video whose files may also come from
+    /// `media_origins` (another instance's, its mirrors): its CSP lets the player fetch there.
+    pub fn render_playing(self, app: &App, media_origins: &[String]) -> Response {
+        let frameable = self.frameable;
+        let mut r = self.render_with(app, StatusCode::OK);
+        let files = app.hls_bucket_base.as_deref();
+        let mut extra: Vec<&str> = files.into_iter().collect();
+        extra.extend(media_origins.iter().map(String::as_str));
+        if let Ok(v) = HeaderValue::from_str(&csp_with(&app.public_url, &extra, frameable)) {
+            r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        r
+    }
+
     /// The full document with `status`.
     pub fn render_with(self, app: &App, status: StatusCode) -> Response {
         let name = esc(&app.config.instance.name);
@@ -203,16 +217,29 @@ fn csp(app: &App, frameable: bool) -> String {
 }
 
 fn csp_for(public_url: &str, files_url: Option<&str>, frameable: bool) -> String {
+    let files: Vec<&str> = files_url.into_iter().collect();
+    csp_with(public_url, &files, frameable)
+}
+
+/// The policy with media and fetches also allowed to the origins of `files_urls` (http(s)
+/// only, each once).
+fn csp_with(public_url: &str, files_urls: &[&str], frameable: bool) -> String {
     let public = origin(public_url);
     let ws = public
         .replacen("https://", "wss://", 1)
         .replacen("http://", "ws://", 1);
-    let files = match files_url.map(origin) {
-        Some(o) if o != public && (o.starts_with("https://") || o.starts_with("http://")) => {
-            format!(" {o}")
+    let mut seen = vec![public];
+    let mut files = String::new();
+    for o in files_urls.iter().map(|u| origin(u)) {
+        let safe = (o.starts_with("https://") || o.starts_with("http://"))
+            && !o.contains([' ', ';', '\'', ','])
+            && !seen.contains(&o);
+        if safe {
+            seen.push(o);
+            files.push(' ');
+            files.push_str(o);
         }
-        _ => String::new(),
-    };
+    }
     format!(
         "default-src 'self'; script-src 'self' '{map}'; style-src 'self'; \
          img-src 'self' data: https: {public}; media-src 'self' blob: {public}{files}; \

@@ -399,7 +399,26 @@ pub fn watch(app: &SharedApp, video: &Video) -> Response {
         frameable: false,
         bare: false,
     }
-    .render(app)
+    .render_playing(app, &media_origins(app, video))
+}
+
+/// Where a video's files may come from besides here: another instance's origin, and the
+/// mirrors of its playlist (the player spreads segments over them and falls back to them).
+fn media_origins(app: &App, video: &Video) -> Vec<String> {
+    let mut out: Vec<String> = video
+        .remote
+        .as_ref()
+        .and_then(|r| r.playlist_url.clone())
+        .into_iter()
+        .collect();
+    if let serde_json::Value::Array(mirrors) = crate::api::redundancy::redundancies(app, video) {
+        out.extend(
+            mirrors
+                .iter()
+                .filter_map(|m| m["baseUrl"].as_str().map(str::to_string)),
+        );
+    }
+    out
 }
 
 /// The page for a video that does not exist, is not published yet, or is private.
@@ -479,7 +498,7 @@ pub async fn embed(State(app): State<SharedApp>, Path(key): Path<String>) -> Res
         frameable: true,
         bare: true,
     }
-    .render(&app)
+    .render_playing(&app, &media_origins(&app, &video))
 }
 
 /// `GET /login`: the sign-in form (OAuth password grant, done by `login.js`).

@@ -3,9 +3,10 @@
 //
 //   node browser.mjs <scenario> '<json options>'
 //
-// Scenarios: watch, click, p2p, embed, upload, pages, private, signup, moderation, mine. Options: base (server URL), short and uuid (the
+// Scenarios: watch, click, p2p, embed, upload, pages, private, signup, moderation, mine, mirror. Options: base (server URL), short and uuid (the
 // published video), out (screenshot folder), user and password (login), clip (file to upload),
-// seeks (the watch scenario's seek targets in seconds).
+// seeks (the watch scenario's seek targets in seconds), until (the mirror scenario's end of
+// playback in seconds; default: the end of the video).
 import { chromium } from "playwright-core";
 import http from "node:http";
 import fs from "node:fs";
@@ -14,6 +15,9 @@ import path from "node:path";
 const [scenario, json] = process.argv.slice(2);
 const opt = JSON.parse(json || "{}");
 const DEADLINE_MS = Number(opt.deadlineMs || 150_000);
+const STARTED = Date.now();
+/** What is left of the run's deadline, less `margin` ms for the report (at least `floor` ms). */
+const timeLeft = (margin, floor = 10_000) => Math.max(floor, DEADLINE_MS - (Date.now() - STARTED) - margin);
 
 // The whole run has a deadline: the test must stop by itself.
 setTimeout(() => {
@@ -94,6 +98,27 @@ function playerState() {
     rejected: p.stats.rejected,
     trackerErrors: p.stats.trackerErrors,
     statsText: document.getElementById("p2p-stats")?.textContent,
+    mirrors: p.mirrors,
+    segmentSources: p.segmentSources,
+    playlistSources: p.playlistSources,
+    droppedMirrors: p.droppedMirrors,
+    originDown: p.originDown,
+  };
+}
+
+/** The player's mirror state (PeerTube's redundancy) and segment checks, as plain JSON. */
+function mirrorState() {
+  const p = window.fleuvePlayer;
+  return {
+    mirrors: p.mirrors,
+    segmentSources: p.segmentSources,
+    playlistSources: p.playlistSources,
+    droppedMirrors: p.droppedMirrors,
+    originDown: p.originDown,
+    originDownReason: p.originDownReason,
+    mirrorResets: p.mirrorResets,
+    validated: p.stats.validated,
+    rejected: p.stats.rejected,
   };
 }
 
@@ -134,10 +159,11 @@ const scenarios = {
     const log = [];
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await newPage(context, log);
-    // Where the video's files came from (an edge when the bucket's base_url points at one).
+    // Where the video's files came from (an edge when the bucket's base_url points at one, a
+    // mirror's /static/redundancy/).
     const mediaOrigins = {};
     page.on("requestfinished", (r) => {
-      if (!r.url().includes("/streaming-playlists/")) return;
+      if (!r.url().includes("/streaming-playlists/") && !r.url().includes("/static/redundancy/")) return;
       const o = new URL(r.url()).origin;
       mediaOrigins[o] = (mediaOrigins[o] || 0) + 1;
     });
@@ -183,7 +209,57 @@ const scenarios = {
       ogTitle: document.querySelector('meta[property="og:title"]')?.content,
       oembed: document.querySelector('link[type="application/json+oembed"]')?.href,
     }));
-    return { ok: !!s, status: resp.status(), bytesBeforePlay, state, keyboard: { before, after, afterSeek }, head, mediaOrigins, log };
+    const mirrors = await page.evaluate(mirrorState);
+    return { ok: !!s, status: resp.status(), bytesBeforePlay, state, keyboard: { before, after, afterSeek }, head, mediaOrigins, ...mirrors, log };
+  },
+
+  // Playback to the end (or to `until` seconds) of a video with mirrors (PeerTube's redundancy):
+  // where its segments and playlists came from, which mirrors the player dropped, which requests
+  // failed. ok: played that far, no segment rejected, no fatal error.
+  async mirror() {
+    const log = [];
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await newPage(context, log);
+    const requestOrigins = {};
+    const failedRequests = [];
+    page.on("requestfinished", (r) => {
+      const u = new URL(r.url());
+      if (!u.pathname.startsWith("/static/")) return;
+      requestOrigins[u.origin] = (requestOrigins[u.origin] || 0) + 1;
+    });
+    page.on("requestfailed", (r) => failedRequests.push({ url: r.url(), failure: r.failure()?.errorText ?? null }));
+    const resp = await page.goto(`${opt.base}/w/${opt.short}`);
+    let played = null;
+    try {
+      // A player that never gets ready (no base answered) is reported with its state too.
+      await play(page);
+      played = await until(page, (limit) => {
+        const v = document.getElementById("video");
+        const end = limit ?? (v.duration > 0 ? v.duration - 0.5 : Infinity);
+        return v.ended || v.currentTime >= end ? { currentTime: v.currentTime, duration: v.duration, ended: v.ended } : null;
+      }, opt.until ?? null, timeLeft(15_000), opt.until ? `playback past ${opt.until} s` : "playback to the end");
+    } catch (e) {
+      log.push(e.message);
+    }
+    await page.screenshot({ path: path.join(opt.out, "mirror.png"), fullPage: true });
+    const state = await page.evaluate(mirrorState);
+    const end = await page.evaluate(() => {
+      const v = document.getElementById("video");
+      return { currentTime: v.currentTime, duration: v.duration, ended: v.ended, mediaError: v.error ? v.error.message || v.error.code : null };
+    });
+    const errors = await page.evaluate(() => window.fleuvePlayer.errors.filter((e) => e.fatal));
+    const rejected = (state.rejected.http || 0) + (state.rejected.p2p || 0);
+    return {
+      ok: !!played && rejected === 0 && errors.length === 0,
+      status: resp.status(),
+      played,
+      end,
+      ...state,
+      errors,
+      requestOrigins,
+      failedRequests,
+      log,
+    };
   },
 
   // A viewer's first click in the middle of the picture starts the video.

@@ -1,7 +1,11 @@
-// The admin page: /api/v1/admin/status, refreshed every few seconds, as tiles and tables.
-import { ApiError, api, badge, bytes, el, requireLogin, seconds, table } from "./common.js";
+// The admin page: /api/v1/admin/status, refreshed every few seconds, as tiles and tables; and
+// the mirrors (PeerTube's redundancy: the videos of other servers this one keeps a copy of, the
+// copies other servers keep of ours, the space each strategy uses), refreshed less often.
+import { ApiError, api, badge, button, bytes, el, requireLogin, seconds, table } from "./common.js";
 
 const REFRESH_MS = 3000;
+// The mirrors section has buttons: redrawn now and then, and after a drop.
+const MIRRORS_REFRESH_MS = 30_000;
 // What the federation section of /api/v1/admin/status reports, in words.
 const FEDERATION_LABELS = {
   enabled: "State",
@@ -170,7 +174,134 @@ async function refresh() {
   }
 }
 
+// --- mirrors (PeerTube's redundancy) --------------------------------------------------------
+const mirrors = { state: "loading" };
+window.fleuveAdminMirrors = mirrors;
+
+/** The section's box: the page's `#mirrors`, or a section built here before the Engine one. */
+function mirrorsBox() {
+  let box = document.getElementById("mirrors");
+  if (box) return box;
+  box = el("div", { id: "mirrors" });
+  const section = el("section", { class: "panel", "aria-labelledby": "h-mirrors" }, el("h2", { id: "h-mirrors" }, "Mirrors"), box);
+  const engine = document.getElementById("engine")?.closest("section");
+  if (engine) engine.before(section);
+  else document.getElementById("admin")?.append(section);
+  return box;
+}
+
+/** A link for an address another server gave: only http(s) (never `javascript:`), else text. */
+function safeLink(href, text) {
+  try {
+    const u = new URL(href, location.href);
+    if (u.protocol === "http:" || u.protocol === "https:") return el("a", { href: u.href, rel: "noopener" }, text);
+  } catch {
+    /* not a URL */
+  }
+  return text;
+}
+
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "never");
+const copiesOf = (v) => v.redundancies?.streamingPlaylists || [];
+const failure = (e) => (e instanceof ApiError ? `${e.message} (${e.status})` : String(e.message || e));
+
+/** The API's answer at `path`, or {error} (each part of the section fails on its own). */
+async function fetchPart(path) {
+  try {
+    return await api(path);
+  } catch (e) {
+    return { error: failure(e) };
+  }
+}
+
+async function dropMirror(v, status) {
+  const copy = copiesOf(v)[0];
+  try {
+    await api(`/api/v1/server/redundancy/videos/${encodeURIComponent(copy.id)}`, { method: "DELETE" });
+    status.textContent = `The mirror of ${v.name} was dropped.`;
+  } catch (e) {
+    // A 2xx answer with an empty body (not 204) is a success too.
+    status.textContent = e instanceof SyntaxError ? `The mirror of ${v.name} was dropped.` : `Could not drop the mirror of ${v.name}: ${failure(e)}`;
+  }
+  await refreshMirrors(status.textContent);
+}
+
+function strategyLines(stats) {
+  if (stats.error) return el("p", { class: "form-error" }, `Could not load the space used: ${stats.error}`);
+  const list = stats.videosRedundancy || [];
+  if (!list.length) return el("p", { class: "muted" }, "No mirroring strategy is set up.");
+  return el(
+    "ul",
+    {},
+    list.map((r) => {
+      const size = r.totalSize ? `used ${bytes(r.totalUsed)} of ${bytes(r.totalSize)}` : `used ${bytes(r.totalUsed)}`;
+      const videos = `${r.totalVideos ?? 0} ${r.totalVideos === 1 ? "video" : "videos"}`;
+      const served = r.bytesServed != null ? `, ${bytes(r.bytesServed)} served` : "";
+      return el("li", {}, el("strong", {}, r.strategy || "manual"), `: ${size}, ${videos}${served}`);
+    }),
+  );
+}
+
+function remoteTable(page, status) {
+  if (page.error) return el("p", { class: "form-error" }, `Could not load the videos this server mirrors: ${page.error}`);
+  const rows = (page.data || []).map((v) => {
+    const copies = copiesOf(v);
+    const size = copies.reduce((n, c) => n + (c.size || 0), 0);
+    return [
+      safeLink(v.url, v.name),
+      [...new Set(copies.map((c) => c.strategy || "manual"))].join(", "),
+      bytes(size),
+      when(copies[0]?.expiresOn),
+      copies.length ? button("Drop", () => dropMirror(v, status), { "aria-label": `Drop ${v.name}` }) : "",
+    ];
+  });
+  return table(["Video", "Strategy", "Size", "Expires", ""], rows, "This server mirrors no video of other servers.");
+}
+
+function mineTable(page) {
+  if (page.error) return el("p", { class: "form-error" }, `Could not load the mirrors of our videos: ${page.error}`);
+  const rows = (page.data || []).map((v) => {
+    const copies = copiesOf(v);
+    return [
+      safeLink(v.url || `/w/${v.uuid}`, v.name),
+      copies.length ? el("ul", { class: "rung-list" }, copies.map((c) => el("li", {}, safeLink(c.fileUrl, c.fileUrl)))) : "none",
+      String(copies.length),
+    ];
+  });
+  return table(["Video", "Mirrors", "Copies"], rows, "No other server mirrors our videos.");
+}
+
+/** Loads and draws the section; `message` stays shown (the outcome of a drop). */
+async function refreshMirrors(message) {
+  const box = mirrorsBox();
+  const [remote, mine, stats] = await Promise.all([
+    fetchPart("/api/v1/server/redundancy/videos?target=remote-videos&start=0&count=100"),
+    fetchPart("/api/v1/server/redundancy/videos?target=my-videos"),
+    fetchPart("/api/v1/server/stats"),
+  ]);
+  const status = el("p", { class: "status", role: "status", "aria-live": "polite" }, typeof message === "string" ? message : "");
+  box.replaceChildren(
+    el("h3", {}, "Space used"),
+    strategyLines(stats),
+    el("h3", {}, "Videos of other servers mirrored here"),
+    remoteTable(remote, status),
+    el("h3", {}, "Our videos mirrored elsewhere"),
+    mineTable(mine),
+    status,
+  );
+  Object.assign(mirrors, {
+    state: "ready",
+    remote: remote.error ? null : remote.data || [],
+    mine: mine.error ? null : mine.data || [],
+    strategies: stats.error ? null : stats.videosRedundancy || [],
+    errors: [remote.error, mine.error, stats.error].filter(Boolean),
+    message: status.textContent,
+  });
+}
+
 if (requireLogin("admin")) {
   refresh();
   setInterval(refresh, REFRESH_MS);
+  refreshMirrors();
+  setInterval(refreshMirrors, MIRRORS_REFRESH_MS);
 }

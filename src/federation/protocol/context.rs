@@ -69,3 +69,18 @@ pub fn actor() -> Value {
         }
     ])
 }
+
+/// The `@context` of `CacheFile` activities (PeerTube's CacheFile context).
+pub fn cache_file() -> Value {
+    json!([
+        "https://www.w3.org/ns/activitystreams",
+        "https://w3id.org/security/v1",
+        {"RsaSignature2017": "https://w3id.org/security#RsaSignature2017"},
+        {
+            "pt": "https://joinpeertube.org/ns#",
+            "sc": "http://schema.org/",
+            "expires": "sc:expires",
+            "CacheFile": "pt:CacheFile"
+        }
+    ])
+}
