@@ -68,6 +68,9 @@ pub struct ShardMetrics {
     pub cache_bytes: AtomicU64,
     /// Milliseconds since process start at the shard's last event-loop tick (watchdog).
     pub heartbeat_ms: AtomicU64,
+    /// Response body bytes of our mirrors of other instances' videos (`/static/redundancy/`),
+    /// also counted in the media class.
+    pub mirror_bytes: AtomicU64,
 }
 
 impl ShardMetrics {
@@ -83,6 +86,7 @@ impl ShardMetrics {
             cache_misses: AtomicU64::new(0),
             cache_bytes: AtomicU64::new(0),
             heartbeat_ms: AtomicU64::new(0),
+            mirror_bytes: AtomicU64::new(0),
         }
     }
 
@@ -120,6 +124,14 @@ impl Metrics {
     /// All shards.
     pub fn shards(&self) -> &[Arc<ShardMetrics>] {
         &self.shards
+    }
+
+    /// Bytes served from our mirrors, all shards.
+    pub fn mirror_bytes(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.mirror_bytes.load(Relaxed))
+            .sum()
     }
 
     /// The media cache's part of the admin status: hits and misses of all shards.
@@ -175,6 +187,11 @@ impl Metrics {
                 .sum();
             bytes.sample(&[("route", &class.label())], n);
         }
+        w.counter(
+            "fleuve_redundancy_served_bytes_total",
+            "Response body bytes served from our mirrors of other instances' videos.",
+        )
+        .sample(&[], self.mirror_bytes());
         let per_shard: [PerShardSeries; 5] = [
             (
                 "fleuve_connections_open",

@@ -1055,6 +1055,72 @@ fn actors_of_one_host(names: &[&str]) -> Vec<(String, rsa::RsaPrivateKey)> {
         .collect()
 }
 
+/// A remote actor `/accounts/<name>` on its own loopback server that keeps the body of every
+/// POST it gets (its inbox); returns its id, key and the bodies.
+fn recording_actor(
+    name: &str,
+) -> (
+    String,
+    rsa::RsaPrivateKey,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let pem = fleuve::federation::keys::public_key_pem(&rsa::RsaPublicKey::from(&key)).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let id = format!("{base}/accounts/{name}");
+    let doc = serde_json::json!({
+        "id": id, "type": "Application", "preferredUsername": name,
+        "inbox": format!("{id}/inbox"),
+        "publicKey": {"id": format!("{id}#main-key"), "owner": id, "publicKeyPem": pem},
+    })
+    .to_string();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let (doc, kept) = (doc.clone(), kept.clone());
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    return;
+                }
+                let mut len = 0usize;
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut w = conn;
+                if line.starts_with("POST") {
+                    let mut body = vec![0u8; len.min(1 << 20)];
+                    let _ = r.read_exact(&mut body);
+                    kept.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&body).into_owned());
+                    let _ = write!(
+                        w,
+                        "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                } else {
+                    let _ = write!(
+                        w,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/activity+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{doc}",
+                        doc.len()
+                    );
+                }
+            });
+        }
+    });
+    (id, key, bodies)
+}
+
 /// Other servers' `CacheFile`s (issue 18): a mirror of one of our videos is listed only when it
 /// is HLS, of a video of ours, on its actor's host, changed only by its creator, and from a
 /// server `remote_redundancy.videos.accept_from` allows; `Update` changes its expiry, `Undo`
@@ -1079,6 +1145,23 @@ fn cache_files_are_checked_before_a_mirror_is_listed() {
             serde_json::json!({"id": id, "type": "CacheFile", "object": object, "expires": expires,
                 "url": {"type": "Link", "mediaType": media, "href": href}})
         };
+        // An instance following this one: mirrors of our videos are forwarded to it.
+        let (follower, follower_key, forwarded) = recording_actor("peertube");
+        let follow = serde_json::to_vec(&serde_json::json!({
+            "id": format!("{follower}/follows/1"), "type": "Follow", "actor": follower,
+            "object": s.url("/accounts/peertube"),
+        }))
+        .unwrap();
+        let r = signed_inbox_post(&s, &follow, &format!("{follower}#main-key"), &follower_key, std::time::SystemTime::now())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        let fw = forwarded.clone();
+        eventually("the follow accepted", &[&s], || async {
+            fw.lock().unwrap().iter().any(|b| b.contains("\"Accept\"")).then_some(())
+        })
+        .await;
         let mut n = 0;
         let mut post = |kind: &str, actor: &str, key: &rsa::RsaPrivateKey, object: Value| {
             n += 1;
@@ -1116,6 +1199,13 @@ fn cache_files_are_checked_before_a_mirror_is_listed() {
             (d["streamingPlaylists"][0]["redundancies"] == listed).then_some(())
         })
         .await;
+        // Forwarded as it came to our followers (the mirror's own server excluded).
+        let fw = forwarded.clone();
+        let create_id = format!("{mirror}/activities/4");
+        eventually("the Create forwarded", &[&s], || async {
+            fw.lock().unwrap().iter().any(|b| b.contains(&create_id) && b.contains("CacheFile")).then_some(())
+        })
+        .await;
         let log = s.log();
         for refusal in ["not one of our videos", "application/x-mpegURL (only HLS", "of another host"] {
             assert!(log.contains(refusal), "no refusal {refusal:?} in the log:\n{log}");
@@ -1136,6 +1226,10 @@ fn cache_files_are_checked_before_a_mirror_is_listed() {
         let d = get_json(&s, &path).await;
         assert_eq!(d["streamingPlaylists"][0]["redundancies"], listed, "the intruder changed nothing");
         assert!(s.log().contains("cannot change it"), "{}", s.log());
+        assert!(
+            !forwarded.lock().unwrap().iter().any(|b| b.contains("/static/redundancy/hls/evil")),
+            "a refused activity was forwarded"
+        );
         post("Undo", mirror, key, create).send().await.unwrap();
         eventually("the mirror removed", &[&s], || async {
             let d = get_json(s_ref, &path).await;

@@ -290,6 +290,23 @@ fn a_follower_mirrors_a_video_and_the_player_survives_its_origin() {
             "{w}"
         );
         assert_eq!(w["rejected"]["http"], 0, "{w}");
+        // B counts what viewers took from its mirrors.
+        let stats = get_json(&b, "/api/v1/server/stats").await;
+        assert!(
+            stats["redundancyBytesServed"].as_u64().unwrap() > 0,
+            "{stats}"
+        );
+        let m = metrics_text(&b).await;
+        assert!(
+            m.lines()
+                .any(|l| l.starts_with("fleuve_redundancy_served_bytes_total ")
+                    && !l.ends_with(" 0")),
+            "{m}"
+        );
+        assert!(
+            m.contains("fleuve_redundancy_mirrors_total{event=\"downloaded\"} 1"),
+            "{m}"
+        );
 
         // A stops: on B's page the video still plays, from B's mirror alone.
         a.stop();

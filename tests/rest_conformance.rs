@@ -560,14 +560,6 @@ fn every_endpoint_conforms_to_peertube_types() {
             ("/api/v1/config", "Wire<PT.ServerConfig>"),
             ("/api/v1/config/about", "Wire<PT.About>"),
             ("/api/v1/server/stats", "Wire<PT.ServerStats>"),
-            (
-                "/api/v1/server/redundancy/videos?target=remote-videos",
-                "Wire<PT.ResultList<PT.VideoRedundancy>>",
-            ),
-            (
-                "/api/v1/server/redundancy/videos?target=my-videos",
-                "Wire<PT.ResultList<PT.VideoRedundancy>>",
-            ),
             ("/api/v1/videos", "Wire<PT.ResultList<PT.Video>>"),
             (&format!("/api/v1/videos/{uuid}"), "Wire<PT.VideoDetails>"),
             ("/api/v1/videos/categories", "Record<string, string>"),
@@ -610,6 +602,16 @@ fn every_endpoint_conforms_to_peertube_types() {
         }
         for (method, path, ty) in [
             ("GET", "/api/v1/users/me", "Wire<PT.MyUser>"),
+            (
+                "GET",
+                "/api/v1/server/redundancy/videos?target=remote-videos",
+                "Wire<PT.ResultList<PT.VideoRedundancy>>",
+            ),
+            (
+                "GET",
+                "/api/v1/server/redundancy/videos?target=my-videos",
+                "Wire<PT.ResultList<PT.VideoRedundancy>>",
+            ),
             (
                 "GET",
                 "/api/v1/users/me/video-quota-used",

@@ -324,6 +324,8 @@ pub async fn stats(State(app): State<SharedApp>) -> Result<Json<Value>, ApiError
             "strategy": strategy, "totalSize": size, "totalUsed": used,
             "totalVideoFiles": n, "totalVideos": n,
         })).collect::<Vec<_>>(),
+        // Beyond PeerTube: bytes viewers took from our mirrors since the start.
+        "redundancyBytesServed": app.metrics.mirror_bytes(),
         "totalActivityPubMessagesProcessed": 0,
         "totalActivityPubMessagesSuccesses": 0,
         "totalActivityPubMessagesErrors": 0,

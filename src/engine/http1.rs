@@ -108,6 +108,9 @@ pub async fn serve_media(
             // OAuth on a private file: hyper's path checks it on the blocking pool.
             return Outcome::HandOff(buf);
         }
+        let mirror = req
+            .path
+            .starts_with(crate::media::layout::REDUNDANCY_PREFIX);
         let route = bucket.and_then(|b| Some((b, b.route(req.path)?)));
         let plan = match &route {
             Some((_, r)) if !r.disk_first => None,
@@ -152,6 +155,11 @@ pub async fn serve_media(
             }
         };
         metrics.record(RouteClass::Media, status.as_u16(), sent);
+        if mirror {
+            metrics
+                .mirror_bytes
+                .fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
+        }
         if !keep_alive || *shutdown.borrow() {
             return Outcome::Closed;
         }

@@ -120,6 +120,10 @@ impl ShardService {
         // Counted in flight until the response body is done (the idle timeout waits for it).
         let in_flight = activity.request();
         let class = route_class(req.uri().path());
+        let mirror = req
+            .uri()
+            .path()
+            .starts_with(crate::media::layout::REDUNDANCY_PREFIX);
         let bucket = self
             .site
             .bucket
@@ -139,7 +143,12 @@ impl ShardService {
             if plan.head.status() == http::StatusCode::NOT_FOUND {
                 if let Some(route) = &bucket {
                     // Not on disk: its video is in the bucket.
-                    return self.finish(class, self.serve_bucket(&req, route).await, in_flight);
+                    return self.finish(
+                        class,
+                        false,
+                        self.serve_bucket(&req, route).await,
+                        in_flight,
+                    );
                 }
             }
             self.media.serve_planned(plan, &activity)
@@ -150,7 +159,7 @@ impl ShardService {
                 Err(never) => match never {},
             }
         };
-        self.finish(class, resp, in_flight)
+        self.finish(class, mirror, resp, in_flight)
     }
 
     /// Counts a response in the shard's metrics and keeps its request in flight until its
@@ -158,6 +167,7 @@ impl ShardService {
     fn finish(
         &self,
         class: RouteClass,
+        mirror: bool,
         resp: Response<Body>,
         in_flight: RequestGuard,
     ) -> Result<Response<Body>, Infallible> {
@@ -170,6 +180,9 @@ impl ShardService {
             })
             .unwrap_or(0);
         self.metrics.record(class, resp.status().as_u16(), bytes);
+        if mirror {
+            self.metrics.mirror_bytes.fetch_add(bytes, Relaxed);
+        }
         Ok(resp.map(|body| {
             Body::new(Tracked {
                 inner: body,

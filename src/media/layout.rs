@@ -62,6 +62,9 @@ const PREFIXES: &[(&str, &str, usize)] = &[
     ("/lazy-static/storyboards/", "storyboards", 1),
 ];
 
+/// URL prefix of our mirrors of other instances' videos (PeerTube's redundancy).
+pub const REDUNDANCY_PREFIX: &str = "/static/redundancy/";
+
 /// URL prefix of private videos' HLS directories.
 pub const PRIVATE_HLS_PREFIX: &str = "/static/streaming-playlists/hls/private/";
 

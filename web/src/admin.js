@@ -229,16 +229,25 @@ async function dropMirror(v, status) {
 function strategyLines(stats) {
   if (stats.error) return el("p", { class: "form-error" }, `Could not load the space used: ${stats.error}`);
   const list = stats.videosRedundancy || [];
-  if (!list.length) return el("p", { class: "muted" }, "No mirroring strategy is set up.");
+  // Beyond PeerTube: the bytes viewers took from this server's mirrors since it started.
+  const served =
+    stats.redundancyBytesServed != null
+      ? el("p", { class: "muted", "data-mirrors-served": "" }, `Served from this server's mirrors since it started: ${bytes(stats.redundancyBytesServed)}`)
+      : null;
+  if (!list.length) return el("div", {}, el("p", { class: "muted" }, "No mirroring strategy is set up."), served);
   return el(
-    "ul",
+    "div",
     {},
-    list.map((r) => {
-      const size = r.totalSize ? `used ${bytes(r.totalUsed)} of ${bytes(r.totalSize)}` : `used ${bytes(r.totalUsed)}`;
-      const videos = `${r.totalVideos ?? 0} ${r.totalVideos === 1 ? "video" : "videos"}`;
-      const served = r.bytesServed != null ? `, ${bytes(r.bytesServed)} served` : "";
-      return el("li", {}, el("strong", {}, r.strategy || "manual"), `: ${size}, ${videos}${served}`);
-    }),
+    el(
+      "ul",
+      {},
+      list.map((r) => {
+        const size = r.totalSize ? `used ${bytes(r.totalUsed)} of ${bytes(r.totalSize)}` : `used ${bytes(r.totalUsed)}`;
+        const videos = `${r.totalVideos ?? 0} ${r.totalVideos === 1 ? "video" : "videos"}`;
+        return el("li", {}, el("strong", {}, r.strategy || "manual"), `: ${size}, ${videos}`);
+      }),
+    ),
+    served,
   );
 }
 
