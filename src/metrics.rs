@@ -275,6 +275,9 @@ mod tests {
              fleuve_http_response_bytes_total{route=\"api\"} 1\n\
              fleuve_http_response_bytes_total{route=\"metrics\"} 0\n\
              fleuve_http_response_bytes_total{route=\"other\"} 0\n\
+             # HELP fleuve_redundancy_served_bytes_total Response body bytes served from our mirrors of other instances' videos.\n\
+             # TYPE fleuve_redundancy_served_bytes_total counter\n\
+             fleuve_redundancy_served_bytes_total 0\n\
              # HELP fleuve_connections_open Connections open now, per shard.\n\
              # TYPE fleuve_connections_open gauge\n\
              fleuve_connections_open{shard=\"0\"} 2\n\
