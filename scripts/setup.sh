@@ -13,6 +13,7 @@ APT_PACKAGES=(
   nginx-light wrk time                                    # benches/compare/*.sh
   gnuplot-nox                                             # benches/soak.sh plots
   chromium fonts-dejavu-core                              # browser tests of the pages (tests/web.rs)
+  dpkg-dev binutils lintian                               # scripts/package.sh and its test (tests/package.rs)
 )
 
 missing=()

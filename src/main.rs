@@ -15,7 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(
     name = "fleuve",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (git ", env!("FLEUVE_GIT_COMMIT"), ")"),
     about = "Video storage and transcoding appliance speaking PeerTube's protocols"
 )]
 struct Cli {
@@ -128,6 +128,36 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the man pages (`man1/`) and shell completions (`completions/`: bash, zsh, fish)
+    /// generated from these definitions into a directory (packaging).
+    #[command(hide = true)]
+    Manual {
+        /// Output directory (created).
+        out_dir: PathBuf,
+    },
+}
+
+/// The man pages and shell completions of this command line, into `out`.
+fn write_manual(out: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let man = out.join("man1");
+    let completions = out.join("completions");
+    for d in [&man, &completions] {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    clap_mangen::generate_to(cmd.clone(), &man)
+        .with_context(|| format!("cannot write the man pages into {}", man.display()))?;
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        clap_complete::generate_to(shell, &mut cmd.clone(), "fleuve", &completions)
+            .with_context(|| format!("cannot write the {shell} completions"))?;
+    }
+    Ok(())
 }
 
 fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
@@ -296,6 +326,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Manual { out_dir } => write_manual(&out_dir),
         Command::ProbeHw { json } => {
             let inventory = fleuve_hw::discover();
             if json {

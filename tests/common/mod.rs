@@ -122,6 +122,18 @@ impl Server {
         }
     }
 
+    /// A server started by the caller (another binary, another user) in `dir`, once ready.
+    pub fn attach(mut child: Child, dir: &Path) -> Server {
+        let addr = wait_ready(dir, &mut child);
+        Server {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            addr,
+            dir: dir.to_path_buf(),
+            _tmp: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
