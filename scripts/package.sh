@@ -140,8 +140,18 @@ cat > "$ROOT/DEBIAN/postinst" <<'EOF'
 #!/bin/sh
 set -e
 if [ "$1" = "configure" ]; then
-    systemd-sysusers fleuve.conf
-    systemd-tmpfiles --create fleuve.conf
+    if command -v systemd-sysusers >/dev/null && command -v systemd-tmpfiles >/dev/null; then
+        systemd-sysusers fleuve.conf
+        systemd-tmpfiles --create fleuve.conf
+    else
+        # Without systemd (a container): the same user and directories by hand.
+        getent group fleuve >/dev/null || groupadd --system fleuve
+        getent passwd fleuve >/dev/null || useradd --system --gid fleuve \
+            --home-dir /var/lib/fleuve --no-create-home --shell /usr/sbin/nologin \
+            --comment "Fleuve video appliance" fleuve
+        install -d -m 0750 -o fleuve -g fleuve /var/lib/fleuve /var/lib/fleuve/tmp
+        install -d -m 0755 -o fleuve -g fleuve /var/lib/fleuve/media
+    fi
     if [ -d /run/systemd/system ]; then
         systemctl --system daemon-reload >/dev/null || true
     fi
@@ -195,7 +205,7 @@ Version: $VERSION
 Architecture: $ARCH
 Maintainer: $MAINTAINER
 Installed-Size: $SIZE
-Depends: $DEPENDS, systemd
+Depends: $DEPENDS
 Section: video
 Priority: optional
 Homepage: https://joinpeertube.org/
