@@ -50,7 +50,7 @@ fn a_follower_mirrors_a_video_and_the_player_survives_its_origin() {
             b_dir.path(),
             mirror_options(
                 b_dir.path(),
-                &[("FLEUVE_REDUNDANCY_DOWNLOAD_RATE_BYTES_PER_SEC", "40000")],
+                &[("FLEUVE_REDUNDANCY_DOWNLOAD_RATE_BYTES_PER_SEC", "15000")],
                 None,
             ),
         );
