@@ -1014,15 +1014,22 @@ async fn a_remote_flag_becomes_an_abuse_report() {
 
 /// Actors `/accounts/<name>` of one loopback server (so, one host), with their keys.
 fn actors_of_one_host(names: &[&str]) -> Vec<(String, rsa::RsaPrivateKey)> {
-    let keys: Vec<(String, rsa::RsaPrivateKey, String)> = names
-        .iter()
-        .map(|n| {
-            let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
-            let pem =
-                fleuve::federation::keys::public_key_pem(&rsa::RsaPublicKey::from(&key)).unwrap();
-            (n.to_string(), key, pem)
-        })
-        .collect();
+    // Key pairs made in parallel (RSA-2048 takes a moment each).
+    let keys: Vec<(String, rsa::RsaPrivateKey, String)> = std::thread::scope(|s| {
+        let made: Vec<_> = names
+            .iter()
+            .map(|n| {
+                s.spawn(move || {
+                    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+                    let pem =
+                        fleuve::federation::keys::public_key_pem(&rsa::RsaPublicKey::from(&key))
+                            .unwrap();
+                    (n.to_string(), key, pem)
+                })
+            })
+            .collect();
+        made.into_iter().map(|h| h.join().unwrap()).collect()
+    });
     let pems: Vec<(String, String)> = keys
         .iter()
         .map(|(n, _, p)| (n.clone(), p.clone()))
@@ -1237,6 +1244,37 @@ fn cache_files_are_checked_before_a_mirror_is_listed() {
         })
         .await;
 
+        // One mirror per actor: a new id from the same actor replaces its earlier one.
+        let renamed = (format!("{id}-b"), format!("{href}-b"));
+        post("Create", mirror, key, cache(&id, &watch, "application/x-mpegURL", &href, later.clone())).send().await.unwrap();
+        post("Create", mirror, key, cache(&renamed.0, &watch, "application/x-mpegURL", &renamed.1, later.clone())).send().await.unwrap();
+        let only_b = serde_json::json!([{"baseUrl": renamed.1}]);
+        eventually("the earlier mirror replaced", &[&s], || async {
+            let d = get_json(s_ref, &path).await;
+            (d["streamingPlaylists"][0]["redundancies"] == only_b).then_some(())
+        })
+        .await;
+        // At most 16 mirrors per video: 15 more actors fill the list, the 16th is refused.
+        let names: Vec<String> = (0..16).map(|i| format!("m{i}")).collect();
+        let crowd = actors_of_one_host(&names.iter().map(String::as_str).collect::<Vec<_>>());
+        for (actor, k) in &crowd {
+            let h = actor.rsplit_once("/accounts/").unwrap();
+            let object = cache(
+                &format!("{}/redundancy/streaming-playlists/hls/{uuid}/{}", h.0, h.1),
+                &watch,
+                "application/x-mpegURL",
+                &format!("{}/static/redundancy/hls/{uuid}/{}", h.0, h.1),
+                later.clone(),
+            );
+            post("Create", actor, k, object).send().await.unwrap();
+        }
+        eventually("the 17th mirror refused", &[&s], || async {
+            s_ref.log().contains("already has 16 mirrors").then_some(())
+        })
+        .await;
+        let d = get_json(&s, &path).await;
+        assert_eq!(d["streamingPlaylists"][0]["redundancies"].as_array().unwrap().len(), 16, "{d}");
+
         // Mirrors only from followed servers: this one is not.
         s.stop();
         let mut o = fed_options(&[("FLEUVE_REMOTE_REDUNDANCY_VIDEOS_ACCEPT_FROM", "followings")]);
@@ -1257,6 +1295,8 @@ fn cache_files_are_checked_before_a_mirror_is_listed() {
         })
         .await;
         let d = get_json(&s, &path).await;
-        assert_eq!(d["streamingPlaylists"][0]["redundancies"], serde_json::json!([]));
+        let listed = d["streamingPlaylists"][0]["redundancies"].as_array().unwrap();
+        assert_eq!(listed.len(), 16, "{d}");
+        assert!(!listed.contains(&serde_json::json!({"baseUrl": href})), "{d}");
     });
 }

@@ -24,6 +24,10 @@ use crate::video::Video;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
+/// Mirrors of one of our videos we keep at most (a server inventing actors cannot grow the
+/// list, the torrents' webseeds or the store without bound); more are refused.
+pub const MAX_MIRRORS_PER_VIDEO: usize = 16;
+
 /// A received activity about a `CacheFile`, kept whole (it is forwarded as it came).
 #[derive(Debug, Clone)]
 pub struct CacheFileActivity {
@@ -79,6 +83,8 @@ pub struct Checked {
     record: AnnouncedMirror,
     video: Video,
     raw: Value,
+    /// The same actor's earlier mirror of the video under another id, replaced by this one.
+    replaced: Option<CacheFileKey>,
 }
 
 /// Our video whose watch URL is `url` (`<us>/videos/watch/<uuid>`), if any.
@@ -162,6 +168,7 @@ impl Handle for CacheFileActivity {
                 record,
                 video,
                 raw: self.raw,
+                replaced: None,
             }));
         }
         if !video.is_published() || !video.is_federated() || video.hls.is_none() {
@@ -176,6 +183,18 @@ impl Handle for CacheFileActivity {
             })?),
             None => None,
         };
+        // One mirror per actor and video: a new id from the same actor replaces the old one.
+        let others = ctx.store.scan::<CacheFileKey>(&Some(video.id))?;
+        let replaced = others
+            .iter()
+            .find(|(k, m)| m.actor == actor && k.id != cache.id)
+            .map(|(k, _)| k.clone());
+        if existing.is_none() && replaced.is_none() && others.len() >= MAX_MIRRORS_PER_VIDEO {
+            return Err(FederationError::Refused(format!(
+                "video {} already has {MAX_MIRRORS_PER_VIDEO} mirrors; mirror {} is refused",
+                video.uuid, cache.id
+            )));
+        }
         let now = now_secs();
         let record = AnnouncedMirror {
             video_id: video.id,
@@ -191,6 +210,7 @@ impl Handle for CacheFileActivity {
             record,
             video,
             raw: self.raw,
+            replaced,
         }))
     }
 
@@ -206,7 +226,12 @@ impl Handle for CacheFileActivity {
                 "mirror removed"
             }
             Kind::Create | Kind::Update => {
-                ctx.store.put(&key, &c.record, Durability::Sync)?;
+                let mut batch = Batch::default();
+                if let Some(old) = &c.replaced {
+                    batch.delete(ctx.store, old);
+                }
+                batch.put(ctx.store, &key, &c.record)?;
+                ctx.store.write(batch, Durability::Sync)?;
                 tracing::info!(video = %c.video.uuid, mirror = %c.record.base_url, actor = %c.record.actor, "redundancy: a mirror of our video is listed");
                 if c.kind == Kind::Create {
                     "mirror added"
@@ -215,8 +240,11 @@ impl Handle for CacheFileActivity {
                 }
             }
         };
-        if let Err(e) = refresh_webseeds(ctx, &c.video) {
-            tracing::warn!(video = %c.video.uuid, error = %e, "redundancy: cannot list the mirrors as webseeds in the torrents");
+        // An update changes only the expiry (or replaces a mirror): the list changes otherwise.
+        if c.kind != Kind::Update || c.replaced.is_some() {
+            if let Err(e) = refresh_webseeds(ctx, &c.video) {
+                tracing::warn!(video = %c.video.uuid, error = %e, "redundancy: cannot list the mirrors as webseeds in the torrents");
+            }
         }
         let n = forward(ctx, &c.video, &c.raw, &host_of(&c.record.actor))?;
         tracing::debug!(video = %c.video.uuid, inboxes = n, "redundancy: CacheFile activity forwarded");

@@ -25,6 +25,7 @@ use crate::store::federation::{FollowState, FollowingKey};
 use crate::store::redundancy::{Mirror, MirrorKey, MirrorState};
 use crate::store::videos::VideoKey;
 use crate::store::{Durability, StoreError};
+use crate::time::now_secs;
 use crate::video::{Privacy, Video};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -157,18 +158,17 @@ fn run(weak: Weak<App>) {
             }
             first = false;
         }
-        if let Err(e) = tick(&app) {
-            tracing::error!(error = %e, "redundancy: look at the strategies failed");
+        let mut interval = Duration::from_secs(app.config.redundancy.check_interval_secs);
+        match tick(&app) {
+            // A failed download is tried again when its backoff ends, not at the next look.
+            Ok(Some(retry)) => interval = interval.min(Duration::from_secs(retry)),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "redundancy: look at the strategies failed"),
         }
-        let interval = Duration::from_secs(app.config.redundancy.check_interval_secs);
         drop(app);
         let Some(app) = weak.upgrade() else { return };
         app.redundancy.wait(interval);
     }
-}
-
-fn now_secs() -> u64 {
-    crate::time::now_secs()
 }
 
 fn dirs(app: &App) -> download::Dirs {
@@ -244,8 +244,8 @@ fn announced_size(video: &Video) -> u64 {
 }
 
 /// One look: drop what may not stay, renew or drop what expired, pick new mirrors, download
-/// the pending ones.
-pub fn tick(app: &App) -> Result<(), RedundancyError> {
+/// the pending ones. Returns the seconds until the soonest retry of a failed download, if any.
+pub fn tick(app: &App) -> Result<Option<u64>, RedundancyError> {
     let now = now_secs();
     let config = &app.config.redundancy;
     let hosts = allowed_hosts(app)?;
@@ -258,7 +258,14 @@ pub fn tick(app: &App) -> Result<(), RedundancyError> {
 
     // Mirrors that may not stay: the video went, changed, or its server is no longer allowed.
     mirrors.retain(|m| {
-        let video = app.store.get(&VideoKey(m.video_id)).ok().flatten();
+        let video = match app.store.get(&VideoKey(m.video_id)) {
+            Ok(v) => v,
+            // A failed read says nothing about the video: keep its mirror.
+            Err(e) => {
+                tracing::warn!(video = %m.uuid, error = %e, "redundancy: cannot read a mirrored video");
+                return true;
+            }
+        };
         let why = match &video {
             None => Some("the video is gone".to_string()),
             Some(v) if v.uuid != m.uuid => Some("the video is gone".to_string()),
@@ -347,7 +354,6 @@ pub fn tick(app: &App) -> Result<(), RedundancyError> {
         }
     }
 
-    // Downloads.
     match crate::federation::cache_files::prune_expired(&app.store, now) {
         Ok(0) => {}
         Ok(n) => tracing::info!(
@@ -358,23 +364,25 @@ pub fn tick(app: &App) -> Result<(), RedundancyError> {
             tracing::warn!(error = %e, "redundancy: cannot prune expired mirrors of our videos")
         }
     }
+    // Downloads.
+    let mut next_retry: Option<u64> = None;
     for m in mirrors
         .into_iter()
-        .filter(|m| m.state == MirrorState::Downloading && m.retry_at <= now)
+        .filter(|m| m.state == MirrorState::Downloading)
     {
         if app.redundancy.stop.load(Ordering::Relaxed) {
             break;
         }
-        download_one(app, m);
+        let retry_at = if m.retry_at <= now {
+            download_one(app, m)
+        } else {
+            Some(m.retry_at)
+        };
+        if let Some(at) = retry_at {
+            next_retry = Some(next_retry.map_or(at, |n| n.min(at)));
+        }
     }
-    Ok(())
-}
-
-fn mirrors_snapshot(app: &App) -> Vec<Mirror> {
-    app.store
-        .scan::<MirrorKey>(&())
-        .map(|v| v.into_iter().map(|(_, m)| m).collect())
-        .unwrap_or_default()
+    Ok(next_retry.map(|at| at.saturating_sub(now_secs()).max(1)))
 }
 
 /// Bytes the mirrors of `strategy` take (announced sizes for those still downloading).
@@ -430,11 +438,14 @@ fn new_mirror(video: &Video, strategy: &str, expires_at: Option<u64>, now: u64) 
     }
 }
 
-fn download_one(app: &App, mut m: Mirror) {
+/// Downloads one mirror; returns when to try again after a failure (Unix seconds).
+fn download_one(app: &App, mut m: Mirror) -> Option<u64> {
     let Ok(Some(video)) = app.store.get(&VideoKey(m.video_id)) else {
-        return;
+        return None;
     };
-    let Some(remote) = &video.remote else { return };
+    let Some(remote) = &video.remote else {
+        return None;
+    };
     let config = &app.config.redundancy;
     let limits = download::Limits {
         deadline: Instant::now() + Duration::from_secs(config.download_timeout_secs),
@@ -456,16 +467,17 @@ fn download_one(app: &App, mut m: Mirror) {
             m.last_error = None;
             if let Err(e) = app.store.put(&MirrorKey(m.video_id), &m, Durability::Sync) {
                 tracing::error!(video = %m.uuid, error = %e, "redundancy: cannot record a ready mirror");
-                return;
+                return None;
             }
             app.media_access.files_moved();
             tracing::info!(video = %m.uuid, bytes = size, secs = started.elapsed().as_secs_f64(), "redundancy: mirror ready and checked");
             announce::create(app, &m, &video);
+            None
         }
         Err(e) => {
             let _ = download::remove_dir(&dirs(app).partial.join(&m.uuid));
             if app.redundancy.stop.load(Ordering::Relaxed) {
-                return;
+                return None;
             }
             app.redundancy
                 .metrics
@@ -477,12 +489,13 @@ fn download_one(app: &App, mut m: Mirror) {
             if m.attempts >= MAX_ATTEMPTS {
                 tracing::warn!(video = %m.uuid, error = %e, attempts = m.attempts, "redundancy: mirror given up");
                 let _ = app.store.delete(&MirrorKey(m.video_id), Durability::Sync);
-                return;
+                return None;
             }
             let backoff = (30u64 << m.attempts.min(6)).min(config.check_interval_secs.max(30));
             m.retry_at = now + backoff;
             tracing::warn!(video = %m.uuid, error = %e, attempts = m.attempts, retry_in_secs = backoff, "redundancy: mirror download failed");
             let _ = app.store.put(&MirrorKey(m.video_id), &m, Durability::Sync);
+            Some(m.retry_at)
         }
     }
 }
@@ -541,7 +554,12 @@ pub fn remove(app: &App, id: u64) -> Result<(), RedundancyError> {
 /// Per strategy: its budget (manual: none) and what its mirrors take, for
 /// `GET /api/v1/server/stats` (`videosRedundancy`).
 pub fn usage(app: &App) -> Result<Vec<(String, u64, u64, usize)>, StoreError> {
-    let mirrors = mirrors_snapshot(app);
+    let mirrors: Vec<Mirror> = app
+        .store
+        .scan::<MirrorKey>(&())?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
     let mut names: Vec<(String, u64)> = app
         .config
         .redundancy
