@@ -597,6 +597,9 @@ pub struct MediaConfig {
     /// Seconds between sweeps that drop the cached chunks and open descriptors of deleted or
     /// replaced files (each shard, on its next request).
     pub sweep_secs: u64,
+    /// Open file descriptors each shard keeps (one per file version served), so reads and
+    /// `sendfile` need no open per request. At least 1.
+    pub open_files_per_shard: u64,
     /// `Cache-Control: max-age` in seconds for media files (fMP4, MP4, torrents, images); they are
     /// also marked `immutable` since their names change when their content does.
     pub media_max_age_secs: u64,
@@ -699,6 +702,7 @@ impl Default for MediaConfig {
             cache_bytes: 0,
             revalidate_ms: 1000,
             sweep_secs: 30,
+            open_files_per_shard: 1024,
             media_max_age_secs: 31_536_000,
             playlist_max_age_secs: 2,
         }
@@ -852,6 +856,10 @@ impl Config {
             ),
             ("engine.store_check_secs", self.engine.store_check_secs),
             ("media.sweep_secs", self.media.sweep_secs),
+            (
+                "media.open_files_per_shard",
+                self.media.open_files_per_shard,
+            ),
         ] {
             if v == 0 {
                 return Err(invalid(Some(key.into()), "must be at least 1"));

@@ -71,6 +71,38 @@ pub struct ShardMetrics {
     /// Response body bytes of our mirrors of other instances' videos (`/static/redundancy/`),
     /// also counted in the media class.
     pub mirror_bytes: AtomicU64,
+    /// Media files opened (misses of the shard's descriptor cache).
+    pub files_opened: AtomicU64,
+    /// Large ranges (64 KiB and more) sent on the plain HTTP/1.1 path, by where their bytes
+    /// came from ([`RangeSource`]).
+    pub large_ranges: [AtomicU64; 3],
+}
+
+/// Where a large range's bytes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeSource {
+    /// The shard's memory cache.
+    Memory = 0,
+    /// The page cache, with `sendfile` (hot).
+    PageCache = 1,
+    /// The disk, read through the shard's ring in pieces (cold).
+    Disk = 2,
+}
+
+impl RangeSource {
+    const ALL: [RangeSource; 3] = [
+        RangeSource::Memory,
+        RangeSource::PageCache,
+        RangeSource::Disk,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            RangeSource::Memory => "memory",
+            RangeSource::PageCache => "page_cache",
+            RangeSource::Disk => "disk",
+        }
+    }
 }
 
 impl ShardMetrics {
@@ -87,6 +119,8 @@ impl ShardMetrics {
             cache_bytes: AtomicU64::new(0),
             heartbeat_ms: AtomicU64::new(0),
             mirror_bytes: AtomicU64::new(0),
+            files_opened: AtomicU64::new(0),
+            large_ranges: Default::default(),
         }
     }
 
@@ -99,6 +133,11 @@ impl ShardMetrics {
             .unwrap_or(SLOTS - 1);
         self.requests[c][slot].fetch_add(1, Relaxed);
         self.bytes[c].fetch_add(bytes, Relaxed);
+    }
+
+    /// Counts one large range sent from `source`.
+    pub fn large_range(&self, source: RangeSource) {
+        self.large_ranges[source as usize].fetch_add(1, Relaxed);
     }
 }
 
@@ -192,6 +231,29 @@ impl Metrics {
             "Response body bytes served from our mirrors of other instances' videos.",
         )
         .sample(&[], self.mirror_bytes());
+        let mut ranges = w.counter(
+            "fleuve_media_large_ranges_total",
+            "Ranges of 64 KiB and more sent on the plain HTTP/1.1 path, by where their bytes came from (memory: the shard's cache; page_cache: sendfile; disk: read through io_uring).",
+        );
+        for source in RangeSource::ALL {
+            let n: u64 = self
+                .shards
+                .iter()
+                .map(|s| s.large_ranges[source as usize].load(Relaxed))
+                .sum();
+            ranges.sample(&[("source", &source.label())], n);
+        }
+        w.counter(
+            "fleuve_media_files_opened_total",
+            "Media files opened (misses of the shards' descriptor caches).",
+        )
+        .sample(
+            &[],
+            self.shards
+                .iter()
+                .map(|s| s.files_opened.load(Relaxed))
+                .sum::<u64>(),
+        );
         let per_shard: [PerShardSeries; 5] = [
             (
                 "fleuve_connections_open",
@@ -278,6 +340,14 @@ mod tests {
              # HELP fleuve_redundancy_served_bytes_total Response body bytes served from our mirrors of other instances' videos.\n\
              # TYPE fleuve_redundancy_served_bytes_total counter\n\
              fleuve_redundancy_served_bytes_total 0\n\
+             # HELP fleuve_media_large_ranges_total Ranges of 64 KiB and more sent on the plain HTTP/1.1 path, by where their bytes came from (memory: the shard's cache; page_cache: sendfile; disk: read through io_uring).\n\
+             # TYPE fleuve_media_large_ranges_total counter\n\
+             fleuve_media_large_ranges_total{source=\"memory\"} 0\n\
+             fleuve_media_large_ranges_total{source=\"page_cache\"} 0\n\
+             fleuve_media_large_ranges_total{source=\"disk\"} 0\n\
+             # HELP fleuve_media_files_opened_total Media files opened (misses of the shards' descriptor caches).\n\
+             # TYPE fleuve_media_files_opened_total counter\n\
+             fleuve_media_files_opened_total 0\n\
              # HELP fleuve_connections_open Connections open now, per shard.\n\
              # TYPE fleuve_connections_open gauge\n\
              fleuve_connections_open{shard=\"0\"} 2\n\

@@ -7,12 +7,11 @@ use crate::config::MediaConfig;
 use crate::engine::http1::{parse_head, serialize_head, Head};
 use crate::media::access::MediaAccess;
 use crate::media::cache::CHUNK;
-use crate::media::fileio::{ReadAt, ReadFuture};
+use crate::media::fileio::{OpenFile, OpenFuture, ReadAt};
 use crate::media::layout::MediaLayout;
 use crate::media::serve::{PlanBody, SegmentServer};
 use crate::metrics::ShardMetrics;
 use crate::runtime::conn_limits::{Admission, ConnLimits, LimitsConfig};
-use bytes::Bytes;
 use http::{header, Method, StatusCode};
 use http_body_util::BodyExt;
 use std::collections::HashMap;
@@ -31,15 +30,9 @@ const MTIME: u64 = 1_736_244_000;
 struct SyncReader;
 
 impl ReadAt for SyncReader {
-    fn read_at(&self, path: PathBuf, offset: u64, len: usize) -> ReadFuture {
-        let read = (|| {
-            use std::os::unix::fs::FileExt;
-            let file = std::fs::File::open(&path)?;
-            let mut buf = vec![0u8; len];
-            file.read_exact_at(&mut buf, offset)?;
-            Ok(Bytes::from(buf))
-        })();
-        Box::pin(std::future::ready(read))
+    fn open(&self, path: PathBuf) -> OpenFuture {
+        let open = std::fs::File::open(path).map(OpenFile::blocking);
+        Box::pin(std::future::ready(open))
     }
 
     fn name(&self) -> &'static str {

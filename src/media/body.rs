@@ -74,7 +74,8 @@ impl SegmentServer {
                 .await?;
             Ok(parts.pop().unwrap_or_default())
         } else {
-            self.reader.read_at(r.path.clone(), off, len as usize).await
+            let file = self.open(&r.path, &r.meta).await?;
+            file.read_at(off, len as usize).await
         }
     }
 }

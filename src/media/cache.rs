@@ -136,17 +136,23 @@ impl ChunkCache {
             .filter(|(id, f)| now(&f.path) != Some(**id))
             .map(|(id, _)| *id)
             .collect();
+        let dropped = gone.iter().map(|id| self.forget_file(*id)).sum();
+        (gone.len(), dropped)
+    }
+
+    /// Drops every chunk of `id` (a version that was replaced or deleted); returns the bytes.
+    pub fn forget_file(&mut self, id: FileId) -> u64 {
+        if self.files.remove(&id).is_none() {
+            return 0;
+        }
         let mut dropped = 0;
-        for id in &gone {
-            for index in 0..id.size.div_ceil(CHUNK).max(1) {
-                if let Some(b) = self.lru.pop(&(*id, index)) {
-                    dropped += b.len() as u64;
-                }
+        for index in 0..id.size.div_ceil(CHUNK).max(1) {
+            if let Some(b) = self.lru.pop(&(id, index)) {
+                dropped += b.len() as u64;
             }
-            self.files.remove(id);
         }
         self.bytes -= dropped;
-        (gone.len(), dropped)
+        dropped
     }
 
     /// The files with chunks held now.

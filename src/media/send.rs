@@ -4,11 +4,11 @@
 
 use super::body::Pieces;
 use super::cache::CHUNK;
+use super::fileio::{resident, OpenFile};
 use super::serve::{PlanBody, RangeBody, SegmentServer, STREAM_THRESHOLD};
+use crate::metrics::RangeSource;
 use crate::runtime::conn_limits::Activity;
 use std::io::{self, IoSlice};
-use std::os::unix::fs::MetadataExt;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::Interest;
@@ -16,6 +16,47 @@ use tokio::net::TcpStream;
 
 /// Ranges at least this long are sent with sendfile when hot; shorter ones are cheaper to copy.
 const SENDFILE_MIN: u64 = 64 * 1024;
+/// The first piece of a cold range: small, so the first bytes leave before the rest is read.
+const COLD_FIRST: u64 = 128 * 1024;
+/// The later pieces of a cold range.
+const COLD_PIECE: u64 = 512 * 1024;
+
+/// The pieces a cold range is read in: [`COLD_FIRST`], then [`COLD_PIECE`]s, the later ones
+/// aligned on [`COLD_PIECE`] in the file.
+struct ColdPieces {
+    next: u64,
+    end: u64,
+    first: bool,
+}
+
+impl ColdPieces {
+    fn new(start: u64, end: u64) -> ColdPieces {
+        ColdPieces {
+            next: start,
+            end,
+            first: true,
+        }
+    }
+}
+
+impl Iterator for ColdPieces {
+    /// Offset and length.
+    type Item = (u64, u64);
+    fn next(&mut self) -> Option<(u64, u64)> {
+        if self.next > self.end {
+            return None;
+        }
+        let room = if std::mem::take(&mut self.first) {
+            COLD_FIRST - self.next % COLD_FIRST
+        } else {
+            COLD_PIECE - self.next % COLD_PIECE
+        };
+        let len = room.min(self.end - self.next + 1);
+        let item = (self.next, len);
+        self.next += len;
+        Some(item)
+    }
+}
 
 impl SegmentServer {
     /// Writes the serialized response head, then the body. Returns the body bytes sent. Every
@@ -47,6 +88,11 @@ impl SegmentServer {
         }
     }
 
+    /// Sends `r`: short ranges through the shard's cache; longer ones from the cache when all
+    /// their chunks are there, else with `sendfile` when the kernel says every page is in the
+    /// page cache (hot), else read from disk through the ring in pieces (cold; see
+    /// [`send_cold`](Self::send_cold)). The page cache is the cache of long ranges here: they do
+    /// not enter the shard's cache, so their bytes are not held twice.
     async fn send_range(
         &self,
         stream: &TcpStream,
@@ -56,20 +102,32 @@ impl SegmentServer {
     ) -> io::Result<u64> {
         let len = r.len();
         let timeout = activity.send_timeout();
-        if (SENDFILE_MIN..=STREAM_THRESHOLD).contains(&len) {
-            let hot =
-                self.cache
+        if len >= SENDFILE_MIN {
+            let in_memory = len <= STREAM_THRESHOLD
+                && self
+                    .cache
                     .borrow_mut()
                     .contains_all(r.meta.id, r.start / CHUNK, r.end / CHUNK);
-            if hot {
-                if let Some(file) = self.open_file(&r) {
-                    self.publish_cache_metrics();
+            if !in_memory {
+                let file = match self.open(&r.path, &r.meta).await {
+                    Ok(f) => f,
+                    Err(e) => {
+                        self.read_failed(&r.path, &e);
+                        return Err(e);
+                    }
+                };
+                if resident(&file, r.start, len) != Some(false) {
+                    self.metrics.large_range(RangeSource::PageCache);
                     send_more(stream, head, timeout).await?;
                     sendfile_all(stream, &file, r.start, len, timeout).await?;
                     activity.progress();
                     return Ok(len);
                 }
+                self.metrics.large_range(RangeSource::Disk);
+                return self.send_cold(stream, head, &r, file, activity).await;
             }
+            self.metrics.large_range(RangeSource::Memory);
+            self.publish_cache_metrics();
         }
         let pieces = Pieces::new(r.start, r.end);
         let cached = pieces.cached();
@@ -97,20 +155,64 @@ impl SegmentServer {
         Ok(len)
     }
 
-    /// An open descriptor of exactly the file version in `r` (reused across requests).
-    fn open_file(&self, r: &RangeBody) -> Option<Rc<std::fs::File>> {
-        let id = r.meta.id;
-        if let Some(f) = self.files.borrow_mut().get(&id) {
-            return Some(f.clone());
+    /// Sends a cold range: read through the shard's ring (the shard serves its other
+    /// connections meanwhile), a short first piece so the head and the first bytes leave at
+    /// once, then larger pieces, each read while the one before it is written (one read ahead).
+    /// Each piece holds its share of the send budget until written.
+    async fn send_cold(
+        &self,
+        stream: &TcpStream,
+        head: &[u8],
+        r: &RangeBody,
+        file: OpenFile,
+        activity: &Arc<Activity>,
+    ) -> io::Result<u64> {
+        let timeout = activity.send_timeout();
+        let mut pieces = ColdPieces::new(r.start, r.end);
+        let read = |(off, n): (u64, u64)| {
+            let f = file.clone();
+            async move {
+                let reservation = activity.reserve(n).await;
+                f.read_at(off, n as usize)
+                    .await
+                    .map(|d| reservation.attach(d))
+            }
+        };
+        let Some(first) = pieces.next() else {
+            return Ok(0);
+        };
+        let mut ready = read(first).await;
+        let mut head = Some(head);
+        loop {
+            let data = match ready {
+                Ok(d) => d,
+                Err(e) => {
+                    self.read_failed(&r.path, &e);
+                    return Err(e);
+                }
+            };
+            let h = head.take();
+            // The piece (and its share of the budget) goes as soon as it is written, while the
+            // next one may still be reading.
+            let write = async {
+                let data = data;
+                let mut slices = [IoSlice::new(h.unwrap_or_default()), IoSlice::new(&data)];
+                write_all_vectored(stream, &mut slices, timeout).await
+            };
+            match pieces.next() {
+                Some(next) => {
+                    let (written, next) = tokio::join!(write, read(next));
+                    written?;
+                    ready = next;
+                }
+                None => {
+                    write.await?;
+                    break;
+                }
+            }
+            activity.progress();
         }
-        let file = std::fs::File::open(&r.path).ok()?;
-        let md = file.metadata().ok()?;
-        if md.ino() != id.ino || md.dev() != id.dev || md.len() != id.size {
-            return None;
-        }
-        let file = Rc::new(file);
-        self.files.borrow_mut().put(id, file.clone());
-        Some(file)
+        Ok(r.len())
     }
 }
 
@@ -173,7 +275,7 @@ pub(crate) async fn send_more(
 /// sendfile(2) of `len` bytes at `offset`, waiting for the socket as needed.
 pub(crate) async fn sendfile_all(
     stream: &TcpStream,
-    file: &std::fs::File,
+    file: &impl std::os::fd::AsFd,
     offset: u64,
     len: u64,
     timeout: Duration,
@@ -205,6 +307,20 @@ pub(crate) async fn sendfile_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cold_pieces_start_small_then_align() {
+        let p: Vec<_> = ColdPieces::new(1000, 2 * COLD_PIECE + 10).collect();
+        assert_eq!(p[0], (1000, COLD_FIRST - 1000));
+        assert_eq!(p[1], (COLD_FIRST, COLD_PIECE - COLD_FIRST));
+        assert_eq!(p[2], (COLD_PIECE, COLD_PIECE));
+        assert_eq!(p.last().unwrap(), &(2 * COLD_PIECE, 11));
+        assert_eq!(
+            p.iter().map(|x| x.1).sum::<u64>(),
+            2 * COLD_PIECE + 10 - 1000 + 1
+        );
+        assert_eq!(ColdPieces::new(5, 5).collect::<Vec<_>>(), vec![(5, 1)]);
+    }
 
     #[test]
     fn empty_slices_are_skipped_and_nothing_else() {

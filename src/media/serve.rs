@@ -6,8 +6,9 @@
 
 use super::access::{query_token, MediaAccess};
 use super::cache::{ChunkCache, FileId, CHUNK};
-use super::fileio::ReadAt;
+use super::fileio::{OpenFile, ReadAt};
 use super::layout::{CacheClass, MediaLayout, ResolveError};
+use super::open_files::OpenFiles;
 use super::range::{parse_range, ByteRange};
 use crate::metrics::ShardMetrics;
 use crate::runtime::conn_limits::Activity;
@@ -30,8 +31,6 @@ use std::time::{Duration, Instant, SystemTime};
 pub(super) const STREAM_THRESHOLD: u64 = 16 * CHUNK;
 /// File metadata entries remembered per shard.
 const META_ENTRIES: usize = 16_384;
-/// Open file descriptors kept per shard for zero-copy sends of hot files.
-const OPEN_FILES: usize = 256;
 
 static EXPOSE: HeaderValue =
     HeaderValue::from_static("Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified");
@@ -123,7 +122,7 @@ pub struct SegmentServer {
     media_cc: HeaderValue,
     playlist_cc: HeaderValue,
     pub(super) metrics: Arc<ShardMetrics>,
-    pub(super) files: RefCell<LruCache<FileId, Rc<std::fs::File>>>,
+    pub(super) files: RefCell<OpenFiles>,
     private: PrivateFiles,
     /// When the cache and the open descriptors were last swept, and how often (`media.sweep_secs`):
     /// deleted videos must not keep memory or disk space.
@@ -171,8 +170,8 @@ impl SegmentServer {
             )),
             playlist_cc: cc(format!("public, max-age={}", config.playlist_max_age_secs)),
             metrics,
-            files: RefCell::new(LruCache::new(
-                NonZeroUsize::new(OPEN_FILES).expect("non-zero"),
+            files: RefCell::new(OpenFiles::new(
+                config.open_files_per_shard.min(1 << 20) as usize
             )),
             swept: Cell::new(Instant::now()),
             sweep_every: Duration::from_secs(config.sweep_secs),
@@ -411,12 +410,16 @@ impl SegmentServer {
         self.forget_moved_files();
         let now = Instant::now();
         self.sweep_if_due(now);
-        if let Some(e) = self.meta.borrow_mut().get(path) {
-            if now.duration_since(e.checked) < self.revalidate {
-                return e.meta.clone();
-            }
-        }
+        let before = match self.meta.borrow_mut().get(path) {
+            Some(e) if now.duration_since(e.checked) < self.revalidate => return e.meta.clone(),
+            Some(e) => e.meta.as_ref().map(|m| m.id),
+            None => None,
+        };
         let meta = stat_inside(self.layout.root(), path);
+        if let Some(old) = before.filter(|old| meta.as_ref().map(|m| m.id) != Some(*old)) {
+            // Replaced or deleted: its descriptor and chunks go now, not at the next sweep.
+            self.forget_version(old);
+        }
         self.meta.borrow_mut().put(
             path.to_owned(),
             MetaEntry {
@@ -425,6 +428,49 @@ impl SegmentServer {
             },
         );
         meta
+    }
+
+    /// Forgets what the shard holds for a file version that is gone: its open descriptor
+    /// (which would keep a deleted file's disk space) and its cached chunks.
+    fn forget_version(&self, id: FileId) {
+        let closed = self.files.borrow_mut().forget(&id);
+        let bytes = self.cache.borrow_mut().forget_file(id);
+        if closed || bytes > 0 {
+            tracing::debug!(
+                ino = id.ino,
+                closed,
+                bytes,
+                "a served file was replaced or deleted"
+            );
+            self.publish_cache_metrics();
+        }
+    }
+
+    /// The open descriptor of exactly the file version of `r` (opened once per version, off
+    /// the event loop, then reused). An error when the path no longer holds that version.
+    pub(super) async fn open(&self, path: &Path, meta: &FileMeta) -> std::io::Result<OpenFile> {
+        let id = meta.id;
+        if let Some(f) = self.files.borrow_mut().get(&id) {
+            return Ok(f);
+        }
+        let file = self.reader.open(path.to_owned()).await?;
+        let st = file.stat()?;
+        let mtime_ns = st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128;
+        if st.st_ino != id.ino
+            || st.st_dev != id.dev
+            || st.st_size as u64 != id.size
+            || mtime_ns != id.mtime_ns
+        {
+            self.meta.borrow_mut().pop(path);
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the file was replaced while being opened",
+            ));
+        }
+        let mut files = self.files.borrow_mut();
+        files.put(id, file.clone());
+        self.metrics.files_opened.store(files.opened, Relaxed);
+        Ok(file)
     }
 
     pub(super) async fn read_cached(
@@ -443,10 +489,13 @@ impl SegmentServer {
                 None => {
                     let off = idx * CHUNK;
                     let want = CHUNK.min(meta.id.size - off) as usize;
-                    let data = self.reader.read_at(path.to_owned(), off, want).await?;
+                    let file = self.open(path, meta).await?;
+                    let data = file.read_at(off, want).await?;
                     self.cache
                         .borrow_mut()
                         .insert(meta.id, path, idx, data.clone());
+                    // The shard's cache holds these bytes now: the page cache need not too.
+                    super::fileio::drop_pages(&file, off, want as u64);
                     data
                 }
             };
@@ -471,7 +520,8 @@ impl SegmentServer {
 impl SegmentServer {
     /// Every `sweep_every`: drops the chunks of files that are gone or were replaced, and the
     /// open descriptors of deleted files (which would keep their disk space allocated). Its stats
-    /// are bounded by the cache (one per cached file) and the descriptor cache ([`OPEN_FILES`]).
+    /// are bounded by the cache (one per cached file) and the descriptor cache
+    /// (`media.open_files_per_shard`).
     fn sweep_if_due(&self, now: Instant) {
         if now.duration_since(self.swept.get()) < self.sweep_every {
             return;
@@ -485,23 +535,12 @@ impl SegmentServer {
                 current_id(p)
             }
         });
-        let deleted: Vec<FileId> = self
-            .files
-            .borrow()
-            .iter()
-            .filter(|(_, f)| f.metadata().map_or(true, |m| m.nlink() == 0))
-            .map(|(id, _)| *id)
-            .collect();
-        let mut open = self.files.borrow_mut();
-        for id in &deleted {
-            open.pop(id);
-        }
-        drop(open);
-        if files > 0 || !deleted.is_empty() {
+        let deleted = self.files.borrow_mut().sweep_deleted();
+        if files > 0 || deleted > 0 {
             tracing::debug!(
                 files,
                 bytes,
-                descriptors = deleted.len(),
+                descriptors = deleted,
                 "dropped what deleted media files held"
             );
             self.publish_cache_metrics();
