@@ -169,6 +169,16 @@ pub fn drop_pages(file: &impl AsFd, offset: u64, len: u64) {
     );
 }
 
+/// Turns off the kernel's read-ahead for reads through this descriptor (`POSIX_FADV_RANDOM`).
+pub fn advise_random(file: &impl AsFd) {
+    let _ = nix::fcntl::posix_fadvise(
+        file.as_fd(),
+        0,
+        0,
+        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_RANDOM,
+    );
+}
+
 fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
     match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {

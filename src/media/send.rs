@@ -18,8 +18,8 @@ use tokio::net::TcpStream;
 const SENDFILE_MIN: u64 = 64 * 1024;
 /// The first piece of a cold range: small, so the first bytes leave before the rest is read.
 const COLD_FIRST: u64 = 128 * 1024;
-/// The later pieces of a cold range.
-const COLD_PIECE: u64 = 512 * 1024;
+/// The later pieces of a cold range (each costs the shard's loop a turn: not too small).
+const COLD_PIECE: u64 = 1024 * 1024;
 
 /// The pieces a cold range is read in: [`COLD_FIRST`], then [`COLD_PIECE`]s, the later ones
 /// aligned on [`COLD_PIECE`] in the file.

@@ -467,6 +467,10 @@ impl SegmentServer {
                 "the file was replaced while being opened",
             ));
         }
+        // Reads ask for exactly the bytes a response needs (the cold path reads one piece ahead
+        // itself): no kernel read-ahead past a range, which a library bigger than RAM would pay
+        // for in disk time and evict again unread.
+        super::fileio::advise_random(&file);
         let mut files = self.files.borrow_mut();
         files.put(id, file.clone());
         self.metrics.files_opened.store(files.opened, Relaxed);
