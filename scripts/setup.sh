@@ -10,7 +10,7 @@ APT_PACKAGES=(
   openssl curl ca-certificates                            # test certificates, rustup
   python3 python3-pip                                     # real clients in the tests (libtorrent)
   aria2                                                   # real BitTorrent client (webseed + HTTP tracker test)
-  nginx-light wrk time                                    # benches/compare/*.sh
+  nginx-light wrk time nghttp2-client                     # benches/compare/*.sh (h2load: HTTP/2 load)
   gnuplot-nox                                             # benches/soak.sh plots
   chromium fonts-dejavu-core                              # browser tests of the pages (tests/web.rs)
   dpkg-dev binutils lintian                               # scripts/package.sh and its test (tests/package.rs)

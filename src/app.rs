@@ -35,6 +35,10 @@ pub struct EngineInfo {
     pub cache_bytes_per_shard: u64,
     /// Whether TLS is on.
     pub tls: bool,
+    /// Whether HTTP/3 is served (UDP, same port).
+    pub http3: bool,
+    /// With TLS on: whether the kernel offers TLS offload (`Ok`), or why not.
+    pub kernel_tls: Option<Result<(), String>>,
     /// The address the listeners are bound to.
     pub listen: String,
 }

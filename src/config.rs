@@ -5,10 +5,12 @@
 //! is `FLEUVE_MEDIA_CACHE_BYTES`, `listen` is `FLEUVE_LISTEN`. Every knob is documented in
 //! `docs/configuration.md`; a test keeps that page and this file in step.
 
+pub mod http3;
 pub mod object_storage;
 pub mod redundancy;
 pub(crate) mod types;
 
+pub use http3::Http3Config;
 pub use object_storage::ObjectStorageConfig;
 pub use redundancy::{RedundancyConfig, RemoteRedundancyConfig};
 pub use types::{DeviceScaling, Encoder, IoMode, RESOLUTIONS};
@@ -59,6 +61,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// TLS for the listeners.
     pub tls: TlsConfig,
+    /// HTTP/3 (QUIC) beside TLS.
+    pub http3: Http3Config,
     /// Media serving settings.
     pub media: MediaConfig,
     /// Login and token settings.
@@ -535,6 +539,9 @@ pub struct EngineConfig {
     /// Open connections allowed per client address (an IPv4 address or an IPv6 /64); further
     /// ones get a 503 and are closed.
     pub max_connections_per_ip: usize,
+    /// Open connections allowed on one shard; 0 = an even share of `max_connections` plus a
+    /// quarter. Past it: `503`, closed.
+    pub max_connections_per_shard: usize,
     /// Response-body bytes that may wait in memory for slow clients, whole process; past it,
     /// responses wait for room. 0 = 1/16 of RAM, at most 1 GiB.
     pub send_buffer_bytes: u64,
@@ -664,6 +671,7 @@ impl Default for Config {
             signup: SignupConfig::default(),
             smtp: SmtpConfig::default(),
             object_storage: ObjectStorageConfig::default(),
+            http3: Http3Config::default(),
             redundancy: RedundancyConfig::default(),
             remote_redundancy: RemoteRedundancyConfig::default(),
         }
@@ -684,6 +692,7 @@ impl Default for EngineConfig {
             send_timeout_secs: 60,
             max_connections: 0,
             max_connections_per_ip: 512,
+            max_connections_per_shard: 0,
             send_buffer_bytes: 0,
             send_buffer_bytes_per_connection: 8 << 20,
             store_check_secs: 5,
@@ -800,6 +809,9 @@ impl Config {
             return Err(invalid(Some(key), message));
         }
         if let Err((key, message)) = self.redundancy.check() {
+            return Err(invalid(Some(key), message));
+        }
+        if let Err((key, message)) = self.http3.check() {
             return Err(invalid(Some(key), message));
         }
         if self.federation.key_fetch_max_in_flight == 0 || self.federation.key_fetch_per_host == 0 {

@@ -241,6 +241,30 @@ async fn idle_http2_connections_are_closed() {
 #[test]
 fn connections_per_address_are_capped() {
     let s = Server::start_with(with_env(&[("FLEUVE_ENGINE_MAX_CONNECTIONS_PER_IP", "4")]));
+    cap_refuses_then_frees(&s, "too many connections from this address (limit 4)");
+}
+
+/// One shard holds at most `engine.max_connections_per_shard` connections: the next one is
+/// answered `503` and closed, and is counted; a place is free again once one closes.
+#[test]
+fn connections_per_shard_are_capped() {
+    let s = Server::start_with(with_env(&[
+        ("FLEUVE_ENGINE_SHARDS", "1"),
+        ("FLEUVE_ENGINE_MAX_CONNECTIONS_PER_SHARD", "4"),
+    ]));
+    cap_refuses_then_frees(&s, "this server core has reached its connection limit (4)");
+    let metrics = common::rt().block_on(metrics_text(&s));
+    let refused: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("fleuve_connections_refused_total{cap=\"shard\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(refused >= 1, "{metrics}");
+}
+
+/// Holds 4 connections, expects the next to be refused with `why`, then a request to pass once
+/// they close.
+fn cap_refuses_then_frees(s: &Server, why: &str) {
     let held: Vec<TcpStream> = (0..4)
         .map(|_| TcpStream::connect(&s.addr).unwrap())
         .collect();
@@ -259,10 +283,8 @@ fn connections_per_address_are_capped() {
             "no refusal over the cap: {out:?}"
         );
     };
-    assert!(
-        refusal.contains("too many connections from this address (limit 4)"),
-        "{refusal}"
-    );
+    assert!(refusal.contains(why), "{refusal}");
+    assert!(refusal.contains("retry-after: 5"), "{refusal}");
     drop(held);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -44,6 +44,11 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
         "publicUrl": app.public_url,
         "listen": app.engine.listen,
         "tls": app.engine.tls,
+        "http3": app.engine.http3,
+        "kernelTls": app.engine.kernel_tls.as_ref().map(|k| match k {
+            Ok(()) => json!({"available": true, "used": false}),
+            Err(why) => json!({"available": false, "reason": why}),
+        }),
         "shardCount": shards.len(),
         "shards": shards,
         "io": {"backend": app.engine.io_backend, "fallbackReason": app.engine.io_fallback_reason},

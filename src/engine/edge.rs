@@ -48,7 +48,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let os = open_object_storage(&config)?.context("object storage is off")?;
     let upstream = super::open_upstream(&config, &os)?;
     let metrics = Metrics::new(p.cores.len());
-    let conn_limits = connection_limits(&config);
+    let conn_limits = connection_limits(&config, p.cores.len());
     let state = Arc::new(EdgeState {
         metrics: metrics.clone(),
         conn_limits: conn_limits.clone(),

@@ -3,7 +3,9 @@
 //! accepting, drain in-flight responses, flush the store).
 
 pub mod edge;
+pub(crate) mod h3;
 pub(crate) mod http1;
+pub(crate) mod ktls;
 pub(crate) mod listener;
 pub(crate) mod router;
 pub(crate) mod shard;
@@ -79,6 +81,8 @@ struct Prelude {
     bound: std::net::SocketAddr,
     public_url: String,
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// One HTTP/3 endpoint per shard, when on.
+    h3: Vec<h3::H3Spec>,
     engine: EngineInfo,
 }
 
@@ -108,6 +112,30 @@ impl Prelude {
             (Some(cert), Some(key)) => Some(tls::load(cert, key).map_err(anyhow::Error::msg)?),
             _ => None,
         };
+        let h3 = match (&tls, &config.tls.cert, &config.tls.key) {
+            (Some(_), Some(cert), Some(key)) if config.http3.enabled => {
+                let quic = h3::server_config(
+                    cert,
+                    key,
+                    &config.http3,
+                    Duration::from_secs(config.engine.idle_timeout_secs),
+                )
+                .map_err(anyhow::Error::msg)?;
+                h3::bind_shards(bound, n)?
+                    .into_iter()
+                    .map(|socket| h3::H3Spec {
+                        socket,
+                        config: quic.clone(),
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        if config.http3.enabled && tls.is_none() {
+            tracing::info!(
+                "HTTP/3 needs TLS ([tls] cert and key): serving HTTP/1.1 and HTTP/2 only"
+            );
+        }
         let cache_total = if config.media.cache_bytes > 0 {
             config.media.cache_bytes
         } else {
@@ -126,6 +154,15 @@ impl Prelude {
             io_fallback_reason: fallback,
             cache_bytes_per_shard: cache_total / n as u64,
             tls: tls.is_some(),
+            http3: !h3.is_empty(),
+            kernel_tls: tls.as_ref().map(|_| {
+                let k = ktls::probe();
+                match &k {
+                    Ok(()) => tracing::info!("the kernel offers TLS offload (tls ULP); Fleuve encrypts in user space (rustls)"),
+                    Err(why) => tracing::info!(reason = %why, "no kernel TLS offload; TLS records are encrypted in user space (rustls)"),
+                }
+                k
+            }),
             listen: bound.to_string(),
         };
         Ok(Prelude {
@@ -138,12 +175,14 @@ impl Prelude {
             bound,
             public_url,
             tls,
+            h3,
             engine,
         })
     }
 
     /// One shard per listener, each on its core, serving files under `media_root`.
     fn specs(&mut self, media_root: PathBuf) -> Vec<shard::ShardSpec> {
+        let mut h3 = std::mem::take(&mut self.h3).into_iter();
         std::mem::take(&mut self.listeners)
             .into_iter()
             .zip(self.cores.iter())
@@ -155,6 +194,7 @@ impl Prelude {
                 backend: self.backend,
                 tls: self.tls.clone(),
                 media_root: media_root.clone(),
+                h3: h3.next(),
             })
             .collect()
     }
@@ -170,6 +210,7 @@ impl Prelude {
             io = self.backend.name(),
             cache_bytes_per_shard,
             tls = self.tls.is_some(),
+            http3 = self.engine.http3,
             "{what}"
         );
         systemd::ready(&format!("serving {} on {n} shards", self.public_url));
@@ -194,14 +235,19 @@ fn choose_io_backend(
 }
 
 /// The connection caps of `[engine]`, their automatic values resolved.
-fn connection_limits(config: &Config) -> Arc<limits::ConnLimits> {
+fn connection_limits(config: &Config, shards: usize) -> Arc<limits::ConnLimits> {
     let nofile = limits::raise_nofile_limit();
+    let max_connections = match config.engine.max_connections {
+        0 => limits::auto_max_connections(nofile),
+        n => n,
+    };
     let conn_limits = limits::ConnLimits::new(limits::LimitsConfig {
-        max_connections: match config.engine.max_connections {
-            0 => limits::auto_max_connections(nofile),
+        max_connections,
+        max_connections_per_ip: config.engine.max_connections_per_ip,
+        max_connections_per_shard: match config.engine.max_connections_per_shard {
+            0 => limits::auto_max_connections_per_shard(max_connections, shards),
             n => n,
         },
-        max_connections_per_ip: config.engine.max_connections_per_ip,
         send_buffer_bytes: match config.engine.send_buffer_bytes {
             0 => (total_memory().unwrap_or(8 << 30) / 16)
                 .clamp(config.engine.send_buffer_bytes_per_connection, 1 << 30),
@@ -215,6 +261,7 @@ fn connection_limits(config: &Config) -> Arc<limits::ConnLimits> {
         open_files_limit = nofile,
         max_connections = conn_limits.config().max_connections,
         max_connections_per_ip = conn_limits.config().max_connections_per_ip,
+        max_connections_per_shard = conn_limits.config().max_connections_per_shard,
         send_buffer_bytes = conn_limits.config().send_buffer_bytes,
         "connection limits"
     );
@@ -240,7 +287,7 @@ fn build_app(
     started: Instant,
 ) -> anyhow::Result<Arc<App>> {
     let data_dir = config.data_dir.clone();
-    let conn_limits = connection_limits(&config);
+    let conn_limits = connection_limits(&config, cores.len());
     let pool = blocking::BlockingPool::new(config.engine.blocking_threads, cores);
     let metrics = Metrics::new(cores.len());
     let exe = std::env::current_exe().context("cannot locate the fleuve executable")?;

@@ -40,6 +40,8 @@ pub struct ShardSpec {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Absolute, canonical media root.
     pub media_root: std::path::PathBuf,
+    /// HTTP/3, when on (TLS configured and `http3.enabled`).
+    pub h3: Option<super::h3::H3Spec>,
 }
 
 /// Runs `spec` on a new thread. `ready` receives Ok once the shard accepts connections, or
@@ -103,20 +105,38 @@ impl<F: Future + 'static> hyper::rt::Executor<F> for LocalExec {
 }
 
 /// Per-shard request dispatch: media paths to the segment server (files on disk, objects of the
-/// bucket), the rest to axum.
-struct ShardService {
+/// bucket), the rest to axum. HTTP/1.1, HTTP/2 and HTTP/3 requests all come here.
+pub(crate) struct ShardService {
     media: Rc<SegmentServer>,
     router: axum::Router,
-    metrics: Arc<ShardMetrics>,
-    site: Arc<Site>,
+    pub(crate) metrics: Arc<ShardMetrics>,
+    pub(crate) site: Arc<Site>,
+    /// `Alt-Svc` announcing HTTP/3, when it is on.
+    alt_svc: Option<http::HeaderValue>,
 }
 
 impl ShardService {
-    async fn handle(
+    pub(crate) async fn handle<B>(
         self: Rc<Self>,
-        req: Request<Incoming>,
+        req: Request<B>,
         activity: Arc<Activity>,
-    ) -> Result<Response<Body>, Infallible> {
+    ) -> Result<Response<Body>, Infallible>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let mut req = req;
+        // HTTP/2 and HTTP/3 carry the host as the URI's authority: handlers (the local OAuth
+        // client, signatures' `host`) read it as the `Host` header, as over HTTP/1.1.
+        if !req.headers().contains_key(http::header::HOST) {
+            if let Some(host) = req
+                .uri()
+                .authority()
+                .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+            {
+                req.headers_mut().insert(http::header::HOST, host);
+            }
+        }
         // Counted in flight until the response body is done (the idle timeout waits for it).
         let in_flight = activity.request();
         let class = route_class(req.uri().path());
@@ -168,9 +188,13 @@ impl ShardService {
         &self,
         class: RouteClass,
         mirror: bool,
-        resp: Response<Body>,
+        mut resp: Response<Body>,
         in_flight: RequestGuard,
     ) -> Result<Response<Body>, Infallible> {
+        if let Some(alt_svc) = &self.alt_svc {
+            resp.headers_mut()
+                .insert(http::header::ALT_SVC, alt_svc.clone());
+        }
         let bytes = http_body::Body::size_hint(resp.body())
             .exact()
             .or_else(|| {
@@ -193,11 +217,7 @@ impl ShardService {
 
     /// Serves an object of the HLS bucket; a private one only with a video file token for its
     /// video or, on a primary, an OAuth token whose user may read its files.
-    async fn serve_bucket(
-        &self,
-        req: &Request<Incoming>,
-        route: &BucketRoute<'_>,
-    ) -> Response<Body> {
+    async fn serve_bucket<B>(&self, req: &Request<B>, route: &BucketRoute<'_>) -> Response<Body> {
         let uri = req.uri();
         let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
         if let Some(uuid) = route.private_uuid {
@@ -320,6 +340,22 @@ async fn run(
         router: site.router.clone(),
         metrics: metrics.clone(),
         site: site.clone(),
+        alt_svc: spec
+            .h3
+            .as_ref()
+            .and_then(|h| h.socket.local_addr().ok())
+            .map(|a| super::h3::alt_svc(a.port())),
+    });
+    let drain = Duration::from_secs(site.config.engine.drain_timeout_secs);
+    let h3 = spec.h3.map(|h3| {
+        tokio::task::spawn_local(super::h3::serve(
+            h3,
+            index,
+            service.clone(),
+            site.config.http3.clone(),
+            shutdown.clone(),
+            drain,
+        ))
     });
     let mut builder = auto::Builder::new(LocalExec);
     builder
@@ -370,7 +406,8 @@ async fn run(
             },
             _ = shutdown.changed() => break,
         };
-        let admission = match site.conn_limits.admit(peer.ip()) {
+        let shard_open = metrics.connections_open.load(Relaxed).max(0) as usize;
+        let admission = match site.conn_limits.admit_on_shard(peer.ip(), shard_open) {
             Ok(a) => a,
             Err(refusal) => {
                 if let Some(left_out) = refusals.allow(std::time::Instant::now()) {
@@ -437,7 +474,6 @@ async fn run(
         }
     }
     drop(listener);
-    let drain = Duration::from_secs(site.config.engine.drain_timeout_secs);
     let open = metrics.connections_open.load(Relaxed);
     tracing::info!(
         shard = index,
@@ -451,7 +487,14 @@ async fn run(
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
-    match drained.await {
+    // TCP and HTTP/3 connections drain together (both count in `connections_open`).
+    let h3_done = async {
+        if let Some(h3) = h3 {
+            let _ = tokio::time::timeout(drain + Duration::from_secs(2), h3).await;
+        }
+    };
+    let (drained, ()) = tokio::join!(drained, h3_done);
+    match drained {
         Ok(()) => tracing::info!(shard = index, "shard drained"),
         Err(_) => tracing::warn!(
             shard = index,

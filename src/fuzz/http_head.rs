@@ -108,6 +108,7 @@ impl Fixture {
         let limits = ConnLimits::new(LimitsConfig {
             max_connections: 16,
             max_connections_per_ip: 16,
+            max_connections_per_shard: 64,
             send_buffer_bytes: 64 << 20,
             send_buffer_bytes_per_connection: 16 << 20,
             send_timeout: Duration::from_secs(60),

@@ -29,6 +29,9 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// Open connections allowed per client address (IPv4 address, or IPv6 /64).
     pub max_connections_per_ip: usize,
+    /// Open connections allowed on one shard (the kernel spreads connections across shards by a
+    /// hash, which need not be even).
+    pub max_connections_per_shard: usize,
     /// Response-body bytes that may wait for slow clients, whole process.
     pub send_buffer_bytes: u64,
     /// Response-body bytes that may wait for one connection.
@@ -48,6 +51,9 @@ pub enum Refusal {
     /// The per-address cap.
     #[error("too many connections from this address (limit {0})")]
     PerAddress(usize),
+    /// The per-shard cap.
+    #[error("this server core has reached its connection limit ({0})")]
+    PerShard(usize),
 }
 
 /// Admission control and budgets shared by every shard.
@@ -61,6 +67,8 @@ pub struct ConnLimits {
     pub refused_total: AtomicU64,
     /// Connections refused by the per-address cap.
     pub refused_per_address: AtomicU64,
+    /// Connections refused by the per-shard cap.
+    pub refused_per_shard: AtomicU64,
     /// Connections closed by the send timeout.
     pub send_timeouts: AtomicU64,
     /// Connections closed by the idle or header timeout.
@@ -79,6 +87,7 @@ impl ConnLimits {
             budget: Arc::new(Semaphore::new(permits as usize)),
             refused_total: AtomicU64::new(0),
             refused_per_address: AtomicU64::new(0),
+            refused_per_shard: AtomicU64::new(0),
             send_timeouts: AtomicU64::new(0),
             idle_timeouts: AtomicU64::new(0),
         })
@@ -102,6 +111,20 @@ impl ConnLimits {
 
     /// Admits a connection from `ip`, or says why not. The returned [`Admission`] frees its slot
     /// when dropped.
+    /// Admits a connection from `ip` on a shard that has `shard_open` connections open, or says
+    /// which cap refuses it.
+    pub fn admit_on_shard(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        shard_open: usize,
+    ) -> Result<Admission, Refusal> {
+        if shard_open >= self.config.max_connections_per_shard {
+            self.refused_per_shard.fetch_add(1, Relaxed);
+            return Err(Refusal::PerShard(self.config.max_connections_per_shard));
+        }
+        self.admit(ip)
+    }
+
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admission, Refusal> {
         let key = address_key(ip);
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
@@ -146,7 +169,8 @@ impl ConnLimits {
         .sample(
             &[("cap", &"address")],
             self.refused_per_address.load(Relaxed),
-        );
+        )
+        .sample(&[("cap", &"shard")], self.refused_per_shard.load(Relaxed));
         w.counter(
             "fleuve_connection_timeouts_total",
             "Connections closed by a timeout.",
@@ -168,6 +192,8 @@ impl ConnLimits {
             "maxPerAddress": self.config.max_connections_per_ip,
             "refusedByProcessCap": self.refused_total.load(Relaxed),
             "refusedByAddressCap": self.refused_per_address.load(Relaxed),
+            "maxPerShard": self.config.max_connections_per_shard,
+            "refusedByShardCap": self.refused_per_shard.load(Relaxed),
             "sendTimeouts": self.send_timeouts.load(Relaxed),
             "idleTimeouts": self.idle_timeouts.load(Relaxed),
             "sendBufferBytes": self.budget_in_use(),
@@ -273,6 +299,11 @@ impl Activity {
         self.requests.fetch_add(1, Relaxed);
         self.last_request_ms.store(self.limits.now_ms(), Relaxed);
         RequestGuard(self.clone())
+    }
+
+    /// Requests in flight now.
+    pub fn requests_in_flight(&self) -> u32 {
+        self.requests.load(Relaxed)
     }
 
     /// Counts a media body in flight until the guard drops.
@@ -468,6 +499,13 @@ pub fn auto_max_connections(nofile: u64) -> usize {
     ((nofile.saturating_mul(3) / 4).max(64)).min(usize::MAX as u64) as usize
 }
 
+/// The per-shard cap when `engine.max_connections_per_shard` is 0: an even share of the process
+/// cap plus a quarter (the kernel's spread is a hash), never above the process cap.
+pub fn auto_max_connections_per_shard(max_connections: usize, shards: usize) -> usize {
+    let share = max_connections.div_ceil(shards.max(1));
+    (share + share / 4).clamp(1, max_connections.max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,6 +514,7 @@ mod tests {
         ConnLimits::new(LimitsConfig {
             max_connections: total,
             max_connections_per_ip: per_ip,
+            max_connections_per_shard: total,
             send_buffer_bytes: 4 << 20,
             send_buffer_bytes_per_connection: 2 << 20,
             send_timeout: Duration::from_secs(60),
@@ -496,6 +535,7 @@ mod tests {
              # TYPE fleuve_connections_refused_total counter\n\
              fleuve_connections_refused_total{cap=\"process\"} 0\n\
              fleuve_connections_refused_total{cap=\"address\"} 3\n\
+             fleuve_connections_refused_total{cap=\"shard\"} 0\n\
              # HELP fleuve_connection_timeouts_total Connections closed by a timeout.\n\
              # TYPE fleuve_connection_timeouts_total counter\n\
              fleuve_connection_timeouts_total{timeout=\"send\"} 0\n\
@@ -504,6 +544,13 @@ mod tests {
              # TYPE fleuve_send_buffer_bytes gauge\n\
              fleuve_send_buffer_bytes 0\n"
         );
+    }
+
+    #[test]
+    fn the_automatic_shard_cap_is_a_share_with_slack() {
+        assert_eq!(auto_max_connections_per_shard(15_000, 2), 9_375);
+        assert_eq!(auto_max_connections_per_shard(15_000, 1), 15_000);
+        assert_eq!(auto_max_connections_per_shard(100, 64), 2);
     }
 
     #[test]
@@ -518,6 +565,12 @@ mod tests {
         assert_eq!(l.admit(b).err(), Some(Refusal::Total(3)));
         drop(a1);
         assert_eq!(l.open(), 2);
+        assert_eq!(
+            l.admit_on_shard(b, 3).err(),
+            Some(Refusal::PerShard(3)),
+            "a full shard refuses first"
+        );
+        assert_eq!(l.refused_per_shard.load(Relaxed), 1);
         assert!(l.admit(a).is_ok());
     }
 

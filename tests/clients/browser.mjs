@@ -3,10 +3,11 @@
 //
 //   node browser.mjs <scenario> '<json options>'
 //
-// Scenarios: watch, click, p2p, embed, upload, pages, private, signup, moderation, mine, mirror. Options: base (server URL), short and uuid (the
+// Scenarios: watch, click, p2p, embed, upload, pages, private, signup, moderation, mine, mirror, h3. Options: base (server URL), short and uuid (the
 // published video), out (screenshot folder), user and password (login), clip (file to upload),
 // seeks (the watch scenario's seek targets in seconds), until (the mirror scenario's end of
-// playback in seconds; default: the end of the video).
+// playback in seconds; default: the end of the video), quicOrigin and spki (HTTP/3: the host:port
+// Chromium must reach over QUIC, and the base64 SHA-256 of the server certificate's key).
 import { chromium } from "playwright-core";
 import http from "node:http";
 import fs from "node:fs";
@@ -33,7 +34,11 @@ const browser = await chromium.launch({
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
-    "--disable-quic",
+    // HTTP/3 only where a scenario asks for it: QUIC forced on for the server under test, its
+    // self-signed certificate trusted by its key.
+    ...(opt.quicOrigin
+      ? ["--enable-quic", `--origin-to-force-quic-on=${opt.quicOrigin}`, `--ignore-certificate-errors-spki-list=${opt.spki}`]
+      : ["--disable-quic"]),
     "--no-first-run",
     "--disable-background-networking",
     "--disable-component-update",
@@ -260,6 +265,34 @@ const scenarios = {
       failedRequests,
       log,
     };
+  },
+
+  // Playback with Chromium forced onto QUIC for the server (options quicOrigin and spki): the
+  // protocol of every segment request, from the page's resource timing. ok: played past 3 s.
+  async h3() {
+    const log = [];
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ignoreHTTPSErrors: true });
+    const page = await newPage(context, log);
+    const resp = await page.goto(`${opt.base}/w/${opt.short}`);
+    let played = null;
+    try {
+      await play(page);
+      played = await until(page, () => (document.getElementById("video").currentTime > 3 ? true : null), null, 60_000, "playback past 3 s");
+    } catch (e) {
+      log.push(e.message);
+    }
+    await page.screenshot({ path: path.join(opt.out, "h3.png"), fullPage: true });
+    const timing = await page.evaluate(() =>
+      performance.getEntriesByType("resource").map((e) => ({ name: e.name, protocol: e.nextHopProtocol })));
+    const segmentProtocols = {};
+    for (const t of timing) {
+      if (t.name.includes("/streaming-playlists/") && t.name.includes(".mp4")) {
+        segmentProtocols[t.protocol] = (segmentProtocols[t.protocol] || 0) + 1;
+      }
+    }
+    const pageProtocol = await page.evaluate(() => performance.getEntriesByType("navigation")[0]?.nextHopProtocol);
+    const state = await page.evaluate(playerState);
+    return { ok: !!played, status: resp.status(), pageProtocol, segmentProtocols, timing: timing.slice(0, 40), state, log };
   },
 
   // A viewer's first click in the middle of the picture starts the video.
