@@ -161,7 +161,7 @@ get() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
 echo "# cold-vs-nginx: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), $(uname -r)"
 echo "# ${DURATION}s per run, $CONNS connections, 2 MiB ranges, 1 request in $COLD_EVERY cold ($COLD_FILES cold + $HOT_FILES hot files of 32 MiB; $DISK); server on cores $SERVER_CPUS, load generator on $CLIENT_CPUS"
-echo "# fleuve $("$FLEUVE_BIN" --version | awk '{print $2, $3}'), $(nginx -v 2>&1 | sed 's/.*: //')"
+echo "# fleuve $("$FLEUVE_BIN" --version | cut -d' ' -f2-), $(nginx -v 2>&1 | sed 's/.*: //')"
 printf "%-15s %8s %8s %9s %9s %10s %7s %9s %9s %7s %8s\n" server "req/s" "MB/s" "hot p50" "hot p99" "hot p99.9" "cold" "cold p50" "cold p99" errors "CPU %"
 declare -A RPS HP99 HP50 CP99
 for round in $(seq 1 "$ROUNDS"); do

@@ -14,6 +14,12 @@
 //! one line of `key=value` pairs (req/s, MB/s, hot and cold counts and p50/p99/p999 in ms,
 //! errors), for the scripts to parse.
 //!
+//! `--proto h3 --ca CERT.pem` sends the same requests over HTTP/3 (quinn + h3, one QUIC
+//! connection per `--conns`, the server named `localhost`). `--idle N` (with `--proto h1` or
+//! `h2`, plain; h2 with prior knowledge) opens N connections, makes one small request on each,
+//! prints `ready connected=… errors=…`, then holds them idle for `--secs` (for the memory
+//! benchmark).
+//!
 //! Built as a bench target without harness (`cargo build --release --bench loadgen`); `cargo
 //! bench` passes `--bench`, which is ignored.
 
@@ -38,6 +44,9 @@ struct Args {
     secs: u64,
     evict_dir: Option<String>,
     evict_ms: u64,
+    proto: String,
+    ca: Option<String>,
+    idle: usize,
 }
 
 fn parse_args() -> Args {
@@ -53,6 +62,9 @@ fn parse_args() -> Args {
         secs: 10,
         evict_dir: None,
         evict_ms: 20,
+        proto: "h1".into(),
+        ca: None,
+        idle: 0,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -82,6 +94,9 @@ fn parse_args() -> Args {
             "--secs" => a.secs = num(),
             "--evict-dir" => a.evict_dir = Some(value.clone()),
             "--evict-ms" => a.evict_ms = num(),
+            "--proto" => a.proto = value.clone(),
+            "--ca" => a.ca = Some(value.clone()),
+            "--idle" => a.idle = num() as usize,
             _ => panic!("unknown argument {key}"),
         }
         i += 2;
@@ -205,6 +220,173 @@ async fn connection(a: Arc<Args>, id: u64, stop: Arc<AtomicBool>) -> Tally {
     t
 }
 
+/// The QUIC client configuration trusting `ca` (PEM).
+fn quic_config(ca: &str) -> quinn::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::File::open(ca).expect("--ca");
+    for c in rustls_pemfile::certs(&mut std::io::BufReader::new(pem)) {
+        roots.add(c.expect("PEM certificate")).expect("certificate");
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .expect("TLS 1.3")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("QUIC TLS config"),
+    ))
+}
+
+/// Like [`connection`], over HTTP/3.
+async fn h3_connection(
+    a: Arc<Args>,
+    id: u64,
+    stop: Arc<AtomicBool>,
+    endpoint: quinn::Endpoint,
+    config: quinn::ClientConfig,
+) -> Tally {
+    use bytes::Buf;
+    let mut t = Tally::default();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (id + 1).wrapping_mul(0xA24B_AED4_963E_E407));
+    let ranges = a.file_bytes / a.range_bytes;
+    let conn = match endpoint.connect_with(config, a.addr, "localhost") {
+        Ok(c) => match c.await {
+            Ok(c) => c,
+            Err(_) => {
+                t.errors += 1;
+                return t;
+            }
+        },
+        Err(_) => {
+            t.errors += 1;
+            return t;
+        }
+    };
+    let Ok((mut driver, mut send)) = h3::client::new(h3_quinn::Connection::new(conn)).await else {
+        t.errors += 1;
+        return t;
+    };
+    tokio::task::spawn(async move {
+        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+    });
+    let mut n = id;
+    while !stop.load(Relaxed) {
+        n += 1;
+        let cold = a.cold > 0 && a.cold_every > 0 && n.is_multiple_of(a.cold_every);
+        let (kind, file) = if cold {
+            ("cold", rng.next(a.cold))
+        } else {
+            ("hot", rng.next(a.hot))
+        };
+        let start = rng.next(ranges) * a.range_bytes;
+        let req = http::Request::get(format!(
+            "https://localhost:{}{}/{kind}-{file}.mp4",
+            a.addr.port(),
+            a.prefix
+        ))
+        .header(
+            "range",
+            format!("bytes={start}-{}", start + a.range_bytes - 1),
+        )
+        .body(())
+        .expect("request");
+        let began = Instant::now();
+        let result: Result<u64, String> = async {
+            let mut s = send.send_request(req).await.map_err(|e| e.to_string())?;
+            s.finish().await.map_err(|e| e.to_string())?;
+            let resp = s.recv_response().await.map_err(|e| e.to_string())?;
+            if !resp.status().is_success() {
+                return Err(format!("status {}", resp.status()));
+            }
+            let mut len = 0u64;
+            while let Some(mut b) = s.recv_data().await.map_err(|e| e.to_string())? {
+                len += b.remaining() as u64;
+                b.advance(b.remaining());
+            }
+            Ok(len)
+        }
+        .await;
+        match result {
+            Ok(len) => {
+                let us = began.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                if cold { &mut t.cold } else { &mut t.hot }.push(us);
+                t.bytes += len;
+            }
+            Err(_) => {
+                t.errors += 1;
+                break;
+            }
+        }
+    }
+    t
+}
+
+/// What an idle connection keeps alive.
+enum Held {
+    H1(#[allow(dead_code)] TcpStream),
+    H2(#[allow(dead_code)] h2::client::SendRequest<bytes::Bytes>),
+}
+
+/// Opens a connection, makes one small request on it, and returns it to be held idle.
+async fn idle_connection(a: &Args) -> io::Result<Held> {
+    let mut stream = TcpStream::connect(a.addr).await?;
+    let path = format!("{}/hot-0.mp4", a.prefix);
+    if a.proto == "h2" {
+        let (send, conn) = h2::client::handshake(stream)
+            .await
+            .map_err(io::Error::other)?;
+        tokio::task::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut send = send.ready().await.map_err(io::Error::other)?;
+        let req = http::Request::get(format!("http://{}{path}", a.addr))
+            .header("range", "bytes=0-99")
+            .body(())
+            .expect("request");
+        let (resp, _) = send.send_request(req, true).map_err(io::Error::other)?;
+        let mut body = resp.await.map_err(io::Error::other)?.into_body();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.map_err(io::Error::other)?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+        }
+        return Ok(Held::H2(send));
+    }
+    let req = format!("GET {path} HTTP/1.1\r\nHost: bench\r\nRange: bytes=0-99\r\n\r\n");
+    let mut buf = Vec::new();
+    request(&mut stream, req.as_bytes(), &mut buf).await?;
+    Ok(Held::H1(stream))
+}
+
+/// `--idle N`: opens the connections, reports, holds them for `--secs`.
+async fn idle(a: Arc<Args>) {
+    let mut held = Vec::with_capacity(a.idle);
+    let mut errors = 0u64;
+    let batch = 200;
+    for chunk in (0..a.idle).collect::<Vec<_>>().chunks(batch) {
+        let tasks: Vec<_> = chunk
+            .iter()
+            .map(|_| {
+                let a = a.clone();
+                tokio::task::spawn(async move { idle_connection(&a).await })
+            })
+            .collect();
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(h) => held.push(h),
+                Err(_) => errors += 1,
+            }
+        }
+    }
+    println!("ready connected={} errors={errors}", held.len());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    tokio::time::sleep(Duration::from_secs(a.secs)).await;
+    drop(held);
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -248,10 +430,29 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if a.idle > 0 {
+        rt.block_on(idle(a.clone()));
+        return;
+    }
     let began = Instant::now();
     let tallies = rt.block_on(async {
+        let quic = (a.proto == "h3").then(|| {
+            let endpoint =
+                quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+            let config = quic_config(a.ca.as_deref().expect("--proto h3 needs --ca"));
+            (endpoint, config)
+        });
         let tasks: Vec<_> = (0..a.conns as u64)
-            .map(|id| tokio::task::spawn(connection(a.clone(), id, stop.clone())))
+            .map(|id| match &quic {
+                Some((endpoint, config)) => tokio::task::spawn(h3_connection(
+                    a.clone(),
+                    id,
+                    stop.clone(),
+                    endpoint.clone(),
+                    config.clone(),
+                )),
+                None => tokio::task::spawn(connection(a.clone(), id, stop.clone())),
+            })
             .collect();
         tokio::time::sleep(Duration::from_secs(a.secs)).await;
         stop.store(true, Relaxed);

@@ -140,7 +140,7 @@ load() { # proto port -> "requests seconds"
 
 echo "# tls-vs-nginx: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), $(uname -r)"
 echo "# ${DURATION}s per run, $CONNS connections (h2: x8 streams), hot 2 MiB ranges; server on cores $SERVER_CPUS, load generator on $CLIENT_CPUS; kernel TLS ULP: $(grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp && echo yes || echo no)"
-echo "# fleuve $("$FLEUVE_BIN" --version | awk '{print $2, $3}'), $(nginx -v 2>&1 | sed 's/.*: //'), $(openssl version)"
+echo "# fleuve $("$FLEUVE_BIN" --version | cut -d' ' -f2-), $(nginx -v 2>&1 | sed 's/.*: //'), $(openssl version)"
 printf "%-12s %9s %9s %9s %16s  %s\n" run "req/s" "MB/s" "CPU %" "CPU us/request" "cipher"
 declare -A US
 for round in $(seq 1 "$ROUNDS"); do

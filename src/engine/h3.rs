@@ -121,6 +121,14 @@ pub(crate) async fn serve(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     drain: Duration,
 ) {
+    if let Ok(udp) = quinn::udp::UdpSocketState::new((&spec.socket).into()) {
+        tracing::info!(
+            shard,
+            gso_segments = udp.max_gso_segments(),
+            gro_segments = udp.gro_segments(),
+            "HTTP/3 endpoint (segments > 1: the kernel's UDP GSO/GRO in use)"
+        );
+    }
     let runtime = Arc::new(quinn::TokioRuntime);
     let endpoint = match quinn::Endpoint::new(
         quinn::EndpointConfig::default(),

@@ -69,7 +69,9 @@ pub async fn serve_media(
         bucket,
         oauth,
     } = *server;
-    let mut buf = BytesMut::with_capacity(4096);
+    // Allocated when a request starts arriving and given back between requests, so an idle
+    // keep-alive connection holds no read buffer.
+    let mut buf = BytesMut::new();
     let mut deadlines = HeadDeadlines::new(header_timeout, activity.idle_timeout(), &buf);
     loop {
         let req = match parse_head(&buf) {
@@ -124,10 +126,19 @@ pub async fn serve_media(
                     .as_ref()
                     .is_none_or(|p| p.head.status() == http::StatusCode::NOT_FOUND) =>
             {
-                let Some(answer) = bucket_answer(media, bucket, &route, &req, oauth).await else {
+                let Some(answer) =
+                    Box::pin(bucket_answer(media, bucket, &route, &req, oauth)).await
+                else {
                     return Outcome::HandOff(buf);
                 };
-                let sent = send_object(stream, answer, req.version, keep_alive, activity).await;
+                let sent = Box::pin(send_object(
+                    stream,
+                    answer,
+                    req.version,
+                    keep_alive,
+                    activity,
+                ))
+                .await;
                 buf.advance(req.len);
                 sent
             }
@@ -138,8 +149,8 @@ pub async fn serve_media(
                 let head = serialize_head(&plan.head, req.version, keep_alive);
                 buf.advance(req.len);
                 let (_, body) = plan.into_parts();
-                media
-                    .send_plain(stream, &head, body, activity)
+                // Boxed: the connection's task stays small while it waits between requests.
+                Box::pin(media.send_plain(stream, &head, body, activity))
                     .await
                     .map(|n| (status, n))
             }
@@ -162,6 +173,9 @@ pub async fn serve_media(
         }
         if !keep_alive || *shutdown.borrow() {
             return Outcome::Closed;
+        }
+        if buf.is_empty() {
+            buf = BytesMut::new();
         }
         deadlines = HeadDeadlines::new(header_timeout, activity.idle_timeout(), &buf);
     }
@@ -409,12 +423,12 @@ async fn read_more(
     let deadline = tokio::time::sleep_until(deadline.into());
     tokio::pin!(deadline);
     loop {
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(4096);
-        }
         tokio::select! {
             ready = stream.readable() => {
                 ready?;
+                if buf.capacity() - buf.len() < 1024 {
+                    buf.reserve(4096);
+                }
                 match stream.try_read_buf(buf) {
                     Ok(0) => return Ok(Read::Closed),
                     Ok(_) => return Ok(Read::Data),
@@ -486,6 +500,10 @@ impl AsyncRead for Prepended {
             let n = self.buf.len().min(out.remaining());
             out.put_slice(&self.buf[..n]);
             self.buf.advance(n);
+            if self.buf.is_empty() {
+                // Replayed: give the buffer back for the rest of the connection's life.
+                self.buf = BytesMut::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.stream).poll_read(cx, out)

@@ -434,10 +434,12 @@ async fn run(
         };
         match tls.clone() {
             None if fast_path => {
+                // Boxed: only a hand-off needs it; an idle fast-path connection's task stays small.
+                let hyper_conn = Box::new(hyper_conn);
                 let svc = service.clone();
                 let metrics = metrics.clone();
                 let mut shutdown = shutdown.clone();
-                tokio::task::spawn_local(async move {
+                let fut = async move {
                     let _guard = guard;
                     let server = http1::FastPath {
                         media: &svc.media,
@@ -449,9 +451,10 @@ async fn run(
                     let outcome =
                         http1::serve_media(&stream, &server, &mut shutdown, &activity).await;
                     if let http1::Outcome::HandOff(buf) = outcome {
-                        hyper_conn.serve(http1::Prepended::new(buf, stream)).await;
+                        Box::pin((*hyper_conn).serve(http1::Prepended::new(buf, stream))).await;
                     }
-                });
+                };
+                tokio::task::spawn_local(fut);
             }
             None => {
                 tokio::task::spawn_local(async move {
