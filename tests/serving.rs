@@ -470,6 +470,13 @@ async fn tls_with_alpn_h2_and_http1() {
     });
     let path = hls_file(&s, "tls-master.m3u8", b"#EXTM3U\n");
     let url = format!("https://{}{}", s.addr, path);
+    // A rendition spanning several cache chunks: its ranges over TLS are the file's bytes.
+    let data = pattern(5 * 1024 * 1024 + 321);
+    let media = format!(
+        "https://{}{}",
+        s.addr,
+        hls_file(&s, "tls-720-fragmented.mp4", &data)
+    );
     for h2 in [true, false] {
         let mut b = reqwest::Client::builder()
             .no_proxy()
@@ -477,7 +484,8 @@ async fn tls_with_alpn_h2_and_http1() {
         if !h2 {
             b = b.http1_only();
         }
-        let r = b.build().unwrap().get(&url).send().await.unwrap();
+        let c = b.build().unwrap();
+        let r = c.get(&url).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let want = if h2 {
             reqwest::Version::HTTP_2
@@ -486,6 +494,28 @@ async fn tls_with_alpn_h2_and_http1() {
         };
         assert_eq!(r.version(), want);
         assert_eq!(&r.bytes().await.unwrap()[..], b"#EXTM3U\n");
+        for (start, end) in [
+            (0usize, 1399usize),
+            (1400, 1400 + 2 * 1024 * 1024 - 1),
+            (1_048_575, 4_194_304),
+            (data.len() - 1000, data.len() - 1),
+        ] {
+            let r = c
+                .get(&media)
+                .header("range", format!("bytes={start}-{end}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 206, "h2={h2} {start}-{end}");
+            assert_eq!(r.version(), want);
+            let body = r.bytes().await.unwrap();
+            assert!(
+                body[..] == data[start..=end],
+                "h2={h2} {start}-{end}: bytes differ"
+            );
+        }
+        let whole = c.get(&media).send().await.unwrap().bytes().await.unwrap();
+        assert!(whole[..] == data[..], "h2={h2}: whole file differs");
     }
     // Plain HTTP on the TLS port is not served.
     assert!(client()
