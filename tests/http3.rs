@@ -9,60 +9,11 @@ mod common;
 use bytes::{Buf, Bytes};
 use common::*;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const UUID: &str = "0f5c4e9b-0000-4000-8000-0000000000b3";
-
-/// A self-signed ECDSA certificate for localhost and 127.0.0.1; returns (cert, key, the base64
-/// SHA-256 of its public key for Chromium's `--ignore-certificate-errors-spki-list`).
-fn certificate(dir: &Path) -> (PathBuf, PathBuf, String) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is required (apt-get install openssl)");
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let spki = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl x509 -in {} -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
-            cert.display()
-        ))
-        .output()
-        .unwrap();
-    assert!(spki.status.success());
-    (
-        cert,
-        key,
-        String::from_utf8(spki.stdout).unwrap().trim().to_string(),
-    )
-}
 
 /// A server with TLS (so HTTP/3) and `env`, its base URL on https.
 fn tls_server(cert: &Path, key: &Path, env: &[(&str, &str)]) -> Server {
@@ -216,7 +167,7 @@ fn udp_addr(s: &Server) -> SocketAddr {
 #[tokio::test]
 async fn http3_serves_ranges_validators_api_and_is_announced() {
     let certs = tempfile::tempdir().unwrap();
-    let (cert, key, _) = certificate(certs.path());
+    let (cert, key, _) = self_signed_cert(certs.path());
     let s = tls_server(&cert, &key, &[]);
     let data = pattern(3 * 1024 * 1024 + 17);
     let path = media_file(&s, "v-fragmented.mp4", &data);
@@ -341,7 +292,7 @@ async fn half_open_handshakes(server: SocketAddr, cert: &Path, n: usize) {
 #[tokio::test]
 async fn http3_bad_input_leaves_the_shard_serving() {
     let certs = tempfile::tempdir().unwrap();
-    let (cert, key, _) = certificate(certs.path());
+    let (cert, key, _) = self_signed_cert(certs.path());
     let s = tls_server(
         &cert,
         &key,
@@ -349,6 +300,7 @@ async fn http3_bad_input_leaves_the_shard_serving() {
             ("FLEUVE_ENGINE_SHARDS", "1"),
             ("FLEUVE_HTTP3_MAX_HANDSHAKES_PER_SHARD", "4"),
             ("FLEUVE_ENGINE_SEND_TIMEOUT_SECS", "2"),
+            ("FLEUVE_ENGINE_HEADER_READ_TIMEOUT_SECS", "1"),
         ],
     );
     let data = pattern(8 * 1024 * 1024);
@@ -396,7 +348,36 @@ async fn http3_bad_input_leaves_the_shard_serving() {
     assert_eq!(r.status(), 206);
     assert!(body[..] == data[1000..2000]);
 
-    // 3. A client that stops reading an 8 MiB response: others are served meanwhile, and the
+    // 3. A stream whose request head never completes is dropped after the header timeout (1 s
+    //    here), counted as an idle timeout; the connection goes on.
+    let idle_timeouts = || async {
+        metrics_text(&s)
+            .await
+            .lines()
+            .find(|l| l.starts_with("fleuve_connection_timeouts_total{timeout=\"idle\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let idle_before = idle_timeouts().await;
+    let (mut req_send, mut req_recv) = h3.conn.open_bi().await.unwrap();
+    // A HEADERS frame announcing 16 bytes, of which 3 come.
+    req_send
+        .write_all(&[0x01, 0x40, 0x10, 0, 0, 0])
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), req_recv.read_to_end(1024)).await;
+    assert!(
+        ended.is_ok(),
+        "a stream with half a request head was kept open"
+    );
+    assert!(
+        idle_timeouts().await > idle_before,
+        "the head timeout was not counted"
+    );
+    let (r, _) = h3.get("GET", &path, &[("range", "bytes=0-9")]).await;
+    assert_eq!(r.status(), 206);
+
+    // 4. A client that stops reading an 8 MiB response: others are served meanwhile, and the
     //    stuck response is given up after the send timeout.
     let mut stalled = h3_connect(server, &cert).await;
     let (r, stuck) = stalled.start("GET", &path, &[]).await;
@@ -436,7 +417,7 @@ async fn http3_bad_input_leaves_the_shard_serving() {
 fn chromium_plays_a_video_over_http3() {
     common::browser::require_browser();
     let certs = tempfile::tempdir().unwrap();
-    let (cert, key, spki) = certificate(certs.path());
+    let (cert, key, spki) = self_signed_cert(certs.path());
     let s = tls_server(&cert, &key, &[("FLEUVE_ENGINE_SHARDS", "1")]);
     let rt = common::rt();
     let video = rt.block_on(async {

@@ -434,32 +434,7 @@ async fn graceful_shutdown_finishes_inflight_responses() {
 #[tokio::test]
 async fn tls_with_alpn_h2_and_http1() {
     let certs = tempfile::tempdir().unwrap();
-    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is required (apt-get install openssl)");
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    let (cert, key, _) = self_signed_cert(certs.path());
     let s = Server::start_with(Options {
         env: vec![
             ("FLEUVE_ENGINE_SHARDS".into(), "1".into()),

@@ -5,7 +5,8 @@
 //!
 //! Limits: an HTTP/3 connection is admitted like a TCP one (the process, per-address and
 //! per-shard caps, counted in `fleuve_connections_open`); `http3.max_streams_per_connection`
-//! requests at once per connection; QUIC's idle timeout is `engine.idle_timeout_secs`; a response
+//! requests at once per connection; a request head must arrive within
+//! `engine.header_read_timeout_secs`; QUIC's idle timeout is `engine.idle_timeout_secs`; a response
 //! whose client reads nothing for `engine.send_timeout_secs` is reset; past
 //! `http3.max_handshakes_per_shard` handshakes from unvalidated addresses, new clients get a
 //! stateless Retry (a flood of forged initial packets keeps no state). quinn-udp uses UDP GSO and
@@ -74,23 +75,15 @@ pub fn server_config(
     Ok(config)
 }
 
-/// Binds one UDP socket per shard on `addr` (the TCP listeners' address and port).
+/// Binds one UDP socket per shard on `addr` (the TCP listeners' address and port), nonblocking.
 pub fn bind_shards(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::UdpSocket>> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    (0..n.max(1))
-        .map(|_| {
-            let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-            s.set_reuse_port(true)?;
-            if addr.is_ipv6() {
-                s.set_only_v6(false).ok();
-            }
-            s.bind(&addr.into()).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot bind UDP {addr} for HTTP/3: {e}"))
-            })?;
-            s.set_nonblocking(true)?;
-            Ok(s.into())
-        })
-        .collect()
+    let sockets = crate::runtime::udp::bind_reuseport(addr, n, 8 << 20).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot bind UDP {addr} for HTTP/3: {e}"))
+    })?;
+    for s in &sockets {
+        s.set_nonblocking(true)?;
+    }
+    Ok(sockets)
 }
 
 /// The `Alt-Svc` value that announces HTTP/3 on `port`.
@@ -108,6 +101,8 @@ struct Shared {
     handshaking: Cell<u64>,
     /// HTTP/3 connections open on this shard.
     open: Cell<u64>,
+    /// How long a request head (and the connection's setup) may take to arrive.
+    header_timeout: Duration,
     max_handshakes: u64,
 }
 
@@ -149,6 +144,7 @@ pub(crate) async fn serve(
         service,
         handshaking: Cell::new(0),
         open: Cell::new(0),
+        header_timeout: Duration::from_secs(site.config.engine.header_read_timeout_secs),
         max_handshakes: http3.max_handshakes_per_shard,
     });
     let mut refusals = LogLimiter::new(Duration::from_secs(5));
@@ -260,11 +256,16 @@ async fn connection(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let quic = conn.clone();
+    let setup = h3::server::Connection::new(h3_quinn::Connection::new(conn));
     let mut h3conn: h3::server::Connection<h3_quinn::Connection, Bytes> =
-        match h3::server::Connection::new(h3_quinn::Connection::new(conn)).await {
-            Ok(c) => c,
-            Err(e) => {
+        match tokio::time::timeout(shared.header_timeout, setup).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
                 tracing::debug!(%peer, error = %e, "HTTP/3 setup failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "HTTP/3 setup timed out");
                 return;
             }
         };
@@ -276,11 +277,21 @@ async fn connection(
                 Ok(Some(resolver)) => {
                     let shared = shared.clone();
                     let activity = activity.clone();
+                    let header_timeout = shared.header_timeout;
                     tokio::task::spawn_local(async move {
-                        let (req, stream) = match resolver.resolve_request().await {
-                            Ok(r) => r,
-                            Err(e) => {
+                        // The head must arrive within engine.header_read_timeout_secs, as over
+                        // TCP; a stream that never sends one is dropped (and reset).
+                        let resolved =
+                            tokio::time::timeout(header_timeout, resolver.resolve_request()).await;
+                        let (req, stream) = match resolved {
+                            Ok(Ok(r)) => r,
+                            Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "bad HTTP/3 request");
+                                return;
+                            }
+                            Err(_) => {
+                                activity.count_idle_timeout();
+                                tracing::debug!(%peer, "HTTP/3 request head timed out");
                                 return;
                             }
                         };

@@ -608,3 +608,53 @@ pub async fn upload_multipart_to(
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
+
+/// A self-signed ECDSA P-256 end-entity certificate for localhost and 127.0.0.1 (TLS and QUIC
+/// tests); returns (cert, key, the base64
+/// SHA-256 of its public key for Chromium's `--ignore-certificate-errors-spki-list`).
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf, String) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is required (apt-get install openssl)");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let spki = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl x509 -in {} -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
+            cert.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(spki.status.success());
+    (
+        cert,
+        key,
+        String::from_utf8(spki.stdout).unwrap().trim().to_string(),
+    )
+}

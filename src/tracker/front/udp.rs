@@ -10,7 +10,6 @@ use crate::tracker::protocol::udp::{
 };
 use crate::tracker::swarm::{IpAnnounce, Stored};
 use crate::tracker::Tracker;
-use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,28 +20,14 @@ const MAX_PACKET: usize = 1500;
 /// Most hashes answered in one UDP scrape (aquatic: 70, to fit one datagram).
 const MAX_SCRAPE: usize = 70;
 
-fn bind_one(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_reuse_port(true)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(false)?;
-    }
-    let _ = socket.set_recv_buffer_size(8 << 20);
-    socket.bind(&addr.into())?;
-    let socket: UdpSocket = socket.into();
-    socket.set_read_timeout(Some(Duration::from_millis(500)))?;
-    Ok(socket)
-}
-
-/// Binds `n` sockets on `addr` (port 0: one free port shared by all).
+/// Binds `n` sockets on `addr` (port 0: one free port shared by all), with the read timeout
+/// their threads poll their stop flag at.
 pub fn bind(addr: SocketAddr, n: usize) -> std::io::Result<Vec<UdpSocket>> {
-    let first = bind_one(addr)?;
-    let port = first.local_addr()?.port();
-    let mut out = vec![first];
-    for _ in 1..n.max(1) {
-        out.push(bind_one(SocketAddr::new(addr.ip(), port))?);
+    let sockets = crate::runtime::udp::bind_reuseport(addr, n, 8 << 20)?;
+    for s in &sockets {
+        s.set_read_timeout(Some(Duration::from_millis(500)))?;
     }
-    Ok(out)
+    Ok(sockets)
 }
 
 /// Serves each socket on a thread pinned to the matching core, until `stop`.
