@@ -14,6 +14,7 @@ APT_PACKAGES=(
   gnuplot-nox                                             # benches/soak.sh plots
   chromium fonts-dejavu-core                              # browser tests of the pages (tests/web.rs)
   dpkg-dev binutils lintian                               # scripts/package.sh and its test (tests/package.rs)
+  qemu-system-x86 busybox-static                          # tests/kernel_tls.rs: a VM with Debian's kernel (tls module)
 )
 
 missing=()
@@ -103,4 +104,16 @@ if ! "$FLEUVE_GARAGE_BIN" --version 2>/dev/null | grep -q "cargo:$GARAGE_VERSION
   echo "setup: building Garage $GARAGE_VERSION for the object-storage tests (once; about 11 minutes)" >&2
   CARGO_TARGET_DIR="$(dirname "$CARGO_TARGET_DIR")/garage-target" \
     cargo install --locked --quiet garage --version "$GARAGE_VERSION" --root "$GARAGE_ROOT"
+fi
+
+# Debian's own kernel, for tests/kernel_tls.rs: where the running kernel has no `tls` module (a
+# container or micro-VM kernel), that test boots this one in QEMU with this machine's file
+# system shared read-only. Unpacked (not installed) beside the target directory.
+export FLEUVE_TEST_KERNEL_DIR="${FLEUVE_TEST_KERNEL_DIR:-$(dirname "$CARGO_TARGET_DIR")/test-kernel}"
+if ! ls "$FLEUVE_TEST_KERNEL_DIR"/root/boot/vmlinuz-* >/dev/null 2>&1; then
+  kpkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')"
+  echo "setup: unpacking Debian's kernel ${kpkg:-?} for the kernel TLS test" >&2
+  rm -rf "$FLEUVE_TEST_KERNEL_DIR" && mkdir -p "$FLEUVE_TEST_KERNEL_DIR"
+  (cd "$FLEUVE_TEST_KERNEL_DIR" && apt-get download -qq "$kpkg" 2>/dev/null \
+    && dpkg-deb -x ./*.deb root && rm -f ./*.deb)
 fi

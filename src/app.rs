@@ -37,10 +37,19 @@ pub struct EngineInfo {
     pub tls: bool,
     /// Whether HTTP/3 is served (UDP, same port).
     pub http3: bool,
-    /// With TLS on: whether the kernel offers TLS offload (`Ok`), or why not.
-    pub kernel_tls: Option<Result<(), String>>,
+    /// With TLS on: what the kernel offers of TLS offload (`Ok`), or why it offers none.
+    pub kernel_tls: Option<Result<KernelTlsInfo, String>>,
     /// The address the listeners are bound to.
     pub listen: String,
+}
+
+/// Kernel TLS as the engine found it.
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelTlsInfo {
+    /// The protocol versions and ciphers the kernel takes.
+    pub suites: Vec<&'static str>,
+    /// Whether connections are handed to it (`tls.kernel_offload`).
+    pub used: bool,
 }
 
 /// Shared application state.

@@ -582,7 +582,7 @@ pub struct EngineConfig {
 pub const MALLOC_MMAP_THRESHOLD_MAX: u64 = 32 << 20;
 
 /// `[tls]`: optional TLS on the same listeners (HTTP/1.1 and HTTP/2 by ALPN).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// PEM certificate chain. TLS is on when both `cert` and `key` are set.
@@ -591,6 +591,20 @@ pub struct TlsConfig {
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     #[serde(with = "types::optional_path")]
     pub key: Option<PathBuf>,
+    /// Hand each connection's records to the kernel after the handshake (kernel TLS), when the
+    /// kernel has the `tls` module and takes the negotiated cipher: HTTP/1.1 media then goes
+    /// out with `sendfile`. false keeps every connection's records in rustls.
+    pub kernel_offload: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert: None,
+            key: None,
+            kernel_offload: true,
+        }
+    }
 }
 
 /// `[media]`: the segment server.

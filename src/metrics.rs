@@ -76,6 +76,9 @@ pub struct ShardMetrics {
     /// Large ranges (64 KiB and more) sent on the plain HTTP/1.1 path, by where their bytes
     /// came from ([`RangeSource`]).
     pub large_ranges: [AtomicU64; 3],
+    /// TLS sessions established over TCP: `[0]` records in rustls (user space), `[1]` handed to
+    /// the kernel (kernel TLS).
+    pub tls_sessions: [AtomicU64; 2],
 }
 
 /// Where a large range's bytes came from.
@@ -121,6 +124,7 @@ impl ShardMetrics {
             mirror_bytes: AtomicU64::new(0),
             files_opened: AtomicU64::new(0),
             large_ranges: Default::default(),
+            tls_sessions: Default::default(),
         }
     }
 
@@ -233,7 +237,7 @@ impl Metrics {
         .sample(&[], self.mirror_bytes());
         let mut ranges = w.counter(
             "fleuve_media_large_ranges_total",
-            "Ranges of 64 KiB and more sent on the plain HTTP/1.1 path, by where their bytes came from (memory: the shard's cache; page_cache: sendfile; disk: read through io_uring).",
+            "Ranges of 64 KiB and more sent on the HTTP/1.1 fast path (plain or kernel TLS), by where their bytes came from (memory: the shard's cache; page_cache: sendfile; disk: read through io_uring).",
         );
         for source in RangeSource::ALL {
             let n: u64 = self
@@ -254,6 +258,18 @@ impl Metrics {
                 .map(|s| s.files_opened.load(Relaxed))
                 .sum::<u64>(),
         );
+        let mut tls = w.counter(
+            "fleuve_tls_sessions_total",
+            "TLS sessions established over TCP, by where their records are encrypted (user: rustls; kernel: kernel TLS after the handshake).",
+        );
+        for (i, records) in ["user", "kernel"].into_iter().enumerate() {
+            let n: u64 = self
+                .shards
+                .iter()
+                .map(|s| s.tls_sessions[i].load(Relaxed))
+                .sum();
+            tls.sample(&[("records", &records)], n);
+        }
         let per_shard: [PerShardSeries; 5] = [
             (
                 "fleuve_connections_open",
@@ -340,7 +356,7 @@ mod tests {
              # HELP fleuve_redundancy_served_bytes_total Response body bytes served from our mirrors of other instances' videos.\n\
              # TYPE fleuve_redundancy_served_bytes_total counter\n\
              fleuve_redundancy_served_bytes_total 0\n\
-             # HELP fleuve_media_large_ranges_total Ranges of 64 KiB and more sent on the plain HTTP/1.1 path, by where their bytes came from (memory: the shard's cache; page_cache: sendfile; disk: read through io_uring).\n\
+             # HELP fleuve_media_large_ranges_total Ranges of 64 KiB and more sent on the HTTP/1.1 fast path (plain or kernel TLS), by where their bytes came from (memory: the shard's cache; page_cache: sendfile; disk: read through io_uring).\n\
              # TYPE fleuve_media_large_ranges_total counter\n\
              fleuve_media_large_ranges_total{source=\"memory\"} 0\n\
              fleuve_media_large_ranges_total{source=\"page_cache\"} 0\n\
@@ -348,6 +364,10 @@ mod tests {
              # HELP fleuve_media_files_opened_total Media files opened (misses of the shards' descriptor caches).\n\
              # TYPE fleuve_media_files_opened_total counter\n\
              fleuve_media_files_opened_total 0\n\
+             # HELP fleuve_tls_sessions_total TLS sessions established over TCP, by where their records are encrypted (user: rustls; kernel: kernel TLS after the handshake).\n\
+             # TYPE fleuve_tls_sessions_total counter\n\
+             fleuve_tls_sessions_total{records=\"user\"} 0\n\
+             fleuve_tls_sessions_total{records=\"kernel\"} 0\n\
              # HELP fleuve_connections_open Connections open now, per shard.\n\
              # TYPE fleuve_connections_open gauge\n\
              fleuve_connections_open{shard=\"0\"} 2\n\

@@ -46,7 +46,7 @@ pub async fn status(State(app): State<SharedApp>, _admin: AdminUser) -> Json<Val
         "tls": app.engine.tls,
         "http3": app.engine.http3,
         "kernelTls": app.engine.kernel_tls.as_ref().map(|k| match k {
-            Ok(()) => json!({"available": true, "used": false}),
+            Ok(k) => json!({"available": true, "used": k.used, "suites": k.suites}),
             Err(why) => json!({"available": false, "reason": why}),
         }),
         "shardCount": shards.len(),

@@ -56,8 +56,13 @@ pub struct FastPath<'a> {
 /// Deadlines: a connection waiting for its next request is closed after the keep-alive idle
 /// timeout; once a request's first byte has arrived, its whole head must arrive within
 /// `header_timeout` (one deadline per head, however slowly the bytes trickle in).
+/// `early`: request bytes already read (the plaintext that came with a TLS handshake).
+/// `kernel_tls`: the socket's records are framed by the kernel ([`super::ktls`]); its reads
+/// handle TLS control records.
 pub async fn serve_media(
     stream: &TcpStream,
+    early: BytesMut,
+    kernel_tls: bool,
     server: &FastPath<'_>,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
     activity: &Arc<Activity>,
@@ -71,7 +76,7 @@ pub async fn serve_media(
     } = *server;
     // Allocated when a request starts arriving and given back between requests, so an idle
     // keep-alive connection holds no read buffer.
-    let mut buf = BytesMut::new();
+    let mut buf = early;
     let mut deadlines = HeadDeadlines::new(header_timeout, activity.idle_timeout(), &buf);
     loop {
         let req = match parse_head(&buf) {
@@ -84,7 +89,7 @@ pub async fn serve_media(
                     return Outcome::Closed;
                 }
                 let deadline = deadlines.next(&buf);
-                match read_more(stream, &mut buf, shutdown, deadline).await {
+                match read_more(stream, kernel_tls, &mut buf, shutdown, deadline).await {
                     Ok(Read::Data) => continue,
                     Ok(Read::TimedOut) => {
                         activity.count_idle_timeout();
@@ -416,6 +421,7 @@ pub fn parse_head(buf: &[u8]) -> Head<'_> {
 /// Reads more bytes, until `deadline` at the latest.
 async fn read_more(
     stream: &TcpStream,
+    kernel_tls: bool,
     buf: &mut BytesMut,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
     deadline: Instant,
@@ -429,7 +435,12 @@ async fn read_more(
                 if buf.capacity() - buf.len() < 1024 {
                     buf.reserve(4096);
                 }
-                match stream.try_read_buf(buf) {
+                let read = if kernel_tls {
+                    super::ktls::try_read_buf(stream, buf)
+                } else {
+                    stream.try_read_buf(buf)
+                };
+                match read {
                     Ok(0) => return Ok(Read::Closed),
                     Ok(_) => return Ok(Read::Data),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -478,19 +489,19 @@ pub(crate) fn serialize_head(head: &http::Response<()>, version: u8, keep_alive:
 }
 
 /// A stream that first yields bytes already read, then the socket (for the hand-off to hyper).
-pub struct Prepended {
+pub struct Prepended<S> {
     buf: BytesMut,
-    stream: TcpStream,
+    stream: S,
 }
 
-impl Prepended {
+impl<S> Prepended<S> {
     /// Wraps `stream`, replaying `buf` first.
-    pub fn new(buf: BytesMut, stream: TcpStream) -> Prepended {
+    pub fn new(buf: BytesMut, stream: S) -> Prepended<S> {
         Prepended { buf, stream }
     }
 }
 
-impl AsyncRead for Prepended {
+impl<S: AsyncRead + Unpin> AsyncRead for Prepended<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -510,7 +521,7 @@ impl AsyncRead for Prepended {
     }
 }
 
-impl AsyncWrite for Prepended {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prepended<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

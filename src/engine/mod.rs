@@ -13,7 +13,7 @@ pub(crate) mod site;
 pub(crate) mod systemd;
 pub(crate) mod tls;
 
-use crate::app::{host_of, App, EngineInfo, ShardInfo};
+use crate::app::{host_of, App, EngineInfo, KernelTlsInfo, ShardInfo};
 use crate::config::{Config, IoMode};
 use crate::media::fileio::{choose_backend, IoBackend};
 use crate::metrics::Metrics;
@@ -81,6 +81,8 @@ struct Prelude {
     bound: std::net::SocketAddr,
     public_url: String,
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// What the kernel takes of TLS, when connections are offloaded to it.
+    kernel_tls: Option<Arc<ktls::Support>>,
     /// One HTTP/3 endpoint per shard, when on.
     h3: Vec<h3::H3Spec>,
     engine: EngineInfo,
@@ -108,8 +110,28 @@ impl Prelude {
         let listeners = listener::bind_shards(config.listen, n)?;
         let bound = listeners[0].local_addr()?;
         let public_url = config.effective_public_url(bound);
+        let tls_on = config.tls.cert.is_some() && config.tls.key.is_some();
+        let kernel_probe = tls_on.then(ktls::probe);
+        let kernel_tls = match &kernel_probe {
+            Some(Ok(support)) if config.tls.kernel_offload => {
+                let suites: Vec<_> = support.suites.iter().map(|s| s.name()).collect();
+                tracing::info!(?suites, "kernel TLS: after the handshake the kernel frames and encrypts the records of connections with these suites (sendfile over TLS); others stay in rustls");
+                Some(Arc::new(support.clone()))
+            }
+            Some(Ok(_)) => {
+                tracing::info!("the kernel offers TLS offload but tls.kernel_offload is off: TLS records are encrypted in user space (rustls)");
+                None
+            }
+            Some(Err(why)) => {
+                tracing::info!(reason = %why, "no kernel TLS offload; TLS records are encrypted in user space (rustls)");
+                None
+            }
+            None => None,
+        };
         let tls = match (&config.tls.cert, &config.tls.key) {
-            (Some(cert), Some(key)) => Some(tls::load(cert, key).map_err(anyhow::Error::msg)?),
+            (Some(cert), Some(key)) => {
+                Some(tls::load(cert, key, kernel_tls.is_some()).map_err(anyhow::Error::msg)?)
+            }
             _ => None,
         };
         let h3 = match (&tls, &config.tls.cert, &config.tls.key) {
@@ -155,13 +177,11 @@ impl Prelude {
             cache_bytes_per_shard: cache_total / n as u64,
             tls: tls.is_some(),
             http3: !h3.is_empty(),
-            kernel_tls: tls.as_ref().map(|_| {
-                let k = ktls::probe();
-                match &k {
-                    Ok(()) => tracing::info!("the kernel offers TLS offload (tls ULP); Fleuve encrypts in user space (rustls)"),
-                    Err(why) => tracing::info!(reason = %why, "no kernel TLS offload; TLS records are encrypted in user space (rustls)"),
-                }
-                k
+            kernel_tls: kernel_probe.map(|k| {
+                k.map(|support| KernelTlsInfo {
+                    suites: support.suites.iter().map(|s| s.name()).collect(),
+                    used: kernel_tls.is_some(),
+                })
             }),
             listen: bound.to_string(),
         };
@@ -175,6 +195,7 @@ impl Prelude {
             bound,
             public_url,
             tls,
+            kernel_tls,
             h3,
             engine,
         })
@@ -193,6 +214,7 @@ impl Prelude {
                 listener,
                 backend: self.backend,
                 tls: self.tls.clone(),
+                kernel_tls: self.kernel_tls.clone(),
                 media_root: media_root.clone(),
                 h3: h3.next(),
             })

@@ -2,8 +2,8 @@
 //! current-thread runtime on the portable path) with its own listener, its own segment server
 //! and cache, and every connection it accepts.
 
-use super::http1;
 use super::site::Site;
+use super::{http1, ktls};
 use crate::app::{ClientAddr, ConnHold};
 use crate::media::fileio::{IoBackend, PreadReader, ReadAt, UringReader, RING_ENTRIES};
 use crate::media::layout::MediaLayout;
@@ -13,6 +13,7 @@ use crate::media::serve::SegmentServer;
 use crate::metrics::{RouteClass, ShardMetrics};
 use crate::runtime::conn_limits::{Activity, LogLimiter, Refusal, RequestGuard};
 use axum::body::Body;
+use bytes::BytesMut;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -38,6 +39,8 @@ pub struct ShardSpec {
     pub backend: IoBackend,
     /// TLS, when configured.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// What the kernel takes of TLS, when connections are handed to it after the handshake.
+    pub kernel_tls: Option<Arc<super::ktls::Support>>,
     /// Absolute, canonical media root.
     pub media_root: std::path::PathBuf,
     /// HTTP/3, when on (TLS configured and `http3.enabled`).
@@ -371,6 +374,7 @@ async fn run(
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let tls = spec.tls.map(tokio_rustls::TlsAcceptor::from);
+    let kernel_tls = spec.kernel_tls;
     let fast_path = site.config.engine.fast_path;
     let header_timeout = Duration::from_secs(site.config.engine.header_read_timeout_secs);
     let graceful = GracefulShutdown::new();
@@ -432,43 +436,63 @@ async fn run(
             activity: activity.clone(),
             hold: ConnHold::new(guard.clone(), shutdown.clone()),
         };
+        let conn = FastConn {
+            service: service.clone(),
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+            activity,
+            header_timeout,
+            // Boxed: only a hand-off needs it; an idle fast-path connection's task stays small.
+            hyper_conn: Box::new(hyper_conn),
+        };
         match tls.clone() {
             None if fast_path => {
-                // Boxed: only a hand-off needs it; an idle fast-path connection's task stays small.
-                let hyper_conn = Box::new(hyper_conn);
-                let svc = service.clone();
-                let metrics = metrics.clone();
-                let mut shutdown = shutdown.clone();
-                let fut = async move {
+                tokio::task::spawn_local(async move {
                     let _guard = guard;
-                    let server = http1::FastPath {
-                        media: &svc.media,
-                        metrics: &metrics,
-                        header_timeout,
-                        bucket: svc.site.bucket.as_deref(),
-                        oauth: svc.site.primary.is_some(),
-                    };
-                    let outcome =
-                        http1::serve_media(&stream, &server, &mut shutdown, &activity).await;
-                    if let http1::Outcome::HandOff(buf) = outcome {
-                        Box::pin((*hyper_conn).serve(http1::Prepended::new(buf, stream))).await;
-                    }
-                };
-                tokio::task::spawn_local(fut);
+                    conn.serve(stream, BytesMut::new(), false).await;
+                });
             }
             None => {
                 tokio::task::spawn_local(async move {
                     let _guard = guard;
-                    hyper_conn.serve(stream).await;
+                    conn.hyper_conn.serve(stream).await;
                 });
             }
             Some(acceptor) => {
+                let kernel = kernel_tls.clone();
                 tokio::task::spawn_local(async move {
                     let _guard = guard;
-                    let handshake =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
-                    match handshake.await {
-                        Ok(Ok(tls_stream)) => hyper_conn.serve(tls_stream).await,
+                    // Records are counted through the handshake only when the connection may
+                    // be handed to the kernel.
+                    let io = match kernel {
+                        Some(_) => ktls::Cork::counting(stream),
+                        None => ktls::Cork::open(stream),
+                    };
+                    let handshake = async {
+                        let tls = acceptor.accept(io).await?;
+                        match &kernel {
+                            Some(support) => ktls::offload(tls, support).await,
+                            None => Ok(ktls::Session::User(Box::new(tls))),
+                        }
+                    };
+                    match tokio::time::timeout(Duration::from_secs(10), handshake).await {
+                        Ok(Ok(ktls::Session::User(tls))) => {
+                            conn.metrics.tls_sessions[0].fetch_add(1, Relaxed);
+                            conn.hyper_conn.serve(*tls).await
+                        }
+                        Ok(Ok(ktls::Session::Kernel {
+                            tcp,
+                            early,
+                            alpn_h2,
+                        })) => {
+                            conn.metrics.tls_sessions[1].fetch_add(1, Relaxed);
+                            if alpn_h2 || !fast_path {
+                                let io = ktls::KernelTlsStream::new(tcp, early);
+                                conn.hyper_conn.serve(io).await
+                            } else {
+                                conn.serve(tcp, early, true).await
+                            }
+                        }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
@@ -516,6 +540,54 @@ fn refuse(stream: &tokio::net::TcpStream, refusal: &Refusal) {
         text.len()
     );
     let _ = stream.try_write(resp.as_bytes());
+}
+
+/// What it takes to serve one connection on the HTTP/1.1 fast path, and with hyper after a
+/// hand-off.
+struct FastConn {
+    service: Rc<ShardService>,
+    metrics: Arc<ShardMetrics>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    activity: Arc<Activity>,
+    header_timeout: Duration,
+    hyper_conn: Box<HyperConn>,
+}
+
+impl FastConn {
+    /// Serves `stream` on the fast path, then with hyper if it hands the connection off.
+    /// `early`: request bytes already read; `kernel_tls`: the kernel frames its TLS records.
+    async fn serve(mut self, stream: tokio::net::TcpStream, early: BytesMut, kernel_tls: bool) {
+        let svc = &self.service;
+        let server = http1::FastPath {
+            media: &svc.media,
+            metrics: &self.metrics,
+            header_timeout: self.header_timeout,
+            bucket: svc.site.bucket.as_deref(),
+            oauth: svc.site.primary.is_some(),
+        };
+        let outcome = http1::serve_media(
+            &stream,
+            early,
+            kernel_tls,
+            &server,
+            &mut self.shutdown,
+            &self.activity,
+        )
+        .await;
+        match outcome {
+            http1::Outcome::HandOff(buf) if kernel_tls => {
+                let io = ktls::KernelTlsStream::new(stream, BytesMut::new());
+                Box::pin(self.hyper_conn.serve(http1::Prepended::new(buf, io))).await;
+            }
+            http1::Outcome::HandOff(buf) => {
+                Box::pin(self.hyper_conn.serve(http1::Prepended::new(buf, stream))).await;
+            }
+            http1::Outcome::Closed if kernel_tls => {
+                ktls::send_close_notify(std::os::fd::AsRawFd::as_raw_fd(&stream));
+            }
+            http1::Outcome::Closed => {}
+        }
+    }
 }
 
 /// What it takes to serve one connection with hyper.

@@ -7,9 +7,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Builds the TCP listeners' config from PEM files, naming the file that is wrong.
-pub fn load(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+/// `kernel_offload`: the connections' keys may be handed to the kernel after the handshake.
+pub fn load(
+    cert: &Path,
+    key: &Path,
+    kernel_offload: bool,
+) -> Result<Arc<rustls::ServerConfig>, String> {
     let mut config = build(cert, key, rustls::DEFAULT_VERSIONS)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.enable_secret_extraction = kernel_offload;
     Ok(Arc::new(config))
 }
 

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod garage;
+pub mod vm;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
