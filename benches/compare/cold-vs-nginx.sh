@@ -20,6 +20,9 @@
 # Rounds alternate the servers; prints every run, then the medians and the ratios the issue asks
 # for: Fleuve's hot p99 against nginx-default's (target <= 0.25) and its req/s (target >= 1.5),
 # and both against nginx with aio threads (target: no worse).
+# SERVERS="fleuve" runs only those named; FLEUVE_PERF=FILE records a perf profile (call graphs,
+# 499 Hz) of Fleuve's first timed run; FLEUVE_BIN=PATH serves with another build (e.g. an older
+# commit's, for a before/after profile).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${1:-20}
@@ -34,6 +37,8 @@ CLIENT_CPUS=${CLIENT_CPUS:-1}
 # processes (their I/O threads included) on the device under the files: by default a cloud block
 # volume's baseline (AWS gp3: 125 MB/s, 3000 IOPS). DISK_READ_BPS=0 reads the real disk unthrottled
 # (here a virtio disk backed by the host's cache: ~1.4 ms per cold 2 MiB range).
+# Which servers run (all three by default; e.g. SERVERS=fleuve for a profile alone).
+SERVERS=${SERVERS:-nginx-default nginx-aio fleuve}
 DISK_READ_BPS=${DISK_READ_BPS:-125000000}
 DISK_READ_IOPS=${DISK_READ_IOPS:-3000}
 . scripts/setup.sh >/dev/null
@@ -165,15 +170,22 @@ echo "# fleuve $("$FLEUVE_BIN" --version | cut -d' ' -f2-), $(nginx -v 2>&1 | se
 printf "%-15s %8s %8s %9s %9s %10s %7s %9s %9s %7s %8s\n" server "req/s" "MB/s" "hot p50" "hot p99" "hot p99.9" "cold" "cold p50" "cold p99" errors "CPU %"
 declare -A RPS HP99 HP50 CP99
 for round in $(seq 1 "$ROUNDS"); do
-  order="nginx-default nginx-aio fleuve"
-  [ $((round % 2)) = 0 ] && order="fleuve nginx-aio nginx-default"
+  order="$SERVERS"
+  [ $((round % 2)) = 0 ] && order="$(echo "$SERVERS" | tr ' ' '\n' | tac | tr '\n' ' ')"
   for srv in $order; do
     start_server "$srv"
+    perf_pid=
+    # FLEUVE_PERF=FILE: a perf profile (call graphs) of Fleuve's first timed run, for `perf report`.
+    if [ "$srv" = fleuve ] && [ -n "${FLEUVE_PERF:-}" ] && [ ! -e "$FLEUVE_PERF" ]; then
+      perf record -q -F 499 -g -p "$FPID" -o "$FLEUVE_PERF" -- sleep "$DURATION" 2>/dev/null &
+      perf_pid=$!
+    fi
     before=$(cpu_ticks "$srv")
     out=$(taskset -c "$CLIENT_CPUS" "$LOADGEN" --addr "127.0.0.1:$PORT" --prefix "$P" \
       --hot "$HOT_FILES" --cold "$COLD_FILES" --file-bytes $((32 << 20)) --range-bytes $((2 << 20)) \
       --cold-every "$COLD_EVERY" --conns "$CONNS" --secs "$DURATION" --evict-dir "$HLS" --evict-ms 20)
     after=$(cpu_ticks "$srv")
+    [ -n "$perf_pid" ] && wait "$perf_pid"
     stop_server "$srv"
     cpu=$(awk -v t=$((after - before)) -v d="$DURATION" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", t / hz / d * 100}')
     printf "%-15s %8s %8s %9s %9s %10s %7s %9s %9s %7s %8s\n" "$srv" "$(get "$out" rps)" "$(get "$out" mbps)" \
@@ -189,12 +201,13 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR
 echo
 echo "# medians of $ROUNDS rounds"
 printf "%-15s %8s %9s %9s %9s\n" server "req/s" "hot p50" "hot p99" "cold p99"
-for srv in nginx-default nginx-aio fleuve; do
+for srv in $SERVERS; do
   printf "%-15s %8s %9s %9s %9s\n" "$srv" "$(echo "${RPS[$srv]}" | median)" "$(echo "${HP50[$srv]}" | median)" \
     "$(echo "${HP99[$srv]}" | median)" "$(echo "${CP99[$srv]}" | median)"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
-f_rps=$(echo "${RPS[fleuve]}" | median); f_p99=$(echo "${HP99[fleuve]}" | median)
-for base in nginx-default nginx-aio; do
+f_rps=$(echo "${RPS[fleuve]:-}" | median); f_p99=$(echo "${HP99[fleuve]:-}" | median)
+for base in $SERVERS; do
+  [ "$base" = fleuve ] && continue
   echo "fleuve/$base: req/s x$(ratio "$f_rps" "$(echo "${RPS[$base]}" | median)"), hot p99 x$(ratio "$f_p99" "$(echo "${HP99[$base]}" | median)")"
 done

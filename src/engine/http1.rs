@@ -67,13 +67,7 @@ pub async fn serve_media(
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
     activity: &Arc<Activity>,
 ) -> Outcome {
-    let FastPath {
-        media,
-        metrics,
-        header_timeout,
-        bucket,
-        oauth,
-    } = *server;
+    let header_timeout = server.header_timeout;
     // Allocated when a request starts arriving and given back between requests, so an idle
     // keep-alive connection holds no read buffer.
     let mut buf = early;
@@ -108,73 +102,14 @@ pub async fn serve_media(
             }
             Head::HandOff => return Outcome::HandOff(buf),
         };
-        if is_private_path(req.path)
-            && req.headers.contains_key(http::header::AUTHORIZATION)
-            && !private_token_opens(media, req.target, req.path)
-        {
-            // OAuth on a private file: hyper's path checks it on the blocking pool.
-            return Outcome::HandOff(buf);
-        }
-        let mirror = req
-            .path
-            .starts_with(crate::media::layout::REDUNDANCY_PREFIX);
-        let route = bucket.and_then(|b| Some((b, b.route(req.path)?)));
-        let plan = match &route {
-            Some((_, r)) if !r.disk_first => None,
-            _ => Some(media.plan(&req.method, req.target, &req.headers)),
-        };
+        // Boxed: what answering takes lives only while a request is answered, so the task of
+        // an idle keep-alive connection keeps just the read's state.
         let keep_alive = req.keep_alive;
-        let sent = match (plan, route) {
-            // Not on disk (or an edge, which keeps no files): the bucket's object.
-            (plan, Some((bucket, route)))
-                if plan
-                    .as_ref()
-                    .is_none_or(|p| p.head.status() == http::StatusCode::NOT_FOUND) =>
-            {
-                let Some(answer) =
-                    Box::pin(bucket_answer(media, bucket, &route, &req, oauth)).await
-                else {
-                    return Outcome::HandOff(buf);
-                };
-                let sent = Box::pin(send_object(
-                    stream,
-                    answer,
-                    req.version,
-                    keep_alive,
-                    activity,
-                ))
-                .await;
-                buf.advance(req.len);
-                sent
-            }
-            (plan, _) => {
-                let plan =
-                    plan.unwrap_or_else(|| media.plan(&req.method, req.target, &req.headers));
-                let status = plan.head.status();
-                let head = serialize_head(&plan.head, req.version, keep_alive);
-                buf.advance(req.len);
-                let (_, body) = plan.into_parts();
-                // Boxed: the connection's task stays small while it waits between requests.
-                Box::pin(media.send_plain(stream, &head, body, activity))
-                    .await
-                    .map(|n| (status, n))
-            }
-        };
-        let (status, sent) = match sent {
-            Ok(n) => n,
-            Err(e) => {
-                if e.kind() == io::ErrorKind::TimedOut {
-                    activity.count_send_timeout();
-                }
-                tracing::trace!(error = %e, "media send failed");
-                return Outcome::Closed;
-            }
-        };
-        metrics.record(RouteClass::Media, status.as_u16(), sent);
-        if mirror {
-            metrics
-                .mirror_bytes
-                .fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
+        let answered = Box::pin(answer(stream, server, req, activity)).await;
+        match answered {
+            Answered::Sent(len) => buf.advance(len),
+            Answered::HandOff => return Outcome::HandOff(buf),
+            Answered::Closed => return Outcome::Closed,
         }
         if !keep_alive || *shutdown.borrow() {
             return Outcome::Closed;
@@ -184,6 +119,88 @@ pub async fn serve_media(
         }
         deadlines = HeadDeadlines::new(header_timeout, activity.idle_timeout(), &buf);
     }
+}
+
+/// How answering one request ended.
+enum Answered {
+    /// Sent; the request head was this many bytes.
+    Sent(usize),
+    /// Hand the connection to hyper, the request not consumed.
+    HandOff,
+    /// Close the connection.
+    Closed,
+}
+
+/// Answers one media request on the fast path.
+async fn answer(
+    stream: &TcpStream,
+    server: &FastPath<'_>,
+    req: MediaRequest<'_>,
+    activity: &Arc<Activity>,
+) -> Answered {
+    let FastPath {
+        media,
+        metrics,
+        bucket,
+        oauth,
+        ..
+    } = *server;
+    if is_private_path(req.path)
+        && req.headers.contains_key(http::header::AUTHORIZATION)
+        && !private_token_opens(media, req.target, req.path)
+    {
+        // OAuth on a private file: hyper's path checks it on the blocking pool.
+        return Answered::HandOff;
+    }
+    let mirror = req
+        .path
+        .starts_with(crate::media::layout::REDUNDANCY_PREFIX);
+    let route = bucket.and_then(|b| Some((b, b.route(req.path)?)));
+    let plan = match &route {
+        Some((_, r)) if !r.disk_first => None,
+        _ => Some(media.plan(&req.method, req.target, &req.headers)),
+    };
+    let sent = match (plan, route) {
+        // Not on disk (or an edge, which keeps no files): the bucket's object.
+        (plan, Some((bucket, route)))
+            if plan
+                .as_ref()
+                .is_none_or(|p| p.head.status() == http::StatusCode::NOT_FOUND) =>
+        {
+            let Some(answer) = Box::pin(bucket_answer(media, bucket, &route, &req, oauth)).await
+            else {
+                return Answered::HandOff;
+            };
+            send_object(stream, answer, req.version, req.keep_alive, activity).await
+        }
+        (plan, _) => {
+            let plan = plan.unwrap_or_else(|| media.plan(&req.method, req.target, &req.headers));
+            let status = plan.head.status();
+            let head = serialize_head(&plan.head, req.version, req.keep_alive);
+            let (_, body) = plan.into_parts();
+            media
+                .send_plain(stream, &head, body, activity)
+                .await
+                .map(|n| (status, n))
+        }
+    };
+    let (status, sent) = match sent {
+        Ok(n) => n,
+        Err(e) => {
+            if e.kind() == io::ErrorKind::TimedOut {
+                activity.count_send_timeout();
+            }
+            tracing::trace!(error = %e, "media send failed");
+            return Answered::Closed;
+        }
+    };
+    metrics.record(RouteClass::Media, status.as_u16(), sent);
+    if mirror {
+        metrics
+            .mirror_bytes
+            .fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
+    }
+    Answered::Sent(req.len)
 }
 
 /// The answer to a request for a bucket object; None when it needs hyper's path (a private
@@ -443,7 +460,14 @@ async fn read_more(
                 match read {
                     Ok(0) => return Ok(Read::Closed),
                     Ok(_) => return Ok(Read::Data),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // The readiness was stale (left from the last request): nothing came,
+                        // so the connection goes back to waiting without a buffer.
+                        if buf.is_empty() {
+                            *buf = BytesMut::new();
+                        }
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -554,6 +578,30 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prepended<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Between requests a connection holds no read buffer, even when the wait starts on the
+    /// readiness left from the last request (a read that finds nothing).
+    #[tokio::test]
+    async fn an_idle_connection_keeps_no_read_buffer() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_tx, mut shutdown) = tokio::sync::watch::channel(false);
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut buf = BytesMut::new();
+        let far = Instant::now() + Duration::from_secs(10);
+        let read = read_more(&server, false, &mut buf, &mut shutdown, far).await;
+        assert!(matches!(read, Ok(Read::Data)));
+        // Answered: the buffer goes back (as `serve_media` does), and the next wait begins.
+        buf = BytesMut::new();
+        let soon = Instant::now() + Duration::from_millis(100);
+        let read = read_more(&server, false, &mut buf, &mut shutdown, soon).await;
+        assert!(matches!(read, Ok(Read::TimedOut)));
+        assert_eq!(buf.capacity(), 0, "an idle connection kept a read buffer");
+    }
 
     #[test]
     fn heads_are_well_formed() {
