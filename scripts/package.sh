@@ -43,7 +43,7 @@ trap 'rm -rf "$STAGE"' EXIT
 ROOT="$STAGE/root"
 umask 022
 install -d "$ROOT/DEBIAN" "$ROOT/usr/bin" "$ROOT/lib/systemd/system" \
-  "$ROOT/usr/lib/sysusers.d" "$ROOT/usr/lib/tmpfiles.d" "$ROOT/etc/fleuve" \
+  "$ROOT/usr/lib/sysusers.d" "$ROOT/usr/lib/tmpfiles.d" "$ROOT/usr/lib/modules-load.d" "$ROOT/etc/fleuve" \
   "$ROOT/usr/share/fleuve/web" "$ROOT/usr/share/man/man1" "$ROOT/usr/share/doc/fleuve" \
   "$ROOT/usr/share/bash-completion/completions" "$ROOT/usr/share/zsh/vendor-completions" \
   "$ROOT/usr/share/fish/vendor_completions.d"
@@ -61,6 +61,7 @@ for unit in systemd/*.service; do
 done
 grep -v '^#' systemd/fleuve.sysusers > "$ROOT/usr/lib/sysusers.d/fleuve.conf"
 grep -v '^#' systemd/fleuve.tmpfiles > "$ROOT/usr/lib/tmpfiles.d/fleuve.conf"
+grep -v '^#' systemd/fleuve.modules-load > "$ROOT/usr/lib/modules-load.d/fleuve.conf"
 
 # The configuration: every key with its default, commented out (a conffile: dpkg keeps the
 # operator's changes on upgrades).
@@ -155,6 +156,9 @@ if [ "$1" = "configure" ]; then
     if [ -d /run/systemd/system ]; then
         systemctl --system daemon-reload >/dev/null || true
     fi
+    # Kernel TLS now rather than at the next boot (modules-load.d); a kernel without the module
+    # (a container's) keeps TLS in user space.
+    modprobe -q tls 2>/dev/null || true
     if grep -Eq '^[[:space:]]*public_url[[:space:]]*=[[:space:]]*"[^"]+' /etc/fleuve/fleuve.toml; then
         # An upgrade: a running service takes the new binary.
         if [ -d /run/systemd/system ]; then

@@ -115,6 +115,7 @@ fn the_debian_package_installs_runs_and_purges() {
         "./lib/systemd/system/fleuve-edge.service",
         "./usr/lib/sysusers.d/fleuve.conf",
         "./usr/lib/tmpfiles.d/fleuve.conf",
+        "./usr/lib/modules-load.d/fleuve.conf",
         "./etc/fleuve/fleuve.toml",
         "./usr/share/fleuve/web/hls.min.js",
         "./usr/share/man/man1/fleuve.1.gz",
