@@ -81,7 +81,6 @@ fn tls_server(dir: &std::path::Path, extra: &[(&str, &str)]) -> Server {
         ("FLEUVE_ENGINE_SHARDS".to_string(), "1".to_string()),
         ("FLEUVE_TLS_CERT".into(), cert.display().to_string()),
         ("FLEUVE_TLS_KEY".into(), key.display().to_string()),
-        ("FLEUVE_HTTP3_ENABLED".into(), "false".into()),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Server::start_with(Options { env, args: vec![] })
@@ -163,6 +162,15 @@ async fn scenario() {
         };
         let r = c.get(&playlist).send().await.unwrap();
         assert_eq!((r.status().as_u16(), r.version()), (200, want));
+        // HTTP/3 is announced on the fast path's answers too.
+        let alt_svc = r
+            .headers()
+            .get("alt-svc")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert!(
+            alt_svc.as_deref().is_some_and(|v| v.starts_with("h3=")),
+            "h2={h2}: Alt-Svc {alt_svc:?}"
+        );
         assert_eq!(&r.bytes().await.unwrap()[..], b"#EXTM3U\n");
         for round in 0..2 {
             for (start, end) in ranges {

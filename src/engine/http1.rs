@@ -49,6 +49,8 @@ pub struct FastPath<'a> {
     pub bucket: Option<&'a BucketRoutes>,
     /// Whether hyper's path can check an OAuth token (a primary; an edge has no database).
     pub oauth: bool,
+    /// `Alt-Svc` for every response (HTTP/3 on, so the connection is TLS: kernel TLS here).
+    pub alt_svc: Option<&'a HeaderValue>,
 }
 
 /// Serves media requests on `stream` until the connection closes or needs hyper.
@@ -143,6 +145,7 @@ async fn answer(
         metrics,
         bucket,
         oauth,
+        alt_svc,
         ..
     } = *server;
     if is_private_path(req.path)
@@ -171,10 +174,17 @@ async fn answer(
             else {
                 return Answered::HandOff;
             };
+            let answer = answer.with_header(http::header::ALT_SVC, alt_svc);
             send_object(stream, answer, req.version, req.keep_alive, activity).await
         }
         (plan, _) => {
-            let plan = plan.unwrap_or_else(|| media.plan(&req.method, req.target, &req.headers));
+            let mut plan =
+                plan.unwrap_or_else(|| media.plan(&req.method, req.target, &req.headers));
+            if let Some(v) = alt_svc {
+                plan.head
+                    .headers_mut()
+                    .insert(http::header::ALT_SVC, v.clone());
+            }
             let status = plan.head.status();
             let head = serialize_head(&plan.head, req.version, req.keep_alive);
             let (_, body) = plan.into_parts();

@@ -564,6 +564,7 @@ impl FastConn {
             header_timeout: self.header_timeout,
             bucket: svc.site.bucket.as_deref(),
             oauth: svc.site.primary.is_some(),
+            alt_svc: svc.alt_svc.as_ref(),
         };
         let outcome = http1::serve_media(
             &stream,

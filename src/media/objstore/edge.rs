@@ -586,6 +586,23 @@ pub enum ObjectAnswer {
     File(Response<Body>, OnDisk, u64, u64),
 }
 
+impl ObjectAnswer {
+    /// The same answer with `name: value` in its head (nothing added when `value` is None).
+    pub fn with_header(
+        mut self,
+        name: http::HeaderName,
+        value: Option<&http::HeaderValue>,
+    ) -> ObjectAnswer {
+        if let Some(v) = value {
+            let head = match &mut self {
+                ObjectAnswer::Response(r) | ObjectAnswer::File(r, ..) => r.headers_mut(),
+            };
+            head.insert(name, v.clone());
+        }
+        self
+    }
+}
+
 fn unavailable(key: &str, e: &FetchError) -> Response<Body> {
     tracing::warn!(%key, error = ?e, "object storage read failed");
     super::serve::text(
