@@ -9,7 +9,7 @@
 //! 3. `setsockopt(TCP_ULP, "tls")`, then `SOL_TLS` `TLS_TX` and `TLS_RX` with those keys.
 //!
 //! From there the socket reads and writes plaintext. Records that are not application data come
-//! back as control messages ([`recv`]): a `close_notify` reads as the end of the stream, a fatal
+//! back as control messages ([`recv`]): a `close_notify` reads as the end of the stream, any other
 //! alert as an error, and a post-handshake message (a client's KeyUpdate) closes the connection,
 //! since the kernel cannot change keys. Fleuve sends a `close_notify` when it closes.
 //!
@@ -508,8 +508,8 @@ pub async fn offload(
 
 /// Reads plaintext from a kernel TLS socket, without blocking: the bytes of application data
 /// records, `Ok(0)` at the stream's end or the client's `close_notify`, `WouldBlock` when
-/// nothing is there. Warning alerts are skipped; a fatal alert or a post-handshake message is
-/// an error (the connection ends).
+/// nothing is there. Any other alert or a post-handshake message is an error (the connection
+/// ends). One `recvmsg` per call.
 pub fn recv(fd: RawFd, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
     if buf.len() < 2 {
         return Err(io::Error::new(
@@ -517,70 +517,62 @@ pub fn recv(fd: RawFd, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
             "kernel TLS reads need room for an alert",
         ));
     }
-    loop {
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // Room for one control message carrying one byte, aligned for cmsghdr.
-        let mut control = [0u64; 4];
-        // SAFETY: msghdr is plain data; all zeroes is valid.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control) as _;
-        // SAFETY: every pointer in `msg` is to live, writable memory of the stated length.
-        let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // Room for one control message carrying one byte, aligned for cmsghdr.
+    let mut control = [0u64; 4];
+    // SAFETY: msghdr is plain data; all zeroes is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: every pointer in `msg` is to live, writable memory of the stated length.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: `msg` was filled by recvmsg; the macros walk its control buffer.
+    let record_type = unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null()
+            || (*cmsg).cmsg_level != libc::SOL_TLS
+            || (*cmsg).cmsg_type != libc::TLS_GET_RECORD_TYPE
+        {
+            CONTENT_APPLICATION_DATA
+        } else {
+            *libc::CMSG_DATA(cmsg)
         }
-        let n = n as usize;
-        // SAFETY: `msg` was filled by recvmsg; the macros walk its control buffer.
-        let record_type = unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            if cmsg.is_null()
-                || (*cmsg).cmsg_level != libc::SOL_TLS
-                || (*cmsg).cmsg_type != libc::TLS_GET_RECORD_TYPE
-            {
-                CONTENT_APPLICATION_DATA
-            } else {
-                *libc::CMSG_DATA(cmsg)
-            }
-        };
-        // SAFETY: recvmsg wrote the first `n` bytes.
-        let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
-        match record_type {
-            CONTENT_APPLICATION_DATA => return Ok(n),
-            CONTENT_ALERT => match bytes {
-                // close_notify, or an alert cut short: the client is done.
-                [_, 0] | [] | [_] => return Ok(0),
-                [2, description, ..] => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::ConnectionAborted,
-                        format!("the client sent a fatal TLS alert ({description})"),
-                    ))
-                }
-                // A warning: nothing to do.
-                _ => continue,
-            },
-            CONTENT_HANDSHAKE => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    format!(
-                        "a TLS handshake message (type {}) after the handshake: kernel TLS cannot \
-                         change keys, so the connection ends",
-                        bytes.first().copied().unwrap_or(0)
-                    ),
-                ))
-            }
-            other => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("a TLS record of type {other} after the handshake"),
-                ))
-            }
-        }
+    };
+    // SAFETY: recvmsg wrote the first `n` bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+    match record_type {
+        CONTENT_APPLICATION_DATA => Ok(n),
+        CONTENT_ALERT => match bytes {
+            // close_notify, or an alert cut short: the client is done.
+            [_, 0] | [] | [_] => Ok(0),
+            // Any other alert ends the connection too, warnings included (TLS 1.3 has no other
+            // warnings; skipping them would let a client keep the shard reading alerts).
+            [_, description, ..] => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                format!("the client sent a TLS alert ({description})"),
+            )),
+        },
+        CONTENT_HANDSHAKE => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "a TLS handshake message (type {}) after the handshake: kernel TLS cannot \
+                 change keys, so the connection ends",
+                bytes.first().copied().unwrap_or(0)
+            ),
+        )),
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a TLS record of type {other} after the handshake"),
+        )),
     }
 }
 

@@ -438,7 +438,6 @@ async fn run(
         };
         let conn = FastConn {
             service: service.clone(),
-            metrics: metrics.clone(),
             shutdown: shutdown.clone(),
             activity,
             header_timeout,
@@ -477,7 +476,7 @@ async fn run(
                     };
                     match tokio::time::timeout(Duration::from_secs(10), handshake).await {
                         Ok(Ok(ktls::Session::User(tls))) => {
-                            conn.metrics.tls_sessions[0].fetch_add(1, Relaxed);
+                            conn.service.metrics.tls_sessions[0].fetch_add(1, Relaxed);
                             conn.hyper_conn.serve(*tls).await
                         }
                         Ok(Ok(ktls::Session::Kernel {
@@ -485,7 +484,7 @@ async fn run(
                             early,
                             alpn_h2,
                         })) => {
-                            conn.metrics.tls_sessions[1].fetch_add(1, Relaxed);
+                            conn.service.metrics.tls_sessions[1].fetch_add(1, Relaxed);
                             if alpn_h2 || !fast_path {
                                 let io = ktls::KernelTlsStream::new(tcp, early);
                                 conn.hyper_conn.serve(io).await
@@ -546,7 +545,6 @@ fn refuse(stream: &tokio::net::TcpStream, refusal: &Refusal) {
 /// hand-off.
 struct FastConn {
     service: Rc<ShardService>,
-    metrics: Arc<ShardMetrics>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     activity: Arc<Activity>,
     header_timeout: Duration,
@@ -560,7 +558,7 @@ impl FastConn {
         let svc = &self.service;
         let server = http1::FastPath {
             media: &svc.media,
-            metrics: &self.metrics,
+            metrics: &svc.metrics,
             header_timeout: self.header_timeout,
             bucket: svc.site.bucket.as_deref(),
             oauth: svc.site.primary.is_some(),
