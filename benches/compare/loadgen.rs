@@ -118,6 +118,18 @@ impl Rng {
     }
 }
 
+/// The `n`th request of a connection: every `cold_every`-th goes to a random cold file, the
+/// others to a random hot one; a random range-aligned offset of `ranges`. (kind, file, start)
+fn pick(a: &Args, rng: &mut Rng, n: u64, ranges: u64) -> (&'static str, u64, u64) {
+    let cold = a.cold > 0 && a.cold_every > 0 && n.is_multiple_of(a.cold_every);
+    let (kind, file) = if cold {
+        ("cold", rng.next(a.cold))
+    } else {
+        ("hot", rng.next(a.hot))
+    };
+    (kind, file, rng.next(ranges) * a.range_bytes)
+}
+
 #[derive(Default)]
 struct Tally {
     hot: Vec<u32>,
@@ -179,13 +191,7 @@ async fn connection(a: Arc<Args>, id: u64, stop: Arc<AtomicBool>) -> Tally {
     let mut n = id;
     while !stop.load(Relaxed) {
         n += 1;
-        let cold = a.cold > 0 && a.cold_every > 0 && n.is_multiple_of(a.cold_every);
-        let (kind, file) = if cold {
-            ("cold", rng.next(a.cold))
-        } else {
-            ("hot", rng.next(a.hot))
-        };
-        let start = rng.next(ranges) * a.range_bytes;
+        let (kind, file, start) = pick(&a, &mut rng, n, ranges);
         let req = format!(
             "GET {}/{kind}-{file}.mp4 HTTP/1.1\r\nHost: bench\r\nRange: bytes={start}-{}\r\n\r\n",
             a.prefix,
@@ -275,13 +281,7 @@ async fn h3_connection(
     let mut n = id;
     while !stop.load(Relaxed) {
         n += 1;
-        let cold = a.cold > 0 && a.cold_every > 0 && n.is_multiple_of(a.cold_every);
-        let (kind, file) = if cold {
-            ("cold", rng.next(a.cold))
-        } else {
-            ("hot", rng.next(a.hot))
-        };
-        let start = rng.next(ranges) * a.range_bytes;
+        let (kind, file, start) = pick(&a, &mut rng, n, ranges);
         let req = http::Request::get(format!(
             "https://localhost:{}{}/{kind}-{file}.mp4",
             a.addr.port(),
