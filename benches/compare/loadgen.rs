@@ -192,6 +192,7 @@ async fn connection(a: Arc<Args>, id: u64, stop: Arc<AtomicBool>) -> Tally {
     while !stop.load(Relaxed) {
         n += 1;
         let (kind, file, start) = pick(&a, &mut rng, n, ranges);
+        let cold = kind == "cold";
         let req = format!(
             "GET {}/{kind}-{file}.mp4 HTTP/1.1\r\nHost: bench\r\nRange: bytes={start}-{}\r\n\r\n",
             a.prefix,
@@ -282,6 +283,7 @@ async fn h3_connection(
     while !stop.load(Relaxed) {
         n += 1;
         let (kind, file, start) = pick(&a, &mut rng, n, ranges);
+        let cold = kind == "cold";
         let req = http::Request::get(format!(
             "https://localhost:{}{}/{kind}-{file}.mp4",
             a.addr.port(),
